@@ -1,0 +1,106 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../generated/prisma/client.js';
+
+export type DatabaseKind = 'postgresql' | 'pglite';
+
+export interface DatabaseOptions {
+  /** PostgreSQL connection string; without it an embedded PGlite database is used. */
+  url?: string | undefined;
+  /** Where PGlite keeps its files (`memory://` for a throwaway database). */
+  dataDir: string;
+  /** PostgreSQL schema to work in (tests isolate themselves this way). */
+  schema?: string | undefined;
+  poolSize?: number | undefined;
+}
+
+export interface Database {
+  kind: DatabaseKind;
+  /** Where the data lives, without credentials: for the start-up banner and /readyz. */
+  location: string;
+  prisma: PrismaClient;
+  /** Adapter factory for the schema engine (migrations). */
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory;
+  /** Runs `fn` with one connection held for its duration (advisory locks live on a connection). */
+  withConnection<T>(fn: (query: (sql: string, params?: unknown[]) => Promise<unknown[]>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function schemaFromUrl(url: string): string | undefined {
+  try {
+    return new URL(url).searchParams.get('schema') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function openPostgres(options: DatabaseOptions & { url: string }): Database {
+  // adapter-pg ignores Prisma's `?schema=`; honour it, since users carry it over from Prisma 6.
+  const schema = options.schema ?? schemaFromUrl(options.url);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    // The schema engine and raw SQL resolve unqualified names through search_path.
+    ...(schema ? { options: `-c search_path="${schema}"` } : {}),
+  });
+  // An idle client losing its connection (database restart) must not crash the process.
+  pool.on('error', (error) => console.error(`[db] idle connection error: ${error.message}`));
+  const adapterFactory = new PrismaPg(pool, schema ? { schema } : undefined);
+  const prisma = new PrismaClient({ adapter: adapterFactory });
+  return {
+    kind: 'postgresql',
+    location: redactUrl(options.url) + (schema ? ` (schema ${schema})` : ''),
+    prisma,
+    adapterFactory,
+    async withConnection(fn) {
+      const client = await pool.connect();
+      try {
+        return await fn(async (sql, params) => (await client.query(sql, params)).rows);
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(options: DatabaseOptions): Promise<Database> {
+  if (!options.dataDir.startsWith('memory://')) mkdirSync(options.dataDir, { recursive: true });
+  const client = await PGlite.create(options.dataDir);
+  const adapterFactory = new PrismaPGlite(client) as unknown as SqlMigrationAwareDriverAdapterFactory;
+  const prisma = new PrismaClient({ adapter: adapterFactory });
+  return {
+    kind: 'pglite',
+    location: options.dataDir,
+    prisma,
+    adapterFactory,
+    async withConnection(fn) {
+      return fn(async (sql, params) => (await client.query(sql, params)).rows);
+    },
+    async close() {
+      await prisma.$disconnect();
+      await client.close();
+    },
+  };
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? openPostgres({ ...options, url: options.url }) : openPglite(options);
+}
