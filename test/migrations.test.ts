@@ -9,7 +9,10 @@ import { createTestDatabase, describeEachDatabase, type TestDatabase } from './s
 
 async function committedMigrations(): Promise<string[]> {
   const entries = await readdir(migrationsDir, { withFileTypes: true });
-  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  return entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
 }
 
 describeEachDatabase('migrations', (kind) => {

@@ -8,9 +8,7 @@ import { openSchemaEngine } from './schema-engine.js';
  * they agree. Runs on a throwaway in-memory PGlite (its shadow database replays the migrations), so
  * it needs no server.
  */
-export async function diffMigrationsToSchema(
-  options: { dir?: string; schemaFile?: string } = {},
-): Promise<string> {
+export async function diffMigrationsToSchema(options: { dir?: string; schemaFile?: string } = {}): Promise<string> {
   const schemaFile = options.schemaFile ?? schemaPath;
   const schemaText = await readFile(schemaFile, 'utf8');
   const migrationsList = await readMigrationList(options.dir ?? migrationsDir);
@@ -18,7 +16,8 @@ export async function diffMigrationsToSchema(
   const engine = await openSchemaEngine(schemaFile, schemaText, db.adapterFactory);
   try {
     const result = await engine.diff({
-      from: migrationsList.migrationDirectories.length === 0 ? { tag: 'empty' } : { tag: 'migrations', ...migrationsList },
+      from:
+        migrationsList.migrationDirectories.length === 0 ? { tag: 'empty' } : { tag: 'migrations', ...migrationsList },
       to: { tag: 'schemaDatamodel', files: [{ path: schemaFile, content: schemaText }] },
       script: true,
       exitCode: null,

@@ -32,7 +32,8 @@ export async function readMigrationList(dir: string = migrationsDir): Promise<Mi
         path: name,
         migrationFile: {
           path: 'migration.sql',
-          content: content === null ? { tag: 'error', value: 'migration.sql is missing' } : { tag: 'ok', value: content },
+          content:
+            content === null ? { tag: 'error', value: 'migration.sql is missing' } : { tag: 'ok', value: content },
         },
       };
     }),

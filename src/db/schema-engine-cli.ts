@@ -27,7 +27,9 @@ if (positionals.join(' ') === 'cli can-connect-to-database') {
   process.exit(0);
 }
 
-const files = await Promise.all((values.datamodels ?? []).map(async (path) => [path, await readFile(path, 'utf8')] as [string, string]));
+const files = await Promise.all(
+  (values.datamodels ?? []).map(async (path) => [path, await readFile(path, 'utf8')] as [string, string]),
+);
 const [first] = files;
 const engine = await openSchemaEngine(first?.[0] ?? 'schema.prisma', first?.[1] ?? '', db.adapterFactory, (line) =>
   process.stderr.write(line + '\n'),
@@ -49,7 +51,10 @@ for await (const line of createInterface({ input: process.stdin })) {
     reply({ id: request.id, result: result ?? null });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    reply({ id: request.id, error: { code: 4466, message, data: { is_panic: false, message, meta: null, error_code: null } } });
+    reply({
+      id: request.id,
+      error: { code: 4466, message, data: { is_panic: false, message, meta: null, error_code: null } },
+    });
   }
 }
 engine.free();

@@ -12,7 +12,10 @@ export interface TestDatabase extends Database {
 }
 
 /** A freshly migrated database of its own: a new schema on PostgreSQL, an in-memory PGlite otherwise. */
-export async function createTestDatabase(kind: DatabaseKind, options: { poolSize?: number } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  kind: DatabaseKind,
+  options: { poolSize?: number } = {},
+): Promise<TestDatabase> {
   if (kind === 'pglite') {
     const db = await openDatabase({ dataDir: 'memory://' });
     await applyMigrations(db);

@@ -1,0 +1,50 @@
+import type { Config } from './config.js';
+import { openDatabase, type Database } from './db/database.js';
+import { applyMigrations } from './db/migrate.js';
+import type { Logger } from './logger.js';
+import { buildSchema } from './schema/index.js';
+import { startHttpServer, GRAPHQL_PATH } from './server/http.js';
+
+export interface App {
+  db: Database;
+  url: string;
+  graphqlUrl: string;
+  close(): Promise<void>;
+}
+
+type ServeOptions = Pick<Config, 'port' | 'host' | 'shutdownTimeoutMs'>;
+
+/** Serves the API on an open, migrated database; `close` stops serving but leaves the database open. */
+export async function serve(db: Database, config: ServeOptions, logger: Logger): Promise<App> {
+  const server = await startHttpServer(
+    { db, schema: buildSchema(), logger, shutdownTimeoutMs: config.shutdownTimeoutMs },
+    config.port,
+    config.host,
+  );
+  return { db, url: server.url, graphqlUrl: server.url + GRAPHQL_PATH, close: () => server.close() };
+}
+
+/** Opens the configured database, brings it up to date, and serves the API until `close`. */
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+  });
+  logger.info(`database: ${db.kind === 'pglite' ? 'embedded PGlite' : 'PostgreSQL'} at ${db.location}`);
+  try {
+    const applied = await applyMigrations(db);
+    logger.info(applied.length > 0 ? `migrations applied: ${applied.join(', ')}` : 'migrations: up to date');
+    const app = await serve(db, config, logger);
+    return {
+      ...app,
+      async close() {
+        await app.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}

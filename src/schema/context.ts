@@ -1,0 +1,6 @@
+import type { Database } from '../db/database.js';
+
+/** What every resolver can reach. Resolvers stay thin: reads go through Prisma, writes through services. */
+export interface GraphQLContext {
+  db: Database;
+}

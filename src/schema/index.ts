@@ -1,0 +1,18 @@
+import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.js';
+import './blueprint.js';
+import './resource.js';
+import './lease.js';
+
+let built: GraphQLSchema | undefined;
+
+/** The executable schema (built once: a Pothos builder cannot be built twice). */
+export function buildSchema(): GraphQLSchema {
+  built ??= builder.toSchema();
+  return built;
+}
+
+/** The schema as committed in schema.graphql: sorted, so that a diff shows only real API changes. */
+export function printableSchema(): GraphQLSchema {
+  return lexicographicSortSchema(buildSchema());
+}
