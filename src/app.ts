@@ -1,3 +1,4 @@
+import { isLoopback } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { applyMigrations } from './db/migrate.js';
@@ -12,12 +13,38 @@ export interface App {
   close(): Promise<void>;
 }
 
-type ServeOptions = Pick<Config, 'port' | 'host' | 'shutdownTimeoutMs'>;
+type ServeOptions = Pick<
+  Config,
+  | 'port'
+  | 'host'
+  | 'shutdownTimeoutMs'
+  | 'allowLocalAnonymous'
+  | 'introspection'
+  | 'maxQueryDepth'
+  | 'maxQueryCost'
+  | 'maxBodyBytes'
+  | 'rateLimitPerMinute'
+>;
 
 /** Serves the API on an open, migrated database; `close` stops serving but leaves the database open. */
 export async function serve(db: Database, config: ServeOptions, logger: Logger): Promise<App> {
+  const anonymous = config.allowLocalAnonymous && isLoopback(config.host) ? 'local-admin' : 'reject';
+  logger.info(
+    anonymous === 'local-admin'
+      ? `anonymous requests act as the local admin: the server listens on ${config.host} only (ALLOW_LOCAL_ANONYMOUS=false turns this off)`
+      : 'every request needs an API token',
+  );
   const server = await startHttpServer(
-    { db, schema: buildSchema(), logger, shutdownTimeoutMs: config.shutdownTimeoutMs },
+    {
+      db,
+      schema: buildSchema(),
+      logger,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      anonymous,
+      limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, introspection: config.introspection },
+      maxBodyBytes: config.maxBodyBytes,
+      rateLimitPerMinute: config.rateLimitPerMinute,
+    },
     config.port,
     config.host,
   );

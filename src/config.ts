@@ -17,6 +17,10 @@ const postgresUrl = z
   .string()
   .refine((value) => /^postgres(ql)?:\/\/.+/.test(value), 'must be a postgresql:// or postgres:// URL');
 
+const boolean = z
+  .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+  .transform((value) => value === 'true' || value === '1');
+
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 
 const schema = z.object({
@@ -34,6 +38,12 @@ const schema = z.object({
     .int('must be a whole number')
     .min(0, 'must be 0 (no worker) or more')
     .default(4),
+  ALLOW_LOCAL_ANONYMOUS: boolean.default(true),
+  INTROSPECTION: boolean.default(true),
+  MAX_QUERY_DEPTH: positiveInt.default(12),
+  MAX_QUERY_COST: positiveInt.default(5_000),
+  MAX_BODY_BYTES: positiveInt.default(262_144),
+  RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
     .default('info'),
@@ -48,6 +58,13 @@ export type Config = {
   shutdownTimeoutMs: number;
   workerConcurrency: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Anonymous requests act as a local admin, but only while the server listens on loopback alone. */
+  allowLocalAnonymous: boolean;
+  introspection: boolean;
+  maxQueryDepth: number;
+  maxQueryCost: number;
+  maxBodyBytes: number;
+  rateLimitPerMinute: number;
 };
 
 export class ConfigError extends Error {
@@ -80,5 +97,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     workerConcurrency: v.WORKER_CONCURRENCY,
     logLevel: v.LOG_LEVEL,
+    allowLocalAnonymous: v.ALLOW_LOCAL_ANONYMOUS,
+    introspection: v.INTROSPECTION,
+    maxQueryDepth: v.MAX_QUERY_DEPTH,
+    maxQueryCost: v.MAX_QUERY_COST,
+    maxBodyBytes: v.MAX_BODY_BYTES,
+    rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
   };
 }

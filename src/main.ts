@@ -1,4 +1,4 @@
-import { startApp } from './app.js';
+import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 
@@ -10,34 +10,44 @@ try {
   process.stderr.write(error.message + '\n');
   process.exit(2);
 }
-
 const logger = createLogger(config.logLevel);
-const app = await startApp(config, logger).catch((error: unknown) => {
-  logger.error('could not start:', error);
-  process.exit(1);
-});
-logger.info(`GraphiQL at ${app.graphqlUrl}`);
-// A line tools and tests can wait for.
-process.stdout.write(`drydock listening on ${app.url}\n`);
 
-let stopping = false;
+// Signals are handled from the first moment, so that Ctrl-C during start-up (migrations, say)
+// still closes the database cleanly instead of killing the process mid-write.
+let app: App | undefined;
+let stopSignal: string | undefined;
 const stop = (signal: string) => {
-  if (stopping) {
+  if (stopSignal) {
     logger.warn(`${signal} again: exiting now`);
     process.exit(1);
   }
-  stopping = true;
+  stopSignal = signal;
   logger.info(`${signal}: shutting down`);
-  app.close().then(
-    () => {
-      logger.info('stopped cleanly');
-      process.exit(0);
-    },
-    (error: unknown) => {
-      logger.error('shutdown failed:', error);
-      process.exit(1);
-    },
-  );
+  if (app) void shutDown(app);
+};
+const shutDown = async (running: App) => {
+  try {
+    await running.close();
+    logger.info('stopped cleanly');
+    process.exit(0);
+  } catch (error) {
+    logger.error('shutdown failed:', error);
+    process.exit(1);
+  }
 };
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
+
+try {
+  app = await startApp(config, logger);
+} catch (error) {
+  logger.error('could not start:', error);
+  process.exit(1);
+}
+if (stopSignal) {
+  await shutDown(app);
+} else {
+  logger.info(`GraphiQL at ${app.graphqlUrl}`);
+  // A line tools and tests can wait for.
+  process.stdout.write(`drydock listening on ${app.url}\n`);
+}

@@ -2,6 +2,7 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { serve, type App } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/database.js';
 import { graphqlRequest } from './support/http.js';
@@ -20,7 +21,7 @@ describeEachDatabase('server', (kind) => {
       data: { blueprintId: blueprint.id, type: 'host', name: 'host-1', status: 'ACTIVE' },
     });
     await db.prisma.lease.create({ data: { resourceType: 'host', status: 'ACTIVE', resourceId: resource.id } });
-    app = await serve(db, { port: 0, host: '127.0.0.1', shutdownTimeoutMs: 2_000 }, quiet);
+    app = await serve(db, { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000 }, quiet);
   });
   afterAll(async () => {
     await app.close();

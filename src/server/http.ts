@@ -1,11 +1,14 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../schema/context.js';
+import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
+import { limitPlugins, type QueryLimits } from './limits.js';
+import { RateLimiter } from './rate-limiter.js';
 import { attachWebSocketServer } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -15,6 +18,10 @@ export interface HttpServerOptions {
   schema: GraphQLSchema;
   logger: Logger;
   shutdownTimeoutMs: number;
+  anonymous: 'local-admin' | 'reject';
+  limits: QueryLimits;
+  maxBodyBytes: number;
+  rateLimitPerMinute: number;
 }
 
 export interface RunningServer {
@@ -22,6 +29,24 @@ export interface RunningServer {
   url: string;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), closes sockets. */
   close(): Promise<void>;
+}
+
+/**
+ * Bodies are judged by their declared length before anything reads them, so an oversized upload
+ * costs the server nothing; a body without a declared length is refused rather than streamed.
+ */
+function refuseBody(req: IncomingMessage, maxBytes: number): { status: number; code: string; message: string } | null {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return null;
+  const length = req.headers['content-length'];
+  if (length === undefined) {
+    return req.headers['transfer-encoding']
+      ? { status: 411, code: 'LENGTH_REQUIRED', message: 'Send a Content-Length header.' }
+      : null;
+  }
+  if (Number(length) > maxBytes) {
+    return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `Request body is larger than ${maxBytes} bytes.` };
+  }
+  return null;
 }
 
 export async function startHttpServer(options: HttpServerOptions, port: number, host: string): Promise<RunningServer> {
@@ -41,11 +66,22 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     },
     // Unexpected errors reach clients as "Unexpected error." and the server log keeps the detail.
     maskedErrors: true,
-    context: (): GraphQLContext => ({ db }),
+    plugins: limitPlugins(options.limits),
+    context: createContextFactory({
+      db,
+      anonymous: options.anonymous,
+      rateLimiter: new RateLimiter(options.rateLimitPerMinute),
+    }),
   });
 
   const health = createHealthHandler(db, () => shuttingDown);
   const server = createServer((req, res) => {
+    const refusal = refuseBody(req, options.maxBodyBytes);
+    if (refusal) {
+      res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: refusal.message, extensions: { code: refusal.code } }] }));
+      return;
+    }
     health(req, res)
       .then((handled) => (handled ? undefined : yoga(req, res)))
       .catch((error: unknown) => {
@@ -54,7 +90,13 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
         res.end(JSON.stringify({ error: 'internal error' }));
       });
   });
-  const ws = attachWebSocketServer(server, yoga, GRAPHQL_PATH);
+  const ws = attachWebSocketServer(
+    server,
+    yoga,
+    GRAPHQL_PATH,
+    options.maxBodyBytes,
+    createConnectionGate({ db, anonymous: options.anonymous }),
+  );
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

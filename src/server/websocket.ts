@@ -15,10 +15,14 @@ export function attachWebSocketServer(
   httpServer: Server,
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>,
   path: string,
+  maxPayload: number,
+  /** Refusing here closes the socket with 4403 before any operation runs. */
+  acceptConnection: (connectionParams: Readonly<Record<string, unknown>> | undefined) => Promise<boolean>,
 ) {
-  const wsServer = new WebSocketServer({ server: httpServer, path });
+  const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload });
   const disposable = useServer(
     {
+      onConnect: (ctx) => acceptConnection(ctx.connectionParams),
       execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {

@@ -7,7 +7,7 @@ export interface ServerProcess {
   url: string;
   output: () => string;
   /** Sends the signal and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
 /** Runs the server the way `npm start` does, on a free port, and waits until it listens. */
@@ -20,7 +20,10 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // A death by signal shows as the signal's name, so a failed assertion says how the process ended.
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`)),

@@ -1,0 +1,58 @@
+import { createGraphQLError } from 'graphql-yoga';
+import { authenticate, localAdmin } from '../auth/authenticate.js';
+import { tokenFromHeader } from '../auth/tokens.js';
+import type { Database } from '../db/database.js';
+import type { GraphQLContext } from '../schema/context.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+export interface ContextOptions {
+  db: Database;
+  /** What an anonymous request becomes: the local admin (loopback-only servers), or refused. */
+  anonymous: 'local-admin' | 'reject';
+  rateLimiter: RateLimiter;
+}
+
+/** The token of an HTTP request (Authorization header) or a graphql-ws connection (connectionParams). */
+export function requestToken(initial: {
+  request?: Request;
+  connectionParams?: Readonly<Record<string, unknown>>;
+}): string | null {
+  const header = initial.request?.headers.get('authorization');
+  if (header) return tokenFromHeader(header) ?? '';
+  const params = initial.connectionParams;
+  const fromParams = params?.['authorization'] ?? params?.['Authorization'] ?? params?.['token'];
+  if (typeof fromParams !== 'string') return null;
+  return tokenFromHeader(fromParams) ?? fromParams;
+}
+
+function unauthenticated(message: string) {
+  return createGraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+}
+
+/** Whether a graphql-ws connection may open: its token, if any, must be valid, and anonymity allowed. */
+export function createConnectionGate(options: Pick<ContextOptions, 'db' | 'anonymous'>) {
+  return async (connectionParams: Readonly<Record<string, unknown>> | undefined): Promise<boolean> => {
+    const result = await authenticate(options.db, requestToken(connectionParams ? { connectionParams } : {}));
+    return result.kind === 'token' || (result.kind === 'anonymous' && options.anonymous === 'local-admin');
+  };
+}
+
+export function createContextFactory(options: ContextOptions) {
+  return async (initial: {
+    request?: Request;
+    connectionParams?: Readonly<Record<string, unknown>>;
+  }): Promise<GraphQLContext> => {
+    const result = await authenticate(options.db, requestToken(initial));
+    if (result.kind === 'rejected') throw unauthenticated(`Not authenticated: ${result.reason}.`);
+    if (result.kind === 'anonymous' && options.anonymous === 'reject') {
+      throw unauthenticated('Not authenticated: send an API token as "Authorization: Bearer <token>".');
+    }
+    const actor = result.kind === 'token' ? result.actor : await localAdmin(options.db);
+    if (!options.rateLimiter.take(actor.principalId)) {
+      throw createGraphQLError('Too many requests for this token; slow down and retry.', {
+        extensions: { code: 'RATE_LIMITED', http: { status: 429, headers: { 'retry-after': '1' } } },
+      });
+    }
+    return { db: options.db, actor };
+  };
+}
