@@ -2,12 +2,15 @@ import { isLoopback } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { applyMigrations } from './db/migrate.js';
+import { createDrydockPubSub, pubSubSink } from './events/pubsub.js';
 import type { Logger } from './logger.js';
+import { createServices, type Services, type ServicesDeps } from './services/index.js';
 import { buildSchema } from './schema/index.js';
 import { startHttpServer, GRAPHQL_PATH } from './server/http.js';
 
 export interface App {
   db: Database;
+  services: Services;
   url: string;
   graphqlUrl: string;
   close(): Promise<void>;
@@ -18,6 +21,7 @@ type ServeOptions = Pick<
   | 'port'
   | 'host'
   | 'shutdownTimeoutMs'
+  | 'workerConcurrency'
   | 'allowLocalAnonymous'
   | 'introspection'
   | 'maxQueryDepth'
@@ -26,8 +30,19 @@ type ServeOptions = Pick<
   | 'rateLimitPerMinute'
 >;
 
-/** Serves the API on an open, migrated database; `close` stops serving but leaves the database open. */
-export async function serve(db: Database, config: ServeOptions, logger: Logger): Promise<App> {
+/**
+ * Serves the API on an open, migrated database and runs the allocator's queue in this process;
+ * `close` stops both but leaves the database open.
+ */
+export async function serve(
+  db: Database,
+  config: ServeOptions,
+  logger: Logger,
+  extra: Partial<Pick<ServicesDeps, 'implementations' | 'allocator'>> = {},
+): Promise<App> {
+  const pubsub = createDrydockPubSub();
+  const services = createServices({ db, events: pubSubSink(pubsub), ...extra });
+  const worker = config.workerConcurrency > 0 ? services.worker.start({ concurrency: config.workerConcurrency }) : null;
   const anonymous = config.allowLocalAnonymous && isLoopback(config.host) ? 'local-admin' : 'reject';
   logger.info(
     anonymous === 'local-admin'
@@ -37,6 +52,8 @@ export async function serve(db: Database, config: ServeOptions, logger: Logger):
   const server = await startHttpServer(
     {
       db,
+      services,
+      pubsub,
       schema: buildSchema(),
       logger,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
@@ -48,7 +65,17 @@ export async function serve(db: Database, config: ServeOptions, logger: Logger):
     config.port,
     config.host,
   );
-  return { db, url: server.url, graphqlUrl: server.url + GRAPHQL_PATH, close: () => server.close() };
+  return {
+    db,
+    services,
+    url: server.url,
+    graphqlUrl: server.url + GRAPHQL_PATH,
+    async close() {
+      // Requests first (they may schedule work), then the queue, which finishes the jobs it holds.
+      await server.close();
+      await worker?.stop();
+    },
+  };
 }
 
 /** Opens the configured database, brings it up to date, and serves the API until `close`. */

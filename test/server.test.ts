@@ -50,7 +50,7 @@ describeEachDatabase('server', (kind) => {
       app.graphqlUrl,
       `{ blueprints { edges { node { id name } } }
          resources { edges { node { id status blueprint { name } } } }
-         leases(status: [ACTIVE]) { edges { node { id status resource { name } } } } }`,
+         leases(filter: { status: [ACTIVE] }) { edges { node { id status resource { name } } } } }`,
     );
     expect(body.errors).toBeUndefined();
     const blueprint = body.data!.blueprints.edges[0]!.node;

@@ -1,4 +1,6 @@
+import type { Blueprint } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
+import { domainErrors, unwrap } from './errors.js';
 import { databaseId } from './ids.js';
 
 export const BlueprintNode = builder.prismaNode('Blueprint', {
@@ -18,6 +20,7 @@ export const BlueprintNode = builder.prismaNode('Blueprint', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     resources: t.relatedConnection('resources', { cursor: 'id', query: { orderBy: { id: 'asc' } } }),
+    authorizations: t.relation('authorizations', { query: { orderBy: { id: 'asc' } } }),
   }),
 });
 
@@ -47,5 +50,79 @@ builder.queryFields((t) => ({
         },
         orderBy: { id: 'asc' },
       }),
+  }),
+}));
+
+const CreateBlueprintInput = builder.inputType('CreateBlueprintInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    implementation: t.string({ required: true, description: 'e.g. host-pool' }),
+    resourceType: t.string({ description: "Defaults to the implementation's resource type." }),
+    config: t.field({ type: 'JSON', required: true, description: "Validated against the implementation's schema." }),
+    resourceLimit: t.int({ description: 'Concurrent-resource limit; omit for none.' }),
+  }),
+});
+
+const UpdateBlueprintInput = builder.inputType('UpdateBlueprintInput', {
+  fields: (t) => ({
+    name: t.string(),
+    resourceType: t.string(),
+    config: t.field({ type: 'JSON' }),
+    resourceLimit: t.int(),
+  }),
+});
+
+const BlueprintPayload = builder.objectRef<{ blueprint: Blueprint }>('BlueprintPayload').implement({
+  fields: (t) => ({ blueprint: t.field({ type: BlueprintNode, resolve: (payload) => payload.blueprint }) }),
+});
+
+builder.mutationFields((t) => ({
+  createBlueprint: t.field({
+    type: BlueprintPayload,
+    errors: { types: [...domainErrors], directResult: true },
+    args: { input: t.arg({ type: CreateBlueprintInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => ({
+      blueprint: unwrap(
+        await ctx.services.blueprints.create(ctx.actor, {
+          name: input.name,
+          implementation: input.implementation,
+          config: input.config,
+          ...(input.resourceType ? { resourceType: input.resourceType } : {}),
+          ...(input.resourceLimit !== null && input.resourceLimit !== undefined
+            ? { resourceLimit: input.resourceLimit }
+            : {}),
+        }),
+      ),
+    }),
+  }),
+  updateBlueprint: t.field({
+    type: BlueprintPayload,
+    errors: { types: [...domainErrors], directResult: true },
+    args: {
+      id: t.arg.globalID({ required: true, for: BlueprintNode }),
+      input: t.arg({ type: UpdateBlueprintInput, required: true }),
+    },
+    resolve: async (_root, { id, input }, ctx) => ({
+      blueprint: unwrap(
+        await ctx.services.blueprints.update(ctx.actor, databaseId(id) ?? 0, {
+          ...(input.name ? { name: input.name } : {}),
+          ...(input.resourceType ? { resourceType: input.resourceType } : {}),
+          ...(input.config !== null && input.config !== undefined ? { config: input.config } : {}),
+          ...(input.resourceLimit !== undefined ? { resourceLimit: input.resourceLimit } : {}),
+        }),
+      ),
+    }),
+  }),
+  setBlueprintDisabled: t.field({
+    type: BlueprintPayload,
+    description: 'A disabled blueprint allocates nothing new; its resources and leases go on.',
+    errors: { types: [...domainErrors], directResult: true },
+    args: {
+      id: t.arg.globalID({ required: true, for: BlueprintNode }),
+      disabled: t.arg.boolean({ required: true }),
+    },
+    resolve: async (_root, args, ctx) => ({
+      blueprint: unwrap(await ctx.services.blueprints.setDisabled(ctx.actor, databaseId(args.id) ?? 0, args.disabled)),
+    }),
   }),
 }));

@@ -40,6 +40,8 @@ export const builder = new SchemaBuilder<{
 });
 
 builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
 
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 date and time in UTC, e.g. 2026-11-24T22:45:00.000Z.',

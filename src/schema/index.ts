@@ -1,8 +1,12 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
+import './principal.js';
 import './blueprint.js';
+import './authorization.js';
 import './resource.js';
 import './lease.js';
+import './log.js';
+import './token.js';
 
 let built: GraphQLSchema | undefined;
 

@@ -1,6 +1,12 @@
+import type { Lease, Log } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
+import { domainErrors, unwrap } from './errors.js';
 import { databaseId } from './ids.js';
+import { objectEventStream } from './event-stream.js';
+import { LeaseFilter, leaseWhere } from './filters.js';
+import { LeaseBlockerRef } from './lease-blocker.js';
+import { LogNode } from './log.js';
 
 export const LeaseNode = builder.prismaNode('Lease', {
   id: { field: 'id' },
@@ -11,6 +17,15 @@ export const LeaseNode = builder.prismaNode('Lease', {
     attributes: t.expose('attributes', { type: 'JSON' }),
     status: t.expose('status', { type: LeaseStatusEnum }),
     statusReason: t.exposeString('statusReason', { nullable: true }),
+    blocker: t.field({
+      type: LeaseBlockerRef,
+      nullable: true,
+      description: 'Why a pending lease is waiting ("why am I waiting"); null once it is not pending.',
+      resolve: (lease) =>
+        lease.status === 'PENDING' && lease.blocker && typeof lease.blocker === 'object' && 'reason' in lease.blocker
+          ? { lease, blocker: lease.blocker as { reason: string } }
+          : null,
+    }),
     until: t.expose('until', { type: 'DateTime', nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     acquiredAt: t.expose('acquiredAt', { type: 'DateTime', nullable: true }),
@@ -18,6 +33,7 @@ export const LeaseNode = builder.prismaNode('Lease', {
     releasedAt: t.expose('releasedAt', { type: 'DateTime', nullable: true }),
     destroyedAt: t.expose('destroyedAt', { type: 'DateTime', nullable: true }),
     resource: t.relation('resource', { nullable: true }),
+    logs: t.relation('logs', { query: { orderBy: { id: 'asc' }, take: 500 } }),
   }),
 });
 
@@ -28,24 +44,171 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true, for: LeaseNode }) },
     resolve: (query, _root, args, ctx) => {
       const id = databaseId(args.id);
-      return id === null ? null : ctx.db.prisma.lease.findUnique({ ...query, where: { id } });
+      return id === null
+        ? null
+        : ctx.db.prisma.lease.findFirst({ ...query, where: { AND: [{ id }, leaseWhere(ctx, null)] } });
     },
   }),
   leases: t.prismaConnection({
     type: 'Lease',
     cursor: 'id',
-    args: {
-      status: t.arg({ type: [LeaseStatusEnum] }),
-      resourceType: t.arg.string(),
-    },
+    description: 'Leases you can see (all for admins, your own otherwise), oldest first.',
+    args: { filter: t.arg({ type: LeaseFilter }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.db.prisma.lease.findMany({
-        ...query,
-        where: {
-          ...(args.status?.length ? { status: { in: args.status } } : {}),
-          ...(args.resourceType ? { resourceType: args.resourceType } : {}),
-        },
-        orderBy: { id: 'asc' },
-      }),
+      ctx.db.prisma.lease.findMany({ ...query, where: leaseWhere(ctx, args.filter), orderBy: { id: 'asc' } }),
   }),
 }));
+
+const RequestLeaseInput = builder.inputType('RequestLeaseInput', {
+  fields: (t) => ({
+    resourceType: t.string({ required: true, description: 'e.g. host' }),
+    attributes: t.field({ type: 'JSON', description: 'What the resource must offer, e.g. {"platform": "linux"}.' }),
+    until: t.field({ type: 'DateTime', description: 'Release the lease by itself at this time.' }),
+    ttlSeconds: t.int({ description: 'Release the lease by itself after this many seconds (instead of until).' }),
+    blueprintIds: t.globalIDList({ description: 'Blueprints that may serve the lease; empty means any.' }),
+    count: t.int({ description: 'How many identical leases to request (1 to 100; default 1).' }),
+  }),
+});
+
+const MAX_LEASES_PER_REQUEST = 100;
+
+const RequestLeasePayload = builder.objectRef<{ leases: Lease[] }>('RequestLeasePayload').implement({
+  fields: (t) => ({ leases: t.field({ type: [LeaseNode], resolve: (payload) => payload.leases }) }),
+});
+
+const ReleaseLeasePayload = builder.objectRef<{ lease: Lease }>('ReleaseLeasePayload').implement({
+  fields: (t) => ({ lease: t.field({ type: LeaseNode, resolve: (payload) => payload.lease }) }),
+});
+
+builder.mutationFields((t) => ({
+  requestLease: t.field({
+    type: RequestLeasePayload,
+    description: 'Asks for a resource. The lease starts PENDING; follow it with leaseEvents.',
+    errors: { types: [...domainErrors], directResult: true },
+    args: { input: t.arg({ type: RequestLeaseInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const count = input.count ?? 1;
+      if (count < 1 || count > MAX_LEASES_PER_REQUEST) {
+        unwrap({
+          ok: false,
+          error: { kind: 'ValidationError', path: ['count'], message: `count must be 1 to ${MAX_LEASES_PER_REQUEST}` },
+        });
+      }
+      if (input.until && input.ttlSeconds) {
+        unwrap({
+          ok: false,
+          error: { kind: 'ValidationError', path: ['ttlSeconds'], message: 'give until or ttlSeconds, not both' },
+        });
+      }
+      if (input.ttlSeconds !== null && input.ttlSeconds !== undefined && input.ttlSeconds <= 0) {
+        unwrap({
+          ok: false,
+          error: { kind: 'ValidationError', path: ['ttlSeconds'], message: 'ttlSeconds must be positive' },
+        });
+      }
+      const blueprintIds: number[] = [];
+      for (const [index, globalId] of (input.blueprintIds ?? []).entries()) {
+        const id = globalId.typename === 'Blueprint' ? databaseId(globalId) : null;
+        if (id === null) {
+          unwrap({
+            ok: false,
+            error: { kind: 'ValidationError', path: ['blueprintIds', index], message: 'not a blueprint id' },
+          });
+        } else blueprintIds.push(id);
+      }
+      const attributes = input.attributes ?? {};
+      if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
+        unwrap({
+          ok: false,
+          error: { kind: 'ValidationError', path: ['attributes'], message: 'attributes must be a JSON object' },
+        });
+      }
+      const until = input.ttlSeconds ? new Date(Date.now() + input.ttlSeconds * 1_000) : (input.until ?? undefined);
+      const leases = [];
+      for (let i = 0; i < count; i++) {
+        leases.push(
+          unwrap(
+            await ctx.services.leases.request(ctx.actor, {
+              resourceType: input.resourceType,
+              attributes: attributes as Record<string, unknown>,
+              blueprintIds,
+              ...(until ? { until } : {}),
+            }),
+          ),
+        );
+      }
+      return { leases };
+    },
+  }),
+  releaseLease: t.field({
+    type: ReleaseLeasePayload,
+    description: 'Asks the lease to release its resource; it goes RELEASED, then DESTROYED.',
+    errors: { types: [...domainErrors], directResult: true },
+    args: { id: t.arg.globalID({ required: true, for: LeaseNode }) },
+    resolve: async (_root, args, ctx) => {
+      const id = databaseId(args.id) ?? 0;
+      return { lease: unwrap(await ctx.services.leases.release(ctx.actor, id)) };
+    },
+  }),
+}));
+
+const LeaseEventRef = builder.objectRef<{ log: Log }>('LeaseEvent').implement({
+  description: "One entry of a lease's history, with the lease as it is now.",
+  fields: (t) => ({
+    cursor: t.string({ resolve: ({ log }) => log.id.toString() }),
+    log: t.field({ type: LogNode, resolve: ({ log }) => log }),
+    lease: t.prismaField({
+      type: 'Lease',
+      resolve: (query, { log }, _args, ctx) =>
+        ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: log.leaseId! } }),
+    }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  leaseEvents: t.field({
+    type: LeaseEventRef,
+    description:
+      'Every log entry of one lease, in order. With `after` (a cursor; "0" for the whole history) it first replays what came after it, then goes on live, so a client that reconnects misses nothing. Completes once the lease is DESTROYED.',
+    args: {
+      leaseId: t.arg.globalID({ required: true, for: LeaseNode }),
+      after: t.arg.string(),
+    },
+    subscribe: (_root, args, ctx) =>
+      objectEventStream(ctx, { kind: 'lease', id: databaseId(args.leaseId) ?? 0 }, args.after),
+    resolve: (event) => event,
+  }),
+  leasesChanged: t.prismaField({
+    type: 'Lease',
+    description: 'Each lease you can see, whenever it changes (for dashboards); the same filter as `leases`.',
+    args: { filter: t.arg({ type: LeaseFilter }) },
+    subscribe: async function* (_root, args, ctx) {
+      for await (const event of ctx.pubsub.subscribe('leases:changed')) {
+        // Filtering here, not in resolve: graphql-js cannot skip an event once it reaches resolve.
+        const match = await ctx.db.prisma.lease.findFirst({
+          where: { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] },
+          select: { id: true },
+        });
+        if (match) yield match.id;
+      }
+    },
+    resolve: (query, leaseId, _args, ctx) =>
+      ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: leaseId as unknown as number } }),
+  }),
+}));
+
+const LeasePayload = builder.objectRef<{ lease: Lease }>('LeasePayload').implement({
+  fields: (t) => ({ lease: t.field({ type: LeaseNode, resolve: (payload) => payload.lease }) }),
+});
+
+builder.mutationField('updateLease', (t) =>
+  t.field({
+    type: LeasePayload,
+    description: "Runs the lease's update now instead of waiting for its next scheduled one (admins).",
+    errors: { types: [...domainErrors], directResult: true },
+    args: { id: t.arg.globalID({ required: true, for: LeaseNode }) },
+    resolve: async (_root, args, ctx) => ({
+      lease: unwrap(await ctx.services.leases.update(ctx.actor, databaseId(args.id) ?? 0)),
+    }),
+  }),
+);

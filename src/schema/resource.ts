@@ -1,6 +1,11 @@
+import type { Log, Resource } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { ResourceStatusEnum } from './enums.js';
+import { domainErrors, unwrap } from './errors.js';
+import { objectEventStream } from './event-stream.js';
+import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId } from './ids.js';
+import { LogNode } from './log.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
@@ -18,7 +23,13 @@ export const ResourceNode = builder.prismaNode('Resource', {
     releasedAt: t.expose('releasedAt', { type: 'DateTime', nullable: true }),
     destroyedAt: t.expose('destroyedAt', { type: 'DateTime', nullable: true }),
     blueprint: t.relation('blueprint'),
-    leases: t.relatedConnection('leases', { cursor: 'id', query: { orderBy: { id: 'asc' } } }),
+    leases: t.relatedConnection('leases', {
+      cursor: 'id',
+      query: (_args, ctx) => ({
+        where: ctx.actor.isAdmin ? {} : { ownerId: ctx.actor.principalId },
+        orderBy: { id: 'asc' },
+      }),
+    }),
   }),
 });
 
@@ -29,24 +40,110 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true, for: ResourceNode }) },
     resolve: (query, _root, args, ctx) => {
       const id = databaseId(args.id);
-      return id === null ? null : ctx.db.prisma.resource.findUnique({ ...query, where: { id } });
+      return id === null
+        ? null
+        : ctx.db.prisma.resource.findFirst({ ...query, where: { AND: [{ id }, resourceWhere(ctx, null)] } });
     },
   }),
   resources: t.prismaConnection({
     type: 'Resource',
     cursor: 'id',
-    args: {
-      status: t.arg({ type: [ResourceStatusEnum] }),
-      type: t.arg.string(),
-    },
+    description: 'Resources you can see (all for admins, those your leases hold otherwise), oldest first.',
+    args: { filter: t.arg({ type: ResourceFilter }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.db.prisma.resource.findMany({
-        ...query,
-        where: {
-          ...(args.status?.length ? { status: { in: args.status } } : {}),
-          ...(args.type ? { type: args.type } : {}),
-        },
-        orderBy: { id: 'asc' },
-      }),
+      ctx.db.prisma.resource.findMany({ ...query, where: resourceWhere(ctx, args.filter), orderBy: { id: 'asc' } }),
   }),
 }));
+
+const ResourcePayload = builder.objectRef<{ resource: Resource }>('ResourcePayload').implement({
+  fields: (t) => ({ resource: t.field({ type: ResourceNode, resolve: (payload) => payload.resource }) }),
+});
+
+const ReclaimPayload = builder.objectRef<{ resources: Resource[] }>('ReclaimResourcesPayload').implement({
+  fields: (t) => ({
+    resources: t.field({
+      type: [ResourceNode],
+      description: 'The idle resources asked to go.',
+      resolve: (payload) => payload.resources,
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  releaseResource: t.field({
+    type: ResourcePayload,
+    description: 'Releases a resource and every lease on it (admins).',
+    errors: { types: [...domainErrors], directResult: true },
+    args: { id: t.arg.globalID({ required: true, for: ResourceNode }) },
+    resolve: async (_root, args, ctx) => ({
+      resource: unwrap(await ctx.services.resources.release(ctx.actor, databaseId(args.id) ?? 0)),
+    }),
+  }),
+  reclaimResources: t.field({
+    type: ReclaimPayload,
+    description: 'Releases idle resources so their capacity can serve other leases (admins).',
+    errors: { types: [...domainErrors], directResult: true },
+    args: { resourceType: t.arg.string() },
+    resolve: async (_root, args, ctx) => ({
+      resources: unwrap(
+        await ctx.services.resources.reclaim(ctx.actor, args.resourceType ? { resourceType: args.resourceType } : {}),
+      ),
+    }),
+  }),
+}));
+
+const ResourceEventRef = builder.objectRef<{ log: Log }>('ResourceEvent').implement({
+  description: "One entry of a resource's history, with the resource as it is now.",
+  fields: (t) => ({
+    cursor: t.string({ resolve: ({ log }) => log.id.toString() }),
+    log: t.field({ type: LogNode, resolve: ({ log }) => log }),
+    resource: t.prismaField({
+      type: 'Resource',
+      resolve: (query, { log }, _args, ctx) =>
+        ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: log.resourceId! } }),
+    }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  resourceEvents: t.field({
+    type: ResourceEventRef,
+    description:
+      'Every log entry of one resource, in order; `after` works as in leaseEvents. Completes once the resource is DESTROYED.',
+    args: {
+      resourceId: t.arg.globalID({ required: true, for: ResourceNode }),
+      after: t.arg.string(),
+    },
+    subscribe: (_root, args, ctx) =>
+      objectEventStream(ctx, { kind: 'resource', id: databaseId(args.resourceId) ?? 0 }, args.after),
+    resolve: (event) => event,
+  }),
+  resourcesChanged: t.prismaField({
+    type: 'Resource',
+    description: 'Each resource you can see, whenever it changes (for dashboards); the same filter as `resources`.',
+    args: { filter: t.arg({ type: ResourceFilter }) },
+    subscribe: async function* (_root, args, ctx) {
+      for await (const event of ctx.pubsub.subscribe('resources:changed')) {
+        const match = await ctx.db.prisma.resource.findFirst({
+          where: { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] },
+          select: { id: true },
+        });
+        if (match) yield match.id;
+      }
+    },
+    resolve: (query, resourceId, _args, ctx) =>
+      ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: resourceId as unknown as number } }),
+  }),
+}));
+
+builder.mutationField('updateResource', (t) =>
+  t.field({
+    type: ResourcePayload,
+    description: "Runs the resource's update now instead of waiting for its next scheduled one (admins).",
+    errors: { types: [...domainErrors], directResult: true },
+    args: { id: t.arg.globalID({ required: true, for: ResourceNode }) },
+    resolve: async (_root, args, ctx) => ({
+      resource: unwrap(await ctx.services.resources.update(ctx.actor, databaseId(args.id) ?? 0)),
+    }),
+  }),
+);

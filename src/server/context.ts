@@ -2,11 +2,15 @@ import { createGraphQLError } from 'graphql-yoga';
 import { authenticate, localAdmin } from '../auth/authenticate.js';
 import { tokenFromHeader } from '../auth/tokens.js';
 import type { Database } from '../db/database.js';
+import type { DrydockPubSub } from '../events/pubsub.js';
+import type { Services } from '../services/index.js';
 import type { GraphQLContext } from '../schema/context.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 export interface ContextOptions {
   db: Database;
+  services: Services;
+  pubsub: DrydockPubSub;
   /** What an anonymous request becomes: the local admin (loopback-only servers), or refused. */
   anonymous: 'local-admin' | 'reject';
   rateLimiter: RateLimiter;
@@ -38,6 +42,8 @@ export function createConnectionGate(options: Pick<ContextOptions, 'db' | 'anony
 }
 
 export function createContextFactory(options: ContextOptions) {
+  // The local admin never changes while the process runs: look it up once.
+  let localActor: ReturnType<typeof localAdmin> | undefined;
   return async (initial: {
     request?: Request;
     connectionParams?: Readonly<Record<string, unknown>>;
@@ -47,12 +53,12 @@ export function createContextFactory(options: ContextOptions) {
     if (result.kind === 'anonymous' && options.anonymous === 'reject') {
       throw unauthenticated('Not authenticated: send an API token as "Authorization: Bearer <token>".');
     }
-    const actor = result.kind === 'token' ? result.actor : await localAdmin(options.db);
+    const actor = result.kind === 'token' ? result.actor : await (localActor ??= localAdmin(options.db));
     if (!options.rateLimiter.take(actor.principalId)) {
       throw createGraphQLError('Too many requests for this token; slow down and retry.', {
         extensions: { code: 'RATE_LIMITED', http: { status: 429, headers: { 'retry-after': '1' } } },
       });
     }
-    return { db: options.db, actor };
+    return { db: options.db, services: options.services, pubsub: options.pubsub, actor };
   };
 }

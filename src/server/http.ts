@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { Database } from '../db/database.js';
+import type { DrydockPubSub } from '../events/pubsub.js';
+import type { Services } from '../services/index.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { createConnectionGate, createContextFactory } from './context.js';
@@ -15,6 +17,8 @@ export const GRAPHQL_PATH = '/graphql';
 
 export interface HttpServerOptions {
   db: Database;
+  services: Services;
+  pubsub: DrydockPubSub;
   schema: GraphQLSchema;
   logger: Logger;
   shutdownTimeoutMs: number;
@@ -69,6 +73,8 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     plugins: limitPlugins(options.limits),
     context: createContextFactory({
       db,
+      services: options.services,
+      pubsub: options.pubsub,
       anonymous: options.anonymous,
       rateLimiter: new RateLimiter(options.rateLimitPerMinute),
     }),

@@ -1,17 +1,101 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
 import { describe } from 'vitest';
 import { openDatabase, type Database, type DatabaseKind } from '../../src/db/database.js';
 import { applyMigrations } from '../../src/db/migrate.js';
+import { migrationsDir, readMigrationList } from '../../src/db/migrations-folder.js';
 
 /** PostgreSQL for the tests; CI always sets it. Without it the PostgreSQL half of the suite is skipped. */
 export const testPostgresUrl = process.env['TEST_DATABASE_URL'];
 
 export interface TestDatabase extends Database {
+  /** Connection URL of this database, for child processes that must share it (PostgreSQL only). */
+  url: string | undefined;
   /** Closes the connections and throws the data away. */
   dispose(): Promise<void>;
 }
 
-/** A freshly migrated database of its own: a new schema on PostgreSQL, an in-memory PGlite otherwise. */
+const TEMPLATE = 'drydock_test_template';
+// Any constant; every test process serialises template work on it.
+const TEMPLATE_LOCK = 7_263_514_002;
+
+function withDatabaseName(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+/** sha256 of each committed migration.sql, as `_prisma_migrations.checksum` records them. */
+async function committedChecksums(): Promise<string[]> {
+  const list = await readMigrationList();
+  return Promise.all(
+    list.migrationDirectories.map(async (dir) => {
+      const sql = await readFile(join(migrationsDir, dir.path, 'migration.sql'));
+      return `${dir.path}:${createHash('sha256').update(sql).digest('hex')}`;
+    }),
+  );
+}
+
+async function templateIsCurrent(admin: pg.Client, url: string): Promise<boolean> {
+  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [TEMPLATE]);
+  if (exists.rowCount === 0) return false;
+  const client = new pg.Client({ connectionString: withDatabaseName(url, TEMPLATE) });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ entry: string }>(
+      `SELECT migration_name || ':' || checksum AS entry FROM _prisma_migrations
+       WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name`,
+    );
+    return JSON.stringify(rows.map((row) => row.entry)) === JSON.stringify(await committedChecksums());
+  } catch {
+    return false;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates a PostgreSQL database for one test as a copy of a template that the committed
+ * migrations were applied to (by the real applyMigrations) once: copying is fast and needs no
+ * schema engine per test, so a busy machine cannot time a test out while it sets up.
+ */
+async function createPostgresDatabase(url: string): Promise<string> {
+  const name = `drydock_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query('SELECT pg_advisory_lock($1)', [TEMPLATE_LOCK]);
+    if (!(await templateIsCurrent(admin, url))) {
+      await admin.query(`DROP DATABASE IF EXISTS "${TEMPLATE}" WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE "${TEMPLATE}"`);
+      const template = await openDatabase({ url: withDatabaseName(url, TEMPLATE), dataDir: '', poolSize: 2 });
+      try {
+        await applyMigrations(template);
+      } finally {
+        await template.close();
+      }
+    }
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE}"`);
+  } finally {
+    await admin.query('SELECT pg_advisory_unlock($1)', [TEMPLATE_LOCK]).catch(() => {});
+    await admin.end();
+  }
+  return withDatabaseName(url, name);
+}
+
+async function dropPostgresDatabase(url: string, testUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${new URL(testUrl).pathname.slice(1)}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A freshly migrated database of its own: a new database on PostgreSQL, an in-memory PGlite otherwise. */
 export async function createTestDatabase(
   kind: DatabaseKind,
   options: { poolSize?: number } = {},
@@ -19,27 +103,19 @@ export async function createTestDatabase(
   if (kind === 'pglite') {
     const db = await openDatabase({ dataDir: 'memory://' });
     await applyMigrations(db);
-    return { ...db, dispose: () => db.close() };
+    return { ...db, url: undefined, dispose: () => db.close() };
   }
   if (!testPostgresUrl) throw new Error('TEST_DATABASE_URL is not set');
-  const schema = `test_${randomBytes(6).toString('hex')}`;
-  const admin = await openDatabase({ url: testPostgresUrl, dataDir: '', poolSize: 1 });
-  await admin.withConnection((query) => query(`CREATE SCHEMA "${schema}"`));
-  const db = await openDatabase({ url: testPostgresUrl, dataDir: '', schema, poolSize: options.poolSize ?? 10 });
-  await applyMigrations(db);
+  const url = await createPostgresDatabase(testPostgresUrl);
+  const db = await openDatabase({ url, dataDir: '', poolSize: options.poolSize ?? 10 });
   return {
     ...db,
+    url,
     async dispose() {
       await db.close();
-      await admin.withConnection((query) => query(`DROP SCHEMA "${schema}" CASCADE`));
-      await admin.close();
+      await dropPostgresDatabase(testPostgresUrl, url);
     },
   };
-}
-
-/** Connection settings for a child process that should use the same isolated database. */
-export function schemaOf(db: Database): string | undefined {
-  return /\(schema (\S+)\)$/.exec(db.location)?.[1];
 }
 
 /**

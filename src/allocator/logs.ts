@@ -1,0 +1,91 @@
+import type { TxContext } from './context.js';
+
+// Every log type and the data it carries. A log is written in the transaction of what it reports
+// and published as an event after commit, so what a subscriber sees always happened.
+
+export interface SlotLockHolder {
+  key: string;
+  leaseId: number | null;
+  resourceId: number | null;
+}
+
+export interface LogData {
+  // lease
+  'lease-requested': { resourceType: string; until: string | null };
+  'lease-acquired': { resourceId: number };
+  'lease-activated': { resourceId: number };
+  'lease-release-requested': { authorId: number | null };
+  'lease-released': { reason: 'command' | 'expired' | 'resource-released' };
+  'lease-reacquiring': { resourceId: number; resourceStatus: string };
+  'lease-broken': { reason: string; message: string };
+  'lease-destroyed': Record<string, never>;
+  'no-blueprints': { resourceType: string };
+  'no-authorizations': { blueprintIds: number[] };
+  'cannot-ever-allocate': { blueprintIds: number[] };
+  'waiting-for-resources': { reason: string; blockers: Record<string, unknown> };
+  'slot-lock-failure': { holders: SlotLockHolder[] };
+  'allocation-failed-temporarily': { blueprintId: number; message: string };
+  'reclaim-requested': { resourceId: number };
+  // resource
+  'resource-allocated': { leaseId: number | null; status: string };
+  'resource-activated': Record<string, never>;
+  'resource-activation-failed-temporarily': { message: string };
+  'resource-release-requested': { authorId: number | null; kind: 'release' | 'reclaim' };
+  'resource-released': { reason: 'command' | 'reclaimed' | 'expired' };
+  'resource-reclaim-refused': { liveLeases: number };
+  'resource-broken': { message: string };
+  'resource-destroyed': Record<string, never>;
+  // blueprint
+  'blueprint-created': { name: string; implementation: string };
+  'blueprint-updated': { fields: string[] };
+  'blueprint-disabled': Record<string, never>;
+  'blueprint-enabled': Record<string, never>;
+  'authorization-requested': { principalId: number; authorizationId: number };
+  'authorization-changed': { principalId: number; authorizationId: number; state: string };
+}
+
+export type LogType = keyof LogData;
+
+export interface LogEntry<T extends LogType = LogType> {
+  type: T;
+  data: LogData[T];
+  leaseId?: number | null;
+  resourceId?: number | null;
+  blueprintId?: number | null;
+}
+
+export interface WrittenLog {
+  id: bigint;
+}
+
+/**
+ * Writes a log row. The event it publishes is about the most specific object the log names
+ * (lease, then resource, then blueprint), carrying that object's current status when given.
+ */
+export async function writeLog<T extends LogType>(
+  ctx: TxContext,
+  entry: LogEntry<T>,
+  status?: { lease?: string; resource?: string },
+): Promise<WrittenLog> {
+  const [log] = await ctx.tx.$queryRaw<WrittenLog[]>`
+    INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
+    VALUES (${entry.type}, ${JSON.stringify(entry.data)}::jsonb, ${ctx.now}::timestamp,
+            ${entry.leaseId ?? null}::int, ${entry.resourceId ?? null}::int, ${entry.blueprintId ?? null}::int)
+    RETURNING id`;
+  if (!log) throw new Error('the log insert returned nothing');
+  const logId = log.id.toString();
+  if (entry.leaseId != null && status?.lease) {
+    ctx.after.publish({ kind: 'lease', leaseId: entry.leaseId, status: status.lease, logId });
+  } else if (entry.resourceId != null && entry.blueprintId != null && status?.resource) {
+    ctx.after.publish({
+      kind: 'resource',
+      resourceId: entry.resourceId,
+      blueprintId: entry.blueprintId,
+      status: status.resource,
+      logId,
+    });
+  } else if (entry.blueprintId != null) {
+    ctx.after.publish({ kind: 'blueprint', blueprintId: entry.blueprintId, logId });
+  }
+  return log;
+}

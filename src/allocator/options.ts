@@ -1,0 +1,38 @@
+/** Timings and policies of the allocator; tests shrink them so that they run in seconds. */
+export interface AllocatorOptions {
+  /** Where "now" comes from for expiry, grace periods and backoff. */
+  clock: () => Date;
+  /** First retry delay of a waiting lease; doubles per consecutive failure up to `backoffCapMs`. */
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /**
+   * Safety net of a wait that a wake-up is certain to end (capacity busy, queued behind an older
+   * lease): retried only this often, so that a long queue does not keep the workers busy.
+   */
+  idleRetryMs: number;
+  /** In [0, 1): source of the jitter that keeps racing leases from retrying in lock step. */
+  random: () => number;
+  /** A resource is reclaimable only once idle this long and with nothing destroyed on it for as long. */
+  reclaimGraceMs: number;
+  /** How many waiting leases of a type are woken when capacity frees up (oldest first). */
+  wakeBatch: number;
+  transactionTimeoutMs: number;
+  /** How soon a resource's setup step looks again when its blueprint says "not yet". */
+  activationPollMs: number;
+}
+
+export const defaultAllocatorOptions: AllocatorOptions = {
+  clock: () => new Date(),
+  backoffBaseMs: 250,
+  backoffCapMs: 15_000,
+  idleRetryMs: 60_000,
+  random: Math.random,
+  reclaimGraceMs: 5 * 60_000,
+  wakeBatch: 3,
+  transactionTimeoutMs: 30_000,
+  activationPollMs: 1_000,
+};
+
+export function allocatorOptions(overrides: Partial<AllocatorOptions> = {}): AllocatorOptions {
+  return { ...defaultAllocatorOptions, ...overrides };
+}

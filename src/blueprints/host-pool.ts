@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import type { Lease, Resource } from '../generated/prisma/client.js';
+import { defineImplementation, type AllocationQueries, type BlueprintOf } from './implementation.js';
+
+// The seed's Almanac-service blueprint: a fixed pool of hosts named by configuration. Each
+// binding (a host's address and port within a service) becomes at most one resource, guarded by
+// a binding slot lock; hosts open immediately and are shared by any number of leases.
+
+const attributeValue = z.union([z.string(), z.number(), z.boolean()]);
+
+const binding = z.object({
+  name: z.string().min(1, 'a binding needs a name'),
+  address: z.string().min(1, 'a binding needs an address'),
+  port: z.number().int().min(1).max(65_535),
+  attributes: z.record(z.string(), attributeValue).default({}),
+  enabled: z.boolean().default(true),
+});
+
+const service = z.object({
+  name: z.string().min(1, 'a service needs a name'),
+  bindings: z.array(binding).min(1, 'a service needs at least one binding'),
+});
+
+export const hostPoolConfig = z
+  .object({ services: z.array(service).min(1, 'a host pool needs at least one service') })
+  .superRefine((config, issues) => {
+    const seen = new Set<string>();
+    config.services.forEach((s, i) =>
+      s.bindings.forEach((b, j) => {
+        const id = `${s.name}/${b.name}`;
+        if (seen.has(id))
+          issues.addIssue({
+            code: 'custom',
+            path: ['services', i, 'bindings', j, 'name'],
+            message: `binding ${id} appears twice`,
+          });
+        seen.add(id);
+      }),
+    );
+  });
+
+export type HostPoolConfig = z.infer<typeof hostPoolConfig>;
+type Binding = z.infer<typeof binding> & { service: string };
+type HostPool = BlueprintOf<HostPoolConfig>;
+
+const bindingId = (b: { service: string; name: string }) => `${b.service}/${b.name}`;
+
+/** Bindings are scoped to their blueprint: two pools may reuse a service name without sharing hosts. */
+export const bindingSlotKey = (blueprintId: number, id: string) => `host-pool.binding(${blueprintId}/${id})`;
+
+function bindings(blueprint: HostPool): Binding[] {
+  return blueprint.config.services.flatMap((s) => s.bindings.map((b) => ({ ...b, service: s.name })));
+}
+
+function matches(b: Binding, lease: Lease): boolean {
+  const wanted = (lease.attributes ?? {}) as Record<string, unknown>;
+  return Object.entries(wanted).every(([key, value]) => b.attributes[key] === value);
+}
+
+function bindingOf(blueprint: HostPool, resource: Resource): Binding | undefined {
+  const id = (resource.attributes as { binding?: string }).binding;
+  return bindings(blueprint).find((b) => bindingId(b) === id);
+}
+
+export const hostPool = defineImplementation<HostPoolConfig>({
+  key: 'host-pool',
+  resourceType: 'host',
+  configSchema: hostPoolConfig,
+  description: 'A fixed pool of hosts (the services and bindings of the config); every host is shared.',
+
+  canEverAllocate: (blueprint, lease) => bindings(blueprint).some((b) => b.enabled && matches(b, lease)),
+
+  async canAllocateNow(blueprint, lease, queries) {
+    return (await freeBindings(blueprint, lease, queries)).length > 0;
+  },
+
+  async allocateResource(blueprint, lease, queries) {
+    // Policy: the first free binding in config order, so that hosts fill up predictably.
+    const [chosen] = await freeBindings(blueprint, lease, queries);
+    if (!chosen) throw new Error('allocateResource called without a free binding');
+    return {
+      name: `${chosen.service}/${chosen.name}`,
+      attributes: {
+        ...chosen.attributes,
+        binding: bindingId(chosen),
+        service: chosen.service,
+        address: chosen.address,
+        port: chosen.port,
+      },
+      slotLocks: [bindingSlotKey(blueprint.id, bindingId(chosen))],
+      activation: 'now',
+    };
+  },
+
+  // Disabled bindings take no new leases; leases already on them stay until released.
+  async canAcquireLeaseOn(blueprint, resource, lease) {
+    const b = bindingOf(blueprint, resource);
+    return b !== undefined && b.enabled && matches(b, lease);
+  },
+
+  acquireLease: () => ({ slotLocks: [] }),
+
+  // Use every host before doubling up on one.
+  shouldAllocateSupplementalResource: () => true,
+
+  leaseInterfaces(_blueprint, resource) {
+    const attributes = resource.attributes as { address?: string; port?: number };
+    return { ssh: { host: attributes.address, port: attributes.port } };
+  },
+});
+
+async function freeBindings(blueprint: HostPool, lease: Lease, queries: AllocationQueries): Promise<Binding[]> {
+  const existing = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN']);
+  const taken = new Set(existing.map((r) => (r.attributes as { binding?: string }).binding));
+  return bindings(blueprint).filter((b) => b.enabled && matches(b, lease) && !taken.has(bindingId(b)));
+}

@@ -1,0 +1,34 @@
+import { createPubSub } from 'graphql-yoga';
+import type { DomainEvent, EventSink } from './domain-events.js';
+
+export type LeaseEvent = Extract<DomainEvent, { kind: 'lease' }>;
+export type ResourceEvent = Extract<DomainEvent, { kind: 'resource' }>;
+
+/** The subscription topics, typed: per-object streams carry the object's id as the topic id. */
+export type DrydockTopics = {
+  'lease:event': [leaseId: number, event: LeaseEvent];
+  'resource:event': [resourceId: number, event: ResourceEvent];
+  'leases:changed': [event: LeaseEvent];
+  'resources:changed': [event: ResourceEvent];
+};
+
+export type DrydockPubSub = ReturnType<typeof createPubSub<DrydockTopics>>;
+
+export function createDrydockPubSub(): DrydockPubSub {
+  return createPubSub<DrydockTopics>();
+}
+
+/** Where the domain's committed events go: onto the per-object and the dashboard topics. */
+export function pubSubSink(pubsub: DrydockPubSub): EventSink {
+  return {
+    publish(event) {
+      if (event.kind === 'lease') {
+        pubsub.publish('lease:event', event.leaseId, event);
+        pubsub.publish('leases:changed', event);
+      } else if (event.kind === 'resource') {
+        pubsub.publish('resource:event', event.resourceId, event);
+        pubsub.publish('resources:changed', event);
+      }
+    },
+  };
+}

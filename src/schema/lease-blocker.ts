@@ -1,0 +1,52 @@
+import type { Lease } from '../generated/prisma/client.js';
+import { builder } from './builder.js';
+
+// "Why am I waiting": the blocker the allocator recorded on a pending lease, in words, with the
+// objects it names and the lease's place in its type's queue.
+
+interface Blocker {
+  reason: string;
+  [detail: string]: unknown;
+}
+
+const messages: Record<string, (blocker: Blocker) => string> = {
+  'waiting-for-resource-activation': (b) => `waiting for resource ${String(b['resourceId'])} to finish setting up`,
+  'waiting-for-reclaim': (b) => `waiting for idle resource ${String(b['resourceId'])} to be reclaimed`,
+  'no-capacity': () => 'waiting for resources: every matching resource is busy and no blueprint can build another now',
+  'slot-lock': () => 'waiting for a slot held by another lease',
+  'slot-lock-failure': () => 'lost a race for a slot lock; retrying',
+  'resource-not-open': () => 'the chosen resource is not open yet; retrying',
+};
+
+export function blockerMessage(blocker: Blocker): string {
+  return messages[blocker.reason]?.(blocker) ?? blocker.reason.replace(/-/g, ' ');
+}
+
+export const LeaseBlockerRef = builder.objectRef<{ lease: Lease; blocker: Blocker }>('LeaseBlocker').implement({
+  description: 'What a pending lease is waiting for, as the allocator last saw it.',
+  fields: (t) => ({
+    reason: t.string({
+      description: 'e.g. no-capacity, waiting-for-resource-activation, slot-lock.',
+      resolve: (p) => p.blocker.reason,
+    }),
+    message: t.string({ resolve: (p) => blockerMessage(p.blocker) }),
+    details: t.field({ type: 'JSON', resolve: ({ blocker: { reason: _reason, ...details } }) => details }),
+    resource: t.prismaField({
+      type: 'Resource',
+      nullable: true,
+      description: 'The resource it waits for, when it waits for one.',
+      resolve: (query, { blocker }, _args, ctx) =>
+        typeof blocker['resourceId'] === 'number'
+          ? ctx.db.prisma.resource.findUnique({ ...query, where: { id: blocker['resourceId'] } })
+          : null,
+    }),
+    queuePosition: t.int({
+      description: 'Pending leases of this resource type requested before this one, plus one: they are served first.',
+      resolve: async ({ lease }, _args, ctx) =>
+        1 +
+        (await ctx.db.prisma.lease.count({
+          where: { status: 'PENDING', resourceType: lease.resourceType, id: { lt: lease.id } },
+        })),
+    }),
+  }),
+});

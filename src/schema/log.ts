@@ -1,0 +1,61 @@
+import { builder } from './builder.js';
+import { databaseId } from './ids.js';
+
+export const LogNode = builder.prismaObject('Log', {
+  description: 'An event on a blueprint, resource or lease: every status change writes one.',
+  fields: (t) => ({
+    cursor: t.string({
+      description: 'Position in the event streams: pass it as `after` to resume right after this entry.',
+      resolve: (log) => log.id.toString(),
+    }),
+    type: t.exposeString('type', { description: 'What happened, e.g. lease-activated, slot-lock-failure.' }),
+    data: t.expose('data', { type: 'JSON' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    leaseDatabaseId: t.exposeInt('leaseId', { nullable: true }),
+    resourceDatabaseId: t.exposeInt('resourceId', { nullable: true }),
+    blueprintDatabaseId: t.exposeInt('blueprintId', { nullable: true }),
+  }),
+});
+
+/** Parses a log cursor; null when it is not one. */
+export function parseCursor(cursor: string | null | undefined): bigint | null {
+  if (cursor === null || cursor === undefined) return null;
+  return /^\d{1,19}$/.test(cursor) ? BigInt(cursor) : null;
+}
+
+builder.queryField('logs', (t) =>
+  t.prismaConnection({
+    type: 'Log',
+    cursor: 'id',
+    description: 'Log entries, oldest first, of one lease, resource or blueprint (or all, for admins).',
+    args: {
+      leaseId: t.arg.globalID(),
+      resourceId: t.arg.globalID(),
+      blueprintId: t.arg.globalID(),
+    },
+    resolve: (query, _root, args, ctx) => {
+      const idOf = (arg: { id: string } | null | undefined) => (arg ? (databaseId(arg) ?? -1) : undefined);
+      const leaseId = idOf(args.leaseId);
+      const resourceId = idOf(args.resourceId);
+      const blueprintId = idOf(args.blueprintId);
+      return ctx.db.prisma.log.findMany({
+        ...query,
+        where: {
+          ...(leaseId !== undefined ? { leaseId } : {}),
+          ...(resourceId !== undefined ? { resourceId } : {}),
+          ...(blueprintId !== undefined ? { blueprintId } : {}),
+          // Non-admins read the history of their own leases and of the resources those hold.
+          ...(ctx.actor.isAdmin
+            ? {}
+            : {
+                OR: [
+                  { lease: { ownerId: ctx.actor.principalId } },
+                  { resource: { leases: { some: { ownerId: ctx.actor.principalId } } } },
+                ],
+              }),
+        },
+        orderBy: { id: 'asc' },
+      });
+    },
+  }),
+);

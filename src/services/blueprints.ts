@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import type { Blueprint, Prisma } from '../generated/prisma/client.js';
+import { inTransaction, type AllocatorDeps, type TxContext } from '../allocator/context.js';
+import { conflict, notAuthorized, notFound, validationError } from '../allocator/errors.js';
+import { writeLog } from '../allocator/logs.js';
+import { fail, ok, type Result } from '../allocator/result.js';
+import { wakeWaitingLeases } from '../allocator/wake.js';
+import type { Actor } from './actor.js';
+import { fromZod } from './validation.js';
+
+export interface BlueprintInput {
+  name: string;
+  implementation: string;
+  /** Defaults to the implementation's resource type. */
+  resourceType?: string;
+  config: unknown;
+  resourceLimit?: number | null;
+}
+
+export type BlueprintPatch = Partial<Omit<BlueprintInput, 'implementation'>>;
+
+export interface BlueprintService {
+  create(actor: Actor, input: BlueprintInput): Promise<Result<Blueprint>>;
+  update(actor: Actor, id: number, patch: BlueprintPatch): Promise<Result<Blueprint>>;
+  setDisabled(actor: Actor, id: number, disabled: boolean): Promise<Result<Blueprint>>;
+  get(id: number): Promise<Result<Blueprint>>;
+  /** The implementations this process knows, for pickers and docs. */
+  implementations(): { key: string; resourceType: string; description: string | undefined }[];
+}
+
+const common = z.object({
+  name: z.string().trim().min(1, 'a name is required').max(200),
+  resourceType: z.string().trim().min(1).max(100).optional(),
+  resourceLimit: z.number().int().positive('the resource limit must be positive').max(10_000).nullable().optional(),
+});
+
+// Editing blueprints is an administrator's job (Phabricator's default edit policy for Drydock).
+const mayEdit = (actor: Actor, blueprint?: Blueprint) =>
+  actor.isAdmin || (blueprint !== undefined && blueprint.createdById === actor.principalId);
+
+export function blueprintService(deps: AllocatorDeps): BlueprintService {
+  const { db, registry } = deps;
+
+  function validateConfig(implementationKey: string, config: unknown): Result<unknown> {
+    const implementation = registry.get(implementationKey);
+    if (!implementation)
+      return fail(validationError(['implementation'], `unknown blueprint implementation "${implementationKey}"`));
+    const parsed = implementation.configSchema.safeParse(config);
+    return parsed.success ? ok(parsed.data) : fail(fromZod(parsed.error, ['config']));
+  }
+
+  async function nameTaken(name: string, exceptId?: number) {
+    const existing = await db.prisma.blueprint.findUnique({ where: { name }, select: { id: true } });
+    return existing !== null && existing.id !== exceptId;
+  }
+
+  /** Blueprint changes can create capacity: waiting leases get a look at once. */
+  async function changed(ctx: TxContext, blueprint: Blueprint) {
+    await wakeWaitingLeases(ctx, blueprint.resourceType);
+  }
+
+  return {
+    async create(actor, input) {
+      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may create blueprints'));
+      const parsed = common.safeParse(input);
+      if (!parsed.success) return fail(fromZod(parsed.error));
+      const config = validateConfig(input.implementation, input.config);
+      if (!config.ok) return config;
+      if (await nameTaken(parsed.data.name)) return fail(conflict(`a blueprint named "${parsed.data.name}" exists`));
+      const implementation = registry.get(input.implementation)!;
+      const blueprint = await inTransaction(deps, async (ctx) => {
+        const created = await ctx.tx.blueprint.create({
+          data: {
+            name: parsed.data.name,
+            implementation: implementation.key,
+            resourceType: parsed.data.resourceType ?? implementation.resourceType,
+            config: config.value as Prisma.InputJsonValue,
+            resourceLimit: parsed.data.resourceLimit ?? null,
+            createdById: actor.principalId,
+          },
+        });
+        await writeLog(ctx, {
+          type: 'blueprint-created',
+          data: { name: created.name, implementation: created.implementation },
+          blueprintId: created.id,
+        });
+        await changed(ctx, created);
+        return created;
+      });
+      return ok(blueprint);
+    },
+
+    async update(actor, id, patch) {
+      const existing = await db.prisma.blueprint.findUnique({ where: { id } });
+      if (!existing) return fail(notFound('blueprint', id));
+      if (!mayEdit(actor, existing)) return fail(notAuthorized(`may not edit blueprint ${id}`));
+      const parsed = common.partial().safeParse(patch);
+      if (!parsed.success) return fail(fromZod(parsed.error));
+      const data: Prisma.BlueprintUncheckedUpdateInput = {};
+      const fields: string[] = [];
+      if (patch.config !== undefined) {
+        const config = validateConfig(existing.implementation, patch.config);
+        if (!config.ok) return config;
+        data.config = config.value as Prisma.InputJsonValue;
+        fields.push('config');
+      }
+      if (parsed.data.name !== undefined) {
+        if (await nameTaken(parsed.data.name, id))
+          return fail(conflict(`a blueprint named "${parsed.data.name}" exists`));
+        data.name = parsed.data.name;
+        fields.push('name');
+      }
+      if (parsed.data.resourceType !== undefined) {
+        data.resourceType = parsed.data.resourceType;
+        fields.push('resourceType');
+      }
+      if (parsed.data.resourceLimit !== undefined) {
+        data.resourceLimit = parsed.data.resourceLimit;
+        fields.push('resourceLimit');
+      }
+      const blueprint = await inTransaction(deps, async (ctx) => {
+        const updated = await ctx.tx.blueprint.update({ where: { id }, data });
+        await writeLog(ctx, { type: 'blueprint-updated', data: { fields }, blueprintId: id });
+        await changed(ctx, updated);
+        return updated;
+      });
+      return ok(blueprint);
+    },
+
+    async setDisabled(actor, id, disabled) {
+      const existing = await db.prisma.blueprint.findUnique({ where: { id } });
+      if (!existing) return fail(notFound('blueprint', id));
+      if (!mayEdit(actor, existing)) return fail(notAuthorized(`may not edit blueprint ${id}`));
+      const blueprint = await inTransaction(deps, async (ctx) => {
+        const updated = await ctx.tx.blueprint.update({ where: { id }, data: { disabled } });
+        await writeLog(ctx, { type: disabled ? 'blueprint-disabled' : 'blueprint-enabled', data: {}, blueprintId: id });
+        if (!disabled) await changed(ctx, updated);
+        return updated;
+      });
+      return ok(blueprint);
+    },
+
+    async get(id) {
+      const blueprint = await db.prisma.blueprint.findUnique({ where: { id } });
+      return blueprint ? ok(blueprint) : fail(notFound('blueprint', id));
+    },
+
+    implementations: () =>
+      registry.list().map((i) => ({ key: i.key, resourceType: i.resourceType, description: i.description })),
+  };
+}

@@ -1,0 +1,2 @@
+export * from '../allocator/errors.js';
+export * from '../allocator/result.js';

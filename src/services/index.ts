@@ -1,0 +1,105 @@
+import type { Database } from '../db/database.js';
+import type { EventSink } from '../events/domain-events.js';
+import type { AllocatorDeps } from '../allocator/context.js';
+import { updateLease } from '../allocator/lease-update.js';
+import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
+import { updateResource } from '../allocator/resource-update.js';
+import type { BlueprintImplementation } from '../blueprints/implementation.js';
+import { BlueprintRegistry, createRegistry } from '../blueprints/registry.js';
+import { defaultWorkerOptions, QueueWorker, type WorkerOptions } from '../queue/worker.js';
+import { authorizationService, type AuthorizationService } from './authorizations.js';
+import { blueprintService, type BlueprintService } from './blueprints.js';
+import { leaseService, type LeaseService } from './leases.js';
+import { resourceService, type ResourceService } from './resources.js';
+
+export type { Actor } from './actor.js';
+export { ensurePrincipal, systemActor } from './actor.js';
+export * from './errors.js';
+export type { LeaseRequest } from './leases.js';
+export type { BlueprintInput, BlueprintPatch } from './blueprints.js';
+
+export interface ServicesDeps {
+  db: Database;
+  events: EventSink;
+  /** Names this process's job claims (defaults to host:pid). */
+  workerId?: string;
+  /** Extra blueprint implementations next to the built-ins, or a whole registry of one's own. */
+  implementations?: readonly BlueprintImplementation[] | BlueprintRegistry;
+  allocator?: Partial<AllocatorOptions>;
+  worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
+}
+
+export interface WorkerHandle {
+  stop(): Promise<void>;
+  /** Something is due at `runAt`: the hook for cross-process wake-ups (Redis, LISTEN). */
+  notify(runAt?: Date): void;
+}
+
+export interface Services {
+  leases: LeaseService;
+  resources: ResourceService;
+  blueprints: BlueprintService;
+  authorizations: AuthorizationService;
+  worker: {
+    /** Runs the durable queue in this process until stopped. */
+    start(options?: { concurrency?: number }): WorkerHandle;
+    /** Runs one object's update now, in this process (the CLI's update-lease / update-resource). */
+    runUpdate(kind: 'lease' | 'resource', id: number): Promise<void>;
+  };
+  registry: BlueprintRegistry;
+  options: AllocatorOptions;
+}
+
+export function createServices(deps: ServicesDeps): Services {
+  const registry =
+    deps.implementations instanceof BlueprintRegistry
+      ? deps.implementations
+      : createRegistry(deps.implementations ?? []);
+  const options = allocatorOptions(deps.allocator);
+  let worker: QueueWorker | undefined;
+  const allocator: AllocatorDeps = {
+    db: deps.db,
+    events: deps.events,
+    registry,
+    options,
+    wake: (runAt) => worker?.notify(runAt),
+  };
+  const workerId = deps.workerId ?? `${process.env['HOSTNAME'] ?? 'local'}:${process.pid}`;
+
+  return {
+    leases: leaseService(allocator),
+    resources: resourceService(allocator),
+    blueprints: blueprintService(allocator),
+    authorizations: authorizationService(allocator),
+    registry,
+    options,
+    worker: {
+      start(startOptions = {}) {
+        if (worker) throw new Error('the worker of these services is already running');
+        // PGlite has one connection: jobs in parallel would only queue on it.
+        const concurrency =
+          deps.db.kind === 'pglite'
+            ? 1
+            : (startOptions.concurrency ?? deps.worker?.concurrency ?? defaultWorkerOptions.concurrency);
+        const running = new QueueWorker(
+          deps.db,
+          {
+            LEASE_UPDATE: (job) => updateLease(allocator, job.targetId),
+            RESOURCE_UPDATE: (job) => updateResource(allocator, job.targetId),
+          },
+          { ...defaultWorkerOptions, ...deps.worker, concurrency, workerId },
+        );
+        worker = running;
+        running.start();
+        return {
+          notify: (runAt) => running.notify(runAt),
+          async stop() {
+            await running.stop();
+            if (worker === running) worker = undefined;
+          },
+        };
+      },
+      runUpdate: (kind, id) => (kind === 'lease' ? updateLease(allocator, id) : updateResource(allocator, id)),
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import type { Resource } from '../generated/prisma/client.js';
+import { sendCommand } from '../allocator/commands.js';
+import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
+import { notAuthorized, notFound, type DomainError } from '../allocator/errors.js';
+import { writeLog } from '../allocator/logs.js';
+import { fail, ok, type Result } from '../allocator/result.js';
+import { canResourceTransition } from '../allocator/state-machines.js';
+import { updateResource } from '../allocator/resource-update.js';
+import type { Actor } from './actor.js';
+
+export interface ResourceService {
+  /** Asks a resource to release itself; its update then tells every lease on it to release. Admins only. */
+  release(actor: Actor, resourceId: number): Promise<Result<Resource>>;
+  /** Asks every idle resource (of a type) to go; returns those asked. Admins only. */
+  reclaim(actor: Actor, input: { resourceType?: string }): Promise<Result<Resource[]>>;
+  get(actor: Actor, resourceId: number): Promise<Result<Resource>>;
+  /** Runs the resource's update now, under its lock (Drydock's `update-resource`). Admins only. */
+  update(actor: Actor, resourceId: number): Promise<Result<Resource>>;
+}
+
+export function resourceService(deps: AllocatorDeps): ResourceService {
+  const { db } = deps;
+  return {
+    async release(actor, resourceId) {
+      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may release a resource'));
+      return inTransaction(deps, async (ctx): Promise<Result<Resource>> => {
+        const resource = await ctx.tx.resource.findUnique({ where: { id: resourceId } });
+        if (!resource) return fail(notFound('resource', resourceId));
+        if (!canResourceTransition(resource.status, 'RELEASED')) {
+          const error: DomainError = {
+            kind: 'IllegalTransitionError',
+            entity: 'resource',
+            id: resourceId,
+            from: resource.status,
+            to: 'RELEASED',
+            message: `resource ${resourceId} is ${resource.status} and cannot be released`,
+          };
+          return fail(error);
+        }
+        await sendCommand(ctx, 'RELEASE', { resourceId }, actor.principalId);
+        await writeLog(
+          ctx,
+          {
+            type: 'resource-release-requested',
+            data: { authorId: actor.principalId, kind: 'release' },
+            resourceId,
+            blueprintId: resource.blueprintId,
+          },
+          { resource: resource.status },
+        );
+        return ok(resource);
+      });
+    },
+
+    async reclaim(actor, input) {
+      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may reclaim resources'));
+      return inTransaction(deps, async (ctx): Promise<Result<Resource[]>> => {
+        const since = new Date(ctx.now.getTime() - deps.options.reclaimGraceMs);
+        // Idle means: no live lease, and no lease acquired or destroyed on it within the grace period.
+        const idle = await ctx.tx.resource.findMany({
+          where: {
+            status: 'ACTIVE',
+            ...(input.resourceType ? { type: input.resourceType } : {}),
+            leases: {
+              none: {
+                OR: [
+                  { status: { in: ['ACQUIRED', 'ACTIVE'] } },
+                  { acquiredAt: { gte: since } },
+                  { destroyedAt: { gte: since } },
+                ],
+              },
+            },
+            commands: { none: { consumed: false } },
+          },
+          orderBy: { id: 'asc' },
+        });
+        for (const resource of idle) {
+          await sendCommand(ctx, 'RECLAIM', { resourceId: resource.id }, actor.principalId);
+          await writeLog(
+            ctx,
+            {
+              type: 'resource-release-requested',
+              data: { authorId: actor.principalId, kind: 'reclaim' },
+              resourceId: resource.id,
+              blueprintId: resource.blueprintId,
+            },
+            { resource: resource.status },
+          );
+        }
+        return ok(idle);
+      });
+    },
+
+    async get(actor, resourceId) {
+      const resource = await db.prisma.resource.findUnique({ where: { id: resourceId } });
+      if (!resource) return fail(notFound('resource', resourceId));
+      // Non-admins may look at a resource one of their leases holds (or held): it is theirs to use.
+      if (!actor.isAdmin) {
+        const held = await db.prisma.lease.count({ where: { resourceId, ownerId: actor.principalId } });
+        if (held === 0) return fail(notAuthorized(`resource ${resourceId} is not held by a lease of yours`));
+      }
+      return ok(resource);
+    },
+
+    async update(actor, resourceId) {
+      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may run a resource update'));
+      const exists = await db.prisma.resource.findUnique({ where: { id: resourceId }, select: { id: true } });
+      if (!exists) return fail(notFound('resource', resourceId));
+      await updateResource(deps, resourceId);
+      return ok(await db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } }));
+    },
+  };
+}

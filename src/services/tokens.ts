@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { generateToken } from '../auth/tokens.js';
+import type { Database } from '../db/database.js';
+import type { ApiToken } from '../generated/prisma/client.js';
+import { fail, notAuthorized, notFound, ok, validationError, type Result } from './errors.js';
+import type { Actor } from './actor.js';
+import { fromZod } from './validation.js';
+
+export interface TokenInput {
+  name: string;
+  /** Whose token: yourself by default; admins may name another principal, created if new. */
+  principalName?: string;
+  /** Admins only, and only when the principal is created by this call. */
+  isAdmin?: boolean;
+  expiresAt?: Date;
+}
+
+const tokenInput = z.object({
+  name: z.string().trim().min(1, 'a name is required').max(200),
+  principalName: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,99}$/i, 'principal names are letters, digits, ".", "_" and "-"')
+    .optional(),
+  isAdmin: z.boolean().optional(),
+  expiresAt: z.date().optional(),
+});
+
+export interface TokenService {
+  /** The token itself is returned here once and never again: only its hash is kept. */
+  create(actor: Actor, input: TokenInput): Promise<Result<{ token: string; apiToken: ApiToken }>>;
+  revoke(actor: Actor, tokenId: number): Promise<Result<ApiToken>>;
+}
+
+export function tokenService(db: Database): TokenService {
+  return {
+    async create(actor, input) {
+      const parsed = tokenInput.safeParse(input);
+      if (!parsed.success) return fail(fromZod(parsed.error));
+      const { name, principalName, isAdmin, expiresAt } = parsed.data;
+      if (expiresAt && expiresAt <= new Date())
+        return fail(validationError(['expiresAt'], 'expiresAt must be in the future'));
+      const forSelf = principalName === undefined || principalName === actor.name;
+      if (!forSelf && !actor.isAdmin) return fail(notAuthorized('only admins create tokens for other principals'));
+      if (isAdmin && !actor.isAdmin) return fail(notAuthorized('only admins create admin tokens'));
+      const principal = forSelf
+        ? await db.prisma.principal.findUniqueOrThrow({ where: { id: actor.principalId } })
+        : await db.prisma.principal.upsert({
+            where: { name: principalName },
+            create: { name: principalName, kind: 'SERVICE', isAdmin: isAdmin ?? false },
+            update: {},
+          });
+      if (isAdmin !== undefined && principal.isAdmin !== isAdmin) {
+        return fail(
+          validationError(['isAdmin'], `principal ${principal.name} already exists with isAdmin ${principal.isAdmin}`),
+        );
+      }
+      const { token, hash, prefix } = generateToken();
+      const apiToken = await db.prisma.apiToken.create({
+        data: { principalId: principal.id, name, tokenHash: hash, prefix, ...(expiresAt ? { expiresAt } : {}) },
+      });
+      return ok({ token, apiToken });
+    },
+    async revoke(actor, tokenId) {
+      const apiToken = await db.prisma.apiToken.findUnique({ where: { id: tokenId } });
+      if (!apiToken) return fail(notFound('token', tokenId));
+      if (!actor.isAdmin && apiToken.principalId !== actor.principalId) {
+        return fail(notAuthorized('this token belongs to someone else'));
+      }
+      if (apiToken.revokedAt) return ok(apiToken);
+      return ok(await db.prisma.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } }));
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import type { DatabaseKind } from '../../src/db/database.js';
+import type { DomainEvent, EventSink } from '../../src/events/domain-events.js';
+import type { Lease, LeaseStatus } from '../../src/generated/prisma/client.js';
+import type { AllocatorOptions } from '../../src/allocator/options.js';
+import type { WorkerOptions } from '../../src/queue/worker.js';
+import { createServices, systemActor, type Actor, type Services } from '../../src/services/index.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { createTestBlueprint, TestBlueprintControl } from './test-blueprint.js';
+
+/** Records every event and lets tests wait for one without polling. */
+export class RecordingEvents implements EventSink {
+  readonly events: DomainEvent[] = [];
+  private readonly listeners = new Set<(event: DomainEvent) => void>();
+
+  publish(event: DomainEvent): void {
+    this.events.push(event);
+    for (const listener of [...this.listeners]) listener(event);
+  }
+
+  subscribe(listener: (event: DomainEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+/** Fast timings for tests: short backoff, no grace, quick claim expiry. */
+export const fastAllocator: Partial<AllocatorOptions> = {
+  backoffBaseMs: 20,
+  backoffCapMs: 500,
+  // Wake-ups, not this safety net, must move waiting leases: a missed one shows as a slow test.
+  idleRetryMs: 5_000,
+  reclaimGraceMs: 0,
+  activationPollMs: 20,
+};
+export const fastWorker: Partial<Omit<WorkerOptions, 'workerId'>> = {
+  claimTtlMs: 5_000,
+  sweepIntervalMs: 1_000,
+  retryDelayMs: () => 50,
+};
+
+export interface Harness {
+  db: TestDatabase;
+  events: RecordingEvents;
+  control: TestBlueprintControl;
+  services: Services;
+  system: Actor;
+  /** Empties every table, for the next test. */
+  reset(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+const tables = [
+  'Job',
+  'Log',
+  'Command',
+  'SlotLock',
+  'Lease',
+  'Resource',
+  'Authorization',
+  'ApiToken',
+  'Blueprint',
+  'Principal',
+];
+
+export async function createHarness(
+  kind: DatabaseKind,
+  options: {
+    allocator?: Partial<AllocatorOptions>;
+    worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
+    poolSize?: number;
+  } = {},
+): Promise<Harness> {
+  const db = await createTestDatabase(kind, options.poolSize ? { poolSize: options.poolSize } : {});
+  const harness = {
+    db,
+    events: new RecordingEvents(),
+    control: new TestBlueprintControl(),
+  } as Harness;
+  const build = async () => {
+    harness.events = new RecordingEvents();
+    harness.control = new TestBlueprintControl();
+    harness.services = createServices({
+      db,
+      events: harness.events,
+      workerId: 'test',
+      implementations: [createTestBlueprint(harness.control)],
+      allocator: { ...fastAllocator, ...options.allocator },
+      worker: { ...fastWorker, ...options.worker },
+    });
+    harness.system = await systemActor(db);
+  };
+  harness.reset = async () => {
+    await db.prisma.$executeRawUnsafe(`TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY CASCADE`);
+    await build();
+  };
+  harness.dispose = () => db.dispose();
+  await build();
+  return harness;
+}
+
+/** Resolves once the lease is in one of `statuses` (checked on every lease event, not by polling). */
+export async function waitForLease(
+  h: Harness,
+  leaseId: number,
+  statuses: LeaseStatus[],
+  timeoutMs = 10_000,
+): Promise<Lease> {
+  return new Promise<Lease>((resolve, reject) => {
+    let settled = false;
+    const check = async () => {
+      const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: leaseId } });
+      if (!settled && statuses.includes(lease.status)) {
+        settled = true;
+        cleanup();
+        resolve(lease);
+      }
+    };
+    const unsubscribe = h.events.subscribe((event) => {
+      if (event.kind === 'lease' && event.leaseId === leaseId) void check().catch(reject);
+    });
+    const timer = setTimeout(async () => {
+      cleanup();
+      const lease = await h.db.prisma.lease.findUnique({ where: { id: leaseId } });
+      const logs = await h.db.prisma.log.findMany({ where: { leaseId }, orderBy: { id: 'asc' } });
+      reject(
+        new Error(
+          `lease ${leaseId} is ${lease?.status}, not ${statuses.join('/')}, after ${timeoutMs} ms; log: ${logs.map((l) => `${l.type} ${JSON.stringify(l.data)}`).join(' | ')}`,
+        ),
+      );
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      unsubscribe();
+    };
+    void check().catch(reject);
+  });
+}
+
+export function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: { kind: string; message: string } }): T {
+  if (!result.ok) throw new Error(`${result.error.kind}: ${result.error.message}`);
+  return result.value;
+}
+
+export async function logTypes(h: Harness, where: { leaseId?: number; resourceId?: number }): Promise<string[]> {
+  const logs = await h.db.prisma.log.findMany({ where, orderBy: { id: 'asc' } });
+  return logs.map((l) => l.type);
+}
+
+export const hostPoolConfig = (hosts: number, attributes: Record<string, string> = {}) => ({
+  services: [
+    {
+      name: 'build',
+      bindings: Array.from({ length: hosts }, (_, i) => ({
+        name: `host${i}`,
+        address: `10.0.0.${i + 1}`,
+        port: 22,
+        attributes,
+      })),
+    },
+  ],
+});
