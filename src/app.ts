@@ -2,6 +2,7 @@ import { isLoopback } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { applyMigrations } from './db/migrate.js';
+import { PostgresEventTarget } from './events/postgres-event-target.js';
 import { createDrydockPubSub, pubSubSink } from './events/pubsub.js';
 import type { Logger } from './logger.js';
 import { createServices, type Services, type ServicesDeps } from './services/index.js';
@@ -40,7 +41,10 @@ export async function serve(
   logger: Logger,
   extra: Partial<Pick<ServicesDeps, 'implementations' | 'allocator'>> = {},
 ): Promise<App> {
-  const pubsub = createDrydockPubSub();
+  // PostgreSQL carries events between the processes of one service; PGlite has only one process.
+  const eventTarget = db.url ? new PostgresEventTarget(db.url, logger) : undefined;
+  await eventTarget?.start();
+  const pubsub = createDrydockPubSub(eventTarget);
   const services = createServices({ db, events: pubSubSink(pubsub), ...extra });
   const worker = config.workerConcurrency > 0 ? services.worker.start({ concurrency: config.workerConcurrency }) : null;
   const anonymous = config.allowLocalAnonymous && isLoopback(config.host) ? 'local-admin' : 'reject';
@@ -74,6 +78,7 @@ export async function serve(
       // Requests first (they may schedule work), then the queue, which finishes the jobs it holds.
       await server.close();
       await worker?.stop();
+      await eventTarget?.close();
     },
   };
 }

@@ -20,6 +20,8 @@ export interface DatabaseOptions {
 
 export interface Database {
   kind: DatabaseKind;
+  /** The PostgreSQL connection string (with credentials: never log it); undefined for PGlite. */
+  url: string | undefined;
   /** Where the data lives, without credentials: for the start-up banner and /readyz. */
   location: string;
   prisma: PrismaClient;
@@ -63,6 +65,7 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
   const prisma = new PrismaClient({ adapter: adapterFactory });
   return {
     kind: 'postgresql',
+    url: options.url,
     location: redactUrl(options.url) + (schema ? ` (schema ${schema})` : ''),
     prisma,
     adapterFactory,
@@ -88,6 +91,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   const prisma = new PrismaClient({ adapter: adapterFactory });
   return {
     kind: 'pglite',
+    url: undefined,
     location: options.dataDir,
     prisma,
     adapterFactory,

@@ -14,8 +14,9 @@ export type DrydockTopics = {
 
 export type DrydockPubSub = ReturnType<typeof createPubSub<DrydockTopics>>;
 
-export function createDrydockPubSub(): DrydockPubSub {
-  return createPubSub<DrydockTopics>();
+/** In-process by default; with an event target (PostgreSQL NOTIFY, Redis) across processes. */
+export function createDrydockPubSub(eventTarget?: EventTarget): DrydockPubSub {
+  return createPubSub<DrydockTopics>(eventTarget ? { eventTarget: eventTarget as never } : {});
 }
 
 /** Where the domain's committed events go: onto the per-object and the dashboard topics. */

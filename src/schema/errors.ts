@@ -81,7 +81,7 @@ builder.objectType(IllegalTransitionProblem, {
   }),
 });
 
-const SlotHolder = builder
+export const SlotHolderRef = builder
   .objectRef<{ key: string; leaseId: number | null; resourceId: number | null }>('SlotHolder')
   .implement({
     fields: (t) => ({
@@ -95,7 +95,7 @@ builder.objectType(ConflictProblem, {
   name: 'ConflictError',
   description: 'Something else is in the way, e.g. a name already taken or a slot lock held.',
   interfaces: [ErrorInterface],
-  fields: (t) => ({ holders: t.field({ type: [SlotHolder], resolve: (error) => error.holders }) }),
+  fields: (t) => ({ holders: t.field({ type: [SlotHolderRef], resolve: (error) => error.holders }) }),
 });
 
 /** Every typed error a mutation may return. */

@@ -1,3 +1,4 @@
+import { contextCacheSymbol } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import type { Log } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
@@ -67,4 +68,13 @@ async function isDestroyed(ctx: GraphQLContext, stream: Stream): Promise<boolean
       ? await ctx.db.prisma.lease.findUnique({ where: { id: stream.id }, select: { status: true } })
       : await ctx.db.prisma.resource.findUnique({ where: { id: stream.id }, select: { status: true } });
   return row?.status === 'DESTROYED';
+}
+
+/**
+ * Pothos' loaders cache rows per context, and a subscription keeps one context for its whole
+ * life: without a fresh cache per event, every event would show the object as it was at the
+ * first one.
+ */
+export function freshLoaderCache(ctx: GraphQLContext): void {
+  (ctx as unknown as Record<symbol, unknown>)[contextCacheSymbol] = {};
 }

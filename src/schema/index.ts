@@ -7,6 +7,7 @@ import './resource.js';
 import './lease.js';
 import './log.js';
 import './token.js';
+import './lease-candidates.js';
 
 let built: GraphQLSchema | undefined;
 

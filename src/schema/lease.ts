@@ -3,7 +3,7 @@ import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
 import { databaseId } from './ids.js';
-import { objectEventStream } from './event-stream.js';
+import { freshLoaderCache, objectEventStream } from './event-stream.js';
 import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
@@ -20,11 +20,22 @@ export const LeaseNode = builder.prismaNode('Lease', {
     blocker: t.field({
       type: LeaseBlockerRef,
       nullable: true,
-      description: 'Why a pending lease is waiting ("why am I waiting"); null once it is not pending.',
-      resolve: (lease) =>
-        lease.status === 'PENDING' && lease.blocker && typeof lease.blocker === 'object' && 'reason' in lease.blocker
-          ? { lease, blocker: lease.blocker as { reason: string } }
-          : null,
+      description: 'Why a lease is not active yet ("why am I waiting"); null once it is active or over.',
+      resolve: (lease) => {
+        const recorded =
+          lease.blocker && typeof lease.blocker === 'object' && 'reason' in lease.blocker
+            ? (lease.blocker as { reason: string })
+            : null;
+        if (lease.status === 'PENDING') return recorded ? { lease, blocker: recorded } : null;
+        // An acquired lease waits for its resource to open (or its own activation) by definition.
+        if (lease.status === 'ACQUIRED') {
+          return {
+            lease,
+            blocker: recorded ?? { reason: 'waiting-for-resource-activation', resourceId: lease.resourceId },
+          };
+        }
+        return null;
+      },
     }),
     until: t.expose('until', { type: 'DateTime', nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -176,7 +187,10 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: (_root, args, ctx) =>
       objectEventStream(ctx, { kind: 'lease', id: databaseId(args.leaseId) ?? 0 }, args.after),
-    resolve: (event) => event,
+    resolve: (event, _args, ctx) => {
+      freshLoaderCache(ctx);
+      return event;
+    },
   }),
   leasesChanged: t.prismaField({
     type: 'Lease',
@@ -192,8 +206,10 @@ builder.subscriptionFields((t) => ({
         if (match) yield match.id;
       }
     },
-    resolve: (query, leaseId, _args, ctx) =>
-      ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: leaseId as unknown as number } }),
+    resolve: (query, leaseId, _args, ctx) => {
+      freshLoaderCache(ctx);
+      return ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: leaseId as unknown as number } });
+    },
   }),
 }));
 

@@ -2,7 +2,7 @@ import type { Log, Resource } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { ResourceStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
-import { objectEventStream } from './event-stream.js';
+import { freshLoaderCache, objectEventStream } from './event-stream.js';
 import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId } from './ids.js';
 import { LogNode } from './log.js';
@@ -116,7 +116,10 @@ builder.subscriptionFields((t) => ({
     },
     subscribe: (_root, args, ctx) =>
       objectEventStream(ctx, { kind: 'resource', id: databaseId(args.resourceId) ?? 0 }, args.after),
-    resolve: (event) => event,
+    resolve: (event, _args, ctx) => {
+      freshLoaderCache(ctx);
+      return event;
+    },
   }),
   resourcesChanged: t.prismaField({
     type: 'Resource',
@@ -131,8 +134,10 @@ builder.subscriptionFields((t) => ({
         if (match) yield match.id;
       }
     },
-    resolve: (query, resourceId, _args, ctx) =>
-      ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: resourceId as unknown as number } }),
+    resolve: (query, resourceId, _args, ctx) => {
+      freshLoaderCache(ctx);
+      return ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: resourceId as unknown as number } });
+    },
   }),
 }));
 

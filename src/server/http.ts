@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { Database } from '../db/database.js';
+import { projectRoot } from '../db/migrations-folder.js';
 import type { DrydockPubSub } from '../events/pubsub.js';
 import type { Services } from '../services/index.js';
 import type { Logger } from '../logger.js';
@@ -11,6 +13,7 @@ import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
+import { createStaticHandler } from './static.js';
 import { attachWebSocketServer } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -81,6 +84,9 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
   });
 
   const health = createHealthHandler(db, () => shuttingDown);
+  // The web playground, built at install; it serves only files that exist, so /graphql (GraphiQL)
+  // and the health paths fall through.
+  const page = createStaticHandler(join(projectRoot, 'web-playground', 'dist'));
   const server = createServer((req, res) => {
     const refusal = refuseBody(req, options.maxBodyBytes);
     if (refusal) {
@@ -89,6 +95,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       return;
     }
     health(req, res)
+      .then((handled) => handled || page(req, res))
       .then((handled) => (handled ? undefined : yoga(req, res)))
       .catch((error: unknown) => {
         logger.error('request failed', error);

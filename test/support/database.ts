@@ -11,8 +11,6 @@ import { migrationsDir, readMigrationList } from '../../src/db/migrations-folder
 export const testPostgresUrl = process.env['TEST_DATABASE_URL'];
 
 export interface TestDatabase extends Database {
-  /** Connection URL of this database, for child processes that must share it (PostgreSQL only). */
-  url: string | undefined;
   /** Closes the connections and throws the data away. */
   dispose(): Promise<void>;
 }
@@ -103,14 +101,13 @@ export async function createTestDatabase(
   if (kind === 'pglite') {
     const db = await openDatabase({ dataDir: 'memory://' });
     await applyMigrations(db);
-    return { ...db, url: undefined, dispose: () => db.close() };
+    return { ...db, dispose: () => db.close() };
   }
   if (!testPostgresUrl) throw new Error('TEST_DATABASE_URL is not set');
   const url = await createPostgresDatabase(testPostgresUrl);
   const db = await openDatabase({ url, dataDir: '', poolSize: options.poolSize ?? 10 });
   return {
     ...db,
-    url,
     async dispose() {
       await db.close();
       await dropPostgresDatabase(testPostgresUrl, url);

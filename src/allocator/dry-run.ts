@@ -1,0 +1,108 @@
+import type { Blueprint, Lease, Resource } from '../generated/prisma/client.js';
+import type { BlueprintRegistry } from '../blueprints/registry.js';
+import { bindBlueprint } from './blueprints.js';
+import type { Tx } from './context.js';
+import { allocationQueries } from './queries.js';
+import { heldKeys, slotLockHolders } from './slot-locks.js';
+
+// "Would this request be served, and by what?" — the allocator's first steps run read-only on an
+// unsaved lease, with a reason for everything that would not serve it. Nothing is written.
+
+export interface ResourceVerdict {
+  resource: Resource;
+  /** null when the lease could be acquired on it now. */
+  reason: string | null;
+  holders: { key: string; leaseId: number | null; resourceId: number | null }[];
+}
+
+export interface BlueprintVerdict {
+  blueprint: Blueprint;
+  /** null when the blueprint is a candidate. */
+  reason: string | null;
+  /** For candidates: whether it could build a new resource for the lease right now. */
+  canAllocateNow: boolean | null;
+  resources: ResourceVerdict[];
+}
+
+export async function explainCandidates(
+  tx: Tx,
+  registry: BlueprintRegistry,
+  lease: Lease,
+  options: { bypassAuthorizations: boolean },
+): Promise<BlueprintVerdict[]> {
+  const blueprints = await tx.blueprint.findMany({
+    where: {
+      OR: [
+        { resourceType: lease.resourceType },
+        ...(lease.allowedBlueprintIds.length > 0 ? [{ id: { in: lease.allowedBlueprintIds } }] : []),
+      ],
+    },
+    orderBy: { id: 'asc' },
+  });
+  const granted = new Set(
+    options.bypassAuthorizations || lease.authorizingPrincipalId === null
+      ? []
+      : (
+          await tx.authorization.findMany({
+            where: {
+              principalId: lease.authorizingPrincipalId,
+              blueprintState: 'AUTHORIZED',
+              objectState: 'ACTIVE',
+            },
+            select: { blueprintId: true },
+          })
+        ).map((row) => row.blueprintId),
+  );
+  const queries = allocationQueries(tx);
+  const verdicts: BlueprintVerdict[] = [];
+  for (const blueprint of blueprints) {
+    const verdict = (reason: string | null, canAllocateNow: boolean | null = null, resources: ResourceVerdict[] = []) =>
+      verdicts.push({ blueprint, reason, canAllocateNow, resources });
+    if (blueprint.resourceType !== lease.resourceType) {
+      verdict(`yields "${blueprint.resourceType}", not "${lease.resourceType}"`);
+      continue;
+    }
+    if (lease.allowedBlueprintIds.length > 0 && !lease.allowedBlueprintIds.includes(blueprint.id)) {
+      verdict('not among the blueprints the request allows');
+      continue;
+    }
+    if (blueprint.disabled) {
+      verdict('disabled');
+      continue;
+    }
+    const loaded = bindBlueprint(registry, blueprint);
+    if (!loaded) {
+      verdict(`implementation "${blueprint.implementation}" is unknown here or its config no longer validates`);
+      continue;
+    }
+    if (!(loaded.implementation.canAnyBlueprintEverAllocate?.(lease) ?? true)) {
+      verdict(`no ${blueprint.implementation} blueprint can serve this request`);
+      continue;
+    }
+    if (!options.bypassAuthorizations && !granted.has(blueprint.id)) {
+      verdict('not authorized for you: request an authorization on this blueprint');
+      continue;
+    }
+    if (!loaded.implementation.canEverAllocate(loaded.blueprint, lease)) {
+      verdict('can never satisfy these attributes');
+      continue;
+    }
+    const resources: ResourceVerdict[] = [];
+    for (const resource of await queries.resources(blueprint.id, ['ACTIVE'])) {
+      if (resource.type !== lease.resourceType) continue;
+      if (!(await loaded.implementation.canAcquireLeaseOn(loaded.blueprint, resource, lease, queries))) {
+        resources.push({ resource, reason: 'does not accept this lease (attributes or capacity)', holders: [] });
+        continue;
+      }
+      const keys = loaded.implementation.acquireLease(loaded.blueprint, resource, lease).slotLocks;
+      const held = keys.length > 0 ? await heldKeys(tx, keys) : new Set<string>();
+      if (held.size > 0) {
+        resources.push({ resource, reason: 'a slot it needs is held', holders: await slotLockHolders(tx, [...held]) });
+        continue;
+      }
+      resources.push({ resource, reason: null, holders: [] });
+    }
+    verdict(null, await loaded.implementation.canAllocateNow(loaded.blueprint, lease, queries), resources);
+  }
+  return verdicts;
+}

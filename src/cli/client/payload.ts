@@ -1,0 +1,39 @@
+import { CliError, ExitCode } from '../errors.js';
+
+/** The error members every mutation result union has; see CliError in operations/fragments.graphql. */
+type ErrorMember = {
+  __typename: 'ValidationError' | 'NotFoundError' | 'NotAuthorizedError' | 'ConflictError' | 'IllegalTransitionError';
+  message: string;
+  path?: string[];
+  holders?: { key: string }[];
+};
+
+type Member = { __typename: string };
+
+/**
+ * Mutations answer with a payload or a typed error; this returns the payload and turns the error
+ * into a message that names the offending input where the server said which.
+ */
+export function payloadOf<T extends Member, P extends T['__typename']>(
+  result: T,
+  payloadType: P,
+): Extract<T, { __typename: P }> {
+  if (result.__typename === payloadType) return result as Extract<T, { __typename: P }>;
+  throw mutationError(result as unknown as ErrorMember);
+}
+
+export function mutationError(error: ErrorMember): CliError {
+  switch (error.__typename) {
+    case 'ValidationError':
+      return new CliError(
+        error.path?.length ? `invalid ${error.path.join('.')}: ${error.message}` : error.message,
+        ExitCode.usage,
+      );
+    case 'ConflictError': {
+      const holders = error.holders?.map((h) => h.key).join(', ');
+      return new CliError(holders ? `${error.message} (held: ${holders})` : error.message);
+    }
+    default:
+      return new CliError(error.message);
+  }
+}

@@ -1,0 +1,155 @@
+import {
+  CliBlueprintDocument,
+  CliBlueprintsDocument,
+  CliCreateBlueprintDocument,
+  CliSetBlueprintDisabledDocument,
+  type CliBlueprintFragment,
+} from '../../generated/graphql/graphql.js';
+import { idArguments, positiveInteger } from '../args.js';
+import { execute } from '../client/http.js';
+import { globalId } from '../client/ids.js';
+import { collectPages } from '../client/pages.js';
+import { payloadOf } from '../client/payload.js';
+import { CliError, UsageError } from '../errors.js';
+import { readJsonObject } from '../input/json-file.js';
+import { authorizationTable, blueprintTable } from '../output/format.js';
+import { forEachId } from './batch.js';
+import { defineCommand, type Command } from './command.js';
+import { defineGroup } from './group.js';
+
+function describe(blueprint: CliBlueprintFragment): string {
+  return `blueprint ${blueprint.databaseId} "${blueprint.name}" (${blueprint.implementation}, ${blueprint.resourceType}) ${blueprint.disabled ? 'disabled' : 'enabled'}`;
+}
+
+const create = defineCommand({
+  name: 'create',
+  summary: 'create a blueprint (admins)',
+  help: `
+Usage: drydock blueprint create --name NAME --implementation IMPL --config FILE|- [--type TYPE] [--limit N]
+
+Flags:
+  --name NAME             a name people recognise
+  --implementation IMPL   e.g. host-pool
+  --config FILE|-         the implementation's configuration as JSON, from a file or stdin
+  --type TYPE             resource type it yields (default: the implementation's)
+  --limit N               concurrent-resource limit (default: none)
+
+Example:
+  echo '{"services":[{"name":"build","bindings":[{"name":"h1","address":"10.0.0.1","port":22}]}]}' |
+    drydock blueprint create --name build-hosts --implementation host-pool --config -`,
+  options: {
+    name: { type: 'string' },
+    implementation: { type: 'string' },
+    config: { type: 'string' },
+    type: { type: 'string', short: 't' },
+    limit: { type: 'string' },
+  },
+  async run({ values }, context) {
+    if (!values.name) throw new UsageError('--name is required');
+    if (!values.implementation) throw new UsageError('--implementation is required, e.g. host-pool');
+    if (!values.config) throw new UsageError('--config FILE (or - for stdin) is required');
+    const { createBlueprint } = await execute(context.connection, CliCreateBlueprintDocument, {
+      input: {
+        name: values.name,
+        implementation: values.implementation,
+        config: await readJsonObject('--config', values.config, context.io.stdin),
+        ...(values.type ? { resourceType: values.type } : {}),
+        ...(values.limit ? { resourceLimit: positiveInteger('--limit', values.limit, 1) } : {}),
+      },
+    });
+    const { blueprint } = payloadOf(createBlueprint, 'BlueprintPayload');
+    if (context.json) context.printJson(blueprint);
+    else context.print(`created ${describe(blueprint)}`);
+    return 0;
+  },
+});
+
+const list = defineCommand({
+  name: 'list',
+  summary: 'list blueprints',
+  help: `
+Usage: drydock blueprint list [--type TYPE] [--disabled | --enabled]
+
+Flags:
+  --type TYPE   only blueprints yielding this resource type
+  --disabled    only disabled ones
+  --enabled     only enabled ones`,
+  options: { type: { type: 'string', short: 't' }, disabled: { type: 'boolean' }, enabled: { type: 'boolean' } },
+  async run({ values }, context) {
+    if (values.disabled && values.enabled) throw new UsageError('give --disabled or --enabled, not both');
+    const disabled = values.disabled ? true : values.enabled ? false : null;
+    const blueprints = await collectPages(
+      async (first, after) =>
+        (
+          await execute(context.connection, CliBlueprintsDocument, {
+            resourceType: values.type ?? null,
+            disabled,
+            first,
+            after,
+          })
+        ).blueprints,
+    );
+    if (context.json) context.printJson(blueprints);
+    else if (blueprints.length === 0) context.note('no blueprints');
+    else context.print(blueprintTable(blueprints));
+    return 0;
+  },
+});
+
+const show = defineCommand({
+  name: 'show',
+  summary: 'show a blueprint with its configuration and authorizations',
+  help: `
+Usage: drydock blueprint show --id ID`,
+  options: { id: { type: 'string' } },
+  async run({ values, positionals }, context) {
+    const [id, extra] = idArguments(values.id, positionals);
+    if (!id || extra) throw new UsageError('give exactly one blueprint id: drydock blueprint show --id ID');
+    const { blueprint } = await execute(context.connection, CliBlueprintDocument, { id: globalId('Blueprint', id) });
+    if (!blueprint) throw new CliError(`blueprint ${id} not found`);
+    if (context.json) {
+      context.printJson(blueprint);
+      return 0;
+    }
+    context.print(describe(blueprint));
+    context.print(`  resource limit  ${blueprint.resourceLimit ?? 'none'}`);
+    context.print(`  created         ${blueprint.createdAt}`);
+    context.print(`  config\n${JSON.stringify(blueprint.config, null, 2).replace(/^/gm, '    ')}`);
+    if (blueprint.authorizations.length > 0) context.print(`\n${authorizationTable(blueprint.authorizations)}`);
+    return 0;
+  },
+});
+
+function toggle(name: 'disable' | 'enable'): Command {
+  return defineCommand({
+    name,
+    summary:
+      name === 'disable' ? 'stop a blueprint allocating (its resources go on)' : 'let a blueprint allocate again',
+    help: `
+Usage: drydock blueprint ${name} --id ID...`,
+    options: { id: { type: 'string', multiple: true } },
+    async run({ values, positionals }, context) {
+      return forEachId(
+        context,
+        idArguments(values.id, positionals).map((id) => globalId('Blueprint', id)),
+        'blueprint',
+        async (id) => {
+          const { setBlueprintDisabled } = await execute(context.connection, CliSetBlueprintDisabledDocument, {
+            id,
+            disabled: name === 'disable',
+          });
+          return payloadOf(setBlueprintDisabled, 'BlueprintPayload').blueprint;
+        },
+        describe,
+      );
+    },
+  });
+}
+
+export const blueprintCommand = defineGroup('blueprint', 'create, list, show, disable or enable blueprints', [
+  create,
+  list,
+  show,
+  toggle('disable'),
+  toggle('enable'),
+]);

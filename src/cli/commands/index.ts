@@ -1,0 +1,25 @@
+import { authorizationCommand } from './authorization.js';
+import { blueprintCommand } from './blueprint.js';
+import type { Command } from './command.js';
+import { leaseCommand } from './lease.js';
+import { leasesCommand, resourcesCommand } from './listings.js';
+import { releaseLeaseCommand, releaseResourceCommand } from './release.js';
+import { tokenCommand } from './token.js';
+import { reclaimCommand, updateLeaseCommand, updateResourceCommand } from './update.js';
+import { watchCommand } from './watch.js';
+
+/** In the order `drydock --help` lists them: the everyday ones first. */
+export const commands: Command[] = [
+  leaseCommand,
+  releaseLeaseCommand,
+  leasesCommand,
+  resourcesCommand,
+  watchCommand,
+  releaseResourceCommand,
+  reclaimCommand,
+  updateLeaseCommand,
+  updateResourceCommand,
+  blueprintCommand,
+  tokenCommand,
+  authorizationCommand,
+];

@@ -1,0 +1,124 @@
+import {
+  CliLeaseDocument,
+  CliRequestLeaseDocument,
+  type CliLeaseFragment,
+  type RequestLeaseInput,
+} from '../../generated/graphql/graphql.js';
+import { positiveInteger } from '../args.js';
+import { execute, type Connection } from '../client/http.js';
+import { globalId } from '../client/ids.js';
+import { payloadOf } from '../client/payload.js';
+import { subscriptionClient } from '../client/ws.js';
+import { CliError, ExitCode, UsageError } from '../errors.js';
+import { readJsonObject } from '../input/json-file.js';
+import { parseWhen } from '../input/when.js';
+import { followLeases } from '../lease/follow.js';
+import { releaseRequested } from '../lease/release.js';
+import { activeLeaseReport } from '../output/format.js';
+import { createProgress } from '../output/progress.js';
+import { defineCommand } from './command.js';
+
+export const leaseCommand = defineCommand({
+  name: 'lease',
+  summary: 'request a lease and follow it live until it is ACTIVE',
+  help: `
+Usage: drydock lease --type TYPE [--attributes FILE|-] [--until WHEN] [--count N] [--blueprint ID]...
+
+Requests a lease (or N identical ones), prints each entry of its log as it happens, and exits 0
+once every lease is ACTIVE, printing the resource's connection details. Exits 1 with the reason
+when a lease is BROKEN, RELEASED or DESTROYED instead (the others are then released). Ctrl-C
+before ACTIVE releases what this command requested and exits 130.
+
+Flags:
+  --type TYPE          resource type wanted, e.g. host (required)
+  --attributes FILE|-  JSON object of wanted attributes, from a file or "-" for stdin
+  --until WHEN         release by itself after a duration (30m, 2h, 1d) or at a time (ISO-8601)
+  --count N            request N identical leases (default 1)
+  --blueprint ID       only these blueprints may serve it (repeatable)
+
+Examples:
+  drydock lease --type host
+  echo '{"platform":"linux"}' | drydock lease --type host --attributes - --until 2h --json`,
+  options: {
+    type: { type: 'string', short: 't' },
+    attributes: { type: 'string' },
+    until: { type: 'string' },
+    count: { type: 'string' },
+    blueprint: { type: 'string', multiple: true },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length > 0)
+      throw new UsageError(`unexpected argument "${positionals[0]}"; see drydock lease --help`);
+    if (!values.type) throw new UsageError('--type is required, e.g. drydock lease --type host');
+    const input: RequestLeaseInput = {
+      resourceType: values.type,
+      count: positiveInteger('--count', values.count, 1),
+      ...(values.attributes
+        ? { attributes: await readJsonObject('--attributes', values.attributes, context.io.stdin) }
+        : {}),
+      ...(values.until ? parseWhen('--until', values.until) : {}),
+      ...(values.blueprint ? { blueprintIds: values.blueprint.map((id) => globalId('Blueprint', id)) } : {}),
+    };
+
+    // Ctrl-C while the request is in flight must still release what it created, so the request
+    // is never aborted: its answer says what to release.
+    const result = await execute(context.connection, CliRequestLeaseDocument, { input });
+    const { leases } = payloadOf(result.requestLease, 'RequestLeasePayload');
+    context.note(`requested ${leases.map((lease) => `lease ${lease.databaseId}`).join(', ')} (${input.resourceType})`);
+    if (context.io.interrupted.aborted) {
+      await releaseRequested(context.connection, leases, context.note);
+      return ExitCode.interrupted;
+    }
+
+    const client = subscriptionClient(context.connection);
+    try {
+      const progress = createProgress(context.io.stderr);
+      const outcome = await followLeases(client, context.connection, leases, progress, context.io.interrupted).catch(
+        async (error: unknown) => {
+          await releaseRequested(context.connection, leases, context.note);
+          throw error;
+        },
+      );
+      // Re-read the leases over HTTP for the report: an event's lease may be as it was when the
+      // subscription started, without its resource.
+      const fresh = await refreshLeases(context.connection, outcome.leases);
+      const undone = outcome.kind === 'active' ? fresh.find((lease) => lease.status !== 'ACTIVE') : undefined;
+      if (undone) {
+        await releaseRequested(context.connection, fresh, context.note);
+        throw new CliError(`lease ${undone.databaseId} is ${undone.status}: ${undone.statusReason ?? 'it ended'}`);
+      }
+      switch (outcome.kind) {
+        case 'active':
+          if (context.json) context.printJson({ leases: fresh });
+          else context.print(fresh.map(activeLeaseReport).join('\n\n'));
+          if (!context.json) {
+            const ids = fresh.map((lease) => lease.databaseId).join(' ');
+            context.note(`release with: drydock release-lease --id ${ids}`);
+          }
+          return ExitCode.ok;
+        case 'interrupted':
+          context.note('interrupted before ACTIVE');
+          await releaseRequested(context.connection, fresh, context.note);
+          return ExitCode.interrupted;
+        case 'failed': {
+          const failed = fresh.find((lease) => lease.id === outcome.lease.id) ?? outcome.lease;
+          await releaseRequested(
+            context.connection,
+            fresh.filter((lease) => lease.id !== failed.id),
+            context.note,
+          );
+          if (context.json) context.printJson({ leases: fresh, error: outcome.reason });
+          throw new CliError(`lease ${failed.databaseId} is ${failed.status}: ${outcome.reason}`);
+        }
+      }
+    } finally {
+      await client.dispose();
+    }
+  },
+});
+
+async function refreshLeases(connection: Connection, leases: CliLeaseFragment[]): Promise<CliLeaseFragment[]> {
+  return Promise.all(
+    leases.map(async (lease) => (await execute(connection, CliLeaseDocument, { id: lease.id })).lease ?? lease),
+  );
+}

@@ -1,0 +1,66 @@
+import { commands } from './commands/index.js';
+import type { Io } from './commands/command.js';
+import { CliError, ExitCode, UsageError } from './errors.js';
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return `drydock: lease resources from a Drydock server and manage its blueprints
+
+Usage: drydock <command> [flags]
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run drydock <command> --help for a command's flags. Every command takes --server URL
+(env DRYDOCK_URL, default http://127.0.0.1:4000), --token TOKEN (env DRYDOCK_TOKEN) and --json.
+`;
+}
+
+/** Runs one command line and returns its exit code; errors meant for the user are printed here. */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    io.stderr.write(overview());
+    return ExitCode.usage;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const topic = rest[0] === undefined ? undefined : commands.find((c) => c.name === rest[0]);
+    io.stdout.write(topic ? topic.help : overview());
+    return ExitCode.ok;
+  }
+  try {
+    const command = commands.find((c) => c.name === name);
+    if (!command) throw new UsageError(`unknown command "${name}"; run drydock --help for the list`);
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof CliError) {
+      io.stderr.write(`drydock: ${error.message}\n`);
+      if (error instanceof UsageError) io.stderr.write(`(run drydock ${name} --help for usage)\n`);
+      return error.exitCode;
+    }
+    io.stderr.write(
+      `drydock: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return ExitCode.failed;
+  }
+}
+
+/** The process wrapper: the first Ctrl-C asks the command to clean up, a second one quits at once. */
+export async function run(): Promise<void> {
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(ExitCode.interrupted);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const code = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    interrupted: controller.signal,
+  });
+  // Open sockets or timers of a finished command must not keep the process alive.
+  process.exit(code);
+}

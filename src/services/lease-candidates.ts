@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import type { Lease } from '../generated/prisma/client.js';
+import type { AllocatorDeps } from '../allocator/context.js';
+import { explainCandidates, type BlueprintVerdict } from '../allocator/dry-run.js';
+import { fail, ok, type Result } from '../allocator/result.js';
+import type { Actor } from './actor.js';
+import { fromZod } from './validation.js';
+
+export interface CandidatesRequest {
+  resourceType: string;
+  attributes?: Record<string, unknown>;
+  blueprintIds?: number[];
+}
+
+const request = z.object({
+  resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
+  attributes: z.record(z.string(), z.unknown()).default({}),
+  blueprintIds: z.array(z.number().int().positive()).default([]),
+});
+
+/**
+ * Which blueprints and resources would serve this request, and why the others would not, as the
+ * allocator would see it for `actor` now. Creates nothing.
+ */
+export async function leaseCandidates(
+  deps: Pick<AllocatorDeps, 'db' | 'registry' | 'options'>,
+  actor: Actor,
+  input: CandidatesRequest,
+): Promise<Result<BlueprintVerdict[]>> {
+  const parsed = request.safeParse(input);
+  if (!parsed.success) return fail(fromZod(parsed.error));
+  const now = deps.options.clock();
+  const lease: Lease = {
+    id: 0,
+    resourceType: parsed.data.resourceType,
+    attributes: parsed.data.attributes as Lease['attributes'],
+    status: 'PENDING',
+    resourceId: null,
+    ownerId: actor.principalId,
+    authorizingPrincipalId: actor.principalId,
+    allowedBlueprintIds: parsed.data.blueprintIds,
+    until: null,
+    blocker: null,
+    attempts: 0,
+    statusReason: null,
+    createdAt: now,
+    updatedAt: now,
+    acquiredAt: null,
+    activatedAt: null,
+    releasedAt: null,
+    destroyedAt: null,
+  };
+  const verdicts = await deps.db.prisma.$transaction((tx) =>
+    explainCandidates(tx, deps.registry, lease, { bypassAuthorizations: actor.isAdmin }),
+  );
+  return ok(verdicts);
+}

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { runCli, startCli } from './run-cli.js';
+
+// The management commands of the real `drydock` binary against a real server.
+
+const quiet = createLogger('error', () => {});
+const pool = { services: [{ name: 'ci', bindings: [{ name: 'h1', address: '10.0.2.1', port: 2222 }] }] };
+
+describe('drydock management commands', () => {
+  let db: TestDatabase;
+  let app: App;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    app = await serve(db, { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000 }, quiet);
+    env = { DRYDOCK_URL: app.url };
+  });
+  afterAll(async () => {
+    await app.close();
+    await db.dispose();
+  });
+
+  it('creates, lists, shows, disables and enables blueprints, and rejects a bad config with its path', async () => {
+    const created = await runCli(
+      ['blueprint', 'create', '--name', 'ci-hosts', '--implementation', 'host-pool', '--config', '-'],
+      { env, stdin: JSON.stringify(pool) },
+    );
+    expect(created).toMatchObject({ code: 0, stdout: expect.stringMatching(/created blueprint 1 "ci-hosts"/) });
+
+    const invalid = await runCli(
+      ['blueprint', 'create', '--name', 'bad', '--implementation', 'host-pool', '--config', '-'],
+      {
+        env,
+        stdin: JSON.stringify({ services: [{ name: 's', bindings: [{ name: 'h', address: 'x', port: 70000 }] }] }),
+      },
+    );
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toMatch(/invalid config\.services\.0\.bindings\.0\.port/);
+
+    const disabled = await runCli(['blueprint', 'disable', '--id', '1'], { env });
+    expect(disabled.stdout).toMatch(/blueprint 1 "ci-hosts" .* disabled/);
+    const listed = await runCli(['blueprint', 'list', '--disabled', '--json'], { env });
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((b) => b.name)).toEqual(['ci-hosts']);
+    const enabled = await runCli(['blueprint', 'enable', '1'], { env });
+    expect(enabled.stdout).toMatch(/enabled/);
+
+    const shown = await runCli(['blueprint', 'show', '1'], { env });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('"address": "10.0.2.1"');
+    const table = await runCli(['blueprint', 'list'], { env });
+    expect(table.stdout).toMatch(/^ID\s+NAME\s+IMPLEMENTATION[\s\S]*1\s+ci-hosts\s+host-pool\s+host\s+enabled/);
+  });
+
+  it('creates a token that works, lists it and revokes it', async () => {
+    const created = await runCli(['token', 'create', '--name', 'runner', '--principal', 'ci-bot', '--json'], { env });
+    expect(created.code).toBe(0);
+    const { token, apiToken } = JSON.parse(created.stdout) as { token: string; apiToken: { databaseId: number } };
+    const asBot = { ...env, DRYDOCK_TOKEN: token };
+
+    const mine = await runCli(['token', 'list'], { env: asBot });
+    expect(mine.stderr).toContain('signed in as ci-bot');
+    expect(mine.stdout).toMatch(/runner/);
+
+    const revoked = await runCli(['token', 'revoke', '--id', String(apiToken.databaseId)], { env });
+    expect(revoked.stdout).toMatch(/revoked/);
+    const refused = await runCli(['leases'], { env: asBot });
+    expect(refused.code).toBe(4);
+  });
+
+  it('requests, lists and decides authorizations', async () => {
+    const created = await runCli(['token', 'create', '--name', 'dev', '--principal', 'dev-1', '--json'], { env });
+    const { token } = JSON.parse(created.stdout) as { token: string };
+    const requested = await runCli(['authorization', 'request', '--blueprint', '1', '--json'], {
+      env: { ...env, DRYDOCK_TOKEN: token },
+    });
+    expect(requested.code).toBe(0);
+    const { databaseId } = JSON.parse(requested.stdout) as { databaseId: number };
+
+    const pending = await runCli(['authorization', 'list', '--state', 'requested'], { env });
+    expect(pending.stdout).toMatch(new RegExp(`${databaseId}\\s+REQUESTED\\s+1 \\(ci-hosts\\)\\s+dev-1`));
+    const authorized = await runCli(['authorization', 'authorize', '--id', String(databaseId)], { env });
+    expect(authorized.stdout).toMatch(/dev-1 on blueprint 1 \(ci-hosts\) is AUTHORIZED/);
+  });
+
+  it('lists leases and resources, updates and releases resources, and watches leases live', async () => {
+    const watch = startCli(['watch', '--json'], { env });
+    await watch.waitFor(/^/, 1000).catch(() => undefined);
+    // The watcher subscribes before it lists; give it a moment to be connected.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+
+    const leased = await runCli(['lease', '--type', 'host', '--json'], { env });
+    expect(leased.code).toBe(0);
+    const lease = (JSON.parse(leased.stdout) as { leases: { databaseId: number; resource: { databaseId: number } }[] })
+      .leases[0]!;
+    await watch.waitFor(new RegExp(`"databaseId":${lease.databaseId},"status":"ACTIVE"`));
+
+    const leases = await runCli(['leases', '--status', 'active'], { env });
+    expect(leases.stdout).toMatch(
+      new RegExp(`${lease.databaseId}\\s+ACTIVE\\s+host\\s+${lease.resource.databaseId} \\(ci/h1\\)`),
+    );
+    const resources = await runCli(['resources', '--json'], { env });
+    expect((JSON.parse(resources.stdout) as { status: string }[]).map((r) => r.status)).toEqual(['ACTIVE']);
+
+    const updated = await runCli(['update-lease', String(lease.databaseId)], { env });
+    expect(updated).toMatchObject({ code: 0, stdout: expect.stringMatching(/update scheduled/) });
+    const updatedResource = await runCli(['update-resource', '--id', String(lease.resource.databaseId)], { env });
+    expect(updatedResource).toMatchObject({ code: 0, stdout: expect.stringMatching(/update scheduled/) });
+    const reclaimed = await runCli(['reclaim', '--type', 'host'], { env });
+    expect(reclaimed).toMatchObject({ code: 0, stdout: 'no idle resources to reclaim\n' });
+
+    // Releasing the resource releases the lease on it: the watcher sees it go.
+    const released = await runCli(['release-resource', '--all'], { env });
+    expect(released.stdout).toMatch(/resource \d+ \(ci\/h1\) .*release requested/);
+    await watch.waitFor(new RegExp(`"databaseId":${lease.databaseId},"status":"DESTROYED"`));
+    watch.child.kill('SIGINT');
+    expect(await watch.exited).toBe(0);
+
+    const missing = await runCli(['release-lease', '--id', '999'], { env });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/lease TGVhc2U6OTk5|lease 999/);
+  });
+
+  it('has --help for every command', async () => {
+    const overview = await runCli(['--help']);
+    expect(overview.code).toBe(0);
+    const names = [...overview.stdout.matchAll(/^ {2}([a-z-]+) {2}/gm)].map((m) => m[1]!);
+    expect(names).toEqual(
+      expect.arrayContaining(['lease', 'release-lease', 'watch', 'blueprint', 'token', 'authorization']),
+    );
+    // One of each kind (a command, a group, each group's subcommands) keeps this quick; every
+    // command's help comes from the same code path.
+    const subcommands = [
+      ['lease'],
+      ['release-lease'],
+      ['watch'],
+      ['blueprint', 'create'],
+      ['token', 'revoke'],
+      ['authorization', 'decline'],
+    ];
+    const helps = await Promise.all(subcommands.map((args) => runCli([...args, '--help'])));
+    helps.forEach((help, i) => {
+      expect(help.code, subcommands[i]!.join(' ')).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: drydock ${subcommands[i]!.join(' ')}`));
+      expect(help.stdout).toContain('--server URL');
+    });
+    const unknown = await runCli(['lese']);
+    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "lese"/) });
+  });
+});
