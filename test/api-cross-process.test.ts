@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { serve, type App } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { createTestDatabase, describePostgres, type TestDatabase } from './support/database.js';
+import { graphqlRequest } from './support/http.js';
+import { collect, wsClient } from './support/ws.js';
+
+const quiet = createLogger('error', () => {});
+
+describePostgres('two servers on one PostgreSQL', () => {
+  let db: TestDatabase;
+  let a: App;
+  let b: App;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql');
+    const config = { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000 };
+    // A serves the API only: whatever its subscribers see was caused and processed on B.
+    a = await serve(db, { ...config, workerConcurrency: 0 }, quiet);
+    b = await serve(db, config, quiet);
+    await graphqlRequest(
+      b.graphqlUrl,
+      `mutation { createBlueprint(input: { name: "hosts", implementation: "host-pool",
+        config: { services: [{ name: "s", bindings: [{ name: "h1", address: "10.0.0.1", port: 22 }] }] } }) { __typename } }`,
+    );
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await db.dispose();
+  });
+
+  it('a subscriber on one sees, in order and complete, what a request on the other caused', async () => {
+    const dashboard = wsClient(a.graphqlUrl);
+    const changes = collect<{ leasesChanged: { id: string; status: string } }>(dashboard, {
+      query: 'subscription { leasesChanged { id status } }',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const requested = await graphqlRequest<{ requestLease: { leases: { id: string }[] } }>(
+      b.graphqlUrl,
+      'mutation { requestLease(input: { resourceType: "host" }) { ... on RequestLeasePayload { leases { id } } } }',
+    );
+    const leaseId = requested.body.data!.requestLease.leases[0]!.id;
+    const follower = wsClient(a.graphqlUrl);
+    const events = collect<{ leaseEvents: { cursor: string; lease: { status: string } } }>(
+      follower,
+      {
+        query: 'subscription ($id: ID!) { leaseEvents(leaseId: $id, after: "0") { cursor lease { status } } }',
+        variables: { id: leaseId },
+      },
+      (items) => items.some((item) => item.leaseEvents.lease.status === 'ACTIVE'),
+    );
+    await events.done;
+    const all = collect<{ leaseEvents: { cursor: string; lease: { status: string } } }>(follower, {
+      query: 'subscription ($id: ID!) { leaseEvents(leaseId: $id, after: "0") { cursor lease { status } } }',
+      variables: { id: leaseId },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await graphqlRequest(b.graphqlUrl, 'mutation ($id: ID!) { releaseLease(id: $id) { __typename } }', { id: leaseId });
+    const history = await all.done;
+    expect(history.at(-1)?.leaseEvents.lease.status).toBe('DESTROYED');
+    const cursors = history.map((item) => BigInt(item.leaseEvents.cursor));
+    expect(cursors).toEqual([...cursors].sort((x, y) => (x < y ? -1 : 1)));
+    expect(new Set(cursors).size).toBe(cursors.length);
+
+    for (let i = 0; i < 100 && !changes.items.some((c) => c.leasesChanged.status === 'DESTROYED'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    changes.stop();
+    const seen = changes.items.filter((c) => c.leasesChanged.id === leaseId).map((c) => c.leasesChanged.status);
+    expect(seen).toContain('DESTROYED');
+    await dashboard.dispose();
+    await follower.dispose();
+  });
+});
