@@ -2,7 +2,7 @@ import { isLoopback } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { applyMigrations } from './db/migrate.js';
-import { PostgresEventTarget } from './events/postgres-event-target.js';
+import { createEventFanout } from './events/event-target.js';
 import { createDrydockPubSub, pubSubSink } from './events/pubsub.js';
 import type { Logger } from './logger.js';
 import { createServices, type Services, type ServicesDeps } from './services/index.js';
@@ -23,6 +23,7 @@ type ServeOptions = Pick<
   | 'host'
   | 'shutdownTimeoutMs'
   | 'workerConcurrency'
+  | 'redisUrl'
   | 'allowLocalAnonymous'
   | 'introspection'
   | 'maxQueryDepth'
@@ -41,12 +42,24 @@ export async function serve(
   logger: Logger,
   extra: Partial<Pick<ServicesDeps, 'implementations' | 'allocator'>> = {},
 ): Promise<App> {
-  // PostgreSQL carries events between the processes of one service; PGlite has only one process.
-  const eventTarget = db.url ? new PostgresEventTarget(db.url, logger) : undefined;
-  await eventTarget?.start();
-  const pubsub = createDrydockPubSub(eventTarget);
-  const services = createServices({ db, events: pubSubSink(pubsub), ...extra });
+  const fanout = await createEventFanout({ redisUrl: config.redisUrl, db, logger });
+  logger.info(`events between processes: ${fanout.kind}`);
+  const pubsub = createDrydockPubSub(fanout.target);
+  // With a fan-out between processes, work scheduled here may be taken by a worker elsewhere.
+  const shareWakeUps = fanout.kind !== 'in-process';
+  const services = createServices({
+    db,
+    events: pubSubSink(pubsub),
+    ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
+    ...extra,
+  });
   const worker = config.workerConcurrency > 0 ? services.worker.start({ concurrency: config.workerConcurrency }) : null;
+  const wakeUps = worker && shareWakeUps ? pubsub.subscribe('jobs:due') : null;
+  if (wakeUps && worker) {
+    void (async () => {
+      for await (const runAtMs of wakeUps) worker.notify(new Date(runAtMs));
+    })();
+  }
   const anonymous = config.allowLocalAnonymous && isLoopback(config.host) ? 'local-admin' : 'reject';
   logger.info(
     anonymous === 'local-admin'
@@ -77,8 +90,9 @@ export async function serve(
     async close() {
       // Requests first (they may schedule work), then the queue, which finishes the jobs it holds.
       await server.close();
+      await wakeUps?.return();
       await worker?.stop();
-      await eventTarget?.close();
+      await fanout.close();
     },
   };
 }

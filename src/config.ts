@@ -27,6 +27,13 @@ const schema = z.object({
   PORT: port.default(4000),
   HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
   DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
+  REDIS_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine((value) => /^rediss?:\/\/.+/.test(value), 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
   DATA_DIR: z
     .string()
     .min(1, 'must not be empty')
@@ -53,6 +60,8 @@ export type Config = {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** Events between processes go through Redis when set, else PostgreSQL NOTIFY. */
+  redisUrl: string | undefined;
   dataDir: string;
   databasePoolSize: number;
   shutdownTimeoutMs: number;
@@ -82,7 +91,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
         const value = env[name];
-        const shown = name === 'DATABASE_URL' || value === undefined ? '' : ` (got "${value}")`;
+        const secret = name === 'DATABASE_URL' || name === 'REDIS_URL';
+        const shown = secret || value === undefined ? '' : ` (got "${value}")`;
         return `${name} ${issue.message}${shown}`;
       }),
     );
@@ -92,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: v.PORT,
     host: v.HOST,
     databaseUrl: v.DATABASE_URL,
+    redisUrl: v.REDIS_URL,
     dataDir: resolve(v.DATA_DIR),
     databasePoolSize: v.DATABASE_POOL_SIZE,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,

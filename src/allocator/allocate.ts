@@ -46,7 +46,8 @@ export async function allocateLease(ctx: TxContext, lease: Lease): Promise<Lease
   );
   const used = resources.filter((c) => !free.includes(c));
   const lockFailures: SlotLockHolder[] = [];
-  let lostAllocationRace = false;
+  // A wait that no wake-up is certain to end: retried on the exponential backoff, not patiently.
+  let retrySoon = false;
   const tryAll = async (list: Candidate[]): Promise<Lease | null> => {
     // One look at every lock this lease would need on every candidate, instead of a failed insert
     // per busy resource: with exclusive resources nearly all of them are busy while leases queue.
@@ -89,15 +90,20 @@ export async function allocateLease(ctx: TxContext, lease: Lease): Promise<Lease
     } catch (error) {
       const failed = await hookFailed(ctx, lease, blueprint.id, error);
       if (failed) return failed;
+      retrySoon = true;
       continue;
     }
     if (!canNow) continue;
     const allocation = await allocateResource(ctx, lease, candidate);
     if (allocation.kind === 'failed') return allocation.lease;
+    if (allocation.kind === 'temporary-failure') {
+      retrySoon = true;
+      continue;
+    }
     if (allocation.kind === 'no-capacity') continue;
     if (allocation.kind === 'conflict') {
       lockFailures.push(...allocation.holders);
-      lostAllocationRace = true;
+      retrySoon = true;
       continue;
     }
     const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
@@ -137,8 +143,8 @@ export async function allocateLease(ctx: TxContext, lease: Lease): Promise<Lease
 
   // 8. Nothing to do but wait. Capacity that is merely busy is certain to wake us when it frees
   // (a lease or resource destroyed wakes the oldest waiters), so that wait is patient; a lost
-  // allocation race retries soon, since the winner may not be usable by this lease.
-  return waitAndRetry(ctx, lease, lockBlocker ?? { reason: 'no-capacity' }, { patient: !lostAllocationRace });
+  // allocation race or a temporary failure retries soon, since nothing will wake us for it.
+  return waitAndRetry(ctx, lease, lockBlocker ?? { reason: 'no-capacity' }, { patient: !retrySoon });
 }
 
 /**
@@ -179,6 +185,7 @@ type Allocation =
   | { kind: 'allocated'; resource: Resource }
   | { kind: 'conflict'; holders: SlotLockHolder[] }
   | { kind: 'no-capacity' }
+  | { kind: 'temporary-failure' }
   | { kind: 'failed'; lease: Lease };
 
 async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedBlueprint): Promise<Allocation> {
@@ -199,7 +206,7 @@ async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedB
     plan = await implementation.allocateResource(blueprint, lease, allocationQueries(ctx.tx));
   } catch (error) {
     const failed = await hookFailed(ctx, lease, blueprint.id, error);
-    return failed ? { kind: 'failed', lease: failed } : { kind: 'no-capacity' };
+    return failed ? { kind: 'failed', lease: failed } : { kind: 'temporary-failure' };
   }
   if (typeof plan.name !== 'string' || typeof plan.attributes !== 'object' || !Array.isArray(plan.slotLocks)) {
     throw new Error(`blueprint ${blueprint.id} (${implementation.key}) returned a malformed resource plan`);

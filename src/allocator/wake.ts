@@ -7,7 +7,9 @@ import type { TxContext } from './context.js';
  *
  * A lease whose update is due already is passed over (it will look anyway); one whose update is
  * running right now is marked to run once more, since it may have decided to wait just before this
- * capacity appeared (the lost wake-up). SKIP LOCKED makes two transactions that free capacity at
+ * capacity appeared (the lost wake-up), but only when no idle waiter is left: a running update may
+ * already be on its way to the capacity a previous wake-up freed, and waking it again would waste
+ * this wake-up while an idle waiter sleeps on. SKIP LOCKED makes two transactions that free capacity at
  * the same moment wake two different leases rather than the same one twice.
  */
 export async function wakeWaitingLeases(
@@ -25,7 +27,7 @@ export async function wakeWaitingLeases(
       SELECT j.id FROM "Lease" l JOIN "Job" j ON j.key = 'lease:' || l.id
       WHERE l.status = 'PENDING' AND l."resourceType" = ${resourceType}
         AND (j."runAt" > ${ctx.now}::timestamp OR (j."lockedBy" IS NOT NULL AND NOT j.rerun))
-      ORDER BY l.id
+      ORDER BY j."lockedBy" IS NOT NULL, l.id
       LIMIT ${count}
       FOR UPDATE OF j SKIP LOCKED)
     RETURNING "targetId"`;

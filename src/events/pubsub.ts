@@ -10,6 +10,8 @@ export type DrydockTopics = {
   'resource:event': [resourceId: number, event: ResourceEvent];
   'leases:changed': [event: LeaseEvent];
   'resources:changed': [event: ResourceEvent];
+  /** Work is due at this time (ms since the epoch): every process's queue worker looks. */
+  'jobs:due': [runAtMs: number];
 };
 
 export type DrydockPubSub = ReturnType<typeof createPubSub<DrydockTopics>>;

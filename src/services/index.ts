@@ -27,6 +27,8 @@ export interface ServicesDeps {
   implementations?: readonly BlueprintImplementation[] | BlueprintRegistry;
   allocator?: Partial<AllocatorOptions>;
   worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
+  /** Called after a commit that made work due at `runAt`, so that other processes can be told. */
+  onWake?: (runAt: Date) => void;
 }
 
 export interface WorkerHandle {
@@ -62,7 +64,10 @@ export function createServices(deps: ServicesDeps): Services {
     events: deps.events,
     registry,
     options,
-    wake: (runAt) => worker?.notify(runAt),
+    wake: (runAt) => {
+      worker?.notify(runAt);
+      deps.onWake?.(runAt);
+    },
   };
   const workerId = deps.workerId ?? `${process.env['HOSTNAME'] ?? 'local'}:${process.pid}`;
 

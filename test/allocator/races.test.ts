@@ -17,6 +17,8 @@ import { createTestBlueprint } from '../support/test-blueprint.js';
 // and claims) working one queue.
 
 const ROUNDS = Number(process.env['RACE_ROUNDS'] ?? 3);
+// The 500-lease race is the longest test of the suite; two rounds by default keep it within budget.
+const ROUNDS_500 = Number(process.env['RACE_500_ROUNDS'] ?? 2);
 
 describePostgres('allocator races', () => {
   let h: Harness;
@@ -108,7 +110,7 @@ describePostgres('allocator races', () => {
     }, 90_000);
   }
 
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= ROUNDS_500; round++) {
     it(`500 concurrent leases on 10 exclusive slots: never two at once on one slot, all served (round ${round})`, async () => {
       const stop = await startAllocators(3, 5);
       const violations: string[] = [];
@@ -148,6 +150,15 @@ describePostgres('allocator races', () => {
         const started = Date.now();
         await until(async () => (await h.db.prisma.lease.count({ where: { status: 'DESTROYED' } })) === 500, 140_000);
         console.log(`round ${round}: 500 leases served in ${Date.now() - started} ms`);
+        const phases = await h.db.prisma.$queryRaw<{ a: number; b: number; c: number }[]>`
+          SELECT avg(EXTRACT(EPOCH FROM (q."createdAt" - a."createdAt")) * 1000)::float AS a,
+                 avg(EXTRACT(EPOCH FROM (r."createdAt" - q."createdAt")) * 1000)::float AS b,
+                 avg(EXTRACT(EPOCH FROM (d."createdAt" - r."createdAt")) * 1000)::float AS c
+          FROM "Log" a JOIN "Log" q ON q."leaseId" = a."leaseId" AND q.type = 'lease-release-requested'
+          JOIN "Log" r ON r."leaseId" = a."leaseId" AND r.type = 'lease-released'
+          JOIN "Log" d ON d."leaseId" = a."leaseId" AND d.type = 'lease-destroyed'
+          WHERE a.type = 'lease-activated'`;
+        console.log(`round ${round}: mean ms activated → release asked → released → destroyed`, phases[0]);
         monitoring = false;
         await monitor;
         unsubscribe();
@@ -155,21 +166,33 @@ describePostgres('allocator races', () => {
         const leases = await h.db.prisma.lease.findMany({ orderBy: { acquiredAt: 'asc' } });
         expect(leases.every((l) => l.statusReason === 'lease-released' && l.acquiredAt !== null)).toBe(true);
         expect(await h.db.prisma.resource.count()).toBeLessThanOrEqual(10);
-        // Per resource, each lease was acquired only after the previous one was destroyed.
+        // Replayed in commit order (events are published after commit): a lease takes its resource
+        // when it is acquired or activated and gives it back only once destroyed.
+        const resourceOf = new Map(leases.map((l) => [l.id, l.resourceId!]));
+        const holder = new Map<number, number>();
+        for (const event of events.events) {
+          if (event.kind !== 'lease') continue;
+          const resourceId = resourceOf.get(event.leaseId);
+          if (resourceId === undefined) continue;
+          const current = holder.get(resourceId);
+          if (event.status === 'ACQUIRED' || event.status === 'ACTIVE') {
+            if (current !== undefined && current !== event.leaseId)
+              violations.push(`resource ${resourceId}: lease ${event.leaseId} taken while ${current} held it`);
+            holder.set(resourceId, event.leaseId);
+          } else if (event.status === 'DESTROYED' && current === event.leaseId) holder.delete(resourceId);
+        }
+        expect(violations).toEqual([]);
+        // Hand-off: from one lease's destroy to the next acquisition of the same resource.
         const byResource = new Map<number, typeof leases>();
         for (const lease of leases)
           byResource.set(lease.resourceId!, [...(byResource.get(lease.resourceId!) ?? []), lease]);
         const handOffs: number[] = [];
-        for (const [resourceId, list] of byResource) {
-          for (let i = 1; i < list.length; i++) {
-            if (list[i]!.acquiredAt! < list[i - 1]!.destroyedAt!)
-              violations.push(`resource ${resourceId}: lease ${list[i]!.id} overlapped ${list[i - 1]!.id}`);
+        for (const list of byResource.values())
+          for (let i = 1; i < list.length; i++)
             handOffs.push(list[i]!.acquiredAt!.getTime() - list[i - 1]!.destroyedAt!.getTime());
-          }
-        }
-        expect(violations).toEqual([]);
         handOffs.sort((a, b) => a - b);
         const at = (q: number) => handOffs[Math.min(handOffs.length - 1, Math.floor(q * handOffs.length))];
+        // Measured, not asserted (timestamps are taken when a transaction starts, so this is approximate).
         console.log(`round ${round}: hand-off destroyed → next acquired: median ${at(0.5)} ms, p95 ${at(0.95)} ms`);
         expect(await h.db.prisma.slotLock.count({ where: { ownerLeaseId: { not: null } } })).toBe(0);
       } finally {

@@ -42,8 +42,19 @@ export class TestBlueprintControl {
   /** Every setup step waits this long (a slow cloud API). */
   setupDelayMs = 0;
 
+  /** Hooks that never return once entered (a process to be killed in the middle of its work). */
+  readonly blockIn = new Set<'allocateResource' | 'activateResource'>();
+  /** Told when a hook blocks, so that a test knows when to kill. */
+  onBlocked: (hook: string, detail: number) => void = () => {};
+
   count(hook: string): void {
     this.calls[hook] = (this.calls[hook] ?? 0) + 1;
+  }
+
+  async maybeBlock(hook: 'allocateResource' | 'activateResource', detail: number): Promise<void> {
+    if (!this.blockIn.has(hook)) return;
+    this.onBlocked(hook, detail);
+    await new Promise<never>(() => {});
   }
 }
 
@@ -75,8 +86,9 @@ export function createTestBlueprint(
       return live.length < blueprint.config.maxResources;
     },
 
-    async allocateResource(blueprint, _lease, queries) {
+    async allocateResource(blueprint, lease, queries) {
       control.count('allocateResource');
+      await control.maybeBlock('allocateResource', lease.id);
       fail(control.allocateFailures.shift(), 'allocate');
       const existing = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN', 'DESTROYED']);
       return {
@@ -89,6 +101,7 @@ export function createTestBlueprint(
 
     async activateResource(blueprint, resource) {
       control.count('activateResource');
+      await control.maybeBlock('activateResource', resource.id);
       control.activeSetups++;
       try {
         if (control.setupDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, control.setupDelayMs));

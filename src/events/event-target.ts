@@ -1,0 +1,45 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { Redis } from 'ioredis';
+import type { Database } from '../db/database.js';
+import type { Logger } from '../logger.js';
+import { PostgresEventTarget } from './postgres-event-target.js';
+
+export interface EventFanout {
+  /** How events reach the other processes of the service. */
+  kind: 'redis' | 'postgresql' | 'in-process';
+  /** Undefined: the pub/sub keeps events in this process (PGlite has only one). */
+  target: EventTarget | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Redis when REDIS_URL is set (Yoga's own Redis event target); otherwise PostgreSQL's
+ * LISTEN/NOTIFY, which every process already shares, so scaling out needs no extra service.
+ */
+export async function createEventFanout(options: {
+  redisUrl: string | undefined;
+  db: Database;
+  logger: Logger;
+}): Promise<EventFanout> {
+  if (options.redisUrl) {
+    const publishClient = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    const subscribeClient = new Redis(options.redisUrl, { lazyConnect: true });
+    for (const client of [publishClient, subscribeClient]) {
+      client.on('error', (error: Error) => options.logger.warn(`redis: ${error.message}`));
+    }
+    await Promise.all([publishClient.connect(), subscribeClient.connect()]);
+    return {
+      kind: 'redis',
+      target: createRedisEventTarget({ publishClient, subscribeClient }) as unknown as EventTarget,
+      async close() {
+        await Promise.all([publishClient.quit(), subscribeClient.quit()]);
+      },
+    };
+  }
+  if (options.db.url) {
+    const target = new PostgresEventTarget(options.db.url, options.logger);
+    await target.start();
+    return { kind: 'postgresql', target, close: () => target.close() };
+  }
+  return { kind: 'in-process', target: undefined, close: async () => {} };
+}

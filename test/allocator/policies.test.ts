@@ -1,0 +1,201 @@
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { ensurePrincipal } from '../../src/services/index.js';
+import { describeEachDatabase } from '../support/database.js';
+import { createHarness, logTypes, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+
+// Allocation policies: request order, reclaim, authorizations, the mystery box.
+
+describeEachDatabase('allocation policies', (kind) => {
+  let h: Harness;
+  let stopWorker: () => Promise<void>;
+  beforeAll(async () => {
+    h = await createHarness(kind);
+  });
+  afterAll(() => h.dispose());
+  beforeEach(async () => {
+    await h.reset();
+    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
+  });
+  afterEach(() => stopWorker());
+
+  const blueprint = (config: Record<string, unknown>, resourceLimit?: number, name = 'test') =>
+    h.services.blueprints
+      .create(h.system, { name, implementation: 'test', config, ...(resourceLimit ? { resourceLimit } : {}) })
+      .then(unwrap);
+  const request = (attributes: Record<string, unknown> = {}, actor = h.system) =>
+    h.services.leases.request(actor, { resourceType: 'test-slot', attributes }).then(unwrap);
+
+  /** Resolves once the lease records what blocks it (it has tried and is waiting). */
+  async function waiting(leaseId: number): Promise<Record<string, unknown>> {
+    for (let i = 0; i < 500; i++) {
+      const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: leaseId } });
+      if (lease.blocker !== null && lease.status === 'PENDING') return lease.blocker as Record<string, unknown>;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`lease ${leaseId} never waited`);
+  }
+
+  it('serves waiting leases of one type in request order; a newcomer queues behind them', async () => {
+    await blueprint({ exclusive: true }, 1);
+    const a = await request();
+    const activeA = await waitForLease(h, a.id, ['ACTIVE']);
+    const [b, c, d] = [await request(), await request(), await request()];
+    const blockerB = await waiting(b.id);
+    // The blocker names the lock and who holds it, for "slot held by lease A".
+    expect(blockerB).toMatchObject({
+      reason: 'slot-lock-failure',
+      keys: [`test.lease(${activeA.resourceId})`],
+      holders: [{ key: `test.lease(${activeA.resourceId})`, leaseId: a.id, resourceId: null }],
+    });
+    await waiting(c.id);
+    await waiting(d.id);
+
+    // Serve in a loop: every lease that becomes ACTIVE is released, and the order is recorded.
+    const order: number[] = [a.id];
+    const unsubscribe = h.events.subscribe((event) => {
+      if (event.kind === 'lease' && event.status === 'ACTIVE' && !order.includes(event.leaseId)) {
+        order.push(event.leaseId);
+        void h.services.leases.release(h.system, event.leaseId);
+      }
+    });
+    try {
+      // Capacity frees up and a newcomer arrives at the same moment: it must not take the slot.
+      const [, e] = await Promise.all([h.services.leases.release(h.system, a.id), request()]);
+      for (const lease of [b, c, d, e]) await waitForLease(h, lease.id, ['DESTROYED'], 20_000);
+      expect(order).toEqual([a.id, b.id, c.id, d.id, e.id]);
+      const queued = await h.db.prisma.log.findMany({ where: { leaseId: e.id, type: 'waiting-for-resources' } });
+      expect(queued.map((l) => (l.data as { reason: string }).reason)).toContain('queued-behind');
+    } finally {
+      unsubscribe();
+    }
+  }, 60_000);
+
+  it('a different request is not held up by a queue it does not compete in', async () => {
+    await blueprint({ exclusive: true, label: 'busy' }, 1, 'busy');
+    await blueprint({ label: 'free' }, undefined, 'free');
+    const a = await request({ label: 'busy' });
+    await waitForLease(h, a.id, ['ACTIVE']);
+    const b = await request({ label: 'busy' });
+    await waiting(b.id);
+    const other = await request({ label: 'free' });
+    expect((await waitForLease(h, other.id, ['ACTIVE'])).status).toBe('ACTIVE');
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: b.id } })).status).toBe('PENDING');
+  });
+
+  it('reclaims an idle resource to build one a waiting lease of another kind can use', async () => {
+    // One resource at a time; the first box is too small for the second lease.
+    await blueprint({ mysteryBox: true, boxSizes: [1, 4] }, 1);
+    const small = await request({ minSize: 1 });
+    const first = await waitForLease(h, small.id, ['ACTIVE']);
+    unwrap(await h.services.leases.release(h.system, small.id));
+    await waitForLease(h, small.id, ['DESTROYED']);
+    const big = await request({ minSize: 3 });
+    const active = await waitForLease(h, big.id, ['ACTIVE'], 20_000);
+    expect(active.resourceId).not.toBe(first.resourceId);
+    expect(await logTypes(h, { leaseId: big.id })).toContain('reclaim-requested');
+    const reclaimed = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: first.resourceId! } });
+    expect(reclaimed.status).toBe('DESTROYED');
+    const released = await h.db.prisma.log.findFirstOrThrow({
+      where: { resourceId: reclaimed.id, type: 'resource-released' },
+    });
+    expect(released.data).toEqual({ reason: 'reclaimed' });
+  });
+
+  it('a mystery box converges: allocate, open, too small, allocate again, lease', async () => {
+    await blueprint({ mysteryBox: true, activation: 'later', boxSizes: [1, 2, 5] });
+    const lease = await request({ minSize: 4 });
+    const active = await waitForLease(h, lease.id, ['ACTIVE'], 20_000);
+    const resources = await h.db.prisma.resource.findMany({ orderBy: { id: 'asc' } });
+    expect(resources.map((r) => (r.attributes as { size: number }).size)).toEqual([1, 2, 5]);
+    expect(active.resourceId).toBe(resources[2]!.id);
+    // Never two boxes being opened at once.
+    const allocations = await h.db.prisma.log.findMany({
+      where: { type: 'resource-allocated' },
+      orderBy: { id: 'asc' },
+    });
+    const activations = await h.db.prisma.log.findMany({
+      where: { type: 'resource-activated' },
+      orderBy: { id: 'asc' },
+    });
+    for (let i = 1; i < allocations.length; i++) expect(allocations[i]!.id > activations[i - 1]!.id).toBe(true);
+  });
+
+  it('uses only blueprints authorized for the principal; admins and the system bypass; declining stops new leases only', async () => {
+    const bp = await blueprint({});
+    const alice = await ensurePrincipal(h.db, { name: 'alice', kind: 'USER' });
+    const admin = await ensurePrincipal(h.db, { name: 'root', kind: 'USER', isAdmin: true });
+
+    const refused = await request({}, alice);
+    const destroyed = await waitForLease(h, refused.id, ['DESTROYED']);
+    expect(destroyed.statusReason).toBe('no-authorizations');
+    const broken = await h.db.prisma.log.findFirstOrThrow({ where: { leaseId: refused.id, type: 'lease-broken' } });
+    expect(broken.data).toMatchObject({ reason: 'no-authorizations' });
+
+    const asked = unwrap(
+      await h.services.authorizations.request(alice, { blueprintId: bp.id, principalId: alice.principalId }),
+    );
+    const stillRefused = await request({}, alice);
+    expect((await waitForLease(h, stillRefused.id, ['DESTROYED'])).statusReason).toBe('no-authorizations');
+
+    unwrap(await h.services.authorizations.set(h.system, { authorizationId: asked.id, state: 'AUTHORIZED' }));
+    const granted = await request({}, alice);
+    expect((await waitForLease(h, granted.id, ['ACTIVE'])).status).toBe('ACTIVE');
+
+    expect((await waitForLease(h, (await request({}, admin)).id, ['ACTIVE'])).status).toBe('ACTIVE');
+    expect((await waitForLease(h, (await request({}, h.system)).id, ['ACTIVE'])).status).toBe('ACTIVE');
+
+    unwrap(await h.services.authorizations.set(h.system, { authorizationId: asked.id, state: 'DECLINED' }));
+    const declined = await request({}, alice);
+    expect((await waitForLease(h, declined.id, ['DESTROYED'])).statusReason).toBe('no-authorizations');
+    // Revoking does not release what the principal already holds.
+    await h.services.worker.runUpdate('lease', granted.id);
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: granted.id } })).status).toBe('ACTIVE');
+  });
+});
+
+describeEachDatabase('reclaim grace period', (kind) => {
+  let h: Harness;
+  let stopWorker: () => Promise<void>;
+  beforeAll(async () => {
+    h = await createHarness(kind, { allocator: { reclaimGraceMs: 60_000 } });
+    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
+  });
+  afterAll(async () => {
+    await stopWorker();
+    await h.dispose();
+  });
+
+  it('does not reclaim a resource that was used within the grace period', async () => {
+    unwrap(
+      await h.services.blueprints.create(h.system, {
+        name: 'box',
+        implementation: 'test',
+        config: { mysteryBox: true, boxSizes: [1, 4] },
+        resourceLimit: 1,
+      }),
+    );
+    const small = unwrap(
+      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 1 } }),
+    );
+    const first = await waitForLease(h, small.id, ['ACTIVE']);
+    unwrap(await h.services.leases.release(h.system, small.id));
+    await waitForLease(h, small.id, ['DESTROYED']);
+    const big = unwrap(
+      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 3 } }),
+    );
+    // A lease was destroyed on it just now: it waits instead of reclaiming.
+    for (let i = 0; i < 200; i++) {
+      const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: big.id } });
+      if (lease.blocker !== null) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await h.services.worker.runUpdate('lease', big.id);
+    const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: big.id } });
+    expect(lease.status).toBe('PENDING');
+    expect(lease.blocker).toMatchObject({ reason: 'no-capacity' });
+    expect(await logTypes(h, { leaseId: big.id })).not.toContain('reclaim-requested');
+    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: first.resourceId! } })).status).toBe('ACTIVE');
+    // The operator's reclaim follows the same rule.
+    expect(unwrap(await h.services.resources.reclaim(h.system, {}))).toEqual([]);
+  });
+});
