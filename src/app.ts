@@ -23,6 +23,7 @@ type ServeOptions = Pick<
   | 'host'
   | 'shutdownTimeoutMs'
   | 'workerConcurrency'
+  | 'jobClaimTtlMs'
   | 'redisUrl'
   | 'allowLocalAnonymous'
   | 'introspection'
@@ -50,6 +51,7 @@ export async function serve(
   const services = createServices({
     db,
     events: pubSubSink(pubsub),
+    worker: { claimTtlMs: config.jobClaimTtlMs },
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
     ...extra,
   });

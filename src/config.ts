@@ -51,6 +51,7 @@ const schema = z.object({
   MAX_QUERY_COST: positiveInt.default(5_000),
   MAX_BODY_BYTES: positiveInt.default(262_144),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
+  JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
     .default('info'),
@@ -66,6 +67,8 @@ export type Config = {
   databasePoolSize: number;
   shutdownTimeoutMs: number;
   workerConcurrency: number;
+  /** A job claim not renewed for this long (its process died) is taken over by another process. */
+  jobClaimTtlMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Anonymous requests act as a local admin, but only while the server listens on loopback alone. */
   allowLocalAnonymous: boolean;
@@ -107,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize: v.DATABASE_POOL_SIZE,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     workerConcurrency: v.WORKER_CONCURRENCY,
+    jobClaimTtlMs: v.JOB_CLAIM_TTL_MS,
     logLevel: v.LOG_LEVEL,
     allowLocalAnonymous: v.ALLOW_LOCAL_ANONYMOUS,
     introspection: v.INTROSPECTION,

@@ -154,7 +154,8 @@ describeEachDatabase('dry run and "why am I waiting"', (kind) => {
   it('gives waiting leases their place in the queue, oldest first', async () => {
     await graphqlRequest(
       app.graphqlUrl,
-      `mutation { createBlueprint(input: { name: "solo", implementation: "test", config: { exclusive: true, maxResources: 1, label: "solo" } }) { __typename } }`,
+      // The limit slot lock, not the implementation's own count, is what holds under racing allocators.
+      `mutation { createBlueprint(input: { name: "solo", implementation: "test", resourceLimit: 1, config: { exclusive: true, label: "solo" } }) { __typename } }`,
     );
     const requested = await graphqlRequest<{ requestLease: { leases: { id: string }[] } }>(
       app.graphqlUrl,

@@ -76,6 +76,18 @@ describeEachDatabase('a lease through the API', (kind) => {
     expect(resumed.map((e) => e.leaseEvents.cursor)).toEqual(
       all.filter((e) => BigInt(e.leaseEvents.cursor) > BigInt(middle)).map((e) => e.leaseEvents.cursor),
     );
+    // A replay shows each entry with the status the lease had then, not the status it has now.
+    const replay = await collect<{ leaseEvents: { log: { type: string }; status: string; lease: { status: string } } }>(
+      client,
+      {
+        query:
+          'subscription ($id: ID!) { leaseEvents(leaseId: $id, after: "0") { log { type } status lease { status } } }',
+        variables: { id: leaseId },
+      },
+    ).done;
+    const statuses = replay.map((e) => e.leaseEvents.status).filter((s, i, all) => s !== all[i - 1]);
+    expect(statuses).toEqual(['PENDING', 'ACTIVE', 'RELEASED', 'DESTROYED']);
+    expect(replay.every((e) => e.leaseEvents.lease.status === 'DESTROYED')).toBe(true);
     await client.dispose();
   });
 

@@ -78,3 +78,49 @@ async function isDestroyed(ctx: GraphQLContext, stream: Stream): Promise<boolean
 export function freshLoaderCache(ctx: GraphQLContext): void {
   (ctx as unknown as Record<symbol, unknown>)[contextCacheSymbol] = {};
 }
+
+// The transitions each log type records; other entries leave the status as it was.
+const leaseStatusAfter: Record<string, string> = {
+  'lease-requested': 'PENDING',
+  'lease-acquired': 'ACQUIRED',
+  'lease-activated': 'ACTIVE',
+  'lease-reacquiring': 'PENDING',
+  'lease-released': 'RELEASED',
+  'lease-broken': 'BROKEN',
+  'lease-destroyed': 'DESTROYED',
+};
+const resourceStatusAfter: Record<string, string> = {
+  'resource-activated': 'ACTIVE',
+  'resource-released': 'RELEASED',
+  'resource-broken': 'BROKEN',
+  'resource-destroyed': 'DESTROYED',
+};
+
+/**
+ * The object's status right after a log entry: the latest transition at or before it. Replayed
+ * events thus show the status they had, not the object's status now.
+ */
+export async function statusAfter(ctx: GraphQLContext, kind: 'lease' | 'resource', log: Log): Promise<string> {
+  if (kind === 'lease') {
+    const known = leaseStatusAfter[log.type];
+    if (known) return known;
+    const last = await ctx.db.prisma.log.findFirst({
+      where: { leaseId: log.leaseId, id: { lte: log.id }, type: { in: Object.keys(leaseStatusAfter) } },
+      orderBy: { id: 'desc' },
+      select: { type: true },
+    });
+    return (last && leaseStatusAfter[last.type]) ?? 'PENDING';
+  }
+  const last = await ctx.db.prisma.log.findFirst({
+    where: {
+      resourceId: log.resourceId,
+      id: { lte: log.id },
+      type: { in: [...Object.keys(resourceStatusAfter), 'resource-allocated'] },
+    },
+    orderBy: { id: 'desc' },
+    select: { type: true, data: true },
+  });
+  if (!last) return 'PENDING';
+  if (last.type === 'resource-allocated') return String((last.data as { status?: string }).status ?? 'PENDING');
+  return resourceStatusAfter[last.type] ?? 'PENDING';
+}

@@ -1,9 +1,9 @@
-import type { Lease, Log } from '../generated/prisma/client.js';
+import type { Lease, LeaseStatus, Log } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
 import { databaseId } from './ids.js';
-import { freshLoaderCache, objectEventStream } from './event-stream.js';
+import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
 import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
@@ -164,10 +164,16 @@ builder.mutationFields((t) => ({
 }));
 
 const LeaseEventRef = builder.objectRef<{ log: Log }>('LeaseEvent').implement({
-  description: "One entry of a lease's history, with the lease as it is now.",
+  description:
+    "One entry of a lease's history: the log entry, the status it left the lease in, and the lease as it is now.",
   fields: (t) => ({
     cursor: t.string({ resolve: ({ log }) => log.id.toString() }),
     log: t.field({ type: LogNode, resolve: ({ log }) => log }),
+    status: t.field({
+      type: LeaseStatusEnum,
+      description: "The lease's status right after this entry (`lease` is the lease as it is now).",
+      resolve: async ({ log }, _args, ctx) => (await statusAfter(ctx, 'lease', log)) as LeaseStatus,
+    }),
     lease: t.prismaField({
       type: 'Lease',
       resolve: (query, { log }, _args, ctx) =>

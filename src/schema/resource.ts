@@ -1,8 +1,8 @@
-import type { Log, Resource } from '../generated/prisma/client.js';
+import type { Log, Resource, ResourceStatus } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
 import { ResourceStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
-import { freshLoaderCache, objectEventStream } from './event-stream.js';
+import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
 import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId } from './ids.js';
 import { LogNode } from './log.js';
@@ -97,6 +97,11 @@ const ResourceEventRef = builder.objectRef<{ log: Log }>('ResourceEvent').implem
   fields: (t) => ({
     cursor: t.string({ resolve: ({ log }) => log.id.toString() }),
     log: t.field({ type: LogNode, resolve: ({ log }) => log }),
+    status: t.field({
+      type: ResourceStatusEnum,
+      description: "The resource's status right after this entry (`resource` is the resource as it is now).",
+      resolve: async ({ log }, _args, ctx) => (await statusAfter(ctx, 'resource', log)) as ResourceStatus,
+    }),
     resource: t.prismaField({
       type: 'Resource',
       resolve: (query, { log }, _args, ctx) =>
