@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { GraphQLSchema } from 'graphql';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
 import type { Database } from '../db/database.js';
 import { projectRoot } from '../db/migrations-folder.js';
@@ -17,6 +18,30 @@ import { createStaticHandler } from './static.js';
 import { attachWebSocketServer } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
+
+const GRAPHIQL_EXAMPLE = `# Drydock: lease resources from blueprints, watch them live.
+# Run "Leases" to list; "Candidates" is a dry run of a request.
+
+query Leases {
+  leases(first: 20) {
+    edges { node { databaseId status resourceType blocker { message } resource { name attributes } } }
+  }
+}
+
+query Candidates {
+  leaseCandidates(input: { resourceType: "host" }) {
+    ... on LeaseCandidatesPayload { wouldBeServed blueprints { blueprint { name } usable reason } }
+    ... on Error { message }
+  }
+}
+
+mutation RequestLease {
+  requestLease(input: { resourceType: "host", ttlSeconds: 600 }) {
+    ... on RequestLeasePayload { leases { id databaseId status } }
+    ... on Error { message }
+  }
+}
+`;
 
 export interface HttpServerOptions {
   db: Database;
@@ -64,7 +89,9 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    graphiql: { title: 'Drydock', subscriptionsProtocol: 'WS' },
+    graphiql: { title: 'Drydock', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_EXAMPLE },
+    // The bundled GraphiQL: the page works where no CDN can be reached.
+    renderGraphiQL,
     logging: {
       debug: (...args) => logger.debug(...args),
       info: (...args) => logger.info(...args),
