@@ -6,6 +6,7 @@ import { candidateBlueprints, type LoadedBlueprint } from './blueprints.js';
 import { sendCommand } from './commands.js';
 import type { TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from './errors.js';
+import { scheduleHealthCheck } from './health.js';
 import type { SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
 import { acquireSlotLocks, heldKeys, heldSlotLocks } from './slot-locks.js';
@@ -239,6 +240,7 @@ async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedB
     // No wake-up here: the allocating lease takes it next, and if it can be shared, that
     // acquisition wakes the waiters (see acquired()).
     const active = await transitionResource(ctx, resource, 'ACTIVE', { type: 'resource-activated', data: {} });
+    scheduleHealthCheck(ctx, active, candidate);
     return { kind: 'allocated', resource: active };
   }
   scheduleResourceUpdate(ctx, resource.id);

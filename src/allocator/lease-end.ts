@@ -1,5 +1,5 @@
 import type { Lease } from '../generated/prisma/client.js';
-import { loadBlueprint } from './blueprints.js';
+import { findResource, loadBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { transitionLease } from './transitions.js';
@@ -24,7 +24,7 @@ export async function breakLease(ctx: TxContext, lease: Lease, reason: string, m
  */
 export async function destroyLease(ctx: TxContext, lease: Lease): Promise<Lease> {
   if (lease.resourceId !== null) {
-    const resource = await ctx.tx.resource.findUnique({ where: { id: lease.resourceId } });
+    const resource = await findResource(ctx.tx, lease.resourceId);
     const loaded = resource ? await loadBlueprint(ctx.tx, ctx.deps.registry, resource.blueprintId) : null;
     if (resource && loaded) {
       const { blueprint, implementation } = loaded;

@@ -1,7 +1,7 @@
 import type { Lease } from '../generated/prisma/client.js';
 import { scheduleLeaseUpdate } from '../queue/jobs.js';
 import { allocateLease } from './allocate.js';
-import { loadBlueprint } from './blueprints.js';
+import { findResource, loadBlueprint } from './blueprints.js';
 import { consumeCommands } from './commands.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
 import { breakLease, destroyLease } from './lease-end.js';
@@ -59,8 +59,7 @@ const wasBroken = (resource: { status: string; statusReason: string | null }) =>
 
 /** ACQUIRED: activate once the resource is open; reacquire if the resource went away first. */
 async function progressAcquired(ctx: TxContext, lease: Lease): Promise<Lease> {
-  const resource =
-    lease.resourceId === null ? null : await ctx.tx.resource.findUnique({ where: { id: lease.resourceId } });
+  const resource = lease.resourceId === null ? null : await findResource(ctx.tx, lease.resourceId);
   if (!resource || (resource.status !== 'PENDING' && resource.status !== 'ACTIVE')) {
     await releaseSlotLocks(ctx.tx, { leaseId: lease.id });
     const pending = await transitionLease(
@@ -105,9 +104,16 @@ async function progressAcquired(ctx: TxContext, lease: Lease): Promise<Lease> {
  */
 async function checkActive(ctx: TxContext, lease: Lease): Promise<Lease> {
   if (lease.resourceId === null) return lease;
-  const resource = await ctx.tx.resource.findUnique({ where: { id: lease.resourceId } });
+  const resource = await findResource(ctx.tx, lease.resourceId);
   if (!resource) return lease;
-  if (wasBroken(resource)) return breakLease(ctx, lease, 'resource-broken', `resource ${resource.id} broke`);
+  if (wasBroken(resource)) {
+    // The owner's subscription shows this log: say what broke the resource, not only that it did.
+    const [why] = await ctx.tx.$queryRaw<{ message: string | null }[]>`
+      SELECT data->>'message' AS message FROM "Log"
+      WHERE "resourceId" = ${resource.id} AND type = 'resource-broken' ORDER BY id DESC LIMIT 1`;
+    const message = `resource ${resource.id} broke${why?.message ? `: ${why.message}` : ''}`;
+    return breakLease(ctx, lease, 'resource-broken', message);
+  }
   if (resource.status === 'RELEASED' || resource.status === 'DESTROYED') {
     const released = await transitionLease(ctx, lease, 'RELEASED', {
       type: 'lease-released',

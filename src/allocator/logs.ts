@@ -33,7 +33,8 @@ export interface LogData {
   'resource-release-requested': { authorId: number | null; kind: 'release' | 'reclaim' };
   'resource-released': { reason: 'command' | 'reclaimed' | 'expired' };
   'resource-reclaim-refused': { liveLeases: number };
-  'resource-broken': { message: string };
+  'resource-broken': { message: string; reason?: 'activation-failed' | 'health-check-failed' };
+  'resource-check-failed-temporarily': { message: string };
   'resource-destroyed': Record<string, never>;
   // blueprint
   'blueprint-created': { name: string; implementation: string };

@@ -19,6 +19,8 @@ export interface AllocatorOptions {
   transactionTimeoutMs: number;
   /** How soon a resource's setup step looks again when its blueprint says "not yet". */
   activationPollMs: number;
+  /** How often an ACTIVE resource whose implementation has a health check (checkResource) is checked. */
+  healthCheckIntervalMs: number;
 }
 
 export const defaultAllocatorOptions: AllocatorOptions = {
@@ -31,6 +33,7 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   wakeBatch: 3,
   transactionTimeoutMs: 30_000,
   activationPollMs: 1_000,
+  healthCheckIntervalMs: 60_000,
 };
 
 export function allocatorOptions(overrides: Partial<AllocatorOptions> = {}): AllocatorOptions {

@@ -1,10 +1,18 @@
+import type { Resource } from '../generated/prisma/client.js';
 import type { AllocationQueries } from '../blueprints/implementation.js';
 import type { Tx } from './context.js';
 
+// Raw SQL: blueprints ask these on nearly every allocation attempt.
 export function allocationQueries(tx: Tx): AllocationQueries {
   return {
     resources: (blueprintId, statuses) =>
-      tx.resource.findMany({ where: { blueprintId, status: { in: [...statuses] } }, orderBy: { id: 'asc' } }),
-    liveLeaseCount: (resourceId) => tx.lease.count({ where: { resourceId, status: { in: ['ACQUIRED', 'ACTIVE'] } } }),
+      tx.$queryRaw<Resource[]>`
+        SELECT * FROM "Resource" WHERE "blueprintId" = ${blueprintId} AND status::text = ANY(${[...statuses]}::text[])
+        ORDER BY id`,
+    liveLeaseCount: async (resourceId) => {
+      const [row] = await tx.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM "Lease" WHERE "resourceId" = ${resourceId} AND status IN ('ACQUIRED', 'ACTIVE')`;
+      return row?.n ?? 0;
+    },
   };
 }

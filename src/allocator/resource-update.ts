@@ -1,4 +1,4 @@
-import type { Prisma, Resource } from '../generated/prisma/client.js';
+import type { Resource } from '../generated/prisma/client.js';
 import { scheduleLeaseUpdate, scheduleResourceUpdate } from '../queue/jobs.js';
 import type { ActivationResult } from '../blueprints/implementation.js';
 import { backoffDelayMs } from './backoff.js';
@@ -6,26 +6,33 @@ import { loadBlueprint, type LoadedBlueprint } from './blueprints.js';
 import { consumeCommands, sendCommand } from './commands.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from './errors.js';
+import { scheduleHealthCheck } from './health.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { liveResourceStatuses } from './state-machines.js';
 import { logResource, transitionResource } from './transitions.js';
 import { wakeWaitingLeases } from './wake.js';
 
 /**
- * The single writer of a resource. The setup step of a PENDING resource runs between two
- * transactions, holding no lock, so that a blueprint may take as long as it needs to open it.
+ * The single writer of a resource. The setup step of a PENDING resource and the health check of
+ * an ACTIVE one run between two transactions, holding no lock, so that a blueprint may take as
+ * long as it needs to open or probe it.
  */
 export async function updateResource(deps: AllocatorDeps, resourceId: number): Promise<void> {
-  const setup = await inTransaction(deps, async (ctx) => {
+  const next = await inTransaction(deps, async (ctx) => {
     const resource = await lockResource(ctx, resourceId);
     if (!resource) return null;
     const after = await handle(ctx, resource);
-    if (after.status !== 'PENDING') return null;
-    return loadBlueprint(ctx.tx, deps.registry, after.blueprintId).then((loaded) =>
-      loaded ? { resource: after, loaded } : null,
-    );
+    if (after.status !== 'PENDING' && after.status !== 'ACTIVE') return null;
+    const loaded = await loadBlueprint(ctx.tx, deps.registry, after.blueprintId);
+    if (!loaded) return null;
+    if (after.status === 'PENDING') return { step: 'setup' as const, resource: after, loaded };
+    if (!loaded.implementation.checkResource) return null;
+    // Armed before the check runs: a process that dies inside the check still leaves the next one.
+    scheduleHealthCheck(ctx, after, loaded);
+    return { step: 'check' as const, resource: after, loaded };
   });
-  if (setup) await runSetup(deps, setup.resource, setup.loaded);
+  if (next?.step === 'setup') await runSetup(deps, next.resource, next.loaded);
+  if (next?.step === 'check') await runCheck(deps, next.resource, next.loaded);
 }
 
 async function lockResource(ctx: TxContext, resourceId: number): Promise<Resource | null> {
@@ -126,15 +133,16 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
     if (!current || current.status !== 'PENDING') return;
     switch (outcome.status) {
       case 'active': {
-        const attributes = { ...(current.attributes as object), ...(outcome.attributes ?? {}) };
+        const attributes = { ...(current.attributes as Record<string, unknown>), ...(outcome.attributes ?? {}) };
         const active = await transitionResource(
           ctx,
           current,
           'ACTIVE',
           { type: 'resource-activated', data: {} },
-          { attributes: attributes as Prisma.InputJsonValue },
+          { attributes },
         );
         await wakeLeasesOn(ctx, active);
+        scheduleHealthCheck(ctx, active, loaded);
         return;
       }
       case 'wait':
@@ -159,11 +167,49 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
       case 'permanent': {
         const broken = await transitionResource(ctx, current, 'BROKEN', {
           type: 'resource-broken',
-          data: { message: outcome.message },
+          data: { message: outcome.message, reason: 'activation-failed' },
         });
         await destroyResource(ctx, broken);
         return;
       }
     }
+  });
+}
+
+/**
+ * The health check of an ACTIVE resource. A permanent failure breaks it and destroys it at once;
+ * destroying it wakes its leases, whose own updates break them (see lease-update.ts checkActive),
+ * and the waiting leases of its type, which may now build a replacement.
+ *
+ * Any other error is taken as temporary: a probe that merely could not reach the resource (a
+ * network error, a bug in the probe) must not tear down a host that leases are using.
+ */
+async function runCheck(deps: AllocatorDeps, resource: Resource, loaded: LoadedBlueprint): Promise<void> {
+  let failure: { permanent: boolean; message: string; retryAfterMs?: number | undefined } | null = null;
+  try {
+    await loaded.implementation.checkResource?.(loaded.blueprint, resource);
+  } catch (error) {
+    failure = {
+      permanent: error instanceof PermanentFailure,
+      message: error instanceof Error ? error.message : String(error),
+      retryAfterMs: error instanceof TemporaryFailure ? error.retryAfterMs : undefined,
+    };
+  }
+  if (!failure) return;
+  const { permanent, message, retryAfterMs } = failure;
+  await inTransaction(deps, async (ctx) => {
+    const current = await lockResource(ctx, resource.id);
+    // Released (or otherwise moved on) while the check ran: its own update deals with it.
+    if (!current || current.status !== 'ACTIVE') return;
+    if (permanent) {
+      const broken = await transitionResource(ctx, current, 'BROKEN', {
+        type: 'resource-broken',
+        data: { message, reason: 'health-check-failed' },
+      });
+      await destroyResource(ctx, broken);
+      return;
+    }
+    await logResource(ctx, current, { type: 'resource-check-failed-temporarily', data: { message } });
+    if (retryAfterMs !== undefined) scheduleResourceUpdate(ctx, current.id, new Date(ctx.now.getTime() + retryAfterMs));
   });
 }

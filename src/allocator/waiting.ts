@@ -1,4 +1,4 @@
-import { Prisma, type Lease } from '../generated/prisma/client.js';
+import type { Lease, Prisma } from '../generated/prisma/client.js';
 import { scheduleLeaseUpdate } from '../queue/jobs.js';
 import { backoffDelayMs } from './backoff.js';
 import type { TxContext } from './context.js';
@@ -47,4 +47,4 @@ export function sameWait(previous: unknown, next: Blocker): boolean {
 }
 
 /** The lease got what it waited for: forget the blocker and the backoff. */
-export const clearedWait = { attempts: 0, blocker: Prisma.DbNull };
+export const clearedWait = { attempts: 0, blocker: null } as const;

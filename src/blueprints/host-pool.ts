@@ -66,6 +66,11 @@ export const hostPool = defineImplementation<HostPoolConfig>({
   key: 'host-pool',
   resourceType: 'host',
   configSchema: hostPoolConfig,
+  // What bindings are matched against: flat values, compared for equality.
+  leaseAttributesSchema: z.record(
+    z.string(),
+    z.union([z.string(), z.number(), z.boolean()], { error: 'a host attribute is a string, number or boolean' }),
+  ),
   description: 'A fixed pool of hosts (the services and bindings of the config); every host is shared.',
 
   canEverAllocate: (blueprint, lease) => bindings(blueprint).some((b) => b.enabled && matches(b, lease)),

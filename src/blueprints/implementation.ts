@@ -44,6 +44,12 @@ export interface BlueprintImplementation<Config = unknown> {
   resourceType: string;
   configSchema: z.ZodType<Config>;
   description?: string;
+  /**
+   * The lease attributes this implementation understands. A lease request for a type that only
+   * implementations with a schema yield must pass one of their schemas, or it is refused before it
+   * exists (instead of breaking later, or never matching anything, on a typo or a wrong type).
+   */
+  leaseAttributesSchema?: z.ZodType;
 
   /** Cheap pre-filter before any blueprint is looked at (e.g. the lease asks for an unknown interface). */
   canAnyBlueprintEverAllocate?(lease: Lease): boolean;
@@ -70,6 +76,13 @@ export interface BlueprintImplementation<Config = unknown> {
   didReleaseLease?(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): Promise<void>;
   destroyLease?(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): Promise<void>;
   destroyResource?(blueprint: BlueprintOf<Config>, resource: Resource): Promise<void>;
+  /**
+   * Health check of an ACTIVE resource, run on every update of it and every
+   * `healthCheckIntervalMs`. Runs OUTSIDE any transaction and lock, like activate-resource.
+   * Throw PermanentFailure when the resource is gone or broken for good: it breaks, and so does
+   * every lease on it. TemporaryFailure (or any other error) is logged and checked again later.
+   */
+  checkResource?(blueprint: BlueprintOf<Config>, resource: Resource): Promise<void>;
   /** True when a busy resource should make the allocator build another instead of sharing it. */
   shouldAllocateSupplementalResource(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): boolean;
   /** What a lease on this resource offers its owner (e.g. how to reach a host). */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from 'graphql-yoga';
 import type { DomainEvent, EventSink } from './domain-events.js';
 
@@ -18,7 +19,10 @@ export type DrydockPubSub = ReturnType<typeof createPubSub<DrydockTopics>>;
 
 /** In-process by default; with an event target (PostgreSQL NOTIFY, Redis) across processes. */
 export function createDrydockPubSub(eventTarget?: EventTarget): DrydockPubSub {
-  return createPubSub<DrydockTopics>(eventTarget ? { eventTarget: eventTarget as never } : {});
+  const target = eventTarget ?? new EventTarget();
+  // Every subscriber is a listener on its topic: thousands are normal, not a leak.
+  if (target instanceof EventTarget) setMaxListeners(0, target);
+  return createPubSub<DrydockTopics>({ eventTarget: target as never });
 }
 
 /** Where the domain's committed events go: onto the per-object and the dashboard topics. */

@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { LeaseStatus, ResourceStatus } from '../generated/prisma/enums.js';
 import { builder } from './builder.js';
@@ -12,7 +13,12 @@ type JsonObject = Record<string, unknown>;
 
 /** Each key of `attributes` must be present with that value (a JSON containment test). */
 function attributeConditions(attributes: unknown): { attributes: Prisma.JsonFilter }[] {
-  if (!attributes || typeof attributes !== 'object' || Array.isArray(attributes)) return [];
+  if (attributes === null || attributes === undefined) return [];
+  if (typeof attributes !== 'object' || Array.isArray(attributes)) {
+    throw new GraphQLError('filter.attributes must be a JSON object, e.g. { platform: "linux" }', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
   return Object.entries(attributes as JsonObject).map(([key, value]) => ({
     attributes: { path: [key], equals: value as Prisma.InputJsonValue },
   }));

@@ -68,7 +68,8 @@ export interface RunningServer {
  * costs the server nothing; a body without a declared length is refused rather than streamed.
  */
 function refuseBody(req: IncomingMessage, maxBytes: number): { status: number; code: string; message: string } | null {
-  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return null;
+  if (req.method === 'GET' || req.method === 'HEAD') return refuseQueryString(req.url ?? '');
+  if (req.method === 'OPTIONS') return null;
   const length = req.headers['content-length'];
   if (length === undefined) {
     return req.headers['transfer-encoding']
@@ -77,6 +78,21 @@ function refuseBody(req: IncomingMessage, maxBytes: number): { status: number; c
   }
   if (Number(length) > maxBytes) {
     return { status: 413, code: 'PAYLOAD_TOO_LARGE', message: `Request body is larger than ${maxBytes} bytes.` };
+  }
+  return null;
+}
+
+/** Yoga parses `variables` and `extensions` of a GET without catching: a bad one would be a 500. */
+function refuseQueryString(url: string): { status: number; code: string; message: string } | null {
+  const params = new URL(url, 'http://localhost').searchParams;
+  for (const name of ['variables', 'extensions']) {
+    const value = params.get(name);
+    if (value === null || value === '') continue;
+    try {
+      JSON.parse(value);
+    } catch {
+      return { status: 400, code: 'BAD_REQUEST', message: `The ${name} parameter is not JSON.` };
+    }
   }
   return null;
 }

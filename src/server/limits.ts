@@ -1,5 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 export interface QueryLimits {
@@ -21,6 +21,24 @@ export function limitPlugins(limits: QueryLimits): Plugin[] {
       blockFieldSuggestion: { enabled: !limits.introspection },
     }) as Plugin,
   ];
+  // A deeply nested literal overflows the parser's stack before any limit is checked: that is the
+  // client's mistake (400), not a server error.
+  plugins.push({
+    onParse: ({ parseFn, setParseFn }) => {
+      setParseFn((source, options) => {
+        try {
+          return parseFn(source, options);
+        } catch (error) {
+          if (error instanceof RangeError) {
+            throw new GraphQLError('The query is nested too deeply.', {
+              extensions: { code: 'QUERY_TOO_DEEP', http: { status: 400 } },
+            });
+          }
+          throw error;
+        }
+      });
+    },
+  });
   if (!limits.introspection) {
     plugins.push({
       onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),

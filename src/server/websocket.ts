@@ -1,9 +1,32 @@
 import type { Server } from 'node:http';
 import { useServer } from 'graphql-ws/use/ws';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { GraphQLContext } from '../schema/context.js';
+
+// Messages only a server may send. graphql-ws treats one from a client as an internal error (4500);
+// it is the client's mistake, so it gets 4400 like any other malformed message.
+const serverOnlyTypes = new Set(['connection_ack', 'next', 'error']);
+
+function refuseServerOnlyMessages(socket: WebSocket): void {
+  const emit = socket.emit.bind(socket);
+  socket.emit = ((event: string, ...args: unknown[]) => {
+    if (event === 'message') {
+      let type: unknown;
+      try {
+        type = (JSON.parse(String(args[0])) as { type?: unknown }).type;
+      } catch {
+        type = undefined;
+      }
+      if (typeof type === 'string' && serverOnlyTypes.has(type)) {
+        socket.close(4400, `Invalid message received: a client may not send "${type}"`);
+        return false;
+      }
+    }
+    return emit(event, ...args);
+  }) as typeof socket.emit;
+}
 
 type Enveloped = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
@@ -20,6 +43,8 @@ export function attachWebSocketServer(
   acceptConnection: (connectionParams: Readonly<Record<string, unknown>> | undefined) => Promise<boolean>,
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload });
+  // Registered before graphql-ws's own handler, so it sees each message first.
+  wsServer.on('connection', refuseServerOnlyMessages);
   const disposable = useServer(
     {
       onConnect: (ctx) => acceptConnection(ctx.connectionParams),
@@ -32,16 +57,23 @@ export function attachWebSocketServer(
           socket: ctx.extra.socket,
           params: payload,
         });
-        const args = {
-          schema,
-          operationName: payload.operationName,
-          document: parse(payload.query),
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-        const errors = validate(args.schema, args.document);
-        return errors.length > 0 ? errors : args;
+        // A bad operation (syntax, limits, authentication, rate) is an error message for that
+        // operation; thrown, graphql-ws would close the whole socket with 4500.
+        try {
+          const args = {
+            schema,
+            operationName: payload.operationName,
+            document: parse(payload.query),
+            variableValues: payload.variables,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe },
+          };
+          const errors = validate(args.schema, args.document);
+          return errors.length > 0 ? errors : args;
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
       },
     },
     wsServer,

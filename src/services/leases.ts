@@ -51,6 +51,31 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     return ok(lease);
   }
 
+  /**
+   * The attributes must pass the lease-attribute schema of at least one implementation that yields
+   * the type (by default or through a blueprint that says so). When no implementation yields it, or
+   * one that does declares no schema, anything goes: the allocator decides, as Drydock does (a type
+   * nobody yields breaks with `no-blueprints`). The first schema's complaint is reported.
+   */
+  async function checkAttributes(resourceType: string, attributes: Record<string, unknown>) {
+    const viaBlueprints = await db.prisma.blueprint.findMany({
+      where: { resourceType },
+      distinct: ['implementation'],
+      select: { implementation: true },
+    });
+    const keys = new Set(viaBlueprints.map((b) => b.implementation));
+    const yielding = deps.registry.list().filter((i) => i.resourceType === resourceType || keys.has(i.key));
+    if (yielding.length === 0) return null;
+    let first: z.ZodError | undefined;
+    for (const implementation of yielding) {
+      if (!implementation.leaseAttributesSchema) return null;
+      const parsed = implementation.leaseAttributesSchema.safeParse(attributes);
+      if (parsed.success) return null;
+      first ??= parsed.error;
+    }
+    return first ? fromZod(first, ['attributes']) : null;
+  }
+
   return {
     async request(actor, input) {
       const parsed = leaseRequest.safeParse(input);
@@ -69,6 +94,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
             validationError(['blueprintIds', missing], `blueprint ${request.blueprintIds[missing]} does not exist`),
           );
       }
+      const attributesProblem = await checkAttributes(request.resourceType, request.attributes);
+      if (attributesProblem) return fail(attributesProblem);
       const lease = await inTransaction(deps, async (ctx) => {
         const created = await ctx.tx.lease.create({
           data: {

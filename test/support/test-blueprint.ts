@@ -23,6 +23,14 @@ export const testBlueprintConfig = z.object({
   never: z.boolean().default(false),
   /** Resources share out attributes: a lease's `label` must equal the blueprint's. */
   label: z.string().optional(),
+  /** At most this many live leases per (shared) resource. */
+  leasesPerResource: z.number().int().positive().optional(),
+});
+
+/** The lease attributes the test blueprint understands; anything else is refused at request time. */
+export const testLeaseAttributes = z.strictObject({
+  minSize: z.number().int().positive().optional(),
+  label: z.string().optional(),
 });
 
 export type TestBlueprintConfig = z.infer<typeof testBlueprintConfig>;
@@ -32,6 +40,10 @@ export class TestBlueprintControl {
   allocateFailures: ('temporary' | 'permanent')[] = [];
   /** Consumed one per activate-resource call. */
   activateFailures: ('temporary' | 'permanent')[] = [];
+  /** By resource id, consumed one per health check of that resource; none left means healthy. */
+  readonly checkFailures = new Map<number, ('temporary' | 'permanent')[]>();
+  /** When set, health checks wait for it before giving their verdict (a slow probe). */
+  checkGate: Promise<void> | null = null;
   /** When set, "later" resources open only once their id is in `opened`. */
   gated = false;
   readonly opened = new Set<number>();
@@ -75,6 +87,7 @@ export function createTestBlueprint(
     key,
     resourceType: 'test-slot',
     configSchema: testBlueprintConfig,
+    leaseAttributesSchema: testLeaseAttributes,
 
     canEverAllocate: (blueprint, lease) =>
       !blueprint.config.never && (labelOf(lease) === undefined || labelOf(lease) === blueprint.config.label),
@@ -117,10 +130,11 @@ export function createTestBlueprint(
       }
     },
 
-    async canAcquireLeaseOn(blueprint, resource, lease) {
+    async canAcquireLeaseOn(blueprint, resource, lease, queries) {
       if (blueprint.config.mysteryBox && resource.status === 'PENDING') return false;
       if (blueprint.config.mysteryBox && sizeOf(resource) < minSize(lease)) return false;
-      return true;
+      const cap = blueprint.config.leasesPerResource;
+      return cap === undefined || (await queries.liveLeaseCount(resource.id)) < cap;
     },
 
     acquireLease: (blueprint, resource) => ({
@@ -130,6 +144,12 @@ export function createTestBlueprint(
     didReleaseLease: async () => void control.count('didReleaseLease'),
     destroyLease: async () => void control.count('destroyLease'),
     destroyResource: async () => void control.count('destroyResource'),
+
+    async checkResource(_blueprint, resource) {
+      control.count('checkResource');
+      if (control.checkGate) await control.checkGate;
+      fail(control.checkFailures.get(resource.id)?.shift(), `health check of resource ${resource.id}`);
+    },
 
     shouldAllocateSupplementalResource: () => true,
 

@@ -1,0 +1,131 @@
+import type { CycleResult } from './rows/cycles.js';
+import type { FanoutResult } from './rows/fanout.js';
+import type { GrantResult } from './rows/grant-latency.js';
+import type { HandoffResult } from './rows/handoff.js';
+import type { PoolScalingResult } from './rows/pool-scaling.js';
+import type { RawFloorResult } from './rows/raw-floor.js';
+import { fmtMs } from './stats.js';
+import type { Row } from './table.js';
+
+// The issue's targets; they are for the table only, never for a test.
+const targets = {
+  grantP50: 5,
+  grantP99: 25,
+  cycleShareOfFloor: 0.15,
+  handoffP99: 50,
+  fanoutP99: 250,
+  poolFlatness: 1.5,
+};
+
+const within = (value: number, limit: number) => (Number.isFinite(value) ? value <= limit : false);
+
+export function floorRow(floor: RawFloorResult): Row {
+  return {
+    row: 'raw floor: slot-lock insert+delete transaction (plain pg)',
+    result: `${floor.perSecond.toFixed(0)} tx/s (${floor.transactions} in ${floor.seconds.toFixed(1)} s)`,
+    target: 'reference',
+    met: undefined,
+  };
+}
+
+export function grantRows(g: GrantResult): Row[] {
+  const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s`;
+  return [
+    {
+      row: 'grant latency p50 (requestLease → ACTIVE on subscription, free pool)',
+      result: `${fmtMs(g.p50)} (${counts})`,
+      target: `≤ ${targets.grantP50} ms`,
+      met: g.failed === 0 && within(g.p50, targets.grantP50),
+    },
+    {
+      row: 'grant latency p99',
+      result: fmtMs(g.p99),
+      target: `≤ ${targets.grantP99} ms`,
+      met: g.failed === 0 && within(g.p99, targets.grantP99),
+    },
+  ];
+}
+
+export function cycleRows(one: CycleResult, two: CycleResult, floor: RawFloorResult): Row[] {
+  const row = (c: CycleResult): Row => {
+    const share = c.perSecond / floor.perSecond;
+    return {
+      row: `full lease cycles/s, ${c.servers} server process${c.servers > 1 ? 'es' : ''} (request → ACTIVE → release → DESTROYED)`,
+      result: `${c.perSecond.toFixed(1)}/s = ${(share * 100).toFixed(1)} % of floor (${c.cycles} cycles, ${c.clients} clients, ${c.seconds.toFixed(1)} s${c.failed ? `, ${c.failed} failed` : ''})`,
+      target: `≥ ${targets.cycleShareOfFloor * 100} % of floor`,
+      met: c.failed === 0 && share >= targets.cycleShareOfFloor,
+    };
+  };
+  return [
+    row(one),
+    row(two),
+    {
+      row: 'two processes ÷ one process',
+      result: `${(two.perSecond / one.perSecond).toFixed(2)}×`,
+      target: 'reference',
+      met: undefined,
+    },
+  ];
+}
+
+export function handoffRows(h: HandoffResult): Row[] {
+  return [
+    {
+      row: 'hand-off p50 (release → next lease ACTIVE; proxy, see notes)',
+      result: `${fmtMs(h.p50)} (${h.handoffs} hand-offs)`,
+      target: 'reference',
+      met: undefined,
+    },
+    {
+      row: 'hand-off p99',
+      result: fmtMs(h.p99),
+      target: `≤ ${targets.handoffP99} ms`,
+      met: within(h.p99, targets.handoffP99),
+    },
+  ];
+}
+
+export function fanoutRows(f: FanoutResult): Row[] {
+  const complete = f.delivered === f.subscribers;
+  return [
+    {
+      row: `fan-out p50 (${f.subscribers} graphql-ws subscribers, one release)`,
+      result: `${fmtMs(f.p50)} (${f.delivered}/${f.connected} delivered of ${f.subscribers}; connect ${f.connectSeconds.toFixed(1)} s; release mutation ${fmtMs(f.releaseMs)})`,
+      target: 'reference',
+      met: undefined,
+    },
+    {
+      row: 'fan-out p99',
+      result: `${fmtMs(f.p99)} (max ${fmtMs(f.max)})`,
+      target: `≤ ${targets.fanoutP99} ms`,
+      met: complete && within(f.p99, targets.fanoutP99),
+    },
+    {
+      row: 'memory per idle subscriber (server RSS delta ÷ N)',
+      result: `${(f.bytesPerSubscriber / 1024).toFixed(1)} KiB (RSS ${(f.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(f.rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`,
+      target: 'reference',
+      met: undefined,
+    },
+  ];
+}
+
+export function poolRows(pools: PoolScalingResult[]): Row[] {
+  const smallest = pools[0];
+  const rows: Row[] = pools.map((p) => ({
+    row: `grant latency, ${p.hosts}-host pool (p50 / p99)`,
+    result: `${fmtMs(p.p50)} / ${fmtMs(p.p99)} (${p.resources} resources filled in ${p.fillSeconds.toFixed(1)} s; ${p.granted}/${p.sent} granted at ${p.rate}/s)`,
+    target: 'reference',
+    met: undefined,
+  }));
+  const largest = pools.at(-1);
+  if (smallest && largest && smallest !== largest) {
+    const ratio = largest.p50 / smallest.p50;
+    rows.push({
+      row: `per-grant cost ${largest.hosts} ÷ ${smallest.hosts} hosts (p50 ratio)`,
+      result: `${ratio.toFixed(2)}×${largest.resources < largest.hosts ? ` (pool only filled to ${largest.resources})` : ''}`,
+      target: `≤ ${targets.poolFlatness}×`,
+      met: largest.failed === 0 && ratio <= targets.poolFlatness,
+    });
+  }
+  return rows;
+}

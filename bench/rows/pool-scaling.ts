@@ -1,0 +1,50 @@
+import { LeaseWatcher, createHostPool, releaseLease, requestLeases, wsClient } from '../client.js';
+import { now, sleep } from '../stats.js';
+import { grantLatency, type GrantResult } from './grant-latency.js';
+
+export interface PoolScalingResult extends GrantResult {
+  hosts: number;
+  resources: number;
+  fillSeconds: number;
+}
+
+/**
+ * A host pool of `hosts` bindings is filled until every binding is a resource (one lease each,
+ * requested 100 at a time) or until the fill deadline, then grants are timed on it as in the
+ * grant-latency row.
+ */
+export async function poolScaling(
+  graphqlUrl: string,
+  hosts: number,
+  options: { rate: number; seconds: number; fillTimeoutSeconds: number },
+): Promise<PoolScalingResult> {
+  const resourceType = `pool${hosts}`;
+  await createHostPool(graphqlUrl, resourceType, hosts);
+  const client = wsClient(graphqlUrl);
+  const watcher = new LeaseWatcher(client);
+  await watcher.start(graphqlUrl, resourceType);
+  const fillStart = now();
+  const deadline = fillStart + options.fillTimeoutSeconds * 1_000;
+  const ids: string[] = [];
+  for (let left = hosts; left > 0 && now() < deadline; left -= 100) {
+    ids.push(...(await requestLeases(graphqlUrl, { resourceType, count: Math.min(100, left) })));
+    // Stay a little ahead of the allocator instead of queueing thousands of leases at once.
+    while (ids.length > 0 && now() < deadline) {
+      const pendingAhead = ids.filter((id) => !watcher.has(id, 'ACTIVE')).length;
+      if (pendingAhead < 200) break;
+      await sleep(50);
+    }
+  }
+  while (now() < deadline && ids.some((id) => !watcher.has(id, 'ACTIVE'))) await sleep(100);
+  // Leases still queued at the deadline would sit ahead of the timed ones (the queue is FIFO per
+  // resource type): withdraw them and time grants on the resources that exist.
+  const unfilled = ids.filter((id) => !watcher.has(id, 'ACTIVE'));
+  await Promise.all(unfilled.map((id) => releaseLease(graphqlUrl, id).catch(() => {})));
+  const resources = ids.length - unfilled.length;
+  if (unfilled.length > 0) await sleep(2_000);
+  const fillSeconds = (now() - fillStart) / 1_000;
+  watcher.close();
+  await client.dispose();
+  const grants = await grantLatency(graphqlUrl, resourceType, options);
+  return { ...grants, hosts, resources, fillSeconds };
+}

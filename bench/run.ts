@@ -1,0 +1,134 @@
+import { cpus, loadavg } from 'node:os';
+import { createHostPool } from './client.js';
+import { createBenchDatabase } from './database.js';
+import { cycleRows, fanoutRows, floorRow, grantRows, handoffRows, poolRows } from './report.js';
+import { rawFloor } from './rows/raw-floor.js';
+import { grantLatency } from './rows/grant-latency.js';
+import { leaseCycles } from './rows/cycles.js';
+import { handoff } from './rows/handoff.js';
+import { fanout } from './rows/fanout.js';
+import { poolScaling } from './rows/pool-scaling.js';
+import { startBenchServer, type BenchServer } from './servers.js';
+import { benchSettings } from './settings.js';
+import { markdownTable, type Row } from './table.js';
+import { checkFileLimit } from './ulimit.js';
+
+// npm run bench [-- --quick] [--rate=200 --subscribers=5000 ...]: see settings.ts for every knob.
+const settings = benchSettings(process.argv.slice(2));
+const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
+const started = Date.now();
+const fileLimit = checkFileLimit(settings.subscribers * 2 + 1_000);
+log(`open-file limit: ${fileLimit}`);
+
+const db = await createBenchDatabase();
+const servers: BenchServer[] = [];
+const rows: Row[] = [];
+// Each row as soon as it is measured, so that an interrupted run still shows what it got.
+const push = (...added: Row[]) => {
+  rows.push(...added);
+  for (const r of added) log(`  ${r.row}: ${r.result}`);
+};
+let stopping = false;
+const stopOnSignal = (signal: NodeJS.Signals) => {
+  if (stopping) process.exit(1);
+  stopping = true;
+  log(`${signal}: stopping the servers and dropping the database`);
+  void Promise.allSettled(servers.map((s) => s.stop()))
+    .then(() => db.drop())
+    .finally(() => process.exit(130));
+};
+process.once('SIGINT', stopOnSignal);
+process.once('SIGTERM', stopOnSignal);
+const load: string[] = [`start ${loadavg()[0]!.toFixed(2)}`];
+try {
+  const serverSettings = {
+    databaseUrl: db.url,
+    poolSize: settings.poolSize,
+    workerConcurrency: settings.workerConcurrency,
+  };
+  servers.push(await startBenchServer(serverSettings));
+  const [first] = servers as [BenchServer];
+  log(`server 1: pid ${first.pid} at ${first.url}`);
+
+  log('raw floor');
+  const floor = await rawFloor(db.url, settings.poolSize, settings.rawSeconds);
+  push(floorRow(floor));
+
+  log('grant latency');
+  await createHostPool(first.graphqlUrl, 'grant', 64);
+  push(
+    ...grantRows(
+      await grantLatency(first.graphqlUrl, 'grant', { rate: settings.grantRate, seconds: settings.grantSeconds }),
+    ),
+  );
+  load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
+
+  log('cycles, one server');
+  await createHostPool(first.graphqlUrl, 'cycle', 64);
+  const cycleOptions = {
+    clients: settings.cycleClients,
+    seconds: settings.cycleSeconds,
+    maxCycles: settings.maxCycles,
+  };
+  const one = await leaseCycles([first.graphqlUrl], 'cycle', cycleOptions);
+  servers.push(await startBenchServer(serverSettings));
+  log(`server 2: pid ${servers[1]!.pid}`);
+  log('cycles, two servers');
+  const two = await leaseCycles(
+    servers.map((s) => s.graphqlUrl),
+    'cycle',
+    cycleOptions,
+  );
+  push(...cycleRows(one, two, floor));
+  await servers.pop()!.stop();
+  load.push(`after cycles ${loadavg()[0]!.toFixed(2)}`);
+
+  log('hand-off');
+  await createHostPool(first.graphqlUrl, 'handoff', 1);
+  push(
+    ...handoffRows(
+      await handoff(first.graphqlUrl, 'handoff', { handoffs: settings.handoffs, seconds: settings.handoffSeconds }),
+    ),
+  );
+
+  log(`fan-out to ${settings.subscribers} subscribers`);
+  await createHostPool(first.graphqlUrl, 'fanout', 1);
+  push(
+    ...fanoutRows(
+      await fanout(first.graphqlUrl, first.pid, 'fanout', {
+        subscribers: settings.subscribers,
+        batch: settings.subscriberBatch,
+        timeoutMs: 60_000,
+      }),
+    ),
+  );
+  load.push(`after fan-out ${loadavg()[0]!.toFixed(2)}`);
+
+  const pools = [];
+  for (const hosts of settings.poolSizes) {
+    log(`pool of ${hosts} hosts`);
+    pools.push(
+      await poolScaling(first.graphqlUrl, hosts, {
+        rate: settings.poolRate,
+        seconds: settings.poolSeconds,
+        fillTimeoutSeconds: settings.poolFillSeconds,
+      }),
+    );
+  }
+  push(...poolRows(pools));
+  load.push(`end ${loadavg()[0]!.toFixed(2)}`);
+} finally {
+  for (const server of servers) await server.stop();
+  await db.drop();
+}
+
+const conditions = [
+  `mode: ${settings.quick ? 'quick' : 'full'}; total ${((Date.now() - started) / 1_000).toFixed(0)} s`,
+  `node ${process.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); PostgreSQL ${db.serverVersion}`,
+  `server processes: 1 (2 for the two-process cycle row); DATABASE_POOL_SIZE ${settings.poolSize} per process; WORKER_CONCURRENCY ${settings.workerConcurrency}`,
+  `raw floor: ${settings.poolSize} connections for ${settings.rawSeconds} s; grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool`,
+  `cycles: ${settings.cycleClients} closed-loop clients for ${settings.cycleSeconds} s; hand-off: up to ${settings.handoffs} in ${settings.handoffSeconds} s`,
+  `fan-out: ${settings.subscribers} graphql-ws connections from one client process; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
+  `open-file limit ${fileLimit}; load average (1 min): ${load.join(', ')} — the machine is shared, so numbers are noisy`,
+];
+process.stdout.write(`\n${conditions.map((c) => `- ${c}`).join('\n')}\n\n${markdownTable(rows)}\n`);

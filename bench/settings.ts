@@ -1,0 +1,47 @@
+/** Everything a run's size depends on; --quick shrinks every row to a CI smoke test. */
+export interface BenchSettings {
+  quick: boolean;
+  poolSize: number;
+  workerConcurrency: number;
+  rawSeconds: number;
+  grantRate: number;
+  grantSeconds: number;
+  cycleClients: number;
+  cycleSeconds: number;
+  maxCycles: number;
+  handoffs: number;
+  handoffSeconds: number;
+  subscribers: number;
+  subscriberBatch: number;
+  poolSizes: number[];
+  poolRate: number;
+  poolSeconds: number;
+  poolFillSeconds: number;
+}
+
+export function benchSettings(argv: string[]): BenchSettings {
+  const quick = argv.includes('--quick');
+  const number = (name: string, full: number, small: number) => {
+    const given = argv.find((arg) => arg.startsWith(`--${name}=`));
+    return given ? Number(given.split('=')[1]) : quick ? small : full;
+  };
+  return {
+    quick,
+    poolSize: number('pool-size', 10, 10),
+    workerConcurrency: number('worker-concurrency', 4, 4),
+    rawSeconds: number('raw-seconds', 10, 2),
+    grantRate: number('rate', 200, 50),
+    grantSeconds: number('grant-seconds', 15, 3),
+    cycleClients: number('cycle-clients', 16, 8),
+    cycleSeconds: number('cycle-seconds', 15, 3),
+    maxCycles: number('max-cycles', 100_000, 5_000),
+    handoffs: number('handoffs', 200, 20),
+    handoffSeconds: number('handoff-seconds', 30, 5),
+    subscribers: number('subscribers', 5_000, 200),
+    subscriberBatch: number('subscriber-batch', 250, 100),
+    poolSizes: quick ? [10, 100, 300] : [100, 1_000, 10_000],
+    poolRate: number('pool-rate', 50, 20),
+    poolSeconds: number('pool-seconds', 10, 3),
+    poolFillSeconds: number('pool-fill-seconds', 90, 15),
+  };
+}
