@@ -71,6 +71,10 @@ describeEachDatabase('typed errors', (kind) => {
       `mutation { requestLease(input: { resourceType: "host", until: "2001-01-01T00:00:00Z" }) { ${errorFields} } }`,
     );
     expect(past).toMatchObject({ __typename: 'ValidationError', path: ['until'] });
+    const nested = await run(
+      `mutation { requestLease(input: { resourceType: "host", attributes: { platform: { os: "linux" } } }) { ${errorFields} } }`,
+    );
+    expect(nested).toMatchObject({ __typename: 'ValidationError', path: ['attributes', 'platform'] });
     expect(await counts()).toEqual(before);
   });
 
