@@ -8,13 +8,13 @@ import { httpCase, type HttpCase } from './http-cases.js';
 import { createHttpSender, healthz, type HttpOutcome } from './http-sender.js';
 import { knownDefect } from './known-defects.js';
 import { leakedInternals } from './leaks.js';
-import { Prng, seedFromEnv } from './prng.js';
+import { Prng, seedFromEnv } from '../support/prng.js';
 import { snapshotTables } from './snapshot.js';
 import { wsCase, type WsCase } from './ws-cases.js';
 import { runWsCase, type WsOutcome } from './ws-sender.js';
 
 // FUZZ_SEED replays a run; FUZZ_COUNT makes it longer or shorter.
-const seed = seedFromEnv();
+const seed = seedFromEnv('FUZZ_SEED');
 const total = Number(process.env['FUZZ_COUNT'] ?? 10_000);
 const concurrency = 20;
 const wsShare = 0.3;

@@ -1,4 +1,4 @@
-import type { Prng } from './prng.js';
+import type { Prng } from '../support/prng.js';
 
 /** A GraphQL operation that must be refused: it can be sent over HTTP or in a graphql-ws subscribe. */
 export interface BadOperation {

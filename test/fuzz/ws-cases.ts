@@ -1,5 +1,5 @@
 import { badOperation, invalidGlobalId } from './bad-operations.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../support/prng.js';
 
 export interface WsCase {
   category: string;

@@ -19,11 +19,23 @@ export class Prng {
   }
 
   pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new Error('pick from nothing');
     return items[Math.floor(this.next() * items.length)]!;
   }
 
   chance(p: number): boolean {
     return this.next() < p;
+  }
+
+  /** Picks a key of `weights` with probability proportional to its weight. */
+  weighted<K extends string>(weights: Readonly<Record<K, number>>): K {
+    const entries = Object.entries(weights) as [K, number][];
+    let roll = this.next() * entries.reduce((sum, [, w]) => sum + w, 0);
+    for (const [key, weight] of entries) {
+      roll -= weight;
+      if (roll < 0) return key;
+    }
+    return entries[entries.length - 1]![0];
   }
 
   bytes(length: number): Buffer {
@@ -41,8 +53,9 @@ export class Prng {
   }
 }
 
-export function seedFromEnv(): number {
-  const given = process.env['FUZZ_SEED'];
+/** The seed named by an environment variable (to replay a run), or a fresh one. */
+export function seedFromEnv(variable: string): number {
+  const given = process.env[variable];
   if (given !== undefined && given !== '') return Number(given) >>> 0;
   return Math.floor(Math.random() * 4_294_967_296);
 }

@@ -1,0 +1,138 @@
+import type { Database } from '../../src/db/database.js';
+import type { Actor, Services } from '../../src/services/index.js';
+import { leaseRequest, type Fleet, type LeaseKind } from './fleet.js';
+import type { ModelLease } from './lease-model.js';
+import type { Prng } from '../support/prng.js';
+import { snapshotViolations } from './snapshot.js';
+import type { WorkerPool } from './workers.js';
+
+// The random operation stream. Every operation goes through the services the way a client's would;
+// the model records what it asked for, so that the checks afterwards know what was allowed.
+
+export type Operation =
+  'request' | 'request-until' | 'release-lease' | 'release-resource' | 'reclaim' | 'kill-worker' | 'pause';
+
+export interface DriverOptions {
+  ops: number;
+  deadline: number;
+  rng: Prng;
+  db: Database;
+  services: Services;
+  system: Actor;
+  fleet: Fleet;
+  /** Child workers to kill now and then (PostgreSQL); none means the allocator runs in this process. */
+  workers?: WorkerPool;
+  /** Above this many live leases of ours, the next operation releases one. */
+  maxLive?: number;
+  snapshotEvery?: number;
+}
+
+export interface DriverResult {
+  done: number;
+  counts: Record<Operation, number>;
+  /** Operations the services refused (a release of a lease that had already gone, ...). */
+  refused: number;
+  model: Map<number, ModelLease>;
+  violations: string[];
+  /** The first operations, for replaying a failure by hand. */
+  trace: string[];
+}
+
+const weights = (kills: boolean): Record<Operation, number> => ({
+  request: 30,
+  'request-until': 10,
+  'release-lease': 30,
+  'release-resource': 2,
+  reclaim: 3,
+  'kill-worker': kills ? 0.3 : 0,
+  pause: 3,
+});
+const kindWeights: Record<LeaseKind, number> = { exclusive: 5, later: 2, host: 3, never: 1 };
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function drive(options: DriverOptions): Promise<DriverResult> {
+  const { rng, services, system, fleet, db } = options;
+  const maxLive = options.maxLive ?? 40;
+  const snapshotEvery = options.snapshotEvery ?? 100;
+  const counts = Object.fromEntries(Object.keys(weights(false)).map((k) => [k, 0])) as Record<Operation, number>;
+  const model = new Map<number, ModelLease>();
+  const live: number[] = [];
+  const violations: string[] = [];
+  const trace: string[] = [];
+  let refused = 0;
+  const note = (line: string) => trace.length < 5_000 && trace.push(line);
+
+  const request = async (withUntil: boolean) => {
+    const kind = rng.weighted(kindWeights);
+    const until = withUntil ? new Date(Date.now() + rng.int(20, 400)) : null;
+    const result = await services.leases.request(system, leaseRequest(kind, until ?? undefined));
+    if (!result.ok) throw new Error(`request ${kind} refused: ${result.error.message}`);
+    model.set(result.value.id, { id: result.value.id, kind, until, releasedByUs: false });
+    live.push(result.value.id);
+    note(`request ${kind}${until ? ` until+${until.getTime() - Date.now()}ms` : ''} → lease ${result.value.id}`);
+  };
+
+  const releaseLease = async () => {
+    const id = live.splice(rng.int(0, live.length - 1), 1)[0]!;
+    const result = await services.leases.release(system, id);
+    if (result.ok) model.get(id)!.releasedByUs = true;
+    else if (result.error.kind === 'IllegalTransitionError') refused++;
+    else throw new Error(`release of lease ${id}: ${result.error.kind}: ${result.error.message}`);
+    note(`release lease ${id}${result.ok ? '' : ' (already gone)'}`);
+  };
+
+  const releaseResource = async () => {
+    const open = await db.prisma.resource.findMany({
+      where: { status: { in: ['PENDING', 'ACTIVE'] } },
+      select: { id: true },
+    });
+    if (open.length === 0) return;
+    const id = rng.pick(open).id;
+    const result = await services.resources.release(system, id);
+    if (!result.ok && result.error.kind !== 'IllegalTransitionError')
+      throw new Error(`release of resource ${id}: ${result.error.kind}: ${result.error.message}`);
+    if (!result.ok) refused++;
+    note(`release resource ${id}${result.ok ? '' : ' (already gone)'}`);
+  };
+
+  let done = 0;
+  for (; done < options.ops && Date.now() < options.deadline; done++) {
+    let op = rng.weighted(weights(options.workers !== undefined));
+    if (live.length >= maxLive && op.startsWith('request')) op = 'release-lease';
+    if (op === 'release-lease' && live.length === 0) op = 'request';
+    counts[op]++;
+    switch (op) {
+      case 'request':
+      case 'request-until':
+        await request(op === 'request-until');
+        break;
+      case 'release-lease':
+        await releaseLease();
+        break;
+      case 'release-resource':
+        await releaseResource();
+        break;
+      case 'reclaim': {
+        const resourceType = rng.pick([undefined, 'test-slot', 'host']);
+        const result = await services.resources.reclaim(system, resourceType ? { resourceType } : {});
+        if (!result.ok) throw new Error(`reclaim: ${result.error.message}`);
+        note(`reclaim ${resourceType ?? 'all'} → ${result.value.map((r) => r.id).join(',') || 'none'}`);
+        break;
+      }
+      case 'kill-worker':
+        note(`kill a worker: ${(await options.workers!.killOne(rng)) ? 'killed' : 'skipped, one still starting'}`);
+        break;
+      case 'pause': {
+        const ms = rng.int(5, 60);
+        note(`pause ${ms}ms`);
+        await sleep(ms);
+        break;
+      }
+    }
+    if ((done + 1) % snapshotEvery === 0) violations.push(...(await snapshotViolations(db, fleet)));
+    // A long run takes most of an hour: say how far it got.
+    if ((done + 1) % 10_000 === 0) console.log(`model: ${done + 1} operations, ${model.size} leases`);
+  }
+  return { done, counts, refused, model, violations, trace };
+}
