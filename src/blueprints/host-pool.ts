@@ -57,9 +57,19 @@ function matches(b: Binding, lease: Lease): boolean {
   return Object.entries(wanted).every(([key, value]) => b.attributes[key] === value);
 }
 
+// Bindings by id, built once per loaded blueprint: the allocator asks about every resource of a
+// pool in one update, and a linear search per resource made each update O(pool²).
+const bindingIndex = new WeakMap<object, Map<string, Binding>>();
+
 function bindingOf(blueprint: HostPool, resource: Resource): Binding | undefined {
   const id = (resource.attributes as { binding?: string }).binding;
-  return bindings(blueprint).find((b) => bindingId(b) === id);
+  if (id === undefined) return undefined;
+  let index = bindingIndex.get(blueprint.config);
+  if (!index) {
+    index = new Map(bindings(blueprint).map((b) => [bindingId(b), b]));
+    bindingIndex.set(blueprint.config, index);
+  }
+  return index.get(id);
 }
 
 export const hostPool = defineImplementation<HostPoolConfig>({
