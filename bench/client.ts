@@ -36,6 +36,13 @@ export async function requestLeases(url: string, input: Record<string, unknown>)
   return data.requestLease.leases.map((lease) => lease.id);
 }
 
+export async function leaseStatus(url: string, id: string): Promise<string> {
+  const data = await gql<{ lease: { status: string } | null }>(url, 'query ($id: ID!) { lease(id: $id) { status } }', {
+    id,
+  });
+  return data.lease?.status ?? 'not found';
+}
+
 export async function releaseLease(url: string, id: string): Promise<void> {
   const data = await gql<{ releaseLease: { __typename: string; message?: string } }>(
     url,
@@ -105,10 +112,26 @@ export class LeaseWatcher {
         complete: () => {},
       },
     );
-    // A probe lease whose change proves the subscription is live.
-    const [probe] = await requestLeases(graphqlUrl, { resourceType });
-    await this.when(probe!, 'ACTIVE', 60_000);
-    await releaseLease(graphqlUrl, probe!);
+    // A probe lease whose change proves the subscription is live. The server may grant it before
+    // the subscription is in place (a grant takes a few milliseconds), and then that change is
+    // never seen: probe again until one is.
+    const deadline = now() + 60_000;
+    for (;;) {
+      const [probe] = await requestLeases(graphqlUrl, { resourceType });
+      try {
+        await this.when(probe!, 'ACTIVE', Math.max(1, Math.min(2_000, deadline - now())));
+        await releaseLease(graphqlUrl, probe!);
+        return;
+      } catch (error) {
+        if (now() >= deadline) {
+          // Whether the server or the subscription is at fault.
+          const status = await leaseStatus(graphqlUrl, probe!).catch(() => 'unknown');
+          throw new Error(`${(error as Error).message} (the server says ${status})`);
+        }
+        await releaseLease(graphqlUrl, probe!).catch(() => {});
+        this.forget(probe!);
+      }
+    }
   }
 
   private record(id: string, status: string, at: number): void {

@@ -14,7 +14,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   const given = process.env['BENCH_DATABASE_URL'];
   const admin = new pg.Client({ connectionString: given ?? adminUrl });
   await admin.connect();
-  const serverVersion = (await admin.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+  const serverVersion = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
   if (given) {
     await admin.end();
     return { url: given, serverVersion, drop: async () => {} };

@@ -28,8 +28,10 @@ export function floorRow(floor: RawFloorResult): Row {
   };
 }
 
-export function grantRows(g: GrantResult): Row[] {
-  const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s`;
+/** `serverCpuMs`: the server process's CPU time over the row, per grant (from /proc). */
+export function grantRows(g: GrantResult, serverCpuMs?: number): Row[] {
+  const cpu = serverCpuMs === undefined ? '' : `, server CPU ${serverCpuMs.toFixed(1)} ms/grant`;
+  const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${cpu}`;
   return [
     {
       row: 'grant latency p50 (requestLease → ACTIVE on subscription, free pool)',
@@ -46,12 +48,15 @@ export function grantRows(g: GrantResult): Row[] {
   ];
 }
 
-export function cycleRows(one: CycleResult, two: CycleResult, floor: RawFloorResult): Row[] {
-  const row = (c: CycleResult): Row => {
+type MeasuredCycles = CycleResult & { serverCpuMs?: number };
+
+export function cycleRows(one: MeasuredCycles, two: MeasuredCycles, floor: RawFloorResult): Row[] {
+  const row = (c: MeasuredCycles): Row => {
     const share = c.perSecond / floor.perSecond;
+    const cpu = c.serverCpuMs === undefined ? '' : `, server CPU ${c.serverCpuMs.toFixed(1)} ms/cycle`;
     return {
       row: `full lease cycles/s, ${c.servers} server process${c.servers > 1 ? 'es' : ''} (request → ACTIVE → release → DESTROYED)`,
-      result: `${c.perSecond.toFixed(1)}/s = ${(share * 100).toFixed(1)} % of floor (${c.cycles} cycles, ${c.clients} clients, ${c.seconds.toFixed(1)} s${c.failed ? `, ${c.failed} failed` : ''})`,
+      result: `${c.perSecond.toFixed(1)}/s = ${(share * 100).toFixed(1)} % of floor (${c.cycles} cycles, ${c.clients} clients, ${c.seconds.toFixed(1)} s${cpu}${c.failed ? `, ${c.failed} failed` : ''})`,
       target: `≥ ${targets.cycleShareOfFloor * 100} % of floor`,
       met: c.failed === 0 && share >= targets.cycleShareOfFloor,
     };

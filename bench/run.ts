@@ -8,7 +8,7 @@ import { leaseCycles } from './rows/cycles.js';
 import { handoff } from './rows/handoff.js';
 import { fanout } from './rows/fanout.js';
 import { poolScaling } from './rows/pool-scaling.js';
-import { startBenchServer, type BenchServer } from './servers.js';
+import { cpuMs, startBenchServer, type BenchServer } from './servers.js';
 import { benchSettings } from './settings.js';
 import { markdownTable, type Row } from './table.js';
 import { checkFileLimit } from './ulimit.js';
@@ -56,11 +56,12 @@ try {
 
   log('grant latency');
   await createHostPool(first.graphqlUrl, 'grant', 64);
-  push(
-    ...grantRows(
-      await grantLatency(first.graphqlUrl, 'grant', { rate: settings.grantRate, seconds: settings.grantSeconds }),
-    ),
-  );
+  const grantCpu = cpuMs(first.pid);
+  const grants = await grantLatency(first.graphqlUrl, 'grant', {
+    rate: settings.grantRate,
+    seconds: settings.grantSeconds,
+  });
+  push(...grantRows(grants, (cpuMs(first.pid) - grantCpu) / Math.max(1, grants.granted)));
   load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
 
   log('cycles, one server');
@@ -70,16 +71,21 @@ try {
     seconds: settings.cycleSeconds,
     maxCycles: settings.maxCycles,
   };
+  const serversCpu = () => servers.reduce((sum, server) => sum + cpuMs(server.pid), 0);
+  let cpuBefore = serversCpu();
   const one = await leaseCycles([first.graphqlUrl], 'cycle', cycleOptions);
+  const oneCpu = (serversCpu() - cpuBefore) / Math.max(1, one.cycles);
   servers.push(await startBenchServer(serverSettings));
   log(`server 2: pid ${servers[1]!.pid}`);
   log('cycles, two servers');
+  cpuBefore = serversCpu();
   const two = await leaseCycles(
     servers.map((s) => s.graphqlUrl),
     'cycle',
     cycleOptions,
   );
-  push(...cycleRows(one, two, floor));
+  const twoCpu = (serversCpu() - cpuBefore) / Math.max(1, two.cycles);
+  push(...cycleRows({ ...one, serverCpuMs: oneCpu }, { ...two, serverCpuMs: twoCpu }, floor));
   await servers.pop()!.stop();
   load.push(`after cycles ${loadavg()[0]!.toFixed(2)}`);
 

@@ -18,7 +18,8 @@ export interface ServerSettings {
 }
 
 /**
- * The real server as `npm start` runs it, in its own process, with the rate limit lifted.
+ * The real server as `npm start` runs it, in its own process, with the rate limit and the body size
+ * limit lifted.
  * BENCH_SERVER_NODE_ARGS adds node flags (e.g. "--cpu-prof --cpu-prof-dir=prof"), which Node
  * does not accept through NODE_OPTIONS.
  */
@@ -33,6 +34,8 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       DATABASE_POOL_SIZE: String(settings.poolSize),
       WORKER_CONCURRENCY: String(settings.workerConcurrency),
       RATE_LIMIT_PER_MINUTE: '1000000000',
+      // The 10,000-host pool's blueprint is one request of about 700 KB.
+      MAX_BODY_BYTES: String(16 * 2 ** 20),
       LOG_LEVEL: 'warn',
       SHUTDOWN_TIMEOUT_MS: '3000',
     },
@@ -58,12 +61,19 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       reject(new Error(`server exited with ${code} before listening:\n${output}`));
     });
   });
+  let stopping = false;
+  // A server that dies under load says why, instead of the run failing somewhere else later.
+  void exited.then((code) => {
+    if (!stopping)
+      process.stderr.write(`[bench] server ${child.pid} exited with ${code}; its last output:\n${output}\n`);
+  });
   return {
     child,
     pid: child.pid!,
     url,
     graphqlUrl: `${url}/graphql`,
     stop() {
+      stopping = true;
       child.kill('SIGTERM');
       return exited;
     },
@@ -75,4 +85,12 @@ export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const match = /VmRSS:\s+(\d+) kB/.exec(status);
   return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux only; 10 ms ticks). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000) / 100;
 }

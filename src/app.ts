@@ -26,6 +26,8 @@ type ServeOptions = Pick<
   | 'jobClaimTtlMs'
   | 'redisUrl'
   | 'allowLocalAnonymous'
+  | 'allowLocalTransport'
+  | 'sshStateDir'
   | 'introspection'
   | 'maxQueryDepth'
   | 'maxQueryCost'
@@ -52,6 +54,7 @@ export async function serve(
     db,
     events: pubSubSink(pubsub),
     worker: { claimTtlMs: config.jobClaimTtlMs },
+    transports: { allowLocal: config.allowLocalTransport, stateDir: config.sshStateDir },
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
     ...extra,
   });
@@ -68,6 +71,9 @@ export async function serve(
       ? `anonymous requests act as the local admin: the server listens on ${config.host} only (ALLOW_LOCAL_ANONYMOUS=false turns this off)`
       : 'every request needs an API token',
   );
+  if (config.allowLocalTransport) {
+    logger.warn('ALLOW_LOCAL_TRANSPORT is on: leases on local hosts run commands on this machine as this user');
+  }
   const server = await startHttpServer(
     {
       db,

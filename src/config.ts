@@ -38,6 +38,10 @@ const schema = z.object({
     .string()
     .min(1, 'must not be empty')
     .default(resolve(projectRoot, 'data', 'pglite')),
+  SSH_STATE_DIR: z
+    .string()
+    .min(1, 'must not be empty')
+    .default(resolve(projectRoot, 'data', 'ssh')),
   DATABASE_POOL_SIZE: positiveInt.default(10),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   WORKER_CONCURRENCY: z.coerce
@@ -46,6 +50,7 @@ const schema = z.object({
     .min(0, 'must be 0 (no worker) or more')
     .default(4),
   ALLOW_LOCAL_ANONYMOUS: boolean.default(true),
+  ALLOW_LOCAL_TRANSPORT: boolean.default(false),
   INTROSPECTION: boolean.default(true),
   MAX_QUERY_DEPTH: positiveInt.default(12),
   MAX_QUERY_COST: positiveInt.default(5_000),
@@ -64,6 +69,8 @@ export type Config = {
   /** Events between processes go through Redis when set, else PostgreSQL NOTIFY. */
   redisUrl: string | undefined;
   dataDir: string;
+  /** Where ssh pins the host keys it has seen (known_hosts): kept across restarts. */
+  sshStateDir: string;
   databasePoolSize: number;
   shutdownTimeoutMs: number;
   workerConcurrency: number;
@@ -72,6 +79,8 @@ export type Config = {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Anonymous requests act as a local admin, but only while the server listens on loopback alone. */
   allowLocalAnonymous: boolean;
+  /** Host-pool bindings may use the `local` transport: leased commands run on this machine, as this user. */
+  allowLocalTransport: boolean;
   introspection: boolean;
   maxQueryDepth: number;
   maxQueryCost: number;
@@ -107,12 +116,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
     dataDir: resolve(v.DATA_DIR),
+    sshStateDir: resolve(v.SSH_STATE_DIR),
     databasePoolSize: v.DATABASE_POOL_SIZE,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     workerConcurrency: v.WORKER_CONCURRENCY,
     jobClaimTtlMs: v.JOB_CLAIM_TTL_MS,
     logLevel: v.LOG_LEVEL,
     allowLocalAnonymous: v.ALLOW_LOCAL_ANONYMOUS,
+    allowLocalTransport: v.ALLOW_LOCAL_TRANSPORT,
     introspection: v.INTROSPECTION,
     maxQueryDepth: v.MAX_QUERY_DEPTH,
     maxQueryCost: v.MAX_QUERY_COST,

@@ -4,12 +4,15 @@ import type { LoadedBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
 import type { SlotLockHolder } from './logs.js';
 import { acquireSlotLocks } from './slot-locks.js';
-import { transitionLease } from './transitions.js';
+import { guardedTransitionLease, transitionLease } from './transitions.js';
 import { clearedWait } from './waiting.js';
 
 export type AcquireOutcome =
-  /** `shared`: the acquisition took no lease slot lock, so the resource may take more leases. */
-  | { ok: true; lease: Lease; shared: boolean }
+  /**
+   * `shared`: the acquisition took no lease slot lock, so the resource may take more leases;
+   * `woken`: the waiting leases that could share it were woken already.
+   */
+  | { ok: true; lease: Lease; shared: boolean; woken?: boolean }
   | { ok: false; reason: 'resource-not-open' }
   | { ok: false; reason: 'slot-lock'; holders: SlotLockHolder[] };
 
@@ -26,6 +29,8 @@ export async function acquireOn(
   resource: Resource,
   loaded: LoadedBlueprint,
 ): Promise<AcquireOutcome> {
+  const open = resource.status === 'ACTIVE' ? await acquireOnOpen(ctx, lease, resource, loaded) : null;
+  if (open) return open;
   const rows = await ctx.tx.$queryRaw<
     { status: ResourceStatus }[]
   >`SELECT status::text FROM "Resource" WHERE id = ${resource.id} FOR SHARE`;
@@ -42,7 +47,10 @@ export async function acquireOn(
       ? (loaded.implementation.activateLease?.(loaded.blueprint, current, lease) ?? { status: 'active' as const })
       : null;
   const shared = plan.slotLocks.length === 0;
-  if (activation?.status === 'active') {
+  // A lease with a setup step (a checkout) is ACQUIRED first; its own update runs the setup.
+  const needsSetup = loaded.implementation.setupLease !== undefined;
+  if (activation?.status === 'active' && needsSetup) scheduleLeaseUpdate(ctx, lease.id);
+  if (activation?.status === 'active' && !needsSetup) {
     return {
       ok: true,
       shared,
@@ -73,4 +81,34 @@ export async function acquireOn(
       { resourceId: resource.id, ...clearedWait },
     ),
   };
+}
+
+/**
+ * The common case as one statement: a resource that was ACTIVE when read, a blueprint that takes
+ * no slot lock for the lease and activates it at once. The share lock, the lease's ACTIVE row and
+ * log, and the wake-up of the waiters that may share the resource too are one statement, written
+ * only if the resource is still ACTIVE under the lock. Null: not that case, or the resource moved
+ * on; the general path looks again.
+ */
+async function acquireOnOpen(
+  ctx: TxContext,
+  lease: Lease,
+  resource: Resource,
+  loaded: LoadedBlueprint,
+): Promise<AcquireOutcome | null> {
+  const { blueprint, implementation } = loaded;
+  if (implementation.setupLease !== undefined) return null;
+  const plan = implementation.acquireLease(blueprint, resource, lease);
+  if (!Array.isArray(plan.slotLocks) || plan.slotLocks.length > 0) return null;
+  const activation = implementation.activateLease?.(blueprint, resource, lease) ?? { status: 'active' as const };
+  if (activation.status !== 'active') return null;
+  const { lease: active } = await guardedTransitionLease(
+    ctx,
+    lease,
+    'ACTIVE',
+    { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
+    { resourceId: resource.id, ...clearedWait },
+    { onActiveResource: resource.id, wake: ctx.deps.options.wakeBatch },
+  );
+  return active ? { ok: true, shared: true, woken: true, lease: active } : null;
 }

@@ -1,20 +1,35 @@
-import type { Lease, Resource } from '../generated/prisma/client.js';
+import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js';
+import type { AllocationQueries } from '../blueprints/implementation.js';
+import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { limitSlotKey } from '../blueprints/implementation.js';
 import { scheduleResourceUpdate } from '../queue/jobs.js';
 import { acquireOn, type AcquireOutcome } from './acquire.js';
-import { candidateBlueprints, type LoadedBlueprint } from './blueprints.js';
+import {
+  candidateBlueprintsSql,
+  candidatesFrom,
+  decodeResource,
+  findResource,
+  type CandidateBlueprintRows,
+  type LoadedBlueprint,
+} from './blueprints.js';
 import { sendCommand } from './commands.js';
 import type { TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from './errors.js';
 import { scheduleHealthCheck } from './health.js';
 import type { SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
-import { acquireSlotLocks, heldKeys, heldSlotLocks } from './slot-locks.js';
-import { breakLease } from './lease-end.js';
+import { heldKeys, heldSlotLocks, slotLockHolders } from './slot-locks.js';
+import { breakLease, giveUpAfterBrokenBuilds } from './lease-end.js';
 import { logLease, logResource, transitionResource } from './transitions.js';
-import { olderWaitingLease } from './queue-order.js';
+import { leaseValues, type LeaseSql } from './lease-sql.js';
+import { olderWaitingLeaseSql } from './queue-order.js';
 import { sameWait, waitAndRetry, type Blocker } from './waiting.js';
 import { wakeWaitingLeases } from './wake.js';
+
+/** Allocations tried in one update on a blueprint whose slot locks keep being taken first. */
+const ALLOCATION_ATTEMPTS = 3;
+/** The advisory lock namespace of per-blueprint allocation turns ("DRAL"). */
+const ALLOCATION_LOCKS = 0x4452414c;
 
 interface Candidate {
   resource: Resource;
@@ -27,19 +42,22 @@ interface Candidate {
  * either acquires, breaks the lease with a logged reason, or waits with a recorded blocker and a
  * scheduled retry; nothing leaves a lease PENDING without a job that will look at it again.
  */
-export async function allocateLease(ctx: TxContext, lease: Lease): Promise<Lease> {
+export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: AllocationView): Promise<Lease> {
   const { tx, deps } = ctx;
+  const view = prefetched ?? (await allocationView(ctx, lease));
   // 1. Candidate blueprints.
-  const blueprints = await candidateBlueprints(tx, deps.registry, lease);
+  const blueprints = await candidatesFrom(tx, deps.registry, lease, view.blueprints);
   if (!blueprints.ok) return breakLease(ctx, lease, blueprints.reason, blueprints.message);
   const { candidates } = blueprints;
 
   // Request order: an older lease waiting for the same thing goes first.
-  const ahead = await olderWaitingLease(ctx, lease);
-  if (ahead !== null) return waitAndRetry(ctx, lease, { reason: 'queued-behind', leaseId: ahead }, { patient: true });
+  if (view.ahead !== null)
+    return waitAndRetry(ctx, lease, { reason: 'queued-behind', leaseId: view.ahead }, { patient: true });
 
   // 2–3. Candidate resources, split into free and used.
-  const resources = await candidateResources(ctx, lease, candidates);
+  const viewed = new ViewedResources(view.resources ?? []);
+  const queries = viewed.queries(tx);
+  const resources = await candidateResources(lease, candidates, viewed, queries);
   const free = resources.filter(
     (c) =>
       c.liveLeases === 0 ||
@@ -76,42 +94,62 @@ export async function allocateLease(ctx: TxContext, lease: Lease): Promise<Lease
   const onFree = await tryAll(free);
   if (onFree) return onFree;
 
+  const gaveUp = await giveUpAfterBrokenBuilds(ctx, lease, view.broken ?? undefined);
+  if (gaveUp) return gaveUp;
+
   // 4. A lease builds at most one resource at a time.
-  const [building] = await tx.$queryRaw<{ id: number }[]>`
-    SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1`;
-  if (building) return waitAndRetry(ctx, lease, { reason: 'waiting-for-resource-activation', resourceId: building.id });
+  if (view.building !== null)
+    return waitAndRetry(ctx, lease, { reason: 'waiting-for-resource-activation', resourceId: view.building });
 
   // 5. Allocate a new resource where a blueprint can allocate now.
-  const queries = allocationQueries(tx);
   for (const candidate of candidates) {
     const { blueprint, implementation } = candidate;
-    let canNow: boolean;
-    try {
-      canNow = await implementation.canAllocateNow(blueprint, lease, queries);
-    } catch (error) {
-      const failed = await hookFailed(ctx, lease, blueprint.id, error);
-      if (failed) return failed;
-      retrySoon = true;
-      continue;
+    // A lost slot lock race is tried again at once, a few times: the insert that lost waited for
+    // the winner's commit, so the blueprint now sees what the winner took and picks something
+    // else (the next binding, the next limit unit) instead of the lease backing off for it.
+    let serialized = false;
+    for (let attempt = 1; ; attempt++) {
+      let canNow: boolean;
+      try {
+        canNow = await implementation.canAllocateNow(blueprint, lease, queries);
+        if (canNow && !serialized) {
+          // Allocations on one blueprint take turns (until commit): leases allocating at the
+          // same moment would otherwise all pick the same binding or unit, all but one losing
+          // the slot lock race and backing off. After the wait, the blueprint looks again.
+          serialized = true;
+          await ctx.tx
+            .$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprint.id}::int)`;
+          canNow = await implementation.canAllocateNow(blueprint, lease, queries);
+        }
+      } catch (error) {
+        const failed = await hookFailed(ctx, lease, blueprint.id, error);
+        if (failed) return failed;
+        retrySoon = true;
+        break;
+      }
+      if (!canNow) break;
+      const allocation = await allocateResource(ctx, lease, candidate);
+      if (allocation.kind === 'failed') return allocation.lease;
+      if (allocation.kind === 'temporary-failure') {
+        retrySoon = true;
+        break;
+      }
+      if (allocation.kind === 'no-capacity') break;
+      if (allocation.kind === 'conflict') {
+        lockFailures.push(...allocation.holders);
+        if (attempt < ALLOCATION_ATTEMPTS) continue;
+        retrySoon = true;
+        break;
+      }
+      const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
+      const outcome = acceptsNow ? await acquireOn(ctx, lease, allocation.resource, candidate) : null;
+      if (outcome?.ok) return acquired(ctx, outcome);
+      // A blueprint may refuse leases on its PENDING resources (the mystery box): wait for it to open.
+      return waitAndRetry(ctx, lease, {
+        reason: 'waiting-for-resource-activation',
+        resourceId: allocation.resource.id,
+      });
     }
-    if (!canNow) continue;
-    const allocation = await allocateResource(ctx, lease, candidate);
-    if (allocation.kind === 'failed') return allocation.lease;
-    if (allocation.kind === 'temporary-failure') {
-      retrySoon = true;
-      continue;
-    }
-    if (allocation.kind === 'no-capacity') continue;
-    if (allocation.kind === 'conflict') {
-      lockFailures.push(...allocation.holders);
-      retrySoon = true;
-      continue;
-    }
-    const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
-    const outcome = acceptsNow ? await acquireOn(ctx, lease, allocation.resource, candidate) : null;
-    if (outcome?.ok) return acquired(ctx, outcome);
-    // A blueprint may refuse leases on its PENDING resources (the mystery box): wait for it to open.
-    return waitAndRetry(ctx, lease, { reason: 'waiting-for-resource-activation', resourceId: allocation.resource.id });
   }
 
   // 6. Share a resource that is already in use.
@@ -155,31 +193,114 @@ export async function allocateLease(ctx: TxContext, lease: Lease): Promise<Lease
  * lease frees its slot.
  */
 async function acquired(ctx: TxContext, outcome: Extract<AcquireOutcome, { ok: true }>): Promise<Lease> {
-  if (outcome.shared) await wakeWaitingLeases(ctx, outcome.lease.resourceType);
+  if (outcome.shared && !outcome.woken) await wakeWaitingLeases(ctx, outcome.lease.resourceType);
   return outcome.lease;
+}
+
+export interface AllocationView {
+  blueprints: CandidateBlueprintRows;
+  /** An older lease waiting for the same thing (see queue-order.ts). */
+  ahead: number | null;
+  /**
+   * The resources (not DESTROYED) of the enabled blueprints that yield the type, oldest first,
+   * with their live lease counts; null when `ahead`.
+   */
+  resources: { row: Record<string, unknown>; live: number }[] | null;
+  /** The lease's broken builds (see giveUpAfterBrokenBuilds); null when `ahead`. */
+  broken: { count: number; last: number | null } | null;
+  /** A resource the lease is building (step 4); null when none or when `ahead`. */
+  building: number | null;
+}
+
+/**
+ * What allocation reads, in one statement instead of one each, since every attempt of every lease
+ * reads it: the candidate blueprints, an older waiting lease, and (only if there is none, since
+ * the lease then just queues) the resources, the lease's broken builds and the resource it is
+ * building. The resources are those of every enabled blueprint of the type; the ones the lease may
+ * not use are filtered out by candidateResources. As columns, so that lease-update.ts can read
+ * them with the lease's lock (`lease`: its columns there).
+ */
+export function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma.Sql {
+  return Prisma.sql`(
+    SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)}, 'ahead', a.id, 'resources',
+      CASE WHEN a.id IS NULL THEN (
+        SELECT json_agg(json_build_object('row', to_jsonb(r), 'live',
+          (SELECT count(*) FROM "Lease" rl WHERE rl."resourceId" = r.id AND rl.status IN ('ACQUIRED', 'ACTIVE'))) ORDER BY r.id)
+        FROM "Resource" r
+        WHERE r.type = ${lease.resourceType} AND r.status IN ('PENDING', 'ACTIVE', 'RELEASED', 'BROKEN')
+          AND r."blueprintId" IN (SELECT b.id FROM "Blueprint" b WHERE b."resourceType" = ${lease.resourceType} AND NOT b.disabled)
+      ) END,
+      'broken', CASE WHEN a.id IS NULL THEN (
+        SELECT json_build_object('count', count(*), 'last', max(id)) FROM "Resource"
+        WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') END,
+      'building', CASE WHEN a.id IS NULL THEN (
+        SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1) END)
+    FROM (SELECT ${olderWaitingLeaseSql(lease)} AS id) a)`;
+}
+
+async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
+  const [row] = await ctx.tx.$queryRaw<{ view: AllocationView }[]>`
+    SELECT ${allocationViewSql(ctx.deps.registry, leaseValues(lease))} AS view`;
+  return row?.view ?? { blueprints: null, ahead: null, resources: null, broken: null, building: null };
 }
 
 /**
  * Policy: least-loaded first (fewest leases on it), then oldest, so that load spreads over a pool
  * and the same lease asked twice sees the same order.
  */
-async function candidateResources(ctx: TxContext, lease: Lease, candidates: LoadedBlueprint[]): Promise<Candidate[]> {
+async function candidateResources(
+  lease: Lease,
+  candidates: LoadedBlueprint[],
+  viewed: ViewedResources,
+  queries: AllocationQueries,
+): Promise<Candidate[]> {
   const byId = new Map(candidates.map((c) => [c.blueprint.id, c]));
-  const resources = await ctx.tx.$queryRaw<(Resource & { liveLeases: number })[]>`
-    SELECT r.*, (SELECT count(*) FROM "Lease" l WHERE l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE'))::int AS "liveLeases"
-    FROM "Resource" r
-    WHERE r."blueprintId" = ANY(${[...byId.keys()]}::int[]) AND r.type = ${lease.resourceType} AND r.status = 'ACTIVE'
-    ORDER BY r.id`;
-  const queries = allocationQueries(ctx.tx);
   const result: Candidate[] = [];
-  for (const resource of resources) {
-    const { liveLeases, ...row } = resource;
-    const loaded = byId.get(row.blueprintId);
+  for (const { resource, live } of viewed.active()) {
+    const loaded = byId.get(resource.blueprintId);
     if (!loaded) continue;
-    if (!(await loaded.implementation.canAcquireLeaseOn(loaded.blueprint, row, lease, queries))) continue;
-    result.push({ resource: row, loaded, liveLeases });
+    if (!(await loaded.implementation.canAcquireLeaseOn(loaded.blueprint, resource, lease, queries))) continue;
+    result.push({ resource, loaded, liveLeases: live });
   }
   return result.sort((a, b) => a.liveLeases - b.liveLeases || a.resource.id - b.resource.id);
+}
+
+/**
+ * The view's resources, decoded once, and the blueprints' questions answered from them: a
+ * blueprint's first look at its resources, and the live lease count of a listed resource, need no
+ * statement of their own. Later looks read the database again, so that a blueprint that lost a
+ * race (see the allocation loop) sees what the winner took.
+ */
+class ViewedResources {
+  private readonly rows: { resource: Resource; live: number }[];
+  private readonly live = new Map<number, number>();
+  private readonly looked = new Set<number>();
+
+  constructor(rows: NonNullable<AllocationView['resources']>) {
+    this.rows = rows.map(({ row, live }) => ({ resource: decodeResource(row), live: Number(live) }));
+    for (const { resource, live } of this.rows) this.live.set(resource.id, live);
+  }
+
+  active() {
+    return this.rows.filter((r) => r.resource.status === 'ACTIVE');
+  }
+
+  queries(tx: TxContext['tx']): AllocationQueries {
+    const db = allocationQueries(tx);
+    const listed = new Set<string>(['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN']);
+    return {
+      ...db,
+      resources: async (blueprintId, statuses) => {
+        if (this.looked.has(blueprintId) || !statuses.every((status) => listed.has(status)))
+          return db.resources(blueprintId, statuses);
+        this.looked.add(blueprintId);
+        return this.rows
+          .map((r) => r.resource)
+          .filter((r) => r.blueprintId === blueprintId && statuses.includes(r.status));
+      },
+      liveLeaseCount: async (resourceId) => this.live.get(resourceId) ?? db.liveLeaseCount(resourceId),
+    };
+  }
 }
 
 type Allocation =
@@ -212,25 +333,11 @@ async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedB
   if (typeof plan.name !== 'string' || typeof plan.attributes !== 'object' || !Array.isArray(plan.slotLocks)) {
     throw new Error(`blueprint ${blueprint.id} (${implementation.key}) returned a malformed resource plan`);
   }
-  // The row comes first so that the locks can name it; losing the lock race deletes it again,
-  // before anything else (a log, a lease) refers to it.
-  const resource = await ctx.tx.resource.create({
-    data: {
-      blueprintId: blueprint.id,
-      type: blueprint.resourceType,
-      name: plan.name,
-      attributes: plan.attributes as object,
-      allocatedForLeaseId: lease.id,
-      status: 'PENDING',
-      createdAt: ctx.now,
-      lastUsedAt: ctx.now,
-    },
-  });
-  const locks = await acquireSlotLocks(ctx.tx, { resourceId: resource.id }, [...plan.slotLocks, ...limitKeys]);
-  if (!locks.ok) {
-    await ctx.tx.resource.delete({ where: { id: resource.id } });
-    return { kind: 'conflict', holders: locks.holders };
-  }
+  // The row comes first so that the locks can name it (in the same statement); losing the lock
+  // race deletes it again, before anything else (a log, a lease) refers to it.
+  const created = await createResource(ctx, blueprint, lease, plan, [...plan.slotLocks, ...limitKeys]);
+  if (!created.ok) return { kind: 'conflict', holders: created.holders };
+  const { resource } = created;
   await logResource(ctx, resource, {
     type: 'resource-allocated',
     data: { leaseId: lease.id, status: 'PENDING' },
@@ -287,5 +394,45 @@ async function reclaimableResource(
       AND NOT EXISTS (SELECT 1 FROM "Command" c WHERE c."targetResourceId" = r.id AND NOT c.consumed)
     ORDER BY r.id LIMIT 1`;
   const id = rows[0]?.id;
-  return id === undefined ? null : ctx.tx.resource.findUnique({ where: { id } });
+  return id === undefined ? null : findResource(ctx.tx, id);
+}
+
+/**
+ * The resource row and its slot locks in one statement; the locks as acquireSlotLocks takes them
+ * (one INSERT … ON CONFLICT DO NOTHING, all or none): if any was held, the ones this inserted and
+ * the row are deleted again and the holders reported.
+ */
+async function createResource(
+  ctx: TxContext,
+  blueprint: LoadedBlueprint['blueprint'],
+  lease: Lease,
+  plan: { name: string; attributes: unknown },
+  keys: readonly string[],
+): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] }> {
+  const wanted = [...new Set(keys)].sort();
+  const [row] = await ctx.tx.$queryRaw<(Resource & { __locked: string[] })[]>`
+    WITH r AS (
+      INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "createdAt",
+                              "lastUsedAt", "updatedAt")
+      VALUES (${blueprint.id}, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
+              ${lease.id}, 'PENDING', ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
+      RETURNING *),
+    s AS (
+      INSERT INTO "SlotLock" (key, "ownerLeaseId", "ownerResourceId")
+      SELECT k, NULL, r.id FROM r, unnest(${wanted}::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n
+      ON CONFLICT (key) DO NOTHING
+      RETURNING key)
+    SELECT r.*, ARRAY(SELECT key FROM s) AS __locked FROM r`;
+  if (!row) throw new Error('the resource insert returned nothing');
+  const { __locked: mine, ...resource } = row;
+  if (mine.length === wanted.length) return { ok: true, resource };
+  if (mine.length > 0) await ctx.tx.$executeRaw`DELETE FROM "SlotLock" WHERE key = ANY(${mine}::text[])`;
+  await ctx.tx.$executeRaw`DELETE FROM "Resource" WHERE id = ${resource.id}`;
+  return {
+    ok: false,
+    holders: await slotLockHolders(
+      ctx.tx,
+      wanted.filter((key) => !mine.includes(key)),
+    ),
+  };
 }

@@ -2,10 +2,14 @@ import type { Database } from '../db/database.js';
 import { PendingEvents, type DomainEvent, type EventSink } from '../events/domain-events.js';
 import type { JobKind, Prisma } from '../generated/prisma/client.js';
 import { writeScheduledJobs } from '../queue/jobs.js';
+import { takeCarried, type Carried, type JobClaim } from '../queue/worker.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import type { AllocatorOptions } from './options.js';
+import { rawTransaction, type RawQueries } from './raw-sql.js';
+import type { RuntimeTools } from './runtime.js';
 
-export type Tx = Prisma.TransactionClient;
+/** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
+export type Tx = RawQueries;
 
 /**
  * What a transaction leaves to do once it has committed: events to publish and jobs to wake.
@@ -29,6 +33,25 @@ export class AfterCommit {
     if (this.wakeAt) deps.wake(this.wakeAt);
     this.wakeAt = undefined;
   }
+
+  /** Publishes what `earlier` (committed before this) has not, together with this one's. */
+  absorb(earlier: AfterCommit): void {
+    this.events.takeFrom(earlier.events);
+    if (earlier.wakeAt) this.jobScheduled(earlier.wakeAt);
+    earlier.wakeAt = undefined;
+  }
+}
+
+/** A committed request's after-commit work, carried by the job it started (see Carried). */
+export class CarriedCommit implements Carried {
+  constructor(
+    readonly after: AfterCommit,
+    private readonly deps: AllocatorDeps,
+  ) {}
+
+  flush(): void {
+    this.after.flush(this.deps);
+  }
 }
 
 /** Everything the allocator needs from its surroundings; services build it once. */
@@ -39,6 +62,8 @@ export interface AllocatorDeps {
   options: AllocatorOptions;
   /** Tells the queue worker of this process that a job is due at `runAt` (its notify hook). */
   wake(runAt: Date): void;
+  /** Transports and command running for hooks outside transactions; none: every use fails clearly. */
+  tools?: RuntimeTools;
 }
 
 /** A job a transaction asked for; written just before it commits (see ../queue/jobs.ts). */
@@ -48,31 +73,75 @@ export interface JobRequest {
   runAt: Date;
 }
 
-/** One transaction's view: the transaction, its after-commit work, and the time it runs at. */
-export interface TxContext {
-  tx: Tx;
+/**
+ * One transaction's view: the transaction, its after-commit work, and the time it runs at. The
+ * allocator needs raw statements only (`Tx`); services that write through the Prisma client get
+ * its transaction (inTransaction).
+ */
+export interface TxContext<T extends Tx = Tx> {
+  tx: T;
   after: AfterCommit;
   now: Date;
   deps: AllocatorDeps;
   /** Jobs to schedule at the end of the transaction, by job key (earliest time wins). */
   jobs: Map<string, JobRequest>;
+  /**
+   * The queue job this transaction runs as: a request for that job itself becomes the time its
+   * completion leaves it due again (see ../queue/jobs.ts). A transaction after which more of the
+   * job's work follows clears it, so that such a request marks the job to run again as usual.
+   */
+  claim?: JobClaim | undefined;
+  /** Bookkeeping that is true only once the transaction has committed. */
+  onCommit?: (() => void)[];
 }
 
 /**
- * Runs `fn` in one interactive transaction and, only once it has committed, publishes its events
- * and wakes the worker. A throw rolls everything back and publishes nothing.
+ * Runs `fn` in one interactive transaction of the Prisma client and, only once it has committed,
+ * publishes its events and wakes the worker. A throw rolls everything back and publishes nothing.
  */
-export async function inTransaction<T>(deps: AllocatorDeps, fn: (ctx: TxContext) => Promise<T>): Promise<T> {
-  const after = new AfterCommit();
-  const result = await deps.db.prisma.$transaction(
-    async (tx) => {
-      const ctx: TxContext = { tx, after, now: deps.options.clock(), deps, jobs: new Map() };
-      const value = await fn(ctx);
-      await writeScheduledJobs(ctx);
-      return value;
-    },
-    { timeout: deps.options.transactionTimeoutMs, maxWait: deps.options.transactionTimeoutMs },
+export async function inTransaction<T>(
+  deps: AllocatorDeps,
+  fn: (ctx: TxContext<Prisma.TransactionClient>) => Promise<T>,
+  claim?: JobClaim,
+): Promise<T> {
+  return run(deps, claim, fn, (body) =>
+    deps.db.prisma.$transaction(body, {
+      timeout: deps.options.transactionTimeoutMs,
+      maxWait: deps.options.transactionTimeoutMs,
+    }),
   );
+}
+
+/**
+ * The same for the allocator's updates, which need raw statements only: on PostgreSQL they run on
+ * plain pg (see raw-sql.ts for why), elsewhere through the client.
+ */
+export async function inUpdateTransaction<T>(
+  deps: AllocatorDeps,
+  fn: (ctx: TxContext) => Promise<T>,
+  claim?: JobClaim,
+): Promise<T> {
+  return run(deps, claim, fn, (body) => rawTransaction(deps.db, deps.options.transactionTimeoutMs, body));
+}
+
+async function run<T, X extends Tx>(
+  deps: AllocatorDeps,
+  claim: JobClaim | undefined,
+  fn: (ctx: TxContext<X>) => Promise<T>,
+  transaction: (body: (tx: X) => Promise<T>) => Promise<T>,
+): Promise<T> {
+  const after = new AfterCommit();
+  const onCommit: (() => void)[] = [];
+  const result = await transaction(async (tx) => {
+    const ctx: TxContext<X> = { tx, after, now: deps.options.clock(), deps, jobs: new Map(), claim, onCommit };
+    const value = await fn(ctx);
+    await writeScheduledJobs(ctx);
+    return value;
+  });
+  for (const done of onCommit) done();
+  const carried = claim ? takeCarried(claim) : null;
+  if (carried instanceof CarriedCommit) after.absorb(carried.after);
+  else carried?.flush();
   after.flush(deps);
   return result;
 }

@@ -1,7 +1,6 @@
-import type { Blueprint, Lease, Resource } from '../generated/prisma/client.js';
+import type { Blueprint, Lease, Prisma, Resource } from '../generated/prisma/client.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { bindBlueprint } from './blueprints.js';
-import type { Tx } from './context.js';
 import { allocationQueries } from './queries.js';
 import { heldKeys, slotLockHolders } from './slot-locks.js';
 
@@ -25,7 +24,7 @@ export interface BlueprintVerdict {
 }
 
 export async function explainCandidates(
-  tx: Tx,
+  tx: Prisma.TransactionClient,
   registry: BlueprintRegistry,
   lease: Lease,
   options: { bypassAuthorizations: boolean },

@@ -10,7 +10,7 @@ export interface ValidationError {
 
 export interface NotFoundError {
   kind: 'NotFoundError';
-  entity: 'lease' | 'resource' | 'blueprint' | 'authorization' | 'principal' | 'token';
+  entity: 'lease' | 'resource' | 'blueprint' | 'authorization' | 'principal' | 'token' | 'credential';
   id: number;
   message: string;
 }

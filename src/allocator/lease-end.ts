@@ -1,12 +1,17 @@
 import type { Lease } from '../generated/prisma/client.js';
-import { findResource, loadBlueprint } from './blueprints.js';
+import { findResourceWithBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
-import { releaseSlotLocks } from './slot-locks.js';
+import type { HeldResource } from './lease-update.js';
 import { transitionLease } from './transitions.js';
-import { wakeWaitingLeases } from './wake.js';
 
 /** A permanent failure: BROKEN with the reason logged, then destroyed in the same update. */
-export async function breakLease(ctx: TxContext, lease: Lease, reason: string, message: string): Promise<Lease> {
+export async function breakLease(
+  ctx: TxContext,
+  lease: Lease,
+  reason: string,
+  message: string,
+  held?: HeldResource | null,
+): Promise<Lease> {
   const broken = await transitionLease(
     ctx,
     lease,
@@ -14,27 +19,101 @@ export async function breakLease(ctx: TxContext, lease: Lease, reason: string, m
     { type: 'lease-broken', data: { reason, message } },
     { statusReason: reason },
   );
-  return destroyLease(ctx, broken);
+  return destroyLease(ctx, broken, held);
 }
 
 /**
  * RELEASED or BROKEN → DESTROYED: the blueprint's release and destroy hooks, then the lease's
  * slot locks go and the leases waiting for this capacity are woken. Hook failures are logged in
  * the job's error, not allowed to keep a dead lease holding its locks.
+ *
+ * `held`: the lease's resource and blueprint if the caller has them already (read with the lease's
+ * lock); otherwise they are read here.
  */
-export async function destroyLease(ctx: TxContext, lease: Lease): Promise<Lease> {
+export async function destroyLease(ctx: TxContext, lease: Lease, held?: HeldResource | null): Promise<Lease> {
   if (lease.resourceId !== null) {
-    const resource = await findResource(ctx.tx, lease.resourceId);
-    const loaded = resource ? await loadBlueprint(ctx.tx, ctx.deps.registry, resource.blueprintId) : null;
-    if (resource && loaded) {
+    const found =
+      held && held.resource.id === lease.resourceId
+        ? held
+        : await findResourceWithBlueprint(ctx.tx, ctx.deps.registry, lease.resourceId);
+    if (found?.loaded) {
+      const { resource, loaded } = found;
       const { blueprint, implementation } = loaded;
       if (lease.status === 'RELEASED') await implementation.didReleaseLease?.(blueprint, resource, lease);
       await implementation.destroyLease?.(blueprint, resource, lease);
     }
   }
-  await releaseSlotLocks(ctx.tx, { leaseId: lease.id });
-  const destroyed = await transitionLease(ctx, lease, 'DESTROYED', { type: 'lease-destroyed', data: {} });
-  // One unit of capacity freed at most: one waiter, the oldest, gets it (see wake.ts).
-  if (lease.resourceId !== null) await wakeWaitingLeases(ctx, lease.resourceType, 1);
-  return destroyed;
+  // The slot locks go and, since one unit of capacity is freed at most, one waiter, the oldest,
+  // is woken (see wake.ts), all in the statement of the transition.
+  return transitionLease(
+    ctx,
+    lease,
+    'DESTROYED',
+    { type: 'lease-destroyed', data: {} },
+    {},
+    { releaseSlotLocks: true, wake: lease.resourceId !== null ? 1 : 0 },
+  );
+}
+
+/**
+ * A live lease released by command or expiry: RELEASED and, in the same update, DESTROYED. When
+ * the blueprint has no hook to run in between (didReleaseLease, destroyLease), both transitions
+ * are one row write with both logs, in one statement with the slot locks and the wake-up.
+ */
+export async function releaseLease(
+  ctx: TxContext,
+  lease: Lease,
+  reason: 'command' | 'expired',
+  held: HeldResource | null,
+): Promise<Lease> {
+  const log = { type: 'lease-released' as const, data: { reason } };
+  const on = lease.resourceId === null ? null : held?.resource.id === lease.resourceId ? held : undefined;
+  const hooks = on?.loaded?.implementation;
+  if (on === undefined || hooks?.didReleaseLease || hooks?.destroyLease) {
+    return destroyLease(ctx, await transitionLease(ctx, lease, 'RELEASED', log), held);
+  }
+  return transitionLease(
+    ctx,
+    lease,
+    'RELEASED',
+    log,
+    {},
+    {
+      then: { to: 'DESTROYED', log: { type: 'lease-destroyed', data: {} } },
+      releaseSlotLocks: true,
+      wake: lease.resourceId !== null ? 1 : 0,
+    },
+  );
+}
+
+/** The owner's subscription shows this: say what broke the resource, not only that it did. */
+export async function brokenMessage(ctx: TxContext, resourceId: number, resourcesBroken = 1): Promise<string> {
+  const [why] = await ctx.tx.$queryRaw<{ message: string | null }[]>`
+    SELECT data->>'message' AS message FROM "Log"
+    WHERE "resourceId" = ${resourceId} AND type = 'resource-broken' ORDER BY id DESC LIMIT 1`;
+  const prefix =
+    resourcesBroken > 1
+      ? `${resourcesBroken} resources broke; the last, ${resourceId}`
+      : `resource ${resourceId} broke`;
+  return `${prefix}${why?.message ? `: ${why.message}` : ''}`;
+}
+
+/**
+ * A blueprint whose every resource breaks while opening (a host it is not authorized on, a
+ * provisioner that always fails) would otherwise build resources for one lease forever: after
+ * `maxBrokenResourcesPerLease` of its resources broke, the lease breaks with the last one's reason.
+ * `counted`: the count, if the caller has read it already (allocate.ts).
+ */
+export async function giveUpAfterBrokenBuilds(
+  ctx: TxContext,
+  lease: Lease,
+  counted?: { count: number; last: number | null },
+): Promise<Lease | null> {
+  const [row] = counted
+    ? [counted]
+    : await ctx.tx.$queryRaw<{ count: number; last: number | null }[]>`
+        SELECT count(*)::int AS count, max(id) AS last FROM "Resource"
+        WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken'`;
+  if (!row || row.last === null || row.count < ctx.deps.options.maxBrokenResourcesPerLease) return null;
+  return breakLease(ctx, lease, 'resource-broken', await brokenMessage(ctx, row.last, row.count));
 }

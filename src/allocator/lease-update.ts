@@ -1,13 +1,25 @@
-import type { Lease } from '../generated/prisma/client.js';
+import { Prisma, type CommandKind, type Lease, type Resource } from '../generated/prisma/client.js';
+import type { ActivationResult } from '../blueprints/implementation.js';
 import { scheduleLeaseUpdate } from '../queue/jobs.js';
-import { allocateLease } from './allocate.js';
-import { findResource, loadBlueprint } from './blueprints.js';
-import { consumeCommands } from './commands.js';
-import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
-import { breakLease, destroyLease } from './lease-end.js';
+import { takeStartingClaim } from '../queue/worker.js';
+import { allocateLease, allocationViewSql, type AllocationView } from './allocate.js';
+import { backoffDelayMs } from './backoff.js';
+import {
+  blueprintOf,
+  blueprintSql,
+  decodeResource,
+  findResourceForShare,
+  type BlueprintColumn,
+  type LoadedBlueprint,
+} from './blueprints.js';
+import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
+import { TemporaryFailure } from './errors.js';
+import { breakLease, brokenMessage, destroyLease, giveUpAfterBrokenBuilds, releaseLease } from './lease-end.js';
+import { leaseColumns } from './lease-sql.js';
+import { leaseRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { liveLeaseStatuses } from './state-machines.js';
-import { transitionLease } from './transitions.js';
+import { countLogs, logLease, transitionLease } from './transitions.js';
 import { waitAndRetry } from './waiting.js';
 
 /**
@@ -15,40 +27,118 @@ import { waitAndRetry } from './waiting.js';
  * process can write it at the same time; consumes its commands in order, then acts on its status.
  */
 export async function updateLease(deps: AllocatorDeps, leaseId: number): Promise<void> {
-  await inTransaction(deps, async (ctx) => {
-    // NO KEY UPDATE, not UPDATE: rows that merely reference the lease (commands, logs, slot locks)
-    // can still be inserted by others meanwhile, which rules out lock cycles with resource updates.
-    const [locked] = await ctx.tx.$queryRaw<Lease[]>`SELECT * FROM "Lease" WHERE id = ${leaseId} FOR NO KEY UPDATE`;
-    if (!locked || locked.status === 'DESTROYED') return;
-    let lease = locked;
+  // Synchronously, before anything else: see takeStartingClaim.
+  const claim = takeStartingClaim('LEASE_UPDATE', leaseId);
+  const setup = await inUpdateTransaction(
+    deps,
+    async (ctx): Promise<LeaseSetup | null> => {
+      const locked = await lockLease(ctx, leaseId, true);
+      if (!locked || locked.lease.status === 'DESTROYED') return null;
+      let lease = locked.lease;
 
-    for (const command of await consumeCommands(ctx, { leaseId })) {
-      if (command.kind === 'RELEASE' && liveLeaseStatuses.includes(lease.status)) {
-        lease = await transitionLease(ctx, lease, 'RELEASED', { type: 'lease-released', data: { reason: 'command' } });
+      for (const kind of locked.commands) {
+        if (kind === 'RELEASE' && liveLeaseStatuses.includes(lease.status)) {
+          lease = await releaseLease(ctx, lease, 'command', locked.held);
+        }
       }
-    }
-    if (liveLeaseStatuses.includes(lease.status) && lease.until && lease.until <= ctx.now) {
-      lease = await transitionLease(ctx, lease, 'RELEASED', { type: 'lease-released', data: { reason: 'expired' } });
-    }
+      if (liveLeaseStatuses.includes(lease.status) && lease.until && lease.until <= ctx.now) {
+        lease = await releaseLease(ctx, lease, 'expired', locked.held);
+      }
 
-    lease = await step(ctx, lease);
+      const next: { setup?: LeaseSetup } = {};
+      // The view was read for the lease as locked: only an unchanged PENDING lease can use it.
+      lease = await step(ctx, lease, locked.held, next, lease === locked.lease ? locked.view : null);
 
-    // The expiry job: a delayed update at `until`, so that expiry needs no polling.
-    if (liveLeaseStatuses.includes(lease.status) && lease.until) scheduleLeaseUpdate(ctx, lease.id, lease.until);
-  });
+      // The expiry job: a delayed update at `until`, so that expiry needs no polling.
+      if (liveLeaseStatuses.includes(lease.status) && lease.until) scheduleLeaseUpdate(ctx, lease.id, lease.until);
+      // The setup runs after this transaction, still as this job: the claim is kept until then.
+      if (next.setup) ctx.claim = undefined;
+      return next.setup ?? null;
+    },
+    claim,
+  );
+  if (setup) await runLeaseSetup(deps, setup);
 }
 
-async function step(ctx: TxContext, lease: Lease): Promise<Lease> {
+/** The resource a lease is on and its blueprint, read (not locked) with the lease's lock. */
+export interface HeldResource {
+  resource: Resource;
+  loaded: LoadedBlueprint | null;
+}
+
+interface LockedLease {
+  lease: Lease;
+  /** Its unconsumed commands, oldest first, now consumed. */
+  commands: CommandKind[];
+  held: HeldResource | null;
+  /** For a PENDING lease: what allocation reads (allocate.ts), read with the lock. */
+  view: AllocationView | null;
+}
+
+/**
+ * One statement for what every update starts with: the lease's row lock, its commands (when
+ * `consume`) and the resource it is on (with that resource's blueprint), instead of a round trip
+ * for each.
+ *
+ * NO KEY UPDATE, not UPDATE: rows that merely reference the lease (commands, logs, slot locks) can
+ * still be inserted by others meanwhile, which rules out lock cycles with resource updates. The
+ * commands are consumed only once the lock is held (EXISTS on the locked row); one committed
+ * after this statement's snapshot is left for the rerun its sender scheduled.
+ */
+async function lockLease(ctx: TxContext, leaseId: number, consume: boolean): Promise<LockedLease | undefined> {
+  const [row] = await ctx.tx.$queryRaw<
+    (Lease & {
+      __commands: CommandKind[] | null;
+      __resource: Record<string, unknown> | null;
+      __blueprint: BlueprintColumn | null;
+      __view: AllocationView | null;
+    })[]
+  >`
+    WITH l AS (SELECT * FROM "Lease" WHERE id = ${leaseId} FOR NO KEY UPDATE),
+    c AS (
+      UPDATE "Command" SET consumed = true, "consumedAt" = ${ctx.now}::timestamp
+      WHERE ${consume} AND NOT consumed AND "targetLeaseId" = ${leaseId} AND EXISTS (SELECT 1 FROM l)
+      RETURNING id, kind)
+    SELECT l.*, (SELECT json_agg(c.kind ORDER BY c.id) FROM c) AS __commands,
+           to_jsonb(r) AS __resource, CASE WHEN r.id IS NULL THEN NULL ELSE ${blueprintSql(ctx.deps.registry, 'b')} END AS __blueprint,
+           ${
+             consume
+               ? Prisma.sql`CASE WHEN l.status = 'PENDING' THEN ${allocationViewSql(ctx.deps.registry, leaseColumns('l'))} END`
+               : Prisma.sql`NULL::json`
+           } AS __view
+    FROM l LEFT JOIN "Resource" r ON r.id = l."resourceId" LEFT JOIN "Blueprint" b ON b.id = r."blueprintId"`;
+  if (!row) return undefined;
+  const { __commands: commands, __resource: resourceRow, __blueprint: column, __view: view, ...lease } = row;
+  const resource = resourceRow ? decodeResource(resourceRow) : null;
+  return {
+    lease,
+    view,
+    commands: commands ?? [],
+    held: resource
+      ? { resource, loaded: await blueprintOf(ctx.tx, ctx.deps.registry, resource.blueprintId, column) }
+      : null,
+  };
+}
+
+async function step(
+  ctx: TxContext,
+  lease: Lease,
+  held: HeldResource | null,
+  next: { setup?: LeaseSetup },
+  view: AllocationView | null,
+): Promise<Lease> {
+  // `held` was read for the lease as locked; a transition in between (PENDING again) leaves it stale.
+  const current = held && held.resource.id === lease.resourceId ? held : null;
   switch (lease.status) {
     case 'PENDING':
-      return allocateLease(ctx, lease);
+      return allocateLease(ctx, lease, view ?? undefined);
     case 'ACQUIRED':
-      return progressAcquired(ctx, lease);
+      return progressAcquired(ctx, lease, current, next);
     case 'ACTIVE':
-      return checkActive(ctx, lease);
+      return checkActive(ctx, lease, current);
     case 'RELEASED':
     case 'BROKEN':
-      return destroyLease(ctx, lease);
+      return destroyLease(ctx, lease, current);
     case 'DESTROYED':
       return lease;
   }
@@ -58,9 +148,20 @@ const wasBroken = (resource: { status: string; statusReason: string | null }) =>
   resource.status === 'BROKEN' || (resource.status === 'DESTROYED' && resource.statusReason === 'resource-broken');
 
 /** ACQUIRED: activate once the resource is open; reacquire if the resource went away first. */
-async function progressAcquired(ctx: TxContext, lease: Lease): Promise<Lease> {
-  const resource = lease.resourceId === null ? null : await findResource(ctx.tx, lease.resourceId);
+async function progressAcquired(
+  ctx: TxContext,
+  lease: Lease,
+  held: HeldResource | null,
+  next: { setup?: LeaseSetup },
+): Promise<Lease> {
+  // The held row was read without a lock: take it again share-locked before acting on "still open".
+  const live = held && (held.resource.status === 'PENDING' || held.resource.status === 'ACTIVE');
+  const resource = live ? await findResourceForShare(ctx.tx, held.resource.id) : (held?.resource ?? null);
   if (!resource || (resource.status !== 'PENDING' && resource.status !== 'ACTIVE')) {
+    if (resource && wasBroken(resource)) {
+      const gaveUp = await giveUpAfterBrokenBuilds(ctx, lease);
+      if (gaveUp) return gaveUp;
+    }
     await releaseSlotLocks(ctx.tx, { leaseId: lease.id });
     const pending = await transitionLease(
       ctx,
@@ -77,7 +178,7 @@ async function progressAcquired(ctx: TxContext, lease: Lease): Promise<Lease> {
   }
   if (resource.status === 'PENDING')
     return waitAndRetry(ctx, lease, { reason: 'waiting-for-resource-activation', resourceId: resource.id });
-  const loaded = await loadBlueprint(ctx.tx, ctx.deps.registry, resource.blueprintId);
+  const loaded = held?.loaded ?? null;
   const activation = loaded?.implementation.activateLease?.(loaded.blueprint, resource, lease) ?? {
     status: 'active' as const,
   };
@@ -89,37 +190,89 @@ async function progressAcquired(ctx: TxContext, lease: Lease): Promise<Lease> {
     );
     return lease;
   }
-  return transitionLease(
-    ctx,
-    lease,
-    'ACTIVE',
-    { type: 'lease-activated', data: { resourceId: resource.id } },
-    { attempts: 0 },
-  );
+  if (loaded?.implementation.setupLease) {
+    // The long part runs after this transaction, holding no lock (see runLeaseSetup).
+    next.setup = { lease, resource, loaded };
+    return lease;
+  }
+  return activate(ctx, lease, resource.id);
 }
+
+const activate = (ctx: TxContext, lease: Lease, resourceId: number) =>
+  transitionLease(ctx, lease, 'ACTIVE', { type: 'lease-activated', data: { resourceId } }, { attempts: 0 });
 
 /**
  * ACTIVE: a lease whose resource broke is broken too (Drydock leaves it active); one whose
  * resource went away without breaking is released.
  */
-async function checkActive(ctx: TxContext, lease: Lease): Promise<Lease> {
-  if (lease.resourceId === null) return lease;
-  const resource = await findResource(ctx.tx, lease.resourceId);
+async function checkActive(ctx: TxContext, lease: Lease, held: HeldResource | null): Promise<Lease> {
+  const resource = held?.resource;
   if (!resource) return lease;
   if (wasBroken(resource)) {
-    // The owner's subscription shows this log: say what broke the resource, not only that it did.
-    const [why] = await ctx.tx.$queryRaw<{ message: string | null }[]>`
-      SELECT data->>'message' AS message FROM "Log"
-      WHERE "resourceId" = ${resource.id} AND type = 'resource-broken' ORDER BY id DESC LIMIT 1`;
-    const message = `resource ${resource.id} broke${why?.message ? `: ${why.message}` : ''}`;
-    return breakLease(ctx, lease, 'resource-broken', message);
+    return breakLease(ctx, lease, 'resource-broken', await brokenMessage(ctx, resource.id), held);
   }
   if (resource.status === 'RELEASED' || resource.status === 'DESTROYED') {
     const released = await transitionLease(ctx, lease, 'RELEASED', {
       type: 'lease-released',
       data: { reason: 'resource-released' },
     });
-    return destroyLease(ctx, released);
+    return destroyLease(ctx, released, held);
   }
   return lease;
+}
+
+interface LeaseSetup {
+  lease: Lease;
+  resource: Resource;
+  loaded: LoadedBlueprint;
+}
+
+/**
+ * The blueprint's setup of an ACQUIRED lease (check out a commit), outside any transaction; the
+ * lease keeps its slot locks meanwhile. The outcome is applied under the lease's lock, and only if
+ * the lease is still ACQUIRED on the same resource (a release during setup wins).
+ */
+async function runLeaseSetup(deps: AllocatorDeps, { lease, resource, loaded }: LeaseSetup): Promise<void> {
+  let outcome: ActivationResult | { status: 'temporary' | 'permanent'; message: string; retryAfterMs?: number };
+  try {
+    outcome = await loaded.implementation.setupLease!(loaded.blueprint, resource, lease, leaseRuntime(deps, lease));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    outcome =
+      error instanceof TemporaryFailure
+        ? {
+            status: 'temporary',
+            message,
+            ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+          }
+        : { status: 'permanent', message };
+  }
+  await inUpdateTransaction(deps, async (ctx) => {
+    // Commands are left for the next update (their senders scheduled it): this one only applies
+    // the setup's outcome.
+    const current = (await lockLease(ctx, lease.id, false))?.lease;
+    if (!current || current.status !== 'ACQUIRED' || current.resourceId !== resource.id) return;
+    switch (outcome.status) {
+      case 'active':
+        await activate(ctx, current, resource.id);
+        return;
+      case 'wait':
+        scheduleLeaseUpdate(
+          ctx,
+          current.id,
+          new Date(ctx.now.getTime() + (outcome.retryAfterMs ?? deps.options.activationPollMs)),
+        );
+        return;
+      case 'temporary': {
+        await logLease(ctx, current, { type: 'lease-setup-failed-temporarily', data: { message: outcome.message } });
+        const failures = await countLogs(ctx, { leaseId: current.id }, 'lease-setup-failed-temporarily');
+        const delay = outcome.retryAfterMs ?? backoffDelayMs(failures, deps.options);
+        scheduleLeaseUpdate(ctx, current.id, new Date(ctx.now.getTime() + delay));
+        return;
+      }
+      case 'permanent':
+        await breakLease(ctx, current, 'setup-failed', outcome.message);
+        return;
+    }
+  });
 }

@@ -1,3 +1,4 @@
+import type { DomainEvent } from '../events/domain-events.js';
 import type { TxContext } from './context.js';
 
 // Every log type and the data it carries. A log is written in the transaction of what it reports
@@ -19,6 +20,8 @@ export interface LogData {
   'lease-reacquiring': { resourceId: number; resourceStatus: string };
   'lease-broken': { reason: string; message: string };
   'lease-destroyed': Record<string, never>;
+  'lease-command-started': { argv: string[]; principalId: number };
+  'lease-command-finished': { argv: string[]; exitCode: number | null; timedOut: boolean; durationMs: number };
   'no-blueprints': { resourceType: string };
   'no-authorizations': { blueprintIds: number[] };
   'cannot-ever-allocate': { blueprintIds: number[] };
@@ -26,6 +29,8 @@ export interface LogData {
   'slot-lock-failure': { holders: SlotLockHolder[] };
   'allocation-failed-temporarily': { blueprintId: number; message: string };
   'reclaim-requested': { resourceId: number };
+  'lease-setup-progress': { message: string; [key: string]: unknown };
+  'lease-setup-failed-temporarily': { message: string };
   // resource
   'resource-allocated': { leaseId: number | null; status: string };
   'resource-activated': Record<string, never>;
@@ -36,12 +41,18 @@ export interface LogData {
   'resource-broken': { message: string; reason?: 'activation-failed' | 'health-check-failed' };
   'resource-check-failed-temporarily': { message: string };
   'resource-destroyed': Record<string, never>;
+  'resource-setup-progress': { message: string; [key: string]: unknown };
+  'resource-lease-requested': { leaseId: number; resourceType: string };
+  'resource-teardown-failed': { message: string; attempt: number; permanent: boolean };
+  'resource-teardown-abandoned': { message: string; attempts: number };
   // blueprint
   'blueprint-created': { name: string; implementation: string };
   'blueprint-updated': { fields: string[] };
   'blueprint-disabled': Record<string, never>;
   'blueprint-enabled': Record<string, never>;
   'authorization-requested': { principalId: number; authorizationId: number };
+  'blueprint-maintenance': { message: string; [key: string]: unknown };
+  'blueprint-maintenance-failed': { message: string };
   'authorization-changed': { principalId: number; authorizationId: number; state: string };
 }
 
@@ -74,11 +85,22 @@ export async function writeLog<T extends LogType>(
             ${entry.leaseId ?? null}::int, ${entry.resourceId ?? null}::int, ${entry.blueprintId ?? null}::int)
     RETURNING id`;
   if (!log) throw new Error('the log insert returned nothing');
-  const logId = log.id.toString();
+  publishLog(ctx.after, entry, log.id, status);
+  return log;
+}
+
+/** The event of a log row written (by writeLog or inside a bigger statement), for after commit. */
+export function publishLog(
+  after: { publish(event: DomainEvent): void },
+  entry: Pick<LogEntry, 'leaseId' | 'resourceId' | 'blueprintId'>,
+  id: bigint,
+  status?: { lease?: string; resource?: string },
+): void {
+  const logId = id.toString();
   if (entry.leaseId != null && status?.lease) {
-    ctx.after.publish({ kind: 'lease', leaseId: entry.leaseId, status: status.lease, logId });
+    after.publish({ kind: 'lease', leaseId: entry.leaseId, status: status.lease, logId });
   } else if (entry.resourceId != null && entry.blueprintId != null && status?.resource) {
-    ctx.after.publish({
+    after.publish({
       kind: 'resource',
       resourceId: entry.resourceId,
       blueprintId: entry.blueprintId,
@@ -86,7 +108,6 @@ export async function writeLog<T extends LogType>(
       logId,
     });
   } else if (entry.blueprintId != null) {
-    ctx.after.publish({ kind: 'blueprint', blueprintId: entry.blueprintId, logId });
+    after.publish({ kind: 'blueprint', blueprintId: entry.blueprintId, logId });
   }
-  return log;
 }

@@ -21,6 +21,10 @@ export interface AllocatorOptions {
   activationPollMs: number;
   /** How often an ACTIVE resource whose implementation has a health check (checkResource) is checked. */
   healthCheckIntervalMs: number;
+  /** A resource's teardown is tried this often before it is destroyed anyway (failure logged). */
+  teardownAttempts: number;
+  /** A lease whose resources keep breaking while they open gives up (breaks) after this many. */
+  maxBrokenResourcesPerLease: number;
 }
 
 export const defaultAllocatorOptions: AllocatorOptions = {
@@ -34,6 +38,8 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   transactionTimeoutMs: 30_000,
   activationPollMs: 1_000,
   healthCheckIntervalMs: 60_000,
+  teardownAttempts: 5,
+  maxBrokenResourcesPerLease: 3,
 };
 
 export function allocatorOptions(overrides: Partial<AllocatorOptions> = {}): AllocatorOptions {

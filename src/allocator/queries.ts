@@ -14,5 +14,14 @@ export function allocationQueries(tx: Tx): AllocationQueries {
         SELECT count(*)::int AS n FROM "Lease" WHERE "resourceId" = ${resourceId} AND status IN ('ACQUIRED', 'ACTIVE')`;
       return row?.n ?? 0;
     },
+    resourcesBuiltFor: (blueprintId, leaseId) =>
+      tx.$queryRaw<Resource[]>`
+        SELECT * FROM "Resource" WHERE "allocatedForLeaseId" = ${leaseId} AND "blueprintId" = ${blueprintId} ORDER BY id`,
+    resourceFrontier: async (blueprintId) => {
+      const [row] = await tx.$queryRaw<{ newest: number | null; pending: number }[]>`
+        SELECT max(id) AS newest, count(*) FILTER (WHERE status = 'PENDING')::int AS pending
+        FROM "Resource" WHERE "blueprintId" = ${blueprintId}`;
+      return { newestId: row?.newest ?? 0, pendingCount: row?.pending ?? 0 };
+    },
   };
 }

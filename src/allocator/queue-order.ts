@@ -1,5 +1,5 @@
-import type { Lease } from '../generated/prisma/client.js';
-import type { TxContext } from './context.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { LeaseSql } from './lease-sql.js';
 
 /**
  * Request order per resource type: a lease that has not waited yet does not take capacity ahead of
@@ -10,16 +10,17 @@ import type { TxContext } from './context.js';
  *
  * Only compatible requests queue: a lease asking for something else is not held up by a waiter it
  * would not compete with.
+ *
+ * The older lease as a scalar subquery (NULL: none), for a column of a bigger statement
+ * (allocate.ts); only a lease that has not waited yet looks.
  */
-export async function olderWaitingLease(ctx: TxContext, lease: Lease): Promise<number | null> {
-  if (lease.blocker !== null) return null;
-  const rows = await ctx.tx.$queryRaw<{ id: number }[]>`
-    SELECT id FROM "Lease"
-    WHERE status = 'PENDING' AND "resourceType" = ${lease.resourceType} AND id < ${lease.id}
-      AND blocker IS NOT NULL AND blocker->>'reason' <> 'waiting-for-resource-activation'
-      AND attributes = ${JSON.stringify(lease.attributes ?? {})}::jsonb
-      AND "allowedBlueprintIds" = ${lease.allowedBlueprintIds}::int[]
-      AND "authorizingPrincipalId" IS NOT DISTINCT FROM ${lease.authorizingPrincipalId}::int
-    ORDER BY id LIMIT 1`;
-  return rows[0]?.id ?? null;
+export function olderWaitingLeaseSql(lease: LeaseSql): Prisma.Sql {
+  return Prisma.sql`CASE WHEN ${lease.neverWaited} THEN (
+    SELECT o.id FROM "Lease" o
+    WHERE o.status = 'PENDING' AND o."resourceType" = ${lease.resourceType} AND o.id < ${lease.id}
+      AND o.blocker IS NOT NULL AND o.blocker->>'reason' <> 'waiting-for-resource-activation'
+      AND o.attributes = ${lease.attributes}
+      AND o."allowedBlueprintIds" = ${lease.allowedBlueprintIds}
+      AND o."authorizingPrincipalId" IS NOT DISTINCT FROM ${lease.authorizingPrincipalId}
+    ORDER BY o.id LIMIT 1) END`;
 }

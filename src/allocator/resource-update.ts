@@ -1,15 +1,18 @@
-import type { Resource } from '../generated/prisma/client.js';
+import type { CommandKind, Resource } from '../generated/prisma/client.js';
 import { scheduleLeaseUpdate, scheduleResourceUpdate } from '../queue/jobs.js';
+import { takeStartingClaim } from '../queue/worker.js';
 import type { ActivationResult } from '../blueprints/implementation.js';
 import { backoffDelayMs } from './backoff.js';
 import { loadBlueprint, type LoadedBlueprint } from './blueprints.js';
-import { consumeCommands, sendCommand } from './commands.js';
-import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
+import { sendCommand } from './commands.js';
+import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from './errors.js';
 import { scheduleHealthCheck } from './health.js';
+import { releaseOwnedLeases } from './owned-leases.js';
+import { resourceRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { liveResourceStatuses } from './state-machines.js';
-import { logResource, transitionResource } from './transitions.js';
+import { countLogs, logResource, transitionResource } from './transitions.js';
 import { wakeWaitingLeases } from './wake.js';
 
 /**
@@ -18,40 +21,72 @@ import { wakeWaitingLeases } from './wake.js';
  * long as it needs to open or probe it.
  */
 export async function updateResource(deps: AllocatorDeps, resourceId: number): Promise<void> {
-  const next = await inTransaction(deps, async (ctx) => {
-    const resource = await lockResource(ctx, resourceId);
-    if (!resource) return null;
-    const after = await handle(ctx, resource);
-    if (after.status !== 'PENDING' && after.status !== 'ACTIVE') return null;
-    const loaded = await loadBlueprint(ctx.tx, deps.registry, after.blueprintId);
-    if (!loaded) return null;
-    if (after.status === 'PENDING') return { step: 'setup' as const, resource: after, loaded };
-    if (!loaded.implementation.checkResource) return null;
-    // Armed before the check runs: a process that dies inside the check still leaves the next one.
-    scheduleHealthCheck(ctx, after, loaded);
-    return { step: 'check' as const, resource: after, loaded };
-  });
+  // Synchronously, before anything else: see takeStartingClaim.
+  const claim = takeStartingClaim('RESOURCE_UPDATE', resourceId);
+  const next = await inUpdateTransaction(
+    deps,
+    async (ctx) => {
+      const locked = await lockResource(ctx, resourceId, true);
+      if (!locked) return null;
+      const after = await handle(ctx, locked.resource, locked.commands);
+      if (after.status === 'DESTROYED') return null;
+      const loaded = await loadBlueprint(ctx.tx, deps.registry, after.blueprintId);
+      if (!loaded) return null;
+      // What follows runs after this transaction, still as this job: the claim is kept until then.
+      const keep = () => (ctx.claim = undefined);
+      if (after.status === 'RELEASED' || after.status === 'BROKEN') {
+        keep();
+        return { step: 'teardown' as const, resource: after, loaded };
+      }
+      if (after.status === 'PENDING') {
+        keep();
+        return { step: 'setup' as const, resource: after, loaded };
+      }
+      if (!loaded.implementation.checkResource) return null;
+      // Armed before the check runs: a process that dies inside the check still leaves the next one.
+      scheduleHealthCheck(ctx, after, loaded);
+      keep();
+      return { step: 'check' as const, resource: after, loaded };
+    },
+    claim,
+  );
   if (next?.step === 'setup') await runSetup(deps, next.resource, next.loaded);
   if (next?.step === 'check') await runCheck(deps, next.resource, next.loaded);
+  if (next?.step === 'teardown') await runTeardown(deps, next.resource, next.loaded);
 }
 
-async function lockResource(ctx: TxContext, resourceId: number): Promise<Resource | null> {
-  const [resource] = await ctx.tx.$queryRaw<
-    Resource[]
-  >`SELECT * FROM "Resource" WHERE id = ${resourceId} FOR NO KEY UPDATE`;
-  return !resource || resource.status === 'DESTROYED' ? null : resource;
+/**
+ * The resource's row lock and, when `consume`, its commands, in one statement (see lockLease in
+ * lease-update.ts for why that is safe). Null: no such resource, or DESTROYED.
+ */
+async function lockResource(
+  ctx: TxContext,
+  resourceId: number,
+  consume: boolean,
+): Promise<{ resource: Resource; commands: CommandKind[] } | null> {
+  const [row] = await ctx.tx.$queryRaw<(Resource & { __commands: CommandKind[] | null })[]>`
+    WITH r AS (SELECT * FROM "Resource" WHERE id = ${resourceId} FOR NO KEY UPDATE),
+    c AS (
+      UPDATE "Command" SET consumed = true, "consumedAt" = ${ctx.now}::timestamp
+      WHERE ${consume} AND NOT consumed AND "targetResourceId" = ${resourceId}
+        AND EXISTS (SELECT 1 FROM r WHERE r.status <> 'DESTROYED')
+      RETURNING id, kind)
+    SELECT r.*, (SELECT json_agg(c.kind ORDER BY c.id) FROM c) AS __commands FROM r`;
+  if (!row || row.status === 'DESTROYED') return null;
+  const { __commands: commands, ...resource } = row;
+  return { resource, commands: commands ?? [] };
 }
 
-async function handle(ctx: TxContext, initial: Resource): Promise<Resource> {
+async function handle(ctx: TxContext, initial: Resource, commands: CommandKind[]): Promise<Resource> {
   let resource = initial;
-  for (const command of await consumeCommands(ctx, { resourceId: resource.id })) {
+  for (const kind of commands) {
     if (!liveResourceStatuses.includes(resource.status)) continue;
-    if (command.kind === 'RELEASE') {
+    if (kind === 'RELEASE') {
       resource = await releaseResource(ctx, resource, 'command');
     } else {
-      const liveLeases = await ctx.tx.lease.count({
-        where: { resourceId: resource.id, status: { in: ['ACQUIRED', 'ACTIVE'] } },
-      });
+      const [counted] = await ctx.tx.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM "Lease" WHERE "resourceId" = ${resource.id} AND status IN ('ACQUIRED', 'ACTIVE')`;
+      const liveLeases = counted?.n ?? 0;
       // Re-checked under the lock: a lease may have arrived since the reclaim was asked for.
       if (resource.status === 'ACTIVE' && liveLeases === 0)
         resource = await releaseResource(ctx, resource, 'reclaimed');
@@ -61,7 +96,11 @@ async function handle(ctx: TxContext, initial: Resource): Promise<Resource> {
   if (liveResourceStatuses.includes(resource.status) && resource.until && resource.until <= ctx.now) {
     resource = await releaseResource(ctx, resource, 'expired');
   }
-  if (resource.status === 'RELEASED' || resource.status === 'BROKEN') return destroyResource(ctx, resource);
+  if (resource.status === 'RELEASED' || resource.status === 'BROKEN') {
+    // A blueprint with a teardown does it outside this transaction first (see runTeardown).
+    const loaded = await loadBlueprint(ctx.tx, ctx.deps.registry, resource.blueprintId);
+    return loaded?.implementation.teardownResource ? resource : destroyResource(ctx, resource);
+  }
   if (liveResourceStatuses.includes(resource.status) && resource.until)
     scheduleResourceUpdate(ctx, resource.id, resource.until);
   return resource;
@@ -74,10 +113,8 @@ async function releaseResource(
   reason: 'command' | 'reclaimed' | 'expired',
 ): Promise<Resource> {
   const released = await transitionResource(ctx, resource, 'RELEASED', { type: 'resource-released', data: { reason } });
-  const leases = await ctx.tx.lease.findMany({
-    where: { resourceId: resource.id, status: { in: ['ACQUIRED', 'ACTIVE'] } },
-    select: { id: true },
-  });
+  const leases = await ctx.tx.$queryRaw<{ id: number }[]>`
+    SELECT id FROM "Lease" WHERE "resourceId" = ${resource.id} AND status IN ('ACQUIRED', 'ACTIVE') ORDER BY id`;
   for (const lease of leases) await sendCommand(ctx, 'RELEASE', { leaseId: lease.id }, null);
   return released;
 }
@@ -86,6 +123,7 @@ async function destroyResource(ctx: TxContext, resource: Resource): Promise<Reso
   const loaded = await loadBlueprint(ctx.tx, ctx.deps.registry, resource.blueprintId);
   await loaded?.implementation.destroyResource?.(loaded.blueprint, resource);
   await releaseSlotLocks(ctx.tx, { resourceId: resource.id });
+  await releaseOwnedLeases(ctx, resource.id);
   const destroyed = await transitionResource(ctx, resource, 'DESTROYED', { type: 'resource-destroyed', data: {} });
   await wakeLeasesOn(ctx, resource);
   return destroyed;
@@ -93,17 +131,65 @@ async function destroyResource(ctx: TxContext, resource: Resource): Promise<Reso
 
 /** The resource changed in a way its leases and the waiting leases of its type care about. */
 async function wakeLeasesOn(ctx: TxContext, resource: Resource): Promise<void> {
-  const leases = await ctx.tx.lease.findMany({
-    where: {
-      OR: [
-        { resourceId: resource.id, status: { in: ['ACQUIRED', 'ACTIVE'] } },
-        ...(resource.allocatedForLeaseId ? [{ id: resource.allocatedForLeaseId, status: 'PENDING' as const }] : []),
-      ],
-    },
-    select: { id: true },
-  });
+  const leases = await ctx.tx.$queryRaw<{ id: number }[]>`
+    SELECT id FROM "Lease"
+    WHERE ("resourceId" = ${resource.id} AND status IN ('ACQUIRED', 'ACTIVE'))
+       OR (id = ${resource.allocatedForLeaseId}::int AND status = 'PENDING')`;
   for (const lease of leases) scheduleLeaseUpdate(ctx, lease.id);
   await wakeWaitingLeases(ctx, resource.type);
+}
+
+/**
+ * BROKEN, and destroyed at once unless the blueprint tears down first; either way its leases and
+ * the waiting leases are woken now, so that owners see the break without waiting for the teardown.
+ */
+async function breakResource(
+  ctx: TxContext,
+  resource: Resource,
+  loaded: LoadedBlueprint,
+  data: { message: string; reason: 'activation-failed' | 'health-check-failed' },
+): Promise<void> {
+  const broken = await transitionResource(ctx, resource, 'BROKEN', { type: 'resource-broken', data });
+  if (!loaded.implementation.teardownResource) {
+    await destroyResource(ctx, broken);
+    return;
+  }
+  await wakeLeasesOn(ctx, broken);
+  scheduleResourceUpdate(ctx, broken.id);
+}
+
+/**
+ * The teardown of a RELEASED or BROKEN resource, outside any lock (it may talk to a slow host or
+ * provisioner). A failure is retried with backoff a few times, then the rows are destroyed anyway
+ * with the failure logged: a host that is gone for good must not hold slot locks forever.
+ */
+async function runTeardown(deps: AllocatorDeps, resource: Resource, loaded: LoadedBlueprint): Promise<void> {
+  let failure: { message: string; permanent: boolean; retryAfterMs?: number | undefined } | null = null;
+  try {
+    await loaded.implementation.teardownResource?.(loaded.blueprint, resource, resourceRuntime(deps, resource));
+  } catch (error) {
+    failure = {
+      message: error instanceof Error ? error.message : String(error),
+      permanent: error instanceof PermanentFailure,
+      retryAfterMs: error instanceof TemporaryFailure ? error.retryAfterMs : undefined,
+    };
+  }
+  await inUpdateTransaction(deps, async (ctx) => {
+    const current = (await lockResource(ctx, resource.id, false))?.resource;
+    if (!current || (current.status !== 'RELEASED' && current.status !== 'BROKEN')) return;
+    if (failure) {
+      const attempt = (await countLogs(ctx, { resourceId: current.id }, 'resource-teardown-failed')) + 1;
+      const { message, permanent } = failure;
+      await logResource(ctx, current, { type: 'resource-teardown-failed', data: { message, attempt, permanent } });
+      if (!permanent && attempt < deps.options.teardownAttempts) {
+        const delay = failure.retryAfterMs ?? backoffDelayMs(attempt, deps.options);
+        scheduleResourceUpdate(ctx, current.id, new Date(ctx.now.getTime() + delay));
+        return;
+      }
+      await logResource(ctx, current, { type: 'resource-teardown-abandoned', data: { message, attempts: attempt } });
+    }
+    await destroyResource(ctx, current);
+  });
 }
 
 type SetupOutcome =
@@ -115,7 +201,7 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
   let outcome: SetupOutcome;
   try {
     outcome = loaded.implementation.activateResource
-      ? await loaded.implementation.activateResource(loaded.blueprint, resource)
+      ? await loaded.implementation.activateResource(loaded.blueprint, resource, resourceRuntime(deps, resource))
       : { status: 'active' };
   } catch (error) {
     if (error instanceof TemporaryFailure)
@@ -127,8 +213,8 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
     else if (error instanceof PermanentFailure) outcome = { status: 'permanent', message: error.message };
     else outcome = { status: 'permanent', message: error instanceof Error ? error.message : String(error) };
   }
-  await inTransaction(deps, async (ctx) => {
-    const current = await lockResource(ctx, resource.id);
+  await inUpdateTransaction(deps, async (ctx) => {
+    const current = (await lockResource(ctx, resource.id, false))?.resource;
     // Released (or otherwise moved on) while the setup ran: its own update deals with it.
     if (!current || current.status !== 'PENDING') return;
     switch (outcome.status) {
@@ -157,21 +243,14 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
           type: 'resource-activation-failed-temporarily',
           data: { message: outcome.message },
         });
-        const failures = await ctx.tx.log.count({
-          where: { resourceId: current.id, type: 'resource-activation-failed-temporarily' },
-        });
+        const failures = await countLogs(ctx, { resourceId: current.id }, 'resource-activation-failed-temporarily');
         const delay = outcome.retryAfterMs ?? backoffDelayMs(failures, deps.options);
         scheduleResourceUpdate(ctx, current.id, new Date(ctx.now.getTime() + delay));
         return;
       }
-      case 'permanent': {
-        const broken = await transitionResource(ctx, current, 'BROKEN', {
-          type: 'resource-broken',
-          data: { message: outcome.message, reason: 'activation-failed' },
-        });
-        await destroyResource(ctx, broken);
+      case 'permanent':
+        await breakResource(ctx, current, loaded, { message: outcome.message, reason: 'activation-failed' });
         return;
-      }
     }
   });
 }
@@ -187,7 +266,7 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
 async function runCheck(deps: AllocatorDeps, resource: Resource, loaded: LoadedBlueprint): Promise<void> {
   let failure: { permanent: boolean; message: string; retryAfterMs?: number | undefined } | null = null;
   try {
-    await loaded.implementation.checkResource?.(loaded.blueprint, resource);
+    await loaded.implementation.checkResource?.(loaded.blueprint, resource, resourceRuntime(deps, resource));
   } catch (error) {
     failure = {
       permanent: error instanceof PermanentFailure,
@@ -197,16 +276,12 @@ async function runCheck(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
   }
   if (!failure) return;
   const { permanent, message, retryAfterMs } = failure;
-  await inTransaction(deps, async (ctx) => {
-    const current = await lockResource(ctx, resource.id);
+  await inUpdateTransaction(deps, async (ctx) => {
+    const current = (await lockResource(ctx, resource.id, false))?.resource;
     // Released (or otherwise moved on) while the check ran: its own update deals with it.
     if (!current || current.status !== 'ACTIVE') return;
     if (permanent) {
-      const broken = await transitionResource(ctx, current, 'BROKEN', {
-        type: 'resource-broken',
-        data: { message, reason: 'health-check-failed' },
-      });
-      await destroyResource(ctx, broken);
+      await breakResource(ctx, current, loaded, { message, reason: 'health-check-failed' });
       return;
     }
     await logResource(ctx, current, { type: 'resource-check-failed-temporarily', data: { message } });

@@ -5,8 +5,10 @@ import {
   type Resource,
   type ResourceStatus,
 } from '../generated/prisma/client.js';
+import { scheduleResourceUpdate } from '../queue/jobs.js';
 import type { TxContext } from './context.js';
-import { writeLog, type LogEntry, type LogType } from './logs.js';
+import { publishLog, writeLog, type LogEntry, type LogType } from './logs.js';
+import { wakeSql } from './wake.js';
 import { assertLeaseTransition, assertResourceTransition } from './state-machines.js';
 
 // The only functions that write a status. Each validates the move against the state machine,
@@ -53,35 +55,133 @@ function setClause(assignments: Assignment[]): Prisma.Sql {
 
 const timestamp = (date: Date | null) => Prisma.sql`${date}::timestamp`;
 
+/** Work that may ride along in a lease transition's statement instead of one of its own. */
+export interface LeaseTransitionExtras {
+  /** Delete the lease's slot locks (it is being destroyed). */
+  releaseSlotLocks?: boolean;
+  /** Wake this many waiting leases of the lease's resource type (see wake.ts). */
+  wake?: number;
+  /**
+   * Only if the resource, share-locked by the same statement, is ACTIVE: the acquisition of a
+   * lease on an open resource in one statement (acquire.ts). Otherwise nothing is written and the
+   * result says what the resource is.
+   */
+  onActiveResource?: number;
+  /**
+   * A second transition right after the first (RELEASED, then DESTROYED): both are validated and
+   * logged, in order, and the row is written once, in its final state.
+   */
+  then?: { to: LeaseStatus; log: Omit<LogEntry, 'leaseId'> };
+}
+
+export type GuardedTransition = { lease: Lease | null; resourceStatus: ResourceStatus | null };
+
 export async function transitionLease<T extends LogType>(
   ctx: TxContext,
   lease: Lease,
   to: LeaseStatus,
   log: Omit<LogEntry<T>, 'leaseId'>,
   extra: LeaseChanges = {},
+  extras: Omit<LeaseTransitionExtras, 'onActiveResource'> = {},
 ): Promise<Lease> {
-  assertLeaseTransition(lease.id, lease.status, to);
-  const set: Assignment[] = [
+  const { lease: updated } = await guardedTransitionLease(ctx, lease, to, log, extra, extras);
+  if (!updated) throw new Error(`lease ${lease.id} vanished during its own update`);
+  return updated;
+}
+
+function leaseAssignments(ctx: TxContext, from: LeaseStatus, to: LeaseStatus, logType: string, extra: LeaseChanges) {
+  const set = new Map<string, Prisma.Sql>([
     ['status', Prisma.sql`${to}::"LeaseStatus"`],
     ['updatedAt', timestamp(ctx.now)],
-  ];
+  ]);
   const stamp = leaseTimestamps[to];
-  if (stamp) set.push([stamp, timestamp(ctx.now)]);
+  if (stamp) set.set(stamp, timestamp(ctx.now));
   // PENDING → ACTIVE skips ACQUIRED: it was acquired in the same step.
-  if (to === 'ACTIVE' && lease.status === 'PENDING') set.push(['acquiredAt', timestamp(ctx.now)]);
-  const reason = extra.statusReason ?? (to === 'BROKEN' || to === 'RELEASED' ? log.type : undefined);
-  if (reason !== undefined) set.push(['statusReason', Prisma.sql`${reason}`]);
-  if (extra.resourceId !== undefined) set.push(['resourceId', Prisma.sql`${extra.resourceId}::int`]);
-  if (extra.acquiredAt !== undefined) set.push(['acquiredAt', timestamp(extra.acquiredAt)]);
-  if (extra.attempts !== undefined) set.push(['attempts', Prisma.sql`${extra.attempts}::int`]);
-  if (extra.blocker !== undefined) set.push(['blocker', Prisma.sql`NULL`]);
-  const [updated] = await ctx.tx.$queryRaw<Lease[]>`
-    UPDATE "Lease" SET ${setClause(set)} WHERE id = ${lease.id} RETURNING *`;
-  if (!updated) throw new Error(`lease ${lease.id} vanished during its own update`);
-  await writeLog(ctx, { ...log, leaseId: lease.id, resourceId: log.resourceId ?? updated.resourceId } as LogEntry<T>, {
-    lease: to,
-  });
-  return updated;
+  if (to === 'ACTIVE' && from === 'PENDING') set.set('acquiredAt', timestamp(ctx.now));
+  const reason = extra.statusReason ?? (to === 'BROKEN' || to === 'RELEASED' ? logType : undefined);
+  if (reason !== undefined) set.set('statusReason', Prisma.sql`${reason}`);
+  if (extra.resourceId !== undefined) set.set('resourceId', Prisma.sql`${extra.resourceId}::int`);
+  if (extra.acquiredAt !== undefined) set.set('acquiredAt', timestamp(extra.acquiredAt));
+  if (extra.attempts !== undefined) set.set('attempts', Prisma.sql`${extra.attempts}::int`);
+  if (extra.blocker !== undefined) set.set('blocker', Prisma.sql`NULL`);
+  return set;
+}
+
+/**
+ * The lease's row, its log and whatever `extras` asks for, in one statement: a transition is most
+ * of what an update does, and each round trip it saves is saved on nearly every update. Raw SQL,
+ * not the client's update, which would cost a second round trip to read the row back. Column names
+ * come only from the lists above.
+ */
+export async function guardedTransitionLease<T extends LogType>(
+  ctx: TxContext,
+  lease: Lease,
+  to: LeaseStatus,
+  log: Omit<LogEntry<T>, 'leaseId'>,
+  extra: LeaseChanges = {},
+  extras: LeaseTransitionExtras = {},
+): Promise<GuardedTransition> {
+  assertLeaseTransition(lease.id, lease.status, to);
+  const set = leaseAssignments(ctx, lease.status, to, log.type, extra);
+  const logs: { to: LeaseStatus; log: Omit<LogEntry, 'leaseId'> }[] = [{ to, log }];
+  if (extras.then) {
+    assertLeaseTransition(lease.id, to, extras.then.to);
+    for (const [column, value] of leaseAssignments(ctx, to, extras.then.to, extras.then.log.type, {}))
+      set.set(column, value);
+    logs.push(extras.then);
+  }
+  const guard = extras.onActiveResource;
+  const ctes: Prisma.Sql[] = [];
+  if (guard !== undefined) ctes.push(Prisma.sql`r AS (SELECT status FROM "Resource" WHERE id = ${guard} FOR SHARE)`);
+  ctes.push(Prisma.sql`u AS (
+    UPDATE "Lease" SET ${setClause([...set])} WHERE id = ${lease.id}
+      ${guard !== undefined ? Prisma.sql`AND (SELECT status FROM r) = 'ACTIVE'` : Prisma.empty}
+    RETURNING *)`);
+  // One row per log, inserted (and so numbered) in the order of the transitions.
+  ctes.push(Prisma.sql`g AS (
+    INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
+    SELECT e.type, e.data::jsonb, ${ctx.now}::timestamp, u.id, COALESCE(e.resource, u."resourceId"), e.blueprint
+    FROM u, unnest(${logs.map((l) => l.log.type)}::text[], ${logs.map((l) => JSON.stringify(l.log.data))}::text[],
+                   ${logs.map((l) => l.log.resourceId ?? null)}::int[], ${logs.map((l) => l.log.blueprintId ?? null)}::int[])
+           WITH ORDINALITY AS e(type, data, resource, blueprint, n)
+    ORDER BY e.n
+    RETURNING id)`);
+  if (extras.releaseSlotLocks)
+    ctes.push(
+      Prisma.sql`s AS (DELETE FROM "SlotLock" WHERE "ownerLeaseId" = ${lease.id} AND EXISTS (SELECT 1 FROM u))`,
+    );
+  const wake = extras.wake ?? 0;
+  if (wake > 0)
+    ctes.push(
+      Prisma.sql`w AS (${wakeSql(ctx, lease.resourceType, wake, lease.id, Prisma.sql`AND EXISTS (SELECT 1 FROM u)`)})`,
+    );
+  const [row] = await ctx.tx.$queryRaw<
+    (Partial<Lease> & { __logs: string[] | null; __resource: ResourceStatus | null; __woken: number })[]
+  >`
+    WITH ${Prisma.join(ctes, ', ')}
+    SELECT u.*, (SELECT array_agg(id::text ORDER BY id) FROM g) AS __logs,
+           ${guard !== undefined ? Prisma.sql`(SELECT status::text FROM r)` : Prisma.sql`NULL::text`} AS __resource,
+           ${wake > 0 ? Prisma.sql`(SELECT count(*) FROM w)::int` : Prisma.sql`0`} AS __woken
+    FROM (SELECT 1) AS one LEFT JOIN u ON true`;
+  const { __logs: logIds, __resource: resourceStatus, __woken: woken, ...columns } = row!;
+  if (columns.id === null || columns.id === undefined) return { lease: null, resourceStatus };
+  const updated = columns as Lease;
+  if (woken > 0) ctx.after.jobScheduled(ctx.now);
+  // A resource that holds this lease for itself (a working copy's host) waits on it: tell it.
+  if (updated.ownerResourceId !== null) scheduleResourceUpdate(ctx, updated.ownerResourceId);
+  logs.forEach((entry, i) =>
+    publishLog(
+      ctx.after,
+      {
+        leaseId: lease.id,
+        resourceId: entry.log.resourceId ?? updated.resourceId,
+        blueprintId: entry.log.blueprintId ?? null,
+      },
+      BigInt(logIds![i]!),
+      { lease: entry.to },
+    ),
+  );
+  return { lease: updated, resourceStatus };
 }
 
 export async function transitionResource<T extends LogType>(
@@ -100,12 +200,25 @@ export async function transitionResource<T extends LogType>(
   if (stamp) set.push([stamp, timestamp(ctx.now)]);
   if (to === 'BROKEN' || to === 'RELEASED') set.push(['statusReason', Prisma.sql`${log.type}`]);
   if (extra.attributes !== undefined) set.push(['attributes', Prisma.sql`${JSON.stringify(extra.attributes)}::jsonb`]);
-  const [updated] = await ctx.tx.$queryRaw<Resource[]>`
-    UPDATE "Resource" SET ${setClause(set)} WHERE id = ${resource.id} RETURNING *`;
-  if (!updated) throw new Error(`resource ${resource.id} vanished during its own update`);
-  await writeLog(ctx, { ...log, resourceId: resource.id, blueprintId: resource.blueprintId } as LogEntry<T>, {
-    resource: to,
-  });
+  // Row and log in one statement, as for leases.
+  const [row] = await ctx.tx.$queryRaw<(Resource & { __log: bigint })[]>`
+    WITH u AS (UPDATE "Resource" SET ${setClause(set)} WHERE id = ${resource.id} RETURNING *),
+    g AS (
+      INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
+      SELECT ${log.type}, ${JSON.stringify(log.data)}::jsonb, ${ctx.now}::timestamp, ${log.leaseId ?? null}::int,
+             u.id, u."blueprintId"
+      FROM u RETURNING id)
+    SELECT u.*, g.id AS __log FROM u, g`;
+  if (!row) throw new Error(`resource ${resource.id} vanished during its own update`);
+  const { __log: logId, ...updated } = row;
+  publishLog(
+    ctx.after,
+    { leaseId: log.leaseId ?? null, resourceId: resource.id, blueprintId: resource.blueprintId },
+    logId,
+    {
+      resource: to,
+    },
+  );
   return updated;
 }
 
@@ -122,4 +235,19 @@ export function logResource<T extends LogType>(
   return writeLog(ctx, { ...log, resourceId: resource.id, blueprintId: resource.blueprintId } as LogEntry<T>, {
     resource: resource.status,
   });
+}
+
+/** How many logs of `type` an object has (how many times a retried step failed so far). */
+export async function countLogs(
+  ctx: TxContext,
+  object: { leaseId: number } | { resourceId: number },
+  type: LogType,
+): Promise<number> {
+  const [row] =
+    'leaseId' in object
+      ? await ctx.tx.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM "Log" WHERE "leaseId" = ${object.leaseId} AND type = ${type}`
+      : await ctx.tx.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM "Log" WHERE "resourceId" = ${object.resourceId} AND type = ${type}`;
+  return row?.n ?? 0;
 }

@@ -1,8 +1,8 @@
-import type { Lease, Prisma } from '../generated/prisma/client.js';
+import { Prisma, type Lease } from '../generated/prisma/client.js';
 import { scheduleLeaseUpdate } from '../queue/jobs.js';
 import { backoffDelayMs } from './backoff.js';
 import type { TxContext } from './context.js';
-import { logLease } from './transitions.js';
+import { publishLog } from './logs.js';
 
 export interface Blocker {
   reason: string;
@@ -27,14 +27,21 @@ export async function waitAndRetry(
   const attempts = lease.attempts + 1;
   const delay = options.patient ? ctx.deps.options.idleRetryMs : backoffDelayMs(attempts, ctx.deps.options);
   scheduleLeaseUpdate(ctx, lease.id, new Date(ctx.now.getTime() + delay));
-  if (!sameWait(lease.blocker, blocker)) {
-    const { reason, ...blockers } = blocker;
-    await logLease(ctx, lease, { type: 'waiting-for-resources', data: { reason, blockers } });
-  }
-  // Raw SQL: this runs on every retry of every waiting lease, and Prisma's update costs a read-back.
-  await ctx.tx.$executeRaw`
-    UPDATE "Lease" SET attempts = ${attempts}, blocker = ${JSON.stringify(blocker)}::jsonb, "updatedAt" = ${ctx.now}::timestamp
-    WHERE id = ${lease.id}`;
+  const { reason, ...blockers } = blocker;
+  // The log only when the wait changed, in the statement of the row: this runs on every retry of
+  // every waiting lease.
+  const log = sameWait(lease.blocker, blocker)
+    ? Prisma.empty
+    : Prisma.sql`, g AS (
+        INSERT INTO "Log" (type, data, "createdAt", "leaseId")
+        SELECT 'waiting-for-resources', ${JSON.stringify({ reason, blockers })}::jsonb, ${ctx.now}::timestamp, u.id
+        FROM u RETURNING id)`;
+  const [row] = await ctx.tx.$queryRaw<{ log: bigint | null }[]>`
+    WITH u AS (
+      UPDATE "Lease" SET attempts = ${attempts}, blocker = ${JSON.stringify(blocker)}::jsonb, "updatedAt" = ${ctx.now}::timestamp
+      WHERE id = ${lease.id} RETURNING id) ${log}
+    SELECT ${log === Prisma.empty ? Prisma.sql`NULL::bigint` : Prisma.sql`(SELECT id FROM g)`} AS log`;
+  if (row?.log != null) publishLog(ctx.after, { leaseId: lease.id }, row.log, { lease: lease.status });
   return { ...lease, attempts, blocker: blocker as Prisma.JsonValue, updatedAt: ctx.now };
 }
 

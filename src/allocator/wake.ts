@@ -1,3 +1,4 @@
+import { Prisma } from '../generated/prisma/client.js';
 import type { TxContext } from './context.js';
 
 /**
@@ -18,7 +19,25 @@ export async function wakeWaitingLeases(
   count = ctx.deps.options.wakeBatch,
 ): Promise<number> {
   if (count <= 0) return 0;
-  const woken = await ctx.tx.$queryRaw<{ targetId: number }[]>`
+  const woken = await ctx.tx.$queryRaw<{ targetId: number }[]>`${wakeSql(ctx, resourceType, count, null)}`;
+  if (woken.length > 0) ctx.after.jobScheduled(ctx.now);
+  return woken.length;
+}
+
+/**
+ * The wake-up as one statement (RETURNING the woken targets), also for a WITH clause of a bigger
+ * one. `except`: a lease that must not be woken, because the same statement moves it on (it is
+ * still PENDING in that statement's snapshot); `onlyIf`: a condition the bigger statement's own
+ * write must meet first.
+ */
+export function wakeSql(
+  ctx: TxContext,
+  resourceType: string,
+  count: number,
+  except: number | null,
+  onlyIf: Prisma.Sql = Prisma.empty,
+): Prisma.Sql {
+  return Prisma.sql`
     UPDATE "Job" SET
       "runAt" = CASE WHEN "lockedBy" IS NOT NULL AND NOT rerun THEN ${ctx.now}::timestamp
                      ELSE LEAST("runAt", ${ctx.now}::timestamp) END,
@@ -26,11 +45,10 @@ export async function wakeWaitingLeases(
     WHERE id IN (
       SELECT j.id FROM "Lease" l JOIN "Job" j ON j.key = 'lease:' || l.id
       WHERE l.status = 'PENDING' AND l."resourceType" = ${resourceType}
+        AND l.id IS DISTINCT FROM ${except}::int
         AND (j."runAt" > ${ctx.now}::timestamp OR (j."lockedBy" IS NOT NULL AND NOT j.rerun))
       ORDER BY j."lockedBy" IS NOT NULL, l.id
       LIMIT ${count}
-      FOR UPDATE OF j SKIP LOCKED)
+      FOR UPDATE OF j SKIP LOCKED) ${onlyIf}
     RETURNING "targetId"`;
-  if (woken.length > 0) ctx.after.jobScheduled(ctx.now);
-  return woken.length;
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { PermanentFailure, TemporaryFailure } from '../allocator/errors.js';
 import type { Lease, Resource } from '../generated/prisma/client.js';
+import { transportConfig, type TransportConfig } from '../transports/config.js';
 import { defineImplementation, type AllocationQueries, type BlueprintOf } from './implementation.js';
 
 // The seed's Almanac-service blueprint: a fixed pool of hosts named by configuration. Each
@@ -14,6 +16,8 @@ const binding = z.object({
   port: z.number().int().min(1).max(65_535),
   attributes: z.record(z.string(), attributeValue).default({}),
   enabled: z.boolean().default(true),
+  /** How commands reach the host; without it, leases on the host cannot run commands. */
+  transport: transportConfig.optional(),
 });
 
 const service = z.object({
@@ -92,7 +96,9 @@ export const hostPool = defineImplementation<HostPoolConfig>({
   async allocateResource(blueprint, lease, queries) {
     // Policy: the first free binding in config order, so that hosts fill up predictably.
     const [chosen] = await freeBindings(blueprint, lease, queries);
-    if (!chosen) throw new Error('allocateResource called without a free binding');
+    // canAllocateNow looked in an earlier statement: a racing allocator may have taken the last
+    // free binding since. A lost race, not a fault: the lease retries.
+    if (!chosen) throw new TemporaryFailure('the last free binding was taken by a racing allocation');
     return {
       name: `${chosen.service}/${chosen.name}`,
       attributes: {
@@ -118,11 +124,33 @@ export const hostPool = defineImplementation<HostPoolConfig>({
   // Use every host before doubling up on one.
   shouldAllocateSupplementalResource: () => true,
 
-  leaseInterfaces(_blueprint, resource) {
+  leaseInterfaces(blueprint, resource) {
     const attributes = resource.attributes as { address?: string; port?: number };
-    return { ssh: { host: attributes.address, port: attributes.port } };
+    const transport = bindingOf(blueprint, resource)?.transport;
+    return {
+      ssh: { host: attributes.address, port: attributes.port },
+      ...(transport ? { transport: describeTransport(transport, attributes) } : {}),
+    };
+  },
+
+  async leaseTransport(blueprint, resource, _lease, runtime) {
+    const b = bindingOf(blueprint, resource);
+    if (!b) throw new PermanentFailure(`resource ${resource.id} has no binding in blueprint ${blueprint.id} any more`);
+    if (!b.transport) throw new PermanentFailure(`binding ${bindingId(b)} has no transport configured`);
+    return { transport: await runtime.transports.open({ address: b.address, port: b.port, transport: b.transport }) };
   },
 });
+
+/**
+ * What HostTransport.describe() would say, built from the config alone: interfaces are read on
+ * every lease query and must not open transports or look up credentials. The credential's name
+ * is left out with its secret: which key reaches a host is the operator's business.
+ */
+function describeTransport(transport: TransportConfig, host: { address?: string; port?: number }) {
+  return transport.kind === 'ssh'
+    ? { kind: 'ssh', address: host.address, port: host.port, user: transport.user }
+    : { kind: 'local' };
+}
 
 async function freeBindings(blueprint: HostPool, lease: Lease, queries: AllocationQueries): Promise<Binding[]> {
   const existing = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN']);

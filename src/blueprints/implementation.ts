@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Blueprint, Lease, Resource, ResourceStatus } from '../generated/prisma/client.js';
+import type { CommandResult, CommandSpec, HostTransport, TransportFactory } from '../transports/transport.js';
 
 // The plug-in interface of drydock-spec.md ("Blueprint implementation interface"). An
 // implementation decides *what* can be built and shared; the allocator decides *when*, takes the
@@ -15,6 +16,69 @@ export interface AllocationQueries {
   resources(blueprintId: number, statuses: readonly ResourceStatus[]): Promise<Resource[]>;
   /** Leases acquired or active on a resource. */
   liveLeaseCount(resourceId: number): Promise<number>;
+  /** Every resource this blueprint ever built for the lease, whatever its status. */
+  resourcesBuiltFor(blueprintId: number, leaseId: number): Promise<Resource[]>;
+  /**
+   * The id of the newest resource this blueprint ever built (0 when none) and how many of its
+   * resources are PENDING, read together (one snapshot: a racer's resource is in both or neither).
+   */
+  resourceFrontier(blueprintId: number): Promise<{ newestId: number; pendingCount: number }>;
+}
+
+/** A lease a resource holds for itself (a working copy's host lease). */
+export interface OwnedLeaseRequest {
+  resourceType: string;
+  attributes?: Record<string, unknown>;
+  /** Only these blueprints (empty or absent: any the owning blueprint is authorized on). */
+  blueprintIds?: number[];
+}
+
+/** Leases held by one resource, owned and authorized by its blueprint's principal. */
+export interface OwnedLeases {
+  /** Every lease this resource has requested, oldest first, whatever its status. */
+  list(): Promise<Lease[]>;
+  /** Requests a new lease; the allocator updates the owning resource on each of its transitions. */
+  request(input: OwnedLeaseRequest): Promise<Lease>;
+  /** Asks one of them to release (a command; a no-op when it is already ending). */
+  release(leaseId: number): Promise<void>;
+}
+
+/** Runs commands through what a lease offers (its host's transport). */
+export interface CommandRunner {
+  /** The transport of an ACTIVE lease (throws PermanentFailure when it has none or is not active). */
+  transportOf(leaseId: number): Promise<LeaseTransport>;
+  run(leaseId: number, spec: CommandSpec): Promise<CommandResult>;
+}
+
+/** A transport and the directory commands of one lease run in. */
+export interface LeaseTransport {
+  transport: HostTransport;
+  cwd?: string;
+}
+
+/**
+ * What hooks that run OUTSIDE transactions (setup, teardown, checks, maintenance) may do besides
+ * return a verdict. Every write goes through the allocator, so the single-writer rule holds.
+ */
+export interface BlueprintRuntime {
+  /** Adds a progress entry to the log of the object being worked on (published to subscribers). */
+  log(message: string, data?: Record<string, unknown>): Promise<void>;
+  /** The resource's own leases (empty handle outside resource hooks: list() is []). */
+  leases: OwnedLeases;
+  commands: CommandRunner;
+  /** Opens a host's transport (host-pool bindings). */
+  transports: TransportFactory;
+  /** Aborted when the process shuts down: long work should stop and be retried elsewhere. */
+  signal: AbortSignal;
+}
+
+/** What a blueprint's periodic maintenance (leak sweep, warm pool) may look at. */
+export interface MaintenanceRuntime {
+  /** This blueprint's resources in the given statuses. */
+  resources(statuses: readonly ResourceStatus[]): Promise<Resource[]>;
+  /** Adds an entry to the blueprint's log. */
+  log(message: string, data?: Record<string, unknown>): Promise<void>;
+  signal: AbortSignal;
 }
 
 /** What allocate-resource decided: the allocator creates the row and takes the locks. */
@@ -63,7 +127,20 @@ export interface BlueprintImplementation<Config = unknown> {
    * take long or call out; it may run more than once for one resource (after a crash), so it must
    * be idempotent. Throw TemporaryFailure to retry, PermanentFailure to break the resource.
    */
-  activateResource?(blueprint: BlueprintOf<Config>, resource: Resource): Promise<ActivationResult>;
+  activateResource?(
+    blueprint: BlueprintOf<Config>,
+    resource: Resource,
+    runtime: BlueprintRuntime,
+  ): Promise<ActivationResult>;
+  /**
+   * Teardown of a RELEASED or BROKEN resource before it is DESTROYED (remove a directory, ask a
+   * provisioner to destroy a machine). Runs OUTSIDE any transaction and lock and may run more than
+   * once, so it must be idempotent. TemporaryFailure retries with backoff; after
+   * `teardownAttempts` failures (or a PermanentFailure) the resource is destroyed anyway and the
+   * failure logged, so that a dead host never blocks the rows (leak sweeps are the backstop).
+   * The resource's own leases are released by the allocator after this returns.
+   */
+  teardownResource?(blueprint: BlueprintOf<Config>, resource: Resource, runtime: BlueprintRuntime): Promise<void>;
   canAcquireLeaseOn(
     blueprint: BlueprintOf<Config>,
     resource: Resource,
@@ -73,6 +150,18 @@ export interface BlueprintImplementation<Config = unknown> {
   acquireLease(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): LeasePlan;
   /** Called when the lease's resource is ACTIVE; 'wait' keeps the lease ACQUIRED and asks again later. */
   activateLease?(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): ActivationResult;
+  /**
+   * Long setup of an ACQUIRED lease on an ACTIVE resource (check out a commit), run OUTSIDE any
+   * transaction and lock, after activateLease said 'active' (or instead of it). The lease's slot
+   * locks are held meanwhile. Idempotent. TemporaryFailure retries with backoff, PermanentFailure
+   * (or any other error) breaks the lease with its message.
+   */
+  setupLease?(
+    blueprint: BlueprintOf<Config>,
+    resource: Resource,
+    lease: Lease,
+    runtime: BlueprintRuntime,
+  ): Promise<ActivationResult>;
   didReleaseLease?(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): Promise<void>;
   destroyLease?(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): Promise<void>;
   destroyResource?(blueprint: BlueprintOf<Config>, resource: Resource): Promise<void>;
@@ -82,11 +171,29 @@ export interface BlueprintImplementation<Config = unknown> {
    * Throw PermanentFailure when the resource is gone or broken for good: it breaks, and so does
    * every lease on it. TemporaryFailure (or any other error) is logged and checked again later.
    */
-  checkResource?(blueprint: BlueprintOf<Config>, resource: Resource): Promise<void>;
+  checkResource?(blueprint: BlueprintOf<Config>, resource: Resource, runtime: BlueprintRuntime): Promise<void>;
   /** True when a busy resource should make the allocator build another instead of sharing it. */
   shouldAllocateSupplementalResource(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): boolean;
   /** What a lease on this resource offers its owner (e.g. how to reach a host). */
   leaseInterfaces?(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): Record<string, unknown>;
+  /**
+   * How commands reach what a lease on this resource offers (a host's ssh or local transport; a
+   * working copy's host, in its directory). Absent: leases on it cannot run commands.
+   */
+  leaseTransport?(
+    blueprint: BlueprintOf<Config>,
+    resource: Resource,
+    lease: Lease,
+    runtime: BlueprintRuntime,
+  ): Promise<LeaseTransport>;
+  /**
+   * Periodic blueprint-wide work outside transactions (a provisioner's leak sweep, a warm pool),
+   * run by one process at a time every `intervalMs` while the blueprint exists and is enabled.
+   */
+  maintenance?: {
+    intervalMs(blueprint: BlueprintOf<Config>): number;
+    run(blueprint: BlueprintOf<Config>, runtime: MaintenanceRuntime): Promise<void>;
+  };
 }
 
 /** Erases the config type so that implementations of different configs share one registry. */

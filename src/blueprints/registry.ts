@@ -1,5 +1,7 @@
 import type { BlueprintImplementation } from './implementation.js';
+import { external } from './external.js';
 import { hostPool } from './host-pool.js';
+import { workingCopy } from './working-copy.js';
 
 /** The implementations a process knows. Adding one is its own file plus one line in builtInImplementations. */
 export class BlueprintRegistry {
@@ -25,7 +27,7 @@ export class BlueprintRegistry {
   }
 }
 
-export const builtInImplementations: readonly BlueprintImplementation[] = [hostPool];
+export const builtInImplementations: readonly BlueprintImplementation[] = [hostPool, workingCopy, external];
 
 /** The built-ins plus any extra ones (tests add theirs this way). */
 export function createRegistry(extra: readonly BlueprintImplementation[] = []): BlueprintRegistry {

@@ -9,6 +9,8 @@ export type DomainEvent =
 
 export interface EventSink {
   publish(event: DomainEvent): void;
+  /** All events of one commit at once, in order, when the sink can do better with them together. */
+  publishBatch?(events: readonly DomainEvent[]): void;
 }
 
 /** Collects events during a transaction; `flush` hands them to the sink once it has committed. */
@@ -19,7 +21,15 @@ export class PendingEvents {
     this.events.push(event);
   }
 
+  /** Puts `earlier`'s events (which happened before these) in front of them. */
+  takeFrom(earlier: PendingEvents): void {
+    this.events.unshift(...earlier.events.splice(0));
+  }
+
   flush(sink: EventSink): void {
-    for (const event of this.events.splice(0)) sink.publish(event);
+    const events = this.events.splice(0);
+    if (events.length === 0) return;
+    if (sink.publishBatch) sink.publishBatch(events);
+    else for (const event of events) sink.publish(event);
   }
 }

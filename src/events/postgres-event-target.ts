@@ -4,11 +4,16 @@ import type { Logger } from '../logger.js';
 // Subscriptions must see events caused in any process of the service. PostgreSQL is already
 // shared by all of them, so its LISTEN/NOTIFY carries the (small, id-only) events: one channel,
 // one listening connection per process, and a process hears its own notifications too, so every
-// delivery takes the same path. Redis is the alternative when REDIS_URL is set.
+// delivery takes the same path. (Delivering a process's own events to it directly was tried: it
+// saves a little latency, but subscribers then read the database in the middle of an outage that
+// the notification path would have kept them out of, and their subscriptions fail.) Redis is the
+// alternative when REDIS_URL is set.
 
 export const EVENTS_CHANNEL = 'drydock_events';
 // NOTIFY payloads are limited to 8000 bytes; events are ids and statuses, far below that.
 const MAX_PAYLOAD = 7_900;
+// What a notification adds around its events: the brackets of the array.
+const ENVELOPE = 2;
 
 type Listener = ((event: CustomEvent) => void) | { handleEvent(event: CustomEvent): void };
 
@@ -17,15 +22,21 @@ export class PostgresEventTarget extends EventTarget {
   private listener: pg.Client | undefined;
   private closed = false;
   private reconnectDelayMs = 100;
-  // Publishing is one statement per event: a small pool of its own keeps it off the request path.
+  // Publishing is a statement: a small pool of its own keeps it off the request path.
   private readonly publisher: pg.Pool;
+  // Events dispatched in the same tick (a commit's events and its wake-up) go out as one
+  // notification: one statement instead of one per event and topic.
+  private pending: string[] = [];
+  private pendingBytes = 0;
 
   constructor(
     private readonly url: string,
     private readonly logger: Logger,
   ) {
     super();
-    this.publisher = new pg.Pool({ connectionString: url, max: 2 });
+    // A notification is a hint (subscribers read the rows, and resume by cursor after a crash):
+    // it need not wait for the WAL to reach the disk, which every notifying commit otherwise does.
+    this.publisher = new pg.Pool({ connectionString: url, max: 2, options: '-c synchronous_commit=off' });
     this.publisher.on('error', (error) => this.logger.warn(`event publisher connection lost: ${error.message}`));
   }
 
@@ -64,14 +75,19 @@ export class PostgresEventTarget extends EventTarget {
 
   private deliver(payload: string | undefined): void {
     if (!payload) return;
-    let parsed: { type: string; detail: unknown };
+    let parsed: { type: string; detail: unknown } | { type: string; detail: unknown }[];
     try {
-      parsed = JSON.parse(payload) as { type: string; detail: unknown };
+      parsed = JSON.parse(payload) as typeof parsed;
     } catch {
       return;
     }
-    const event = new CustomEvent(parsed.type, { detail: parsed.detail });
-    for (const listener of this.listeners.get(parsed.type) ?? []) {
+    for (const item of Array.isArray(parsed) ? parsed : [parsed]) {
+      this.dispatchLocally(new CustomEvent(item.type, { detail: item.detail }));
+    }
+  }
+
+  private dispatchLocally(event: CustomEvent): void {
+    for (const listener of this.listeners.get(event.type) ?? []) {
       if (typeof listener === 'function') listener(event);
       else listener.handleEvent(event);
     }
@@ -90,18 +106,31 @@ export class PostgresEventTarget extends EventTarget {
   }
 
   override dispatchEvent(event: Event): boolean {
-    const payload = JSON.stringify({ type: event.type, detail: (event as CustomEvent).detail });
-    if (payload.length > MAX_PAYLOAD) {
-      this.logger.error(`event on ${event.type} too large to publish (${payload.length} bytes)`);
+    const json = JSON.stringify({ type: event.type, detail: (event as CustomEvent).detail });
+    const bytes = Buffer.byteLength(json);
+    if (bytes + ENVELOPE > MAX_PAYLOAD) {
+      this.logger.error(`event on ${event.type} too large to publish (${bytes} bytes)`);
       return false;
     }
-    this.publisher
-      .query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
-      .catch((error: Error) => this.logger.warn(`could not publish an event: ${error.message}`));
+    if (this.pendingBytes + bytes + 1 + ENVELOPE > MAX_PAYLOAD) this.send();
+    if (this.pending.length === 0) queueMicrotask(() => this.send());
+    this.pending.push(json);
+    this.pendingBytes += bytes + 1;
     return true;
   }
 
+  private send(): void {
+    if (this.pending.length === 0) return;
+    const payload = `[${this.pending.join(',')}]`;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.publisher
+      .query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
+      .catch((error: Error) => this.logger.warn(`could not publish events: ${error.message}`));
+  }
+
   async close(): Promise<void> {
+    this.send();
     this.closed = true;
     await this.listener?.end().catch(() => {});
     this.listener = undefined;

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { createPubSub } from 'graphql-yoga';
+import { Repeater, type createPubSub } from 'graphql-yoga';
 import type { DomainEvent, EventSink } from './domain-events.js';
 
 export type LeaseEvent = Extract<DomainEvent, { kind: 'lease' }>;
@@ -17,25 +17,105 @@ export type DrydockTopics = {
 
 export type DrydockPubSub = ReturnType<typeof createPubSub<DrydockTopics>>;
 
-/** In-process by default; with an event target (PostgreSQL NOTIFY, Redis) across processes. */
+/**
+ * In-process by default; with an event target (PostgreSQL NOTIFY, Redis) across processes. The
+ * same as Yoga's createPubSub (same topics and events on the target), except for what a slow
+ * subscriber gets.
+ *
+ * Yoga's subscriptions queue every event unbounded and throw (taking the process down, from an
+ * event listener) once 1,024 wait for one subscriber: a dashboard subscription reads the database
+ * for each event, so any burst faster than that did it. Here a subscriber's pending events are
+ * coalesced by object: one waiting event per lease or resource, the latest (a subscriber reads the
+ * object's rows when it gets to it, so an older event of the same object would only make it read
+ * them again). Memory is bounded by the objects that changed, and nothing a subscriber would
+ * have read is lost.
+ */
 export function createDrydockPubSub(eventTarget?: EventTarget): DrydockPubSub {
   const target = eventTarget ?? new EventTarget();
   // Every subscriber is a listener on its topic: thousands are normal, not a leak.
   if (target instanceof EventTarget) setMaxListeners(0, target);
-  return createPubSub<DrydockTopics>({ eventTarget: target as never });
+  const pubsub = {
+    publish(routingKey: string, ...args: unknown[]) {
+      const payload = args[1] ?? args[0] ?? null;
+      const topic = args[1] === undefined ? routingKey : `${routingKey}:${String(args[0])}`;
+      target.dispatchEvent(new CustomEvent(topic, { detail: payload }));
+    },
+    subscribe(routingKey: string, id?: unknown) {
+      const topic = id === undefined ? routingKey : `${routingKey}:${String(id)}`;
+      return new Repeater<unknown>(async (push, stop) => {
+        const pending = new Map<unknown, unknown>();
+        let draining = false;
+        const drain = async () => {
+          draining = true;
+          try {
+            // One push at a time: the next waits until the subscriber has taken this one.
+            for (let next = pending.entries().next(); !next.done; next = pending.entries().next()) {
+              const [key, value] = next.value;
+              pending.delete(key);
+              await push(value);
+            }
+          } finally {
+            draining = false;
+          }
+        };
+        const listener = (event: Event) => {
+          const detail = (event as CustomEvent).detail as unknown;
+          pending.set(coalescingKey(detail), detail);
+          if (!draining) void drain();
+        };
+        target.addEventListener(topic, listener);
+        await stop;
+        target.removeEventListener(topic, listener);
+      });
+    },
+  };
+  return pubsub as unknown as DrydockPubSub;
 }
 
-/** Where the domain's committed events go: onto the per-object and the dashboard topics. */
+/** Events of one object replace each other while they wait; anything else waits as it is. */
+function coalescingKey(detail: unknown): unknown {
+  if (typeof detail === 'object' && detail !== null && 'kind' in detail) {
+    const event = detail as DomainEvent;
+    if (event.kind === 'lease') return `lease:${event.leaseId}`;
+    if (event.kind === 'resource') return `resource:${event.resourceId}`;
+  }
+  return detail;
+}
+
+/**
+ * Where the domain's committed events go: onto the per-object and the dashboard topics.
+ *
+ * Of the events one commit caused for one object, only the last is published: a subscriber reads
+ * the object's rows on each event (the log after its cursor, the lease as it is now), so an
+ * earlier event of the same commit would only make it read the same rows again, and a lease
+ * released and destroyed in one update would cost every dashboard two reads instead of one.
+ */
 export function pubSubSink(pubsub: DrydockPubSub): EventSink {
+  const publish = (event: DomainEvent) => {
+    if (event.kind === 'lease') {
+      pubsub.publish('lease:event', event.leaseId, event);
+      pubsub.publish('leases:changed', event);
+    } else if (event.kind === 'resource') {
+      pubsub.publish('resource:event', event.resourceId, event);
+      pubsub.publish('resources:changed', event);
+    }
+  };
   return {
-    publish(event) {
-      if (event.kind === 'lease') {
-        pubsub.publish('lease:event', event.leaseId, event);
-        pubsub.publish('leases:changed', event);
-      } else if (event.kind === 'resource') {
-        pubsub.publish('resource:event', event.resourceId, event);
-        pubsub.publish('resources:changed', event);
+    publish,
+    publishBatch(events) {
+      const last = new Map<string, DomainEvent>();
+      for (const event of events) {
+        const key =
+          event.kind === 'lease'
+            ? `lease:${event.leaseId}`
+            : event.kind === 'resource'
+              ? `resource:${event.resourceId}`
+              : `blueprint:${event.blueprintId}`;
+        // Re-inserted, so that the order is that of each object's last event.
+        last.delete(key);
+        last.set(key, event);
       }
+      for (const event of last.values()) publish(event);
     },
   };
 }

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import type { JobKind } from '../generated/prisma/client.js';
+import { closeBookkeeping, openBookkeeping } from './bookkeeping.js';
+import { jobKey } from './jobs.js';
 import { claimJobs, completeJob, extendClaim, failJob, nextDueAt, type ClaimedJob } from './store.js';
 
 export type JobHandler = (job: ClaimedJob) => Promise<void>;
@@ -12,10 +14,10 @@ export interface WorkerOptions {
   /** A claim not renewed for this long is presumed dead and the job is run again elsewhere. */
   claimTtlMs: number;
   /**
-   * Safety sweep. Wake-ups are pushed (notify) within a process; until cross-process wake-ups
-   * exist, this slow sweep is how a process sees jobs scheduled by another one, and how expired
-   * claims of dead processes are picked up. It is not what makes delayed jobs run on time: the
-   * timer set to the next due job does that.
+   * Safety sweep. Wake-ups are pushed (notify) within a process and between processes; this slow
+   * sweep is how expired claims of dead processes are picked up, and a backstop for a lost
+   * wake-up. It is not what makes delayed jobs run on time: the timer set to the next due job
+   * does that.
    */
   sweepIntervalMs: number;
   /** Delay before re-running a job whose handler threw (attempt is 1-based). */
@@ -36,13 +38,93 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'workerId'> = {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * What the caller that created a job (a lease request) has not published yet: it goes out with
+ * the job's first commit, so that subscribers get one event for both and read the object's rows
+ * once, not twice a few milliseconds apart. A job that commits nothing soon publishes it anyway.
+ */
+export interface Carried {
+  flush(): void;
+}
+
+/** At the latest this long after its job started, carried work is published regardless. */
+const CARRY_MS = 20;
+
+/** A job this process holds while its handler runs. */
+export interface JobClaim {
+  readonly job: ClaimedJob;
+  /** See Carried; taken (with takeCarried) by whoever publishes it. */
+  carried: Carried | null;
+  /**
+   * A committed transaction of the handler asked for this job again at this time: the worker's
+   * completion keeps the row and sets it to this time (see ../queue/jobs.ts).
+   */
+  rescheduleAt: Date | null;
+}
+
+// Handlers are given only the job's target (services/index.ts binds them as
+// `(job) => updateLease(deps, job.targetId)`), so the claim is handed over out of band: it is set
+// for exactly the synchronous start of the handler call, which is where updateLease and
+// updateResource pick it up (JavaScript runs that stretch without interruption).
+let starting: JobClaim | undefined;
+
+export function takeCarried(claim: JobClaim): Carried | null {
+  const carried = claim.carried;
+  claim.carried = null;
+  return carried;
+}
+
+/** The claim of the job now starting, if it is this object's update; at most one taker. */
+export function takeStartingClaim(kind: JobKind, targetId: number): JobClaim | undefined {
+  const claim = starting;
+  if (!claim || claim.job.key !== jobKey(kind, targetId)) return undefined;
+  starting = undefined;
+  return claim;
+}
+
+/** A worker slot held for a job the caller is about to insert already claimed (see reserve()). */
+export interface Reservation {
+  /** Claim token to write into the job row. */
+  readonly token: string;
+  readonly lockedUntil: Date;
+  /** The row was written with this claim: run it now, in this process, carrying `carried`. */
+  start(job: Omit<ClaimedJob, 'token'>, carried?: Carried): void;
+  /** The row was not claimed after all (or the statement failed): give the slot back. */
+  cancel(): void;
+}
+
+// The running workers of this process, by database: a request that creates work can hand it
+// to one of them directly instead of going through notify → claim.
+const localWorkers = new WeakMap<Database, Set<QueueWorker>>();
+
+/**
+ * Reserves a slot of a worker of this process on `db`, if one is idle enough. Work inserted
+ * already claimed by it is run at once, with no claim statement and no wake-up round trip.
+ */
+export function reserveLocalSlot(db: Database): Reservation | null {
+  for (const worker of localWorkers.get(db) ?? []) {
+    const reservation = worker.reserve();
+    if (reservation) return reservation;
+  }
+  return null;
+}
+
+/**
  * Runs the durable queue in this process: claims due jobs up to `concurrency`, runs their handler,
  * and sleeps until the next due job (a timer) or until notify() says something new is due.
  */
 export class QueueWorker {
   private readonly running = new Set<Promise<void>>();
+  private reserved = 0;
   private pumping = false;
   private pumpAgain = false;
+  /** The pump in progress, which stop() lets finish before closing the queue's connections. */
+  private pumped: Promise<void> = Promise.resolve();
+  /** Due jobs may be waiting for a slot: look again as soon as one frees. */
+  private backlog = true;
+  /** Counts the signals that something is due, so a claim in flight does not swallow one. */
+  private signals = 0;
+  /** The timer may be unarmed for a job that is due later: ask the database when it is. */
+  private lookAhead = true;
   private stopped = true;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -58,23 +140,77 @@ export class QueueWorker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.sweep = setInterval(() => void this.pump(), this.options.sweepIntervalMs);
+    openBookkeeping(this.db, (error) => this.options.onError?.(null, error));
+    this.signal(true);
+    const workers = localWorkers.get(this.db) ?? new Set();
+    workers.add(this);
+    localWorkers.set(this.db, workers);
+    this.sweep = setInterval(() => {
+      this.signal(true);
+      void this.pump();
+    }, this.options.sweepIntervalMs);
     void this.pump();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    localWorkers.get(this.db)?.delete(this);
     if (this.sweep) clearInterval(this.sweep);
     this.clearTimer();
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    // A claim in flight, or a reservation, may still turn into jobs of this worker: they run
+    // before stop returns, and before the queue's connections close.
+    await this.pumped;
+    while (this.running.size > 0 || this.reserved > 0) {
+      if (this.running.size > 0) await Promise.allSettled([...this.running]);
+      else await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await closeBookkeeping(this.db);
   }
 
-  /** Something is due at `runAt` (default now): the hook cross-process wake-ups will call too. */
+  /** Something is due at `runAt` (default now): the hook cross-process wake-ups call too. */
   notify(runAt: Date = new Date()): void {
     if (this.stopped) return;
     const delay = runAt.getTime() - Date.now();
-    if (delay <= 0) void this.pump();
-    else this.armTimer(runAt.getTime());
+    if (delay <= 0) {
+      this.signal(false);
+      void this.pump();
+    } else this.armTimer(runAt.getTime());
+  }
+
+  /** Jobs may be due now; `lookAhead`: the next due time may be unknown to the timer too. */
+  private signal(lookAhead: boolean): void {
+    this.backlog = true;
+    this.signals++;
+    if (lookAhead) this.lookAhead = true;
+  }
+
+  /** A slot for a job the caller inserts already claimed by this worker; null when none is free. */
+  reserve(): Reservation | null {
+    if (this.stopped || this.running.size + this.reserved >= this.options.concurrency) return null;
+    this.reserved++;
+    let open = true;
+    const close = () => {
+      if (!open) throw new Error('this reservation was already used');
+      open = false;
+      this.reserved--;
+    };
+    const token = this.newToken();
+    return {
+      token,
+      lockedUntil: new Date(Date.now() + this.options.claimTtlMs),
+      start: (job, carried) => {
+        close();
+        this.run({ ...job, token }, carried ?? null);
+      },
+      cancel: () => {
+        close();
+        if (this.backlog || this.lookAhead) void this.pump();
+      },
+    };
+  }
+
+  private newToken(): string {
+    return `${this.options.workerId}:${++this.claims}:${randomUUID().slice(0, 8)}`;
   }
 
   private clearTimer(): void {
@@ -91,30 +227,44 @@ export class QueueWorker {
       () => {
         this.timer = undefined;
         this.timerAt = Infinity;
+        // This was the earliest job known; the one after it is found by asking the database.
+        this.signal(true);
         void this.pump();
       },
       Math.min(Math.max(at - Date.now(), 0), MAX_TIMER_MS),
     );
   }
 
-  private async pump(): Promise<void> {
-    if (this.stopped) return;
+  private free(): number {
+    return this.options.concurrency - this.running.size - this.reserved;
+  }
+
+  private pump(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.pumping) {
       this.pumpAgain = true;
-      return;
+      return this.pumped;
     }
     this.pumping = true;
+    this.pumped = this.pumpOnce();
+    return this.pumped;
+  }
+
+  private async pumpOnce(): Promise<void> {
     try {
       do {
         this.pumpAgain = false;
-        const free = this.options.concurrency - this.running.size;
+        if (!this.backlog) break;
+        const free = this.free();
         if (free <= 0) break;
-        const token = `${this.options.workerId}:${++this.claims}:${randomUUID().slice(0, 8)}`;
-        const jobs = await claimJobs(this.db, token, free, this.options.claimTtlMs, new Date());
+        const signals = this.signals;
+        const jobs = await claimJobs(this.db, this.newToken(), free, this.options.claimTtlMs, new Date());
+        // Fewer than asked for: nothing else is due now, until a wake-up or the timer says so.
+        if (jobs.length < free && this.signals === signals) this.backlog = false;
         for (const job of jobs) this.run(job);
-        if (jobs.length === free) this.pumpAgain = true;
-      } while (this.pumpAgain && !this.stopped);
-      if (!this.stopped && this.running.size < this.options.concurrency) {
+      } while ((this.pumpAgain || this.backlog) && !this.stopped);
+      if (!this.stopped && this.lookAhead && this.free() > 0) {
+        this.lookAhead = false;
         const next = await nextDueAt(this.db);
         if (next) this.armTimer(next.getTime());
       }
@@ -127,28 +277,44 @@ export class QueueWorker {
     if (this.pumpAgain && !this.stopped) void this.pump();
   }
 
-  private run(job: ClaimedJob): void {
+  private run(job: ClaimedJob, carried: Carried | null = null): void {
     const handler = this.handlers[job.kind];
+    const claim: JobClaim = { job, rescheduleAt: null, carried };
+    const carryTimer = carried ? setTimeout(() => takeCarried(claim)?.flush(), CARRY_MS) : undefined;
     const task = (async () => {
       const heartbeat = setInterval(
         () => void extendClaim(this.db, job, this.options.claimTtlMs, new Date()).catch(() => {}),
         Math.max(this.options.claimTtlMs / 3, 50),
       );
       try {
-        const execute = () => handler(job);
+        const execute = () => {
+          starting = claim;
+          try {
+            return handler(job);
+          } finally {
+            starting = undefined;
+          }
+        };
         await (this.options.wrap ? this.options.wrap(job, execute) : execute());
         clearInterval(heartbeat);
-        await completeJob(this.db, job);
+        const dueAgainAt = await completeJob(this.db, job, claim.rescheduleAt);
+        if (dueAgainAt) this.notify(dueAgainAt);
       } catch (error) {
         clearInterval(heartbeat);
         this.options.onError?.(job, error);
         const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         const retryAt = new Date(Date.now() + this.options.retryDelayMs(job.attempts));
-        await failJob(this.db, job, message, retryAt).catch((failure: unknown) => this.options.onError?.(job, failure));
+        const dueAt = await failJob(this.db, job, message, retryAt).catch((failure: unknown) => {
+          this.options.onError?.(job, failure);
+          return null;
+        });
+        if (dueAt) this.notify(dueAt);
       }
     })().finally(() => {
+      clearTimeout(carryTimer);
+      takeCarried(claim)?.flush();
       this.running.delete(task);
-      void this.pump();
+      if (this.backlog || this.lookAhead) void this.pump();
     });
     this.running.add(task);
   }

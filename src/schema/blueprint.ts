@@ -1,4 +1,5 @@
 import type { Blueprint } from '../generated/prisma/client.js';
+import { blueprintPrincipalName } from '../allocator/blueprint-principal.js';
 import { builder } from './builder.js';
 import { domainErrors, unwrap } from './errors.js';
 import { databaseId } from './ids.js';
@@ -21,6 +22,14 @@ export const BlueprintNode = builder.prismaNode('Blueprint', {
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     resources: t.relatedConnection('resources', { cursor: 'id', query: { orderBy: { id: 'asc' } } }),
     authorizations: t.relation('authorizations', { query: { orderBy: { id: 'asc' } } }),
+    principal: t.prismaField({
+      type: 'Principal',
+      nullable: true,
+      description:
+        'The principal this blueprint leases as (a working copy leases its host): authorize it on the blueprints it builds on.',
+      resolve: (query, blueprint, _args, ctx) =>
+        ctx.db.prisma.principal.findUnique({ ...query, where: { name: blueprintPrincipalName(blueprint.id) } }),
+    }),
   }),
 });
 

@@ -2,6 +2,7 @@ import { contextCacheSymbol } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import type { Log } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
+import { readThroughOutage } from '../db/connection-loss.js';
 import { parseCursor } from './log.js';
 
 type Stream = { kind: 'lease'; id: number } | { kind: 'resource'; id: number };
@@ -34,10 +35,13 @@ export async function* objectEventStream(
       : ctx.pubsub.subscribe('resource:event', stream.id);
   let last = parsed;
   async function* newer() {
-    const logs = await ctx.db.prisma.log.findMany({
-      where: { ...where, ...(last === null ? {} : { id: { gt: last } }) },
-      orderBy: { id: 'asc' },
-    });
+    const after = last;
+    const logs = await readThroughOutage(() =>
+      ctx.db.prisma.log.findMany({
+        where: { ...where, ...(after === null ? {} : { id: { gt: after } }) },
+        orderBy: { id: 'asc' },
+      }),
+    );
     for (const log of logs) {
       last = log.id;
       yield { log };
@@ -48,8 +52,14 @@ export async function* objectEventStream(
   let nextEvent = iterator.next();
   try {
     if (last !== null) yield* newer();
-    else last = (await ctx.db.prisma.log.findFirst({ where, orderBy: { id: 'desc' } }))?.id ?? 0n;
-    if (await isDestroyed(ctx, stream)) return;
+    else
+      last = (await readThroughOutage(() => ctx.db.prisma.log.findFirst({ where, orderBy: { id: 'desc' } })))?.id ?? 0n;
+    if (await isDestroyed(ctx, stream)) {
+      // Destroyed since the replay read: the destroying transaction's logs committed with it and
+      // may be newer than what the replay saw.
+      yield* newer();
+      return;
+    }
     for (;;) {
       const event = await nextEvent;
       if (event.done) return;
@@ -63,10 +73,11 @@ export async function* objectEventStream(
 }
 
 async function isDestroyed(ctx: GraphQLContext, stream: Stream): Promise<boolean> {
-  const row =
+  const row = await readThroughOutage(() =>
     stream.kind === 'lease'
-      ? await ctx.db.prisma.lease.findUnique({ where: { id: stream.id }, select: { status: true } })
-      : await ctx.db.prisma.resource.findUnique({ where: { id: stream.id }, select: { status: true } });
+      ? ctx.db.prisma.lease.findUnique({ where: { id: stream.id }, select: { status: true } })
+      : ctx.db.prisma.resource.findUnique({ where: { id: stream.id }, select: { status: true } }),
+  );
   return row?.status === 'DESTROYED';
 }
 
@@ -104,22 +115,26 @@ export async function statusAfter(ctx: GraphQLContext, kind: 'lease' | 'resource
   if (kind === 'lease') {
     const known = leaseStatusAfter[log.type];
     if (known) return known;
-    const last = await ctx.db.prisma.log.findFirst({
-      where: { leaseId: log.leaseId, id: { lte: log.id }, type: { in: Object.keys(leaseStatusAfter) } },
-      orderBy: { id: 'desc' },
-      select: { type: true },
-    });
+    const last = await readThroughOutage(() =>
+      ctx.db.prisma.log.findFirst({
+        where: { leaseId: log.leaseId, id: { lte: log.id }, type: { in: Object.keys(leaseStatusAfter) } },
+        orderBy: { id: 'desc' },
+        select: { type: true },
+      }),
+    );
     return (last && leaseStatusAfter[last.type]) ?? 'PENDING';
   }
-  const last = await ctx.db.prisma.log.findFirst({
-    where: {
-      resourceId: log.resourceId,
-      id: { lte: log.id },
-      type: { in: [...Object.keys(resourceStatusAfter), 'resource-allocated'] },
-    },
-    orderBy: { id: 'desc' },
-    select: { type: true, data: true },
-  });
+  const last = await readThroughOutage(() =>
+    ctx.db.prisma.log.findFirst({
+      where: {
+        resourceId: log.resourceId,
+        id: { lte: log.id },
+        type: { in: [...Object.keys(resourceStatusAfter), 'resource-allocated'] },
+      },
+      orderBy: { id: 'desc' },
+      select: { type: true, data: true },
+    }),
+  );
   if (!last) return 'PENDING';
   if (last.type === 'resource-allocated') return String((last.data as { status?: string }).status ?? 'PENDING');
   return resourceStatusAfter[last.type] ?? 'PENDING';

@@ -8,6 +8,8 @@ import './lease.js';
 import './log.js';
 import './token.js';
 import './lease-candidates.js';
+import './credential.js';
+import './lease-command.js';
 
 let built: GraphQLSchema | undefined;
 

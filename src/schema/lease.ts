@@ -1,4 +1,5 @@
 import type { Lease, LeaseStatus, Log } from '../generated/prisma/client.js';
+import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
@@ -177,7 +178,7 @@ const LeaseEventRef = builder.objectRef<{ log: Log }>('LeaseEvent').implement({
     lease: t.prismaField({
       type: 'Lease',
       resolve: (query, { log }, _args, ctx) =>
-        ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: log.leaseId! } }),
+        readThroughOutage(() => ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: log.leaseId! } })),
     }),
   }),
 });
@@ -205,16 +206,20 @@ builder.subscriptionFields((t) => ({
     subscribe: async function* (_root, args, ctx) {
       for await (const event of ctx.pubsub.subscribe('leases:changed')) {
         // Filtering here, not in resolve: graphql-js cannot skip an event once it reaches resolve.
-        const match = await ctx.db.prisma.lease.findFirst({
-          where: { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] },
-          select: { id: true },
-        });
+        const match = await readThroughOutage(() =>
+          ctx.db.prisma.lease.findFirst({
+            where: { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] },
+            select: { id: true },
+          }),
+        );
         if (match) yield match.id;
       }
     },
     resolve: (query, leaseId, _args, ctx) => {
       freshLoaderCache(ctx);
-      return ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: leaseId as unknown as number } });
+      return readThroughOutage(() =>
+        ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: leaseId as unknown as number } }),
+      );
     },
   }),
 }));

@@ -1,4 +1,5 @@
 import type { Log, Resource, ResourceStatus } from '../generated/prisma/client.js';
+import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { ResourceStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
@@ -105,7 +106,7 @@ const ResourceEventRef = builder.objectRef<{ log: Log }>('ResourceEvent').implem
     resource: t.prismaField({
       type: 'Resource',
       resolve: (query, { log }, _args, ctx) =>
-        ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: log.resourceId! } }),
+        readThroughOutage(() => ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: log.resourceId! } })),
     }),
   }),
 });
@@ -132,16 +133,20 @@ builder.subscriptionFields((t) => ({
     args: { filter: t.arg({ type: ResourceFilter }) },
     subscribe: async function* (_root, args, ctx) {
       for await (const event of ctx.pubsub.subscribe('resources:changed')) {
-        const match = await ctx.db.prisma.resource.findFirst({
-          where: { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] },
-          select: { id: true },
-        });
+        const match = await readThroughOutage(() =>
+          ctx.db.prisma.resource.findFirst({
+            where: { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] },
+            select: { id: true },
+          }),
+        );
         if (match) yield match.id;
       }
     },
     resolve: (query, resourceId, _args, ctx) => {
       freshLoaderCache(ctx);
-      return ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: resourceId as unknown as number } });
+      return readThroughOutage(() =>
+        ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: resourceId as unknown as number } }),
+      );
     },
   }),
 }));

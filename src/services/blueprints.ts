@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Blueprint, Prisma } from '../generated/prisma/client.js';
+import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from '../allocator/context.js';
+import { bookMaintenance } from '../allocator/maintenance.js';
 import { conflict, notAuthorized, notFound, validationError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -57,6 +59,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
   /** Blueprint changes can create capacity: waiting leases get a look at once. */
   async function changed(ctx: TxContext, blueprint: Blueprint) {
     await wakeWaitingLeases(ctx, blueprint.resourceType);
+    bookMaintenance(ctx, registry, blueprint);
   }
 
   return {
@@ -84,6 +87,8 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
           data: { name: created.name, implementation: created.implementation },
           blueprintId: created.id,
         });
+        // Created now, so that operators can authorize it on other blueprints before it leases.
+        await blueprintPrincipalId(ctx.tx, created.id);
         await changed(ctx, created);
         return created;
       });

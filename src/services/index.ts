@@ -4,11 +4,17 @@ import type { AllocatorDeps } from '../allocator/context.js';
 import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
+import { maintainBlueprint } from '../allocator/maintenance.js';
+import { bareRuntime, type RuntimeTools } from '../allocator/runtime.js';
+import { createTransportFactory } from '../transports/factory.js';
+import { createCommandRunner } from '../transports/runner.js';
 import type { BlueprintImplementation } from '../blueprints/implementation.js';
 import { BlueprintRegistry, createRegistry } from '../blueprints/registry.js';
 import { defaultWorkerOptions, QueueWorker, type WorkerOptions } from '../queue/worker.js';
 import { authorizationService, type AuthorizationService } from './authorizations.js';
 import { blueprintService, type BlueprintService } from './blueprints.js';
+import { credentialService, type CredentialService } from './credentials.js';
+import { leaseCommandService, type LeaseCommandService } from './lease-commands.js';
 import { leaseService, type LeaseService } from './leases.js';
 import { resourceService, type ResourceService } from './resources.js';
 
@@ -29,6 +35,8 @@ export interface ServicesDeps {
   worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
   /** Called after a commit that made work due at `runAt`, so that other processes can be told. */
   onWake?: (runAt: Date) => void;
+  /** Host transports: `local` runs commands on this machine, so it is off unless enabled. */
+  transports?: { allowLocal?: boolean; stateDir?: string };
 }
 
 export interface WorkerHandle {
@@ -42,6 +50,8 @@ export interface Services {
   resources: ResourceService;
   blueprints: BlueprintService;
   authorizations: AuthorizationService;
+  credentials: CredentialService;
+  leaseCommands: LeaseCommandService;
   worker: {
     /** Runs the durable queue in this process until stopped. */
     start(options?: { concurrency?: number }): WorkerHandle;
@@ -59,7 +69,19 @@ export function createServices(deps: ServicesDeps): Services {
       : createRegistry(deps.implementations ?? []);
   const options = allocatorOptions(deps.allocator);
   let worker: QueueWorker | undefined;
+  // Long hook work (a clone, a provisioner poll) watches this to stop at shutdown.
+  const shutdown = new AbortController();
+  const tools: RuntimeTools = {
+    transports: createTransportFactory({
+      db: deps.db,
+      allowLocal: deps.transports?.allowLocal ?? false,
+      ...(deps.transports?.stateDir ? { stateDir: deps.transports.stateDir } : {}),
+    }),
+    commands: createCommandRunner({ db: deps.db, registry, runtime: () => bareRuntime(tools) }),
+    signal: shutdown.signal,
+  };
   const allocator: AllocatorDeps = {
+    tools,
     db: deps.db,
     events: deps.events,
     registry,
@@ -76,6 +98,8 @@ export function createServices(deps: ServicesDeps): Services {
     resources: resourceService(allocator),
     blueprints: blueprintService(allocator),
     authorizations: authorizationService(allocator),
+    credentials: credentialService(deps.db),
+    leaseCommands: leaseCommandService(allocator),
     registry,
     options,
     worker: {
@@ -91,6 +115,7 @@ export function createServices(deps: ServicesDeps): Services {
           {
             LEASE_UPDATE: (job) => updateLease(allocator, job.targetId),
             RESOURCE_UPDATE: (job) => updateResource(allocator, job.targetId),
+            BLUEPRINT_MAINTENANCE: (job) => maintainBlueprint(allocator, job.targetId),
           },
           { ...defaultWorkerOptions, ...deps.worker, concurrency, workerId },
         );
@@ -99,6 +124,7 @@ export function createServices(deps: ServicesDeps): Services {
         return {
           notify: (runAt) => running.notify(runAt),
           async stop() {
+            shutdown.abort();
             await running.stop();
             if (worker === running) worker = undefined;
           },

@@ -38,6 +38,7 @@ export async function leaseCandidates(
     resourceId: null,
     ownerId: actor.principalId,
     authorizingPrincipalId: actor.principalId,
+    ownerResourceId: null,
     allowedBlueprintIds: parsed.data.blueprintIds,
     until: null,
     blocker: null,

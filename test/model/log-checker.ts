@@ -32,8 +32,13 @@ export interface LeaseTrack {
   resources: Set<number>;
   releaseReason: string | null;
   releasedAt: Date | null;
-  /** Its resource had already left PENDING/ACTIVE when the lease was released. */
+  /**
+   * Its resource had already left PENDING/ACTIVE when the lease was released, or the lease had
+   * left a resource that went away (reacquired): that resource's release command may arrive
+   * after the lease moved on, and releasing it then is what the spec says.
+   */
   resourceGoneAtRelease: boolean;
+  leftGoneResource: boolean;
   brokenReason: string | null;
   /** Broke with (or logged) `no-blueprints`, `no-authorizations` or `cannot-ever-allocate`. */
   refused: boolean;
@@ -111,6 +116,7 @@ export class LogChecker {
         releaseReason: null,
         releasedAt: null,
         resourceGoneAtRelease: false,
+        leftGoneResource: false,
         brokenReason: null,
         refused: false,
       });
@@ -140,12 +146,15 @@ export class LogChecker {
         lease.releaseReason = String(log.data['reason']);
         lease.releasedAt = log.createdAt;
         lease.resourceGoneAtRelease =
-          lease.resourceId !== null && !resourceLive(this.resources.get(lease.resourceId)?.status);
+          lease.leftGoneResource ||
+          (lease.resourceId !== null && !resourceLive(this.resources.get(lease.resourceId)?.status));
       } else {
         lease.brokenReason = String(log.data['reason']);
         if (refusals.has(lease.brokenReason)) lease.refused = true;
       }
     } else if (to === 'PENDING' || to === 'DESTROYED') {
+      if (to === 'PENDING' && lease.resourceId !== null && !resourceLive(this.resources.get(lease.resourceId)?.status))
+        lease.leftGoneResource = true;
       this.leaveResource(id, lease);
       if (lease.resourceId !== null && this.holder.get(lease.resourceId) === id) this.holder.delete(lease.resourceId);
       if (to === 'PENDING') lease.resourceId = null;

@@ -4,6 +4,8 @@ import type { Lease, LeaseStatus } from '../../src/generated/prisma/client.js';
 import type { AllocatorOptions } from '../../src/allocator/options.js';
 import type { WorkerOptions } from '../../src/queue/worker.js';
 import { createServices, systemActor, type Actor, type Services } from '../../src/services/index.js';
+import type { BlueprintImplementation } from '../../src/blueprints/implementation.js';
+import { blueprintPrincipalName } from '../../src/allocator/blueprint-principal.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { createTestBlueprint, TestBlueprintControl } from './test-blueprint.js';
 
@@ -68,6 +70,9 @@ export async function createHarness(
     allocator?: Partial<AllocatorOptions>;
     worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
     poolSize?: number;
+    /** More implementations next to the built-ins and the test blueprint. */
+    implementations?: readonly BlueprintImplementation[];
+    transports?: { allowLocal?: boolean; stateDir?: string };
   } = {},
 ): Promise<Harness> {
   const db = await createTestDatabase(kind, options.poolSize ? { poolSize: options.poolSize } : {});
@@ -83,7 +88,8 @@ export async function createHarness(
       db,
       events: harness.events,
       workerId: 'test',
-      implementations: [createTestBlueprint(harness.control)],
+      implementations: [createTestBlueprint(harness.control), ...(options.implementations ?? [])],
+      ...(options.transports ? { transports: options.transports } : {}),
       allocator: { ...fastAllocator, ...options.allocator },
       worker: { ...fastWorker, ...options.worker },
     });
@@ -159,3 +165,17 @@ export const hostPoolConfig = (hosts: number, attributes: Record<string, string>
     },
   ],
 });
+
+/**
+ * Lets `consumerBlueprintId` lease from `providerBlueprintId` (a working copy from a host pool),
+ * the way an operator would: the consumer's principal asks, an administrator authorizes.
+ */
+export async function authorizeBlueprintOn(h: Harness, consumerBlueprintId: number, providerBlueprintId: number) {
+  const principal = await h.db.prisma.principal.findUniqueOrThrow({
+    where: { name: blueprintPrincipalName(consumerBlueprintId) },
+  });
+  const requested = unwrap(
+    await h.services.authorizations.request(h.system, { blueprintId: providerBlueprintId, principalId: principal.id }),
+  );
+  return unwrap(await h.services.authorizations.set(h.system, { authorizationId: requested.id, state: 'AUTHORIZED' }));
+}

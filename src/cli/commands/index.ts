@@ -4,6 +4,7 @@ import type { Command } from './command.js';
 import { leaseCommand } from './lease.js';
 import { leasesCommand, resourcesCommand } from './listings.js';
 import { releaseLeaseCommand, releaseResourceCommand } from './release.js';
+import { runCommand } from './run-command.js';
 import { tokenCommand } from './token.js';
 import { reclaimCommand, updateLeaseCommand, updateResourceCommand } from './update.js';
 import { watchCommand } from './watch.js';
@@ -12,6 +13,7 @@ import { watchCommand } from './watch.js';
 export const commands: Command[] = [
   leaseCommand,
   releaseLeaseCommand,
+  runCommand,
   leasesCommand,
   resourcesCommand,
   watchCommand,

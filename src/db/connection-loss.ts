@@ -1,0 +1,48 @@
+// A long-lived reader (a subscription) outlives database outages: a connection the server
+// terminated, a restart, a failover. Requests and queue jobs simply fail and are retried by their
+// callers; a subscription has no caller to retry it, and failing it would make every dashboard
+// reconnect and re-read at once. Its reads wait out a short outage instead.
+
+// Driver adapter error kinds and Prisma codes that mean "the connection went away", not "the query
+// is wrong".
+const LOST_KINDS = new Set(['ConnectionClosed', 'DatabaseNotReachable', 'SocketTimeout', 'TooManyConnections']);
+const LOST_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017']);
+// SQLSTATE class 08 (connection exception) and 57P01-57P03 (administrator/crash shutdown, cannot
+// connect now).
+const LOST_SQLSTATE = /^(08|57P0[1-3])/;
+const LOST_MESSAGE = /Connection terminated|Server has closed the connection|ECONNRESET|ECONNREFUSED/;
+
+export function isConnectionLoss(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const queue: unknown[] = [error];
+  while (queue.length > 0) {
+    const e = queue.shift();
+    if (typeof e !== 'object' || e === null || seen.has(e)) continue;
+    seen.add(e);
+    const { code, kind, message, cause, meta } = e as Record<string, unknown>;
+    if (typeof kind === 'string' && LOST_KINDS.has(kind)) return true;
+    if (typeof code === 'string' && (LOST_PRISMA_CODES.has(code) || LOST_SQLSTATE.test(code))) return true;
+    if (typeof message === 'string' && LOST_MESSAGE.test(message)) return true;
+    queue.push(cause, (meta as Record<string, unknown> | undefined)?.driverAdapterError);
+  }
+  return false;
+}
+
+export interface OutageOptions {
+  /** How long to keep trying before giving up with the last error. */
+  readonly patienceMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Runs `read`, again after a pause while it fails for a lost connection, for up to `patienceMs`. */
+export async function readThroughOutage<T>(read: () => Promise<T>, options: OutageOptions = {}): Promise<T> {
+  const deadline = Date.now() + (options.patienceMs ?? 30_000);
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isConnectionLoss(error) || Date.now() + delay > deadline || options.signal?.aborted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
+import { notAuthorized, notFound, PermanentFailure, validationError } from '../allocator/errors.js';
+import { writeLog } from '../allocator/logs.js';
+import { fail, ok, type Result } from '../allocator/result.js';
+import { noRuntimeTools } from '../allocator/runtime.js';
+import type { HostTransport, OutputStream } from '../transports/transport.js';
+import type { Actor } from './actor.js';
+import { commandStream, type LeaseCommandEvent } from './lease-command-stream.js';
+import { fromZod } from './validation.js';
+
+export type { LeaseCommandEvent } from './lease-command-stream.js';
+
+export interface LeaseCommandRequest {
+  leaseId: number;
+  argv: string[];
+  timeoutSeconds?: number | null;
+}
+
+export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 3_600;
+export const MAX_COMMAND_TIMEOUT_SECONDS = 86_400;
+const MAX_ARGS = 1_000;
+const MAX_ARGV_CHARACTERS = 128 * 1024;
+
+const request = z.object({
+  argv: z
+    .array(z.string().refine((arg) => !arg.includes('\0'), 'arguments cannot contain NUL characters'))
+    .min(1, 'give the command to run')
+    .max(MAX_ARGS, `at most ${MAX_ARGS} arguments`)
+    .refine((argv) => argv[0] !== '', { message: 'the program name is empty', path: [0] })
+    .refine((argv) => argv.reduce((sum, arg) => sum + arg.length, 0) <= MAX_ARGV_CHARACTERS, {
+      message: `the command is longer than ${MAX_ARGV_CHARACTERS} characters`,
+    }),
+  timeoutSeconds: z
+    .number()
+    .int()
+    .min(1, 'timeoutSeconds must be at least 1')
+    .max(MAX_COMMAND_TIMEOUT_SECONDS, `timeoutSeconds is at most ${MAX_COMMAND_TIMEOUT_SECONDS}`)
+    .nullish(),
+});
+
+export interface LeaseCommandService {
+  /**
+   * Checks that the actor may run a command through the lease and opens its transport. The
+   * command starts when the stream is first read, and is killed when the stream is closed early.
+   */
+  start(actor: Actor, input: LeaseCommandRequest): Promise<Result<AsyncIterableIterator<LeaseCommandEvent>>>;
+}
+
+export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
+  const { db } = deps;
+
+  async function log(leaseId: number, entry: Parameters<typeof writeLog>[1]) {
+    await inTransaction(deps, async (ctx) => {
+      const lease = await ctx.tx.lease.findUniqueOrThrow({ where: { id: leaseId }, select: { status: true } });
+      await writeLog(ctx, entry, { lease: lease.status });
+    });
+  }
+
+  async function run(
+    actor: Actor,
+    leaseId: number,
+    argv: string[],
+    transport: HostTransport,
+    cwd: string | undefined,
+    timeoutMs: number,
+    emit: (stream: OutputStream, text: string) => void,
+    signal: AbortSignal,
+  ) {
+    const started = Date.now();
+    await log(leaseId, { type: 'lease-command-started', data: { argv, principalId: actor.principalId }, leaseId });
+    let exitCode: number | null = null;
+    let timedOut = false;
+    try {
+      ({ exitCode, timedOut } = await transport.run({ argv, cwd, timeoutMs, signal, onOutput: emit }));
+    } catch (error) {
+      emit('stderr', `drydock: the command could not run: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+    const durationMs = Date.now() - started;
+    await log(leaseId, { type: 'lease-command-finished', data: { argv, exitCode, timedOut, durationMs }, leaseId });
+    return { exitCode, timedOut };
+  }
+
+  return {
+    async start(actor, input) {
+      const parsed = request.safeParse(input);
+      if (!parsed.success) return fail(fromZod(parsed.error));
+      const { argv, timeoutSeconds } = parsed.data;
+      const lease = await db.prisma.lease.findUnique({ where: { id: input.leaseId } });
+      if (!lease) return fail(notFound('lease', input.leaseId));
+      if (!actor.isAdmin && lease.ownerId !== actor.principalId) {
+        return fail(notAuthorized(`lease ${lease.id} belongs to someone else`));
+      }
+      if (lease.status !== 'ACTIVE') {
+        return fail({
+          kind: 'IllegalTransitionError',
+          entity: 'lease',
+          id: lease.id,
+          from: lease.status,
+          to: 'ACTIVE',
+          message: `lease ${lease.id} is ${lease.status}; commands run only through ACTIVE leases`,
+        });
+      }
+      const commands = (deps.tools ?? noRuntimeTools()).commands;
+      let opened;
+      try {
+        opened = await commands.transportOf(lease.id);
+      } catch (error) {
+        // The lease cannot run commands at all (no transport, local disabled, credential revoked).
+        if (error instanceof PermanentFailure) return fail(validationError(['leaseId'], error.message));
+        throw error;
+      }
+      const { transport, cwd } = opened;
+      const timeoutMs = (timeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1_000;
+      return ok(commandStream((emit, signal) => run(actor, lease.id, argv, transport, cwd, timeoutMs, emit, signal)));
+    },
+  };
+}
