@@ -39,7 +39,12 @@ export function benchSettings(argv: string[]): BenchSettings {
     handoffSeconds: number('handoff-seconds', 30, 5),
     subscribers: number('subscribers', 5_000, 200),
     subscriberBatch: number('subscriber-batch', 250, 100),
-    poolSizes: quick ? [10, 100, 300] : [100, 1_000, 10_000],
+    poolSizes:
+      argv
+        .find((arg) => arg.startsWith('--pool-sizes='))
+        ?.split('=')[1]
+        ?.split(',')
+        .map(Number) ?? (quick ? [10, 100, 300] : [100, 1_000, 10_000]),
     poolRate: number('pool-rate', 50, 20),
     poolSeconds: number('pool-seconds', 10, 3),
     poolFillSeconds: number('pool-fill-seconds', 90, 15),

@@ -28,6 +28,11 @@ import { wakeWaitingLeases } from './wake.js';
 
 /** Allocations tried in one update on a blueprint whose slot locks keep being taken first. */
 const ALLOCATION_ATTEMPTS = 3;
+/**
+ * Pools up to this size come whole in the allocation view; a larger one comes as its least-loaded
+ * ACTIVE resources only, so that a grant on a pool of 10,000 hosts reads a few rows, not 10,000.
+ */
+export const VIEW_RESOURCES = 32;
 /** The advisory lock namespace of per-blueprint allocation turns ("DRAL"). */
 const ALLOCATION_LOCKS = 0x4452414c;
 
@@ -55,15 +60,30 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
     return waitAndRetry(ctx, lease, { reason: 'queued-behind', leaseId: view.ahead }, { patient: true });
 
   // 2–3. Candidate resources, split into free and used.
-  const viewed = new ViewedResources(view.resources ?? []);
-  const queries = viewed.queries(tx);
-  const resources = await candidateResources(lease, candidates, viewed, queries);
-  const free = resources.filter(
-    (c) =>
-      c.liveLeases === 0 ||
-      !c.loaded.implementation.shouldAllocateSupplementalResource(c.loaded.blueprint, c.resource, lease),
-  );
-  const used = resources.filter((c) => !free.includes(c));
+  let viewed = new ViewedResources(view.resources ?? { complete: true, rows: [] });
+  let queries = viewed.queries(tx);
+  let resources = await candidateResources(lease, candidates, viewed, queries);
+  const split = () => {
+    const free = resources.filter(
+      (c) =>
+        c.liveLeases === 0 ||
+        !c.loaded.implementation.shouldAllocateSupplementalResource(c.loaded.blueprint, c.resource, lease),
+    );
+    return { free, used: resources.filter((c) => !free.includes(c)) };
+  };
+  let { free, used } = split();
+  /**
+   * A large pool's view holds its least-loaded resources only: when none of them would do, every
+   * resource is read after all, and the steps go on with the whole pool as before.
+   */
+  const widen = async (): Promise<boolean> => {
+    if (viewed.complete) return false;
+    viewed = new ViewedResources(await allResources(ctx, lease));
+    queries = viewed.queries(tx);
+    resources = await candidateResources(lease, candidates, viewed, queries);
+    ({ free, used } = split());
+    return true;
+  };
   const lockFailures: SlotLockHolder[] = [];
   // A wait that no wake-up is certain to end: retried on the exponential backoff, not patiently.
   let retrySoon = false;
@@ -91,7 +111,9 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
     }
     return null;
   };
-  const onFree = await tryAll(free);
+  const onFree =
+    (await tryAll(free)) ??
+    ((free.length === 0 && viewed.holdsEveryIdle()) || !(await widen()) ? null : await tryAll(free));
   if (onFree) return onFree;
 
   const gaveUp = await giveUpAfterBrokenBuilds(ctx, lease, view.broken ?? undefined);
@@ -153,7 +175,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   }
 
   // 6. Share a resource that is already in use.
-  const onUsed = await tryAll(used);
+  const onUsed = (await tryAll(used)) ?? ((await widen()) ? ((await tryAll(free)) ?? (await tryAll(used))) : null);
   if (onUsed) return onUsed;
 
   const lockBlocker: Blocker | null =
@@ -202,10 +224,11 @@ export interface AllocationView {
   /** An older lease waiting for the same thing (see queue-order.ts). */
   ahead: number | null;
   /**
-   * The resources (not DESTROYED) of the enabled blueprints that yield the type, oldest first,
-   * with their live lease counts; null when `ahead`.
+   * The resources (not DESTROYED) of the enabled blueprints that yield the type with their live
+   * lease counts, least loaded first; null when `ahead`. `complete`: all of them; otherwise (a pool
+   * larger than VIEW_RESOURCES) only the VIEW_RESOURCES least-loaded ACTIVE ones.
    */
-  resources: { row: Record<string, unknown>; live: number }[] | null;
+  resources: ViewResources | null;
   /** The lease's broken builds (see giveUpAfterBrokenBuilds); null when `ahead`. */
   broken: { count: number; last: number | null } | null;
   /** A resource the lease is building (step 4); null when none or when `ahead`. */
@@ -223,19 +246,47 @@ export interface AllocationView {
 export function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma.Sql {
   return Prisma.sql`(
     SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)}, 'ahead', a.id, 'resources',
-      CASE WHEN a.id IS NULL THEN (
-        SELECT json_agg(json_build_object('row', to_jsonb(r), 'live',
-          (SELECT count(*) FROM "Lease" rl WHERE rl."resourceId" = r.id AND rl.status IN ('ACQUIRED', 'ACTIVE'))) ORDER BY r.id)
-        FROM "Resource" r
-        WHERE r.type = ${lease.resourceType} AND r.status IN ('PENDING', 'ACTIVE', 'RELEASED', 'BROKEN')
-          AND r."blueprintId" IN (SELECT b.id FROM "Blueprint" b WHERE b."resourceType" = ${lease.resourceType} AND NOT b.disabled)
-      ) END,
+      CASE WHEN a.id IS NULL THEN ${resourcesSql(lease, VIEW_RESOURCES)} END,
       'broken', CASE WHEN a.id IS NULL THEN (
         SELECT json_build_object('count', count(*), 'last', max(id)) FROM "Resource"
         WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') END,
       'building', CASE WHEN a.id IS NULL THEN (
         SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1) END)
     FROM (SELECT ${olderWaitingLeaseSql(lease)} AS id) a)`;
+}
+
+type ViewResources = { complete: boolean; rows: { row: Record<string, unknown>; live: number }[] | null };
+
+/**
+ * The type's live resources with their live lease counts (see AllocationView.resources): whole,
+ * or when there are more than `limit`, the `limit` least-loaded ACTIVE ones. Only ids and counts
+ * are computed for the whole pool; rows are built for what is returned.
+ */
+function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
+  const cap = limit ?? 2_147_483_647;
+  return Prisma.sql`(
+    WITH c AS MATERIALIZED (
+      SELECT r.id, r.status,
+        (SELECT count(*) FROM "Lease" rl WHERE rl."resourceId" = r.id AND rl.status IN ('ACQUIRED', 'ACTIVE')) AS live
+      FROM "Resource" r
+      WHERE r.type = ${lease.resourceType} AND r.status IN ('PENDING', 'ACTIVE', 'RELEASED', 'BROKEN')
+        AND r."blueprintId" IN (SELECT b.id FROM "Blueprint" b WHERE b."resourceType" = ${lease.resourceType} AND NOT b.disabled)),
+    n AS (SELECT count(*) <= ${cap}::int AS complete FROM c),
+    picked AS (
+      SELECT c.id, c.live FROM c, n WHERE n.complete
+      UNION ALL
+      (SELECT c.id, c.live FROM c, n WHERE NOT n.complete AND c.status = 'ACTIVE' ORDER BY c.live, c.id LIMIT ${cap}::int))
+    SELECT json_build_object('complete', n.complete, 'rows',
+      (SELECT json_agg(json_build_object('row', to_jsonb(r), 'live', p.live) ORDER BY p.live, p.id)
+       FROM picked p JOIN "Resource" r ON r.id = p.id))
+    FROM n)`;
+}
+
+/** Every live resource of the lease's type, for when the view's least-loaded few would not do. */
+async function allResources(ctx: TxContext, lease: Lease): Promise<ViewResources> {
+  const [row] = await ctx.tx.$queryRaw<{ resources: ViewResources }[]>`
+    SELECT ${resourcesSql(leaseValues(lease), null)} AS resources`;
+  return row?.resources ?? { complete: true, rows: [] };
 }
 
 async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
@@ -275,14 +326,24 @@ class ViewedResources {
   private readonly rows: { resource: Resource; live: number }[];
   private readonly live = new Map<number, number>();
   private readonly looked = new Set<number>();
+  readonly complete: boolean;
 
-  constructor(rows: NonNullable<AllocationView['resources']>) {
-    this.rows = rows.map(({ row, live }) => ({ resource: decodeResource(row), live: Number(live) }));
+  constructor(view: ViewResources) {
+    this.complete = view.complete;
+    this.rows = (view.rows ?? []).map(({ row, live }) => ({ resource: decodeResource(row), live: Number(live) }));
     for (const { resource, live } of this.rows) this.live.set(resource.id, live);
   }
 
   active() {
     return this.rows.filter((r) => r.resource.status === 'ACTIVE');
+  }
+
+  /**
+   * Whether every ACTIVE resource without live leases is here: the view is complete, or it goes on
+   * past them (least loaded first) to a resource in use.
+   */
+  holdsEveryIdle(): boolean {
+    return this.complete || (this.rows.at(-1)?.live ?? 0) > 0;
   }
 
   queries(tx: TxContext['tx']): AllocationQueries {
@@ -291,7 +352,7 @@ class ViewedResources {
     return {
       ...db,
       resources: async (blueprintId, statuses) => {
-        if (this.looked.has(blueprintId) || !statuses.every((status) => listed.has(status)))
+        if (!this.complete || this.looked.has(blueprintId) || !statuses.every((status) => listed.has(status)))
           return db.resources(blueprintId, statuses);
         this.looked.add(blueprintId);
         return this.rows

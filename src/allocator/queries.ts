@@ -9,6 +9,12 @@ export function allocationQueries(tx: Tx): AllocationQueries {
       tx.$queryRaw<Resource[]>`
         SELECT * FROM "Resource" WHERE "blueprintId" = ${blueprintId} AND status::text = ANY(${[...statuses]}::text[])
         ORDER BY id`,
+    attributeValues: async (blueprintId, statuses, attribute) => {
+      const rows = await tx.$queryRaw<{ value: string }[]>`
+        SELECT attributes->>${attribute} AS value FROM "Resource"
+        WHERE "blueprintId" = ${blueprintId} AND status::text = ANY(${[...statuses]}::text[]) AND attributes->>${attribute} IS NOT NULL`;
+      return rows.map((r) => r.value);
+    },
     liveLeaseCount: async (resourceId) => {
       const [row] = await tx.$queryRaw<{ n: number }[]>`
         SELECT count(*)::int AS n FROM "Lease" WHERE "resourceId" = ${resourceId} AND status IN ('ACQUIRED', 'ACTIVE')`;

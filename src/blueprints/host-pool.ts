@@ -52,8 +52,17 @@ const bindingId = (b: { service: string; name: string }) => `${b.service}/${b.na
 /** Bindings are scoped to their blueprint: two pools may reuse a service name without sharing hosts. */
 export const bindingSlotKey = (blueprintId: number, id: string) => `host-pool.binding(${blueprintId}/${id})`;
 
+// Built once per loaded blueprint config: the allocator asks on every update, and a pool of
+// 10,000 hosts rebuilt per question cost more than the update's statements.
+const bindingLists = new WeakMap<object, Binding[]>();
+
 function bindings(blueprint: HostPool): Binding[] {
-  return blueprint.config.services.flatMap((s) => s.bindings.map((b) => ({ ...b, service: s.name })));
+  let list = bindingLists.get(blueprint.config);
+  if (!list) {
+    list = blueprint.config.services.flatMap((s) => s.bindings.map((b) => ({ ...b, service: s.name })));
+    bindingLists.set(blueprint.config, list);
+  }
+  return list;
 }
 
 function matches(b: Binding, lease: Lease): boolean {
@@ -90,12 +99,12 @@ export const hostPool = defineImplementation<HostPoolConfig>({
   canEverAllocate: (blueprint, lease) => bindings(blueprint).some((b) => b.enabled && matches(b, lease)),
 
   async canAllocateNow(blueprint, lease, queries) {
-    return (await freeBindings(blueprint, lease, queries)).length > 0;
+    return (await firstFreeBinding(blueprint, lease, queries)) !== undefined;
   },
 
   async allocateResource(blueprint, lease, queries) {
     // Policy: the first free binding in config order, so that hosts fill up predictably.
-    const [chosen] = await freeBindings(blueprint, lease, queries);
+    const chosen = await firstFreeBinding(blueprint, lease, queries);
     // canAllocateNow looked in an earlier statement: a racing allocator may have taken the last
     // free binding since. A lost race, not a fault: the lease retries.
     if (!chosen) throw new TemporaryFailure('the last free binding was taken by a racing allocation');
@@ -152,8 +161,16 @@ function describeTransport(transport: TransportConfig, host: { address?: string;
     : { kind: 'local' };
 }
 
-async function freeBindings(blueprint: HostPool, lease: Lease, queries: AllocationQueries): Promise<Binding[]> {
-  const existing = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN']);
-  const taken = new Set(existing.map((r) => (r.attributes as { binding?: string }).binding));
-  return bindings(blueprint).filter((b) => b.enabled && matches(b, lease) && !taken.has(bindingId(b)));
+async function firstFreeBinding(
+  blueprint: HostPool,
+  lease: Lease,
+  queries: AllocationQueries,
+): Promise<Binding | undefined> {
+  const list = bindings(blueprint);
+  // Nothing to look up when no binding could take the lease anyway.
+  if (!list.some((b) => b.enabled && matches(b, lease))) return undefined;
+  const taken = new Set(
+    await queries.attributeValues(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN'], 'binding'),
+  );
+  return list.find((b) => b.enabled && matches(b, lease) && !taken.has(bindingId(b)));
 }

@@ -14,6 +14,11 @@ export type BlueprintOf<Config> = Omit<Blueprint, 'config'> & { config: Config }
 export interface AllocationQueries {
   /** This blueprint's resources in the given statuses. */
   resources(blueprintId: number, statuses: readonly ResourceStatus[]): Promise<Resource[]>;
+  /**
+   * One attribute of each of this blueprint's resources in the given statuses, as text (missing:
+   * left out): what a large pool needs to know of its resources without reading every row.
+   */
+  attributeValues(blueprintId: number, statuses: readonly ResourceStatus[], attribute: string): Promise<string[]>;
   /** Leases acquired or active on a resource. */
   liveLeaseCount(resourceId: number): Promise<number>;
   /** Every resource this blueprint ever built for the lease, whatever its status. */

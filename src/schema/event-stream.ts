@@ -4,6 +4,7 @@ import type { Log } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { parseCursor } from './log.js';
+import { sharedRead } from './shared-reads.js';
 
 type Stream = { kind: 'lease'; id: number } | { kind: 'resource'; id: number };
 
@@ -34,14 +35,17 @@ export async function* objectEventStream(
       ? ctx.pubsub.subscribe('lease:event', stream.id)
       : ctx.pubsub.subscribe('resource:event', stream.id);
   let last = parsed;
-  async function* newer() {
+  /** The log past `last`; woken by an event, the read is shared with the event's other subscribers. */
+  async function* newer(event?: object) {
     const after = last;
-    const logs = await readThroughOutage(() =>
-      ctx.db.prisma.log.findMany({
-        where: { ...where, ...(after === null ? {} : { id: { gt: after } }) },
-        orderBy: { id: 'asc' },
-      }),
-    );
+    const read = () =>
+      readThroughOutage(() =>
+        ctx.db.prisma.log.findMany({
+          where: { ...where, ...(after === null ? {} : { id: { gt: after } }) },
+          orderBy: { id: 'asc' },
+        }),
+      );
+    const logs = event ? await sharedRead(event, `${stream.kind}:${stream.id}:${after}`, read) : await read();
     for (const log of logs) {
       last = log.id;
       yield { log };
@@ -64,7 +68,7 @@ export async function* objectEventStream(
       const event = await nextEvent;
       if (event.done) return;
       nextEvent = iterator.next();
-      yield* newer();
+      yield* newer(event.value);
       if (event.value.status === 'DESTROYED') return;
     }
   } finally {

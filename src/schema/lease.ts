@@ -1,4 +1,5 @@
 import type { Lease, LeaseStatus, Log } from '../generated/prisma/client.js';
+import { queryFromInfo } from '@pothos/plugin-prisma';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
@@ -8,6 +9,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
+import { sharedRead } from './shared-reads.js';
 
 export const LeaseNode = builder.prismaNode('Lease', {
   id: { field: 'id' },
@@ -203,24 +205,21 @@ builder.subscriptionFields((t) => ({
     type: 'Lease',
     description: 'Each lease you can see, whenever it changes (for dashboards); the same filter as `leases`.',
     args: { filter: t.arg({ type: LeaseFilter }) },
-    subscribe: async function* (_root, args, ctx) {
+    subscribe: async function* (_root, args, ctx, info) {
       for await (const event of ctx.pubsub.subscribe('leases:changed')) {
         // Filtering here, not in resolve: graphql-js cannot skip an event once it reaches resolve.
-        const match = await readThroughOutage(() =>
-          ctx.db.prisma.lease.findFirst({
-            where: { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] },
-            select: { id: true },
-          }),
+        // The row is read here too, with the selection's relations, in one statement that the
+        // event's other subscribers with the same filter and selection share.
+        freshLoaderCache(ctx);
+        const query = queryFromInfo({ context: ctx, info });
+        const where = { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] };
+        const lease = await sharedRead(event, JSON.stringify([where, query]), () =>
+          readThroughOutage(() => ctx.db.prisma.lease.findFirst({ ...query, where })),
         );
-        if (match) yield match.id;
+        if (lease) yield lease;
       }
     },
-    resolve: (query, leaseId, _args, ctx) => {
-      freshLoaderCache(ctx);
-      return readThroughOutage(() =>
-        ctx.db.prisma.lease.findUniqueOrThrow({ ...query, where: { id: leaseId as unknown as number } }),
-      );
-    },
+    resolve: (_query, lease) => lease as Lease,
   }),
 }));
 

@@ -1,4 +1,5 @@
 import type { Log, Resource, ResourceStatus } from '../generated/prisma/client.js';
+import { queryFromInfo } from '@pothos/plugin-prisma';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { ResourceStatusEnum } from './enums.js';
@@ -7,6 +8,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId } from './ids.js';
 import { LogNode } from './log.js';
+import { sharedRead } from './shared-reads.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
@@ -131,23 +133,19 @@ builder.subscriptionFields((t) => ({
     type: 'Resource',
     description: 'Each resource you can see, whenever it changes (for dashboards); the same filter as `resources`.',
     args: { filter: t.arg({ type: ResourceFilter }) },
-    subscribe: async function* (_root, args, ctx) {
+    subscribe: async function* (_root, args, ctx, info) {
       for await (const event of ctx.pubsub.subscribe('resources:changed')) {
-        const match = await readThroughOutage(() =>
-          ctx.db.prisma.resource.findFirst({
-            where: { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] },
-            select: { id: true },
-          }),
+        // As leasesChanged: filtered and read here, one shared statement per event and shape.
+        freshLoaderCache(ctx);
+        const query = queryFromInfo({ context: ctx, info });
+        const where = { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] };
+        const resource = await sharedRead(event, JSON.stringify([where, query]), () =>
+          readThroughOutage(() => ctx.db.prisma.resource.findFirst({ ...query, where })),
         );
-        if (match) yield match.id;
+        if (resource) yield resource;
       }
     },
-    resolve: (query, resourceId, _args, ctx) => {
-      freshLoaderCache(ctx);
-      return readThroughOutage(() =>
-        ctx.db.prisma.resource.findUniqueOrThrow({ ...query, where: { id: resourceId as unknown as number } }),
-      );
-    },
+    resolve: (_query, resource) => resource as Resource,
   }),
 }));
 
