@@ -266,6 +266,9 @@ function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
   const cap = limit ?? 2_147_483_647;
   return Prisma.sql`(
     WITH c AS MATERIALIZED (
+      -- A count per resource, not one grouped pass joined: inside lease-update.ts's statement the
+      -- lease's type is a column of the outer row, and a join on a subquery that refers to it is
+      -- re-run for every resource (measured: 1,000-host grant p50 61 ms -> 5.8 s).
       SELECT r.id, r.status,
         (SELECT count(*) FROM "Lease" rl WHERE rl."resourceId" = r.id AND rl.status IN ('ACQUIRED', 'ACTIVE')) AS live
       FROM "Resource" r

@@ -56,8 +56,11 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
-    // The schema engine and raw SQL resolve unqualified names through search_path.
-    ...(schema ? { options: `-c search_path="${schema}"` } : {}),
+    // The schema engine and raw SQL resolve unqualified names through search_path. JIT off: every
+    // statement here is short, and once a large pool's allocation read passed the JIT cost
+    // threshold, compiling it took 20 times as long as running it (820 ms against 46 ms at
+    // 10,000 resources).
+    options: ['-c jit=off', ...(schema ? [`-c search_path="${schema}"`] : [])].join(' '),
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (error) => console.error(`[db] idle connection error: ${error.message}`));
