@@ -1,5 +1,4 @@
 import type { Lease, LeaseStatus, Log } from '../generated/prisma/client.js';
-import { queryFromInfo } from '@pothos/plugin-prisma';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
@@ -9,7 +8,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
-import { sharedRead } from './shared-reads.js';
+import { changedRow } from './changed-rows.js';
 
 export const LeaseNode = builder.prismaNode('Lease', {
   id: { field: 'id' },
@@ -207,14 +206,9 @@ builder.subscriptionFields((t) => ({
     args: { filter: t.arg({ type: LeaseFilter }) },
     subscribe: async function* (_root, args, ctx, info) {
       for await (const event of ctx.pubsub.subscribe('leases:changed')) {
-        // Filtering here, not in resolve: graphql-js cannot skip an event once it reaches resolve.
-        // The row is read here too, with the selection's relations, in one statement that the
-        // event's other subscribers with the same filter and selection share.
-        freshLoaderCache(ctx);
-        const query = queryFromInfo({ context: ctx, info });
         const where = { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] };
-        const lease = await sharedRead(event, JSON.stringify([where, query]), () =>
-          readThroughOutage(() => ctx.db.prisma.lease.findFirst({ ...query, where })),
+        const lease = await changedRow(ctx, info, event, where, (query) =>
+          ctx.db.prisma.lease.findFirst({ ...query, where }),
         );
         if (lease) yield lease;
       }

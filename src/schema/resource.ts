@@ -1,5 +1,4 @@
 import type { Log, Resource, ResourceStatus } from '../generated/prisma/client.js';
-import { queryFromInfo } from '@pothos/plugin-prisma';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { ResourceStatusEnum } from './enums.js';
@@ -8,7 +7,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId } from './ids.js';
 import { LogNode } from './log.js';
-import { sharedRead } from './shared-reads.js';
+import { changedRow } from './changed-rows.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
@@ -135,12 +134,9 @@ builder.subscriptionFields((t) => ({
     args: { filter: t.arg({ type: ResourceFilter }) },
     subscribe: async function* (_root, args, ctx, info) {
       for await (const event of ctx.pubsub.subscribe('resources:changed')) {
-        // As leasesChanged: filtered and read here, one shared statement per event and shape.
-        freshLoaderCache(ctx);
-        const query = queryFromInfo({ context: ctx, info });
         const where = { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] };
-        const resource = await sharedRead(event, JSON.stringify([where, query]), () =>
-          readThroughOutage(() => ctx.db.prisma.resource.findFirst({ ...query, where })),
+        const resource = await changedRow(ctx, info, event, where, (query) =>
+          ctx.db.prisma.resource.findFirst({ ...query, where }),
         );
         if (resource) yield resource;
       }
