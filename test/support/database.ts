@@ -15,7 +15,13 @@ export interface TestDatabase extends Database {
   dispose(): Promise<void>;
 }
 
-const TEMPLATE = 'drydock_test_template';
+// One template per set of committed migrations: checkouts of different branches test side by side
+// on one server without rebuilding each other's template.
+const templateName = async () =>
+  `drydock_test_template_${createHash('sha256')
+    .update((await committedChecksums()).join('\n'))
+    .digest('hex')
+    .slice(0, 12)}`;
 // Any constant; every test process serialises template work on it.
 const TEMPLATE_LOCK = 7_263_514_002;
 
@@ -36,10 +42,10 @@ async function committedChecksums(): Promise<string[]> {
   );
 }
 
-async function templateIsCurrent(admin: pg.Client, url: string): Promise<boolean> {
-  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [TEMPLATE]);
+async function templateIsCurrent(admin: pg.Client, url: string, templateDb: string): Promise<boolean> {
+  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [templateDb]);
   if (exists.rowCount === 0) return false;
-  const client = new pg.Client({ connectionString: withDatabaseName(url, TEMPLATE) });
+  const client = new pg.Client({ connectionString: withDatabaseName(url, templateDb) });
   await client.connect();
   try {
     const { rows } = await client.query<{ entry: string }>(
@@ -65,17 +71,18 @@ async function createPostgresDatabase(url: string): Promise<string> {
   await admin.connect();
   try {
     await admin.query('SELECT pg_advisory_lock($1)', [TEMPLATE_LOCK]);
-    if (!(await templateIsCurrent(admin, url))) {
-      await admin.query(`DROP DATABASE IF EXISTS "${TEMPLATE}" WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE "${TEMPLATE}"`);
-      const template = await openDatabase({ url: withDatabaseName(url, TEMPLATE), dataDir: '', poolSize: 2 });
+    const templateDb = await templateName();
+    if (!(await templateIsCurrent(admin, url, templateDb))) {
+      await admin.query(`DROP DATABASE IF EXISTS "${templateDb}" WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE "${templateDb}"`);
+      const template = await openDatabase({ url: withDatabaseName(url, templateDb), dataDir: '', poolSize: 2 });
       try {
         await applyMigrations(template);
       } finally {
         await template.close();
       }
     }
-    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE}"`);
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${templateDb}"`);
   } finally {
     await admin.query('SELECT pg_advisory_unlock($1)', [TEMPLATE_LOCK]).catch(() => {});
     await admin.end();
