@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Prisma, type Lease, type LeaseStatus, type Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
 import { AfterCommit, CarriedCommit, type AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
+import { notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { publishLog } from '../allocator/logs.js';
 import { rawQueries } from '../allocator/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -10,6 +10,7 @@ import { leaseTransitions } from '../allocator/state-machines.js';
 import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
 import { reserveLocalSlot } from '../queue/worker.js';
 import { updateLease } from '../allocator/lease-update.js';
+import { leaseVisible, leaseWritableSql, may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { fromZod } from './validation.js';
 
@@ -99,10 +100,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
   async function visible(actor: Actor, leaseId: number): Promise<Result<Lease>> {
     // Every subscription to a lease starts here: raw, which costs a fraction of the client's read.
     const [lease] = await (await rawQueries(db)).$queryRaw<Lease[]>`SELECT * FROM "Lease" WHERE id = ${leaseId}`;
-    if (!lease) return fail(notFound('lease', leaseId));
-    if (!actor.isAdmin && lease.ownerId !== actor.principalId)
-      return fail(notAuthorized(`lease ${leaseId} belongs to someone else`));
-    return ok(lease);
+    // What the actor may not see does not exist for it: no hint that the id is taken.
+    return lease && leaseVisible(actor, lease) ? ok(lease) : fail(notFound('lease', leaseId));
   }
 
   /**
@@ -145,6 +144,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
 
   return {
     async request(actor, input) {
+      const refused = may(actor, { kind: 'lease.request' });
+      if (refused) return fail(refused);
       const parsed = leaseRequest.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const request = parsed.data;
@@ -222,7 +223,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     },
 
     async update(actor, leaseId) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may run a lease update'));
+      const refused = may(actor, { kind: 'lease.update' });
+      if (refused) return fail(refused);
       const exists = await db.prisma.lease.findUnique({ where: { id: leaseId }, select: { id: true } });
       if (!exists) return fail(notFound('lease', leaseId));
       await updateLease(deps, leaseId);
@@ -242,7 +244,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           await rawQueries(db)
         ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
           WITH l AS (
-            SELECT *, (${actor.isAdmin} OR "ownerId" = ${actor.principalId}::int) IS TRUE AS visible
+            SELECT *, ${leaseWritableSql(actor)} AS visible
             FROM "Lease" WHERE id = ${leaseId}),
           ok AS (SELECT id FROM l WHERE visible AND status::text = ANY(${releasable}::text[])),
           c AS (
@@ -267,7 +269,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
       const { lease, logId, job } = splitRow(columns);
       if (!visible || logId === null) {
         reservation?.cancel();
-        return fail(visible ? illegalRelease(lease) : notAuthorized(`lease ${leaseId} belongs to someone else`));
+        return fail(visible ? illegalRelease(lease) : may(actor, { kind: 'lease.release', lease })!);
       }
       publishLog(after, { leaseId }, logId, { lease: lease.status });
       // Published at once, not carried by the job as a request's event is: a release's subscribers
