@@ -30,6 +30,8 @@ type ServeOptions = Pick<
   | 'sshStateDir'
   | 'introspection'
   | 'maxQueryDepth'
+  | 'maxInputDepth'
+  | 'leaseAttributeLimits'
   | 'maxQueryCost'
   | 'maxBodyBytes'
   | 'rateLimitPerMinute'
@@ -57,6 +59,7 @@ export async function serve(
     transports: { allowLocal: config.allowLocalTransport, stateDir: config.sshStateDir },
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
     ...extra,
+    allocator: { leaseAttributeLimits: config.leaseAttributeLimits, ...extra.allocator },
   });
   const worker = config.workerConcurrency > 0 ? services.worker.start({ concurrency: config.workerConcurrency }) : null;
   const wakeUps = worker && shareWakeUps ? pubsub.subscribe('jobs:due') : null;
@@ -83,7 +86,12 @@ export async function serve(
       logger,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       anonymous,
-      limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, introspection: config.introspection },
+      limits: {
+        maxDepth: config.maxQueryDepth,
+        maxCost: config.maxQueryCost,
+        introspection: config.introspection,
+        maxInputDepth: config.maxInputDepth,
+      },
       maxBodyBytes: config.maxBodyBytes,
       rateLimitPerMinute: config.rateLimitPerMinute,
     },

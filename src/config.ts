@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { defaultAllocatorOptions, type LeaseAttributeLimits } from './allocator/options.js';
 import { projectRoot } from './db/migrations-folder.js';
 
 const port = z.coerce
@@ -22,6 +23,8 @@ const boolean = z
   .transform((value) => value === 'true' || value === '1');
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+const attributeDefaults = defaultAllocatorOptions.leaseAttributeLimits;
 
 const schema = z.object({
   PORT: port.default(4000),
@@ -54,6 +57,10 @@ const schema = z.object({
   INTROSPECTION: boolean.default(true),
   MAX_QUERY_DEPTH: positiveInt.default(12),
   MAX_QUERY_COST: positiveInt.default(5_000),
+  MAX_INPUT_DEPTH: positiveInt.default(32),
+  LEASE_ATTRIBUTES_MAX_KEYS: positiveInt.default(attributeDefaults.maxKeys),
+  LEASE_ATTRIBUTE_VALUE_MAX_LENGTH: positiveInt.default(attributeDefaults.maxValueLength),
+  LEASE_ATTRIBUTES_MAX_BYTES: positiveInt.default(attributeDefaults.maxTotalBytes),
   MAX_BODY_BYTES: positiveInt.default(262_144),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
@@ -84,6 +91,9 @@ export type Config = {
   introspection: boolean;
   maxQueryDepth: number;
   maxQueryCost: number;
+  maxInputDepth: number;
+  /** Bounds on a lease request's attributes: key count, one value's length (as JSON), their total size. */
+  leaseAttributeLimits: LeaseAttributeLimits;
   maxBodyBytes: number;
   rateLimitPerMinute: number;
 };
@@ -127,6 +137,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: v.INTROSPECTION,
     maxQueryDepth: v.MAX_QUERY_DEPTH,
     maxQueryCost: v.MAX_QUERY_COST,
+    maxInputDepth: v.MAX_INPUT_DEPTH,
+    leaseAttributeLimits: {
+      maxKeys: v.LEASE_ATTRIBUTES_MAX_KEYS,
+      maxValueLength: v.LEASE_ATTRIBUTE_VALUE_MAX_LENGTH,
+      maxTotalBytes: v.LEASE_ATTRIBUTES_MAX_BYTES,
+    },
     maxBodyBytes: v.MAX_BODY_BYTES,
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
   };

@@ -1,11 +1,14 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { inputChecks } from './input-checks.js';
 
 export interface QueryLimits {
   maxDepth: number;
   maxCost: number;
   introspection: boolean;
+  /** How deeply variables may nest (JSON values included). */
+  maxInputDepth: number;
 }
 
 /** Depth, cost, alias, directive and token limits (graphql-armor), and introspection on or off. */
@@ -20,6 +23,7 @@ export function limitPlugins(limits: QueryLimits): Plugin[] {
       // Its suggestions would reveal field names when introspection is off.
       blockFieldSuggestion: { enabled: !limits.introspection },
     }) as Plugin,
+    inputChecks(limits.maxInputDepth),
   ];
   // A deeply nested literal overflows the parser's stack before any limit is checked: that is the
   // client's mistake (400), not a server error.

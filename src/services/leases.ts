@@ -10,6 +10,7 @@ import { leaseTransitions } from '../allocator/state-machines.js';
 import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
 import { reserveLocalSlot } from '../queue/worker.js';
 import { updateLease } from '../allocator/lease-update.js';
+import type { LeaseAttributeLimits } from '../allocator/options.js';
 import { leaseVisible, leaseWritableSql, may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { fromZod } from './validation.js';
@@ -94,6 +95,22 @@ function splitRow(row: LeaseRow) {
   return { lease: lease as Lease, logId, job };
 }
 
+/** A ValidationError when the attributes pass a configured limit (LEASE_ATTRIBUTES_* settings). */
+function attributesTooBig(attributes: Record<string, unknown>, limits: LeaseAttributeLimits): DomainError | null {
+  const keys = Object.keys(attributes);
+  if (keys.length > limits.maxKeys)
+    return validationError(['attributes'], `at most ${limits.maxKeys} attributes (got ${keys.length})`);
+  for (const key of keys) {
+    const length = JSON.stringify(attributes[key] ?? null).length;
+    if (key.length > limits.maxValueLength || length > limits.maxValueLength)
+      return validationError(['attributes', key], `an attribute is at most ${limits.maxValueLength} characters as JSON`);
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(attributes));
+  if (bytes > limits.maxTotalBytes)
+    return validationError(['attributes'], `attributes are at most ${limits.maxTotalBytes} bytes as JSON (got ${bytes})`);
+  return null;
+}
+
 export function leaseService(deps: AllocatorDeps): LeaseService {
   const { db } = deps;
 
@@ -149,6 +166,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
       const parsed = leaseRequest.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const request = parsed.data;
+      const tooBig = attributesTooBig(request.attributes, deps.options.leaseAttributeLimits);
+      if (tooBig) return fail(tooBig);
       const now = deps.options.clock();
       if (request.until && request.until <= now) return fail(validationError(['until'], 'until must be in the future'));
       if (request.blueprintIds.length > 0) {
