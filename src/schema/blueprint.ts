@@ -18,7 +18,8 @@ export const BlueprintNode = builder.prismaNode('Blueprint', {
     resourceType: t.exposeString('resourceType'),
     config: t.field({
       type: 'JSON',
-      description: 'The configuration without its secrets (e.g. an external provisioner\'s token): those are write-only.',
+      description:
+        "The configuration without its secrets (e.g. an external provisioner's token): those are write-only.",
       resolve: (blueprint, _args, ctx) =>
         redactConfig(ctx.services.registry.get(blueprint.implementation), blueprint.config),
     }),
@@ -61,7 +62,10 @@ builder.queryFields((t) => ({
       const id = databaseId(args.id);
       return id === null
         ? null
-        : ctx.db.prisma.blueprint.findFirst({ ...query, where: { AND: [{ id }, visibleWhere(ctx.actor, 'Blueprint')] } });
+        : ctx.db.prisma.blueprint.findFirst({
+            ...query,
+            where: { AND: [{ id }, visibleWhere(ctx.actor, 'Blueprint')] },
+          });
     },
   }),
   blueprints: t.prismaConnection({

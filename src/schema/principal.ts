@@ -6,7 +6,8 @@ const PrincipalKindEnum = builder.enumType(PrincipalKind, { name: 'PrincipalKind
 
 export const TokenScopeEnum = builder.enumType(TokenScope, {
   name: 'TokenScope',
-  description: 'READ sees what the access policy allows; LEASE also requests, releases and runs commands on your leases; ADMIN is everything your principal may do.',
+  description:
+    'READ sees what the access policy allows; LEASE also requests, releases and runs commands on your leases; ADMIN is everything your principal may do.',
 });
 
 export const PrincipalNode = builder.prismaNode('Principal', {

@@ -103,11 +103,17 @@ function attributesTooBig(attributes: Record<string, unknown>, limits: LeaseAttr
   for (const key of keys) {
     const length = JSON.stringify(attributes[key] ?? null).length;
     if (key.length > limits.maxValueLength || length > limits.maxValueLength)
-      return validationError(['attributes', key], `an attribute is at most ${limits.maxValueLength} characters as JSON`);
+      return validationError(
+        ['attributes', key],
+        `an attribute is at most ${limits.maxValueLength} characters as JSON`,
+      );
   }
   const bytes = Buffer.byteLength(JSON.stringify(attributes));
   if (bytes > limits.maxTotalBytes)
-    return validationError(['attributes'], `attributes are at most ${limits.maxTotalBytes} bytes as JSON (got ${bytes})`);
+    return validationError(
+      ['attributes'],
+      `attributes are at most ${limits.maxTotalBytes} bytes as JSON (got ${bytes})`,
+    );
   return null;
 }
 

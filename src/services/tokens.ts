@@ -65,7 +65,9 @@ export function tokenService(db: Database): TokenService {
             update: {},
           });
       if (scopes.includes('ADMIN') && !principal.isAdmin) {
-        return fail(validationError(['scopes'], `principal ${principal.name} is not an admin: ADMIN would grant nothing`));
+        return fail(
+          validationError(['scopes'], `principal ${principal.name} is not an admin: ADMIN would grant nothing`),
+        );
       }
       if (isAdmin !== undefined && principal.isAdmin !== isAdmin) {
         return fail(
