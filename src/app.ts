@@ -31,6 +31,7 @@ type ServeOptions = Pick<
   | 'introspection'
   | 'maxQueryDepth'
   | 'maxInputDepth'
+  | 'maxQueryTokens'
   | 'leaseAttributeLimits'
   | 'maxQueryCost'
   | 'maxBodyBytes'
@@ -91,6 +92,7 @@ export async function serve(
         maxCost: config.maxQueryCost,
         introspection: config.introspection,
         maxInputDepth: config.maxInputDepth,
+        maxTokens: config.maxQueryTokens,
       },
       maxBodyBytes: config.maxBodyBytes,
       rateLimitPerMinute: config.rateLimitPerMinute,

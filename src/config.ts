@@ -58,6 +58,7 @@ const schema = z.object({
   MAX_QUERY_DEPTH: positiveInt.default(12),
   MAX_QUERY_COST: positiveInt.default(5_000),
   MAX_INPUT_DEPTH: positiveInt.default(32),
+  MAX_QUERY_TOKENS: positiveInt.default(5_000),
   LEASE_ATTRIBUTES_MAX_KEYS: positiveInt.default(attributeDefaults.maxKeys),
   LEASE_ATTRIBUTE_VALUE_MAX_LENGTH: positiveInt.default(attributeDefaults.maxValueLength),
   LEASE_ATTRIBUTES_MAX_BYTES: positiveInt.default(attributeDefaults.maxTotalBytes),
@@ -92,6 +93,7 @@ export type Config = {
   maxQueryDepth: number;
   maxQueryCost: number;
   maxInputDepth: number;
+  maxQueryTokens: number;
   /** Bounds on a lease request's attributes: key count, one value's length (as JSON), their total size. */
   leaseAttributeLimits: LeaseAttributeLimits;
   maxBodyBytes: number;
@@ -138,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryDepth: v.MAX_QUERY_DEPTH,
     maxQueryCost: v.MAX_QUERY_COST,
     maxInputDepth: v.MAX_INPUT_DEPTH,
+    maxQueryTokens: v.MAX_QUERY_TOKENS,
     leaseAttributeLimits: {
       maxKeys: v.LEASE_ATTRIBUTES_MAX_KEYS,
       maxValueLength: v.LEASE_ATTRIBUTE_VALUE_MAX_LENGTH,

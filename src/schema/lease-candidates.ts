@@ -29,6 +29,7 @@ const BlueprintCandidate = builder.objectRef<BlueprintVerdict>('BlueprintCandida
       description: 'Null unless the access policy lets you see it (e.g. you are not authorized on it).',
       resolve: (v) => v.blueprint,
     }),
+    blueprintDatabaseId: t.int({ resolve: (v) => v.blueprint.id }),
     usable: t.boolean({ resolve: (v) => v.reason === null }),
     reason: t.exposeString('reason', {
       nullable: true,

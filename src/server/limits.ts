@@ -9,6 +9,7 @@ export interface QueryLimits {
   introspection: boolean;
   /** How deeply variables may nest (JSON values included). */
   maxInputDepth: number;
+  maxTokens: number;
 }
 
 /** Depth, cost, alias, directive and token limits (graphql-armor), and introspection on or off. */
@@ -19,7 +20,7 @@ export function limitPlugins(limits: QueryLimits): Plugin[] {
       costLimit: { maxCost: limits.maxCost, exposeLimits: true },
       maxAliases: { n: 30, exposeLimits: true },
       maxDirectives: { n: 30, exposeLimits: true },
-      maxTokens: { n: 5_000, exposeLimits: true },
+      maxTokens: { n: limits.maxTokens, exposeLimits: true },
       // Its suggestions would reveal field names when introspection is off.
       blockFieldSuggestion: { enabled: !limits.introspection },
     }) as Plugin,
