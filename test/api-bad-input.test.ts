@@ -58,7 +58,7 @@ afterAll(async () => {
 });
 
 describe('global ids that are malformed or out of range', () => {
-  const ids = ['Lease:-1', 'Lease:99999999999999999999', 'Lease:7e3', 'Lease:', 'Lease:1.5'].map(b64);
+  const ids = ['Lease:-1', 'Lease:99999999999999999999', 'Lease:7e3', 'Lease:1.5'].map(b64);
 
   it.each(ids)('%s: lease and node find nothing; releaseLease is a NotFoundError', async (id) => {
     const before = await rows();
@@ -118,7 +118,7 @@ describe('NUL characters', () => {
 describe('deeply nested variables', () => {
   it('a 40,000-deep filter value is refused before anything recurses over it', async () => {
     // JSON.stringify itself recurses: build the body by hand, as a client in another language could.
-    const body = `{"query":"query ($f: LeaseFilter) { leases(filter: $f) { totalCount } }","variables":{"f":{"attributes":${'{"a":'.repeat(40_000)}"x"${'}'.repeat(40_000)}}}}`;
+    const body = `{"query":"query ($f: LeaseFilter) { leases(filter: $f) { edges { cursor } } }","variables":{"f":{"attributes":${'{"a":'.repeat(40_000)}"x"${'}'.repeat(40_000)}}}}`;
     const before = await rows();
     const response = await fetch(app.graphqlUrl, {
       method: 'POST',
@@ -134,7 +134,7 @@ describe('deeply nested variables', () => {
   it('a value just inside the limit is accepted', async () => {
     let value: unknown = 'x';
     for (let i = 0; i < 25; i++) value = { a: value };
-    const { body } = await call('query ($f: LeaseFilter) { leases(filter: $f) { totalCount } }', {
+    const { body } = await call('query ($f: LeaseFilter) { leases(filter: $f) { edges { cursor } } }', {
       f: { attributes: value },
     });
     expect(body.errors).toBeUndefined();
