@@ -59,10 +59,11 @@ describePostgres('starting a server process while others serve load', () => {
     loads.push(secondLoad);
     await expect.poll(() => firstLoad.answered() > 20 && secondLoad.answered() > 20, { timeout: 30_000 }).toBe(true);
 
-    const startedAt = Date.now();
-    const third = await startServerProcess(env, 10_000);
+    const third = await startServerProcess(env, 60_000);
     servers.push(third);
-    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    // Before the fix, Prisma's engine waited 10 s for a lock an earlier process never let go, and
+    // the process exited; timed from its first line, so tsx compiling on a busy machine is not counted.
+    expect(third.startUpMs).toBeLessThan(10_000);
     expect(third.output()).toContain('migrations: up to date');
     const { body } = await graphqlRequest(`${third.url}/graphql`, leasesQuery);
     expect(body.errors).toBeUndefined();
