@@ -7,6 +7,7 @@ import { createDrydockPubSub, pubSubSink } from './events/pubsub.js';
 import type { Logger } from './logger.js';
 import { createServices, type Services, type ServicesDeps } from './services/index.js';
 import { buildSchema } from './schema/index.js';
+import { createMetrics } from './server/metrics/index.js';
 import { startHttpServer, GRAPHQL_PATH } from './server/http.js';
 
 export interface App {
@@ -33,6 +34,7 @@ type ServeOptions = Pick<
   | 'maxQueryCost'
   | 'maxBodyBytes'
   | 'rateLimitPerMinute'
+  | 'metrics'
 >;
 
 /**
@@ -47,12 +49,13 @@ export async function serve(
 ): Promise<App> {
   const fanout = await createEventFanout({ redisUrl: config.redisUrl, db, logger });
   logger.info(`events between processes: ${fanout.kind}`);
-  const pubsub = createDrydockPubSub(fanout.target);
+  const metrics = config.metrics ? createMetrics(db) : undefined;
+  const pubsub = createDrydockPubSub(fanout.target, metrics && ((ms) => metrics.deliveryLag.observe(ms / 1_000)));
   // With a fan-out between processes, work scheduled here may be taken by a worker elsewhere.
   const shareWakeUps = fanout.kind !== 'in-process';
   const services = createServices({
     db,
-    events: pubSubSink(pubsub),
+    events: metrics ? metrics.observe(pubSubSink(pubsub)) : pubSubSink(pubsub),
     worker: { claimTtlMs: config.jobClaimTtlMs },
     transports: { allowLocal: config.allowLocalTransport, stateDir: config.sshStateDir },
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
@@ -81,6 +84,7 @@ export async function serve(
       pubsub,
       schema: buildSchema(),
       logger,
+      metrics,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       anonymous,
       limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, introspection: config.introspection },
