@@ -8,7 +8,8 @@ export interface OperationLine {
   operation: string;
   type: string;
   durationMs: number;
-  outcome: 'ok' | 'error';
+  /** invalid: refused before it ran (syntax, validation, limits); error: it ran and failed. */
+  outcome: 'ok' | 'error' | 'invalid';
   errorCodes?: string[];
 }
 
@@ -22,6 +23,8 @@ function outcome(errors: readonly GraphQLError[] | undefined): Pick<OperationLin
   const codes = errors.map((error) => String(error.extensions?.['code'] ?? 'INTERNAL'));
   return { outcome: 'error', errorCodes: [...new Set(codes)] };
 }
+
+const elapsedMs = (startedAt: number) => Math.round((performance.now() - startedAt) * 10) / 10;
 
 type Done = (errors: readonly GraphQLError[] | undefined) => void;
 
@@ -48,9 +51,25 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
     const startedAt = performance.now();
     const base = { principal: context.actor?.name, ...describe(document, operationName) };
     return (errors: readonly GraphQLError[] | undefined) =>
-      write({ ...base, durationMs: Math.round((performance.now() - startedAt) * 10) / 10, ...outcome(errors) });
+      write({ ...base, durationMs: elapsedMs(startedAt), ...outcome(errors) });
   };
   return {
+    onValidate({ params }) {
+      const startedAt = performance.now();
+      return ({ valid, result }) => {
+        if (valid) return;
+        write({
+          // Authentication comes after validation: who sent a refused operation is not known yet.
+          principal: undefined,
+          ...describe(params.documentAST, undefined),
+          durationMs: elapsedMs(startedAt),
+          outcome: 'invalid',
+          errorCodes: [
+            ...new Set(result.map((error) => String(error.extensions?.['code'] ?? 'GRAPHQL_VALIDATION_FAILED'))),
+          ],
+        });
+      };
+    },
     onExecute({ args }) {
       const done = start(args.document, args.operationName, args.contextValue);
       return { onExecuteDone: ({ result }) => whenComplete(result, done) };
