@@ -8,6 +8,7 @@ import type { Logger } from './logger.js';
 import { createServices, type Services, type ServicesDeps } from './services/index.js';
 import { buildSchema } from './schema/index.js';
 import { createMetrics } from './server/metrics/index.js';
+import { startTracing } from './tracing.js';
 import { startHttpServer, GRAPHQL_PATH } from './server/http.js';
 
 export interface App {
@@ -35,6 +36,8 @@ type ServeOptions = Pick<
   | 'maxBodyBytes'
   | 'rateLimitPerMinute'
   | 'metrics'
+  | 'otlpEndpoint'
+  | 'otelServiceName'
 >;
 
 /**
@@ -50,6 +53,7 @@ export async function serve(
   const fanout = await createEventFanout({ redisUrl: config.redisUrl, db, logger });
   logger.info(`events between processes: ${fanout.kind}`);
   const metrics = config.metrics ? createMetrics(db) : undefined;
+  const tracing = config.otlpEndpoint ? await startTracing(config.otelServiceName, logger) : undefined;
   const pubsub = createDrydockPubSub(fanout.target, metrics && ((ms) => metrics.deliveryLag.observe(ms / 1_000)));
   // With a fan-out between processes, work scheduled here may be taken by a worker elsewhere.
   const shareWakeUps = fanout.kind !== 'in-process';
@@ -85,6 +89,7 @@ export async function serve(
       schema: buildSchema(),
       logger,
       metrics,
+      tracerProvider: tracing?.provider,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       anonymous,
       limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, introspection: config.introspection },
@@ -105,6 +110,7 @@ export async function serve(
       await wakeUps?.return();
       await worker?.stop();
       await fanout.close();
+      await tracing?.shutdown();
     },
   };
 }

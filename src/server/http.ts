@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { TracerProvider } from '@opentelemetry/api';
 import type { GraphQLSchema } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga } from 'graphql-yoga';
@@ -14,6 +15,7 @@ import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
 import type { Metrics } from './metrics/index.js';
 import { operationLogPlugin } from './operation-log.js';
+import { tracingPlugin } from './tracing.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createStaticHandler } from './static.js';
@@ -53,6 +55,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Prometheus metrics at /metrics; none when undefined. */
   metrics: Metrics | undefined;
+  /** A span per operation (and its phases) when tracing is on. */
+  tracerProvider?: TracerProvider | undefined;
   shutdownTimeoutMs: number;
   anonymous: 'local-admin' | 'reject';
   limits: QueryLimits;
@@ -120,7 +124,12 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     },
     // Unexpected errors reach clients as "Unexpected error." and the server log keeps the detail.
     maskedErrors: true,
-    plugins: [...limitPlugins(options.limits), operationLogPlugin(logger), ...(options.metrics?.plugins ?? [])],
+    plugins: [
+      ...limitPlugins(options.limits),
+      operationLogPlugin(logger),
+      ...(options.metrics?.plugins ?? []),
+      ...(options.tracerProvider ? [tracingPlugin(options.tracerProvider)] : []),
+    ],
     context: createContextFactory({
       db,
       services: options.services,
