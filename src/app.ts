@@ -89,7 +89,7 @@ export async function serve(
       schema: buildSchema(),
       logger,
       metrics,
-      tracerProvider: tracing?.provider,
+      tracing: tracing?.plugin,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       anonymous,
       limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, introspection: config.introspection },

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
@@ -39,6 +40,8 @@ const REDACTED = [
 function destination(options: LoggerOptions): DestinationStream {
   const write = options.write;
   if (options.format === 'pretty') {
+    // Required only here (it is CommonJS): JSON, the usual format, does not pay for loading it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     // Synchronous, in this thread: a worker-thread transport would lose the last lines on exit.
     return pretty({
       sync: true,

@@ -1,10 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { TracerProvider } from '@opentelemetry/api';
 import type { GraphQLSchema } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga } from 'graphql-yoga';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Database } from '../db/database.js';
 import { projectRoot } from '../db/migrations-folder.js';
 import type { DrydockPubSub } from '../events/pubsub.js';
@@ -15,7 +14,6 @@ import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
 import type { Metrics } from './metrics/index.js';
 import { operationLogPlugin } from './operation-log.js';
-import { tracingPlugin } from './tracing.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createStaticHandler } from './static.js';
@@ -55,8 +53,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Prometheus metrics at /metrics; none when undefined. */
   metrics: Metrics | undefined;
-  /** A span per operation (and its phases) when tracing is on. */
-  tracerProvider?: TracerProvider | undefined;
+  /** OpenTelemetry's plugin when tracing is on. */
+  tracing?: Plugin | undefined;
   shutdownTimeoutMs: number;
   anonymous: 'local-admin' | 'reject';
   limits: QueryLimits;
@@ -128,7 +126,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       ...limitPlugins(options.limits),
       operationLogPlugin(logger),
       ...(options.metrics?.plugins ?? []),
-      ...(options.tracerProvider ? [tracingPlugin(options.tracerProvider)] : []),
+      ...(options.tracing ? [options.tracing] : []),
     ],
     context: createContextFactory({
       db,

@@ -1,5 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { graphqlRequest } from '../support/http.js';
 import { startServerProcess, type ServerProcess } from '../support/process.js';
@@ -27,15 +30,18 @@ async function startCollector() {
 describe('tracing with an OTLP endpoint configured', () => {
   let collector: Awaited<ReturnType<typeof startCollector>>;
   let server: ServerProcess | undefined;
+  let dataDir: string | undefined;
   afterAll(async () => {
     await server?.stop('SIGTERM');
     await collector?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   it('exports a span per operation, named after it, to the collector', async () => {
     collector = await startCollector();
+    dataDir = await mkdtemp(join(tmpdir(), 'drydock-tracing-'));
     server = await startServerProcess({
-      DATA_DIR: 'memory://',
+      DATA_DIR: dataDir,
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_SERVICE_NAME: 'drydock-under-test',
       // The batch processor's default wait is 5 s; the test need not sit through it.
