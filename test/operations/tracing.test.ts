@@ -40,13 +40,17 @@ describe('tracing with an OTLP endpoint configured', () => {
   it('exports a span per operation, named after it, to the collector', async () => {
     collector = await startCollector();
     dataDir = await mkdtemp(join(tmpdir(), 'drydock-tracing-'));
-    server = await startServerProcess({
-      DATA_DIR: dataDir,
-      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-      OTEL_SERVICE_NAME: 'drydock-under-test',
-      // The batch processor's default wait is 5 s; the test need not sit through it.
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    });
+    server = await startServerProcess(
+      {
+        DATA_DIR: dataDir,
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        OTEL_SERVICE_NAME: 'drydock-under-test',
+        // The batch processor's default wait is 5 s; the test need not sit through it.
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+        // PGlite's WASM start-up alone can take tens of seconds with both cores busy.
+      },
+      90_000,
+    );
     const { body } = await graphqlRequest(
       `${server.url}/graphql`,
       'query TracedLeases { leases { edges { node { id } } } }',
@@ -68,5 +72,5 @@ describe('tracing with an OTLP endpoint configured', () => {
       .toBe(true);
     // Traces only: metrics and logs are not sent to the collector.
     expect(collector.received.filter((request) => request.path !== '/v1/traces')).toEqual([]);
-  }, 90_000);
+  }, 180_000);
 });
