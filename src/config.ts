@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defaultAllocatorOptions, type LeaseAttributeLimits } from './allocator/options.js';
 import { projectRoot } from './db/migrations-folder.js';
+import { defaultLogFormat, type LogFormat } from './logger.js';
 
 const port = z.coerce
   .number({ error: 'must be a whole number' })
@@ -68,6 +69,19 @@ const schema = z.object({
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
     .default('info'),
+  LOG_FORMAT: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).optional(),
+  ),
+  METRICS: boolean.default(true),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine((value) => /^https?:\/\/.+/.test(value), 'must be an http:// or https:// URL')
+      .optional(),
+  ),
+  OTEL_SERVICE_NAME: z.string().min(1, 'must not be empty').default('drydock'),
 });
 
 export type Config = {
@@ -85,6 +99,13 @@ export type Config = {
   /** A job claim not renewed for this long (its process died) is taken over by another process. */
   jobClaimTtlMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** JSON lines by default; pretty when stderr is a terminal (or LOG_FORMAT=pretty). */
+  logFormat: LogFormat;
+  /** Serve Prometheus metrics at /metrics. */
+  metrics: boolean;
+  /** Traces go to this OTLP/HTTP collector when set; no tracing otherwise. */
+  otlpEndpoint: string | undefined;
+  otelServiceName: string;
   /** Anonymous requests act as a local admin, but only while the server listens on loopback alone. */
   allowLocalAnonymous: boolean;
   /** Host-pool bindings may use the `local` transport: leased commands run on this machine, as this user. */
@@ -108,14 +129,14 @@ export class ConfigError extends Error {
 }
 
 /** Reads and validates the environment; every bad variable is named in one error. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY?: boolean } = process.stderr): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
         const value = env[name];
-        const secret = name === 'DATABASE_URL' || name === 'REDIS_URL';
+        const secret = name === 'DATABASE_URL' || name === 'REDIS_URL' || name === 'OTEL_EXPORTER_OTLP_ENDPOINT';
         const shown = secret || value === undefined ? '' : ` (got "${value}")`;
         return `${name} ${issue.message}${shown}`;
       }),
@@ -134,6 +155,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: v.WORKER_CONCURRENCY,
     jobClaimTtlMs: v.JOB_CLAIM_TTL_MS,
     logLevel: v.LOG_LEVEL,
+    logFormat: v.LOG_FORMAT ?? defaultLogFormat(stderr),
+    metrics: v.METRICS,
+    otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otelServiceName: v.OTEL_SERVICE_NAME,
     allowLocalAnonymous: v.ALLOW_LOCAL_ANONYMOUS,
     allowLocalTransport: v.ALLOW_LOCAL_TRANSPORT,
     introspection: v.INTROSPECTION,
