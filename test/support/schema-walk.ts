@@ -29,12 +29,33 @@ export interface Operation {
 
 const requiredArgs = (field: GraphQLField<unknown, unknown>) => field.args.filter((arg) => isNonNullType(arg.type));
 
-function selectionOf(schema: GraphQLSchema, type: GraphQLNamedType, path: string[]): string {
+// Inside the fragments of an abstract type, same-named fields of different types conflict (Lease.status
+// and Resource.status): those, and only those, get the type's name as an alias.
+function conflicting(types: readonly GraphQLObjectType[]): Set<string> {
+  const seen = new Map<string, Set<string>>();
+  for (const type of types) {
+    for (const field of Object.values(type.getFields())) {
+      const kinds = seen.get(field.name) ?? new Set<string>();
+      kinds.add(field.type.toString());
+      seen.set(field.name, kinds);
+    }
+  }
+  return new Set([...seen].filter(([, kinds]) => kinds.size > 1).map(([name]) => name));
+}
+
+function selectionOf(
+  schema: GraphQLSchema,
+  type: GraphQLNamedType,
+  path: string[],
+  aliased: Set<string> = new Set(),
+): string {
   if (isLeafType(type)) return '';
   if (isAbstractType(type)) {
-    const fragments = schema
-      .getPossibleTypes(type)
-      .map((possible) => `... on ${possible.name} { ${selectionOf(schema, possible, path)} }`);
+    const possibleTypes = schema.getPossibleTypes(type);
+    const clashes = conflicting(possibleTypes);
+    const fragments = possibleTypes.map(
+      (possible) => `... on ${possible.name} { ${selectionOf(schema, possible, path, clashes)} }`,
+    );
     return `__typename ${fragments.join(' ')}`;
   }
   const object = type as GraphQLObjectType;
@@ -43,13 +64,14 @@ function selectionOf(schema: GraphQLSchema, type: GraphQLNamedType, path: string
     // Nested fields with required arguments take values only a caller knows; none exist today.
     if (requiredArgs(field).length > 0) continue;
     const named = getNamedType(field.type);
+    const name = aliased.has(field.name) ? `${object.name}_${field.name}: ${field.name}` : field.name;
     if (isLeafType(named)) {
-      parts.push(field.name);
+      parts.push(name);
       continue;
     }
     const edge = `${object.name}.${field.name}`;
     if (path.includes(edge)) continue;
-    parts.push(`${field.name} { ${selectionOf(schema, named, [...path, edge])} }`);
+    parts.push(`${name} { ${selectionOf(schema, named, [...path, edge])} }`);
   }
   return parts.join(' ');
 }
