@@ -106,6 +106,18 @@ export interface LeasePlan {
 export type ActivationResult =
   { status: 'active'; attributes?: Record<string, unknown> } | { status: 'wait'; retryAfterMs?: number };
 
+/** A name in a blueprint's config that must exist elsewhere, checked when the config is saved. */
+export type ConfigReference =
+  | { path: (string | number)[]; kind: 'credential'; name: string }
+  | { path: (string | number)[]; kind: 'blueprint'; id: number; resourceType?: string };
+
+/** One blueprint's answer to "why can you never serve this lease?". */
+export interface CannotAllocateReason {
+  /** The lease attribute (or config rule) that did not match, when there is one to name. */
+  attribute?: string;
+  message: string;
+}
+
 export interface BlueprintImplementation<Config = unknown> {
   /** Stable name stored in Blueprint.implementation. */
   key: string;
@@ -119,6 +131,18 @@ export interface BlueprintImplementation<Config = unknown> {
    * exists (instead of breaking later, or never matching anything, on a typo or a wrong type).
    */
   leaseAttributesSchema?: z.ZodType;
+
+  /**
+   * The stored credentials and other blueprints the config names (paths relative to the config).
+   * A config naming one that does not exist is refused when it is saved, instead of failing the
+   * first lease that needs it.
+   */
+  references?(config: Config): ConfigReference[];
+  /**
+   * Why canEverAllocate said no, for the lease's status reason and the dry run: which attribute
+   * or rule did not match. Only asked after canEverAllocate returned false.
+   */
+  explainCannotEverAllocate?(blueprint: BlueprintOf<Config>, lease: Lease): CannotAllocateReason;
 
   /** Cheap pre-filter before any blueprint is looked at (e.g. the lease asks for an unknown interface). */
   canAnyBlueprintEverAllocate?(lease: Lease): boolean;

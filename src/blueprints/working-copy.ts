@@ -79,6 +79,23 @@ export const workingCopy = defineImplementation<WorkingCopyConfig>({
 
   canEverAllocate: (_blueprint, lease) => leaseRequest(lease) !== null,
 
+  explainCannotEverAllocate(_blueprint, lease) {
+    const parsed = workingCopyLeaseAttributes.safeParse(lease.attributes ?? {});
+    const issue = parsed.success ? undefined : parsed.error.issues[0];
+    if (!issue) return { message: 'the lease is not a working-copy request' };
+    const attribute = issue.path.map(String).join('.');
+    return { attribute, message: `attribute "${attribute}": ${issue.message}` };
+  },
+
+  // The host blueprints must exist and yield the host lease's type, or no copy could ever open.
+  references: (config) =>
+    config.host.blueprintIds.map((id, i) => ({
+      kind: 'blueprint' as const,
+      id,
+      resourceType: config.host.resourceType,
+      path: ['host', 'blueprintIds', i],
+    })),
+
   // The allocator enforces the blueprint's resource limit; a copy needs nothing else to exist.
   canAllocateNow: async () => true,
 
