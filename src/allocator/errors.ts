@@ -101,8 +101,14 @@ export class TemporaryFailure extends Error {
 
 /** A blueprint hook failed for good: the lease or resource is broken, with this message logged. */
 export class PermanentFailure extends Error {
-  constructor(message: string) {
+  /**
+   * Set when any resource built for the same lease would fail the same way (a missing
+   * authorization): the lease breaks at once instead of building more resources to no end.
+   */
+  readonly hopeless: boolean;
+  constructor(message: string, options: { hopeless?: boolean } = {}) {
     super(message);
     this.name = 'PermanentFailure';
+    this.hopeless = options.hopeless ?? false;
   }
 }

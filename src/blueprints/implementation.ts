@@ -46,13 +46,33 @@ export interface OwnedLeases {
   request(input: OwnedLeaseRequest): Promise<Lease>;
   /** Asks one of them to release (a command; a no-op when it is already ending). */
   release(leaseId: number): Promise<void>;
+  /** Why one of them broke, as the allocator logged it; null when it did not break. */
+  whyBroken(leaseId: number): Promise<LeaseBreak | null>;
+}
+
+/** The allocator's verdict on a broken lease. */
+export interface LeaseBreak {
+  /** e.g. 'no-authorizations', 'cannot-ever-allocate', 'resource-broken'. */
+  reason: string;
+  message: string;
+  /** The blueprints the verdict is about (those it is not authorized on), when there are some. */
+  blueprintIds?: number[];
 }
 
 /** Runs commands through what a lease offers (its host's transport). */
 export interface CommandRunner {
   /** The transport of an ACTIVE lease (throws PermanentFailure when it has none or is not active). */
-  transportOf(leaseId: number): Promise<LeaseTransport>;
-  run(leaseId: number, spec: CommandSpec): Promise<CommandResult>;
+  transportOf(leaseId: number, options?: CommandRunnerOptions): Promise<LeaseTransport>;
+  run(leaseId: number, spec: CommandSpec, options?: CommandRunnerOptions): Promise<CommandResult>;
+}
+
+export interface CommandRunnerOptions {
+  /**
+   * Also through a lease that has ended, as long as it was granted a resource: for a resource
+   * cleaning up after itself on a host whose lease ended first (its host was released), so that
+   * nothing is left on disk. Never for users' commands.
+   */
+  ended?: boolean;
 }
 
 /** A transport and the directory commands of one lease run in. */

@@ -125,6 +125,25 @@ describe('drydock management commands', () => {
     expect(missing.stderr).toMatch(/lease TGVhc2U6OTk5|lease 999/);
   });
 
+  it("shows a blueprint's principal, and releases only the caller's own leases with release-lease --all", async () => {
+    const shown = await runCli(['blueprint', 'show', '1'], { env });
+    const principal = await db.prisma.principal.findUniqueOrThrow({ where: { name: 'blueprint:1' } });
+    expect(shown.stdout).toMatch(new RegExp(`principal\\s+blueprint:1 \\(principal ${principal.id}\\)`));
+
+    // Someone else's lease, which an administrator sees in listings but --all must leave alone.
+    const other = await db.prisma.principal.create({ data: { name: 'someone-else', kind: 'USER' } });
+    const theirs = await db.prisma.lease.create({
+      data: { resourceType: 'host', ownerId: other.id, authorizingPrincipalId: other.id },
+    });
+    const leased = await runCli(['lease', '--type', 'host', '--json'], { env });
+    const mine = (JSON.parse(leased.stdout) as { leases: { databaseId: number }[] }).leases[0]!.databaseId;
+    const released = await runCli(['release-lease', '--all'], { env });
+    expect(released.code).toBe(0);
+    expect(released.stdout).toContain(`lease ${mine}`);
+    expect(released.stdout).not.toContain(`lease ${theirs.id}`);
+    expect((await db.prisma.lease.findUniqueOrThrow({ where: { id: theirs.id } })).status).toBe('PENDING');
+  });
+
   it('has --help for every command', async () => {
     const overview = await runCli(['--help']);
     expect(overview.code).toBe(0);
