@@ -89,9 +89,9 @@ describe('drydock management commands', () => {
 
   it('lists leases and resources, updates and releases resources, and watches leases live', async () => {
     const watch = startCli(['watch', '--json'], { env });
-    await watch.waitFor(/^/, 1000).catch(() => undefined);
-    // The watcher subscribes before it lists; give it a moment to be connected.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await watch.waitFor(/watching \d+ live lease/);
+    const plain = startCli(['watch'], { env });
+    await plain.waitFor(/watching \d+ live lease/);
 
     const leased = await runCli(['lease', '--type', 'host', '--json'], { env });
     expect(leased.code).toBe(0);
@@ -119,6 +119,35 @@ describe('drydock management commands', () => {
     await watch.waitFor(new RegExp(`"databaseId":${lease.databaseId},"status":"DESTROYED"`));
     watch.child.kill('SIGINT');
     expect(await watch.exited).toBe(0);
+    // Each transition exactly once, none skipped, whatever the events carried.
+    await plain.waitFor(new RegExp(`lease ${lease.databaseId}  DESTROYED`));
+    plain.child.kill('SIGINT');
+    expect(await plain.exited).toBe(0);
+    const seen = plain
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes(`lease ${lease.databaseId} `))
+      .map((line) => line.split(/\s+/)[3]);
+    expect(seen).toEqual(['PENDING', 'ACQUIRED', 'ACTIVE', 'RELEASED', 'DESTROYED']);
+
+    // The lease's log, then followed: the stream replays it and ends with the DESTROYED lease.
+    const log = await runCli(['log', '--lease', String(lease.databaseId)], { env });
+    expect(log.code).toBe(0);
+    const types = log.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/)[3]);
+    expect(types[0]).toBe('lease-requested');
+    expect(types).toContain('lease-activated');
+    expect(types.at(-1)).toBe('lease-destroyed');
+    const followed = await runCli(['log', '--lease', String(lease.databaseId), '--follow', '--json'], { env });
+    expect(followed.code).toBe(0);
+    expect(
+      followed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { type: string }).type),
+    ).toEqual(types);
 
     const missing = await runCli(['release-lease', '--id', '999'], { env });
     expect(missing.code).toBe(1);

@@ -3,6 +3,7 @@ import { blueprintCommand } from './blueprint.js';
 import type { Command } from './command.js';
 import { leaseCommand } from './lease.js';
 import { leasesCommand, resourcesCommand } from './listings.js';
+import { logCommand } from './log.js';
 import { releaseLeaseCommand, releaseResourceCommand } from './release.js';
 import { runCommand } from './run-command.js';
 import { tokenCommand } from './token.js';
@@ -17,6 +18,7 @@ export const commands: Command[] = [
   leasesCommand,
   resourcesCommand,
   watchCommand,
+  logCommand,
   releaseResourceCommand,
   reclaimCommand,
   updateLeaseCommand,
