@@ -173,6 +173,24 @@ describe('drydock management commands', () => {
     expect((await db.prisma.lease.findUniqueOrThrow({ where: { id: theirs.id } })).status).toBe('PENDING');
   });
 
+  it('answers a dry run with drydock candidates, naming what does not match', async () => {
+    const served = await runCli(['candidates', '--type', 'host'], { env });
+    expect(served.code).toBe(0);
+    expect(served.stdout).toMatch(/blueprint 1 \(ci-hosts, host-pool\): usable/);
+    expect(served.stdout).toContain('the lease would be served');
+    const refused = await runCli(['candidates', '--type', 'host', '--attributes', '-', '--json'], {
+      env,
+      stdin: JSON.stringify({ platform: 'windows' }),
+    });
+    expect(refused.code).toBe(1);
+    const result = JSON.parse(refused.stdout) as { wouldBeServed: boolean; blueprints: { reason: string }[] };
+    expect(result.wouldBeServed).toBe(false);
+    expect(result.blueprints[0]!.reason).toBe(
+      'attribute "platform": the lease wants "windows", enabled bindings have (none)',
+    );
+    expect(await db.prisma.lease.count({ where: { attributes: { equals: { platform: 'windows' } } } })).toBe(0);
+  });
+
   it('has --help for every command', async () => {
     const overview = await runCli(['--help']);
     expect(overview.code).toBe(0);

@@ -1,6 +1,8 @@
 import { authorizationCommand } from './authorization.js';
 import { blueprintCommand } from './blueprint.js';
+import { candidatesCommand } from './candidates.js';
 import type { Command } from './command.js';
+import { completionCommand } from './completion.js';
 import { leaseCommand } from './lease.js';
 import { leasesCommand, resourcesCommand } from './listings.js';
 import { logCommand } from './log.js';
@@ -13,6 +15,7 @@ import { watchCommand } from './watch.js';
 /** In the order `drydock --help` lists them: the everyday ones first. */
 export const commands: Command[] = [
   leaseCommand,
+  candidatesCommand,
   releaseLeaseCommand,
   runCommand,
   leasesCommand,
@@ -26,4 +29,5 @@ export const commands: Command[] = [
   blueprintCommand,
   tokenCommand,
   authorizationCommand,
+  completionCommand(() => commands),
 ];
