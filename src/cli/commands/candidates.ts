@@ -1,9 +1,8 @@
 import { CliLeaseCandidatesDocument, type LeaseCandidatesInput } from '../../generated/graphql/graphql.js';
 import { execute } from '../client/http.js';
-import { globalId } from '../client/ids.js';
 import { payloadOf } from '../client/payload.js';
-import { ExitCode, UsageError } from '../errors.js';
-import { readJsonObject } from '../input/json-file.js';
+import { ExitCode } from '../errors.js';
+import { leaseRequestFlags } from '../input/lease-request.js';
 import { defineCommand } from './command.js';
 
 export const candidatesCommand = defineCommand({
@@ -30,16 +29,7 @@ Example:
     blueprint: { type: 'string', multiple: true },
   },
   async run({ values, positionals }, context) {
-    if (positionals.length > 0)
-      throw new UsageError(`unexpected argument "${positionals[0]}"; see drydock candidates --help`);
-    if (!values.type) throw new UsageError('--type is required, e.g. drydock candidates --type host');
-    const input: LeaseCandidatesInput = {
-      resourceType: values.type,
-      ...(values.attributes
-        ? { attributes: await readJsonObject('--attributes', values.attributes, context.io.stdin) }
-        : {}),
-      ...(values.blueprint ? { blueprintIds: values.blueprint.map((id) => globalId('Blueprint', id)) } : {}),
-    };
+    const input: LeaseCandidatesInput = await leaseRequestFlags('candidates', values, positionals, context.io.stdin);
     const { leaseCandidates } = await execute(context.connection, CliLeaseCandidatesDocument, { input });
     const result = payloadOf(leaseCandidates, 'LeaseCandidatesPayload');
     const code = result.wouldBeServed ? ExitCode.ok : ExitCode.failed;
