@@ -16,7 +16,7 @@ import { startProvisioner, type ReferenceProvisioner } from '../support/referenc
 // timeout, and PGlite runs one job at a time, so "others are unaffected" cannot hold there.
 
 /** Waits for something the provisioner sees (its state lives in this process; no database polling). */
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -25,7 +25,7 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
 }
 
 /** Resolves once the resource is `status`, checked on its events (not by polling the database). */
-async function waitForResource(h: Harness, resourceId: number, status: string, timeoutMs = 10_000) {
+async function waitForResource(h: Harness, resourceId: number, status: string, timeoutMs = 30_000) {
   let unsubscribe = () => {};
   let timer: NodeJS.Timeout | undefined;
   try {
