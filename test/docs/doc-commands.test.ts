@@ -1,5 +1,6 @@
 // Every shell command in the README and docs/ is run: the `drydock` ones here, against a started
-// server, and the rest by CI (.ci/run), which this test checks names each of them.
+// server, and the rest by CI (.ci/run), which this test checks names each of them. The typed
+// client of docs/clients.md is a package (examples/typed-client), built and run here too.
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,6 +75,22 @@ describe('the commands in the README and docs', () => {
     const leased = /requested lease (\d+)/.exec(stderr + stdout);
     if (/ lease --type/.test(command) && leased) leaseId = Number(leased[1]);
     expect(stdout.length).toBeGreaterThan(0);
+  });
+
+  it("docs/clients.md's typed client: generates, compiles under strict TypeScript and leases a host", async () => {
+    const example = join(projectRoot, 'examples/typed-client');
+    const bin = (name: string) => join(projectRoot, 'node_modules/.bin', name);
+    await run(bin('graphql-codegen'), ['--config', 'codegen.ts'], { cwd: example });
+    await run(bin('tsc'), ['-p', '.'], { cwd: example });
+    const { stdout } = await run(process.execPath, ['dist/main.js'], {
+      cwd: example,
+      env: { ...process.env, DRYDOCK_URL: app.url },
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/^requested lease \d+$/m);
+    expect(stdout).toMatch(/lease-activated -> ACTIVE/);
+    expect(stdout).toContain('connect to {"');
+    expect(stdout.trim().split('\n').at(-1)).toBe('lease destroyed');
   });
 
   it('leaves every other command to CI, which runs each of them', () => {
