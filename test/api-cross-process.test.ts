@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serve, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -44,7 +44,8 @@ function crossProcess(redisUrl: string | undefined) {
     const changes = collect<{ leasesChanged: { id: string; status: string } }>(dashboard, {
       query: 'subscription { leasesChanged { id status } }',
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // No wait for the dashboard to connect: what it must see (DESTROYED) comes after the release
+    // below, long after it is connected; the lease's own streams replay from the start.
     const requested = await graphqlRequest<{ requestLease: { leases: { id: string }[] } }>(
       b.graphqlUrl,
       'mutation { requestLease(input: { resourceType: "host" }) { ... on RequestLeasePayload { leases { id } } } }',
@@ -64,7 +65,6 @@ function crossProcess(redisUrl: string | undefined) {
       query: 'subscription ($id: ID!) { leaseEvents(leaseId: $id, after: "0") { cursor lease { status } } }',
       variables: { id: leaseId },
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
     await graphqlRequest(b.graphqlUrl, 'mutation ($id: ID!) { releaseLease(id: $id) { __typename } }', { id: leaseId });
     const history = await all.done;
     expect(history.at(-1)?.leaseEvents.lease.status).toBe('DESTROYED');
@@ -72,9 +72,12 @@ function crossProcess(redisUrl: string | undefined) {
     expect(cursors).toEqual([...cursors].sort((x, y) => (x < y ? -1 : 1)));
     expect(new Set(cursors).size).toBe(cursors.length);
 
-    for (let i = 0; i < 100 && !changes.items.some((c) => c.leasesChanged.status === 'DESTROYED'); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await vi
+      .waitFor(() => expect(changes.items.some((c) => c.leasesChanged.status === 'DESTROYED')).toBe(true), {
+        timeout: 30_000,
+        interval: 50,
+      })
+      .catch(() => undefined);
     changes.stop();
     const seen = changes.items.filter((c) => c.leasesChanged.id === leaseId).map((c) => c.leasesChanged.status);
     expect(seen).toContain('DESTROYED');

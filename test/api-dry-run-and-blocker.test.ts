@@ -77,7 +77,10 @@ describeEachDatabase('dry run and "why am I waiting"', (kind) => {
     expect(body.errors).toBeUndefined();
     const byName = Object.fromEntries(body.data!.leaseCandidates.blueprints.map((b) => [b.blueprint!.name, b]));
     expect(byName['linux']).toMatchObject({ usable: true, reason: null, canAllocateNow: true });
-    expect(byName['mac']).toMatchObject({ usable: false, reason: 'can never satisfy these attributes' });
+    expect(byName['mac']).toMatchObject({
+      usable: false,
+      reason: 'attribute "platform": the lease wants "linux", enabled bindings have "macos"',
+    });
     expect(byName['spare']).toMatchObject({ usable: false, reason: 'disabled' });
     expect(byName['slow']).toBeUndefined();
     expect(body.data!.leaseCandidates.wouldBeServed).toBe(true);

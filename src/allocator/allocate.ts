@@ -19,7 +19,7 @@ import { scheduleHealthCheck } from './health.js';
 import type { SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
 import { heldKeys, heldSlotLocks, slotLockHolders } from './slot-locks.js';
-import { breakLease, giveUpAfterBrokenBuilds } from './lease-end.js';
+import { breakLease, brokenBuildsColumns, giveUpAfterBrokenBuilds } from './lease-end.js';
 import { logLease, logResource, transitionResource } from './transitions.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { olderWaitingLeaseSql } from './queue-order.js';
@@ -52,7 +52,8 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   const view = prefetched ?? (await allocationView(ctx, lease));
   // 1. Candidate blueprints.
   const blueprints = await candidatesFrom(tx, deps.registry, lease, view.blueprints);
-  if (!blueprints.ok) return breakLease(ctx, lease, blueprints.reason, blueprints.message);
+  if (!blueprints.ok)
+    return breakLease(ctx, lease, blueprints.reason, blueprints.message, null, blueprints.blueprintIds);
   const { candidates } = blueprints;
 
   // Request order: an older lease waiting for the same thing goes first.
@@ -230,7 +231,7 @@ export interface AllocationView {
    */
   resources: ViewResources | null;
   /** The lease's broken builds (see giveUpAfterBrokenBuilds); null when `ahead`. */
-  broken: { count: number; last: number | null } | null;
+  broken: { count: number; last: number | null; hopeless: boolean } | null;
   /** A resource the lease is building (step 4); null when none or when `ahead`. */
   building: number | null;
 }
@@ -248,8 +249,8 @@ export function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql):
     SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)}, 'ahead', a.id, 'resources',
       CASE WHEN a.id IS NULL THEN ${resourcesSql(lease, VIEW_RESOURCES)} END,
       'broken', CASE WHEN a.id IS NULL THEN (
-        SELECT json_build_object('count', count(*), 'last', max(id)) FROM "Resource"
-        WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') END,
+        SELECT row_to_json(b) FROM (SELECT ${brokenBuildsColumns} FROM "Resource" r
+        WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') b) END,
       'building', CASE WHEN a.id IS NULL THEN (
         SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1) END)
     FROM (SELECT ${olderWaitingLeaseSql(lease)} AS id) a)`;

@@ -213,12 +213,23 @@ export async function candidatesFrom(
   const possible = authorized.filter((c) => c.implementation.canEverAllocate(c.blueprint, lease));
   if (possible.length === 0) {
     const blueprintIds = authorized.map((c) => c.blueprint.id);
+    const why = authorized.map(
+      (c) => `blueprint ${c.blueprint.id} "${c.blueprint.name}": ${cannotEverAllocate(c, lease)}`,
+    );
     return {
       ok: false,
       reason: 'cannot-ever-allocate',
       blueprintIds,
-      message: `no blueprint can ever satisfy this lease (tried ${blueprintIds.join(', ')})`,
+      message: `no blueprint can ever satisfy this lease: ${why.join('; ')}`,
     };
   }
   return { ok: true, candidates: possible };
+}
+
+/** Why a blueprint can never serve the lease, in the implementation's words when it has them. */
+export function cannotEverAllocate(loaded: LoadedBlueprint, lease: Lease): string {
+  return (
+    loaded.implementation.explainCannotEverAllocate?.(loaded.blueprint, lease).message ??
+    'can never satisfy these attributes'
+  );
 }

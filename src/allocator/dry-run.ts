@@ -1,6 +1,6 @@
 import type { Blueprint, Lease, Prisma, Resource } from '../generated/prisma/client.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
-import { bindBlueprint } from './blueprints.js';
+import { bindBlueprint, cannotEverAllocate } from './blueprints.js';
 import { allocationQueries } from './queries.js';
 import { heldKeys, slotLockHolders } from './slot-locks.js';
 
@@ -83,7 +83,7 @@ export async function explainCandidates(
       continue;
     }
     if (!loaded.implementation.canEverAllocate(loaded.blueprint, lease)) {
-      verdict('can never satisfy these attributes');
+      verdict(cannotEverAllocate(loaded, lease));
       continue;
     }
     const resources: ResourceVerdict[] = [];

@@ -1,11 +1,20 @@
 // The domain's errors. Services return them inside a Result; the GraphQL layer maps each `kind`
 // to a typed error of its own, so every member carries what a client needs to act on it.
 
-export interface ValidationError {
-  kind: 'ValidationError';
+/** One thing wrong with an input, where it is. */
+export interface ValidationIssue {
   /** Path of the offending field, e.g. ['config', 'services', 0, 'bindings', 1, 'port']. */
   path: (string | number)[];
   message: string;
+}
+
+export interface ValidationError extends ValidationIssue {
+  kind: 'ValidationError';
+  /**
+   * Every problem found, the first of which is `path` and `message`: fixing an input one
+   * round-trip per typo is what made people give up on it.
+   */
+  problems: ValidationIssue[];
 }
 
 export interface NotFoundError {
@@ -42,7 +51,16 @@ export const validationError = (path: (string | number)[], message: string): Val
   kind: 'ValidationError',
   path,
   message,
+  problems: [{ path, message }],
 });
+
+/** One error listing every problem (there must be at least one); the message sums them up. */
+export function validationProblems(problems: readonly ValidationIssue[]): ValidationError {
+  const [first, ...rest] = problems;
+  if (!first) throw new Error('validationProblems needs at least one problem');
+  const more = rest.length > 0 ? ` (and ${rest.length} more problem${rest.length > 1 ? 's' : ''})` : '';
+  return { kind: 'ValidationError', path: first.path, message: `${first.message}${more}`, problems: [...problems] };
+}
 
 export const notFound = (entity: NotFoundError['entity'], id: number): NotFoundError => ({
   kind: 'NotFoundError',
@@ -83,8 +101,14 @@ export class TemporaryFailure extends Error {
 
 /** A blueprint hook failed for good: the lease or resource is broken, with this message logged. */
 export class PermanentFailure extends Error {
-  constructor(message: string) {
+  /**
+   * Set when any resource built for the same lease would fail the same way (a missing
+   * authorization): the lease breaks at once instead of building more resources to no end.
+   */
+  readonly hopeless: boolean;
+  constructor(message: string, options: { hopeless?: boolean } = {}) {
     super(message);
     this.name = 'PermanentFailure';
+    this.hopeless = options.hopeless ?? false;
   }
 }

@@ -1,4 +1,4 @@
-import type { Lease } from '../generated/prisma/client.js';
+import { Prisma, type Lease } from '../generated/prisma/client.js';
 import { findResourceWithBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
 import type { HeldResource } from './lease-update.js';
@@ -11,12 +11,14 @@ export async function breakLease(
   reason: string,
   message: string,
   held?: HeldResource | null,
+  /** The blueprints the verdict is about (e.g. those it is not authorized on), for whoever acts on it. */
+  blueprintIds?: number[],
 ): Promise<Lease> {
   const broken = await transitionLease(
     ctx,
     lease,
     'BROKEN',
-    { type: 'lease-broken', data: { reason, message } },
+    { type: 'lease-broken', data: { reason, message, ...(blueprintIds ? { blueprintIds } : {}) } },
     { statusReason: reason },
   );
   return destroyLease(ctx, broken, held);
@@ -98,22 +100,29 @@ export async function brokenMessage(ctx: TxContext, resourceId: number, resource
   return `${prefix}${why?.message ? `: ${why.message}` : ''}`;
 }
 
+/** Over a lease's broken builds `r`: how many, the newest, and whether one broke hopelessly. */
+export const brokenBuildsColumns = Prisma.sql`count(*)::int AS count, max(r.id) AS last,
+  COALESCE(bool_or(EXISTS (SELECT 1 FROM "Log" l WHERE l."resourceId" = r.id AND l.type = 'resource-broken'
+    AND l.data ? 'hopeless')), false) AS hopeless`;
+
 /**
- * A blueprint whose every resource breaks while opening (a host it is not authorized on, a
- * provisioner that always fails) would otherwise build resources for one lease forever: after
- * `maxBrokenResourcesPerLease` of its resources broke, the lease breaks with the last one's reason.
+ * A blueprint whose every resource breaks while opening (a provisioner that always fails) would
+ * otherwise build resources for one lease forever: after `maxBrokenResourcesPerLease` of its
+ * resources broke, the lease breaks with the last one's reason. A resource that broke hopelessly
+ * (the blueprint said no other resource could do better) breaks the lease at once.
  * `counted`: the count, if the caller has read it already (allocate.ts).
  */
 export async function giveUpAfterBrokenBuilds(
   ctx: TxContext,
   lease: Lease,
-  counted?: { count: number; last: number | null },
+  counted?: { count: number; last: number | null; hopeless: boolean },
 ): Promise<Lease | null> {
   const [row] = counted
     ? [counted]
-    : await ctx.tx.$queryRaw<{ count: number; last: number | null }[]>`
-        SELECT count(*)::int AS count, max(id) AS last FROM "Resource"
+    : await ctx.tx.$queryRaw<{ count: number; last: number | null; hopeless: boolean }[]>`
+        SELECT ${brokenBuildsColumns} FROM "Resource" r
         WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken'`;
-  if (!row || row.last === null || row.count < ctx.deps.options.maxBrokenResourcesPerLease) return null;
+  if (!row || row.last === null) return null;
+  if (!row.hopeless && row.count < ctx.deps.options.maxBrokenResourcesPerLease) return null;
   return breakLease(ctx, lease, 'resource-broken', await brokenMessage(ctx, row.last, row.count));
 }

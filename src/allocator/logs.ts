@@ -18,7 +18,7 @@ export interface LogData {
   'lease-release-requested': { authorId: number | null };
   'lease-released': { reason: 'command' | 'expired' | 'resource-released' };
   'lease-reacquiring': { resourceId: number; resourceStatus: string };
-  'lease-broken': { reason: string; message: string };
+  'lease-broken': { reason: string; message: string; blueprintIds?: number[] };
   'lease-destroyed': Record<string, never>;
   'lease-command-started': { argv: string[]; principalId: number };
   'lease-command-finished': { argv: string[]; exitCode: number | null; timedOut: boolean; durationMs: number };
@@ -38,7 +38,7 @@ export interface LogData {
   'resource-release-requested': { authorId: number | null; kind: 'release' | 'reclaim' };
   'resource-released': { reason: 'command' | 'reclaimed' | 'expired' };
   'resource-reclaim-refused': { liveLeases: number };
-  'resource-broken': { message: string; reason?: 'activation-failed' | 'health-check-failed' };
+  'resource-broken': { message: string; reason?: 'activation-failed' | 'health-check-failed'; hopeless?: true };
   'resource-check-failed-temporarily': { message: string };
   'resource-destroyed': Record<string, never>;
   'resource-setup-progress': { message: string; [key: string]: unknown };

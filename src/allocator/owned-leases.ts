@@ -4,7 +4,7 @@ import { scheduleLeaseUpdate } from '../queue/jobs.js';
 import { blueprintPrincipalId } from './blueprint-principal.js';
 import { sendCommand } from './commands.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
-import { writeLog } from './logs.js';
+import { writeLog, type LogData } from './logs.js';
 import { liveLeaseStatuses } from './state-machines.js';
 import { logResource } from './transitions.js';
 
@@ -58,6 +58,14 @@ export function ownedLeases(deps: AllocatorDeps, resource: Resource): OwnedLease
           { lease: lease.status },
         );
       }),
+
+    async whyBroken(leaseId: number) {
+      const log = await deps.db.prisma.log.findFirst({
+        where: { leaseId, type: 'lease-broken', lease: { ownerResourceId: resource.id } },
+        orderBy: { id: 'desc' },
+      });
+      return log ? (log.data as LogData['lease-broken']) : null;
+    },
   };
 }
 

@@ -147,7 +147,7 @@ async function breakResource(
   ctx: TxContext,
   resource: Resource,
   loaded: LoadedBlueprint,
-  data: { message: string; reason: 'activation-failed' | 'health-check-failed' },
+  data: { message: string; reason: 'activation-failed' | 'health-check-failed'; hopeless?: true },
 ): Promise<void> {
   const broken = await transitionResource(ctx, resource, 'BROKEN', { type: 'resource-broken', data });
   if (!loaded.implementation.teardownResource) {
@@ -195,7 +195,7 @@ async function runTeardown(deps: AllocatorDeps, resource: Resource, loaded: Load
 type SetupOutcome =
   | ActivationResult
   | { status: 'temporary'; message: string; retryAfterMs?: number }
-  | { status: 'permanent'; message: string };
+  | { status: 'permanent'; message: string; hopeless?: boolean };
 
 async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedBlueprint): Promise<void> {
   let outcome: SetupOutcome;
@@ -210,7 +210,8 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
         message: error.message,
         ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
       };
-    else if (error instanceof PermanentFailure) outcome = { status: 'permanent', message: error.message };
+    else if (error instanceof PermanentFailure)
+      outcome = { status: 'permanent', message: error.message, hopeless: error.hopeless };
     else outcome = { status: 'permanent', message: error instanceof Error ? error.message : String(error) };
   }
   await inUpdateTransaction(deps, async (ctx) => {
@@ -249,7 +250,11 @@ async function runSetup(deps: AllocatorDeps, resource: Resource, loaded: LoadedB
         return;
       }
       case 'permanent':
-        await breakResource(ctx, current, loaded, { message: outcome.message, reason: 'activation-failed' });
+        await breakResource(ctx, current, loaded, {
+          message: outcome.message,
+          reason: 'activation-failed',
+          ...(outcome.hopeless ? { hopeless: true as const } : {}),
+        });
         return;
     }
   });

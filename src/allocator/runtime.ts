@@ -24,6 +24,7 @@ const noOwnedLeases: OwnedLeases = {
   list: () => Promise.resolve([]),
   request: () => Promise.reject(new Error('only a resource hook may request leases for itself')),
   release: () => Promise.reject(new Error('only a resource hook may release leases it holds')),
+  whyBroken: () => Promise.resolve(null),
 };
 
 /** For work on no object in particular (resolving a lease's command transport): logs nowhere. */

@@ -10,7 +10,7 @@ import { defineImplementation, type AllocationQueries, type BlueprintOf } from '
 
 const attributeValue = z.union([z.string(), z.number(), z.boolean()]);
 
-const binding = z.object({
+const binding = z.strictObject({
   name: z.string().min(1, 'a binding needs a name'),
   address: z.string().min(1, 'a binding needs an address'),
   port: z.number().int().min(1).max(65_535),
@@ -20,13 +20,13 @@ const binding = z.object({
   transport: transportConfig.optional(),
 });
 
-const service = z.object({
+const service = z.strictObject({
   name: z.string().min(1, 'a service needs a name'),
   bindings: z.array(binding).min(1, 'a service needs at least one binding'),
 });
 
 export const hostPoolConfig = z
-  .object({ services: z.array(service).min(1, 'a host pool needs at least one service') })
+  .strictObject({ services: z.array(service).min(1, 'a host pool needs at least one service') })
   .superRefine((config, issues) => {
     const seen = new Set<string>();
     config.services.forEach((s, i) =>
@@ -65,10 +65,13 @@ function bindings(blueprint: HostPool): Binding[] {
   return list;
 }
 
-function matches(b: Binding, lease: Lease): boolean {
+/** The first lease attribute the binding does not have, or undefined when it matches. */
+function firstMismatch(b: Binding, lease: Lease): string | undefined {
   const wanted = (lease.attributes ?? {}) as Record<string, unknown>;
-  return Object.entries(wanted).every(([key, value]) => b.attributes[key] === value);
+  return Object.keys(wanted).find((key) => b.attributes[key] !== wanted[key]);
 }
+
+const matches = (b: Binding, lease: Lease) => firstMismatch(b, lease) === undefined;
 
 // Bindings by id, built once per loaded blueprint: the allocator asks about every resource of a
 // pool in one update, and a linear search per resource made each update O(pool²).
@@ -97,6 +100,43 @@ export const hostPool = defineImplementation<HostPoolConfig>({
   description: 'A fixed pool of hosts (the services and bindings of the config); every host is shared.',
 
   canEverAllocate: (blueprint, lease) => bindings(blueprint).some((b) => b.enabled && matches(b, lease)),
+
+  explainCannotEverAllocate(blueprint, lease) {
+    const enabled = bindings(blueprint).filter((b) => b.enabled);
+    if (enabled.length === 0) return { message: 'every binding is disabled' };
+    // The attribute most bindings fall short on is the one the requester most likely got wrong.
+    const misses = new Map<string, Set<string>>();
+    for (const b of enabled) {
+      const key = firstMismatch(b, lease);
+      if (key === undefined) continue;
+      const seen = misses.get(key) ?? new Set<string>();
+      seen.add(b.attributes[key] === undefined ? '(none)' : JSON.stringify(b.attributes[key]));
+      misses.set(key, seen);
+    }
+    const [attribute, values] = [...misses].sort((a, b) => b[1].size - a[1].size)[0] ?? [];
+    if (attribute === undefined) return { message: 'no enabled binding matches' };
+    const wanted = JSON.stringify((lease.attributes as Record<string, unknown>)[attribute]);
+    const offered = [...values!].slice(0, 5).join(', ');
+    return {
+      attribute,
+      message: `attribute "${attribute}": the lease wants ${wanted}, enabled bindings have ${offered}`,
+    };
+  },
+
+  references: (config) =>
+    config.services.flatMap((s, i) =>
+      s.bindings.flatMap((b, j) =>
+        b.transport?.kind === 'ssh'
+          ? [
+              {
+                kind: 'credential' as const,
+                name: b.transport.credential,
+                path: ['services', i, 'bindings', j, 'transport', 'credential'],
+              },
+            ]
+          : [],
+      ),
+    ),
 
   async canAllocateNow(blueprint, lease, queries) {
     return (await firstFreeBinding(blueprint, lease, queries)) !== undefined;

@@ -46,13 +46,33 @@ export interface OwnedLeases {
   request(input: OwnedLeaseRequest): Promise<Lease>;
   /** Asks one of them to release (a command; a no-op when it is already ending). */
   release(leaseId: number): Promise<void>;
+  /** Why one of them broke, as the allocator logged it; null when it did not break. */
+  whyBroken(leaseId: number): Promise<LeaseBreak | null>;
+}
+
+/** The allocator's verdict on a broken lease. */
+export interface LeaseBreak {
+  /** e.g. 'no-authorizations', 'cannot-ever-allocate', 'resource-broken'. */
+  reason: string;
+  message: string;
+  /** The blueprints the verdict is about (those it is not authorized on), when there are some. */
+  blueprintIds?: number[];
 }
 
 /** Runs commands through what a lease offers (its host's transport). */
 export interface CommandRunner {
   /** The transport of an ACTIVE lease (throws PermanentFailure when it has none or is not active). */
-  transportOf(leaseId: number): Promise<LeaseTransport>;
-  run(leaseId: number, spec: CommandSpec): Promise<CommandResult>;
+  transportOf(leaseId: number, options?: CommandRunnerOptions): Promise<LeaseTransport>;
+  run(leaseId: number, spec: CommandSpec, options?: CommandRunnerOptions): Promise<CommandResult>;
+}
+
+export interface CommandRunnerOptions {
+  /**
+   * Also through a lease that has ended, as long as it was granted a resource: for a resource
+   * cleaning up after itself on a host whose lease ended first (its host was released), so that
+   * nothing is left on disk. Never for users' commands.
+   */
+  ended?: boolean;
 }
 
 /** A transport and the directory commands of one lease run in. */
@@ -106,6 +126,18 @@ export interface LeasePlan {
 export type ActivationResult =
   { status: 'active'; attributes?: Record<string, unknown> } | { status: 'wait'; retryAfterMs?: number };
 
+/** A name in a blueprint's config that must exist elsewhere, checked when the config is saved. */
+export type ConfigReference =
+  | { path: (string | number)[]; kind: 'credential'; name: string }
+  | { path: (string | number)[]; kind: 'blueprint'; id: number; resourceType?: string };
+
+/** One blueprint's answer to "why can you never serve this lease?". */
+export interface CannotAllocateReason {
+  /** The lease attribute (or config rule) that did not match, when there is one to name. */
+  attribute?: string;
+  message: string;
+}
+
 export interface BlueprintImplementation<Config = unknown> {
   /** Stable name stored in Blueprint.implementation. */
   key: string;
@@ -121,6 +153,18 @@ export interface BlueprintImplementation<Config = unknown> {
    * exists (instead of breaking later, or never matching anything, on a typo or a wrong type).
    */
   leaseAttributesSchema?: z.ZodType;
+
+  /**
+   * The stored credentials and other blueprints the config names (paths relative to the config).
+   * A config naming one that does not exist is refused when it is saved, instead of failing the
+   * first lease that needs it.
+   */
+  references?(config: Config): ConfigReference[];
+  /**
+   * Why canEverAllocate said no, for the lease's status reason and the dry run: which attribute
+   * or rule did not match. Only asked after canEverAllocate returned false.
+   */
+  explainCannotEverAllocate?(blueprint: BlueprintOf<Config>, lease: Lease): CannotAllocateReason;
 
   /** Cheap pre-filter before any blueprint is looked at (e.g. the lease asks for an unknown interface). */
   canAnyBlueprintEverAllocate?(lease: Lease): boolean;

@@ -69,6 +69,31 @@ async function hostLease(blueprint: WorkingCopy, runtime: BlueprintRuntime): Pro
   return lease;
 }
 
+/**
+ * Why the copy cannot open, as a failure that says what to do. A host lease refused for a missing
+ * authorization (or one no host blueprint could ever serve) would be refused again for every new
+ * copy, so the failure is hopeless: the lease breaks at once instead of building copies to no end.
+ */
+async function hostFailure(blueprint: WorkingCopy, host: Lease, runtime: BlueprintRuntime): Promise<PermanentFailure> {
+  const verdict = await runtime.leases.whyBroken(host.id);
+  if (verdict?.reason === 'no-authorizations') {
+    const hosts = verdict.blueprintIds ?? blueprint.config.host.blueprintIds;
+    const on = hosts.length > 0 ? hosts.join(', ') : '<host blueprint>';
+    const first = hosts[0] ?? '<host blueprint>';
+    return new PermanentFailure(
+      `${describeHost(host)}: working-copy blueprint ${blueprint.id} leases its host as its own principal ` +
+        `(blueprint:${blueprint.id}), which is not authorized on host blueprint(s) ${on}. ` +
+        `Request it: drydock authorization request --blueprint ${first} --for-blueprint ${blueprint.id} ` +
+        `(GraphQL: requestBlueprintAuthorization(blueprintId: <blueprint ${first}>, principalId: <blueprint ${blueprint.id}'s principal>)), ` +
+        `then approve it: drydock authorization authorize --id <authorization id>`,
+      { hopeless: true },
+    );
+  }
+  const hopeless = verdict?.reason === 'no-blueprints' || verdict?.reason === 'cannot-ever-allocate';
+  const why = verdict ? `: ${verdict.message}` : '';
+  return new PermanentFailure(`${describeHost(host)}${why}: the copy has no host`, { hopeless });
+}
+
 export const workingCopy = defineImplementation<WorkingCopyConfig>({
   key: 'working-copy',
   resourceType: 'working-copy',
@@ -78,6 +103,23 @@ export const workingCopy = defineImplementation<WorkingCopyConfig>({
     'Git working copies on a leased host: each lease gets one copy to itself, checked out at the commit, branch or ref it asks for.',
 
   canEverAllocate: (_blueprint, lease) => leaseRequest(lease) !== null,
+
+  explainCannotEverAllocate(_blueprint, lease) {
+    const parsed = workingCopyLeaseAttributes.safeParse(lease.attributes ?? {});
+    const issue = parsed.success ? undefined : parsed.error.issues[0];
+    if (!issue) return { message: 'the lease is not a working-copy request' };
+    const attribute = issue.path.map(String).join('.');
+    return { attribute, message: `attribute "${attribute}": ${issue.message}` };
+  },
+
+  // The host blueprints must exist and yield the host lease's type, or no copy could ever open.
+  references: (config) =>
+    config.host.blueprintIds.map((id, i) => ({
+      kind: 'blueprint' as const,
+      id,
+      resourceType: config.host.resourceType,
+      path: ['host', 'blueprintIds', i],
+    })),
 
   // The allocator enforces the blueprint's resource limit; a copy needs nothing else to exist.
   canAllocateNow: async () => true,
@@ -100,7 +142,7 @@ export const workingCopy = defineImplementation<WorkingCopyConfig>({
     const host = await hostLease(blueprint, runtime);
     // A transition of the host lease updates this resource, so the long retry is only a backstop.
     if (host.status === 'PENDING' || host.status === 'ACQUIRED') return { status: 'wait', retryAfterMs: 60_000 };
-    if (host.status !== 'ACTIVE') throw new PermanentFailure(`${describeHost(host)}: the copy has no host`);
+    if (host.status !== 'ACTIVE') throw await hostFailure(blueprint, host, runtime);
     const path = copyPath(attributes.root, resource.id);
     await cloneCopy(hostCommands(runtime, host.id, timeoutOf(blueprint)), runtime, path, attributes.repositories);
     return { status: 'active', attributes: { path, hostLeaseId: host.id } };
@@ -110,12 +152,18 @@ export const workingCopy = defineImplementation<WorkingCopyConfig>({
     const attributes = copyAttributes(resource);
     const owned = await runtime.leases.list();
     const host = owned.find((l) => l.id === attributes.hostLeaseId) ?? owned[0];
-    if (host?.status === 'ACTIVE') {
+    // A host lease that was granted may have a (partial) copy on its host, even when it ended
+    // before the copy did (its host was released first): remove it through the host all the same.
+    if (host?.acquiredAt) {
       const path = copyPath(attributes.root, resource.id);
       if (attributes.path !== undefined && attributes.path !== path)
         throw new PermanentFailure(`the copy says it is at ${attributes.path}, not ${path}: not removing either`);
       await runtime.log(`removing ${path}`, { path });
-      await hostCommands(runtime, host.id, timeoutOf(blueprint)).run('remove', '.', git.removeDirectory(path));
+      await hostCommands(runtime, host.id, timeoutOf(blueprint), { ended: true }).run(
+        'remove',
+        '.',
+        git.removeDirectory(path),
+      );
     } else if (host) {
       await runtime.log(`${describeHost(host)}: nothing to remove`, { hostLeaseId: host.id });
     }

@@ -7,6 +7,7 @@ export class ValidationProblem extends Error {
   constructor(
     message: string,
     readonly path: (string | number)[],
+    readonly problems: { path: (string | number)[]; message: string }[],
   ) {
     super(message);
   }
@@ -50,11 +51,25 @@ export const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
   fields: (t) => ({ message: t.exposeString('message') }),
 });
 
+const ValidationIssueRef = builder
+  .objectRef<{ path: (string | number)[]; message: string }>('ValidationIssue')
+  .implement({
+    description: 'One thing wrong with an input.',
+    fields: (t) => ({
+      path: t.stringList({ resolve: (issue) => issue.path.map(String) }),
+      message: t.exposeString('message'),
+    }),
+  });
+
 builder.objectType(ValidationProblem, {
   name: 'ValidationError',
-  description: 'An input was wrong; `path` points at the field, e.g. ["config", "services", 0, "bindings", 1, "port"].',
+  description:
+    'An input was wrong; `path` points at the (first) field, e.g. ["config", "services", 0, "bindings", 1, "port"], and `problems` lists every problem found.',
   interfaces: [ErrorInterface],
-  fields: (t) => ({ path: t.stringList({ resolve: (error) => error.path.map(String) }) }),
+  fields: (t) => ({
+    path: t.stringList({ resolve: (error) => error.path.map(String) }),
+    problems: t.field({ type: [ValidationIssueRef], resolve: (error) => error.problems }),
+  }),
 });
 
 builder.objectType(NotFoundProblem, {
@@ -110,7 +125,7 @@ export const domainErrors = [
 export function toProblem(error: DomainError): Error {
   switch (error.kind) {
     case 'ValidationError':
-      return new ValidationProblem(error.message, error.path);
+      return new ValidationProblem(error.message, error.path, error.problems);
     case 'NotFoundError':
       return new NotFoundProblem(error.message, error.entity, error.id);
     case 'NotAuthorizedError':

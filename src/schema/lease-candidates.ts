@@ -2,7 +2,8 @@ import type { BlueprintVerdict, ResourceVerdict } from '../allocator/dry-run.js'
 import { leaseCandidates } from '../services/lease-candidates.js';
 import { BlueprintNode } from './blueprint.js';
 import { builder } from './builder.js';
-import { domainErrors, SlotHolderRef, unwrap, ValidationProblem } from './errors.js';
+import { domainErrors, SlotHolderRef, toProblem, unwrap } from './errors.js';
+import { validationError } from '../services/index.js';
 import { databaseId } from './ids.js';
 import { ResourceNode } from './resource.js';
 
@@ -78,7 +79,7 @@ builder.queryField('leaseCandidates', (t) =>
     resolve: async (_root, { input }, ctx) => {
       const attributes = input.attributes ?? {};
       if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
-        throw new ValidationProblem('attributes must be a JSON object', ['attributes']);
+        throw toProblem(validationError(['attributes'], 'attributes must be a JSON object'));
       }
       const blueprintIds = (input.blueprintIds ?? []).map((id) =>
         id.typename === 'Blueprint' ? (databaseId(id) ?? -1) : -1,

@@ -2,7 +2,8 @@ import type { Lease, LeaseStatus, Log } from '../generated/prisma/client.js';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
-import { domainErrors, unwrap } from './errors.js';
+import { domainErrors, toProblem, unwrap } from './errors.js';
+import { validationError } from '../services/index.js';
 import { databaseId, visibleNode } from './ids.js';
 import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
 import { LeaseFilter, leaseWhere } from './filters.js';
@@ -104,39 +105,24 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const count = input.count ?? 1;
       if (count < 1 || count > MAX_LEASES_PER_REQUEST) {
-        unwrap({
-          ok: false,
-          error: { kind: 'ValidationError', path: ['count'], message: `count must be 1 to ${MAX_LEASES_PER_REQUEST}` },
-        });
+        throw toProblem(validationError(['count'], `count must be 1 to ${MAX_LEASES_PER_REQUEST}`));
       }
       if (input.until && input.ttlSeconds) {
-        unwrap({
-          ok: false,
-          error: { kind: 'ValidationError', path: ['ttlSeconds'], message: 'give until or ttlSeconds, not both' },
-        });
+        throw toProblem(validationError(['ttlSeconds'], 'give until or ttlSeconds, not both'));
       }
       if (input.ttlSeconds !== null && input.ttlSeconds !== undefined && input.ttlSeconds <= 0) {
-        unwrap({
-          ok: false,
-          error: { kind: 'ValidationError', path: ['ttlSeconds'], message: 'ttlSeconds must be positive' },
-        });
+        throw toProblem(validationError(['ttlSeconds'], 'ttlSeconds must be positive'));
       }
       const blueprintIds: number[] = [];
       for (const [index, globalId] of (input.blueprintIds ?? []).entries()) {
         const id = globalId.typename === 'Blueprint' ? databaseId(globalId) : null;
         if (id === null) {
-          unwrap({
-            ok: false,
-            error: { kind: 'ValidationError', path: ['blueprintIds', index], message: 'not a blueprint id' },
-          });
+          throw toProblem(validationError(['blueprintIds', index], 'not a blueprint id'));
         } else blueprintIds.push(id);
       }
       const attributes = input.attributes ?? {};
       if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
-        unwrap({
-          ok: false,
-          error: { kind: 'ValidationError', path: ['attributes'], message: 'attributes must be a JSON object' },
-        });
+        throw toProblem(validationError(['attributes'], 'attributes must be a JSON object'));
       }
       const until = input.ttlSeconds ? new Date(Date.now() + input.ttlSeconds * 1_000) : (input.until ?? undefined);
       const leases = [];

@@ -3,13 +3,14 @@ import type { Blueprint, Prisma } from '../generated/prisma/client.js';
 import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from '../allocator/context.js';
 import { bookMaintenance } from '../allocator/maintenance.js';
-import { conflict, notFound, validationError } from '../allocator/errors.js';
+import { conflict, notFound, validationProblems, type ValidationIssue } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { wakeWaitingLeases } from '../allocator/wake.js';
 import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
-import { fromZod } from './validation.js';
+import { referenceProblems } from './config-references.js';
+import { fromZod, zodIssues } from './validation.js';
 
 export interface BlueprintInput {
   name: string;
@@ -40,12 +41,36 @@ const common = z.object({
 export function blueprintService(deps: AllocatorDeps): BlueprintService {
   const { db, registry } = deps;
 
-  function validateConfig(implementationKey: string, config: unknown): Result<unknown> {
+  /**
+   * The config as the implementation reads it, with every problem at once: unknown keys, wrong
+   * values, and names of credentials or blueprints that do not exist. `extra` are the problems
+   * already found in the rest of the input, so that one answer lists them all.
+   */
+  async function validateConfig(
+    implementationKey: string,
+    config: unknown,
+    extra: ValidationIssue[],
+  ): Promise<Result<unknown>> {
     const implementation = registry.get(implementationKey);
-    if (!implementation)
-      return fail(validationError(['implementation'], `unknown blueprint implementation "${implementationKey}"`));
+    if (!implementation) {
+      const known = registry
+        .list()
+        .map((i) => `"${i.key}"`)
+        .join(', ');
+      return fail(
+        validationProblems([
+          ...extra,
+          {
+            path: ['implementation'],
+            message: `unknown blueprint implementation "${implementationKey}"; known: ${known}`,
+          },
+        ]),
+      );
+    }
     const parsed = implementation.configSchema.safeParse(config);
-    return parsed.success ? ok(parsed.data) : fail(fromZod(parsed.error, ['config']));
+    if (!parsed.success) return fail(validationProblems([...extra, ...zodIssues(parsed.error, ['config'])]));
+    const problems = [...extra, ...(await referenceProblems(db, implementation.references?.(parsed.data) ?? []))];
+    return problems.length > 0 ? fail(validationProblems(problems)) : ok(parsed.data);
   }
 
   async function nameTaken(name: string, exceptId?: number) {
@@ -64,9 +89,13 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       const refused = may(actor, { kind: 'blueprint.create' });
       if (refused) return fail(refused);
       const parsed = common.safeParse(input);
-      if (!parsed.success) return fail(fromZod(parsed.error));
-      const config = validateConfig(input.implementation, input.config);
+      const config = await validateConfig(
+        input.implementation,
+        input.config,
+        parsed.success ? [] : zodIssues(parsed.error),
+      );
       if (!config.ok) return config;
+      if (!parsed.success) return fail(fromZod(parsed.error));
       if (await nameTaken(parsed.data.name)) return fail(conflict(`a blueprint named "${parsed.data.name}" exists`));
       const implementation = registry.get(input.implementation)!;
       const blueprint = await inTransaction(deps, async (ctx) => {
@@ -99,15 +128,16 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       const refused = may(actor, { kind: 'blueprint.edit', blueprint: existing });
       if (refused) return fail(refused);
       const parsed = common.partial().safeParse(patch);
-      if (!parsed.success) return fail(fromZod(parsed.error));
+      const problems = parsed.success ? [] : zodIssues(parsed.error);
       const data: Prisma.BlueprintUncheckedUpdateInput = {};
       const fields: string[] = [];
       if (patch.config !== undefined) {
-        const config = validateConfig(existing.implementation, patch.config);
+        const config = await validateConfig(existing.implementation, patch.config, problems);
         if (!config.ok) return config;
         data.config = config.value as Prisma.InputJsonValue;
         fields.push('config');
       }
+      if (!parsed.success) return fail(validationProblems(problems));
       if (parsed.data.name !== undefined) {
         if (await nameTaken(parsed.data.name, id))
           return fail(conflict(`a blueprint named "${parsed.data.name}" exists`));

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Prisma, type Lease, type LeaseStatus, type Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
 import { AfterCommit, CarriedCommit, type AllocatorDeps } from '../allocator/context.js';
-import { notFound, validationError, type DomainError } from '../allocator/errors.js';
+import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { publishLog } from '../allocator/logs.js';
 import { rawQueries } from '../allocator/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -259,7 +259,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     async release(actor, leaseId) {
       // One statement, as for a request: the visibility check, the RELEASE command, its log and
       // the lease's job (claimed here when a worker slot is free), written only if the lease may
-      // be released by this actor.
+      // be released by this actor and is not one a resource holds for itself.
       const now = deps.options.clock();
       const after = new AfterCommit();
       const reservation = reserveLocalSlot(db);
@@ -271,7 +271,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           WITH l AS (
             SELECT *, ${leaseWritableSql(actor)} AS visible
             FROM "Lease" WHERE id = ${leaseId}),
-          ok AS (SELECT id FROM l WHERE visible AND status::text = ANY(${releasable}::text[])),
+          ok AS (SELECT id FROM l WHERE visible AND status::text = ANY(${releasable}::text[])
+            AND "ownerResourceId" IS NULL),
           c AS (
             INSERT INTO "Command" (kind, "targetLeaseId", "authorId", "createdAt")
             SELECT 'RELEASE', id, ${actor.principalId}::int, ${now}::timestamp FROM ok),
@@ -294,7 +295,16 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
       const { lease, logId, job } = splitRow(columns);
       if (!visible || logId === null) {
         reservation?.cancel();
-        return fail(visible ? illegalRelease(lease) : may(actor, { kind: 'lease.release', lease })!);
+        if (!visible) return fail(may(actor, { kind: 'lease.release', lease })!);
+        // Releasing it from under its resource would break the resource (a working copy loses its
+        // host and its directory stays behind): the resource ends it when it is itself released.
+        if (lease.ownerResourceId !== null && releasable.includes(lease.status))
+          return fail(
+            notAuthorized(
+              `lease ${leaseId} is held by resource ${lease.ownerResourceId} for itself: release resource ${lease.ownerResourceId} instead`,
+            ),
+          );
+        return fail(illegalRelease(lease));
       }
       publishLog(after, { leaseId }, logId, { lease: lease.status });
       // Published at once, not carried by the job as a request's event is: a release's subscribers

@@ -1,13 +1,20 @@
 import type { z } from 'zod';
-import { validationError, type ValidationError } from '../allocator/errors.js';
+import { validationProblems, type ValidationError, type ValidationIssue } from '../allocator/errors.js';
 
-/** The first problem zod found, as a ValidationError whose path starts at `prefix`. */
+/** Every problem zod found, as issues whose paths start at `prefix`. */
+export function zodIssues(error: z.ZodError, prefix: (string | number)[] = []): ValidationIssue[] {
+  return error.issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+    // An unknown key is reported on its parent object; the key itself is the more useful pointer,
+    // and each one is its own problem (a misspelt "atributes" next to an unknown top-level key).
+    if (issue.code === 'unrecognized_keys')
+      return issue.keys.map((key) => ({ path: [...path, key], message: `unknown key "${key}"` }));
+    return [{ path, message: issue.message }];
+  });
+}
+
+/** Every problem zod found, as one ValidationError whose paths start at `prefix`. */
 export function fromZod(error: z.ZodError, prefix: (string | number)[] = []): ValidationError {
-  const issue = error.issues[0];
-  if (!issue) return validationError(prefix, 'invalid');
-  // An unknown key is reported on its parent object; the key itself is the more useful pointer.
-  const key = issue.code === 'unrecognized_keys' ? issue.keys.slice(0, 1) : [];
-  const path = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), ...key];
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problem(s))` : '';
-  return validationError(path, `${issue.message}${more}`);
+  const issues = zodIssues(error, prefix);
+  return validationProblems(issues.length > 0 ? issues : [{ path: prefix, message: 'invalid' }]);
 }

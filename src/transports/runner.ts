@@ -19,10 +19,11 @@ export interface CommandRunnerOptions {
 export function createCommandRunner(options: CommandRunnerOptions): CommandRunner {
   const { db, registry } = options;
   const runner: CommandRunner = {
-    async transportOf(leaseId) {
+    async transportOf(leaseId, runOptions) {
       const lease = await db.prisma.lease.findUnique({ where: { id: leaseId } });
       if (!lease) throw new PermanentFailure(`lease ${leaseId} does not exist`);
-      if (lease.status !== 'ACTIVE' || lease.resourceId === null) {
+      const usable = lease.status === 'ACTIVE' || (runOptions?.ended === true && lease.acquiredAt !== null);
+      if (!usable || lease.resourceId === null) {
         throw new PermanentFailure(`lease ${leaseId} is ${lease.status}; commands run only through ACTIVE leases`);
       }
       const resource = await findResource(db.prisma, lease.resourceId);
@@ -39,8 +40,8 @@ export function createCommandRunner(options: CommandRunnerOptions): CommandRunne
       }
       return implementation.leaseTransport(blueprint, resource, lease, options.runtime());
     },
-    async run(leaseId, spec) {
-      const { transport, cwd } = await runner.transportOf(leaseId);
+    async run(leaseId, spec, runOptions) {
+      const { transport, cwd } = await runner.transportOf(leaseId, runOptions);
       return transport.run({ ...spec, cwd: spec.cwd ?? cwd });
     },
   };

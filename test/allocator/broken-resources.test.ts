@@ -23,7 +23,7 @@ describeEachDatabase('broken resources', (kind) => {
 
   const request = () => h.services.leases.request(h.system, { resourceType: 'test-slot' }).then(unwrap);
 
-  async function eventually(what: string, done: () => Promise<boolean> | boolean, timeoutMs = 10_000) {
+  async function eventually(what: string, done: () => Promise<boolean> | boolean, timeoutMs = 30_000) {
     const deadline = Date.now() + timeoutMs;
     while (!(await done())) {
       if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);

@@ -33,6 +33,7 @@ describe('working-copy activation', () => {
           return lease;
         },
         release: async () => {},
+        whyBroken: async () => null,
       },
       commands: {
         transportOf: async () => ({ transport: localTransport() }),

@@ -23,7 +23,7 @@ function localRuntime(): { runtime: BlueprintRuntime; logs: Logged[] } {
   const refuse = () => Promise.reject(new Error('not available in this test'));
   const runtime: BlueprintRuntime = {
     log: async (message, data) => void logs.push({ message, data }),
-    leases: { list: async () => [], request: refuse, release: refuse },
+    leases: { list: async () => [], request: refuse, release: refuse, whyBroken: async () => null },
     commands: { transportOf: async () => ({ transport }), run: (_leaseId, spec) => transport.run(spec) },
     transports: { open: refuse },
     signal: new AbortController().signal,

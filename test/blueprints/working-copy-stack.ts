@@ -48,11 +48,11 @@ export async function createWorkingCopyStack(
 }
 
 /** Resolves once the resource is in one of `statuses` (checked on every event about it). */
-export const waitForResource = (h: Harness, resourceId: number, statuses: ResourceStatus[], timeoutMs = 20_000) =>
+export const waitForResource = (h: Harness, resourceId: number, statuses: ResourceStatus[], timeoutMs = 30_000) =>
   waitForResourceWhere(h, { id: resourceId }, statuses, timeoutMs);
 
 /** The blueprint's first resource in one of `statuses`, once there is one. */
-export const waitForResourceOf = (h: Harness, blueprintId: number, statuses: ResourceStatus[], timeoutMs = 20_000) =>
+export const waitForResourceOf = (h: Harness, blueprintId: number, statuses: ResourceStatus[], timeoutMs = 30_000) =>
   waitForResourceWhere(h, { blueprintId }, statuses, timeoutMs);
 
 function waitForResourceWhere(

@@ -218,22 +218,46 @@ describePostgres('working-copy blueprint', () => {
     expect((log.data as { message: string }).message).toMatch(
       /^host lease \d+ is (BROKEN|DESTROYED) \(no-authorizations\)/,
     );
-    // The allocator gives up on the lease after a few broken copies, and passes the reason on.
+    // Another copy would be refused the same way: the lease breaks at once, passing the reason on
+    // with the command that fixes it, and no second copy is built.
     const ended = await waitForLease(h, lease.id, ['DESTROYED']);
     expect(ended.statusReason).toBe('resource-broken');
     const leaseBroken = await h.db.prisma.log.findFirstOrThrow({ where: { leaseId: lease.id, type: 'lease-broken' } });
-    expect((leaseBroken.data as { message: string }).message).toContain('(no-authorizations)');
+    const message = (leaseBroken.data as { message: string }).message;
+    expect(message).toContain('(no-authorizations)');
+    expect(message).toContain(`is not authorized on host blueprint(s) ${stack.hosts.id}`);
+    expect(message).toContain(
+      `drydock authorization request --blueprint ${stack.hosts.id} --for-blueprint ${unauthorized.id}`,
+    );
+    expect(message).toContain('requestBlueprintAuthorization(');
+    expect(await h.db.prisma.resource.count({ where: { blueprintId: unauthorized.id } })).toBe(1);
   });
 
-  it('breaks the copy, and the lease on it, when its host lease ends', async () => {
+  it('refuses to release a host lease from under its copy', async () => {
     const { lease, resource } = await leaseCopy({ src: { url: app.url } });
     const hostLeaseId = (resource.attributes as { hostLeaseId: number }).hostLeaseId;
-    unwrap(await h.services.leases.release(h.system, hostLeaseId));
-    const broken = await waitForResource(h, resource.id, ['BROKEN', 'DESTROYED']);
-    expect(broken.status === 'BROKEN' || broken.destroyedAt !== null).toBe(true);
+    const refused = await h.services.leases.release(h.system, hostLeaseId);
+    expect(refused.ok).toBe(false);
+    expect(!refused.ok && refused.error.message).toBe(
+      `lease ${hostLeaseId} is held by resource ${resource.id} for itself: release resource ${resource.id} instead`,
+    );
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: hostLeaseId } })).status).toBe('ACTIVE');
+    await release(lease.id);
+  });
+
+  it('breaks the copy, and the lease on it, when its host is released first, and still removes it from disk', async () => {
+    const { lease, resource, path } = await leaseCopy({ src: { url: app.url } });
+    const hostLeaseId = (resource.attributes as { hostLeaseId: number }).hostLeaseId;
+    expect((await stat(path)).isDirectory()).toBe(true);
+    const host = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: hostLeaseId } });
+    unwrap(await h.services.resources.release(h.system, host.resourceId!));
     const ended = await waitForLease(h, lease.id, ['DESTROYED']);
     expect(ended.statusReason).toBe('resource-broken');
+    await waitForResource(h, resource.id, ['DESTROYED']);
+    expect(await stat(path).catch(() => null)).toBeNull();
     const logs = await h.db.prisma.log.findMany({ where: { resourceId: resource.id }, orderBy: { id: 'asc' } });
-    expect(JSON.stringify(logs.map((l) => l.data))).toContain(`host lease ${hostLeaseId} is`);
+    const text = JSON.stringify(logs.map((l) => l.data));
+    expect(text).toContain(`host lease ${hostLeaseId} is`);
+    expect(text).toContain(`removing ${path}`);
   });
 });

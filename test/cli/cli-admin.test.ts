@@ -98,9 +98,9 @@ describe('drydock management commands', () => {
 
   it('lists leases and resources, updates and releases resources, and watches leases live', async () => {
     const watch = startCli(['watch', '--json'], { env });
-    await watch.waitFor(/^/, 1000).catch(() => undefined);
-    // The watcher subscribes before it lists; give it a moment to be connected.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await watch.waitFor(/watching \d+ live lease/);
+    const plain = startCli(['watch'], { env });
+    await plain.waitFor(/watching \d+ live lease/);
 
     const leased = await runCli(['lease', '--type', 'host', '--json'], { env });
     expect(leased.code).toBe(0);
@@ -128,10 +128,76 @@ describe('drydock management commands', () => {
     await watch.waitFor(new RegExp(`"databaseId":${lease.databaseId},"status":"DESTROYED"`));
     watch.child.kill('SIGINT');
     expect(await watch.exited).toBe(0);
+    // Each transition exactly once, none skipped, whatever the events carried.
+    await plain.waitFor(new RegExp(`lease ${lease.databaseId}  DESTROYED`));
+    plain.child.kill('SIGINT');
+    expect(await plain.exited).toBe(0);
+    const seen = plain
+      .stdout()
+      .split('\n')
+      .filter((line) => line.includes(`lease ${lease.databaseId} `))
+      .map((line) => line.split(/\s+/)[3]);
+    expect(seen).toEqual(['PENDING', 'ACQUIRED', 'ACTIVE', 'RELEASED', 'DESTROYED']);
+
+    // The lease's log, then followed: the stream replays it and ends with the DESTROYED lease.
+    const log = await runCli(['log', '--lease', String(lease.databaseId)], { env });
+    expect(log.code).toBe(0);
+    const types = log.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/)[3]);
+    expect(types[0]).toBe('lease-requested');
+    expect(types).toContain('lease-activated');
+    expect(types.at(-1)).toBe('lease-destroyed');
+    const followed = await runCli(['log', '--lease', String(lease.databaseId), '--follow', '--json'], { env });
+    expect(followed.code).toBe(0);
+    expect(
+      followed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { type: string }).type),
+    ).toEqual(types);
 
     const missing = await runCli(['release-lease', '--id', '999'], { env });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/lease TGVhc2U6OTk5|lease 999/);
+  });
+
+  it("shows a blueprint's principal, and releases only the caller's own leases with release-lease --all", async () => {
+    const shown = await runCli(['blueprint', 'show', '1'], { env });
+    const principal = await db.prisma.principal.findUniqueOrThrow({ where: { name: 'blueprint:1' } });
+    expect(shown.stdout).toMatch(new RegExp(`principal\\s+blueprint:1 \\(principal ${principal.id}\\)`));
+
+    // Someone else's lease, which an administrator sees in listings but --all must leave alone.
+    const other = await db.prisma.principal.create({ data: { name: 'someone-else', kind: 'USER' } });
+    const theirs = await db.prisma.lease.create({
+      data: { resourceType: 'host', ownerId: other.id, authorizingPrincipalId: other.id },
+    });
+    const leased = await runCli(['lease', '--type', 'host', '--json'], { env });
+    const mine = (JSON.parse(leased.stdout) as { leases: { databaseId: number }[] }).leases[0]!.databaseId;
+    const released = await runCli(['release-lease', '--all'], { env });
+    expect(released.code).toBe(0);
+    expect(released.stdout).toContain(`lease ${mine}`);
+    expect(released.stdout).not.toContain(`lease ${theirs.id}`);
+    expect((await db.prisma.lease.findUniqueOrThrow({ where: { id: theirs.id } })).status).toBe('PENDING');
+  });
+
+  it('answers a dry run with drydock candidates, naming what does not match', async () => {
+    const served = await runCli(['candidates', '--type', 'host'], { env });
+    expect(served.code).toBe(0);
+    expect(served.stdout).toMatch(/blueprint 1 \(ci-hosts, host-pool\): usable/);
+    expect(served.stdout).toContain('the lease would be served');
+    const refused = await runCli(['candidates', '--type', 'host', '--attributes', '-', '--json'], {
+      env,
+      stdin: JSON.stringify({ platform: 'windows' }),
+    });
+    expect(refused.code).toBe(1);
+    const result = JSON.parse(refused.stdout) as { wouldBeServed: boolean; blueprints: { reason: string }[] };
+    expect(result.wouldBeServed).toBe(false);
+    expect(result.blueprints[0]!.reason).toBe(
+      'attribute "platform": the lease wants "windows", enabled bindings have (none)',
+    );
+    expect(await db.prisma.lease.count({ where: { attributes: { equals: { platform: 'windows' } } } })).toBe(0);
   });
 
   it('has --help for every command', async () => {

@@ -32,7 +32,8 @@ describe('drydock lease', () => {
 
   /** Polls `drydock leases --all --json` until the lease has the status. */
   async function untilStatus(id: number, status: string): Promise<void> {
-    for (let i = 0; i < 100; i++) {
+    // A deadline, not a count of tries: each try starts a CLI process, which is slow on a busy machine.
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
       const { stdout } = await runCli(['leases', '--all', '--json'], { env });
       if ((JSON.parse(stdout) as JsonLease[]).some((l) => l.databaseId === id && l.status === status)) return;
       await new Promise((resolve) => setTimeout(resolve, 200));

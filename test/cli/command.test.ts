@@ -73,7 +73,7 @@ describe('drydock command', () => {
     const pid = Number(cli.stdout().trim());
     cli.child.kill('SIGINT');
     expect(await cli.exited).toBe(130);
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     while (running(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(running(pid)).toBe(false);
   });

@@ -1,6 +1,6 @@
 // Terminate every database connection of the service under load: it recovers by itself.
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { serve, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -47,7 +47,8 @@ describePostgres('database connections terminated under load', () => {
       }
     };
     const during = Promise.all([load(30), load(30)]);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Cut the connections once the load is being served, however slow the machine is.
+    await vi.waitFor(() => expect(ids.length).toBeGreaterThan(0), { timeout: 30_000, interval: 10 });
     const killed = await admin.query(
       'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
     );
@@ -55,28 +56,28 @@ describePostgres('database connections terminated under load', () => {
     await during;
 
     // Recovered: requests succeed again and /readyz says so, without anyone restarting anything.
-    let ready = 0;
-    for (let i = 0; i < 100 && ready !== 200; i++) {
-      ready = (await fetch(`${app.url}/readyz`)).status;
-      if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(ready).toBe(200);
+    await vi.waitFor(async () => expect((await fetch(`${app.url}/readyz`)).status).toBe(200), {
+      timeout: 30_000,
+      interval: 100,
+    });
     await load(10);
     expect(ids.length).toBeGreaterThanOrEqual(10);
 
     // Every lease that was created settles (the worker retries what the outage interrupted).
     const settled = async () =>
       (await db.prisma.lease.count({ where: { status: { in: ['PENDING', 'ACQUIRED'] } } })) === 0;
-    for (let i = 0; i < 300 && !(await settled()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await settled()).toBe(true);
+    await vi.waitFor(async () => expect(await settled()).toBe(true), { timeout: 60_000, interval: 100 });
     expect(await db.prisma.lease.count({ where: { status: 'ACTIVE' } })).toBe(await db.prisma.lease.count());
 
     // The event listener reconnected: a change after the outage still reaches the subscriber.
     const after = await graphqlRequest<{ requestLease: { leases: { id: string }[] } }>(app.graphqlUrl, request);
     const last = after.body.data!.requestLease.leases[0]!.id;
-    for (let i = 0; i < 100 && !changes.items.some((c) => c.leasesChanged.id === last); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await vi
+      .waitFor(() => expect(changes.items.some((c) => c.leasesChanged.id === last)).toBe(true), {
+        timeout: 30_000,
+        interval: 100,
+      })
+      .catch(() => undefined);
     changes.stop();
     expect(changes.items.some((c) => c.leasesChanged.id === last)).toBe(true);
     await dashboard.dispose();

@@ -109,7 +109,7 @@ export async function waitForLease(
   h: Harness,
   leaseId: number,
   statuses: LeaseStatus[],
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
 ): Promise<Lease> {
   return new Promise<Lease>((resolve, reject) => {
     let settled = false;

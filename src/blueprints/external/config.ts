@@ -4,7 +4,7 @@ import { z } from 'zod';
 // busy loop or a sweep into a once-a-year event.
 
 export const externalConfig = z
-  .object({
+  .strictObject({
     /** Base URL of the provisioner (http or https). */
     url: z.url({ protocol: /^https?$/, error: 'the provisioner url must be an http(s) URL' }),
     /** Bearer token sent on every call. Write-only: the API never returns it. */

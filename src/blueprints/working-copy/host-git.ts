@@ -1,6 +1,6 @@
 import { PermanentFailure, TemporaryFailure } from '../../allocator/errors.js';
 import type { CommandResult } from '../../transports/transport.js';
-import type { BlueprintRuntime } from '../implementation.js';
+import type { BlueprintRuntime, CommandRunnerOptions } from '../implementation.js';
 import type { Phase } from './git.js';
 
 // Runs a working copy's commands on its host (through the host lease) and turns a failure into
@@ -24,9 +24,18 @@ const tail = (text: string, max = 600) => {
 // A prompt for credentials would wait for a terminal that never comes.
 const env = { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' };
 
-export function hostCommands(runtime: BlueprintRuntime, hostLeaseId: number, timeoutMs: number): HostCommands {
+export function hostCommands(
+  runtime: BlueprintRuntime,
+  hostLeaseId: number,
+  timeoutMs: number,
+  options: CommandRunnerOptions = {},
+): HostCommands {
   const exec = (argv: readonly string[], cwd?: string) =>
-    runtime.commands.run(hostLeaseId, { argv, env, timeoutMs, signal: runtime.signal, ...(cwd ? { cwd } : {}) });
+    runtime.commands.run(
+      hostLeaseId,
+      { argv, env, timeoutMs, signal: runtime.signal, ...(cwd ? { cwd } : {}) },
+      options,
+    );
 
   return {
     probe: exec,

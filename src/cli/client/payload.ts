@@ -5,6 +5,7 @@ type ErrorMember = {
   __typename: 'ValidationError' | 'NotFoundError' | 'NotAuthorizedError' | 'ConflictError' | 'IllegalTransitionError';
   message: string;
   path?: string[];
+  problems?: { path: string[]; message: string }[];
   holders?: { key: string }[];
 };
 
@@ -24,11 +25,11 @@ export function payloadOf<T extends Member, P extends T['__typename']>(
 
 export function mutationError(error: ErrorMember): CliError {
   switch (error.__typename) {
-    case 'ValidationError':
-      return new CliError(
-        error.path?.length ? `invalid ${error.path.join('.')}: ${error.message}` : error.message,
-        ExitCode.usage,
-      );
+    case 'ValidationError': {
+      const problems = error.problems?.length ? error.problems : [{ path: error.path ?? [], message: error.message }];
+      const lines = problems.map((p) => (p.path.length ? `invalid ${p.path.join('.')}: ${p.message}` : p.message));
+      return new CliError(lines.join('\n'), ExitCode.usage);
+    }
     case 'ConflictError': {
       const holders = error.holders?.map((h) => h.key).join(', ');
       return new CliError(holders ? `${error.message} (held: ${holders})` : error.message);

@@ -1,5 +1,6 @@
 import {
   CliAuthorizationsDocument,
+  CliBlueprintDocument,
   CliRequestAuthorizationDocument,
   CliSetAuthorizationDocument,
   type AuthorizationState,
@@ -10,7 +11,7 @@ import { execute } from '../client/http.js';
 import { globalId } from '../client/ids.js';
 import { collectPages } from '../client/pages.js';
 import { payloadOf } from '../client/payload.js';
-import { UsageError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import { authorizationTable } from '../output/format.js';
 import { forEachId } from './batch.js';
 import { defineCommand, type Command } from './command.js';
@@ -53,12 +54,26 @@ const request = defineCommand({
   name: 'request',
   summary: 'ask to lease from a blueprint',
   help: `
-Usage: drydock authorization request --blueprint ID`,
-  options: { blueprint: { type: 'string' } },
+Usage: drydock authorization request --blueprint ID [--for-blueprint ID]
+
+  --blueprint ID       the blueprint to lease from
+  --for-blueprint ID   ask for that blueprint's principal instead of for yourself (administrators):
+                       a working-copy blueprint leases its hosts as its own principal`,
+  options: { blueprint: { type: 'string' }, 'for-blueprint': { type: 'string' } },
   async run({ values }, context) {
     if (!values.blueprint) throw new UsageError('--blueprint ID is required');
+    const forBlueprint = values['for-blueprint'];
+    let principalId: string | null = null;
+    if (forBlueprint) {
+      const { blueprint } = await execute(context.connection, CliBlueprintDocument, {
+        id: globalId('Blueprint', forBlueprint),
+      });
+      if (!blueprint?.principal) throw new CliError(`blueprint ${forBlueprint} not found`);
+      principalId = blueprint.principal.id;
+    }
     const { requestBlueprintAuthorization } = await execute(context.connection, CliRequestAuthorizationDocument, {
       blueprintId: globalId('Blueprint', values.blueprint),
+      principalId,
     });
     const { authorization } = payloadOf(requestBlueprintAuthorization, 'AuthorizationPayload');
     if (context.json) context.printJson(authorization);

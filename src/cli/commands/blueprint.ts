@@ -113,6 +113,9 @@ Usage: drydock blueprint show --id ID`,
     }
     context.print(describe(blueprint));
     context.print(`  resource limit  ${blueprint.resourceLimit ?? 'none'}`);
+    // What operators authorize when this blueprint leases from others (a working copy's host).
+    if (blueprint.principal)
+      context.print(`  principal       ${blueprint.principal.name} (principal ${blueprint.principal.databaseId})`);
     context.print(`  created         ${blueprint.createdAt}`);
     context.print(`  config\n${JSON.stringify(blueprint.config, null, 2).replace(/^/gm, '    ')}`);
     if (blueprint.authorizations.length > 0) context.print(`\n${authorizationTable(blueprint.authorizations)}`);

@@ -28,8 +28,15 @@ export interface Command {
   summary: string;
   /** The full --help text: usage line first, then flags and examples. */
   help: string;
+  /** Its flags (--name), for shell completion. */
+  flags: string[];
+  /** A group's subcommands. */
+  subcommands?: Command[];
   run(args: string[], io: Io): Promise<number>;
 }
+
+/** The flags every command takes (see COMMON_HELP). */
+export const COMMON_FLAGS = ['--server', '--token', '--json', '--help'];
 
 export const COMMON_HELP = `Common flags:
   --server URL   Drydock server (env DRYDOCK_URL; default http://127.0.0.1:4000)
@@ -53,6 +60,7 @@ export function defineCommand<const O extends Options>(spec: {
     name: spec.name,
     summary: spec.summary,
     help,
+    flags: [...Object.keys(spec.options).map((name) => `--${name}`), ...COMMON_FLAGS],
     async run(args, io) {
       const parsed = parseCommandArgs(args, spec.options);
       const values = parsed.values as Record<string, string | boolean | undefined>;

@@ -14,6 +14,8 @@ Run drydock ${name} <subcommand> --help for its flags.
     name,
     summary,
     help,
+    flags: ['--help'],
+    subcommands,
     async run(args, io) {
       const [first, ...rest] = args;
       if (first === undefined || first === '--help' || first === '-h' || first === 'help') {

@@ -1,8 +1,11 @@
 import { authorizationCommand } from './authorization.js';
 import { blueprintCommand } from './blueprint.js';
+import { candidatesCommand } from './candidates.js';
 import type { Command } from './command.js';
+import { completionCommand } from './completion.js';
 import { leaseCommand } from './lease.js';
 import { leasesCommand, resourcesCommand } from './listings.js';
+import { logCommand } from './log.js';
 import { releaseLeaseCommand, releaseResourceCommand } from './release.js';
 import { runCommand } from './run-command.js';
 import { tokenCommand } from './token.js';
@@ -12,11 +15,13 @@ import { watchCommand } from './watch.js';
 /** In the order `drydock --help` lists them: the everyday ones first. */
 export const commands: Command[] = [
   leaseCommand,
+  candidatesCommand,
   releaseLeaseCommand,
   runCommand,
   leasesCommand,
   resourcesCommand,
   watchCommand,
+  logCommand,
   releaseResourceCommand,
   reclaimCommand,
   updateLeaseCommand,
@@ -24,4 +29,5 @@ export const commands: Command[] = [
   blueprintCommand,
   tokenCommand,
   authorizationCommand,
+  completionCommand(() => commands),
 ];

@@ -6,11 +6,10 @@ import {
 } from '../../generated/graphql/graphql.js';
 import { positiveInteger } from '../args.js';
 import { execute, type Connection } from '../client/http.js';
-import { globalId } from '../client/ids.js';
 import { payloadOf } from '../client/payload.js';
 import { subscriptionClient } from '../client/ws.js';
-import { CliError, ExitCode, UsageError } from '../errors.js';
-import { readJsonObject } from '../input/json-file.js';
+import { CliError, ExitCode } from '../errors.js';
+import { leaseRequestFlags } from '../input/lease-request.js';
 import { parseWhen } from '../input/when.js';
 import { followLeases } from '../lease/follow.js';
 import { releaseRequested } from '../lease/release.js';
@@ -47,17 +46,10 @@ Examples:
     blueprint: { type: 'string', multiple: true },
   },
   async run({ values, positionals }, context) {
-    if (positionals.length > 0)
-      throw new UsageError(`unexpected argument "${positionals[0]}"; see drydock lease --help`);
-    if (!values.type) throw new UsageError('--type is required, e.g. drydock lease --type host');
     const input: RequestLeaseInput = {
-      resourceType: values.type,
+      ...(await leaseRequestFlags('lease', values, positionals, context.io.stdin)),
       count: positiveInteger('--count', values.count, 1),
-      ...(values.attributes
-        ? { attributes: await readJsonObject('--attributes', values.attributes, context.io.stdin) }
-        : {}),
       ...(values.until ? parseWhen('--until', values.until) : {}),
-      ...(values.blueprint ? { blueprintIds: values.blueprint.map((id) => globalId('Blueprint', id)) } : {}),
     };
 
     // Ctrl-C while the request is in flight must still release what it created, so the request

@@ -2,6 +2,7 @@ import {
   CliLeasesDocument,
   CliReleaseResourceDocument,
   CliResourcesDocument,
+  CliViewerDocument,
 } from '../../generated/graphql/graphql.js';
 import { idArguments } from '../args.js';
 import { execute } from '../client/http.js';
@@ -32,14 +33,17 @@ Asks each lease to release its resource; it goes RELEASED, then DESTROYED.
 
 Flags:
   --id ID   lease id as the listings show it (repeatable; more ids may follow)
-  --all     every lease you can see that is PENDING, ACQUIRED or ACTIVE`,
+  --all     every lease of yours that is PENDING, ACQUIRED or ACTIVE (never other principals',
+            nor those a resource holds for itself)`,
   options: { id: { type: 'string', multiple: true }, all: { type: 'boolean' } },
   async run({ values, positionals }, context) {
     let ids = chooseIds(values, positionals).map((id) => globalId('Lease', id));
     if (values.all) {
+      // Yours only, even for an administrator, who sees everyone's: --all is "clean up after me".
+      const { viewer } = await execute(context.connection, CliViewerDocument, {});
       const leases = await collectPages(async (first, after) => {
         const data = await execute(context.connection, CliLeasesDocument, {
-          filter: { status: [...LIVE_LEASES] },
+          filter: { status: [...LIVE_LEASES], ownerId: viewer.id },
           first,
           after,
         });

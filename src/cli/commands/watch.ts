@@ -8,6 +8,7 @@ import { execute } from '../client/http.js';
 import { collectPages } from '../client/pages.js';
 import { subscribe, subscriptionClient } from '../client/ws.js';
 import { type CliError, ExitCode } from '../errors.js';
+import { transitionsSince } from '../lease/transitions.js';
 import { leaseTable, resourceLabel } from '../output/format.js';
 import { defineCommand } from './command.js';
 
@@ -18,7 +19,8 @@ export const watchCommand = defineCommand({
 Usage: drydock watch [--type TYPE] [--all]
 
 On a terminal, redraws a table of live leases whenever one changes; otherwise prints one line per
-change (with --json, one JSON object per line). Ctrl-C stops.
+transition of a lease, each once (with --json, one JSON object per line, its status the
+transition's). Ctrl-C stops.
 
 Flags:
   --type TYPE   only leases of this resource type
@@ -40,17 +42,23 @@ Flags:
       );
     };
     const onChange = (lease: CliLeaseFragment) => {
+      const previous = leases.get(lease.id)?.status;
       leases.set(lease.id, lease);
-      if (context.json) stdout.write(`${JSON.stringify(lease)}\n`);
-      else if (!live) {
-        const time = new Date().toISOString().slice(11, 19);
-        context.print(
-          `${time}  lease ${lease.databaseId}  ${lease.status}  ${lease.resourceType}  ${resourceLabel(lease.resource)}`,
-        );
+      if (live) return;
+      // One line per transition, each once: see transitionsSince.
+      for (const status of transitionsSince(previous, lease)) {
+        if (context.json) stdout.write(`${JSON.stringify({ ...lease, status })}\n`);
+        else {
+          const time = new Date().toISOString().slice(11, 19);
+          context.print(
+            `${time}  lease ${lease.databaseId}  ${status}  ${lease.resourceType}  ${resourceLabel(lease.resource)}`,
+          );
+        }
       }
     };
 
     const client = await subscriptionClient(context.connection);
+    const connected = new Promise<void>((resolve) => client.on('connected', () => resolve()));
     try {
       // Subscribe first, then list: a change in between shows up in the subscription instead of being lost.
       const ended = new Promise<number>((resolve, reject) => {
@@ -73,6 +81,9 @@ Flags:
           resolve(ExitCode.ok);
         });
       });
+      // Listed once the subscription's socket is up, so that "watching" means watching: a script
+      // (or a test) may start changing leases as soon as it reads that line.
+      await connected;
       const initial = await collectPages(
         async (first, after) =>
           (
@@ -85,7 +96,7 @@ Flags:
       );
       for (const lease of initial) if (!leases.has(lease.id)) leases.set(lease.id, lease);
       if (live) draw();
-      else if (!context.json) context.note(`watching ${initial.length} live lease(s); Ctrl-C stops`);
+      else context.note(`watching ${initial.length} live lease(s); Ctrl-C stops`);
       // Redraw each second on a terminal so ages and the clock stay current.
       const timer = live ? setInterval(draw, 1000) : undefined;
       try {

@@ -8,7 +8,10 @@ function clock(iso: string): string {
 }
 
 /** One log entry as a line: time, lease, what happened, and its data as key=value pairs. */
-export function logLine(lease: CliLeaseFragment, log: Log): string {
+export function logLine(
+  lease: Pick<CliLeaseFragment, 'databaseId'>,
+  log: Pick<Log, 'type' | 'data' | 'createdAt'>,
+): string {
   const data = logData(log.data);
   return `${clock(log.createdAt)}  lease ${lease.databaseId}  ${log.type}${data ? `  ${data}` : ''}`;
 }

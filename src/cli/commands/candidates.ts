@@ -1,0 +1,58 @@
+import { CliLeaseCandidatesDocument, type LeaseCandidatesInput } from '../../generated/graphql/graphql.js';
+import { execute } from '../client/http.js';
+import { payloadOf } from '../client/payload.js';
+import { ExitCode } from '../errors.js';
+import { leaseRequestFlags } from '../input/lease-request.js';
+import { defineCommand } from './command.js';
+
+export const candidatesCommand = defineCommand({
+  name: 'candidates',
+  summary: 'dry run: which blueprints and resources would serve a lease, and why not the others',
+  help: `
+Usage: drydock candidates --type TYPE [--attributes FILE|-] [--blueprint ID]...
+
+Asks the server what a "drydock lease" with the same flags would get, creating nothing: each
+blueprint of the type with the reason it would not serve the lease (an attribute no binding has,
+a missing authorization, disabled, ...), and each of its resources with whether the lease could
+be acquired on it now. Exits 0 when the lease would be served, 1 when it would not.
+
+Flags:
+  --type TYPE          resource type wanted, e.g. host (required)
+  --attributes FILE|-  JSON object of wanted attributes, from a file or "-" for stdin
+  --blueprint ID       only these blueprints (repeatable)
+
+Example:
+  echo '{"platform":"linux"}' | drydock candidates --type host --attributes -`,
+  options: {
+    type: { type: 'string', short: 't' },
+    attributes: { type: 'string' },
+    blueprint: { type: 'string', multiple: true },
+  },
+  async run({ values, positionals }, context) {
+    const input: LeaseCandidatesInput = await leaseRequestFlags('candidates', values, positionals, context.io.stdin);
+    const { leaseCandidates } = await execute(context.connection, CliLeaseCandidatesDocument, { input });
+    const result = payloadOf(leaseCandidates, 'LeaseCandidatesPayload');
+    const code = result.wouldBeServed ? ExitCode.ok : ExitCode.failed;
+    if (context.json) {
+      context.printJson(result);
+      return code;
+    }
+    if (result.blueprints.length === 0) context.print(`no blueprint yields "${values.type}"`);
+    for (const b of result.blueprints) {
+      const verdict = b.usable
+        ? `usable${b.canAllocateNow ? ', can build a new resource now' : ', cannot build a new resource now'}`
+        : `not usable: ${b.reason}`;
+      context.print(
+        `blueprint ${b.blueprintDatabaseId} (${b.blueprint ? `${b.blueprint.name}, ${b.blueprint.implementation}` : 'not visible to you'}): ${verdict}`,
+      );
+      for (const r of b.resources) {
+        const held = r.holders.map((h) => h.key).join(', ');
+        context.print(
+          `  resource ${r.resourceDatabaseId}: ${r.usable ? 'would take the lease now' : r.reason}${held ? ` (held: ${held})` : ''}`,
+        );
+      }
+    }
+    context.print(result.wouldBeServed ? 'the lease would be served' : 'the lease would not be served now');
+    return code;
+  },
+});

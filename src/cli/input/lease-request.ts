@@ -1,0 +1,20 @@
+import { globalId } from '../client/ids.js';
+import { UsageError } from '../errors.js';
+import { readJsonObject } from './json-file.js';
+
+/** What `lease` and `candidates` both ask for: --type, --attributes FILE|- and --blueprint ID... */
+export async function leaseRequestFlags(
+  command: string,
+  values: { type?: string | undefined; attributes?: string | undefined; blueprint?: string[] | undefined },
+  positionals: string[],
+  stdin: NodeJS.ReadableStream,
+): Promise<{ resourceType: string; attributes?: Record<string, unknown>; blueprintIds?: string[] }> {
+  if (positionals.length > 0)
+    throw new UsageError(`unexpected argument "${positionals[0]}"; see drydock ${command} --help`);
+  if (!values.type) throw new UsageError(`--type is required, e.g. drydock ${command} --type host`);
+  return {
+    resourceType: values.type,
+    ...(values.attributes ? { attributes: await readJsonObject('--attributes', values.attributes, stdin) } : {}),
+    ...(values.blueprint ? { blueprintIds: values.blueprint.map((id) => globalId('Blueprint', id)) } : {}),
+  };
+}
