@@ -23,6 +23,7 @@
  *   NO_RERUN         a pass asked for while it runs is not run again (the job's rerun flag lost)
  *   NO_PENDING_PASS  the update of a waiting lease (which the pass skipped, locked) asks for no pass
  *   NEWEST_FIRST     the pass takes the queue newest first instead of in policy order
+ *   NO_SKIP_RETRY    a pass that skipped a head locked by another transaction does not look again
  */
 
 /* ---- configuration ---- */
@@ -32,10 +33,13 @@
 #ifndef MAXCRASH
 #define MAXCRASH 1 /* crashes (servers, or the API's process before its wake-up) per run */
 #endif
+#ifndef MAXSTALL
+#define MAXSTALL 1 /* claims that expire while their server still runs the job (a long pause) */
+#endif
 
 /*
  * Leases of one resource type, all of owner 1 with a quota of QUOTA1 live leases:
- *   L0 wants any resource, holds it until its `until` passes;
+ *   L0 wants any resource (-DL0_EXCLUSIVE: the exclusive one), holds it until its until passes;
  *   L1 + L2 are one gang (L1 any resource, L2 the exclusive one), released by their client.
  * -DBIG adds L3, of owner 2, wanting the exclusive resource, released by its client.
  */
@@ -46,7 +50,11 @@
 #endif
 #define DEM_X 0 /* only the exclusive resource R0 (attributes only it has) */
 #define DEM_A 1 /* any resource of the type */
+#ifdef L0_EXCLUSIVE
+#define DEMAND(i) (((i) == 0 || (i) == 2 || (i) == 3) -> DEM_X : DEM_A)
+#else
 #define DEMAND(i) (((i) == 2 || (i) == 3) -> DEM_X : DEM_A)
+#endif
 #define OWNER(i) (((i) == 3) -> 2 : 1)
 #ifndef QUOTA1
 #define QUOTA1 2
@@ -114,6 +122,7 @@ byte wr[NL];     /* the server writing the lease now (the single-writer check) *
 bit busy[NP + 1];
 bit crash[NP + 1];
 byte crashes;
+byte stalls;
 
 /* The state machine (state-machines.ts): every status write goes through setStatus. */
 #define LEGAL(f, t) (((f) == NONE && (t) == PENDING) || \
@@ -148,6 +157,18 @@ inline schedule(sK) {
   wake = wake | (1 << sK)
 }
 
+/*
+ * The same at a later time (a lease's until): the first request while the job runs sets its time
+ * and marks it to run again; otherwise the earlier time wins.
+ */
+inline scheduleAtUntil(dK) {
+  if
+  :: jlock[dK] != 0 && !jrerun[dK] -> jex[dK] = JDELAYED; jrerun[dK] = 1
+  :: jex[dK] == JNONE -> jex[dK] = JDELAYED
+  :: else -> skip
+  fi
+}
+
 /* The same from a client's request (requests.ts): the API's process may die before the wake-up. */
 inline request(rK) {
   if
@@ -157,12 +178,13 @@ inline request(rK) {
   jex[rK] = JDUE;
   if
   :: jknown[rK] = 1
-  :: crashes < MAXCRASH -> crashes++
+  :: crashes < MAXCRASH -> crashes++; printf("@@ the API's process dies before its wake-up of job %d goes out\n", rK)
   fi
 }
 
 /* RELEASED or BROKEN, then DESTROYED in the same update: slot keys go, the type's pass is asked for. */
 inline endLease(eI, eHow) {
+  printf("@@ p%d: lease %d -> status %d, then DESTROYED\n", me, eI, eHow);
   setStatus(eI, eHow);
   setStatus(eI, DESTROYED);
   if
@@ -198,9 +220,13 @@ inline leaseUpdate(uI) {
     :: else ->
       if
 #ifndef NO_PENDING_PASS
-      :: ls[uI] == PENDING -> schedule(JPASS) /* waitingLease: the pass may have skipped it */
+      :: ls[uI] == PENDING -> /* waitingLease: the pass may have skipped it */
+        printf("@@ p%d: lease %d still waits: asks for a pass\n", me, uI);
+        schedule(JPASS)
 #endif
-      :: ls[uI] == ACQUIRED && rs[lres[uI]] == ACTIVE -> setStatus(uI, ACTIVE)
+      :: ls[uI] == ACQUIRED && rs[lres[uI]] == ACTIVE ->
+        printf("@@ p%d: lease %d ACQUIRED -> ACTIVE on R%d\n", me, uI, lres[uI]);
+        setStatus(uI, ACTIVE)
 #ifndef REACQUIRE_GANG
       :: ls[uI] == ACQUIRED && rs[lres[uI]] != ACTIVE && GANG(uI) ->
         releaseOtherParts(uI); /* releaseGang */
@@ -210,6 +236,7 @@ inline leaseUpdate(uI) {
       :: ls[uI] == ACQUIRED && rs[lres[uI]] != ACTIVE ->
 #endif
         /* reacquire: back to PENDING with its place in the queue, its slot keys go */
+        printf("@@ p%d: lease %d reacquires: R%d is gone, back to PENDING\n", me, uI, lres[uI]);
         setStatus(uI, PENDING);
         if
         :: key0 == uI + 1 -> key0 = 0
@@ -239,6 +266,7 @@ inline resourceUpdate(uR) {
   atomic {
     if
     :: rbreak[uR] && rs[uR] == ACTIVE ->
+      printf("@@ p%d: resource R%d BROKEN, then DESTROYED (its limit key goes)\n", me, uR);
       rs[uR] = DESTROYED; /* BROKEN, destroyed at once: its slot key goes */
       if
       :: keyLimit == uR -> keyLimit = 0
@@ -330,17 +358,23 @@ inline plan() {
 inline runPass() {
 #ifndef NO_TURN
   /* takeTurn: the first statement of the transaction */
-  atomic { turn == 0 -> turn = me }
+  atomic { turn == 0 -> turn = me; printf("@@ p%d: takes the turn of type host\n", me) }
 #endif
   /* readHeads (+ readGangs): the waiting leases, row-locked, SKIP LOCKED */
   atomic {
     for (t : 0 .. NL - 1) {
       if
       :: ls[t] == PENDING && lockL[t] == 0 -> lockL[t] = me; beginWrite(t); heads = heads | (1 << t)
+#ifndef NO_SKIP_RETRY
+      :: ls[t] == PENDING && lockL[t] != 0 && lockL[t] != me ->
+        /* skipped, locked by an update that may yet roll back: look again after a backoff */
+        schedule(JPASS)
+#endif
       :: else -> skip
       fi
     }
-    t = 0
+    t = 0;
+    printf("@@ p%d: reads the queue: heads %d (bit i = lease i), row-locked\n", me, heads)
   }
   /* readOwners: live leases per owner, for quotas and fair share */
   atomic {
@@ -368,6 +402,8 @@ replan:
       fi
     }
     plan();
+    printf("@@ p%d: plans from the pool as read (R0 key %d, limit key %d, live shared R%d, owner 1 has %d live): L0->%d L1->%d L2->%d (7 none, 5 new resource)\n",
+           me, key0snap, limitSnap, bsnap, q1snap, pr[0], pr[1], pr[2]);
     key0snap = 0; limitSnap = 0; slotSnap = 0
   }
   /* write every grant with its checks, and commit; or StalePlan: plan again */
@@ -403,10 +439,11 @@ replan:
       fi
     }
     if
-    :: stale -> t = 0
+    :: stale -> t = 0; printf("@@ p%d: StalePlan: a planned resource or slot key changed; plans again\n", me)
     :: else ->
       if
       :: ns != 0 ->
+        printf("@@ p%d: allocates resource R%d (limit key held before: %d)\n", me, ns, keyLimit);
         rs[ns] = ACTIVE;
         if
         :: keyLimit == 0 -> keyLimit = ns
@@ -417,12 +454,18 @@ replan:
       for (t : 0 .. NL - 1) {
         if
         :: pr[t] != NORES ->
-          /* no lease ahead that this pass read, and that could have used it, is left waiting */
+          /*
+           * Greedy order: no lease ahead that this pass read is left waiting while what it could
+           * have used (the resource, or its owner's quota) goes to this one.
+           */
           for (k : 0 .. NL - 1) {
-            assert(!((heads & (1 << k)) && !GANG(k) && pr[k] == NORES && !(blocked & (1 << k)) &&
-                     qk[k] < qk[t] && (pr[t] == 0 || DEMAND(k) == DEM_A)))
+            assert(!((heads & (1 << k)) && !GANG(k) && pr[k] == NORES && qk[k] < qk[t] &&
+                     ((!(blocked & (1 << k)) && (pr[t] == 0 || DEMAND(k) == DEM_A)) ||
+                      ((blocked & (1 << k)) && OWNER(k) == OWNER(t)))))
           }
           k = 0;
+          /* a grant is written only onto a resource that is open when it commits */
+          assert(pr[t] == 0 || pr[t] == NEWRES || rs[pr[t]] == ACTIVE);
           if
           :: pr[t] == 0 ->
             lres[t] = 0;
@@ -430,14 +473,16 @@ replan:
             :: key0 == 0 -> key0 = t + 1
             :: else -> skip /* ON CONFLICT DO NOTHING */
             fi;
+            printf("@@ p%d: grants lease %d on R0: ACTIVE (lease-acquired, lease-activated)\n", me, t);
             setStatus(t, ACTIVE) /* lease-acquired, then lease-activated */
           :: else ->
             lres[t] = (pr[t] == NEWRES -> ns : pr[t]);
+            printf("@@ p%d: grants lease %d on R%d: ACQUIRED\n", me, t, lres[t]);
             setStatus(t, ACQUIRED);
             schedule(JLEASE(t))
           fi;
           if
-          :: HAS_UNTIL(t) && jex[JLEASE(t)] == JNONE -> jex[JLEASE(t)] = JDELAYED
+          :: HAS_UNTIL(t) -> scheduleAtUntil(JLEASE(t))
           :: else -> skip
           fi
         :: else -> skip
@@ -454,7 +499,8 @@ replan:
       if
       :: turn == me -> turn = 0
       :: else -> skip
-      fi
+      fi;
+      printf("@@ p%d: commits the pass\n", me)
     fi
   }
   if
@@ -504,6 +550,7 @@ end_claim:
             :: else -> j++
             od;
 #endif
+            printf("@@ p%d: claims job %d (claim before: %d)\n", me, j, jlock[j]);
             jlock[j] = me; jrerun[j] = 0; jknown[j] = 0; busy[me] = 1
           }
           if
@@ -518,7 +565,9 @@ end_claim:
               jlock[j] = 0;
               if
 #ifndef NO_RERUN
-              :: jrerun[j] -> jex[j] = JDUE; jknown[j] = 1
+              :: jrerun[j] && (jex[j] == JDUE || resched == JDUE) ->
+                jex[j] = JDUE; jknown[j] = 1; printf("@@ p%d: job %d was asked for while it ran: due again\n", me, j)
+              :: jrerun[j] && jex[j] == JDELAYED && resched != JDUE -> skip /* kept for its time */
 #endif
               :: else ->
                 if
@@ -528,8 +577,9 @@ end_claim:
                 fi
               fi;
               jrerun[j] = 0
-            :: else -> skip
+            :: else -> printf("@@ p%d: job %d done, but its claim was lost meanwhile\n", me, j)
             fi;
+            printf("@@ p%d: completes job %d\n", me, j);
             j = 0; resched = 0; wake = 0; heads = 0; blocked = 0; q1snap = 0; bsnap = 0; ns = 0;
             newRes = 0;
             for (t : 0 .. NL - 1) { pr[t] = 0 }
@@ -540,6 +590,7 @@ end_claim:
      } unless { crash[me] };
      /* crashed (kill -9): the transaction rolls back, the claims expire, wake-ups not sent are lost */
      d_step {
+       printf("@@ p%d: crashes (kill -9): its transaction rolls back, its claims expire\n", me);
        if
        :: turn == me -> turn = 0
        :: else -> skip
@@ -575,10 +626,25 @@ end_claim:
   od
 }
 
-/* kill -9 of a server at any step of a job */
+/*
+ * kill -9 of a server at any step of a job; or a pause so long (GC, a lost heartbeat) that its
+ * claim expires and another server takes the job over while it still runs.
+ */
+#define STALL(p) atomic { \
+    stalls < MAXSTALL && busy[p] && !crash[p] -> \
+    for (t : 0 .. NJ - 1) { if :: jlock[t] == p -> jlock[t] = DEAD; stalls++; \
+      printf("@@ p%d pauses: its claim on job %d expires while it runs\n", p, t) :: else -> skip fi }; \
+    t = 0 }
+
 active proctype Crasher() {
+  byte t;
 end_crasher:
   do
+  :: STALL(1)
+  :: STALL(2)
+#if NP > 2
+  :: STALL(3)
+#endif
   :: atomic { crashes < MAXCRASH && busy[1] && !crash[1] -> crash[1] = 1; crashes++ }
   :: atomic { crashes < MAXCRASH && busy[2] && !crash[2] -> crash[2] = 1; crashes++ }
 #if NP > 2
@@ -597,7 +663,7 @@ end_sweeper:
        LOST(0) || LOST(1) || LOST(2) || LOST(3) || LOST(4) || LOST(5) || LOST(6) || LOST(7) ->
        for (t : 0 .. NJ - 1) {
          if
-         :: LOST(t) -> jknown[t] = 1
+         :: LOST(t) -> jknown[t] = 1; printf("@@ the sweep finds job %d\n", t)
          :: else -> skip
          fi
        }
@@ -610,6 +676,7 @@ end_sweeper:
 /* A client of one lease: requests it, and once it is ACTIVE releases it or lets it expire. */
 proctype Single(byte i) {
   atomic {
+    printf("@@ client: requests lease %d\n", i);
     ls[i] = PENDING; lres[i] = NORES; qk[i] = nextQk; nextQk++;
     request(JPASS)
   }
@@ -618,13 +685,15 @@ proctype Single(byte i) {
   :: ls[i] == ACTIVE && HAS_UNTIL(i) ->
     /* time passes its until: the delayed update falls due (every worker's timer) */
     atomic {
+      printf("@@ lease %d's until passes\n", i);
       lexp[i] = 1;
       if
-      :: jex[JLEASE(i)] == JDELAYED -> jex[JLEASE(i)] = JDUE; jknown[JLEASE(i)] = 1
+      :: jex[JLEASE(i)] == JDELAYED -> jex[JLEASE(i)] = JDUE; jknown[JLEASE(i)] = (jlock[JLEASE(i)] == 0)
       :: else -> skip
       fi
     }
-  :: ls[i] == ACTIVE && !HAS_UNTIL(i) -> atomic { lcmd[i] = 1; request(JLEASE(i)) }
+  :: ls[i] == ACTIVE && !HAS_UNTIL(i) ->
+    atomic { printf("@@ client: releases lease %d\n", i); lcmd[i] = 1; request(JLEASE(i)) }
   :: ls[i] == DESTROYED -> skip
   fi
 }
@@ -632,12 +701,14 @@ proctype Single(byte i) {
 /* A client of a gang (requestGang): both parts in one request; released together (requestRelease). */
 proctype Gang() {
   atomic {
+    printf("@@ client: requests the gang of leases %d and %d\n", G1, G2);
     ls[G1] = PENDING; ls[G2] = PENDING; lres[G1] = NORES; lres[G2] = NORES;
     qk[G1] = nextQk; qk[G2] = nextQk; nextQk++;
     request(JPASS)
   }
   ((ls[G1] == ACTIVE && ls[G2] == ACTIVE) || ls[G1] == DESTROYED || ls[G2] == DESTROYED);
   atomic {
+    printf("@@ client: releases the gang\n");
     if
     :: LIVE(ls[G1]) -> lcmd[G1] = 1; request(JLEASE(G1))
     :: else -> skip
@@ -653,8 +724,8 @@ proctype Gang() {
 proctype Poke() {
 end_poke:
   if
-  :: atomic { ls[0] == PENDING -> request(JLEASE(0)) }
-  :: atomic { ls[G1] == PENDING -> request(JLEASE(G1)) }
+  :: atomic { ls[0] == PENDING -> printf("@@ operator: update-lease 0\n"); request(JLEASE(0)) }
+  :: atomic { ls[G1] == PENDING -> printf("@@ operator: update-lease %d\n", G1); request(JLEASE(G1)) }
   fi
 }
 
@@ -662,8 +733,8 @@ end_poke:
 proctype HealthCheck() {
 end_healthcheck:
   if
-  :: atomic { rs[1] == ACTIVE -> rbreak[1] = 1; request(JRES(1)) }
-  :: atomic { rs[2] == ACTIVE -> rbreak[2] = 1; request(JRES(2)) }
+  :: atomic { rs[1] == ACTIVE -> printf("@@ health check: R1 fails\n"); rbreak[1] = 1; request(JRES(1)) }
+  :: atomic { rs[2] == ACTIVE -> printf("@@ health check: R2 fails\n"); rbreak[2] = 1; request(JRES(2)) }
   fi
 }
 
