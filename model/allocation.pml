@@ -124,6 +124,14 @@ bit crash[NP + 1];
 byte crashes;
 byte stalls;
 
+/*
+ * An assertion that says, in a counterexample, which property it is (scripts/model-check.sh names
+ * them): 1 state machine, 2 write without the row lock, 3 two writers, 4 greedy policy order,
+ * 5 grant onto a closed resource, 6 two holders of a slot, 7 over the limit, 8 over the quota,
+ * 9 gang split, 10 a lease left waiting.
+ */
+#define CHECK(cond, what) if :: !(cond) -> printf("@@ VIOLATED: property %d\n", what); assert(cond) :: else -> skip fi
+
 /* The state machine (state-machines.ts): every status write goes through setStatus. */
 #define LEGAL(f, t) (((f) == NONE && (t) == PENDING) || \
   ((f) == PENDING && ((t) == ACQUIRED || (t) == ACTIVE || (t) == RELEASED || (t) == BROKEN)) || \
@@ -132,13 +140,13 @@ byte stalls;
   (((f) == RELEASED || (f) == BROKEN) && (t) == DESTROYED))
 
 inline setStatus(sI, sTo) {
-  assert(LEGAL(ls[sI], sTo));
-  assert(wr[sI] == me);
+  CHECK(LEGAL(ls[sI], sTo), 1);
+  CHECK(wr[sI] == me, 2);
   ls[sI] = sTo
 }
 
 inline beginWrite(bI) {
-  assert(wr[bI] == 0 || wr[bI] == me); /* one writer of a lease at a time */
+  CHECK(wr[bI] == 0 || wr[bI] == me, 3);
   wr[bI] = me
 }
 
@@ -402,7 +410,7 @@ replan:
       fi
     }
     plan();
-    printf("@@ p%d: plans from the pool as read (R0 key %d, limit key %d, live shared R%d, owner 1 has %d live): L0->%d L1->%d L2->%d (7 none, 5 new resource)\n",
+    printf("@@ p%d: plans from the pool as read (R0 slot key held by lease+1: %d, limit key held by R%d, live shared resource: R%d, owner 1 has %d live): L0->%d L1->%d L2->%d\n",
            me, key0snap, limitSnap, bsnap, q1snap, pr[0], pr[1], pr[2]);
     key0snap = 0; limitSnap = 0; slotSnap = 0
   }
@@ -459,13 +467,14 @@ replan:
            * have used (the resource, or its owner's quota) goes to this one.
            */
           for (k : 0 .. NL - 1) {
-            assert(!((heads & (1 << k)) && !GANG(k) && pr[k] == NORES && qk[k] < qk[t] &&
-                     ((!(blocked & (1 << k)) && (pr[t] == 0 || DEMAND(k) == DEM_A)) ||
-                      ((blocked & (1 << k)) && OWNER(k) == OWNER(t)))))
+            CHECK(!((heads & (1 << k)) && !GANG(k) && pr[k] == NORES && qk[k] < qk[t] &&
+                    ((!(blocked & (1 << k)) && (pr[t] == 0 || DEMAND(k) == DEM_A)) ||
+                     ((blocked & (1 << k)) && OWNER(k) == OWNER(t)))),
+                  4)
           }
           k = 0;
           /* a grant is written only onto a resource that is open when it commits */
-          assert(pr[t] == 0 || pr[t] == NEWRES || rs[pr[t]] == ACTIVE);
+          CHECK(pr[t] == 0 || pr[t] == NEWRES || rs[pr[t]] == ACTIVE, 5)
           if
           :: pr[t] == 0 ->
             lres[t] = 0;
@@ -751,10 +760,10 @@ active proctype Invariants() {
 end_invariants:
   atomic {
     (TWO_ON_R0 || OVER_LIMIT || OVER_QUOTA || GANG_SPLIT) ->
-    assert(!TWO_ON_R0);  /* never two holders of the exclusive resource's slot */
-    assert(!OVER_LIMIT); /* never more resources than the blueprint's limit */
-    assert(!OVER_QUOTA); /* never more live leases than the owner's quota */
-    assert(!GANG_SPLIT)  /* a gang never holds some parts while others wait */
+    CHECK(!TWO_ON_R0, 6);
+    CHECK(!OVER_LIMIT, 7);
+    CHECK(!OVER_QUOTA, 8);
+    CHECK(!GANG_SPLIT, 9)
   }
 }
 
@@ -765,7 +774,9 @@ end_invariants:
 active proctype Quiescence() {
   byte t;
   timeout ->
-  for (t : 0 .. NL - 1) { assert(ls[t] == DESTROYED) }
+  for (t : 0 .. NL - 1) {
+    CHECK(ls[t] == DESTROYED, 10)
+  }
 }
 
 init {
