@@ -21,7 +21,6 @@
  *   NO_LEASE_LOCK    the lease update writes without taking the lease's row lock
  *   NO_SWEEP         no sweep: a wake-up lost to a crash is never recovered
  *   NO_RERUN         a pass asked for while it runs is not run again (the job's rerun flag lost)
- *   NO_PENDING_PASS  the update of a waiting lease (which the pass skipped, locked) asks for no pass
  *   NEWEST_FIRST     the pass takes the queue newest first instead of in policy order
  *   NO_SKIP_RETRY    a pass that skipped a head locked by another transaction does not look again
  */
@@ -217,7 +216,7 @@ inline releaseOtherParts(oI) {
 inline leaseUpdate(uI) {
   /* lockLease: the row lock, FOR NO KEY UPDATE */
 #ifndef NO_LEASE_LOCK
-  atomic { lockL[uI] == 0 -> lockL[uI] = me; beginWrite(uI) }
+  atomic { lockL[uI] == 0 -> lockL[uI] = me; beginWrite(uI); printf("@@ p%d: update of lease %d takes its row lock\n", me, uI) }
 #else
   beginWrite(uI);
 #endif
@@ -227,11 +226,9 @@ inline leaseUpdate(uI) {
     :: LIVE(ls[uI]) && !lcmd[uI] && lexp[uI] && HAS_UNTIL(uI) -> endLease(uI, RELEASED)
     :: else ->
       if
-#ifndef NO_PENDING_PASS
       :: ls[uI] == PENDING -> /* waitingLease: the pass may have skipped it */
         printf("@@ p%d: lease %d still waits: asks for a pass\n", me, uI);
         schedule(JPASS)
-#endif
       :: ls[uI] == ACQUIRED && rs[lres[uI]] == ACTIVE ->
         printf("@@ p%d: lease %d ACQUIRED -> ACTIVE on R%d\n", me, uI, lres[uI]);
         setStatus(uI, ACTIVE)

@@ -16,7 +16,7 @@ model="$PWD/model/allocation.pml"
 # name|spin defines|what it adds
 CONFIGS=(
   "crash|-DMAXCRASH=1 -DMAXSTALL=0|a server killed at any step, or a wake-up lost"
-  "crash-exclusive|-DMAXCRASH=1 -DMAXSTALL=0 -DL0_EXCLUSIVE|the same, L0 and the gang competing for R0"
+  "crash-exclusive|-DMAXCRASH=1 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|the same, L0 and the gang competing for R0 (no quota)"
   "stall|-DMAXCRASH=0 -DMAXSTALL=1|a claim expiring while its server still runs the job"
 )
 FULL_CONFIGS=(
