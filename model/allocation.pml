@@ -23,6 +23,7 @@
  *   NO_RERUN         a pass asked for while it runs is not run again (the job's rerun flag lost)
  *   NEWEST_FIRST     the pass takes the queue newest first instead of in policy order
  *   NO_SKIP_RETRY    a pass that skipped a head locked by another transaction does not look again
+ *   ALWAYS_AGAIN     every pass asks for another pass (a livelock, for the cycle check)
  */
 
 /* ---- configuration ---- */
@@ -507,6 +508,10 @@ replan:
       :: else -> skip
       fi;
       printf("@@ p%d: commits the pass\n", me)
+#ifdef ALWAYS_AGAIN
+      ;
+      schedule(JPASS)
+#endif
     fi
   }
   if

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model="$PWD/model/allocation.pml"
 
-# name|spin defines|what it adds
+# name|spin defines|what it adds[|cycles: look for non-progress cycles under weak fairness instead]
 CONFIGS=(
   "crash|-DMAXCRASH=1 -DMAXSTALL=0|a server killed at any step, or a wake-up lost"
   "crash-exclusive|-DMAXCRASH=1 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|the same, L0 and the gang competing for R0 (no quota)"
@@ -22,6 +22,7 @@ CONFIGS=(
 FULL_CONFIGS=(
   "crash-stall|-DMAXCRASH=1 -DMAXSTALL=1|a stall and a crash in one run"
   "big|-DBIG -DMAXCRASH=1 -DMAXSTALL=0|a fourth lease, of another owner"
+  "fair-cycles|-DMAXCRASH=0 -DMAXSTALL=0|no livelock: no cycle of steps that every process keeps taking|cycles"
 )
 
 selected=()
@@ -134,6 +135,7 @@ translate() {
       printf "  %3d. %s\n", ++step, $0
       next
     }
+    /START OF CYCLE/ { print "       --- from here on, these steps repeat forever ---" }
     /trail ends after/ { ended = 1; print "  final state:" }
     ended && /^[\t ]+ls\[[0-9]+\] = [0-9]+/ {
       match($0, /\[[0-9]+\]/); i = substr($0, RSTART + 1, RLENGTH - 2)
@@ -144,7 +146,7 @@ translate() {
 
 failed=0
 for config in "${configs[@]}"; do
-  IFS='|' read -r name defines what <<<"$config"
+  IFS='|' read -r name defines what mode <<<"$config"
   # shellcheck disable=SC2206 # the defines are words on purpose
   flags=($defines "${extra[@]}")
   nl=3
@@ -157,9 +159,16 @@ for config in "${configs[@]}"; do
       cat spin.log
       exit 3
     }
-    gcc -O2 -w -DSAFETY -DCOLLAPSE -DMEMLIM="${MODEL_CHECK_MEMLIM:-4096}" -o pan pan.c
     start=$(date +%s.%N)
-    ./pan -m1000000 -w24 >pan.log 2>&1 || true
+    if [ "$mode" = cycles ]; then
+      # Every state of the model is transient (statuses only move forward, clients act once),
+      # so any cycle is a livelock; -f keeps only those where every enabled process gets to run.
+      gcc -O2 -w -DNP -DNFAIR=4 -DNOREDUCE -DCOLLAPSE -DMEMLIM="${MODEL_CHECK_MEMLIM:-4096}" -o pan pan.c
+      ./pan -l -f -m1000000 -w24 >pan.log 2>&1 || true
+    else
+      gcc -O2 -w -DSAFETY -DCOLLAPSE -DMEMLIM="${MODEL_CHECK_MEMLIM:-4096}" -o pan pan.c
+      ./pan -m1000000 -w24 >pan.log 2>&1 || true
+    fi
     end=$(date +%s.%N)
     states=$(awk '/states, stored/ { print $1; exit }' pan.log)
     seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
@@ -170,7 +179,7 @@ for config in "${configs[@]}"; do
     if [ -f allocation.pml.trail ]; then
       echo "   VIOLATION (${states:-?} states searched, ${seconds} s); the counterexample:"
       spin "${flags[@]}" -t allocation.pml 2>&1 | translate "$nl"
-      grep -m1 -E "assertion violated|invalid end state" pan.log | sed 's/^/   spin: /'
+      grep -m1 -E "assertion violated|invalid end state|non-progress cycle" pan.log | sed 's/^/   spin: /'
     else
       echo "   the search did not complete (raise MODEL_CHECK_MEMLIM?):"
       grep -E "error|Search not completed|max search depth|memory" pan.log | sed 's/^/   /'
