@@ -3,6 +3,7 @@ import { createHostPool } from './client.js';
 import { createBenchDatabase } from './database.js';
 import { cycleRows, fanoutRows, floorRow, grantRows, handoffRows, poolRows } from './report.js';
 import { rawFloor } from './rows/raw-floor.js';
+import { cliHelpTimes, startUpRows } from './rows/start-up.js';
 import { grantLatency } from './rows/grant-latency.js';
 import { leaseCycles } from './rows/cycles.js';
 import { handoff } from './rows/handoff.js';
@@ -46,6 +47,8 @@ try {
     poolSize: settings.poolSize,
     workerConcurrency: settings.workerConcurrency,
   };
+  log('drydock --help');
+  const helpMs = cliHelpTimes(settings.quick ? 3 : 10);
   servers.push(await startBenchServer(serverSettings));
   const [first] = servers as [BenchServer];
   log(`server 1: pid ${first.pid} at ${first.url}`);
@@ -77,6 +80,12 @@ try {
   const oneCpu = (serversCpu() - cpuBefore) / Math.max(1, one.cycles);
   servers.push(await startBenchServer(serverSettings));
   log(`server 2: pid ${servers[1]!.pid}`);
+  push(
+    ...startUpRows(helpMs, [
+      { label: 'first process (applies every migration)', ms: first.startToReadyMs },
+      { label: 'second process, database up to date', ms: servers[1]!.startToReadyMs },
+    ]),
+  );
   log('cycles, two servers');
   cpuBefore = serversCpu();
   const two = await leaseCycles(

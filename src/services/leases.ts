@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Prisma, type Lease, type LeaseStatus, type Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
 import { AfterCommit, CarriedCommit, type AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
+import { notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { publishLog } from '../allocator/logs.js';
 import { rawQueries } from '../allocator/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -10,6 +10,8 @@ import { leaseTransitions } from '../allocator/state-machines.js';
 import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
 import { reserveLocalSlot } from '../queue/worker.js';
 import { updateLease } from '../allocator/lease-update.js';
+import type { LeaseAttributeLimits } from '../allocator/options.js';
+import { leaseVisible, leaseWritableSql, may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { fromZod } from './validation.js';
 
@@ -93,16 +95,36 @@ function splitRow(row: LeaseRow) {
   return { lease: lease as Lease, logId, job };
 }
 
+/** A ValidationError when the attributes pass a configured limit (LEASE_ATTRIBUTES_* settings). */
+function attributesTooBig(attributes: Record<string, unknown>, limits: LeaseAttributeLimits): DomainError | null {
+  const keys = Object.keys(attributes);
+  if (keys.length > limits.maxKeys)
+    return validationError(['attributes'], `at most ${limits.maxKeys} attributes (got ${keys.length})`);
+  for (const key of keys) {
+    const length = JSON.stringify(attributes[key] ?? null).length;
+    if (key.length > limits.maxValueLength || length > limits.maxValueLength)
+      return validationError(
+        ['attributes', key],
+        `an attribute is at most ${limits.maxValueLength} characters as JSON`,
+      );
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(attributes));
+  if (bytes > limits.maxTotalBytes)
+    return validationError(
+      ['attributes'],
+      `attributes are at most ${limits.maxTotalBytes} bytes as JSON (got ${bytes})`,
+    );
+  return null;
+}
+
 export function leaseService(deps: AllocatorDeps): LeaseService {
   const { db } = deps;
 
   async function visible(actor: Actor, leaseId: number): Promise<Result<Lease>> {
     // Every subscription to a lease starts here: raw, which costs a fraction of the client's read.
     const [lease] = await (await rawQueries(db)).$queryRaw<Lease[]>`SELECT * FROM "Lease" WHERE id = ${leaseId}`;
-    if (!lease) return fail(notFound('lease', leaseId));
-    if (!actor.isAdmin && lease.ownerId !== actor.principalId)
-      return fail(notAuthorized(`lease ${leaseId} belongs to someone else`));
-    return ok(lease);
+    // What the actor may not see does not exist for it: no hint that the id is taken.
+    return lease && leaseVisible(actor, lease) ? ok(lease) : fail(notFound('lease', leaseId));
   }
 
   /**
@@ -145,9 +167,13 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
 
   return {
     async request(actor, input) {
+      const refused = may(actor, { kind: 'lease.request' });
+      if (refused) return fail(refused);
       const parsed = leaseRequest.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const request = parsed.data;
+      const tooBig = attributesTooBig(request.attributes, deps.options.leaseAttributeLimits);
+      if (tooBig) return fail(tooBig);
       const now = deps.options.clock();
       if (request.until && request.until <= now) return fail(validationError(['until'], 'until must be in the future'));
       if (request.blueprintIds.length > 0) {
@@ -222,7 +248,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     },
 
     async update(actor, leaseId) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may run a lease update'));
+      const refused = may(actor, { kind: 'lease.update' });
+      if (refused) return fail(refused);
       const exists = await db.prisma.lease.findUnique({ where: { id: leaseId }, select: { id: true } });
       if (!exists) return fail(notFound('lease', leaseId));
       await updateLease(deps, leaseId);
@@ -242,7 +269,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           await rawQueries(db)
         ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
           WITH l AS (
-            SELECT *, (${actor.isAdmin} OR "ownerId" = ${actor.principalId}::int) IS TRUE AS visible
+            SELECT *, ${leaseWritableSql(actor)} AS visible
             FROM "Lease" WHERE id = ${leaseId}),
           ok AS (SELECT id FROM l WHERE visible AND status::text = ANY(${releasable}::text[])),
           c AS (
@@ -267,7 +294,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
       const { lease, logId, job } = splitRow(columns);
       if (!visible || logId === null) {
         reservation?.cancel();
-        return fail(visible ? illegalRelease(lease) : notAuthorized(`lease ${leaseId} belongs to someone else`));
+        return fail(visible ? illegalRelease(lease) : may(actor, { kind: 'lease.release', lease })!);
       }
       publishLog(after, { leaseId }, logId, { lease: lease.status });
       // Published at once, not carried by the job as a request's event is: a release's subscribers
