@@ -1,0 +1,799 @@
+/*
+ * The allocation protocol of Drydock over GraphQL, checked by spin: see docs/model-check.md for
+ * what it covers, what it leaves out, and which code each step stands for.
+ *
+ * Server processes claim jobs from the durable queue and run them: the scheduling pass of the
+ * resource type, lease updates, resource updates. Clients request leases (one of them a gang),
+ * release them or let them expire; an operator pokes a waiting lease (update-lease) and a health
+ * check breaks a resource; a server may crash at any step, its transaction rolled back and its
+ * job claims left to expire and be taken over.
+ *
+ * A transaction is its locks, taken step by step and blocking as PostgreSQL does, and one atomic
+ * commit step that re-checks what the code re-checks and applies every write. Nobody sees an
+ * uncommitted write, so applying them all at the commit is the same to every other process.
+ *
+ * Broken variants, each of which the checker must reject (test/model-check/broken-variants.test.ts):
+ *   NO_TURN          the pass does not take its type's turn (the ResourceTypeQueue row lock)
+ *   UNCHECKED_SLOTS  slot keys inserted one by one, ON CONFLICT DO NOTHING, count not checked
+ *   PARTIAL_GANG     a gang's parts are granted as they fit, not all or none
+ *   NO_RECHECK       the pass writes a grant without re-checking the planned resource (StalePlan)
+ *   REACQUIRE_GANG   a gang part whose resource was lost goes back to PENDING (no releaseGang)
+ *   NO_LEASE_LOCK    the lease update writes without taking the lease's row lock
+ *   NO_SWEEP         no sweep: a wake-up lost to a crash is never recovered
+ *   NO_RERUN         a pass asked for while it runs is not run again (the job's rerun flag lost)
+ *   NEWEST_FIRST     the pass takes the queue newest first instead of in policy order
+ *   NO_SKIP_RETRY    a pass that skipped a head locked by another transaction does not look again
+ *   ALWAYS_AGAIN     every pass asks for another pass (a livelock, for the cycle check)
+ */
+
+/* ---- configuration ---- */
+#ifndef NP
+#define NP 2 /* server processes */
+#endif
+#ifndef MAXCRASH
+#define MAXCRASH 1 /* crashes (servers, or the API's process before its wake-up) per run */
+#endif
+#ifndef MAXSTALL
+#define MAXSTALL 1 /* claims that expire while their server still runs the job (a long pause) */
+#endif
+
+/*
+ * Leases of one resource type, all of owner 1 with a quota of QUOTA1 live leases:
+ *   L0 wants any resource (-DL0_EXCLUSIVE: the exclusive one), holds it until its until passes;
+ *   L1 + L2 are one gang (L1 any resource, L2 the exclusive one), released by their client.
+ * -DBIG adds L3, of owner 2, wanting the exclusive resource, released by its client.
+ */
+#ifdef BIG
+#define NL 4
+#else
+#define NL 3
+#endif
+#define DEM_X 0 /* only the exclusive resource R0 (attributes only it has) */
+#define DEM_A 1 /* any resource of the type */
+#ifdef L0_EXCLUSIVE
+#define DEMAND(i) (((i) == 0 || (i) == 2 || (i) == 3) -> DEM_X : DEM_A)
+#else
+#define DEMAND(i) (((i) == 2 || (i) == 3) -> DEM_X : DEM_A)
+#endif
+#define OWNER(i) (((i) == 3) -> 2 : 1)
+#ifndef QUOTA1
+#define QUOTA1 2
+#endif
+#define G1 1
+#define G2 2
+#define GANG(i) ((i) == G1 || (i) == G2)
+#define SIBLING(i) (((i) == G1) -> G2 : G1)
+#define HAS_UNTIL(i) ((i) == 0)
+
+/*
+ * Resources: R0 is exclusive (one lease at a time, slot key working-copy.lease(R0)), ACTIVE from
+ * the start, its leases activated at once. R1 and R2 are what a blueprint with a concurrent-
+ * resource limit of one allocates (slot key allocator(B).limit(0)): shared by any number of
+ * leases, each ACQUIRED first and activated by its own update.
+ */
+#define NR 3
+#define NORES 7
+#define NEWRES 5 /* in a plan: the resource this pass allocates */
+
+/* Lease statuses (drydock-spec.md "Statuses"); NONE = not requested yet. */
+#define NONE 0
+#define PENDING 1
+#define ACQUIRED 2
+#define ACTIVE 3
+#define RELEASED 4
+#define BROKEN 5
+#define DESTROYED 6
+/* Resource statuses here: NONE (not allocated), ACTIVE, DESTROYED (broken, then destroyed). */
+
+#define LIVE(s) ((s) == PENDING || (s) == ACQUIRED || (s) == ACTIVE)
+#define HELD(s) ((s) == ACQUIRED || (s) == ACTIVE)
+
+/* Jobs: the type's scheduling pass, one update per lease, one per resource. */
+#define JPASS 0
+#define JLEASE(i) (1 + (i))
+#define JRES(r) (1 + NL + (r))
+#define NJ (1 + NL + NR)
+#define JNONE 0
+#define JDELAYED 1 /* runAt in the future: a lease's until */
+#define JDUE 2
+#define DEAD 9 /* claimed by a server that crashed: the claim expires, anyone may take the job */
+
+/* ---- the database ---- */
+byte ls[NL];     /* Lease.status */
+byte lres[NL];   /* Lease.resourceId */
+byte qk[NL];     /* arrival order (Lease.id; a gang's parts are one unit) */
+bit lcmd[NL];    /* an unconsumed RELEASE command */
+bit lexp[NL];    /* its until has passed */
+byte rs[NR];     /* Resource.status */
+bit rbreak[NR];  /* its health check failed */
+byte key0;       /* SlotLock working-copy.lease(R0): owner lease + 1, 0 = free */
+byte keyLimit;   /* SlotLock allocator(B).limit(0): owner resource, 0 = free */
+byte jex[NJ];    /* Job row: none, delayed, due */
+byte jlock[NJ];  /* Job.lockedBy: 0, a server, or DEAD */
+bit jrerun[NJ];  /* Job.rerun */
+bit jknown[NJ];  /* a wake-up for it reached the workers (notify, timer, sweep) */
+byte nextQk = 1;
+
+/* ---- locks held by open transactions ---- */
+byte turn;       /* the type's turn: ResourceTypeQueue row, FOR NO KEY UPDATE */
+byte lockL[NL];  /* Lease rows, FOR NO KEY UPDATE */
+byte wr[NL];     /* the server writing the lease now (the single-writer check) */
+
+bit busy[NP + 1];
+bit crash[NP + 1];
+byte crashes;
+byte stalls;
+
+/*
+ * An assertion that says, in a counterexample, which property it is (scripts/model-check.sh names
+ * them): 1 state machine, 2 write without the row lock, 3 two writers, 4 greedy policy order,
+ * 5 grant onto a closed resource, 6 two holders of a slot, 7 over the limit, 8 over the quota,
+ * 9 gang split, 10 a lease left waiting.
+ */
+#define CHECK(cond, what) if :: !(cond) -> printf("@@ VIOLATED: property %d\n", what); assert(cond) :: else -> skip fi
+
+/* The state machine (state-machines.ts): every status write goes through setStatus. */
+#define LEGAL(f, t) (((f) == NONE && (t) == PENDING) || \
+  ((f) == PENDING && ((t) == ACQUIRED || (t) == ACTIVE || (t) == RELEASED || (t) == BROKEN)) || \
+  ((f) == ACQUIRED && ((t) == ACTIVE || (t) == PENDING || (t) == RELEASED || (t) == BROKEN)) || \
+  ((f) == ACTIVE && ((t) == RELEASED || (t) == BROKEN)) || \
+  (((f) == RELEASED || (f) == BROKEN) && (t) == DESTROYED))
+
+inline setStatus(sI, sTo) {
+  CHECK(LEGAL(ls[sI], sTo), 1);
+  CHECK(wr[sI] == me, 2);
+  ls[sI] = sTo
+}
+
+inline beginWrite(bI) {
+  CHECK(wr[bI] == 0 || wr[bI] == me, 3);
+  wr[bI] = me
+}
+
+/*
+ * The job sK asked for by a committing transaction (writeScheduledJobs, upsertJobSql): due now,
+ * marked to run again if it is running. Its wake-up goes out after the commit from this server:
+ * `wake` keeps it until the job is completed, and a crash before that loses it.
+ */
+inline schedule(sK) {
+  if
+  :: jlock[sK] != 0 -> jrerun[sK] = 1
+  :: else -> skip
+  fi;
+  jex[sK] = JDUE;
+  jknown[sK] = 1;
+  wake = wake | (1 << sK)
+}
+
+/*
+ * The same at a later time (a lease's until): the first request while the job runs sets its time
+ * and marks it to run again; otherwise the earlier time wins.
+ */
+inline scheduleAtUntil(dK) {
+  if
+  :: jlock[dK] != 0 && !jrerun[dK] -> jex[dK] = JDELAYED; jrerun[dK] = 1
+  :: jex[dK] == JNONE -> jex[dK] = JDELAYED
+  :: else -> skip
+  fi
+}
+
+/* The same from a client's request (requests.ts): the API's process may die before the wake-up. */
+inline request(rK) {
+  if
+  :: jlock[rK] != 0 -> jrerun[rK] = 1
+  :: else -> skip
+  fi;
+  jex[rK] = JDUE;
+  if
+  :: jknown[rK] = 1
+  :: crashes < MAXCRASH -> crashes++; printf("@@ the API's process dies before its wake-up of job %d goes out\n", rK)
+  fi
+}
+
+/* RELEASED or BROKEN, then DESTROYED in the same update: slot keys go, the type's pass is asked for. */
+inline endLease(eI, eHow) {
+  printf("@@ p%d: lease %d -> status %d, then DESTROYED\n", me, eI, eHow);
+  setStatus(eI, eHow);
+  setStatus(eI, DESTROYED);
+  if
+  :: key0 == eI + 1 -> key0 = 0
+  :: else -> skip
+  fi;
+  if
+  :: lres[eI] != NORES -> schedule(JPASS)
+  :: else -> skip
+  fi
+}
+
+/* releaseOtherParts: the other parts of the gang are told to release. */
+inline releaseOtherParts(oI) {
+  if
+  :: GANG(oI) && LIVE(ls[SIBLING(oI)]) -> lcmd[SIBLING(oI)] = 1; schedule(JLEASE(SIBLING(oI)))
+  :: else -> skip
+  fi
+}
+
+/* ---- the lease update (lease-update.ts updateLease): writer from ACQUIRED on, and of commands ---- */
+inline leaseUpdate(uI) {
+  /* lockLease: the row lock, FOR NO KEY UPDATE */
+#ifndef NO_LEASE_LOCK
+  atomic { lockL[uI] == 0 -> lockL[uI] = me; beginWrite(uI); printf("@@ p%d: update of lease %d takes its row lock\n", me, uI) }
+#else
+  beginWrite(uI);
+#endif
+  atomic {
+    if
+    :: LIVE(ls[uI]) && lcmd[uI] -> endLease(uI, RELEASED)
+    :: LIVE(ls[uI]) && !lcmd[uI] && lexp[uI] && HAS_UNTIL(uI) -> endLease(uI, RELEASED)
+    :: else ->
+      if
+      :: ls[uI] == PENDING -> /* waitingLease: the pass may have skipped it */
+        printf("@@ p%d: lease %d still waits: asks for a pass\n", me, uI);
+        schedule(JPASS)
+      :: ls[uI] == ACQUIRED && rs[lres[uI]] == ACTIVE ->
+        printf("@@ p%d: lease %d ACQUIRED -> ACTIVE on R%d\n", me, uI, lres[uI]);
+        setStatus(uI, ACTIVE)
+#ifndef REACQUIRE_GANG
+      :: ls[uI] == ACQUIRED && rs[lres[uI]] != ACTIVE && GANG(uI) ->
+        releaseOtherParts(uI); /* releaseGang */
+        endLease(uI, RELEASED)
+      :: ls[uI] == ACQUIRED && rs[lres[uI]] != ACTIVE && !GANG(uI) ->
+#else
+      :: ls[uI] == ACQUIRED && rs[lres[uI]] != ACTIVE ->
+#endif
+        /* reacquire: back to PENDING with its place in the queue, its slot keys go */
+        printf("@@ p%d: lease %d reacquires: R%d is gone, back to PENDING\n", me, uI, lres[uI]);
+        setStatus(uI, PENDING);
+        if
+        :: key0 == uI + 1 -> key0 = 0
+        :: else -> skip
+        fi;
+        lres[uI] = NORES;
+        schedule(JPASS)
+      :: ls[uI] == ACTIVE && rs[lres[uI]] != ACTIVE -> /* checkActive: resource-broken */
+        releaseOtherParts(uI);
+        endLease(uI, BROKEN)
+      :: else -> skip
+      fi
+    fi;
+    lcmd[uI] = 0;
+    /* the expiry job: its own update again at until */
+    if
+    :: HAS_UNTIL(uI) && HELD(ls[uI]) && !lexp[uI] -> resched = JDELAYED
+    :: else -> skip
+    fi;
+    wr[uI] = 0;
+    lockL[uI] = 0
+  }
+}
+
+/* ---- the resource update (resource-update.ts): a failed health check breaks the resource ---- */
+inline resourceUpdate(uR) {
+  atomic {
+    if
+    :: rbreak[uR] && rs[uR] == ACTIVE ->
+      printf("@@ p%d: resource R%d BROKEN, then DESTROYED (its limit key goes)\n", me, uR);
+      rs[uR] = DESTROYED; /* BROKEN, destroyed at once: its slot key goes */
+      if
+      :: keyLimit == uR -> keyLimit = 0
+      :: else -> skip
+      fi;
+      /* wakeLeasesOn: its leases' updates break or reacquire them; the type's pass looks again */
+      for (t : 0 .. NL - 1) {
+        if
+        :: lres[t] == uR && HELD(ls[t]) -> schedule(JLEASE(t))
+        :: else -> skip
+        fi
+      }
+      schedule(JPASS)
+    :: else -> skip
+    fi;
+    rbreak[uR] = 0
+  }
+}
+
+/* ---- the scheduling pass (scheduler/pass.ts runSchedulingPass) ---- */
+
+/* One lease against the pool as read (plan.ts): least-loaded live resource, else allocate, else R0. */
+inline planLease(pI, pOk) {
+  pOk = 0;
+  if
+  :: DEMAND(pI) == DEM_A && bsnap != 0 -> pr[pI] = bsnap; pOk = 1
+  :: DEMAND(pI) == DEM_A && bsnap == 0 && newRes -> pr[pI] = NEWRES; pOk = 1
+  :: DEMAND(pI) == DEM_A && bsnap == 0 && !newRes && limitSnap == 0 && slotSnap ->
+    newRes = 1; pr[pI] = NEWRES; pOk = 1
+  :: else ->
+    if
+    :: key0snap == 0 && !r0used -> r0used = 1; pr[pI] = 0; pOk = 1
+    :: else -> skip
+    fi
+  fi
+}
+
+/* Greedy in policy order (arrival here) with backfill; a gang all or none; the owner's quota. */
+inline plan() {
+  for (t : 0 .. NL - 1) { pr[t] = NORES }
+  r0used = 0;
+  newRes = 0;
+  blocked = 0;
+  q = q1snap;
+  for (k : 1 .. nextQk - 1) {
+#ifdef NEWEST_FIRST
+    kq = nextQk - k;
+#else
+    kq = k;
+#endif
+    for (t : 0 .. NL - 1) {
+      if
+      :: (heads & (1 << t)) && qk[t] == kq && !GANG(t) ->
+        if
+        :: OWNER(t) != 1 || q + 1 <= QUOTA1 ->
+          planLease(t, ok);
+          if
+          :: ok && OWNER(t) == 1 -> q++
+          :: else -> skip
+          fi
+        :: else -> blocked = blocked | (1 << t) /* blocker: quota */
+        fi
+      :: (heads & (1 << t)) && qk[t] == kq && t == G1 ->
+        if
+        :: !(heads & (1 << G2)) ->
+          /* gang-busy: a part is not PENDING or is locked by its own update; look again soon */
+          schedule(JPASS)
+        :: (heads & (1 << G2)) && q + 2 > QUOTA1 -> blocked = blocked | (1 << G1) | (1 << G2)
+        :: (heads & (1 << G2)) && q + 2 <= QUOTA1 ->
+          sr0 = r0used; sNew = newRes;
+          planLease(G1, ok);
+          planLease(G2, ok2);
+          if
+          :: ok && ok2 -> q = q + 2
+#ifndef PARTIAL_GANG
+          :: else -> pr[G1] = NORES; pr[G2] = NORES; r0used = sr0; newRes = sNew /* ROLLBACK TO SAVEPOINT gang */
+#else
+          :: else -> q = q + ok + ok2
+#endif
+          fi
+        fi
+      :: else -> skip
+      fi
+    }
+  }
+  k = 0; kq = 0; t = 0; ok = 0; ok2 = 0; sr0 = 0; sNew = 0; r0used = 0; q = 0
+}
+
+inline runPass() {
+#ifndef NO_TURN
+  /* takeTurn: the first statement of the transaction */
+  atomic { turn == 0 -> turn = me; printf("@@ p%d: takes the turn of type host\n", me) }
+#endif
+  /* readHeads (+ readGangs): the waiting leases, row-locked, SKIP LOCKED */
+  atomic {
+    for (t : 0 .. NL - 1) {
+      if
+      :: ls[t] == PENDING && lockL[t] == 0 -> lockL[t] = me; beginWrite(t); heads = heads | (1 << t)
+#ifndef NO_SKIP_RETRY
+      :: ls[t] == PENDING && lockL[t] != 0 && lockL[t] != me ->
+        /* skipped, locked by an update that may yet roll back: look again after a backoff */
+        schedule(JPASS)
+#endif
+      :: else -> skip
+      fi
+    }
+    t = 0;
+    printf("@@ p%d: reads the queue: heads %d (bit i = lease i), row-locked\n", me, heads)
+  }
+  /* readOwners: live leases per owner, for quotas and fair share */
+  atomic {
+    q1snap = 0;
+    for (t : 0 .. NL - 1) {
+      if
+      :: OWNER(t) == 1 && HELD(ls[t]) -> q1snap++
+      :: else -> skip
+      fi
+    }
+    t = 0
+  }
+replan:
+  /* read the pool (resources, their slot keys), and plan in memory */
+  atomic {
+    key0snap = key0;
+    limitSnap = keyLimit;
+    bsnap = 0;
+    slotSnap = 0;
+    for (t : 1 .. NR - 1) {
+      if
+      :: rs[t] == ACTIVE -> bsnap = t
+      :: rs[t] == NONE -> slotSnap = 1
+      :: else -> skip
+      fi
+    }
+    plan();
+    printf("@@ p%d: plans from the pool as read (R0 slot key held by lease+1: %d, limit key held by R%d, live shared resource: R%d, owner 1 has %d live): L0->%d L1->%d L2->%d\n",
+           me, key0snap, limitSnap, bsnap, q1snap, pr[0], pr[1], pr[2]);
+    key0snap = 0; limitSnap = 0; slotSnap = 0
+  }
+  /* write every grant with its checks, and commit; or StalePlan: plan again */
+  atomic {
+    stale = 0;
+    ns = 0;
+    if
+    :: newRes ->
+      for (t : 1 .. NR - 1) {
+        if
+        :: rs[t] == NONE && ns == 0 -> ns = t /* the new Resource row */
+        :: else -> skip
+        fi
+      }
+      if
+      :: ns == 0 -> stale = 1
+#ifndef UNCHECKED_SLOTS
+      :: ns != 0 && keyLimit != 0 -> stale = 1 /* its limit key is held: nothing was inserted */
+#endif
+      :: else -> skip
+      fi
+    :: else -> skip
+    fi;
+    for (t : 0 .. NL - 1) {
+      if
+#ifndef NO_RECHECK
+      :: pr[t] != NORES && pr[t] != 0 && pr[t] != NEWRES && rs[pr[t]] != ACTIVE -> stale = 1
+#endif
+#ifndef UNCHECKED_SLOTS
+      :: pr[t] == 0 && key0 != 0 -> stale = 1 /* the all-or-none insert's count fell short */
+#endif
+      :: else -> skip
+      fi
+    }
+    if
+    :: stale -> t = 0; printf("@@ p%d: StalePlan: a planned resource or slot key changed; plans again\n", me)
+    :: else ->
+      if
+      :: ns != 0 ->
+        printf("@@ p%d: allocates resource R%d (limit key held before: %d)\n", me, ns, keyLimit);
+        rs[ns] = ACTIVE;
+        if
+        :: keyLimit == 0 -> keyLimit = ns
+        :: else -> skip /* ON CONFLICT DO NOTHING */
+        fi
+      :: else -> skip
+      fi;
+      for (t : 0 .. NL - 1) {
+        if
+        :: pr[t] != NORES ->
+          /*
+           * Greedy order: no lease ahead that this pass read is left waiting while what it could
+           * have used (the resource, or its owner's quota) goes to this one.
+           */
+          for (k : 0 .. NL - 1) {
+            CHECK(!((heads & (1 << k)) && !GANG(k) && pr[k] == NORES && qk[k] < qk[t] &&
+                    ((!(blocked & (1 << k)) && (pr[t] == 0 || DEMAND(k) == DEM_A)) ||
+                     ((blocked & (1 << k)) && OWNER(k) == OWNER(t)))),
+                  4)
+          }
+          k = 0;
+          /* a grant is written only onto a resource that is open when it commits */
+          CHECK(pr[t] == 0 || pr[t] == NEWRES || rs[pr[t]] == ACTIVE, 5)
+          if
+          :: pr[t] == 0 ->
+            lres[t] = 0;
+            if
+            :: key0 == 0 -> key0 = t + 1
+            :: else -> skip /* ON CONFLICT DO NOTHING */
+            fi;
+            printf("@@ p%d: grants lease %d on R0: ACTIVE (lease-acquired, lease-activated)\n", me, t);
+            setStatus(t, ACTIVE) /* lease-acquired, then lease-activated */
+          :: else ->
+            lres[t] = (pr[t] == NEWRES -> ns : pr[t]);
+            printf("@@ p%d: grants lease %d on R%d: ACQUIRED\n", me, t, lres[t]);
+            setStatus(t, ACQUIRED);
+            schedule(JLEASE(t))
+          fi;
+          if
+          :: HAS_UNTIL(t) -> scheduleAtUntil(JLEASE(t))
+          :: else -> skip
+          fi
+        :: else -> skip
+        fi
+      }
+      /* commit: every row lock and the turn go */
+      for (t : 0 .. NL - 1) {
+        if
+        :: lockL[t] == me -> lockL[t] = 0; wr[t] = 0
+        :: else -> skip
+        fi
+      }
+      t = 0;
+      if
+      :: turn == me -> turn = 0
+      :: else -> skip
+      fi;
+      printf("@@ p%d: commits the pass\n", me)
+#ifdef ALWAYS_AGAIN
+      ;
+      schedule(JPASS)
+#endif
+    fi
+  }
+  if
+  :: stale -> stale = 0; goto replan
+  :: else -> skip
+  fi
+}
+
+/* ---- a server: claims jobs and runs them (queue/worker.ts); may crash at any step ---- */
+#define CLAIMABLE(x) ((x) < NJ && jex[x] == JDUE && jknown[x] && (jlock[x] == 0 || jlock[x] == DEAD))
+#define CLAIMABLE_ANY (CLAIMABLE(0) || CLAIMABLE(1) || CLAIMABLE(2) || CLAIMABLE(3) || CLAIMABLE(4) || \
+                       CLAIMABLE(5) || CLAIMABLE(6) || CLAIMABLE(7))
+#define LOST(x) ((x) < NJ && jex[x] == JDUE && !jknown[x] && (jlock[x] == 0 || jlock[x] == DEAD))
+
+proctype Server(byte me) {
+  byte j, t, k, kq, wake, resched, heads, blocked, q1snap, q, bsnap, key0snap, limitSnap, ns;
+  bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale;
+  byte pr[NL];
+
+end_idle:
+  do
+  :: {
+end_claim:
+       do
+       :: atomic {
+            /*
+             * claimJobs: a due job, unclaimed or with an expired claim. Servers are alike, so only
+             * the lowest-numbered idle one claims (symmetry reduction); jobs go lowest key first
+             * (claimJobs orders by runAt, id) unless ANY_ORDER.
+             */
+            (me == 1 || busy[me - 1]) && CLAIMABLE_ANY ->
+#ifdef ANY_ORDER
+            if
+            :: CLAIMABLE(0) -> j = 0
+            :: CLAIMABLE(1) -> j = 1
+            :: CLAIMABLE(2) -> j = 2
+            :: CLAIMABLE(3) -> j = 3
+            :: CLAIMABLE(4) -> j = 4
+            :: CLAIMABLE(5) -> j = 5
+            :: CLAIMABLE(6) -> j = 6
+            :: CLAIMABLE(7) -> j = 7
+            fi;
+#else
+            j = 0;
+            do
+            :: CLAIMABLE(j) -> break
+            :: else -> j++
+            od;
+#endif
+            printf("@@ p%d: claims job %d (claim before: %d)\n", me, j, jlock[j]);
+            jlock[j] = me; jrerun[j] = 0; jknown[j] = 0; busy[me] = 1
+          }
+          if
+          :: j == JPASS -> runPass()
+          :: j >= JLEASE(0) && j < JLEASE(NL) -> leaseUpdate(j - JLEASE(0))
+          :: else -> resourceUpdate(j - JRES(0))
+          fi;
+          /* completeJob: deleted, or kept when asked for again while it ran; then notify */
+          atomic {
+            if
+            :: jlock[j] == me ->
+              jlock[j] = 0;
+              if
+#ifndef NO_RERUN
+              :: jrerun[j] && (jex[j] == JDUE || resched == JDUE) ->
+                jex[j] = JDUE; jknown[j] = 1; printf("@@ p%d: job %d was asked for while it ran: due again\n", me, j)
+              :: jrerun[j] && jex[j] == JDELAYED && resched != JDUE -> skip /* kept for its time */
+#endif
+              :: else ->
+                if
+                :: resched == JDELAYED && lexp[j - JLEASE(0)] -> jex[j] = JDUE; jknown[j] = 1
+                :: resched == JDELAYED && !lexp[j - JLEASE(0)] -> jex[j] = JDELAYED
+                :: else -> jex[j] = JNONE
+                fi
+              fi;
+              jrerun[j] = 0
+            :: else -> printf("@@ p%d: job %d done, but its claim was lost meanwhile\n", me, j)
+            fi;
+            printf("@@ p%d: completes job %d\n", me, j);
+            j = 0; resched = 0; wake = 0; heads = 0; blocked = 0; q1snap = 0; bsnap = 0; ns = 0;
+            newRes = 0;
+            for (t : 0 .. NL - 1) { pr[t] = 0 }
+            t = 0;
+            busy[me] = 0
+          }
+       od
+     } unless { crash[me] };
+     /* crashed (kill -9): the transaction rolls back, the claims expire, wake-ups not sent are lost */
+     d_step {
+       printf("@@ p%d: crashes (kill -9): its transaction rolls back, its claims expire\n", me);
+       if
+       :: turn == me -> turn = 0
+       :: else -> skip
+       fi;
+       for (t : 0 .. NL - 1) {
+         if
+         :: lockL[t] == me -> lockL[t] = 0
+         :: else -> skip
+         fi;
+         if
+         :: wr[t] == me -> wr[t] = 0
+         :: else -> skip
+         fi
+       }
+       for (t : 0 .. NJ - 1) {
+         if
+         :: jlock[t] == me -> jlock[t] = DEAD
+         :: else -> skip
+         fi;
+         if
+         :: (wake & (1 << t)) && jlock[t] == 0 -> jknown[t] = 0
+         :: else -> skip
+         fi
+       }
+       j = 0; t = 0; k = 0; kq = 0; wake = 0; resched = 0; heads = 0; blocked = 0; q1snap = 0;
+       q = 0; bsnap = 0; key0snap = 0; limitSnap = 0; ns = 0; slotSnap = 0; newRes = 0;
+       r0used = 0; sr0 = 0; sNew = 0; ok = 0; ok2 = 0; stale = 0;
+       for (t : 0 .. NL - 1) { pr[t] = 0 }
+       t = 0;
+       busy[me] = 0;
+       crash[me] = 0
+     }
+  od
+}
+
+/*
+ * kill -9 of a server at any step of a job; or a pause so long (GC, a lost heartbeat) that its
+ * claim expires and another server takes the job over while it still runs.
+ */
+#define STALL(p) atomic { \
+    stalls < MAXSTALL && busy[p] && !crash[p] -> \
+    for (t : 0 .. NJ - 1) { if :: jlock[t] == p -> jlock[t] = DEAD; stalls++; \
+      printf("@@ p%d pauses: its claim on job %d expires while it runs\n", p, t) :: else -> skip fi }; \
+    t = 0 }
+
+active proctype Crasher() {
+  byte t;
+end_crasher:
+  do
+  :: STALL(1)
+  :: STALL(2)
+#if NP > 2
+  :: STALL(3)
+#endif
+  :: atomic { crashes < MAXCRASH && busy[1] && !crash[1] -> crash[1] = 1; crashes++ }
+  :: atomic { crashes < MAXCRASH && busy[2] && !crash[2] -> crash[2] = 1; crashes++ }
+#if NP > 2
+  :: atomic { crashes < MAXCRASH && busy[3] && !crash[3] -> crash[3] = 1; crashes++ }
+#endif
+  od
+}
+
+#ifndef NO_SWEEP
+/* the worker's slow sweep: due jobs whose wake-up was lost, and claims that expired */
+active proctype Sweeper() {
+  byte t;
+end_sweeper:
+  do
+  :: atomic {
+       LOST(0) || LOST(1) || LOST(2) || LOST(3) || LOST(4) || LOST(5) || LOST(6) || LOST(7) ->
+       for (t : 0 .. NJ - 1) {
+         if
+         :: LOST(t) -> jknown[t] = 1; printf("@@ the sweep finds job %d\n", t)
+         :: else -> skip
+         fi
+       }
+       t = 0
+     }
+  od
+}
+#endif
+
+/* A client of one lease: requests it, and once it is ACTIVE releases it or lets it expire. */
+proctype Single(byte i) {
+  atomic {
+    printf("@@ client: requests lease %d\n", i);
+    ls[i] = PENDING; lres[i] = NORES; qk[i] = nextQk; nextQk++;
+    request(JPASS)
+  }
+  (ls[i] == ACTIVE || ls[i] == DESTROYED);
+  if
+  :: ls[i] == ACTIVE && HAS_UNTIL(i) ->
+    /* time passes its until: the delayed update falls due (every worker's timer) */
+    atomic {
+      printf("@@ lease %d's until passes\n", i);
+      lexp[i] = 1;
+      if
+      :: jex[JLEASE(i)] == JDELAYED -> jex[JLEASE(i)] = JDUE; jknown[JLEASE(i)] = (jlock[JLEASE(i)] == 0)
+      :: else -> skip
+      fi
+    }
+  :: ls[i] == ACTIVE && !HAS_UNTIL(i) ->
+    atomic { printf("@@ client: releases lease %d\n", i); lcmd[i] = 1; request(JLEASE(i)) }
+  :: ls[i] == DESTROYED -> skip
+  fi
+}
+
+/* A client of a gang (requestGang): both parts in one request; released together (requestRelease). */
+proctype Gang() {
+  atomic {
+    printf("@@ client: requests the gang of leases %d and %d\n", G1, G2);
+    ls[G1] = PENDING; ls[G2] = PENDING; lres[G1] = NORES; lres[G2] = NORES;
+    qk[G1] = nextQk; qk[G2] = nextQk; nextQk++;
+    request(JPASS)
+  }
+  ((ls[G1] == ACTIVE && ls[G2] == ACTIVE) || ls[G1] == DESTROYED || ls[G2] == DESTROYED);
+  atomic {
+    printf("@@ client: releases the gang\n");
+    if
+    :: LIVE(ls[G1]) -> lcmd[G1] = 1; request(JLEASE(G1))
+    :: else -> skip
+    fi;
+    if
+    :: LIVE(ls[G2]) -> lcmd[G2] = 1; request(JLEASE(G2))
+    :: else -> skip
+    fi
+  }
+}
+
+/* An operator's update-lease on a waiting lease, once. */
+proctype Poke() {
+end_poke:
+  if
+  :: atomic { ls[0] == PENDING -> printf("@@ operator: update-lease 0\n"); request(JLEASE(0)) }
+  :: atomic { ls[G1] == PENDING -> printf("@@ operator: update-lease %d\n", G1); request(JLEASE(G1)) }
+  fi
+}
+
+/* The blueprint's live resource fails its health check, once. */
+proctype HealthCheck() {
+end_healthcheck:
+  if
+  :: atomic { rs[1] == ACTIVE -> printf("@@ health check: R1 fails\n"); rbreak[1] = 1; request(JRES(1)) }
+  :: atomic { rs[2] == ACTIVE -> printf("@@ health check: R2 fails\n"); rbreak[2] = 1; request(JRES(2)) }
+  fi
+}
+
+/* ---- what must hold ---- */
+#define ON_R0(i) ((i) < NL && HELD(ls[i]) && lres[i] == 0)
+#define TWO_ON_R0 ((ON_R0(0) + ON_R0(1) + ON_R0(2) + ON_R0(3)) > 1)
+#define OVER_LIMIT (rs[1] == ACTIVE && rs[2] == ACTIVE)
+#define OWNED1(i) ((i) < NL && OWNER(i) == 1 && HELD(ls[i]))
+#define OVER_QUOTA ((OWNED1(0) + OWNED1(1) + OWNED1(2) + OWNED1(3)) > QUOTA1)
+#define GANG_SPLIT ((ls[G1] == PENDING && HELD(ls[G2])) || (ls[G2] == PENDING && HELD(ls[G1])))
+
+/* In every state. */
+active proctype Invariants() {
+end_invariants:
+  atomic {
+    (TWO_ON_R0 || OVER_LIMIT || OVER_QUOTA || GANG_SPLIT) ->
+    CHECK(!TWO_ON_R0, 6);
+    CHECK(!OVER_LIMIT, 7);
+    CHECK(!OVER_QUOTA, 8);
+    CHECK(!GANG_SPLIT, 9)
+  }
+}
+
+/*
+ * Liveness: once nothing can move, every lease asked for was served and ended (clients release
+ * what they get and untils pass, so capacity keeps freeing): none was left waiting forever.
+ */
+active proctype Quiescence() {
+  byte t;
+  timeout ->
+  for (t : 0 .. NL - 1) {
+    CHECK(ls[t] == DESTROYED, 10)
+  }
+}
+
+init {
+  atomic {
+    byte t;
+    rs[0] = ACTIVE;
+    for (t : 0 .. NL - 1) { lres[t] = NORES }
+    for (t : 1 .. NP) { run Server(t) }
+    run Single(0);
+    run Gang();
+#ifdef BIG
+    run Single(3);
+#endif
+    run Poke();
+    run HealthCheck();
+    t = 0
+  }
+}
