@@ -14,8 +14,6 @@ export interface AllocatorOptions {
   random: () => number;
   /** A resource is reclaimable only once idle this long and with nothing destroyed on it for as long. */
   reclaimGraceMs: number;
-  /** How many waiting leases of a type are woken when capacity frees up (oldest first). */
-  wakeBatch: number;
   transactionTimeoutMs: number;
   /** How soon a resource's setup step looks again when its blueprint says "not yet". */
   activationPollMs: number;
@@ -34,7 +32,6 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   idleRetryMs: 60_000,
   random: Math.random,
   reclaimGraceMs: 5 * 60_000,
-  wakeBatch: 3,
   transactionTimeoutMs: 30_000,
   activationPollMs: 1_000,
   healthCheckIntervalMs: 60_000,

@@ -4,6 +4,7 @@ import type { AllocatorDeps } from '../allocator/context.js';
 import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
+import { runSchedulingPass } from '../allocator/scheduler/pass.js';
 import { maintainBlueprint } from '../allocator/maintenance.js';
 import { bareRuntime, type RuntimeTools } from '../allocator/runtime.js';
 import { createTransportFactory } from '../transports/factory.js';
@@ -86,9 +87,12 @@ export function createServices(deps: ServicesDeps): Services {
     events: deps.events,
     registry,
     options,
-    wake: (runAt) => {
-      worker?.notify(runAt);
-      deps.onWake?.(runAt);
+    queue: {
+      wake: (runAt) => {
+        worker?.notify(runAt);
+        deps.onWake?.(runAt);
+      },
+      reserve: () => worker?.reserve() ?? null,
     },
   };
   const workerId = deps.workerId ?? `${process.env['HOSTNAME'] ?? 'local'}:${process.pid}`;
@@ -113,9 +117,10 @@ export function createServices(deps: ServicesDeps): Services {
         const running = new QueueWorker(
           deps.db,
           {
-            LEASE_UPDATE: (job) => updateLease(allocator, job.targetId),
-            RESOURCE_UPDATE: (job) => updateResource(allocator, job.targetId),
+            LEASE_UPDATE: (job, claim) => updateLease(allocator, job.targetId, claim),
+            RESOURCE_UPDATE: (job, claim) => updateResource(allocator, job.targetId, claim),
             BLUEPRINT_MAINTENANCE: (job) => maintainBlueprint(allocator, job.targetId),
+            SCHEDULING_PASS: (job, claim) => runSchedulingPass(allocator, job.targetId, claim),
           },
           { ...defaultWorkerOptions, ...deps.worker, concurrency, workerId },
         );

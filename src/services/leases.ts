@@ -1,16 +1,14 @@
 import { z } from 'zod';
-import { Prisma, type Lease, type LeaseStatus, type Log } from '../generated/prisma/client.js';
+import { Prisma, type Lease, type Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
-import { AfterCommit, CarriedCommit, type AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps } from '../allocator/context.js';
 import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
-import { publishLog } from '../allocator/logs.js';
-import { rawQueries } from '../allocator/raw-sql.js';
+import { rawQueries } from '../db/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
-import { leaseTransitions } from '../allocator/state-machines.js';
-import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
-import { reserveLocalSlot } from '../queue/worker.js';
+import { implementationsSql, requestLease, requestRelease } from '../allocator/requests.js';
 import { updateLease } from '../allocator/lease-update.js';
 import type { Actor } from './actor.js';
+import { mayRaisePriority } from './priority.js';
 import { fromZod } from './validation.js';
 
 export interface LeaseRequest {
@@ -18,13 +16,24 @@ export interface LeaseRequest {
   attributes?: Record<string, unknown>;
   until?: Date;
   blueprintIds?: number[];
+  /** -10..10, default 0; above 0 needs mayRaisePriority. */
+  priority?: number;
+  /** The longest the lease may stay PENDING; then it breaks with `wait-timeout`. */
+  waitTimeoutSeconds?: number;
 }
+
+export const MIN_PRIORITY = -10;
+export const MAX_PRIORITY = 10;
+/** A wait timeout longer than this is a mistake, not a plan (30 days). */
+const MAX_WAIT_TIMEOUT_SECONDS = 30 * 24 * 3600;
 
 const leaseRequest = z.object({
   resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
   attributes: z.record(z.string(), z.unknown()).default({}),
   until: z.date().optional(),
   blueprintIds: z.array(z.number().int().positive()).default([]),
+  priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).default(0),
+  waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
 });
 
 export interface LeaseService {
@@ -41,11 +50,6 @@ export interface LeaseService {
   interfaces(actor: Actor, leaseId: number): Promise<Result<Record<string, unknown>>>;
 }
 
-/** The statuses a RELEASE is accepted in (the state machine's, checked in the statement). */
-const releasable = (Object.keys(leaseTransitions) as LeaseStatus[]).filter((from) =>
-  leaseTransitions[from].includes('RELEASED'),
-);
-
 function illegalRelease(lease: Lease): DomainError {
   return {
     kind: 'IllegalTransitionError',
@@ -55,42 +59,6 @@ function illegalRelease(lease: Lease): DomainError {
     to: 'RELEASED',
     message: `lease ${lease.id} is ${lease.status} and cannot be released`,
   };
-}
-
-// The lease's job, as written by upsertJobSql, next to the lease's columns.
-const jobColumns = Prisma.sql`j.id AS __job_id, j.key AS __job_key, j."runAt" AS __job_run_at,
-  j.attempts AS __job_attempts, j.mine AS __job_mine`;
-
-/** The distinct implementations of the blueprints of a type, sorted, as a text[] expression. */
-const implementationsSql = (resourceType: string) => Prisma.sql`
-  ARRAY(SELECT DISTINCT implementation FROM "Blueprint" WHERE "resourceType" = ${resourceType} ORDER BY implementation)`;
-
-type RequestRow = LeaseRow & { __impls: string[] };
-
-type LeaseRow = Lease & {
-  __log: bigint | null;
-  __job_id: bigint | null;
-  __job_key: string | null;
-  __job_run_at: Date | null;
-  __job_attempts: number | null;
-  __job_mine: boolean | null;
-};
-
-function splitRow(row: LeaseRow) {
-  const {
-    __log: logId,
-    __job_id: id,
-    __job_key: key,
-    __job_run_at: runAt,
-    __job_attempts: attempts,
-    __job_mine: mine,
-    ...lease
-  } = row;
-  const job =
-    id !== null && key !== null && runAt !== null
-      ? { id, key, runAt, attempts: Number(attempts), mine: mine === true }
-      : undefined;
-  return { lease: lease as Lease, logId, job };
 }
 
 export function leaseService(deps: AllocatorDeps): LeaseService {
@@ -148,6 +116,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
       const parsed = leaseRequest.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const request = parsed.data;
+      if (request.priority > 0 && !mayRaisePriority(actor))
+        return fail(notAuthorized('raising a lease above the default priority needs the right to'));
       const now = deps.options.clock();
       if (request.until && request.until <= now) return fail(validationError(['until'], 'until must be in the future'));
       if (request.blueprintIds.length > 0) {
@@ -161,11 +131,9 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
             validationError(['blueprintIds', missing], `blueprint ${request.blueprintIds[missing]} does not exist`),
           );
       }
-      const requested = { resourceType: request.resourceType, until: request.until?.toISOString() ?? null };
       // A type not seen yet is tried as having no blueprints; the statement says otherwise if so.
       let seen = implementationsOfType.get(request.resourceType) ?? [];
       let fresh = false;
-      let row: RequestRow | undefined;
       for (;;) {
         const attributesProblem = checkAttributes(request.resourceType, request.attributes, seen);
         if (attributesProblem) {
@@ -176,47 +144,28 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           fresh = true;
           continue;
         }
-        // One statement, so one round trip and one commit: the lease, its log and its job. When a
-        // worker of this process has a free slot, the job is written claimed by it and its first
-        // update starts as soon as the statement returns, with no wake-up or claim in between.
-        const reservation = reserveLocalSlot(db);
-        try {
-          [row] = await (
-            await rawQueries(db)
-          ).$queryRaw<RequestRow[]>`
-            WITH seen AS (SELECT ${implementationsSql(request.resourceType)} AS impls),
-            l AS (
-              INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId",
-                                   "authorizingPrincipalId", "createdAt", "updatedAt")
-              SELECT ${request.resourceType}, ${JSON.stringify(request.attributes)}::jsonb, ${request.until ?? null}::timestamp,
-                     ${request.blueprintIds}::int[], ${actor.principalId}::int, ${actor.principalId}::int,
-                     ${now}::timestamp, ${now}::timestamp
-              FROM seen WHERE impls = ${seen}::text[]
-              RETURNING *),
-            g AS (
-              INSERT INTO "Log" (type, data, "createdAt", "leaseId")
-              SELECT 'lease-requested', ${JSON.stringify(requested)}::jsonb, ${now}::timestamp, l.id FROM l RETURNING id),
-            j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM l`, now, reservation)})
-            SELECT l.*, g.id AS __log, ${jobColumns}, seen.impls AS __impls
-            FROM seen LEFT JOIN l ON true LEFT JOIN g ON true LEFT JOIN j ON true`;
-        } catch (error) {
-          reservation?.cancel();
-          throw error;
+        const outcome = await requestLease(
+          deps,
+          {
+            resourceType: request.resourceType,
+            attributes: request.attributes,
+            until: request.until ?? null,
+            blueprintIds: request.blueprintIds,
+            ownerId: actor.principalId,
+            priority: request.priority,
+            waitUntil:
+              request.waitTimeoutSeconds === undefined
+                ? null
+                : new Date(now.getTime() + request.waitTimeoutSeconds * 1000),
+          },
+          seen,
+        );
+        if ('lease' in outcome) {
+          remember(request.resourceType, seen);
+          return ok(outcome.lease);
         }
-        remember(request.resourceType, row!.__impls);
-        if (row!.__log !== null) {
-          const { __impls: _, ...columns } = row!;
-          const { lease, logId, job } = splitRow(columns);
-          const after = new AfterCommit();
-          publishLog(after, { leaseId: lease.id }, logId!, { lease: lease.status });
-          if (!startOrCancel(reservation, 'LEASE_UPDATE', lease.id, job, new CarriedCommit(after, deps))) {
-            after.jobScheduled(now);
-            after.flush(deps);
-          }
-          return ok(lease);
-        }
-        reservation?.cancel();
-        seen = row!.__impls;
+        seen = outcome.implementations;
+        remember(request.resourceType, seen);
         fresh = true;
       }
     },
@@ -230,53 +179,22 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     },
 
     async release(actor, leaseId) {
-      // One statement, as for a request: the visibility check, the RELEASE command, its log and
-      // the lease's job (claimed here when a worker slot is free), written only if the lease may
-      // be released by this actor.
-      const now = deps.options.clock();
-      const after = new AfterCommit();
-      const reservation = reserveLocalSlot(db);
-      let row: (LeaseRow & { visible: boolean }) | undefined;
-      try {
-        [row] = await (
-          await rawQueries(db)
-        ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
-          WITH l AS (
-            SELECT *, (${actor.isAdmin} OR "ownerId" = ${actor.principalId}::int) IS TRUE AS visible
-            FROM "Lease" WHERE id = ${leaseId}),
-          ok AS (SELECT id FROM l WHERE visible AND status::text = ANY(${releasable}::text[])),
-          c AS (
-            INSERT INTO "Command" (kind, "targetLeaseId", "authorId", "createdAt")
-            SELECT 'RELEASE', id, ${actor.principalId}::int, ${now}::timestamp FROM ok),
-          g AS (
-            INSERT INTO "Log" (type, data, "createdAt", "leaseId")
-            SELECT 'lease-release-requested', ${JSON.stringify({ authorId: actor.principalId })}::jsonb,
-                   ${now}::timestamp, id
-            FROM ok RETURNING id),
-          j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok`, now, reservation)})
-          SELECT l.*, g.id AS __log, ${jobColumns} FROM l LEFT JOIN g ON true LEFT JOIN j ON true`;
-      } catch (error) {
-        reservation?.cancel();
-        throw error;
+      const outcome = await requestRelease(
+        deps,
+        leaseId,
+        actor.principalId,
+        Prisma.sql`${actor.isAdmin} OR "ownerId" = ${actor.principalId}::int`,
+      );
+      switch (outcome.kind) {
+        case 'not-found':
+          return fail(notFound('lease', leaseId));
+        case 'not-visible':
+          return fail(notAuthorized(`lease ${leaseId} belongs to someone else`));
+        case 'not-releasable':
+          return fail(illegalRelease(outcome.lease));
+        case 'released':
+          return ok(outcome.lease);
       }
-      if (!row) {
-        reservation?.cancel();
-        return fail(notFound('lease', leaseId));
-      }
-      const { visible, ...columns } = row;
-      const { lease, logId, job } = splitRow(columns);
-      if (!visible || logId === null) {
-        reservation?.cancel();
-        return fail(visible ? illegalRelease(lease) : notAuthorized(`lease ${leaseId} belongs to someone else`));
-      }
-      publishLog(after, { leaseId }, logId, { lease: lease.status });
-      // Published at once, not carried by the job as a request's event is: a release's subscribers
-      // wait for this one (it acknowledges what they asked), and with many of them, holding it for
-      // the update's commit delayed them more than the one event less saved (measured on the
-      // bench's fan-out row).
-      if (!startOrCancel(reservation, 'LEASE_UPDATE', leaseId, job)) after.jobScheduled(now);
-      after.flush(deps);
-      return ok(lease);
     },
 
     get: visible,
