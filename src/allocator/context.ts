@@ -34,6 +34,13 @@ export class AfterCommit {
     this.wakeAt = undefined;
   }
 
+  /** Takes on the work of `later`, a part of this transaction that is kept (see scheduler/plan.ts). */
+  merge(later: AfterCommit): void {
+    this.events.append(later.events);
+    if (later.wakeAt) this.jobScheduled(later.wakeAt);
+    later.wakeAt = undefined;
+  }
+
   /** Publishes what `earlier` (committed before this) has not, together with this one's. */
   absorb(earlier: AfterCommit): void {
     this.events.takeFrom(earlier.events);

@@ -62,7 +62,7 @@ export async function destroyLease(ctx: TxContext, lease: Lease, held?: HeldReso
 export async function releaseLease(
   ctx: TxContext,
   lease: Lease,
-  reason: 'command' | 'expired',
+  reason: 'command' | 'expired' | 'gang-part-lost',
   held: HeldResource | null,
 ): Promise<Lease> {
   const log = { type: 'lease-released' as const, data: { reason } };

@@ -19,6 +19,7 @@ import { leaseRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { liveLeaseStatuses } from './state-machines.js';
 import { countLogs, logLease, transitionLease } from './transitions.js';
+import { sendCommand } from './commands.js';
 import { waitAndRetry } from './waiting.js';
 
 /**
@@ -162,6 +163,7 @@ async function progressAcquired(
       const gaveUp = await giveUpAfterBrokenBuilds(ctx, lease);
       if (gaveUp) return gaveUp;
     }
+    if (lease.gangId !== null) return releaseGang(ctx, lease, held);
     await releaseSlotLocks(ctx.tx, { leaseId: lease.id });
     const pending = await transitionLease(
       ctx,
@@ -198,6 +200,25 @@ async function progressAcquired(
   return activate(ctx, lease, resource.id);
 }
 
+/**
+ * A gang part whose resource went away is not acquired again on its own: that would be holding
+ * the other parts while waiting for this one. The whole gang is released instead (this part now,
+ * the others by command); its owner asks again.
+ */
+async function releaseGang(ctx: TxContext, lease: Lease, held: HeldResource | null): Promise<Lease> {
+  await releaseOtherParts(ctx, lease);
+  return releaseLease(ctx, lease, 'gang-part-lost', held);
+}
+
+/** A gang's parts end together: the others of `lease`'s gang are told to release. */
+async function releaseOtherParts(ctx: TxContext, lease: Lease): Promise<void> {
+  if (lease.gangId === null) return;
+  const others = await ctx.tx.$queryRaw<{ id: number }[]>`
+    SELECT id FROM "Lease" WHERE "gangId" = ${lease.gangId} AND id <> ${lease.id}
+      AND status IN ('PENDING', 'ACQUIRED', 'ACTIVE') ORDER BY id`;
+  for (const { id } of others) await sendCommand(ctx, 'RELEASE', { leaseId: id }, null);
+}
+
 const activate = (ctx: TxContext, lease: Lease, resourceId: number) =>
   transitionLease(ctx, lease, 'ACTIVE', { type: 'lease-activated', data: { resourceId } }, { attempts: 0 });
 
@@ -208,6 +229,8 @@ const activate = (ctx: TxContext, lease: Lease, resourceId: number) =>
 async function checkActive(ctx: TxContext, lease: Lease, held: HeldResource | null): Promise<Lease> {
   const resource = held?.resource;
   if (!resource) return lease;
+  if (wasBroken(resource) || resource.status === 'RELEASED' || resource.status === 'DESTROYED')
+    await releaseOtherParts(ctx, lease);
   if (wasBroken(resource)) {
     return breakLease(ctx, lease, 'resource-broken', await brokenMessage(ctx, resource.id), held);
   }

@@ -12,6 +12,12 @@ export interface AllocatorOptions {
   idleRetryMs: number;
   /** In [0, 1): source of the jitter that keeps racing leases from retrying in lock step. */
   random: () => number;
+  /**
+   * A waiting lease's band (its priority for the scheduling pass) rises by one per this much
+   * waiting, so that no lease waits forever behind newer ones of a higher priority; a lease or gang
+   * that waited this long and could not be served keeps capacity from leases of lower bands.
+   */
+  agingIntervalMs: number;
   /** A resource is reclaimable only once idle this long and with nothing destroyed on it for as long. */
   reclaimGraceMs: number;
   transactionTimeoutMs: number;
@@ -31,6 +37,7 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   backoffCapMs: 15_000,
   idleRetryMs: 60_000,
   random: Math.random,
+  agingIntervalMs: 5 * 60_000,
   reclaimGraceMs: 5 * 60_000,
   transactionTimeoutMs: 30_000,
   activationPollMs: 1_000,

@@ -3,7 +3,7 @@ import { rawQueries } from '../db/raw-sql.js';
 import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
 import type { Reservation } from '../queue/port.js';
 import { AfterCommit, CarriedCommit, inUpdateTransaction, type AllocatorDeps } from './context.js';
-import { ensureQueue, schedulePass } from './jobs.js';
+import { ensureQueue, scheduleLeaseUpdate, schedulePass } from './jobs.js';
 import { publishLog } from './logs.js';
 import { leaseTransitions } from './state-machines.js';
 
@@ -156,16 +156,21 @@ export async function requestRelease(
       await rawQueries(deps.db)
     ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
       WITH l AS (SELECT *, (${may}) IS TRUE AS visible FROM "Lease" WHERE id = ${leaseId}),
-      ok AS (SELECT id FROM l WHERE visible AND status::text = ANY(${releasable}::text[])),
+      -- A gang's parts are released together.
+      ok AS (
+        SELECT o.id FROM l JOIN "Lease" o ON o.id = l.id OR (l."gangId" IS NOT NULL AND o."gangId" = l."gangId")
+        WHERE l.visible AND o.status::text = ANY(${releasable}::text[])),
       c AS (
         INSERT INTO "Command" (kind, "targetLeaseId", "authorId", "createdAt")
         SELECT 'RELEASE', id, ${authorId}::int, ${now}::timestamp FROM ok),
       g AS (
         INSERT INTO "Log" (type, data, "createdAt", "leaseId")
         SELECT 'lease-release-requested', ${JSON.stringify({ authorId })}::jsonb, ${now}::timestamp, id
-        FROM ok RETURNING id),
-      j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok`, now, reservation)})
-      SELECT l.*, g.id AS __log, ${jobColumns} FROM l LEFT JOIN g ON true LEFT JOIN j ON true`;
+        FROM ok RETURNING id, "leaseId"),
+      j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok WHERE id = ${leaseId}`, now, reservation)}),
+      parts AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok WHERE id <> ${leaseId}`, now, null)})
+      SELECT l.*, g.id AS __log, ${jobColumns}
+      FROM l LEFT JOIN g ON g."leaseId" = l.id LEFT JOIN j ON true`;
   } catch (error) {
     reservation?.cancel();
     throw error;
@@ -187,4 +192,49 @@ export async function requestRelease(
   if (!startOrCancel(reservation, 'LEASE_UPDATE', leaseId, job)) after.jobScheduled(now);
   after.flush(deps);
   return { kind: 'released', lease: lease as Lease };
+}
+
+export interface NewGang {
+  parts: { resourceType: string; attributes: Record<string, unknown>; blueprintIds: number[]; count: number }[];
+  until: Date | null;
+  ownerId: number;
+  priority: number;
+  waitUntil: Date | null;
+}
+
+/**
+ * A gang: its row, every part's PENDING lease and log, and the passes of the parts' types, in one
+ * transaction. The parts are granted together by a pass or not at all (scheduler/plan.ts).
+ */
+export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<Lease[]> {
+  const leases = gang.parts.flatMap((part) => Array.from({ length: part.count }, () => part));
+  return inUpdateTransaction(deps, async (ctx) => {
+    const types = [...new Set(leases.map((l) => l.resourceType))].sort();
+    for (const type of types) await ensureQueue(ctx, type);
+    const rows = await ctx.tx.$queryRaw<(Lease & { __log: bigint })[]>`
+      WITH gang AS (INSERT INTO "Gang" ("ownerId", "createdAt") VALUES (${gang.ownerId}::int, ${ctx.now}::timestamp) RETURNING id),
+      p AS (
+        SELECT * FROM unnest(${leases.map((l) => l.resourceType)}::text[], ${leases.map((l) => JSON.stringify(l.attributes))}::text[],
+                             ${leases.map((l) => l.blueprintIds.join(','))}::text[]) WITH ORDINALITY AS p(type, attributes, blueprints, n)),
+      l AS (
+        INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId", "authorizingPrincipalId",
+                             priority, "waitUntil", "gangId", "createdAt", "updatedAt")
+        SELECT p.type, p.attributes::jsonb, ${gang.until}::timestamp,
+               COALESCE(string_to_array(NULLIF(p.blueprints, ''), ',')::int[], '{}'), ${gang.ownerId}::int, ${gang.ownerId}::int,
+               ${gang.priority}::int, ${gang.waitUntil}::timestamp, gang.id, ${ctx.now}::timestamp, ${ctx.now}::timestamp
+        FROM p, gang ORDER BY p.n
+        RETURNING *),
+      g AS (
+        INSERT INTO "Log" (type, data, "createdAt", "leaseId")
+        SELECT 'lease-requested', json_build_object('resourceType', l."resourceType", 'until', ${gang.until?.toISOString() ?? null}::text, 'gangId', l."gangId")::jsonb,
+               ${ctx.now}::timestamp, l.id
+        FROM l ORDER BY l.id RETURNING id, "leaseId")
+      SELECT l.*, g.id AS __log FROM l JOIN g ON g."leaseId" = l.id ORDER BY l.id`;
+    for (const type of types) schedulePass(ctx, type);
+    return rows.map(({ __log: logId, ...lease }) => {
+      publishLog(ctx.after, { leaseId: lease.id }, logId, { lease: lease.status });
+      if (lease.waitUntil) scheduleLeaseUpdate(ctx, lease.id, lease.waitUntil);
+      return lease;
+    });
+  });
 }

@@ -18,11 +18,12 @@ import { credentialService, type CredentialService } from './credentials.js';
 import { leaseCommandService, type LeaseCommandService } from './lease-commands.js';
 import { leaseService, type LeaseService } from './leases.js';
 import { resourceService, type ResourceService } from './resources.js';
+import { schedulingService, type SchedulingService } from './scheduling.js';
 
 export type { Actor } from './actor.js';
 export { ensurePrincipal, systemActor } from './actor.js';
 export * from './errors.js';
-export type { LeaseRequest } from './leases.js';
+export type { GangRequest, LeaseRequest } from './leases.js';
 export type { BlueprintInput, BlueprintPatch } from './blueprints.js';
 
 export interface ServicesDeps {
@@ -53,6 +54,7 @@ export interface Services {
   authorizations: AuthorizationService;
   credentials: CredentialService;
   leaseCommands: LeaseCommandService;
+  scheduling: SchedulingService;
   worker: {
     /** Runs the durable queue in this process until stopped. */
     start(options?: { concurrency?: number }): WorkerHandle;
@@ -104,6 +106,7 @@ export function createServices(deps: ServicesDeps): Services {
     authorizations: authorizationService(allocator),
     credentials: credentialService(deps.db),
     leaseCommands: leaseCommandService(allocator),
+    scheduling: schedulingService(allocator),
     registry,
     options,
     worker: {

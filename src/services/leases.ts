@@ -5,7 +5,7 @@ import type { AllocatorDeps } from '../allocator/context.js';
 import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { rawQueries } from '../db/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
-import { implementationsSql, requestLease, requestRelease } from '../allocator/requests.js';
+import { implementationsSql, requestGang, requestLease, requestRelease } from '../allocator/requests.js';
 import { updateLease } from '../allocator/lease-update.js';
 import type { Actor } from './actor.js';
 import { mayRaisePriority } from './priority.js';
@@ -27,6 +27,17 @@ export const MAX_PRIORITY = 10;
 /** A wait timeout longer than this is a mistake, not a plan (30 days). */
 const MAX_WAIT_TIMEOUT_SECONDS = 30 * 24 * 3600;
 
+/** Several leases granted together or not at all (see allocator/scheduler/plan.ts). */
+export interface GangRequest {
+  parts: { resourceType: string; attributes?: Record<string, unknown>; blueprintIds?: number[]; count?: number }[];
+  until?: Date;
+  priority?: number;
+  waitTimeoutSeconds?: number;
+}
+
+/** A gang of more parts than this is not a gang but a fleet: request it in pieces. */
+export const MAX_GANG_LEASES = 64;
+
 const leaseRequest = z.object({
   resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
   attributes: z.record(z.string(), z.unknown()).default({}),
@@ -36,7 +47,28 @@ const leaseRequest = z.object({
   waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
 });
 
+const gangRequest = z.object({
+  parts: z
+    .array(
+      z.object({
+        resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
+        attributes: z.record(z.string(), z.unknown()).default({}),
+        blueprintIds: z.array(z.number().int().positive()).default([]),
+        count: z.number().int().min(1).max(MAX_GANG_LEASES).default(1),
+      }),
+    )
+    .min(1, 'a gang needs at least one part')
+    .refine((parts) => parts.reduce((n, p) => n + p.count, 0) <= MAX_GANG_LEASES, {
+      message: `a gang has at most ${MAX_GANG_LEASES} leases`,
+    }),
+  until: z.date().optional(),
+  priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).default(0),
+  waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
+});
+
 export interface LeaseService {
+  /** Several leases, all granted in one pass or none; released together. */
+  requestGang(actor: Actor, input: GangRequest): Promise<Result<Lease[]>>;
   /** Creates a PENDING lease owned by `actor` and schedules its update (which allocates). */
   request(actor: Actor, input: LeaseRequest): Promise<Result<Lease>>;
   /** Asks the lease to release itself (a command; its update does it). */
@@ -111,6 +143,13 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     return row?.impls ?? [];
   };
 
+  /** The index of the first id that names no blueprint; -1 when all do. */
+  const missingBlueprint = async (ids: number[]) => {
+    if (ids.length === 0) return -1;
+    const found = await db.prisma.blueprint.findMany({ where: { id: { in: ids } }, select: { id: true } });
+    return ids.findIndex((id) => !found.some((b) => b.id === id));
+  };
+
   return {
     async request(actor, input) {
       const parsed = leaseRequest.safeParse(input);
@@ -120,17 +159,11 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
         return fail(notAuthorized('raising a lease above the default priority needs the right to'));
       const now = deps.options.clock();
       if (request.until && request.until <= now) return fail(validationError(['until'], 'until must be in the future'));
-      if (request.blueprintIds.length > 0) {
-        const found = await db.prisma.blueprint.findMany({
-          where: { id: { in: request.blueprintIds } },
-          select: { id: true },
-        });
-        const missing = request.blueprintIds.findIndex((id) => !found.some((b) => b.id === id));
-        if (missing >= 0)
-          return fail(
-            validationError(['blueprintIds', missing], `blueprint ${request.blueprintIds[missing]} does not exist`),
-          );
-      }
+      const missing = await missingBlueprint(request.blueprintIds);
+      if (missing >= 0)
+        return fail(
+          validationError(['blueprintIds', missing], `blueprint ${request.blueprintIds[missing]} does not exist`),
+        );
       // A type not seen yet is tried as having no blueprints; the statement says otherwise if so.
       let seen = implementationsOfType.get(request.resourceType) ?? [];
       let fresh = false;
@@ -168,6 +201,36 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
         remember(request.resourceType, seen);
         fresh = true;
       }
+    },
+
+    async requestGang(actor, input) {
+      const parsed = gangRequest.safeParse(input);
+      if (!parsed.success) return fail(fromZod(parsed.error));
+      const gang = parsed.data;
+      if (gang.priority > 0 && !mayRaisePriority(actor))
+        return fail(notAuthorized('raising a lease above the default priority needs the right to'));
+      const now = deps.options.clock();
+      if (gang.until && gang.until <= now) return fail(validationError(['until'], 'until must be in the future'));
+      for (const [index, part] of gang.parts.entries()) {
+        const implementations = await readImplementations(part.resourceType);
+        const problem = checkAttributes(part.resourceType, part.attributes, implementations);
+        if (problem) return fail({ ...problem, path: ['parts', index, ...problem.path] });
+        const missing = await missingBlueprint(part.blueprintIds);
+        if (missing >= 0)
+          return fail(
+            validationError(['parts', index, 'blueprintIds', missing], `blueprint ${part.blueprintIds[missing]} does not exist`),
+          );
+      }
+      return ok(
+        await requestGang(deps, {
+          parts: gang.parts,
+          until: gang.until ?? null,
+          ownerId: actor.principalId,
+          priority: gang.priority,
+          waitUntil:
+            gang.waitTimeoutSeconds === undefined ? null : new Date(now.getTime() + gang.waitTimeoutSeconds * 1000),
+        }),
+      );
     },
 
     async update(actor, leaseId) {

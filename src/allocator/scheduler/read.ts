@@ -50,3 +50,68 @@ export async function readHeads(ctx: TxContext, resourceType: string): Promise<L
     ORDER BY id
     FOR NO KEY UPDATE SKIP LOCKED`;
 }
+
+/** What the policies need of an owner of waiting leases, for this type. */
+export interface OwnerRow {
+  id: number;
+  weight: number;
+  /** Its ACQUIRED and ACTIVE leases of the type. */
+  live: number;
+  /** Its quota of live leases of the type; null: none. */
+  quota: number | null;
+}
+
+/** The owners of `ownerIds`: weights, live counts and quotas for `resourceType`, in one statement. */
+export async function readOwners(
+  ctx: TxContext,
+  resourceType: string,
+  ownerIds: readonly number[],
+): Promise<Map<number, OwnerRow>> {
+  if (ownerIds.length === 0) return new Map();
+  const rows = await ctx.tx.$queryRaw<OwnerRow[]>`
+    SELECT p.id, p.weight,
+      (SELECT count(*)::int FROM "Lease" l
+       WHERE l."resourceType" = ${resourceType} AND l."ownerId" = p.id AND l.status IN ('ACQUIRED', 'ACTIVE')) AS live,
+      (SELECT q."maxLeases" FROM "Quota" q WHERE q."principalId" = p.id AND q."resourceType" = ${resourceType}) AS quota
+    FROM "Principal" p WHERE p.id = ANY(${[...new Set(ownerIds)]}::int[])`;
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/**
+ * Every part of the gangs `gangIds`, row-locked, with the turns of the other resource types they
+ * ask for (taken without waiting: a pass of another type holding its turn would be waiting for
+ * ours otherwise). A gang whose parts or turns could not all be had is not served in this pass.
+ */
+export async function readGangs(
+  ctx: TxContext,
+  resourceType: string,
+  gangIds: readonly number[],
+): Promise<{ parts: Map<number, Lease[]>; sizes: Map<number, number>; turns: Set<string> }> {
+  const parts = new Map<number, Lease[]>();
+  const turns = new Set<string>([resourceType]);
+  if (gangIds.length === 0) return { parts, sizes: new Map(), turns };
+  const rows = await ctx.tx.$queryRaw<Lease[]>`
+    SELECT * FROM "Lease" WHERE "gangId" = ANY(${[...new Set(gangIds)]}::int[]) ORDER BY id
+    FOR NO KEY UPDATE SKIP LOCKED`;
+  for (const row of rows) {
+    const list = parts.get(row.gangId!) ?? [];
+    list.push(row);
+    parts.set(row.gangId!, list);
+  }
+  const others = [...new Set(rows.map((r) => r.resourceType))].filter((t) => t !== resourceType).sort();
+  if (others.length > 0) {
+    const taken = await ctx.tx.$queryRaw<{ resourceType: string }[]>`
+      SELECT "resourceType" FROM "ResourceTypeQueue" WHERE "resourceType" = ANY(${others}::text[])
+      ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`;
+    for (const row of taken) turns.add(row.resourceType);
+  }
+  return { parts, sizes: await gangSizes(ctx, gangIds), turns };
+}
+
+/** How many parts each gang has (locked or not), to tell a gang read whole from one read in part. */
+async function gangSizes(ctx: TxContext, gangIds: readonly number[]): Promise<Map<number, number>> {
+  const rows = await ctx.tx.$queryRaw<{ gangId: number; n: number }[]>`
+    SELECT "gangId", count(*)::int AS n FROM "Lease" WHERE "gangId" = ANY(${[...new Set(gangIds)]}::int[])
+    GROUP BY "gangId"`;
+  return new Map(rows.map((r) => [r.gangId, r.n]));
+}

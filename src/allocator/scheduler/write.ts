@@ -1,40 +1,36 @@
 import type { TxContext } from '../context.js';
 import { publishLog } from '../logs.js';
+import type { Blocker } from '../waiting.js';
+import { sameWait } from '../waiting.js';
 
-/** A waiting lease the pass did not try, because one ahead of it of the same demand failed. */
-export interface Queued {
-  leaseId: number;
-  status: string;
-  blocker: unknown;
-  /** The lease ahead of it in the pass's order that asked for the same thing and was not served. */
-  behind: number;
+/** A waiting lease the pass did not serve without trying it, and why. */
+export interface Blocked {
+  lease: { id: number; status: string; blocker: unknown };
+  blocker: Blocker;
 }
 
 /**
- * Records `queued-behind` on every lease of `queued` whose blocker says otherwise, with its log
- * (only when the wait changed, as waitAndRetry logs): one statement for all of them.
+ * Records each blocker that changed, with its log (as waitAndRetry logs a wait: only when it
+ * changed), for every lease of `blocked` in one statement.
  */
-export async function writeQueuedBehind(ctx: TxContext, queued: Queued[]): Promise<void> {
-  const changed = queued.filter((q) => {
-    const blocker = q.blocker as { reason?: string; leaseId?: number } | null;
-    return blocker?.reason !== 'queued-behind' || blocker.leaseId !== q.behind;
-  });
+export async function writeBlockers(ctx: TxContext, blocked: readonly Blocked[]): Promise<void> {
+  const changed = blocked.filter((b) => !sameWait(b.lease.blocker, b.blocker));
   if (changed.length === 0) return;
   const rows = await ctx.tx.$queryRaw<{ leaseId: number; log: bigint }[]>`
     WITH q AS (
-      SELECT * FROM unnest(${changed.map((q) => q.leaseId)}::int[], ${changed.map((q) => q.behind)}::int[]) AS q(id, behind)),
+      SELECT * FROM unnest(${changed.map((b) => b.lease.id)}::int[], ${changed.map((b) => JSON.stringify(b.blocker))}::text[])
+        AS q(id, blocker)),
     u AS (
-      UPDATE "Lease" l SET blocker = json_build_object('reason', 'queued-behind', 'leaseId', q.behind)::jsonb,
-        "updatedAt" = ${ctx.now}::timestamp
-      FROM q WHERE l.id = q.id RETURNING l.id, q.behind),
+      UPDATE "Lease" l SET blocker = q.blocker::jsonb, "updatedAt" = ${ctx.now}::timestamp
+      FROM q WHERE l.id = q.id RETURNING l.id, q.blocker::jsonb AS blocker),
     g AS (
       INSERT INTO "Log" (type, data, "createdAt", "leaseId")
       SELECT 'waiting-for-resources',
-             json_build_object('reason', 'queued-behind', 'blockers', json_build_object('leaseId', u.behind))::jsonb,
+             jsonb_build_object('reason', u.blocker->'reason', 'blockers', u.blocker - 'reason'),
              ${ctx.now}::timestamp, u.id
       FROM u ORDER BY u.id RETURNING id, "leaseId")
     SELECT "leaseId", id AS log FROM g`;
-  const statusOf = new Map(changed.map((q) => [q.leaseId, q.status]));
+  const statusOf = new Map(changed.map((b) => [b.lease.id, b.lease.status]));
   for (const row of rows)
     publishLog(ctx.after, { leaseId: row.leaseId }, row.log, { lease: statusOf.get(row.leaseId) ?? 'PENDING' });
 }

@@ -54,6 +54,9 @@ CREATE INDEX "Lease_gangId_idx" ON "Lease"("gangId");
 CREATE INDEX "Lease_resourceType_status_attributes_priority_id_idx" ON "Lease"("resourceType", "status", "attributes", "priority" DESC, "id");
 
 -- CreateIndex
+CREATE INDEX "Lease_resourceType_ownerId_status_idx" ON "Lease"("resourceType", "ownerId", "status");
+
+-- CreateIndex
 CREATE INDEX "Resource_blueprintId_status_leaseCount_id_idx" ON "Resource"("blueprintId", "status", "leaseCount", "id");
 
 -- AddForeignKey
