@@ -27,6 +27,8 @@ export interface SchedulingService {
     actor: Actor,
     input: { principalId: number; resourceType: string; maxLeases: number | null },
   ): Promise<Result<Quota | null>>;
+  /** A waiting lease's place in `queue` (1-based); null when it is not waiting or too far back. */
+  position(lease: Pick<Lease, 'id' | 'resourceType'>): Promise<number | null>;
   /** The type's waiting leases in the order the next pass considers them, the first `first`. */
   queue(actor: Actor, resourceType: string, first: number): Promise<Result<QueueItem[]>>;
 }
@@ -102,6 +104,11 @@ export function schedulingService(deps: AllocatorDeps): SchedulingService {
           });
         }),
       );
+    },
+
+    async position(lease) {
+      const entries = await readQueue(await rawQueries(db), deps.options, lease.resourceType);
+      return entries.find((entry) => entry.lease.id === lease.id)?.position ?? null;
     },
 
     async queue(actor, resourceType, first) {

@@ -9,7 +9,7 @@ function empty(columns: number, text: string): HTMLTableRowElement {
 
 export function waitingText(lease: WebLeaseRowFragment): string {
   if (lease.status !== 'PENDING' || !lease.blocker) return '';
-  const queue = lease.blocker.queuePosition > 1 ? ` · #${lease.blocker.queuePosition} in line` : '';
+  const queue = (lease.blocker.queuePosition ?? 0) > 1 ? ` · #${lease.blocker.queuePosition} in line` : '';
   return `${lease.blocker.message}${queue}`;
 }
 
