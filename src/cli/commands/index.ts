@@ -3,6 +3,7 @@ import { blueprintCommand } from './blueprint.js';
 import type { Command } from './command.js';
 import { leaseCommand } from './lease.js';
 import { leasesCommand, resourcesCommand } from './listings.js';
+import { queueCommand } from './queue.js';
 import { releaseLeaseCommand, releaseResourceCommand } from './release.js';
 import { runCommand } from './run-command.js';
 import { tokenCommand } from './token.js';
@@ -15,6 +16,7 @@ export const commands: Command[] = [
   releaseLeaseCommand,
   runCommand,
   leasesCommand,
+  queueCommand,
   resourcesCommand,
   watchCommand,
   releaseResourceCommand,
