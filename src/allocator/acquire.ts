@@ -113,7 +113,10 @@ async function acquireOnOpen(
     { resourceId: resource.id, ...clearedWait },
     {
       onActiveResource: resource.id,
-      then: { to: 'ACTIVE', log: { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id } },
+      then: {
+        to: 'ACTIVE',
+        log: { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
+      },
     },
   );
   return active ? { ok: true, shared: true, lease: active } : null;

@@ -1,4 +1,4 @@
-import { Prisma, type CommandKind, type Lease, type Resource } from '../generated/prisma/client.js';
+import { type CommandKind, type Lease, type Resource } from '../generated/prisma/client.js';
 import type { ActivationResult } from '../blueprints/implementation.js';
 import type { JobClaim } from '../queue/port.js';
 import { scheduleLeaseUpdate, schedulePass } from './jobs.js';
@@ -14,7 +14,6 @@ import {
 import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
 import { TemporaryFailure } from '../failures.js';
 import { breakLease, brokenMessage, destroyLease, giveUpAfterBrokenBuilds, releaseLease } from './lease-end.js';
-import { leaseColumns } from './lease-sql.js';
 import { leaseRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { liveLeaseStatuses } from './state-machines.js';

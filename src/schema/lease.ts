@@ -93,7 +93,9 @@ const RequestLeaseInput = builder.inputType('RequestLeaseInput', {
     priority: t.int({
       description: 'Served before lower ones of its type: -10 to 10, default 0; above 0 needs the right to.',
     }),
-    waitTimeoutSeconds: t.int({ description: 'Break the lease (wait-timeout) if it is still PENDING after this long.' }),
+    waitTimeoutSeconds: t.int({
+      description: 'Break the lease (wait-timeout) if it is still PENDING after this long.',
+    }),
   }),
 });
 
@@ -201,7 +203,11 @@ builder.mutationFields((t) => ({
         if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes))
           unwrap({
             ok: false,
-            error: { kind: 'ValidationError', path: ['parts', index, 'attributes'], message: 'attributes must be a JSON object' },
+            error: {
+              kind: 'ValidationError',
+              path: ['parts', index, 'attributes'],
+              message: 'attributes must be a JSON object',
+            },
           });
         const blueprintIds = (part.blueprintIds ?? []).map((globalId) =>
           globalId.typename === 'Blueprint' ? (databaseId(globalId) ?? 0) : 0,

@@ -16,7 +16,8 @@ builder.prismaObjectField(PrincipalNode, 'weight', (t) =>
 );
 
 const QuotaRef = builder.objectRef<Quota>('Quota').implement({
-  description: 'At most `maxLeases` live leases of `resourceType` for one principal; more wait with the blocker `quota`.',
+  description:
+    'At most `maxLeases` live leases of `resourceType` for one principal; more wait with the blocker `quota`.',
   fields: (t) => ({
     principalId: t.exposeInt('principalId'),
     resourceType: t.exposeString('resourceType'),
@@ -36,7 +37,12 @@ const PrincipalPayload = builder.objectRef<{ principal: { id: number } }>('Princ
 
 const QuotaPayload = builder.objectRef<{ quota: Quota | null }>('QuotaPayload').implement({
   fields: (t) => ({
-    quota: t.field({ type: QuotaRef, nullable: true, description: 'Null: the quota was removed.', resolve: (p) => p.quota }),
+    quota: t.field({
+      type: QuotaRef,
+      nullable: true,
+      description: 'Null: the quota was removed.',
+      resolve: (p) => p.quota,
+    }),
   }),
 });
 
@@ -82,7 +88,9 @@ const QueueEntryRef = builder.objectRef<QueueItem>('QueueEntry').implement({
   fields: (t) => ({
     position: t.exposeInt('position', { description: '1 for the lease the next pass considers first.' }),
     priority: t.exposeInt('priority'),
-    band: t.exposeInt('band', { description: 'Priority plus one per aging interval waited: what the pass orders by first.' }),
+    band: t.exposeInt('band', {
+      description: 'Priority plus one per aging interval waited: what the pass orders by first.',
+    }),
     anonymous: t.boolean({ resolve: (entry) => entry.lease === null }),
     lease: t.field({ type: LeaseNode, nullable: true, resolve: (entry) => entry.lease }),
     blockerReason: t.string({ nullable: true, resolve: (entry) => entry.blocker?.reason ?? null }),

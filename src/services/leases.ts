@@ -218,7 +218,10 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
         const missing = await missingBlueprint(part.blueprintIds);
         if (missing >= 0)
           return fail(
-            validationError(['parts', index, 'blueprintIds', missing], `blueprint ${part.blueprintIds[missing]} does not exist`),
+            validationError(
+              ['parts', index, 'blueprintIds', missing],
+              `blueprint ${part.blueprintIds[missing]} does not exist`,
+            ),
           );
       }
       return ok(

@@ -41,7 +41,9 @@ export function mayViewQueueEntry(actor: Actor, lease: Pick<Lease, 'ownerId'>): 
   return actor.isAdmin || lease.ownerId === actor.principalId;
 }
 
-const weightInput = z.object({ weight: z.number().int().min(1, 'weight must be 1 to 100').max(100, 'weight must be 1 to 100') });
+const weightInput = z.object({
+  weight: z.number().int().min(1, 'weight must be 1 to 100').max(100, 'weight must be 1 to 100'),
+});
 const quotaInput = z.object({
   resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
   maxLeases: z.number().int().min(0).max(1_000_000).nullable(),

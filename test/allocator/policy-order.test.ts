@@ -39,7 +39,13 @@ describe('policy order', () => {
   });
 
   it('serves higher priority first, then arrival', () => {
-    const leases = [lease(1), lease(2, { priority: 5 }), lease(3), lease(4, { priority: -1 }), lease(5, { priority: 5 })];
+    const leases = [
+      lease(1),
+      lease(2, { priority: 5 }),
+      lease(3),
+      lease(4, { priority: -1 }),
+      lease(5, { priority: 5 }),
+    ];
     expect(ids(policyOrder(leases, new Map(), now, settings, false))).toEqual([2, 5, 1, 3, 4]);
   });
 
@@ -83,7 +89,12 @@ describe('policy order', () => {
       [1, { live: 0, weight: 1 }],
       [2, { live: 0, weight: 1 }],
     ]);
-    const queue = new PolicyQueue([lease(1, { ownerId: 1, size: 3 }), lease(2, { ownerId: 1 }), lease(3, { ownerId: 2 })], owners, now, settings);
+    const queue = new PolicyQueue(
+      [lease(1, { ownerId: 1, size: 3 }), lease(2, { ownerId: 1 }), lease(3, { ownerId: 2 })],
+      owners,
+      now,
+      settings,
+    );
     const first = queue.next()!;
     expect(first.id).toBe(1);
     queue.granted(first, 3);
@@ -93,7 +104,12 @@ describe('policy order', () => {
   });
 
   it('dropOwner removes what is left of one owner', () => {
-    const queue = new PolicyQueue([lease(1, { ownerId: 1 }), lease(2, { ownerId: 2 }), lease(3, { ownerId: 1 })], new Map(), now, settings);
+    const queue = new PolicyQueue(
+      [lease(1, { ownerId: 1 }), lease(2, { ownerId: 2 }), lease(3, { ownerId: 1 })],
+      new Map(),
+      now,
+      settings,
+    );
     expect(ids(queue.dropOwner(1))).toEqual([1, 3]);
     expect(queue.next()!.id).toBe(2);
     expect(queue.next()).toBeUndefined();

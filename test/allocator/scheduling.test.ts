@@ -45,7 +45,10 @@ describeEachDatabase('scheduling policies', (kind) => {
     const actor = await ensurePrincipal(h.db, { name, kind: 'USER' });
     for (const blueprint of await h.db.prisma.blueprint.findMany()) {
       const asked = unwrap(
-        await h.services.authorizations.request(h.system, { blueprintId: blueprint.id, principalId: actor.principalId }),
+        await h.services.authorizations.request(h.system, {
+          blueprintId: blueprint.id,
+          principalId: actor.principalId,
+        }),
       );
       unwrap(await h.services.authorizations.set(h.system, { authorizationId: asked.id, state: 'AUTHORIZED' }));
     }
@@ -62,10 +65,13 @@ describeEachDatabase('scheduling policies', (kind) => {
   /** Resolves once every lease of `leases` is PENDING with a blocker (the pass has looked). */
   async function waiting(leases: Lease[], reason?: string): Promise<void> {
     for (const lease of leases) {
-      await until(async () => {
-        const now = await current(lease);
-        return now.status === 'PENDING' && now.blocker !== null && (!reason || blockerReason(now) === reason);
-      }, `lease ${lease.id} waiting${reason ? ` (${reason})` : ''}`);
+      await until(
+        async () => {
+          const now = await current(lease);
+          return now.status === 'PENDING' && now.blocker !== null && (!reason || blockerReason(now) === reason);
+        },
+        `lease ${lease.id} waiting${reason ? ` (${reason})` : ''}`,
+      );
     }
   }
 
@@ -159,7 +165,9 @@ describeEachDatabase('scheduling policies', (kind) => {
 
   it('gangs: all parts in one pass or none; never some held while others wait; released together', async () => {
     const bp = await slots(2);
-    const gang = unwrap(await h.services.leases.requestGang(h.system, { parts: [{ resourceType: 'test-slot', count: 3 }] }));
+    const gang = unwrap(
+      await h.services.leases.requestGang(h.system, { parts: [{ resourceType: 'test-slot', count: 3 }] }),
+    );
     expect(gang).toHaveLength(3);
     start();
     await waiting(gang, 'gang-waiting');
@@ -180,7 +188,9 @@ describeEachDatabase('scheduling policies', (kind) => {
     start();
     await waitForLease(h, holder.id, ['ACTIVE']);
     offsetMs = -2 * AGING_MS;
-    const gang = unwrap(await h.services.leases.requestGang(h.system, { parts: [{ resourceType: 'test-slot', count: 2 }] }));
+    const gang = unwrap(
+      await h.services.leases.requestGang(h.system, { parts: [{ resourceType: 'test-slot', count: 2 }] }),
+    );
     offsetMs = 0;
     await waiting(gang, 'gang-waiting');
     // A newer single lease could take the free slot, but the aged gang, which cannot be served
@@ -196,7 +206,13 @@ describeEachDatabase('scheduling policies', (kind) => {
   it('quota: an owner never holds more than its quota of live leases; the rest waits with `quota`', async () => {
     await slots(10);
     const capped = await user('capped');
-    unwrap(await h.services.scheduling.setQuota(h.system, { principalId: capped.principalId, resourceType: 'test-slot', maxLeases: 2 }));
+    unwrap(
+      await h.services.scheduling.setQuota(h.system, {
+        principalId: capped.principalId,
+        resourceType: 'test-slot',
+        maxLeases: 2,
+      }),
+    );
     const leases = [await request({}, capped), await request({}, capped), await request({}, capped)];
     start();
     await waitForLease(h, leases[0]!.id, ['ACTIVE']);
@@ -207,7 +223,13 @@ describeEachDatabase('scheduling policies', (kind) => {
     // Removing the quota lets more through.
     const more = await request({}, capped);
     await waiting([more], 'quota');
-    unwrap(await h.services.scheduling.setQuota(h.system, { principalId: capped.principalId, resourceType: 'test-slot', maxLeases: null }));
+    unwrap(
+      await h.services.scheduling.setQuota(h.system, {
+        principalId: capped.principalId,
+        resourceType: 'test-slot',
+        maxLeases: null,
+      }),
+    );
     await waitForLease(h, more.id, ['ACTIVE']);
   }, 60_000);
 

@@ -151,11 +151,7 @@ export function policyOrder<T extends Waiting>(
  * not be served and has aged, leases of a lower band get nothing in this pass, so that what frees
  * goes to it first. Returns the new stop band (or the old one).
  */
-export function stopBandAfterFailure(
-  current: number,
-  failedBand: number,
-  failedAged: boolean,
-): number {
+export function stopBandAfterFailure(current: number, failedBand: number, failedAged: boolean): number {
   return failedAged ? Math.max(current, failedBand) : current;
 }
 

@@ -38,7 +38,8 @@ export async function readQueue(
   const byOwner = new Map(owners.map((o) => [o.id, o]));
   // A gang is one unit of the order: its parts follow its first one.
   const gangs = new Map<number, Lease[]>();
-  for (const lease of leases) if (lease.gangId !== null) gangs.set(lease.gangId, [...(gangs.get(lease.gangId) ?? []), lease]);
+  for (const lease of leases)
+    if (lease.gangId !== null) gangs.set(lease.gangId, [...(gangs.get(lease.gangId) ?? []), lease]);
   const partsOf = (lease: Lease) => (lease.gangId === null ? [lease] : (gangs.get(lease.gangId) ?? [lease]));
   const units = leases.filter((l) => partsOf(l)[0] === l);
   const ordered = policyOrder(
