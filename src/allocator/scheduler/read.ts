@@ -5,6 +5,8 @@ import type { TxContext } from '../context.js';
 export const HEADS_PER_DEMAND = 16;
 /** Demand shapes read per pass; the next pass reads the next (a pass that served any asks again). */
 export const SHAPES_PER_PASS = 64;
+/** The oldest waiting leases of the type read per pass, whatever their shape or priority. */
+export const OLDEST_PER_PASS = 64;
 
 /**
  * The type's turn: its queue row, locked until the pass commits, so that one pass at a time runs
@@ -20,7 +22,7 @@ export async function takeTurn(ctx: TxContext, queueId: number): Promise<string 
  * The heads of the type's queue, row-locked: for each demand shape (distinct attributes, found by
  * a loose index scan, so that a thousand waiting leases of one shape cost one step, not a
  * thousand), its first HEADS_PER_DEMAND in priority then arrival order; and the oldest
- * HEADS_PER_DEMAND of the whole type, whose aging may have lifted them past any priority. What a
+ * OLDEST_PER_PASS of the whole type, whose aging may have lifted them past any priority. What a
  * pass reads thus depends on how many shapes wait, not how many leases.
  *
  * SKIP LOCKED: a lease whose own update holds it (a release, a wait timeout) is left to it; that
@@ -44,7 +46,7 @@ export async function readHeads(ctx: TxContext, resourceType: string): Promise<L
       WHERE s.attributes IS NOT NULL
       UNION
       (SELECT id FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
-       ORDER BY id LIMIT ${HEADS_PER_DEMAND}::int))
+       ORDER BY id LIMIT ${OLDEST_PER_PASS}::int))
     SELECT * FROM "Lease"
     WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
     ORDER BY id
