@@ -69,7 +69,7 @@ export async function mixedOrder(
     }
   const queue = await gql<{ queue: { entries?: { position: number; lease: { id: string } | null }[] } }>(
     graphqlUrl,
-    'query ($t: String!) { queue(resourceType: $t, first: 1000) { ... on Queue { entries { position lease { id } } } } }',
+    'query ($t: String!) { queue(resourceType: $t, first: 100) { ... on Queue { entries { position lease { id } } } } }',
     { t: resourceType },
   );
   const queueHead = (queue.queue.entries ?? [])

@@ -235,7 +235,7 @@ export function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql):
         SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1)))`;
 }
 
-type ViewResources = { complete: boolean; rows: { row: Record<string, unknown>; live: number }[] | null };
+export type ViewResources = { complete: boolean; rows: { row: Record<string, unknown>; live: number }[] | null };
 
 /**
  * The type's live resources with their live lease counts (see AllocationView.resources): whole,
@@ -272,7 +272,7 @@ async function allResources(ctx: TxContext, lease: Lease): Promise<ViewResources
   return row?.resources ?? { complete: true, rows: [] };
 }
 
-async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
+export async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
   const [row] = await ctx.tx.$queryRaw<{ view: AllocationView }[]>`
     SELECT ${allocationViewSql(ctx.deps.registry, leaseValues(lease))} AS view`;
   return row?.view ?? { blueprints: null, resources: null, broken: null, building: null };

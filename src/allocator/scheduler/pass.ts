@@ -7,6 +7,7 @@ import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';
 import { demandKey } from './demand.js';
 import { serveGang, serveLease } from './plan.js';
+import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, readOwners, takeTurn, type OwnerRow } from './read.js';
 import type { Unit } from './types.js';
@@ -82,6 +83,7 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
   let stopBand = -Infinity;
   let stopLease = 0;
   let served = 0;
+  const pool = new PoolViews();
   const block = (leases: readonly Lease[], blocker: Blocker) =>
     blocked.push(...leases.map((lease) => ({ lease, blocker })));
   const failed = (unit: Unit, leaseBand: number) => {
@@ -118,6 +120,7 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
         continue;
       }
       const outcome = await serveGang(ctx, unit.parts);
+      pool.forget();
       if (outcome.kind === 'granted') grant();
       else if (outcome.kind === 'failed') {
         const message = `part ${outcome.part.id} cannot be served: ${outcome.part.statusReason ?? 'broken'}`;
@@ -135,7 +138,7 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
       block(leases, { reason: 'queued-behind', leaseId: ahead });
       continue;
     }
-    const after = await serveLease(ctx, unit.lease);
+    const after = await serveLease(ctx, unit.lease, pool);
     if (isLive(after)) grant();
     // A lease waiting for the resource it is building holds nothing back: the next one of its
     // demand may build or find its own.

@@ -2,6 +2,7 @@ import type { Lease } from '../../generated/prisma/client.js';
 import { allocateLease } from '../allocate.js';
 import { AfterCommit, type TxContext } from '../context.js';
 import { scheduleLeaseUpdate } from '../jobs.js';
+import type { PoolViews } from './pool.js';
 
 // Serving one unit of the pass's order: a lease, or a gang's parts all together.
 
@@ -13,9 +14,10 @@ function granted(ctx: TxContext, lease: Lease): void {
 }
 
 /** Serves one lease; returns it as it is after (granted, waiting, or broken). */
-export async function serveLease(ctx: TxContext, lease: Lease): Promise<Lease> {
-  const after = await allocateLease(ctx, lease);
+export async function serveLease(ctx: TxContext, lease: Lease, pool: PoolViews): Promise<Lease> {
+  const after = await allocateLease(ctx, lease, await pool.viewFor(ctx, lease));
   if (live(after)) granted(ctx, after);
+  pool.served(after);
   return after;
 }
 
