@@ -88,13 +88,13 @@ export async function mixedOrder(
   while (acquired.size < ids.length && Date.now() < deadline) {
     for (const id of ids) {
       if (acquired.has(id)) continue;
-      const data = await gql<{ lease: { logs: { id: string; type: string }[] } | null }>(
+      const data = await gql<{ lease: { logs: { cursor: string; type: string }[] } | null }>(
         graphqlUrl,
-        'query ($id: ID!) { lease(id: $id) { logs { id type } } }',
+        'query ($id: ID!) { lease(id: $id) { logs { cursor type } } }',
         { id },
       );
       const log = data.lease?.logs.find((l) => l.type === 'lease-acquired');
-      if (log) acquired.set(id, log.id);
+      if (log) acquired.set(id, log.cursor);
     }
     if (acquired.size < ids.length) await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -112,6 +112,16 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
 
     if (unit.parts) {
       const gangId = unit.lease.gangId!;
+      const ended = unit.parts.filter(
+        (p) => p.status === 'RELEASED' || p.status === 'BROKEN' || p.status === 'DESTROYED',
+      );
+      if (ended.length > 0 && unit.parts.every((p) => p.status !== 'ACQUIRED' && p.status !== 'ACTIVE')) {
+        // A part ended while waiting (its wait timed out, it was released): the gang ends with it.
+        const message = `part ${ended[0]!.id} of the gang ended (${ended[0]!.statusReason ?? ended[0]!.status})`;
+        for (const part of unit.parts.filter((p) => p.status === 'PENDING'))
+          await breakLease(ctx, part, 'gang-part-ended', message);
+        continue;
+      }
       const whole = unit.parts.length === gangs.sizes.get(gangId) && unit.parts.every((p) => p.status === 'PENDING');
       if (!whole || !unit.parts.every((p) => gangs.turns.has(p.resourceType))) {
         // A part busy with its own update, or another type's pass running: look again soon.
