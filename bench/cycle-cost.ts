@@ -11,8 +11,8 @@ import { createBenchDatabase } from './database.js';
 import { cpuMs, startBenchServer } from './servers.js';
 import { sleep } from './stats.js';
 
-// npx tsx bench/cycle-cost.ts [--cycles=100] [--show=25] [--server [--clients=8 --seconds=10]]
-//                             [--pool-size=10] [--worker-concurrency=4]
+// npm run build && npx tsx bench/cycle-cost.ts [--cycles=100] [--show=25] [--server [--clients=8 --seconds=10]]
+//                                                 [--pool-size=10] [--worker-concurrency=4]
 //
 // The deterministic side of the benchmark: one lease at a time through the real transports
 // (HTTP mutations, one graphql-ws leasesChanged subscription) on a 64-host pool. By default the

@@ -17,6 +17,7 @@ import {
 import { backlogGrantLatency } from './rows/backlog.js';
 import { mixedOrder } from './rows/mixed-order.js';
 import { rawFloor } from './rows/raw-floor.js';
+import { cliHelpTimes, startUpRows } from './rows/start-up.js';
 import { grantLatency } from './rows/grant-latency.js';
 import { leaseCycles } from './rows/cycles.js';
 import { handoff } from './rows/handoff.js';
@@ -70,6 +71,8 @@ try {
     poolSize: settings.poolSize,
     workerConcurrency: settings.workerConcurrency,
   };
+  log('drydock --help');
+  const helpMs = cliHelpTimes(settings.quick ? 3 : 10);
   servers.push(await startBenchServer(serverSettings));
   const [first] = servers as [BenchServer];
   log(`server 1: pid ${first.pid} at ${first.url}`);
@@ -117,6 +120,12 @@ try {
   }
   servers.push(await startBenchServer(serverSettings));
   log(`server 2: pid ${servers[1]!.pid}`);
+  push(
+    ...startUpRows(helpMs, [
+      { label: 'first process (applies every migration)', ms: first.startToReadyMs },
+      { label: 'second process, database up to date', ms: servers[1]!.startToReadyMs },
+    ]),
+  );
   log('cycles, two servers');
   cpuBefore = serversCpu();
   const two = await leaseCycles(

@@ -8,6 +8,8 @@ export interface BenchServer {
   pid: number;
   url: string;
   graphqlUrl: string;
+  /** From spawning the process to its "listening" line (migrations included). */
+  startToReadyMs: number;
   stop(): Promise<number | string | null>;
 }
 
@@ -20,14 +22,15 @@ export interface ServerSettings {
 }
 
 /**
- * The real server as `npm start` runs it, in its own process, with the rate limit and the body size
+ * The real server as `npm start` runs it (compiled: `npm run bench` builds first), in its own process, with the rate limit and the body size
  * limit lifted.
  * BENCH_SERVER_NODE_ARGS adds node flags (e.g. "--cpu-prof --cpu-prof-dir=prof"), which Node
  * does not accept through NODE_OPTIONS.
  */
 export async function startBenchServer(settings: ServerSettings, timeoutMs = 180_000): Promise<BenchServer> {
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(projectRoot, 'src', 'main.ts')], {
+  const spawnedAt = performance.now();
+  const child = spawn(process.execPath, [...nodeArgs, join(projectRoot, 'dist', 'main.js')], {
     cwd: projectRoot,
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -75,6 +78,7 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
     pid: child.pid!,
     url,
     graphqlUrl: `${url}/graphql`,
+    startToReadyMs: performance.now() - spawnedAt,
     stop() {
       stopping = true;
       child.kill('SIGTERM');

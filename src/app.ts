@@ -7,6 +7,8 @@ import { createDrydockPubSub, pubSubSink } from './events/pubsub.js';
 import type { Logger } from './logger.js';
 import { createServices, type Services, type ServicesDeps } from './services/index.js';
 import { buildSchema } from './schema/index.js';
+import { createMetrics } from './server/metrics/index.js';
+import { startTracing } from './tracing.js';
 import { startHttpServer, GRAPHQL_PATH } from './server/http.js';
 
 export interface App {
@@ -30,9 +32,15 @@ type ServeOptions = Pick<
   | 'sshStateDir'
   | 'introspection'
   | 'maxQueryDepth'
+  | 'maxInputDepth'
+  | 'maxQueryTokens'
+  | 'leaseAttributeLimits'
   | 'maxQueryCost'
   | 'maxBodyBytes'
   | 'rateLimitPerMinute'
+  | 'metrics'
+  | 'otlpEndpoint'
+  | 'otelServiceName'
 >;
 
 /**
@@ -47,16 +55,19 @@ export async function serve(
 ): Promise<App> {
   const fanout = await createEventFanout({ redisUrl: config.redisUrl, db, logger });
   logger.info(`events between processes: ${fanout.kind}`);
-  const pubsub = createDrydockPubSub(fanout.target);
+  const metrics = config.metrics ? createMetrics(db) : undefined;
+  const tracing = config.otlpEndpoint ? await startTracing(config.otelServiceName, logger) : undefined;
+  const pubsub = createDrydockPubSub(fanout.target, metrics && ((ms) => metrics.deliveryLag.observe(ms / 1_000)));
   // With a fan-out between processes, work scheduled here may be taken by a worker elsewhere.
   const shareWakeUps = fanout.kind !== 'in-process';
   const services = createServices({
     db,
-    events: pubSubSink(pubsub),
+    events: metrics ? metrics.observe(pubSubSink(pubsub)) : pubSubSink(pubsub),
     worker: { claimTtlMs: config.jobClaimTtlMs },
     transports: { allowLocal: config.allowLocalTransport, stateDir: config.sshStateDir },
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
     ...extra,
+    allocator: { leaseAttributeLimits: config.leaseAttributeLimits, ...extra.allocator },
   });
   const worker = config.workerConcurrency > 0 ? services.worker.start({ concurrency: config.workerConcurrency }) : null;
   const wakeUps = worker && shareWakeUps ? pubsub.subscribe('jobs:due') : null;
@@ -81,9 +92,17 @@ export async function serve(
       pubsub,
       schema: buildSchema(),
       logger,
+      metrics,
+      tracing: tracing?.plugin,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       anonymous,
-      limits: { maxDepth: config.maxQueryDepth, maxCost: config.maxQueryCost, introspection: config.introspection },
+      limits: {
+        maxDepth: config.maxQueryDepth,
+        maxCost: config.maxQueryCost,
+        introspection: config.introspection,
+        maxInputDepth: config.maxInputDepth,
+        maxTokens: config.maxQueryTokens,
+      },
       maxBodyBytes: config.maxBodyBytes,
       rateLimitPerMinute: config.rateLimitPerMinute,
     },
@@ -101,6 +120,7 @@ export async function serve(
       await wakeUps?.return();
       await worker?.stop();
       await fanout.close();
+      await tracing?.shutdown();
     },
   };
 }

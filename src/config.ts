@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { defaultAllocatorOptions, type LeaseAttributeLimits } from './allocator/options.js';
 import { projectRoot } from './db/migrations-folder.js';
+import { defaultLogFormat, type LogFormat } from './logger.js';
 
 const port = z.coerce
   .number({ error: 'must be a whole number' })
@@ -22,6 +24,8 @@ const boolean = z
   .transform((value) => value === 'true' || value === '1');
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+const attributeDefaults = defaultAllocatorOptions.leaseAttributeLimits;
 
 const schema = z.object({
   PORT: port.default(4000),
@@ -54,12 +58,30 @@ const schema = z.object({
   INTROSPECTION: boolean.default(true),
   MAX_QUERY_DEPTH: positiveInt.default(12),
   MAX_QUERY_COST: positiveInt.default(5_000),
+  MAX_INPUT_DEPTH: positiveInt.default(32),
+  MAX_QUERY_TOKENS: positiveInt.default(5_000),
+  LEASE_ATTRIBUTES_MAX_KEYS: positiveInt.default(attributeDefaults.maxKeys),
+  LEASE_ATTRIBUTE_VALUE_MAX_LENGTH: positiveInt.default(attributeDefaults.maxValueLength),
+  LEASE_ATTRIBUTES_MAX_BYTES: positiveInt.default(attributeDefaults.maxTotalBytes),
   MAX_BODY_BYTES: positiveInt.default(262_144),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
     .default('info'),
+  LOG_FORMAT: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).optional(),
+  ),
+  METRICS: boolean.default(true),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine((value) => /^https?:\/\/.+/.test(value), 'must be an http:// or https:// URL')
+      .optional(),
+  ),
+  OTEL_SERVICE_NAME: z.string().min(1, 'must not be empty').default('drydock'),
 });
 
 export type Config = {
@@ -77,6 +99,13 @@ export type Config = {
   /** A job claim not renewed for this long (its process died) is taken over by another process. */
   jobClaimTtlMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** JSON lines by default; pretty when stderr is a terminal (or LOG_FORMAT=pretty). */
+  logFormat: LogFormat;
+  /** Serve Prometheus metrics at /metrics. */
+  metrics: boolean;
+  /** Traces go to this OTLP/HTTP collector when set; no tracing otherwise. */
+  otlpEndpoint: string | undefined;
+  otelServiceName: string;
   /** Anonymous requests act as a local admin, but only while the server listens on loopback alone. */
   allowLocalAnonymous: boolean;
   /** Host-pool bindings may use the `local` transport: leased commands run on this machine, as this user. */
@@ -84,6 +113,10 @@ export type Config = {
   introspection: boolean;
   maxQueryDepth: number;
   maxQueryCost: number;
+  maxInputDepth: number;
+  maxQueryTokens: number;
+  /** Bounds on a lease request's attributes: key count, one value's length (as JSON), their total size. */
+  leaseAttributeLimits: LeaseAttributeLimits;
   maxBodyBytes: number;
   rateLimitPerMinute: number;
 };
@@ -96,14 +129,14 @@ export class ConfigError extends Error {
 }
 
 /** Reads and validates the environment; every bad variable is named in one error. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY?: boolean } = process.stderr): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0]);
         const value = env[name];
-        const secret = name === 'DATABASE_URL' || name === 'REDIS_URL';
+        const secret = name === 'DATABASE_URL' || name === 'REDIS_URL' || name === 'OTEL_EXPORTER_OTLP_ENDPOINT';
         const shown = secret || value === undefined ? '' : ` (got "${value}")`;
         return `${name} ${issue.message}${shown}`;
       }),
@@ -122,11 +155,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: v.WORKER_CONCURRENCY,
     jobClaimTtlMs: v.JOB_CLAIM_TTL_MS,
     logLevel: v.LOG_LEVEL,
+    logFormat: v.LOG_FORMAT ?? defaultLogFormat(stderr),
+    metrics: v.METRICS,
+    otlpEndpoint: v.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otelServiceName: v.OTEL_SERVICE_NAME,
     allowLocalAnonymous: v.ALLOW_LOCAL_ANONYMOUS,
     allowLocalTransport: v.ALLOW_LOCAL_TRANSPORT,
     introspection: v.INTROSPECTION,
     maxQueryDepth: v.MAX_QUERY_DEPTH,
     maxQueryCost: v.MAX_QUERY_COST,
+    maxInputDepth: v.MAX_INPUT_DEPTH,
+    maxQueryTokens: v.MAX_QUERY_TOKENS,
+    leaseAttributeLimits: {
+      maxKeys: v.LEASE_ATTRIBUTES_MAX_KEYS,
+      maxValueLength: v.LEASE_ATTRIBUTE_VALUE_MAX_LENGTH,
+      maxTotalBytes: v.LEASE_ATTRIBUTES_MAX_BYTES,
+    },
     maxBodyBytes: v.MAX_BODY_BYTES,
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
   };

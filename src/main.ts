@@ -10,7 +10,7 @@ try {
   process.stderr.write(error.message + '\n');
   process.exit(2);
 }
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.logLevel, { format: config.logFormat });
 
 // Signals are handled from the first moment, so that Ctrl-C during start-up (migrations, say)
 // still closes the database cleanly instead of killing the process mid-write.

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { serve, type App } from '../src/app.js';
-import { generateToken } from '../src/auth/tokens.js';
+import { principalWithToken as withToken } from './support/tokens.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/database.js';
@@ -50,12 +50,7 @@ describeEachDatabase('runLeaseCommand', (kind) => {
   const tokens: Record<'admin' | 'alice' | 'bob', string> = { admin: '', alice: '', bob: '' };
   const leases: Record<'local' | 'bare' | 'released', string> = { local: '', bare: '', released: '' };
 
-  async function principalWithToken(name: string, isAdmin: boolean) {
-    const principal = await db.prisma.principal.create({ data: { name, kind: 'USER', isAdmin } });
-    const { token, hash, prefix } = generateToken();
-    await db.prisma.apiToken.create({ data: { principalId: principal.id, name, tokenHash: hash, prefix } });
-    return { principal, token };
-  }
+  const principalWithToken = (name: string, isAdmin: boolean) => withToken(db, name, { isAdmin });
 
   const call = async <T>(who: keyof typeof tokens, query: string, variables: Record<string, unknown> = {}) => {
     const { body } = await graphqlRequest<T>(app.graphqlUrl, query, variables, {

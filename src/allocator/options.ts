@@ -29,6 +29,16 @@ export interface AllocatorOptions {
   teardownAttempts: number;
   /** A lease whose resources keep breaking while they open gives up (breaks) after this many. */
   maxBrokenResourcesPerLease: number;
+  /** Bounds on what a lease request may carry as attributes; a request past one is a ValidationError. */
+  leaseAttributeLimits: LeaseAttributeLimits;
+}
+
+export interface LeaseAttributeLimits {
+  maxKeys: number;
+  /** Of one value, as JSON. */
+  maxValueLength: number;
+  /** Of all of them, as JSON, in UTF-8 bytes. */
+  maxTotalBytes: number;
 }
 
 export const defaultAllocatorOptions: AllocatorOptions = {
@@ -44,6 +54,7 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   healthCheckIntervalMs: 60_000,
   teardownAttempts: 5,
   maxBrokenResourcesPerLease: 3,
+  leaseAttributeLimits: { maxKeys: 64, maxValueLength: 1_024, maxTotalBytes: 16_384 },
 };
 
 export function allocatorOptions(overrides: Partial<AllocatorOptions> = {}): AllocatorOptions {

@@ -1,11 +1,8 @@
+import { fullActor, type Actor } from '../access/actor.js';
 import type { Database } from '../db/database.js';
 import { hashToken } from './tokens.js';
 
-export interface AuthenticatedActor {
-  principalId: number;
-  isAdmin: boolean;
-  name: string;
-}
+export type AuthenticatedActor = Actor;
 
 export type Authentication =
   { kind: 'token'; actor: AuthenticatedActor } | { kind: 'anonymous' } | { kind: 'rejected'; reason: string };
@@ -28,7 +25,12 @@ export async function authenticate(db: Database, token: string | null, now = new
   }
   return {
     kind: 'token',
-    actor: { principalId: row.principal.id, isAdmin: row.principal.isAdmin, name: row.principal.name },
+    actor: {
+      principalId: row.principal.id,
+      name: row.principal.name,
+      principalIsAdmin: row.principal.isAdmin,
+      scopes: row.scopes,
+    },
   };
 }
 
@@ -44,7 +46,7 @@ export async function localAdmin(db: Database): Promise<AuthenticatedActor> {
     create: { name: LOCAL_ADMIN, kind: 'USER', isAdmin: true },
     update: {},
   });
-  return { principalId: principal.id, isAdmin: principal.isAdmin, name: principal.name };
+  return fullActor(principal);
 }
 
 export function isLoopback(host: string): boolean {

@@ -58,6 +58,7 @@ export const external = defineImplementation<ExternalConfig>({
   key: 'external',
   resourceType: 'machine',
   configSchema: externalConfig,
+  secretConfigKeys: ['token'],
   leaseAttributesSchema: externalLeaseAttributes,
   description:
     'Boxes from a provisioner reached over HTTP (docs/external-provisioner.md): a cloud or a cluster behind a small service.',

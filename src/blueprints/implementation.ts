@@ -112,6 +112,8 @@ export interface BlueprintImplementation<Config = unknown> {
   /** The resource type it yields unless a blueprint names another. */
   resourceType: string;
   configSchema: z.ZodType<Config>;
+  /** Top-level config keys that hold secrets: write-only, the API never returns them. */
+  secretConfigKeys?: readonly string[];
   description?: string;
   /**
    * The lease attributes this implementation understands. A lease request for a type that only

@@ -27,6 +27,12 @@ export interface Database {
   prisma: PrismaClient;
   /** Adapter factory for the schema engine (migrations). */
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
+  /**
+   * A connection of its own for the schema engine, closed by `close`. Prisma's engine takes its
+   * migration advisory lock and never unlocks it (it counts on the connection closing); on a
+   * pooled connection the lock would outlive start-up and time out every later process's start.
+   */
+  openMigrationAdapter(): Promise<{ adapterFactory: SqlMigrationAwareDriverAdapterFactory; close(): Promise<void> }>;
   /** Runs `fn` with one connection held for its duration (advisory locks live on a connection). */
   withConnection<T>(fn: (query: (sql: string, params?: unknown[]) => Promise<unknown[]>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -53,15 +59,14 @@ function schemaFromUrl(url: string): string | undefined {
 function openPostgres(options: DatabaseOptions & { url: string }): Database {
   // adapter-pg ignores Prisma's `?schema=`; honour it, since users carry it over from Prisma 6.
   const schema = options.schema ?? schemaFromUrl(options.url);
-  const pool = new pg.Pool({
+  const poolConfig = {
     connectionString: options.url,
-    max: options.poolSize ?? 10,
     // The schema engine and raw SQL resolve unqualified names through search_path. JIT off: every
     // statement here is short, and once a large pool's allocation read passed the JIT cost
-    // threshold, compiling it took 20 times as long as running it (820 ms against 46 ms at
-    // 10,000 resources).
+    // threshold, compiling it took 20 times as long as running it.
     options: ['-c jit=off', ...(schema ? [`-c search_path="${schema}"`] : [])].join(' '),
-  });
+  };
+  const pool = new pg.Pool({ ...poolConfig, max: options.poolSize ?? 10 });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (error) => console.error(`[db] idle connection error: ${error.message}`));
   const adapterFactory = new PrismaPg(pool, schema ? { schema } : undefined);
@@ -72,6 +77,12 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
     location: redactUrl(options.url) + (schema ? ` (schema ${schema})` : ''),
     prisma,
     adapterFactory,
+    async openMigrationAdapter() {
+      // One connection, so that the engine's lock and its unlock-by-closing land on the same one.
+      const own = new pg.Pool({ ...poolConfig, max: 1 });
+      own.on('error', (error) => console.error(`[db] migration connection error: ${error.message}`));
+      return { adapterFactory: new PrismaPg(own, schema ? { schema } : undefined), close: () => own.end() };
+    },
     async withConnection(fn) {
       const client = await pool.connect();
       try {
@@ -98,6 +109,10 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     location: options.dataDir,
     prisma,
     adapterFactory,
+    // PGlite is one connection in this process: no other process can be waiting on its locks.
+    async openMigrationAdapter() {
+      return { adapterFactory, close: async () => {} };
+    },
     async withConnection(fn) {
       return fn(async (sql, params) => (await client.query(sql, params)).rows);
     },

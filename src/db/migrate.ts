@@ -11,18 +11,24 @@ const MIGRATION_LOCK_ID = 7_263_514_001;
 /**
  * Applies the committed migrations that the database has not seen, recording them in
  * `_prisma_migrations` exactly as `prisma migrate deploy` does. Safe to run from several
- * processes at once: they queue on an advisory lock.
+ * processes at once: they queue on an advisory lock, and none holds a lock once this returns.
  */
 export async function applyMigrations(db: Database, dir: string = migrationsDir): Promise<string[]> {
   const schemaText = await readFile(schemaPath, 'utf8');
   const migrationsList = await readMigrationList(dir);
   const run = async () => {
-    const engine = await openSchemaEngine(schemaPath, schemaText, db.adapterFactory);
+    const connection = await db.openMigrationAdapter();
     try {
-      const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noFilters });
-      return appliedMigrationNames;
+      const engine = await openSchemaEngine(schemaPath, schemaText, connection.adapterFactory);
+      try {
+        const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noFilters });
+        return appliedMigrationNames;
+      } finally {
+        engine.free();
+      }
     } finally {
-      engine.free();
+      // Closing the connection is what releases the engine's own advisory lock.
+      await connection.close();
     }
   };
   if (db.kind === 'pglite') return run();

@@ -30,7 +30,11 @@ export type DrydockPubSub = ReturnType<typeof createPubSub<DrydockTopics>>;
  * them again). Memory is bounded by the objects that changed, and nothing a subscriber would
  * have read is lost.
  */
-export function createDrydockPubSub(eventTarget?: EventTarget): DrydockPubSub {
+export function createDrydockPubSub(
+  eventTarget?: EventTarget,
+  /** Told, per subscriber, how long each event waited in this process before it was handed over. */
+  onDelivered: (waitedMs: number) => void = () => {},
+): DrydockPubSub {
   const target = eventTarget ?? new EventTarget();
   // Every subscriber is a listener on its topic: thousands are normal, not a leak.
   if (target instanceof EventTarget) setMaxListeners(0, target);
@@ -43,16 +47,17 @@ export function createDrydockPubSub(eventTarget?: EventTarget): DrydockPubSub {
     subscribe(routingKey: string, id?: unknown) {
       const topic = id === undefined ? routingKey : `${routingKey}:${String(id)}`;
       return new Repeater<unknown>(async (push, stop) => {
-        const pending = new Map<unknown, unknown>();
+        const pending = new Map<unknown, { detail: unknown; at: number }>();
         let draining = false;
         const drain = async () => {
           draining = true;
           try {
             // One push at a time: the next waits until the subscriber has taken this one.
             for (let next = pending.entries().next(); !next.done; next = pending.entries().next()) {
-              const [key, value] = next.value;
+              const [key, { detail, at }] = next.value;
               pending.delete(key);
-              await push(value);
+              onDelivered(performance.now() - at);
+              await push(detail);
             }
           } finally {
             draining = false;
@@ -60,7 +65,7 @@ export function createDrydockPubSub(eventTarget?: EventTarget): DrydockPubSub {
         };
         const listener = (event: Event) => {
           const detail = (event as CustomEvent).detail as unknown;
-          pending.set(coalescingKey(detail), detail);
+          pending.set(coalescingKey(detail), { detail, at: performance.now() });
           if (!draining) void drain();
         };
         target.addEventListener(topic, listener);

@@ -1,9 +1,10 @@
+import { visibleWhere } from '../access/policy.js';
 import type { Authorization } from '../generated/prisma/client.js';
 import { AuthorizationBlueprintState } from '../generated/prisma/enums.js';
 import { BlueprintNode } from './blueprint.js';
 import { builder } from './builder.js';
 import { domainErrors, unwrap } from './errors.js';
-import { databaseId } from './ids.js';
+import { databaseId, visibleNode } from './ids.js';
 import { PrincipalNode } from './principal.js';
 
 const AuthorizationStateEnum = builder.enumType(AuthorizationBlueprintState, {
@@ -13,6 +14,8 @@ const AuthorizationStateEnum = builder.enumType(AuthorizationBlueprintState, {
 
 export const AuthorizationNode = builder.prismaNode('Authorization', {
   id: { field: 'id' },
+  findUnique: visibleNode('Authorization'),
+  nullable: true,
   description: 'May this principal lease from this blueprint?',
   fields: (t) => ({
     databaseId: t.exposeInt('id'),
@@ -82,7 +85,7 @@ builder.queryField('authorizations', (t) =>
       ctx.db.prisma.authorization.findMany({
         ...query,
         where: {
-          ...(ctx.actor.isAdmin ? {} : { principalId: ctx.actor.principalId }),
+          ...visibleWhere(ctx.actor, 'Authorization'),
           ...(args.blueprintId ? { blueprintId: databaseId(args.blueprintId) ?? -1 } : {}),
           ...(args.state ? { blueprintState: args.state } : {}),
         },

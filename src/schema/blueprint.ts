@@ -1,18 +1,33 @@
+import { visibleWhere } from '../access/policy.js';
+import { redactConfig, secretsSet } from '../access/redaction.js';
 import type { Blueprint } from '../generated/prisma/client.js';
 import { blueprintPrincipalName } from '../allocator/blueprint-principal.js';
 import { builder } from './builder.js';
 import { domainErrors, unwrap } from './errors.js';
-import { databaseId } from './ids.js';
+import { databaseId, visibleNode } from './ids.js';
 
 export const BlueprintNode = builder.prismaNode('Blueprint', {
   id: { field: 'id' },
+  findUnique: visibleNode('Blueprint'),
+  nullable: true,
   description: 'A configured way to produce resources of one type.',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The numeric id the command line uses.' }),
     name: t.exposeString('name'),
     implementation: t.exposeString('implementation', { description: 'The blueprint implementation, e.g. host-pool.' }),
     resourceType: t.exposeString('resourceType'),
-    config: t.expose('config', { type: 'JSON' }),
+    config: t.field({
+      type: 'JSON',
+      description:
+        "The configuration without its secrets (e.g. an external provisioner's token): those are write-only.",
+      resolve: (blueprint, _args, ctx) =>
+        redactConfig(ctx.services.registry.get(blueprint.implementation), blueprint.config),
+    }),
+    secretsSet: t.stringList({
+      description: 'The secret configuration keys that are set (their values are never returned).',
+      resolve: (blueprint, _args, ctx) =>
+        secretsSet(ctx.services.registry.get(blueprint.implementation), blueprint.config),
+    }),
     disabled: t.exposeBoolean('disabled'),
     resourceLimit: t.exposeInt('resourceLimit', {
       nullable: true,
@@ -20,8 +35,13 @@ export const BlueprintNode = builder.prismaNode('Blueprint', {
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-    resources: t.relatedConnection('resources', { cursor: 'id', query: { orderBy: { id: 'asc' } } }),
-    authorizations: t.relation('authorizations', { query: { orderBy: { id: 'asc' } } }),
+    resources: t.relatedConnection('resources', {
+      cursor: 'id',
+      query: (_args, ctx) => ({ where: visibleWhere(ctx.actor, 'Resource'), orderBy: { id: 'asc' } }),
+    }),
+    authorizations: t.relation('authorizations', {
+      query: (_args, ctx) => ({ where: visibleWhere(ctx.actor, 'Authorization'), orderBy: { id: 'asc' } }),
+    }),
     principal: t.prismaField({
       type: 'Principal',
       nullable: true,
@@ -40,7 +60,12 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true, for: BlueprintNode }) },
     resolve: (query, _root, args, ctx) => {
       const id = databaseId(args.id);
-      return id === null ? null : ctx.db.prisma.blueprint.findUnique({ ...query, where: { id } });
+      return id === null
+        ? null
+        : ctx.db.prisma.blueprint.findFirst({
+            ...query,
+            where: { AND: [{ id }, visibleWhere(ctx.actor, 'Blueprint')] },
+          });
     },
   }),
   blueprints: t.prismaConnection({
@@ -54,6 +79,7 @@ builder.queryFields((t) => ({
       ctx.db.prisma.blueprint.findMany({
         ...query,
         where: {
+          AND: [visibleWhere(ctx.actor, 'Blueprint')],
           ...(args.resourceType ? { resourceType: args.resourceType } : {}),
           ...(typeof args.disabled === 'boolean' ? { disabled: args.disabled } : {}),
         },

@@ -1,3 +1,4 @@
+import type { Visibility } from '../access/visibility.js';
 import type { AuthenticatedActor } from '../auth/authenticate.js';
 import type { Database } from '../db/database.js';
 import type { DrydockPubSub } from '../events/pubsub.js';
@@ -10,4 +11,6 @@ export interface GraphQLContext {
   pubsub: DrydockPubSub;
   /** Who is asking: every request that reaches a resolver has been authenticated. */
   actor: AuthenticatedActor;
+  /** The access policy's answer to "may the actor see this row?" (see src/schema/access-guard.ts). */
+  access: Visibility;
 }

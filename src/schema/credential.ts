@@ -3,7 +3,7 @@ import type { Credential } from '../generated/prisma/client.js';
 import type { CredentialKind } from '../services/credentials.js';
 import { builder } from './builder.js';
 import { domainErrors, unwrap } from './errors.js';
-import { databaseId } from './ids.js';
+import { databaseId, visibleNode } from './ids.js';
 
 const CredentialKindEnum = builder.enumType('CredentialKind', {
   values: { SSH_KEY: { description: 'An OpenSSH or PEM private key without a passphrase.' } } as const,
@@ -13,8 +13,8 @@ const apiKind = (stored: string): CredentialKind | null => (stored === 'ssh-key'
 
 export const CredentialNode = builder.prismaNode('Credential', {
   id: { field: 'id' },
-  // node(id:) would otherwise show any caller who holds a credential's id what only admins may list.
-  findUnique: (id, ctx) => ({ id: ctx.actor.isAdmin ? Number(id) : -1 }),
+  findUnique: visibleNode('Credential'),
+  nullable: true,
   description:
     'A secret transports use, e.g. the ssh key a host-pool binding names. The secret itself is never returned.',
   fields: (t) => ({

@@ -1,5 +1,6 @@
 import { contextCacheSymbol } from '@pothos/core';
 import { GraphQLError } from 'graphql';
+import { visibleWhere } from '../access/policy.js';
 import type { Log } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
 import { readThroughOutage } from '../db/connection-loss.js';
@@ -41,7 +42,8 @@ export async function* objectEventStream(
     const read = () =>
       readThroughOutage(() =>
         ctx.db.prisma.log.findMany({
-          where: { ...where, ...(after === null ? {} : { id: { gt: after } }) },
+          // Through the policy on every read: a shared resource's log holds other principals' entries.
+          where: { AND: [where, after === null ? {} : { id: { gt: after } }, visibleWhere(ctx.actor, 'Log')] },
           orderBy: { id: 'asc' },
         }),
       );
@@ -92,6 +94,7 @@ async function isDestroyed(ctx: GraphQLContext, stream: Stream): Promise<boolean
  */
 export function freshLoaderCache(ctx: GraphQLContext): void {
   (ctx as unknown as Record<symbol, unknown>)[contextCacheSymbol] = {};
+  ctx.access.reset();
 }
 
 // The transitions each log type records; other entries leave the status as it was.

@@ -1,4 +1,5 @@
 import { GraphQLError } from 'graphql';
+import { visibleWhere } from '../access/policy.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { LeaseStatus, ResourceStatus } from '../generated/prisma/enums.js';
 import { builder } from './builder.js';
@@ -46,8 +47,7 @@ export function leaseWhere(ctx: GraphQLContext, filter: LeaseFilterInput | null 
   const ownerId = idOrImpossible(filter?.ownerId);
   return {
     AND: [
-      // Non-admins see their own leases only.
-      ctx.actor.isAdmin ? {} : { ownerId: ctx.actor.principalId },
+      visibleWhere(ctx.actor, 'Lease'),
       filter?.status?.length ? { status: { in: filter.status as LeaseStatus[] } } : {},
       filter?.resourceType ? { resourceType: filter.resourceType } : {},
       blueprintId !== null ? { resource: { blueprintId } } : {},
@@ -76,8 +76,7 @@ export function resourceWhere(
   const blueprintId = idOrImpossible(filter?.blueprintId);
   return {
     AND: [
-      // Non-admins see only the resources their leases hold.
-      ctx.actor.isAdmin ? {} : { leases: { some: { ownerId: ctx.actor.principalId } } },
+      visibleWhere(ctx.actor, 'Resource'),
       filter?.status?.length ? { status: { in: filter.status as ResourceStatus[] } } : {},
       filter?.type ? { type: filter.type } : {},
       blueprintId !== null ? { blueprintId } : {},

@@ -1,4 +1,5 @@
 import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
+import { guardSchema } from './access-guard.js';
 import { builder } from './builder.js';
 import './principal.js';
 import './blueprint.js';
@@ -16,7 +17,7 @@ let built: GraphQLSchema | undefined;
 
 /** The executable schema (built once: a Pothos builder cannot be built twice). */
 export function buildSchema(): GraphQLSchema {
-  built ??= builder.toSchema();
+  built ??= guardSchema(builder.toSchema());
   return built;
 }
 

@@ -6,7 +6,7 @@ import { domainErrors, SlotHolderRef, unwrap, ValidationProblem } from './errors
 import { databaseId } from './ids.js';
 import { ResourceNode } from './resource.js';
 
-const ResourceCandidate = builder.objectRef<ResourceVerdict & { visible: boolean }>('ResourceCandidate').implement({
+const ResourceCandidate = builder.objectRef<ResourceVerdict>('ResourceCandidate').implement({
   fields: (t) => ({
     usable: t.boolean({ resolve: (v) => v.reason === null }),
     reason: t.exposeString('reason', { nullable: true, description: 'Why the lease could not be acquired on it now.' }),
@@ -14,16 +14,22 @@ const ResourceCandidate = builder.objectRef<ResourceVerdict & { visible: boolean
     resource: t.field({
       type: ResourceNode,
       nullable: true,
-      description: 'Shown to admins; others see only whether it would serve them.',
-      resolve: (v) => (v.visible ? v.resource : null),
+      description: 'Null unless the access policy lets you see it; you still see whether it would serve you.',
+      resolve: (v) => v.resource,
     }),
     holders: t.field({ type: [SlotHolderRef], resolve: (v) => v.holders }),
   }),
 });
 
-const BlueprintCandidate = builder.objectRef<BlueprintVerdict & { visible: boolean }>('BlueprintCandidate').implement({
+const BlueprintCandidate = builder.objectRef<BlueprintVerdict>('BlueprintCandidate').implement({
   fields: (t) => ({
-    blueprint: t.field({ type: BlueprintNode, resolve: (v) => v.blueprint }),
+    blueprint: t.field({
+      type: BlueprintNode,
+      nullable: true,
+      description: 'Null unless the access policy lets you see it (e.g. you are not authorized on it).',
+      resolve: (v) => v.blueprint,
+    }),
+    blueprintDatabaseId: t.int({ resolve: (v) => v.blueprint.id }),
     usable: t.boolean({ resolve: (v) => v.reason === null }),
     reason: t.exposeString('reason', {
       nullable: true,
@@ -36,13 +42,13 @@ const BlueprintCandidate = builder.objectRef<BlueprintVerdict & { visible: boole
     resources: t.field({
       type: [ResourceCandidate],
       description: 'Its active resources, each with whether the lease could be acquired on it now.',
-      resolve: (v) => v.resources.map((r) => ({ ...r, visible: v.visible })),
+      resolve: (v) => v.resources,
     }),
   }),
 });
 
 const LeaseCandidatesPayload = builder
-  .objectRef<{ blueprints: (BlueprintVerdict & { visible: boolean })[] }>('LeaseCandidatesPayload')
+  .objectRef<{ blueprints: BlueprintVerdict[] }>('LeaseCandidatesPayload')
   .implement({
     fields: (t) => ({
       wouldBeServed: t.boolean({
@@ -84,7 +90,7 @@ builder.queryField('leaseCandidates', (t) =>
           { resourceType: input.resourceType, attributes: attributes as Record<string, unknown>, blueprintIds },
         ),
       );
-      return { blueprints: verdicts.map((v) => ({ ...v, visible: ctx.actor.isAdmin })) };
+      return { blueprints: verdicts };
     },
   }),
 );

@@ -3,7 +3,7 @@ import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
-import { databaseId } from './ids.js';
+import { databaseId, visibleNode } from './ids.js';
 import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
 import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
@@ -12,6 +12,8 @@ import { changedRow } from './changed-rows.js';
 
 export const LeaseNode = builder.prismaNode('Lease', {
   id: { field: 'id' },
+  findUnique: visibleNode('Lease'),
+  nullable: true,
   description: 'A claim on one resource.',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The numeric id the command line uses.' }),

@@ -1,3 +1,4 @@
+import { visibleWhere } from '../access/policy.js';
 import { builder } from './builder.js';
 import { databaseId } from './ids.js';
 
@@ -44,15 +45,7 @@ builder.queryField('logs', (t) =>
           ...(leaseId !== undefined ? { leaseId } : {}),
           ...(resourceId !== undefined ? { resourceId } : {}),
           ...(blueprintId !== undefined ? { blueprintId } : {}),
-          // Non-admins read the history of their own leases and of the resources those hold.
-          ...(ctx.actor.isAdmin
-            ? {}
-            : {
-                OR: [
-                  { lease: { ownerId: ctx.actor.principalId } },
-                  { resource: { leases: { some: { ownerId: ctx.actor.principalId } } } },
-                ],
-              }),
+          AND: [visibleWhere(ctx.actor, 'Log')],
         },
         orderBy: { id: 'asc' },
       });

@@ -1,3 +1,4 @@
+import { visibleWhere } from '../access/policy.js';
 import type { Log, Resource, ResourceStatus } from '../generated/prisma/client.js';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
@@ -5,12 +6,14 @@ import { ResourceStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
 import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
 import { ResourceFilter, resourceWhere } from './filters.js';
-import { databaseId } from './ids.js';
+import { databaseId, visibleNode } from './ids.js';
 import { LogNode } from './log.js';
 import { changedRow } from './changed-rows.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
+  findUnique: visibleNode('Resource'),
+  nullable: true,
   description: 'A thing a blueprint allocated: a host, a working copy, a cloud machine.',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The numeric id the command line uses.' }),
@@ -28,7 +31,7 @@ export const ResourceNode = builder.prismaNode('Resource', {
     leases: t.relatedConnection('leases', {
       cursor: 'id',
       query: (_args, ctx) => ({
-        where: ctx.actor.isAdmin ? {} : { ownerId: ctx.actor.principalId },
+        where: visibleWhere(ctx.actor, 'Lease'),
         orderBy: { id: 'asc' },
       }),
     }),

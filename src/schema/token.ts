@@ -1,16 +1,21 @@
+import { visibleWhere } from '../access/policy.js';
 import type { ApiToken } from '../generated/prisma/client.js';
 import { tokenService } from '../services/tokens.js';
 import { builder } from './builder.js';
+import { TokenScopeEnum } from './principal.js';
 import { domainErrors, unwrap } from './errors.js';
-import { databaseId } from './ids.js';
+import { databaseId, visibleNode } from './ids.js';
 
 export const ApiTokenNode = builder.prismaNode('ApiToken', {
   id: { field: 'id' },
+  findUnique: visibleNode('ApiToken'),
+  nullable: true,
   description: 'An API token. Only its prefix is ever shown again after creation.',
   fields: (t) => ({
     databaseId: t.exposeInt('id'),
     name: t.exposeString('name'),
     prefix: t.exposeString('prefix', { description: 'The first characters, to recognise the token by.' }),
+    scopes: t.field({ type: [TokenScopeEnum], resolve: (token) => token.scopes }),
     principal: t.relation('principal'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
@@ -23,7 +28,7 @@ builder.prismaObjectField('Principal', 'tokens', (t) =>
   t.relation('tokens', {
     description: "Tokens of this principal (yours, or anyone's for an admin).",
     query: (_args, ctx) => ({
-      where: ctx.actor.isAdmin ? {} : { principalId: ctx.actor.principalId },
+      where: visibleWhere(ctx.actor, 'ApiToken'),
       orderBy: { id: 'asc' },
     }),
   }),
@@ -34,7 +39,11 @@ const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
     name: t.string({ required: true, description: 'What the token is for, e.g. "ci-runner-3".' }),
     principalName: t.string({ description: 'Admins: whose token (a new principal is created). Default: yours.' }),
     isAdmin: t.boolean({ description: 'Admins: make the new principal an admin.' }),
-    expiresAt: t.field({ type: 'DateTime' }),
+    expiresAt: t.field({ type: 'DateTime', description: 'The token stops working at this time.' }),
+    scopes: t.field({
+      type: [TokenScopeEnum],
+      description: 'What the token may do (default READ and LEASE); never more than the token creating it.',
+    }),
   }),
 });
 
@@ -63,6 +72,7 @@ builder.mutationFields((t) => ({
           ...(input.principalName ? { principalName: input.principalName } : {}),
           ...(typeof input.isAdmin === 'boolean' ? { isAdmin: input.isAdmin } : {}),
           ...(input.expiresAt ? { expiresAt: input.expiresAt } : {}),
+          ...(input.scopes ? { scopes: input.scopes } : {}),
         }),
       ),
   }),

@@ -1,4 +1,5 @@
 import { createGraphQLError } from 'graphql-yoga';
+import { createVisibility } from '../access/visibility.js';
 import { authenticate, localAdmin } from '../auth/authenticate.js';
 import { tokenFromHeader } from '../auth/tokens.js';
 import type { Database } from '../db/database.js';
@@ -59,6 +60,7 @@ export function createContextFactory(options: ContextOptions) {
         extensions: { code: 'RATE_LIMITED', http: { status: 429, headers: { 'retry-after': '1' } } },
       });
     }
-    return { db: options.db, services: options.services, pubsub: options.pubsub, actor };
+    const access = createVisibility(options.db, actor);
+    return { db: options.db, services: options.services, pubsub: options.pubsub, actor, access };
   };
 }

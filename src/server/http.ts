@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { GraphQLSchema } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga } from 'graphql-yoga';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Database } from '../db/database.js';
 import { projectRoot } from '../db/migrations-folder.js';
 import type { DrydockPubSub } from '../events/pubsub.js';
@@ -12,6 +12,8 @@ import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
+import type { Metrics } from './metrics/index.js';
+import { operationLogPlugin } from './operation-log.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createStaticHandler } from './static.js';
@@ -49,6 +51,10 @@ export interface HttpServerOptions {
   pubsub: DrydockPubSub;
   schema: GraphQLSchema;
   logger: Logger;
+  /** Prometheus metrics at /metrics; none when undefined. */
+  metrics: Metrics | undefined;
+  /** OpenTelemetry's plugin when tracing is on. */
+  tracing?: Plugin | undefined;
   shutdownTimeoutMs: number;
   anonymous: 'local-admin' | 'reject';
   limits: QueryLimits;
@@ -116,7 +122,12 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     },
     // Unexpected errors reach clients as "Unexpected error." and the server log keeps the detail.
     maskedErrors: true,
-    plugins: limitPlugins(options.limits),
+    plugins: [
+      ...limitPlugins(options.limits),
+      operationLogPlugin(logger),
+      ...(options.metrics?.plugins ?? []),
+      ...(options.tracing ? [options.tracing] : []),
+    ],
     context: createContextFactory({
       db,
       services: options.services,

@@ -1,11 +1,15 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { inputChecks } from './input-checks.js';
 
 export interface QueryLimits {
   maxDepth: number;
   maxCost: number;
   introspection: boolean;
+  /** How deeply variables may nest (JSON values included). */
+  maxInputDepth: number;
+  maxTokens: number;
 }
 
 /** Depth, cost, alias, directive and token limits (graphql-armor), and introspection on or off. */
@@ -16,10 +20,11 @@ export function limitPlugins(limits: QueryLimits): Plugin[] {
       costLimit: { maxCost: limits.maxCost, exposeLimits: true },
       maxAliases: { n: 30, exposeLimits: true },
       maxDirectives: { n: 30, exposeLimits: true },
-      maxTokens: { n: 5_000, exposeLimits: true },
+      maxTokens: { n: limits.maxTokens, exposeLimits: true },
       // Its suggestions would reveal field names when introspection is off.
       blockFieldSuggestion: { enabled: !limits.introspection },
     }) as Plugin,
+    inputChecks(limits.maxInputDepth),
   ];
   // A deeply nested literal overflows the parser's stack before any limit is checked: that is the
   // client's mistake (400), not a server error.

@@ -1,12 +1,9 @@
+import { fullActor, type Actor } from '../access/actor.js';
 import type { Database } from '../db/database.js';
 import type { PrincipalKind } from '../generated/prisma/client.js';
 
 /** Whoever calls a service: resolved by the API from a token, by the CLI as the system. */
-export interface Actor {
-  principalId: number;
-  isAdmin: boolean;
-  name: string;
-}
+export type { Actor };
 
 export const SYSTEM_PRINCIPAL_NAME = 'system';
 
@@ -20,7 +17,7 @@ export async function ensurePrincipal(
     create: { name: input.name, kind: input.kind, isAdmin: input.isAdmin ?? false },
     update: {},
   });
-  return { principalId: principal.id, isAdmin: principal.isAdmin, name: principal.name };
+  return fullActor(principal);
 }
 
 /** The SYSTEM principal (an admin): the command line acts as it, and it bypasses authorizations. */

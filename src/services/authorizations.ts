@@ -1,9 +1,10 @@
 import type { Authorization } from '../generated/prisma/client.js';
 import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound } from '../allocator/errors.js';
+import { notFound } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { schedulePass } from '../allocator/jobs.js';
+import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 
 export interface AuthorizationService {
@@ -20,8 +21,8 @@ export function authorizationService(deps: AllocatorDeps): AuthorizationService 
   const { db } = deps;
   return {
     async request(actor, input) {
-      if (!actor.isAdmin && actor.principalId !== input.principalId)
-        return fail(notAuthorized('a principal may only ask for itself'));
+      const refused = may(actor, { kind: 'authorization.request', principalId: input.principalId });
+      if (refused) return fail(refused);
       const blueprint = await db.prisma.blueprint.findUnique({ where: { id: input.blueprintId } });
       if (!blueprint) return fail(notFound('blueprint', input.blueprintId));
       const principal = await db.prisma.principal.findUnique({ where: { id: input.principalId } });
@@ -48,9 +49,8 @@ export function authorizationService(deps: AllocatorDeps): AuthorizationService 
         include: { blueprint: true },
       });
       if (!existing) return fail(notFound('authorization', input.authorizationId));
-      if (!actor.isAdmin && existing.blueprint.createdById !== actor.principalId) {
-        return fail(notAuthorized(`may not decide authorizations of blueprint ${existing.blueprintId}`));
-      }
+      const refused = may(actor, { kind: 'authorization.decide', blueprint: existing.blueprint });
+      if (refused) return fail(refused);
       const authorization = await inTransaction(deps, async (ctx) => {
         const row = await ctx.tx.authorization.update({
           where: { id: input.authorizationId },

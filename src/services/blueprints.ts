@@ -3,10 +3,11 @@ import type { Blueprint, Prisma } from '../generated/prisma/client.js';
 import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from '../allocator/context.js';
 import { bookMaintenance } from '../allocator/maintenance.js';
-import { conflict, notAuthorized, notFound, validationError } from '../allocator/errors.js';
+import { conflict, notFound, validationError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { schedulePass } from '../allocator/jobs.js';
+import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { fromZod } from './validation.js';
 
@@ -36,10 +37,6 @@ const common = z.object({
   resourceLimit: z.number().int().positive('the resource limit must be positive').max(10_000).nullable().optional(),
 });
 
-// Editing blueprints is an administrator's job (Phabricator's default edit policy for Drydock).
-const mayEdit = (actor: Actor, blueprint?: Blueprint) =>
-  actor.isAdmin || (blueprint !== undefined && blueprint.createdById === actor.principalId);
-
 export function blueprintService(deps: AllocatorDeps): BlueprintService {
   const { db, registry } = deps;
 
@@ -64,7 +61,8 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
 
   return {
     async create(actor, input) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may create blueprints'));
+      const refused = may(actor, { kind: 'blueprint.create' });
+      if (refused) return fail(refused);
       const parsed = common.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const config = validateConfig(input.implementation, input.config);
@@ -98,7 +96,8 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     async update(actor, id, patch) {
       const existing = await db.prisma.blueprint.findUnique({ where: { id } });
       if (!existing) return fail(notFound('blueprint', id));
-      if (!mayEdit(actor, existing)) return fail(notAuthorized(`may not edit blueprint ${id}`));
+      const refused = may(actor, { kind: 'blueprint.edit', blueprint: existing });
+      if (refused) return fail(refused);
       const parsed = common.partial().safeParse(patch);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const data: Prisma.BlueprintUncheckedUpdateInput = {};
@@ -135,7 +134,8 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     async setDisabled(actor, id, disabled) {
       const existing = await db.prisma.blueprint.findUnique({ where: { id } });
       if (!existing) return fail(notFound('blueprint', id));
-      if (!mayEdit(actor, existing)) return fail(notAuthorized(`may not edit blueprint ${id}`));
+      const refused = may(actor, { kind: 'blueprint.edit', blueprint: existing });
+      if (refused) return fail(refused);
       const blueprint = await inTransaction(deps, async (ctx) => {
         const updated = await ctx.tx.blueprint.update({ where: { id }, data: { disabled } });
         await writeLog(ctx, { type: disabled ? 'blueprint-disabled' : 'blueprint-enabled', data: {}, blueprintId: id });

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { Database } from '../db/database.js';
 import { Prisma, type Credential } from '../generated/prisma/client.js';
 import { SSH_KEY_KIND } from '../transports/factory.js';
-import { conflict, fail, notAuthorized, ok, validationError, type NotFoundError, type Result } from './errors.js';
+import { may } from '../access/policy.js';
+import { conflict, fail, ok, validationError, type NotFoundError, type Result } from './errors.js';
 import type { Actor } from './actor.js';
 import { fromZod } from './validation.js';
 
@@ -79,12 +80,11 @@ export interface CredentialService {
   revoke(actor: Actor, credentialId: number): Promise<Result<Credential>>;
 }
 
-const adminsOnly = () => notAuthorized('only administrators manage credentials');
-
 export function credentialService(db: Database): CredentialService {
   return {
     async create(actor, input) {
-      if (!actor.isAdmin) return fail(adminsOnly());
+      const refused = may(actor, { kind: 'credential.manage' });
+      if (refused) return fail(refused);
       const parsed = credentialInput.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const { name, kind, secret } = parsed.data;
@@ -112,12 +112,14 @@ export function credentialService(db: Database): CredentialService {
     },
 
     async list(actor) {
-      if (!actor.isAdmin) return fail(adminsOnly());
+      const refused = may(actor, { kind: 'credential.manage' });
+      if (refused) return fail(refused);
       return ok(await db.prisma.credential.findMany({ orderBy: { id: 'asc' } }));
     },
 
     async revoke(actor, credentialId) {
-      if (!actor.isAdmin) return fail(adminsOnly());
+      const refused = may(actor, { kind: 'credential.manage' });
+      if (refused) return fail(refused);
       const credential = await db.prisma.credential.findUnique({ where: { id: credentialId } });
       if (!credential) return fail(credentialNotFound(credentialId));
       if (credential.revokedAt) return ok(credential);

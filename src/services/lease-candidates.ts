@@ -1,3 +1,4 @@
+import { isAdmin } from '../access/actor.js';
 import { z } from 'zod';
 import type { Lease } from '../generated/prisma/client.js';
 import type { AllocatorDeps } from '../allocator/context.js';
@@ -55,7 +56,7 @@ export async function leaseCandidates(
     destroyedAt: null,
   };
   const verdicts = await deps.db.prisma.$transaction((tx) =>
-    explainCandidates(tx, deps.registry, lease, { bypassAuthorizations: actor.isAdmin }),
+    explainCandidates(tx, deps.registry, lease, { bypassAuthorizations: isAdmin(actor) }),
   );
   return ok(verdicts);
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound, validationError } from '../allocator/errors.js';
+import { may } from '../access/policy.js';
+import { notFound, validationError } from '../allocator/errors.js';
 import { PermanentFailure } from '../failures.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -89,9 +90,8 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
       const { argv, timeoutSeconds } = parsed.data;
       const lease = await db.prisma.lease.findUnique({ where: { id: input.leaseId } });
       if (!lease) return fail(notFound('lease', input.leaseId));
-      if (!actor.isAdmin && lease.ownerId !== actor.principalId) {
-        return fail(notAuthorized(`lease ${lease.id} belongs to someone else`));
-      }
+      const refused = may(actor, { kind: 'lease.runCommand', lease });
+      if (refused) return fail(refused);
       if (lease.status !== 'ACTIVE') {
         return fail({
           kind: 'IllegalTransitionError',

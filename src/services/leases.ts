@@ -1,12 +1,14 @@
 import { z } from 'zod';
-import { Prisma, type Lease, type Log } from '../generated/prisma/client.js';
+import type { Lease, Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
 import type { AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
+import { notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { rawQueries } from '../db/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { implementationsSql, requestGang, requestLease, requestRelease } from '../allocator/requests.js';
 import { updateLease } from '../allocator/lease-update.js';
+import type { LeaseAttributeLimits } from '../allocator/options.js';
+import { leaseVisible, leaseWritableSql, may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { mayRaisePriority } from './priority.js';
 import { fromZod } from './validation.js';
@@ -93,16 +95,36 @@ function illegalRelease(lease: Lease): DomainError {
   };
 }
 
+/** A ValidationError when the attributes pass a configured limit (LEASE_ATTRIBUTES_* settings). */
+function attributesTooBig(attributes: Record<string, unknown>, limits: LeaseAttributeLimits): DomainError | null {
+  const keys = Object.keys(attributes);
+  if (keys.length > limits.maxKeys)
+    return validationError(['attributes'], `at most ${limits.maxKeys} attributes (got ${keys.length})`);
+  for (const key of keys) {
+    const length = JSON.stringify(attributes[key] ?? null).length;
+    if (key.length > limits.maxValueLength || length > limits.maxValueLength)
+      return validationError(
+        ['attributes', key],
+        `an attribute is at most ${limits.maxValueLength} characters as JSON`,
+      );
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(attributes));
+  if (bytes > limits.maxTotalBytes)
+    return validationError(
+      ['attributes'],
+      `attributes are at most ${limits.maxTotalBytes} bytes as JSON (got ${bytes})`,
+    );
+  return null;
+}
+
 export function leaseService(deps: AllocatorDeps): LeaseService {
   const { db } = deps;
 
   async function visible(actor: Actor, leaseId: number): Promise<Result<Lease>> {
     // Every subscription to a lease starts here: raw, which costs a fraction of the client's read.
     const [lease] = await (await rawQueries(db)).$queryRaw<Lease[]>`SELECT * FROM "Lease" WHERE id = ${leaseId}`;
-    if (!lease) return fail(notFound('lease', leaseId));
-    if (!actor.isAdmin && lease.ownerId !== actor.principalId)
-      return fail(notAuthorized(`lease ${leaseId} belongs to someone else`));
-    return ok(lease);
+    // What the actor may not see does not exist for it: no hint that the id is taken.
+    return lease && leaseVisible(actor, lease) ? ok(lease) : fail(notFound('lease', leaseId));
   }
 
   /**
@@ -152,11 +174,14 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
 
   return {
     async request(actor, input) {
+      const refused = may(actor, { kind: 'lease.request' });
+      if (refused) return fail(refused);
       const parsed = leaseRequest.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const request = parsed.data;
-      if (request.priority > 0 && !mayRaisePriority(actor))
-        return fail(notAuthorized('raising a lease above the default priority needs the right to'));
+      const tooBig = attributesTooBig(request.attributes, deps.options.leaseAttributeLimits);
+      if (tooBig) return fail(tooBig);
+      if (request.priority > 0 && mayRaisePriority(actor)) return fail(mayRaisePriority(actor)!);
       const now = deps.options.clock();
       if (request.until && request.until <= now) return fail(validationError(['until'], 'until must be in the future'));
       const missing = await missingBlueprint(request.blueprintIds);
@@ -204,15 +229,18 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     },
 
     async requestGang(actor, input) {
+      const refused = may(actor, { kind: 'lease.request' });
+      if (refused) return fail(refused);
       const parsed = gangRequest.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const gang = parsed.data;
-      if (gang.priority > 0 && !mayRaisePriority(actor))
-        return fail(notAuthorized('raising a lease above the default priority needs the right to'));
+      if (gang.priority > 0 && mayRaisePriority(actor)) return fail(mayRaisePriority(actor)!);
       const now = deps.options.clock();
       if (gang.until && gang.until <= now) return fail(validationError(['until'], 'until must be in the future'));
       for (const [index, part] of gang.parts.entries()) {
         const implementations = await readImplementations(part.resourceType);
+        const tooBig = attributesTooBig(part.attributes, deps.options.leaseAttributeLimits);
+        if (tooBig?.kind === 'ValidationError') return fail({ ...tooBig, path: ['parts', index, ...tooBig.path] });
         const problem = checkAttributes(part.resourceType, part.attributes, implementations);
         if (problem) return fail({ ...problem, path: ['parts', index, ...problem.path] });
         const missing = await missingBlueprint(part.blueprintIds);
@@ -237,7 +265,8 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     },
 
     async update(actor, leaseId) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may run a lease update'));
+      const refused = may(actor, { kind: 'lease.update' });
+      if (refused) return fail(refused);
       const exists = await db.prisma.lease.findUnique({ where: { id: leaseId }, select: { id: true } });
       if (!exists) return fail(notFound('lease', leaseId));
       await updateLease(deps, leaseId);
@@ -245,17 +274,12 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     },
 
     async release(actor, leaseId) {
-      const outcome = await requestRelease(
-        deps,
-        leaseId,
-        actor.principalId,
-        Prisma.sql`${actor.isAdmin} OR "ownerId" = ${actor.principalId}::int`,
-      );
+      const outcome = await requestRelease(deps, leaseId, actor.principalId, leaseWritableSql(actor));
       switch (outcome.kind) {
         case 'not-found':
           return fail(notFound('lease', leaseId));
         case 'not-visible':
-          return fail(notAuthorized(`lease ${leaseId} belongs to someone else`));
+          return fail(may(actor, { kind: 'lease.release', lease: outcome.lease })!);
         case 'not-releasable':
           return fail(illegalRelease(outcome.lease));
         case 'released':

@@ -1,9 +1,11 @@
+import { may } from '../access/policy.js';
+import type { DomainError } from '../allocator/errors.js';
 import type { Actor } from './actor.js';
 
 /**
- * Whether `actor` may ask for a priority above the default. The one place this is decided: the
- * access policy's `lease.raisePriority` action takes it over; until then, administrators only.
+ * Why `actor` may not ask for a priority above the default (null: it may): the access policy's
+ * `lease.raisePriority` action, asked in this one place.
  */
-export function mayRaisePriority(actor: Actor): boolean {
-  return actor.isAdmin;
+export function mayRaisePriority(actor: Actor): DomainError | null {
+  return may(actor, { kind: 'lease.raisePriority' });
 }

@@ -1,11 +1,12 @@
 import type { Resource } from '../generated/prisma/client.js';
 import { sendCommand } from '../allocator/commands.js';
 import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound, type DomainError } from '../allocator/errors.js';
+import { notFound, type DomainError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { canResourceTransition } from '../allocator/state-machines.js';
 import { updateResource } from '../allocator/resource-update.js';
+import { may, visibleWhere } from '../access/policy.js';
 import type { Actor } from './actor.js';
 
 export interface ResourceService {
@@ -22,7 +23,8 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
   const { db } = deps;
   return {
     async release(actor, resourceId) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may release a resource'));
+      const refused = may(actor, { kind: 'resource.release' });
+      if (refused) return fail(refused);
       return inTransaction(deps, async (ctx): Promise<Result<Resource>> => {
         const resource = await ctx.tx.resource.findUnique({ where: { id: resourceId } });
         if (!resource) return fail(notFound('resource', resourceId));
@@ -53,7 +55,8 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
     },
 
     async reclaim(actor, input) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may reclaim resources'));
+      const refused = may(actor, { kind: 'resource.reclaim' });
+      if (refused) return fail(refused);
       return inTransaction(deps, async (ctx): Promise<Result<Resource[]>> => {
         const since = new Date(ctx.now.getTime() - deps.options.reclaimGraceMs);
         // Idle means: no live lease, and no lease acquired or destroyed on it within the grace period.
@@ -92,18 +95,16 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
     },
 
     async get(actor, resourceId) {
-      const resource = await db.prisma.resource.findUnique({ where: { id: resourceId } });
-      if (!resource) return fail(notFound('resource', resourceId));
-      // Non-admins may look at a resource one of their leases holds (or held): it is theirs to use.
-      if (!actor.isAdmin) {
-        const held = await db.prisma.lease.count({ where: { resourceId, ownerId: actor.principalId } });
-        if (held === 0) return fail(notAuthorized(`resource ${resourceId} is not held by a lease of yours`));
-      }
-      return ok(resource);
+      // What the actor may not see does not exist for it: no hint that the id is taken.
+      const resource = await db.prisma.resource.findFirst({
+        where: { AND: [{ id: resourceId }, visibleWhere(actor, 'Resource')] },
+      });
+      return resource ? ok(resource) : fail(notFound('resource', resourceId));
     },
 
     async update(actor, resourceId) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may run a resource update'));
+      const refused = may(actor, { kind: 'resource.update' });
+      if (refused) return fail(refused);
       const exists = await db.prisma.resource.findUnique({ where: { id: resourceId }, select: { id: true } });
       if (!exists) return fail(notFound('resource', resourceId));
       await updateResource(deps, resourceId);

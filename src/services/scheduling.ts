@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Lease, Principal, Quota } from '../generated/prisma/client.js';
 import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound } from '../allocator/errors.js';
+import { leaseVisible, may } from '../access/policy.js';
+import { notFound } from '../allocator/errors.js';
 import { schedulePass } from '../allocator/jobs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { readQueue } from '../allocator/scheduler/queue-view.js';
@@ -33,14 +34,6 @@ export interface SchedulingService {
   queue(actor: Actor, resourceType: string, first: number): Promise<Result<QueueItem[]>>;
 }
 
-/**
- * Whether `actor` sees a waiting lease in full in a queue (otherwise an anonymous entry). The one
- * place this is decided: the access policy takes it over.
- */
-export function mayViewQueueEntry(actor: Actor, lease: Pick<Lease, 'ownerId'>): boolean {
-  return actor.isAdmin || lease.ownerId === actor.principalId;
-}
-
 const weightInput = z.object({
   weight: z.number().int().min(1, 'weight must be 1 to 100').max(100, 'weight must be 1 to 100'),
 });
@@ -68,7 +61,8 @@ export function schedulingService(deps: AllocatorDeps): SchedulingService {
 
   return {
     async setPrincipalWeight(actor, principalId, weight) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may set weights'));
+      const refused = may(actor, { kind: 'scheduling.manage' });
+      if (refused) return fail(refused);
       const parsed = weightInput.safeParse({ weight });
       if (!parsed.success) return fail(fromZod(parsed.error));
       const exists = await db.prisma.principal.findUnique({ where: { id: principalId }, select: { id: true } });
@@ -84,7 +78,8 @@ export function schedulingService(deps: AllocatorDeps): SchedulingService {
     },
 
     async setQuota(actor, input) {
-      if (!actor.isAdmin) return fail(notAuthorized('only an administrator may set quotas'));
+      const refused = may(actor, { kind: 'scheduling.manage' });
+      if (refused) return fail(refused);
       const parsed = quotaInput.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const { resourceType, maxLeases } = parsed.data;
@@ -119,7 +114,7 @@ export function schedulingService(deps: AllocatorDeps): SchedulingService {
       const entries = await readQueue(await rawQueries(db), deps.options, parsed.data.resourceType);
       return ok(
         entries.slice(0, parsed.data.first).map(({ lease, position, band }) => {
-          const visible = mayViewQueueEntry(actor, lease);
+          const visible = leaseVisible(actor, lease);
           const blocker =
             lease.blocker && typeof lease.blocker === 'object' && 'reason' in lease.blocker
               ? (lease.blocker as QueueItem['blocker'])

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { generateToken } from '../auth/tokens.js';
 import type { Database } from '../db/database.js';
 import type { ApiToken } from '../generated/prisma/client.js';
-import { fail, notAuthorized, notFound, ok, validationError, type Result } from './errors.js';
+import { may } from '../access/policy.js';
+import { ALL_SCOPES, DEFAULT_SCOPES, type Scope } from '../access/scopes.js';
+import { fail, notFound, ok, validationError, type Result } from './errors.js';
 import type { Actor } from './actor.js';
 import { fromZod } from './validation.js';
 
@@ -13,6 +15,8 @@ export interface TokenInput {
   /** Admins only, and only when the principal is created by this call. */
   isAdmin?: boolean;
   expiresAt?: Date;
+  /** What the token may do; READ and LEASE by default. Never more than the creating token holds. */
+  scopes?: readonly Scope[];
 }
 
 const tokenInput = z.object({
@@ -24,6 +28,10 @@ const tokenInput = z.object({
     .optional(),
   isAdmin: z.boolean().optional(),
   expiresAt: z.date().optional(),
+  scopes: z
+    .array(z.enum(ALL_SCOPES as [Scope, ...Scope[]]))
+    .min(1, 'a token needs at least one scope')
+    .optional(),
 });
 
 export interface TokenService {
@@ -38,11 +46,17 @@ export function tokenService(db: Database): TokenService {
       const parsed = tokenInput.safeParse(input);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const { name, principalName, isAdmin, expiresAt } = parsed.data;
+      const scopes = [...new Set(parsed.data.scopes ?? DEFAULT_SCOPES)];
       if (expiresAt && expiresAt <= new Date())
         return fail(validationError(['expiresAt'], 'expiresAt must be in the future'));
       const forSelf = principalName === undefined || principalName === actor.name;
-      if (!forSelf && !actor.isAdmin) return fail(notAuthorized('only admins create tokens for other principals'));
-      if (isAdmin && !actor.isAdmin) return fail(notAuthorized('only admins create admin tokens'));
+      const refused = may(actor, {
+        kind: 'token.create',
+        principalId: forSelf ? actor.principalId : null,
+        scopes,
+        makesAdmin: isAdmin === true,
+      });
+      if (refused) return fail(refused);
       const principal = forSelf
         ? await db.prisma.principal.findUniqueOrThrow({ where: { id: actor.principalId } })
         : await db.prisma.principal.upsert({
@@ -50,6 +64,11 @@ export function tokenService(db: Database): TokenService {
             create: { name: principalName, kind: 'SERVICE', isAdmin: isAdmin ?? false },
             update: {},
           });
+      if (scopes.includes('ADMIN') && !principal.isAdmin) {
+        return fail(
+          validationError(['scopes'], `principal ${principal.name} is not an admin: ADMIN would grant nothing`),
+        );
+      }
       if (isAdmin !== undefined && principal.isAdmin !== isAdmin) {
         return fail(
           validationError(['isAdmin'], `principal ${principal.name} already exists with isAdmin ${principal.isAdmin}`),
@@ -57,16 +76,15 @@ export function tokenService(db: Database): TokenService {
       }
       const { token, hash, prefix } = generateToken();
       const apiToken = await db.prisma.apiToken.create({
-        data: { principalId: principal.id, name, tokenHash: hash, prefix, ...(expiresAt ? { expiresAt } : {}) },
+        data: { principalId: principal.id, name, tokenHash: hash, prefix, scopes, ...(expiresAt ? { expiresAt } : {}) },
       });
       return ok({ token, apiToken });
     },
     async revoke(actor, tokenId) {
       const apiToken = await db.prisma.apiToken.findUnique({ where: { id: tokenId } });
       if (!apiToken) return fail(notFound('token', tokenId));
-      if (!actor.isAdmin && apiToken.principalId !== actor.principalId) {
-        return fail(notAuthorized('this token belongs to someone else'));
-      }
+      const refused = may(actor, { kind: 'token.revoke', token: apiToken });
+      if (refused) return fail(refused);
       if (apiToken.revokedAt) return ok(apiToken);
       return ok(await db.prisma.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } }));
     },

@@ -66,6 +66,15 @@ describe('drydock management commands', () => {
     expect(mine.stderr).toContain('signed in as ci-bot');
     expect(mine.stdout).toMatch(/runner/);
 
+    // A read-only token, made with the bot's own: it sees, and may not lease.
+    const reader = await runCli(['token', 'create', '--name', 'reader', '--scope', 'read', '--json'], { env: asBot });
+    expect(reader.code).toBe(0);
+    const asReader = { ...env, DRYDOCK_TOKEN: (JSON.parse(reader.stdout) as { token: string }).token };
+    expect((await runCli(['token', 'list'], { env: asReader })).stderr).toContain('token scopes read');
+    const leased = await runCli(['lease', '--type', 'host'], { env: asReader });
+    expect(leased.code).not.toBe(0);
+    expect(leased.stderr).toMatch(/LEASE scope/);
+
     const revoked = await runCli(['token', 'revoke', '--id', String(apiToken.databaseId)], { env });
     expect(revoked.stdout).toMatch(/revoked/);
     const refused = await runCli(['leases'], { env: asBot });

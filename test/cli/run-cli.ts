@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { projectRoot } from '../../src/db/migrations-folder.js';
+import { sourceEntry } from '../support/source-entry.js';
 
-/** The package's `drydock` bin, run the way npm runs it: a plain node process on the bin file. */
-export const binPath = join(projectRoot, 'src', 'cli', 'bin.js');
+/** The package's `drydock` bin, from source (package.json's bin is its compiled form). */
+export const binArgs = sourceEntry('src', 'cli', 'bin.ts');
 
 export interface CliRun {
   child: ChildProcess;
@@ -16,7 +16,7 @@ export interface CliRun {
 }
 
 export function startCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): CliRun {
-  const child = spawn(process.execPath, [binPath, ...args], {
+  const child = spawn(process.execPath, [...binArgs, ...args], {
     cwd: projectRoot,
     // Only what the test says: no DRYDOCK_* from the developer's shell leaks in.
     env: { PATH: process.env['PATH'] ?? '', ...options.env },

@@ -1,25 +1,35 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { projectRoot } from '../../src/db/migrations-folder.js';
+import { sourceEntry } from './source-entry.js';
 
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
   output: () => string;
+  /**
+   * From the process's first line of output (its modules are loaded, tsx has compiled them) to
+   * its "listening" line: the start-up the server itself does, migrations included.
+   */
+  startUpMs: number;
   /** Sends the signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | string | null>;
 }
 
 /** Runs the server the way `npm start` does, on a free port, and waits until it listens. */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'main.ts')], {
+  const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let firstOutputAt: number | undefined;
+  const collect = (chunk: Buffer) => {
+    firstOutputAt ??= performance.now();
+    output += chunk.toString();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   // A death by signal shows as the signal's name, so a failed assertion says how the process ended.
   const exited = new Promise<number | string | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal)),
@@ -46,6 +56,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     child,
     url,
     output: () => output,
+    startUpMs: performance.now() - firstOutputAt!,
     stop(signal = 'SIGTERM') {
       child.kill(signal);
       return exited;
@@ -55,7 +66,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
 
 /** Runs the server with the given environment and waits for it to exit (for start-up failures). */
 export function runServerToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'main.ts')], {
+  const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { projectRoot } from '../../src/db/migrations-folder.js';
+import { sourceEntry } from './source-entry.js';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -17,20 +17,16 @@ export async function startWorkerProcess(
   workerId: string,
   env: Record<string, string> = {},
 ): Promise<WorkerProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(projectRoot, 'test', 'support', 'allocator-worker.ts')],
-    {
-      cwd: projectRoot,
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        WORKER_DATABASE_URL: databaseUrl,
-        WORKER_ID: workerId,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, sourceEntry('test', 'support', 'allocator-worker.ts'), {
+    cwd: projectRoot,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      WORKER_DATABASE_URL: databaseUrl,
+      WORKER_ID: workerId,
+      ...env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {

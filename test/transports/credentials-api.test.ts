@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type App } from '../../src/app.js';
-import { generateToken } from '../../src/auth/tokens.js';
+import { principalWithToken } from '../support/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { sshKeyProblem } from '../../src/services/credentials.js';
@@ -66,10 +66,7 @@ beforeAll(async () => {
     ['admin', true],
     ['alice', false],
   ] as const) {
-    const principal = await db.prisma.principal.create({ data: { name, kind: 'USER', isAdmin } });
-    const { token, hash, prefix } = generateToken();
-    await db.prisma.apiToken.create({ data: { principalId: principal.id, name, tokenHash: hash, prefix } });
-    tokens[name] = token;
+    tokens[name] = (await principalWithToken(db, name, { isAdmin })).token;
   }
   keys.plain = await generateKey(dir, 'plain');
   keys.pem = await generateKey(dir, 'pem', { pem: true });

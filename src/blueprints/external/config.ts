@@ -7,7 +7,7 @@ export const externalConfig = z
   .object({
     /** Base URL of the provisioner (http or https). */
     url: z.url({ protocol: /^https?$/, error: 'the provisioner url must be an http(s) URL' }),
-    /** Bearer token sent on every call. Readable by whoever can read the blueprint: prefer tokenEnv. */
+    /** Bearer token sent on every call. Write-only: the API never returns it. */
     token: z.string().min(1).optional(),
     /** Name of an environment variable of the server that holds the bearer token. */
     tokenEnv: z

@@ -1,5 +1,4 @@
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client } from 'graphql-ws';
 import type { TypedDocumentString } from '../../generated/graphql/graphql.js';
 import { CliError, ExitCode } from '../errors.js';
 import { endpoint, type Connection } from './http.js';
@@ -13,14 +12,19 @@ export interface Subscriber<T> {
 /** graphql-ws closes with 4403 when the connection's token is refused. */
 const FORBIDDEN = 4403;
 
-export function subscriptionClient(connection: Connection): Client {
+/**
+ * Loaded on first use: graphql-ws and ws are most of what the CLI would otherwise load before
+ * answering `--help` or a one-shot query.
+ */
+export async function subscriptionClient(connection: Connection, { retry = true } = {}): Promise<Client> {
+  const [{ createClient }, { default: WebSocket }] = await Promise.all([import('graphql-ws'), import('ws')]);
   return createClient({
     url: endpoint(connection.server).replace(/^http/, 'ws'),
     webSocketImpl: WebSocket,
     lazy: true,
     connectionParams: connection.token ? { authorization: `Bearer ${connection.token}` } : {},
     // A dropped connection is retried; callers resume from their last cursor, so nothing is lost.
-    retryAttempts: 5,
+    retryAttempts: retry ? 5 : 0,
     shouldRetry: (event) => !isCloseEvent(event) || event.code !== FORBIDDEN,
   });
 }

@@ -79,7 +79,7 @@ Examples:
       return ExitCode.interrupted;
     }
 
-    const client = subscriptionClient(context.connection);
+    const client = await subscriptionClient(context.connection);
     try {
       const progress = createProgress(context.io.stderr);
       const outcome = await followLeases(client, context.connection, leases, progress, context.io.interrupted).catch(

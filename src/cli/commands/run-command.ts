@@ -1,11 +1,8 @@
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
 import { CliRunLeaseCommandDocument } from '../../generated/graphql/graphql.js';
 import { positiveInteger } from '../args.js';
-import { endpoint, type Connection } from '../client/http.js';
 import { globalId } from '../client/ids.js';
 import { mutationError } from '../client/payload.js';
-import { subscribe } from '../client/ws.js';
+import { subscribe, subscriptionClient } from '../client/ws.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { defineCommand } from './command.js';
 
@@ -13,20 +10,6 @@ import { defineCommand } from './command.js';
 const TIMED_OUT = 124;
 /** What ssh exits with when it never reached the host (or the command was killed). */
 const NO_EXIT_CODE = 255;
-
-/**
- * Never retries: the shared client reconnects and subscribes again after a dropped connection,
- * which here would run the command a second time.
- */
-function oneShotClient(connection: Connection) {
-  return createClient({
-    url: endpoint(connection.server).replace(/^http/, 'ws'),
-    webSocketImpl: WebSocket,
-    lazy: true,
-    retryAttempts: 0,
-    connectionParams: connection.token ? { authorization: `Bearer ${connection.token}` } : {},
-  });
-}
 
 export const runCommand = defineCommand({
   name: 'command',
@@ -54,7 +37,9 @@ Example:
     const leaseId = globalId('Lease', values.lease);
     const timeoutSeconds = values.timeout === undefined ? null : positiveInteger('--timeout', values.timeout, 0);
     const { stdout, stderr } = context.io;
-    const client = oneShotClient(context.connection);
+    // Never retries: a client that reconnects subscribes again, which here would run the command
+    // a second time.
+    const client = await subscriptionClient(context.connection, { retry: false });
     try {
       return await new Promise<number>((resolve, reject) => {
         let exit: number | undefined;

@@ -2,6 +2,7 @@ import {
   CliCreateApiTokenDocument,
   CliRevokeApiTokenDocument,
   CliViewerDocument,
+  type TokenScope,
 } from '../../generated/graphql/graphql.js';
 import { idArguments } from '../args.js';
 import { execute } from '../client/http.js';
@@ -14,21 +15,37 @@ import { forEachId } from './batch.js';
 import { defineCommand } from './command.js';
 import { defineGroup } from './group.js';
 
+const SCOPES: Record<string, TokenScope> = { read: 'READ', lease: 'LEASE', admin: 'ADMIN' };
+
+function parseScopes(values: string[]): TokenScope[] {
+  return values
+    .flatMap((value) => value.split(','))
+    .map((name) => {
+      const scope = SCOPES[name.trim().toLowerCase()];
+      if (!scope) throw new UsageError(`--scope must be read, lease or admin (got "${name}")`);
+      return scope;
+    });
+}
+
 const create = defineCommand({
   name: 'create',
   summary: 'create an API token (printed once)',
   help: `
-Usage: drydock token create --name NAME [--principal NAME] [--admin] [--expires WHEN]
+Usage: drydock token create --name NAME [--scope SCOPE]... [--principal NAME] [--admin] [--expires WHEN]
 
 Prints the secret on stdout, once: store it now (e.g. export DRYDOCK_TOKEN=...).
 
 Flags:
   --name NAME        what the token is for, e.g. ci-runner-3
+  --scope SCOPE      read (see), lease (also request, release, run commands on your leases)
+                     or admin (everything your principal may); repeat or comma-separate;
+                     default read,lease. Never more than the token you create it with.
   --principal NAME   admins: whose token (a new principal is created); default yours
   --admin            admins: make the new principal an admin
   --expires WHEN     a duration from now (30d) or a time (ISO-8601)`,
   options: {
     name: { type: 'string' },
+    scope: { type: 'string', multiple: true },
     principal: { type: 'string' },
     admin: { type: 'boolean' },
     expires: { type: 'string' },
@@ -46,6 +63,7 @@ Flags:
         ...(values.principal ? { principalName: values.principal } : {}),
         ...(values.admin ? { isAdmin: true } : {}),
         ...(expiresAt ? { expiresAt } : {}),
+        ...(values.scope ? { scopes: parseScopes(values.scope) } : {}),
       },
     });
     const { token, apiToken } = payloadOf(createApiToken, 'CreateApiTokenPayload');
@@ -71,7 +89,8 @@ Usage: drydock token list`,
     const { viewer } = await execute(context.connection, CliViewerDocument, {});
     if (context.json) context.printJson(viewer.tokens);
     else {
-      context.note(`signed in as ${viewer.name}${viewer.isAdmin ? ' (admin)' : ''}`);
+      const scopes = viewer.tokenScopes ? `, token scopes ${viewer.tokenScopes.join(',').toLowerCase()}` : '';
+      context.note(`signed in as ${viewer.name}${viewer.isAdmin ? ' (admin)' : ''}${scopes}`);
       if (viewer.tokens.length === 0) context.note('no tokens');
       else context.print(tokenTable(viewer.tokens));
     }

@@ -50,7 +50,7 @@ Flags:
       }
     };
 
-    const client = subscriptionClient(context.connection);
+    const client = await subscriptionClient(context.connection);
     try {
       // Subscribe first, then list: a change in between shows up in the subscription instead of being lost.
       const ended = new Promise<number>((resolve, reject) => {

@@ -84,11 +84,12 @@ export function blueprintTable(blueprints: CliBlueprintFragment[]): string {
 
 export function tokenTable(tokens: CliTokenFragment[]): string {
   return table(
-    ['ID', 'NAME', 'PREFIX', 'PRINCIPAL', 'CREATED', 'LAST USED', 'STATE'],
+    ['ID', 'NAME', 'PREFIX', 'SCOPES', 'PRINCIPAL', 'CREATED', 'LAST USED', 'STATE'],
     tokens.map((token) => [
       String(token.databaseId),
       token.name,
       token.prefix,
+      token.scopes.join(',').toLowerCase(),
       token.principal.name + (token.principal.isAdmin ? ' (admin)' : ''),
       token.createdAt,
       token.lastUsedAt ?? '-',

@@ -1,0 +1,68 @@
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import { getOperationAST } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Database } from '../../db/database.js';
+import { registerDomainMetrics, type DomainMetrics } from './domain.js';
+
+export const METRICS_PATH = '/metrics';
+
+export interface Metrics extends DomainMetrics {
+  registry: Registry;
+  /** Yoga's Prometheus plugin on this registry (operation counts and durations, /metrics), and open subscriptions. */
+  plugins: Plugin[];
+  /** From an event reaching this process to its hand-over to one subscriber. */
+  deliveryLag: Histogram;
+}
+
+/**
+ * One registry per server, not prom-client's global one: tests run several servers in a process,
+ * and each must report only its own.
+ */
+export function createMetrics(db: Database): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const domain = registerDomainMetrics(registry, db);
+  const subscriptions = new Gauge({
+    name: 'drydock_subscriptions_open',
+    help: 'GraphQL subscriptions open in this process, by operation name.',
+    labelNames: ['operation'],
+    registers: [registry],
+  });
+  const prometheus = usePrometheus({
+    registry,
+    endpoint: METRICS_PATH,
+    metrics: {
+      graphql_envelop_request: true,
+      graphql_envelop_request_duration: true,
+      graphql_envelop_error_result: true,
+      graphql_envelop_phase_parse: true,
+      graphql_envelop_phase_validate: true,
+      graphql_envelop_phase_context: true,
+      graphql_envelop_phase_execute: true,
+      graphql_envelop_phase_subscribe: true,
+      graphql_yoga_http_duration: true,
+    },
+  });
+  const countSubscriptions: Plugin = {
+    onSubscribe: ({ args }) => ({
+      onSubscribeResult({ result }) {
+        if (!isAsyncIterable(result)) return undefined;
+        const labels = { operation: getOperationAST(args.document, args.operationName)?.name?.value ?? '(anonymous)' };
+        subscriptions.inc(labels);
+        return { onEnd: () => subscriptions.dec(labels) };
+      },
+    }),
+  };
+  return {
+    ...domain,
+    registry,
+    plugins: [prometheus, countSubscriptions],
+    deliveryLag: new Histogram({
+      name: 'drydock_event_delivery_lag_seconds',
+      help: 'From an event reaching this process to its hand-over to a subscriber (queueing behind slower events).',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+  };
+}

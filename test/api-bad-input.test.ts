@@ -1,0 +1,173 @@
+// Input that would reach the database or a deep recursion is checked first: a typed error, and
+// nothing stored. Each case counts the rows before and after.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type App } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { graphqlRequest } from './support/http.js';
+import { principalWithToken } from './support/tokens.js';
+import { wsClient } from './support/ws.js';
+
+let db: TestDatabase;
+let app: App;
+let token = '';
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+async function call(query: string, variables: Record<string, unknown> = {}) {
+  return graphqlRequest<Record<string, { __typename?: string; message?: string; path?: string[] } | null>>(
+    app.graphqlUrl,
+    query,
+    variables,
+    { authorization: `Bearer ${token}` },
+  );
+}
+
+/** The counts of every table a bad request could have written to. */
+const rows = async () => ({
+  leases: await db.prisma.lease.count(),
+  logs: await db.prisma.log.count(),
+  jobs: await db.prisma.job.count(),
+  blueprints: await db.prisma.blueprint.count(),
+  tokens: await db.prisma.apiToken.count(),
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase('pglite');
+  const config = {
+    ...loadConfig({
+      LEASE_ATTRIBUTES_MAX_KEYS: '50',
+      LEASE_ATTRIBUTE_VALUE_MAX_LENGTH: '100',
+      LEASE_ATTRIBUTES_MAX_BYTES: '2000',
+    }),
+    port: 0,
+    shutdownTimeoutMs: 2_000,
+    allowLocalAnonymous: false,
+  };
+  app = await serve(
+    db,
+    config,
+    createLogger('error', () => {}),
+  );
+  token = (await principalWithToken(db, 'admin', { isAdmin: true })).token;
+});
+
+afterAll(async () => {
+  await app?.close();
+  await db?.dispose();
+});
+
+describe('global ids that are malformed or out of range', () => {
+  const ids = ['Lease:-1', 'Lease:99999999999999999999', 'Lease:7e3', 'Lease:1.5'].map(b64);
+
+  it.each(ids)('%s: lease and node find nothing; releaseLease is a NotFoundError', async (id) => {
+    const before = await rows();
+    const read = await call(
+      'query ($id: ID!) { lease(id: $id) { id } node(id: $id) { id } nodes(ids: [$id]) { id } }',
+      {
+        id,
+      },
+    );
+    expect(read.body).toEqual({ data: { lease: null, node: null, nodes: [null] } });
+    const release = await call('mutation ($id: ID!) { releaseLease(id: $id) { __typename } }', { id });
+    expect(release.body.data?.['releaseLease']?.__typename).toBe('NotFoundError');
+    expect(await rows()).toEqual(before);
+  });
+
+  it('an id that is not base64 of "Type:id" is a typed error, not an unexpected one', async () => {
+    const { status, body } = await call('query ($id: ID!) { node(id: $id) { id } }', { id: '%%%' });
+    expect(status).toBeLessThan(500);
+    expect(body.errors?.[0]?.message).not.toMatch(/Unexpected error/);
+  });
+});
+
+describe('NUL characters', () => {
+  it('are refused in variables and in literals, over HTTP and graphql-ws', async () => {
+    const before = await rows();
+    const viaVariable = await call(
+      'mutation ($t: String!) { requestLease(input: { resourceType: $t }) { __typename } }',
+      { t: 'ho\u0000st' },
+    );
+    expect(viaVariable.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    const viaLiteral = await call('mutation { requestLease(input: { resourceType: "ho\\u0000st" }) { __typename } }');
+    expect(viaLiteral.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    const inKey = await call(
+      'mutation ($a: JSON) { requestLease(input: { resourceType: "host", attributes: $a }) { __typename } }',
+      { a: { 'k\u0000': 'v' } },
+    );
+    expect(inKey.body.errors?.[0]?.extensions?.['code']).toBe('BAD_USER_INPUT');
+    const client = wsClient(app.graphqlUrl, { token });
+    try {
+      const result = await new Promise<unknown>((resolve) => {
+        client.subscribe(
+          {
+            query: 'mutation ($t: String!) { requestLease(input: { resourceType: $t }) { __typename } }',
+            variables: { t: '\u0000' },
+          },
+          { next: resolve, error: resolve, complete: () => {} },
+        );
+      });
+      expect(JSON.stringify(result)).toMatch(/NUL/);
+    } finally {
+      await client.dispose();
+    }
+    expect(await rows()).toEqual(before);
+  });
+});
+
+describe('deeply nested variables', () => {
+  it('a 40,000-deep filter value is refused before anything recurses over it', async () => {
+    // JSON.stringify itself recurses: build the body by hand, as a client in another language could.
+    const body = `{"query":"query ($f: LeaseFilter) { leases(filter: $f) { edges { cursor } } }","variables":{"f":{"attributes":${'{"a":'.repeat(40_000)}"x"${'}'.repeat(40_000)}}}}`;
+    const before = await rows();
+    const response = await fetch(app.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body,
+    });
+    const text = await response.text();
+    expect(response.status).toBeLessThan(500);
+    expect(text).toMatch(/nested more than 32 levels/);
+    expect(await rows()).toEqual(before);
+  });
+
+  it('a value just inside the limit is accepted', async () => {
+    let value: unknown = 'x';
+    for (let i = 0; i < 25; i++) value = { a: value };
+    const { body } = await call('query ($f: LeaseFilter) { leases(filter: $f) { edges { cursor } } }', {
+      f: { attributes: value },
+    });
+    expect(body.errors).toBeUndefined();
+  });
+});
+
+describe('lease attribute limits (LEASE_ATTRIBUTES_* settings)', () => {
+  const request =
+    'mutation ($a: JSON) { requestLease(input: { resourceType: "host", attributes: $a }) { __typename ... on ValidationError { message path } } }';
+
+  it.each([
+    ['a 200,000-character value', { big: 'x'.repeat(200_000) }, ['attributes', 'big']],
+    ['5,000 keys', Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, 'v'])), ['attributes']],
+    ['a value past the configured length', { long: 'x'.repeat(101) }, ['attributes', 'long']],
+    [
+      'keys past the configured count',
+      Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 1])),
+      ['attributes'],
+    ],
+    [
+      'a total past the configured size',
+      Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, 'x'.repeat(90)])),
+      ['attributes'],
+    ],
+  ])('%s is a ValidationError and stores nothing', async (_name, attributes, path) => {
+    const before = await rows();
+    const { body } = await call(request, { a: attributes });
+    expect(body.data?.['requestLease']).toMatchObject({ __typename: 'ValidationError', path });
+    expect(await rows()).toEqual(before);
+  });
+
+  it('attributes within the limits are accepted', async () => {
+    const { body } = await call(request, { a: { small: 'x'.repeat(90) } });
+    expect(body.data?.['requestLease']?.__typename).toBe('RequestLeasePayload');
+  });
+});
