@@ -49,6 +49,9 @@ export function checkLeases(model: ReadonlyMap<number, ModelLease>, checker: Log
       const expiredFirst = wanted.until !== null && lease.releaseReason === 'expired';
       if (!refusedInTime && !releasedFirst && !expiredFirst)
         add(`${name} should have broken with a refusal: ${lease.path.join(' → ')}`);
+    } else if (lease.brokenReason === 'gang-part-ended' && wanted.gang) {
+      // Another part of its gang ended first (released by the model): the gang ends whole.
+      if (!wanted.releasedByUs) add(`${name} broke as a gang part, but the model never released its gang`);
     } else if (lease.brokenReason !== null) {
       // Nothing in this model fails: a healthy blueprint that can serve must not break its leases.
       add(`${name} broke (${lease.brokenReason})`);
