@@ -2,10 +2,16 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { now } from './stats.js';
 
-export async function gql<T>(url: string, query: string, variables?: Record<string, unknown>): Promise<T> {
+/** `token`: act as its principal (without one, the bench acts as the local administrator). */
+export async function gql<T>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  token?: string,
+): Promise<T> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
   const body = (await response.json()) as { data?: T; errors?: { message: string }[] };
@@ -28,10 +34,13 @@ const requestLeaseMutation = `mutation ($input: RequestLeaseInput!) {
   requestLease(input: $input) { __typename ... on RequestLeasePayload { leases { id } } ... on Error { message } }
 }`;
 
-export async function requestLeases(url: string, input: Record<string, unknown>): Promise<string[]> {
-  const data = await gql<{ requestLease: { leases?: { id: string }[]; message?: string } }>(url, requestLeaseMutation, {
-    input,
-  });
+export async function requestLeases(url: string, input: Record<string, unknown>, token?: string): Promise<string[]> {
+  const data = await gql<{ requestLease: { leases?: { id: string }[]; message?: string } }>(
+    url,
+    requestLeaseMutation,
+    { input },
+    token,
+  );
   if (!data.requestLease.leases) throw new Error(`requestLease: ${data.requestLease.message}`);
   return data.requestLease.leases.map((lease) => lease.id);
 }
@@ -41,6 +50,15 @@ export async function leaseStatus(url: string, id: string): Promise<string> {
     id,
   });
   return data.lease?.status ?? 'not found';
+}
+
+/** Resolves once the lease is ACTIVE (polled: for set-up steps, not for what a row measures). */
+export async function untilActive(url: string, id: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await leaseStatus(url, id)) !== 'ACTIVE') {
+    if (Date.now() > deadline) throw new Error(`lease ${id} did not become ACTIVE within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function releaseLease(url: string, id: string): Promise<void> {
@@ -58,6 +76,7 @@ export async function createHostPool(
   name: string,
   hosts: number,
   resourceLimit?: number,
+  attributes: (binding: number) => Record<string, string> = () => ({}),
 ): Promise<string> {
   const data = await gql<{ createBlueprint: { blueprint?: { id: string }; message?: string } }>(
     url,
@@ -78,6 +97,7 @@ export async function createHostPool(
                 name: `h${i}`,
                 address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
                 port: 22,
+                attributes: attributes(i),
               })),
             },
           ],

@@ -1,7 +1,21 @@
 import { cpus, loadavg } from 'node:os';
 import { createHostPool } from './client.js';
 import { createBenchDatabase } from './database.js';
-import { cycleRows, fanoutRows, floorRow, grantRows, handoffRows, poolRows } from './report.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  backlogRows,
+  cycleRows,
+  fanoutRows,
+  floorRow,
+  grantRows,
+  handoffRows,
+  mixedOrderRows,
+  poolRows,
+} from './report.js';
+import { backlogGrantLatency } from './rows/backlog.js';
+import { mixedOrder } from './rows/mixed-order.js';
 import { rawFloor } from './rows/raw-floor.js';
 import { cliHelpTimes, startUpRows } from './rows/start-up.js';
 import { grantLatency } from './rows/grant-latency.js';
@@ -16,12 +30,22 @@ import { checkFileLimit } from './ulimit.js';
 
 // npm run bench [-- --quick] [--rate=200 --subscribers=5000 ...]: see settings.ts for every knob.
 const settings = benchSettings(process.argv.slice(2));
+/** Ends a run early (the PGlite run has no two-process or later rows). */
+class Done extends Error {}
 const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 const started = Date.now();
 const fileLimit = checkFileLimit(settings.subscribers * 2 + 1_000);
 log(`open-file limit: ${fileLimit}`);
 
-const db = await createBenchDatabase();
+// --pglite: the embedded database every new user runs first, in a directory of its own.
+const pgliteDir = settings.pglite ? mkdtempSync(join(tmpdir(), 'drydock-bench-')) : null;
+const db = pgliteDir
+  ? {
+      url: '',
+      serverVersion: 'PGlite (embedded)',
+      drop: () => Promise.resolve(rmSync(pgliteDir, { recursive: true, force: true })),
+    }
+  : await createBenchDatabase();
 const servers: BenchServer[] = [];
 const rows: Row[] = [];
 // Each row as soon as it is measured, so that an interrupted run still shows what it got.
@@ -43,7 +67,7 @@ process.once('SIGTERM', stopOnSignal);
 const load: string[] = [`start ${loadavg()[0]!.toFixed(2)}`];
 try {
   const serverSettings = {
-    databaseUrl: db.url,
+    ...(pgliteDir ? { dataDir: pgliteDir } : { databaseUrl: db.url }),
     poolSize: settings.poolSize,
     workerConcurrency: settings.workerConcurrency,
   };
@@ -53,9 +77,9 @@ try {
   const [first] = servers as [BenchServer];
   log(`server 1: pid ${first.pid} at ${first.url}`);
 
-  log('raw floor');
-  const floor = await rawFloor(db.url, settings.poolSize, settings.rawSeconds);
-  push(floorRow(floor));
+  // PGlite has no raw floor to measure through pg: its cycle row reports the share of PostgreSQL's.
+  const floor = pgliteDir ? null : await rawFloor(db.url, settings.poolSize, settings.rawSeconds);
+  if (floor) push(floorRow(floor));
 
   log('grant latency');
   await createHostPool(first.graphqlUrl, 'grant', 64);
@@ -66,6 +90,18 @@ try {
   });
   push(...grantRows(grants, (cpuMs(first.pid) - grantCpu) / Math.max(1, grants.granted)));
   load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
+
+  log(`grant latency with ${settings.backlog} leases waiting`);
+  push(
+    ...backlogRows(
+      await backlogGrantLatency(first.graphqlUrl, 'backlog', {
+        waiting: settings.backlog,
+        rate: settings.grantRate,
+        seconds: settings.grantSeconds,
+      }),
+      grants,
+    ),
+  );
 
   log('cycles, one server');
   await createHostPool(first.graphqlUrl, 'cycle', 64);
@@ -78,6 +114,10 @@ try {
   let cpuBefore = serversCpu();
   const one = await leaseCycles([first.graphqlUrl], 'cycle', cycleOptions);
   const oneCpu = (serversCpu() - cpuBefore) / Math.max(1, one.cycles);
+  if (!floor) {
+    push(...cycleRows({ ...one, serverCpuMs: oneCpu }, null, null));
+    throw new Done();
+  }
   servers.push(await startBenchServer(serverSettings));
   log(`server 2: pid ${servers[1]!.pid}`);
   push(
@@ -97,6 +137,11 @@ try {
   push(...cycleRows({ ...one, serverCpuMs: oneCpu }, { ...two, serverCpuMs: twoCpu }, floor));
   await servers.pop()!.stop();
   load.push(`after cycles ${loadavg()[0]!.toFixed(2)}`);
+
+  log('mixed priorities, several owners');
+  push(
+    ...mixedOrderRows(await mixedOrder(first.graphqlUrl, 'mixed', { owners: 3, perOwner: settings.quick ? 4 : 10 })),
+  );
 
   log('hand-off');
   await createHostPool(first.graphqlUrl, 'handoff', 1);
@@ -132,18 +177,27 @@ try {
   }
   push(...poolRows(pools));
   load.push(`end ${loadavg()[0]!.toFixed(2)}`);
+} catch (error) {
+  if (!(error instanceof Done)) throw error;
 } finally {
   for (const server of servers) await server.stop();
   await db.drop();
 }
 
-const conditions = [
-  `mode: ${settings.quick ? 'quick' : 'full'}; total ${((Date.now() - started) / 1_000).toFixed(0)} s`,
-  `node ${process.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); PostgreSQL ${db.serverVersion}`,
-  `server processes: 1 (2 for the two-process cycle row); DATABASE_POOL_SIZE ${settings.poolSize} per process; WORKER_CONCURRENCY ${settings.workerConcurrency}`,
-  `raw floor: ${settings.poolSize} connections for ${settings.rawSeconds} s; grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool`,
-  `cycles: ${settings.cycleClients} closed-loop clients for ${settings.cycleSeconds} s; hand-off: up to ${settings.handoffs} in ${settings.handoffSeconds} s`,
-  `fan-out: ${settings.subscribers} graphql-ws connections from one client process; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
-  `open-file limit ${fileLimit}; load average (1 min): ${load.join(', ')} — the machine is shared, so numbers are noisy`,
-];
+const conditions = pgliteDir
+  ? [
+      `mode: ${settings.quick ? 'quick' : 'full'}, PGlite (--pglite); total ${((Date.now() - started) / 1_000).toFixed(0)} s`,
+      `node ${process.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); one server process on PGlite (one connection)`,
+      `grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool; backlog ${settings.backlog}; cycles: ${settings.cycleClients} clients for ${settings.cycleSeconds} s`,
+      `load average (1 min): ${load.join(', ')} — the machine is shared, so numbers are noisy`,
+    ]
+  : [
+      `mode: ${settings.quick ? 'quick' : 'full'}; total ${((Date.now() - started) / 1_000).toFixed(0)} s`,
+      `node ${process.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); PostgreSQL ${db.serverVersion}`,
+      `server processes: 1 (2 for the two-process cycle row); DATABASE_POOL_SIZE ${settings.poolSize} per process; WORKER_CONCURRENCY ${settings.workerConcurrency}`,
+      `raw floor: ${settings.poolSize} connections for ${settings.rawSeconds} s; grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool`,
+      `cycles: ${settings.cycleClients} closed-loop clients for ${settings.cycleSeconds} s; hand-off: up to ${settings.handoffs} in ${settings.handoffSeconds} s`,
+      `fan-out: ${settings.subscribers} graphql-ws connections from one client process; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
+      `open-file limit ${fileLimit}; load average (1 min): ${load.join(', ')} — the machine is shared, so numbers are noisy`,
+    ];
 process.stdout.write(`\n${conditions.map((c) => `- ${c}`).join('\n')}\n\n${markdownTable(rows)}\n`);

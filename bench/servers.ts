@@ -14,7 +14,9 @@ export interface BenchServer {
 }
 
 export interface ServerSettings {
-  databaseUrl: string;
+  /** PostgreSQL; without it the server runs on PGlite in `dataDir`. */
+  databaseUrl?: string;
+  dataDir?: string;
   poolSize: number;
   workerConcurrency: number;
 }
@@ -33,7 +35,8 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
     env: {
       PATH: process.env['PATH'] ?? '',
       PORT: '0',
-      DATABASE_URL: settings.databaseUrl,
+      ...(settings.databaseUrl ? { DATABASE_URL: settings.databaseUrl } : {}),
+      ...(settings.dataDir ? { DATA_DIR: settings.dataDir } : {}),
       DATABASE_POOL_SIZE: String(settings.poolSize),
       WORKER_CONCURRENCY: String(settings.workerConcurrency),
       RATE_LIMIT_PER_MINUTE: '1000000000',

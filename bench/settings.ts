@@ -1,6 +1,10 @@
 /** Everything a run's size depends on; --quick shrinks every row to a CI smoke test. */
 export interface BenchSettings {
   quick: boolean;
+  /** The grant and cycle rows on the embedded PGlite (one server process, no raw floor). */
+  pglite: boolean;
+  /** Leases waiting in the queue of the backlog row. */
+  backlog: number;
   poolSize: number;
   workerConcurrency: number;
   rawSeconds: number;
@@ -27,6 +31,8 @@ export function benchSettings(argv: string[]): BenchSettings {
   };
   return {
     quick,
+    pglite: argv.includes('--pglite'),
+    backlog: number('backlog', 1_000, 200),
     poolSize: number('pool-size', 10, 10),
     workerConcurrency: number('worker-concurrency', 4, 4),
     rawSeconds: number('raw-seconds', 10, 2),

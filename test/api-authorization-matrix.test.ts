@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { buildSchema } from '../src/schema/index.js';
 import { createLogger } from '../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { graphqlRequest } from './support/http.js';
@@ -169,6 +170,24 @@ const mutations: Row[] = [
     'mutation { requestLease(input: { resourceType: "host" }) { __typename } }',
     () => ({}),
     [NA, 'RequestLeasePayload', 'RequestLeasePayload', 'RequestLeasePayload'],
+  ],
+  [
+    'requestGang',
+    'mutation { requestGang(input: { parts: [{ resourceType: "host", count: 2 }] }) { __typename } }',
+    () => ({}),
+    [NA, 'RequestLeasePayload', 'RequestLeasePayload', 'RequestLeasePayload'],
+  ],
+  [
+    'setPrincipalWeight',
+    `mutation ($p: ID!) { setPrincipalWeight(principalId: $p, weight: 2) { __typename } }`,
+    () => ({ p: ids['alicePrincipal'] }),
+    [NA, NA, NA, 'PrincipalPayload'],
+  ],
+  [
+    'setQuota',
+    `mutation ($p: ID!) { setQuota(principalId: $p, resourceType: "host", maxLeases: 50) { __typename } }`,
+    () => ({ p: ids['alicePrincipal'] }),
+    [NA, NA, NA, 'QuotaPayload'],
   ],
   [
     'releaseLease',
@@ -348,6 +367,11 @@ describe('subscriptions', () => {
 });
 
 describe('mutations', () => {
+  it('the matrix has a row for every mutation of the schema', () => {
+    const fields = Object.keys(buildSchema().getMutationType()?.getFields() ?? {}).sort();
+    expect(mutations.map(([name]) => name).sort()).toEqual(fields);
+  });
+
   it.each(mutations)('%s × every caller', async (_name, query, variables, [read, lease, other, admin]) => {
     const expected: Record<Role, string> = { ...REFUSED, read, lease, other, admin };
     // Refusals first, so that a success cannot hide a refusal that should have come before it.

@@ -86,7 +86,7 @@ describeEachDatabase('a lease through the API', (kind) => {
       },
     ).done;
     const statuses = replay.map((e) => e.leaseEvents.status).filter((s, i, all) => s !== all[i - 1]);
-    expect(statuses).toEqual(['PENDING', 'ACTIVE', 'RELEASED', 'DESTROYED']);
+    expect(statuses).toEqual(['PENDING', 'ACQUIRED', 'ACTIVE', 'RELEASED', 'DESTROYED']);
     expect(replay.every((e) => e.leaseEvents.lease.status === 'DESTROYED')).toBe(true);
     await client.dispose();
   });

@@ -19,7 +19,7 @@ export interface GrantResult {
 export async function grantLatency(
   graphqlUrl: string,
   resourceType: string,
-  options: { rate: number; seconds: number; timeoutMs?: number },
+  options: { rate: number; seconds: number; timeoutMs?: number; attributes?: Record<string, unknown> },
 ): Promise<GrantResult> {
   const client = wsClient(graphqlUrl);
   const watcher = new LeaseWatcher(client);
@@ -36,7 +36,7 @@ export async function grantLatency(
     if (wait > 1) await sleep(wait);
     const sent = now();
     inflight.push(
-      requestLeases(graphqlUrl, { resourceType })
+      requestLeases(graphqlUrl, { resourceType, ...(options.attributes ? { attributes: options.attributes } : {}) })
         .then(([id]) => watcher.when(id!, 'ACTIVE', options.timeoutMs ?? 30_000))
         .then((at) => {
           latencies.push(at - sent);

@@ -89,7 +89,7 @@ export function leaseVisible(actor: Actor, lease: { ownerId: number | null }): b
 export type Action =
   | { kind: 'lease.request' }
   | { kind: 'lease.release' | 'lease.runCommand'; lease: { id: number; ownerId: number | null } }
-  | { kind: 'lease.update' | 'lease.raisePriority' }
+  | { kind: 'lease.update' | 'lease.raisePriority' | 'scheduling.manage' }
   | { kind: 'resource.release' | 'resource.reclaim' | 'resource.update' }
   | { kind: 'blueprint.create' | 'credential.manage' }
   | { kind: 'blueprint.edit' | 'authorization.decide'; blueprint: { id: number; createdById: number | null } }
@@ -100,6 +100,7 @@ export type Action =
 const adminOnly: Record<string, string> = {
   'lease.update': 'only an administrator may run a lease update',
   'lease.raisePriority': "only an administrator may raise a lease's priority",
+  'scheduling.manage': 'only an administrator may set weights and quotas',
   'resource.release': 'only an administrator may release a resource',
   'resource.reclaim': 'only an administrator may reclaim resources',
   'resource.update': 'only an administrator may run a resource update',

@@ -1,5 +1,5 @@
 import type { Lease, Resource, ResourceStatus } from '../generated/prisma/client.js';
-import { scheduleLeaseUpdate } from '../queue/jobs.js';
+import { scheduleLeaseUpdate } from './jobs.js';
 import type { LoadedBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
 import type { SlotLockHolder } from './logs.js';
@@ -8,11 +8,8 @@ import { guardedTransitionLease, transitionLease } from './transitions.js';
 import { clearedWait } from './waiting.js';
 
 export type AcquireOutcome =
-  /**
-   * `shared`: the acquisition took no lease slot lock, so the resource may take more leases;
-   * `woken`: the waiting leases that could share it were woken already.
-   */
-  | { ok: true; lease: Lease; shared: boolean; woken?: boolean }
+  /** `shared`: the acquisition took no lease slot lock, so the resource may take more leases. */
+  | { ok: true; lease: Lease; shared: boolean }
   | { ok: false; reason: 'resource-not-open' }
   | { ok: false; reason: 'slot-lock'; holders: SlotLockHolder[] };
 
@@ -57,9 +54,15 @@ export async function acquireOn(
       lease: await transitionLease(
         ctx,
         lease,
-        'ACTIVE',
-        { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
+        'ACQUIRED',
+        { type: 'lease-acquired', data: { resourceId: resource.id }, resourceId: resource.id },
         { resourceId: resource.id, ...clearedWait },
+        {
+          then: {
+            to: 'ACTIVE',
+            log: { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
+          },
+        },
       ),
     };
   }
@@ -86,8 +89,7 @@ export async function acquireOn(
 /**
  * The common case as one statement: a resource that was ACTIVE when read, a blueprint that takes
  * no slot lock for the lease and activates it at once. The share lock, the lease's ACTIVE row and
- * log, and the wake-up of the waiters that may share the resource too are one statement, written
- * only if the resource is still ACTIVE under the lock. Null: not that case, or the resource moved
+ * its two logs are one statement, written only if the resource is still ACTIVE under the lock. Null: not that case, or the resource moved
  * on; the general path looks again.
  */
 async function acquireOnOpen(
@@ -102,13 +104,20 @@ async function acquireOnOpen(
   if (!Array.isArray(plan.slotLocks) || plan.slotLocks.length > 0) return null;
   const activation = implementation.activateLease?.(blueprint, resource, lease) ?? { status: 'active' as const };
   if (activation.status !== 'active') return null;
+  // Acquired, then activated, both logged (as Drydock logs them), in one row write.
   const { lease: active } = await guardedTransitionLease(
     ctx,
     lease,
-    'ACTIVE',
-    { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
+    'ACQUIRED',
+    { type: 'lease-acquired', data: { resourceId: resource.id }, resourceId: resource.id },
     { resourceId: resource.id, ...clearedWait },
-    { onActiveResource: resource.id, wake: ctx.deps.options.wakeBatch },
+    {
+      onActiveResource: resource.id,
+      then: {
+        to: 'ACTIVE',
+        log: { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
+      },
+    },
   );
-  return active ? { ok: true, shared: true, woken: true, lease: active } : null;
+  return active ? { ok: true, shared: true, lease: active } : null;
 }

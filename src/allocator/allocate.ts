@@ -2,8 +2,8 @@ import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js
 import type { AllocationQueries } from '../blueprints/implementation.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { limitSlotKey } from '../blueprints/implementation.js';
-import { scheduleResourceUpdate } from '../queue/jobs.js';
-import { acquireOn, type AcquireOutcome } from './acquire.js';
+import { scheduleResourceUpdate } from './jobs.js';
+import { acquireOn } from './acquire.js';
 import {
   candidateBlueprintsSql,
   candidatesFrom,
@@ -14,7 +14,7 @@ import {
 } from './blueprints.js';
 import { sendCommand } from './commands.js';
 import type { TxContext } from './context.js';
-import { PermanentFailure, TemporaryFailure } from './errors.js';
+import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { scheduleHealthCheck } from './health.js';
 import type { SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
@@ -22,9 +22,7 @@ import { heldKeys, heldSlotLocks, slotLockHolders } from './slot-locks.js';
 import { breakLease, brokenBuildsColumns, giveUpAfterBrokenBuilds } from './lease-end.js';
 import { logLease, logResource, transitionResource } from './transitions.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
-import { olderWaitingLeaseSql } from './queue-order.js';
 import { sameWait, waitAndRetry, type Blocker } from './waiting.js';
-import { wakeWaitingLeases } from './wake.js';
 
 /** Allocations tried in one update on a blueprint whose slot locks keep being taken first. */
 const ALLOCATION_ATTEMPTS = 3;
@@ -55,10 +53,6 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   if (!blueprints.ok)
     return breakLease(ctx, lease, blueprints.reason, blueprints.message, null, blueprints.blueprintIds);
   const { candidates } = blueprints;
-
-  // Request order: an older lease waiting for the same thing goes first.
-  if (view.ahead !== null)
-    return waitAndRetry(ctx, lease, { reason: 'queued-behind', leaseId: view.ahead }, { patient: true });
 
   // 2–3. Candidate resources, split into free and used.
   let viewed = new ViewedResources(view.resources ?? { complete: true, rows: [] });
@@ -107,7 +101,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
         continue;
       }
       const outcome = await acquireOn(ctx, lease, candidate.resource, candidate.loaded);
-      if (outcome.ok) return acquired(ctx, outcome);
+      if (outcome.ok) return outcome.lease;
       if (outcome.reason === 'slot-lock') lockFailures.push(...outcome.holders);
     }
     return null;
@@ -166,7 +160,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
       }
       const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
       const outcome = acceptsNow ? await acquireOn(ctx, lease, allocation.resource, candidate) : null;
-      if (outcome?.ok) return acquired(ctx, outcome);
+      if (outcome?.ok) return outcome.lease;
       // A blueprint may refuse leases on its PENDING resources (the mystery box): wait for it to open.
       return waitAndRetry(ctx, lease, {
         reason: 'waiting-for-resource-activation',
@@ -209,30 +203,17 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   return waitAndRetry(ctx, lease, lockBlocker ?? { reason: 'no-capacity' }, { patient: !retrySoon });
 }
 
-/**
- * A lease got a resource it can share with others: the next waiting leases of its type may fit
- * there too, so they are woken (and each one that gets through wakes more, fanning out). An
- * exclusive acquisition leaves no room, so it wakes no one: the next waiter is woken when this
- * lease frees its slot.
- */
-async function acquired(ctx: TxContext, outcome: Extract<AcquireOutcome, { ok: true }>): Promise<Lease> {
-  if (outcome.shared && !outcome.woken) await wakeWaitingLeases(ctx, outcome.lease.resourceType);
-  return outcome.lease;
-}
-
 export interface AllocationView {
   blueprints: CandidateBlueprintRows;
-  /** An older lease waiting for the same thing (see queue-order.ts). */
-  ahead: number | null;
   /**
    * The resources (not DESTROYED) of the enabled blueprints that yield the type with their live
-   * lease counts, least loaded first; null when `ahead`. `complete`: all of them; otherwise (a pool
+   * lease counts, least loaded first. `complete`: all of them; otherwise (a pool
    * larger than VIEW_RESOURCES) only the VIEW_RESOURCES least-loaded ACTIVE ones.
    */
   resources: ViewResources | null;
-  /** The lease's broken builds (see giveUpAfterBrokenBuilds); null when `ahead`. */
+  /** The lease's broken builds (see giveUpAfterBrokenBuilds). */
   broken: { count: number; last: number | null; hopeless: boolean } | null;
-  /** A resource the lease is building (step 4); null when none or when `ahead`. */
+  /** A resource the lease is building (step 4); null when none. */
   building: number | null;
 }
 
@@ -246,17 +227,16 @@ export interface AllocationView {
  */
 export function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma.Sql {
   return Prisma.sql`(
-    SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)}, 'ahead', a.id, 'resources',
-      CASE WHEN a.id IS NULL THEN ${resourcesSql(lease, VIEW_RESOURCES)} END,
-      'broken', CASE WHEN a.id IS NULL THEN (
+    SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)},
+      'resources', ${resourcesSql(lease, VIEW_RESOURCES)},
+      'broken', (
         SELECT row_to_json(b) FROM (SELECT ${brokenBuildsColumns} FROM "Resource" r
-        WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') b) END,
-      'building', CASE WHEN a.id IS NULL THEN (
-        SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1) END)
-    FROM (SELECT ${olderWaitingLeaseSql(lease)} AS id) a)`;
+        WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') b),
+      'building', (
+        SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1)))`;
 }
 
-type ViewResources = { complete: boolean; rows: { row: Record<string, unknown>; live: number }[] | null };
+export type ViewResources = { complete: boolean; rows: { row: Record<string, unknown>; live: number }[] | null };
 
 /**
  * The type's live resources with their live lease counts (see AllocationView.resources): whole,
@@ -293,10 +273,10 @@ async function allResources(ctx: TxContext, lease: Lease): Promise<ViewResources
   return row?.resources ?? { complete: true, rows: [] };
 }
 
-async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
+export async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
   const [row] = await ctx.tx.$queryRaw<{ view: AllocationView }[]>`
     SELECT ${allocationViewSql(ctx.deps.registry, leaseValues(lease))} AS view`;
-  return row?.view ?? { blueprints: null, ahead: null, resources: null, broken: null, building: null };
+  return row?.view ?? { blueprints: null, resources: null, broken: null, building: null };
 }
 
 /**
@@ -409,8 +389,6 @@ async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedB
     leaseId: lease.id,
   });
   if (plan.activation === 'now') {
-    // No wake-up here: the allocating lease takes it next, and if it can be shared, that
-    // acquisition wakes the waiters (see acquired()).
     const active = await transitionResource(ctx, resource, 'ACTIVE', { type: 'resource-activated', data: {} });
     scheduleHealthCheck(ctx, active, candidate);
     return { kind: 'allocated', resource: active };

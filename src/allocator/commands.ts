@@ -1,5 +1,5 @@
 import type { CommandKind } from '../generated/prisma/client.js';
-import { scheduleLeaseUpdate, scheduleResourceUpdate } from '../queue/jobs.js';
+import { scheduleLeaseUpdate, scheduleResourceUpdate } from './jobs.js';
 import type { TxContext } from './context.js';
 
 export type CommandTarget = { leaseId: number } | { resourceId: number };

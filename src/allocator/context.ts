@@ -1,11 +1,11 @@
 import type { Database } from '../db/database.js';
 import { PendingEvents, type DomainEvent, type EventSink } from '../events/domain-events.js';
 import type { JobKind, Prisma } from '../generated/prisma/client.js';
-import { writeScheduledJobs } from '../queue/jobs.js';
-import { takeCarried, type Carried, type JobClaim } from '../queue/worker.js';
+import { takeCarried, type Carried, type JobClaim, type QueuePort } from '../queue/port.js';
+import { writeScheduledJobs } from './jobs.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import type { AllocatorOptions } from './options.js';
-import { rawTransaction, type RawQueries } from './raw-sql.js';
+import { rawTransaction, type RawQueries } from '../db/raw-sql.js';
 import type { RuntimeTools } from './runtime.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
@@ -30,8 +30,15 @@ export class AfterCommit {
 
   flush(deps: AllocatorDeps): void {
     this.events.flush(deps.events);
-    if (this.wakeAt) deps.wake(this.wakeAt);
+    if (this.wakeAt) deps.queue.wake(this.wakeAt);
     this.wakeAt = undefined;
+  }
+
+  /** Takes on the work of `later`, a part of this transaction that is kept (see scheduler/plan.ts). */
+  merge(later: AfterCommit): void {
+    this.events.append(later.events);
+    if (later.wakeAt) this.jobScheduled(later.wakeAt);
+    later.wakeAt = undefined;
   }
 
   /** Publishes what `earlier` (committed before this) has not, together with this one's. */
@@ -60,8 +67,8 @@ export interface AllocatorDeps {
   events: EventSink;
   registry: BlueprintRegistry;
   options: AllocatorOptions;
-  /** Tells the queue worker of this process that a job is due at `runAt` (its notify hook). */
-  wake(runAt: Date): void;
+  /** The job queue: wake-ups after commit, and idle worker slots for work a request creates. */
+  queue: QueuePort;
   /** Transports and command running for hooks outside transactions; none: every use fails clearly. */
   tools?: RuntimeTools;
 }
@@ -85,6 +92,8 @@ export interface TxContext<T extends Tx = Tx> {
   deps: AllocatorDeps;
   /** Jobs to schedule at the end of the transaction, by job key (earliest time wins). */
   jobs: Map<string, JobRequest>;
+  /** Scheduling passes to ask for at the end of the transaction, by resource type (see jobs.ts). */
+  passes: Map<string, Date>;
   /**
    * The queue job this transaction runs as: a request for that job itself becomes the time its
    * completion leaves it due again (see ../queue/jobs.ts). A transaction after which more of the
@@ -133,7 +142,16 @@ async function run<T, X extends Tx>(
   const after = new AfterCommit();
   const onCommit: (() => void)[] = [];
   const result = await transaction(async (tx) => {
-    const ctx: TxContext<X> = { tx, after, now: deps.options.clock(), deps, jobs: new Map(), claim, onCommit };
+    const ctx: TxContext<X> = {
+      tx,
+      after,
+      now: deps.options.clock(),
+      deps,
+      jobs: new Map(),
+      passes: new Map(),
+      claim,
+      onCommit,
+    };
     const value = await fn(ctx);
     await writeScheduledJobs(ctx);
     return value;

@@ -1,5 +1,5 @@
 import type { Resource } from '../generated/prisma/client.js';
-import { scheduleResourceUpdate } from '../queue/jobs.js';
+import { scheduleResourceUpdate } from './jobs.js';
 import type { LoadedBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
 

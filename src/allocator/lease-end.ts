@@ -26,7 +26,7 @@ export async function breakLease(
 
 /**
  * RELEASED or BROKEN → DESTROYED: the blueprint's release and destroy hooks, then the lease's
- * slot locks go and the leases waiting for this capacity are woken. Hook failures are logged in
+ * slot locks go and the type's scheduling pass is asked for. Hook failures are logged in
  * the job's error, not allowed to keep a dead lease holding its locks.
  *
  * `held`: the lease's resource and blueprint if the caller has them already (read with the lease's
@@ -45,15 +45,14 @@ export async function destroyLease(ctx: TxContext, lease: Lease, held?: HeldReso
       await implementation.destroyLease?.(blueprint, resource, lease);
     }
   }
-  // The slot locks go and, since one unit of capacity is freed at most, one waiter, the oldest,
-  // is woken (see wake.ts), all in the statement of the transition.
+  // The slot locks go in the statement of the transition, and the type's pass looks again.
   return transitionLease(
     ctx,
     lease,
     'DESTROYED',
     { type: 'lease-destroyed', data: {} },
     {},
-    { releaseSlotLocks: true, wake: lease.resourceId !== null ? 1 : 0 },
+    { releaseSlotLocks: true, wake: lease.resourceId !== null },
   );
 }
 
@@ -65,7 +64,7 @@ export async function destroyLease(ctx: TxContext, lease: Lease, held?: HeldReso
 export async function releaseLease(
   ctx: TxContext,
   lease: Lease,
-  reason: 'command' | 'expired',
+  reason: 'command' | 'expired' | 'gang-part-lost',
   held: HeldResource | null,
 ): Promise<Lease> {
   const log = { type: 'lease-released' as const, data: { reason } };
@@ -83,7 +82,7 @@ export async function releaseLease(
     {
       then: { to: 'DESTROYED', log: { type: 'lease-destroyed', data: {} } },
       releaseSlotLocks: true,
-      wake: lease.resourceId !== null ? 1 : 0,
+      wake: lease.resourceId !== null,
     },
   );
 }

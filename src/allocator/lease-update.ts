@@ -1,8 +1,7 @@
-import { Prisma, type CommandKind, type Lease, type Resource } from '../generated/prisma/client.js';
+import { type CommandKind, type Lease, type Resource } from '../generated/prisma/client.js';
 import type { ActivationResult } from '../blueprints/implementation.js';
-import { scheduleLeaseUpdate } from '../queue/jobs.js';
-import { takeStartingClaim } from '../queue/worker.js';
-import { allocateLease, allocationViewSql, type AllocationView } from './allocate.js';
+import type { JobClaim } from '../queue/port.js';
+import { scheduleLeaseUpdate, schedulePass } from './jobs.js';
 import { backoffDelayMs } from './backoff.js';
 import {
   blueprintOf,
@@ -13,22 +12,20 @@ import {
   type LoadedBlueprint,
 } from './blueprints.js';
 import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
-import { TemporaryFailure } from './errors.js';
+import { TemporaryFailure } from '../failures.js';
 import { breakLease, brokenMessage, destroyLease, giveUpAfterBrokenBuilds, releaseLease } from './lease-end.js';
-import { leaseColumns } from './lease-sql.js';
 import { leaseRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { liveLeaseStatuses } from './state-machines.js';
 import { countLogs, logLease, transitionLease } from './transitions.js';
+import { sendCommand } from './commands.js';
 import { waitAndRetry } from './waiting.js';
 
 /**
  * The single writer of a lease. Holds the lease row lock for the whole transaction, so no other
  * process can write it at the same time; consumes its commands in order, then acts on its status.
  */
-export async function updateLease(deps: AllocatorDeps, leaseId: number): Promise<void> {
-  // Synchronously, before anything else: see takeStartingClaim.
-  const claim = takeStartingClaim('LEASE_UPDATE', leaseId);
+export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: JobClaim): Promise<void> {
   const setup = await inUpdateTransaction(
     deps,
     async (ctx): Promise<LeaseSetup | null> => {
@@ -46,8 +43,7 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number): Promise
       }
 
       const next: { setup?: LeaseSetup } = {};
-      // The view was read for the lease as locked: only an unchanged PENDING lease can use it.
-      lease = await step(ctx, lease, locked.held, next, lease === locked.lease ? locked.view : null);
+      lease = await step(ctx, lease, locked.held, next);
 
       // The expiry job: a delayed update at `until`, so that expiry needs no polling.
       if (liveLeaseStatuses.includes(lease.status) && lease.until) scheduleLeaseUpdate(ctx, lease.id, lease.until);
@@ -71,8 +67,6 @@ interface LockedLease {
   /** Its unconsumed commands, oldest first, now consumed. */
   commands: CommandKind[];
   held: HeldResource | null;
-  /** For a PENDING lease: what allocation reads (allocate.ts), read with the lock. */
-  view: AllocationView | null;
 }
 
 /**
@@ -91,7 +85,6 @@ async function lockLease(ctx: TxContext, leaseId: number, consume: boolean): Pro
       __commands: CommandKind[] | null;
       __resource: Record<string, unknown> | null;
       __blueprint: BlueprintColumn | null;
-      __view: AllocationView | null;
     })[]
   >`
     WITH l AS (SELECT * FROM "Lease" WHERE id = ${leaseId} FOR NO KEY UPDATE),
@@ -100,19 +93,13 @@ async function lockLease(ctx: TxContext, leaseId: number, consume: boolean): Pro
       WHERE ${consume} AND NOT consumed AND "targetLeaseId" = ${leaseId} AND EXISTS (SELECT 1 FROM l)
       RETURNING id, kind)
     SELECT l.*, (SELECT json_agg(c.kind ORDER BY c.id) FROM c) AS __commands,
-           to_jsonb(r) AS __resource, CASE WHEN r.id IS NULL THEN NULL ELSE ${blueprintSql(ctx.deps.registry, 'b')} END AS __blueprint,
-           ${
-             consume
-               ? Prisma.sql`CASE WHEN l.status = 'PENDING' THEN ${allocationViewSql(ctx.deps.registry, leaseColumns('l'))} END`
-               : Prisma.sql`NULL::json`
-           } AS __view
+           to_jsonb(r) AS __resource, CASE WHEN r.id IS NULL THEN NULL ELSE ${blueprintSql(ctx.deps.registry, 'b')} END AS __blueprint
     FROM l LEFT JOIN "Resource" r ON r.id = l."resourceId" LEFT JOIN "Blueprint" b ON b.id = r."blueprintId"`;
   if (!row) return undefined;
-  const { __commands: commands, __resource: resourceRow, __blueprint: column, __view: view, ...lease } = row;
+  const { __commands: commands, __resource: resourceRow, __blueprint: column, ...lease } = row;
   const resource = resourceRow ? decodeResource(resourceRow) : null;
   return {
     lease,
-    view,
     commands: commands ?? [],
     held: resource
       ? { resource, loaded: await blueprintOf(ctx.tx, ctx.deps.registry, resource.blueprintId, column) }
@@ -125,13 +112,12 @@ async function step(
   lease: Lease,
   held: HeldResource | null,
   next: { setup?: LeaseSetup },
-  view: AllocationView | null,
 ): Promise<Lease> {
   // `held` was read for the lease as locked; a transition in between (PENDING again) leaves it stale.
   const current = held && held.resource.id === lease.resourceId ? held : null;
   switch (lease.status) {
     case 'PENDING':
-      return allocateLease(ctx, lease, view ?? undefined);
+      return waitingLease(ctx, lease);
     case 'ACQUIRED':
       return progressAcquired(ctx, lease, current, next);
     case 'ACTIVE':
@@ -142,6 +128,20 @@ async function step(
     case 'DESTROYED':
       return lease;
   }
+}
+
+/**
+ * A PENDING lease is its type's scheduling pass's to grant (scheduler/pass.ts); its own update
+ * only ends a wait past `waitUntil`, and otherwise asks for a pass (update-lease on a waiting
+ * lease means "look at it now").
+ */
+async function waitingLease(ctx: TxContext, lease: Lease): Promise<Lease> {
+  if (lease.waitUntil && lease.waitUntil <= ctx.now) {
+    const waited = Math.round((ctx.now.getTime() - lease.createdAt.getTime()) / 1000);
+    return breakLease(ctx, lease, 'wait-timeout', `still waiting after ${waited} s`);
+  }
+  schedulePass(ctx, lease.resourceType);
+  return lease;
 }
 
 const wasBroken = (resource: { status: string; statusReason: string | null }) =>
@@ -162,6 +162,7 @@ async function progressAcquired(
       const gaveUp = await giveUpAfterBrokenBuilds(ctx, lease);
       if (gaveUp) return gaveUp;
     }
+    if (lease.gangId !== null) return releaseGang(ctx, lease, held);
     await releaseSlotLocks(ctx.tx, { leaseId: lease.id });
     const pending = await transitionLease(
       ctx,
@@ -173,7 +174,7 @@ async function progressAcquired(
       },
       { resourceId: null, acquiredAt: null },
     );
-    scheduleLeaseUpdate(ctx, lease.id);
+    schedulePass(ctx, lease.resourceType);
     return pending;
   }
   if (resource.status === 'PENDING')
@@ -198,6 +199,25 @@ async function progressAcquired(
   return activate(ctx, lease, resource.id);
 }
 
+/**
+ * A gang part whose resource went away is not acquired again on its own: that would be holding
+ * the other parts while waiting for this one. The whole gang is released instead (this part now,
+ * the others by command); its owner asks again.
+ */
+async function releaseGang(ctx: TxContext, lease: Lease, held: HeldResource | null): Promise<Lease> {
+  await releaseOtherParts(ctx, lease);
+  return releaseLease(ctx, lease, 'gang-part-lost', held);
+}
+
+/** A gang's parts end together: the others of `lease`'s gang are told to release. */
+async function releaseOtherParts(ctx: TxContext, lease: Lease): Promise<void> {
+  if (lease.gangId === null) return;
+  const others = await ctx.tx.$queryRaw<{ id: number }[]>`
+    SELECT id FROM "Lease" WHERE "gangId" = ${lease.gangId} AND id <> ${lease.id}
+      AND status IN ('PENDING', 'ACQUIRED', 'ACTIVE') ORDER BY id`;
+  for (const { id } of others) await sendCommand(ctx, 'RELEASE', { leaseId: id }, null);
+}
+
 const activate = (ctx: TxContext, lease: Lease, resourceId: number) =>
   transitionLease(ctx, lease, 'ACTIVE', { type: 'lease-activated', data: { resourceId } }, { attempts: 0 });
 
@@ -208,6 +228,8 @@ const activate = (ctx: TxContext, lease: Lease, resourceId: number) =>
 async function checkActive(ctx: TxContext, lease: Lease, held: HeldResource | null): Promise<Lease> {
   const resource = held?.resource;
   if (!resource) return lease;
+  if (wasBroken(resource) || resource.status === 'RELEASED' || resource.status === 'DESTROYED')
+    await releaseOtherParts(ctx, lease);
   if (wasBroken(resource)) {
     return breakLease(ctx, lease, 'resource-broken', await brokenMessage(ctx, resource.id), held);
   }

@@ -12,11 +12,11 @@ export interface SlotLockHolder {
 
 export interface LogData {
   // lease
-  'lease-requested': { resourceType: string; until: string | null };
+  'lease-requested': { resourceType: string; until: string | null; gangId?: number };
   'lease-acquired': { resourceId: number };
   'lease-activated': { resourceId: number };
   'lease-release-requested': { authorId: number | null };
-  'lease-released': { reason: 'command' | 'expired' | 'resource-released' };
+  'lease-released': { reason: 'command' | 'expired' | 'resource-released' | 'gang-part-lost' };
   'lease-reacquiring': { resourceId: number; resourceStatus: string };
   'lease-broken': { reason: string; message: string; blueprintIds?: number[] };
   'lease-destroyed': Record<string, never>;

@@ -1,6 +1,6 @@
 import type { Blueprint } from '../generated/prisma/client.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
-import { scheduleBlueprintMaintenance } from '../queue/jobs.js';
+import { scheduleBlueprintMaintenance } from './jobs.js';
 import { loadBlueprint } from './blueprints.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
 import { writeLog } from './logs.js';

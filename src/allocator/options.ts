@@ -12,10 +12,14 @@ export interface AllocatorOptions {
   idleRetryMs: number;
   /** In [0, 1): source of the jitter that keeps racing leases from retrying in lock step. */
   random: () => number;
+  /**
+   * A waiting lease's band (its priority for the scheduling pass) rises by one per this much
+   * waiting, so that no lease waits forever behind newer ones of a higher priority; a lease or gang
+   * that waited this long and could not be served keeps capacity from leases of lower bands.
+   */
+  agingIntervalMs: number;
   /** A resource is reclaimable only once idle this long and with nothing destroyed on it for as long. */
   reclaimGraceMs: number;
-  /** How many waiting leases of a type are woken when capacity frees up (oldest first). */
-  wakeBatch: number;
   transactionTimeoutMs: number;
   /** How soon a resource's setup step looks again when its blueprint says "not yet". */
   activationPollMs: number;
@@ -43,8 +47,8 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   backoffCapMs: 15_000,
   idleRetryMs: 60_000,
   random: Math.random,
+  agingIntervalMs: 5 * 60_000,
   reclaimGraceMs: 5 * 60_000,
-  wakeBatch: 3,
   transactionTimeoutMs: 30_000,
   activationPollMs: 1_000,
   healthCheckIntervalMs: 60_000,

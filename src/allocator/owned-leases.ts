@@ -1,6 +1,6 @@
 import type { Lease, Resource } from '../generated/prisma/client.js';
 import type { OwnedLeaseRequest, OwnedLeases } from '../blueprints/implementation.js';
-import { scheduleLeaseUpdate } from '../queue/jobs.js';
+import { ensureQueue, schedulePass } from './jobs.js';
 import { blueprintPrincipalId } from './blueprint-principal.js';
 import { sendCommand } from './commands.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
@@ -41,7 +41,8 @@ export function ownedLeases(deps: AllocatorDeps, resource: Resource): OwnedLease
           data: { leaseId: lease.id, resourceType: lease.resourceType },
           leaseId: lease.id,
         });
-        scheduleLeaseUpdate(ctx, lease.id);
+        await ensureQueue(ctx, lease.resourceType);
+        schedulePass(ctx, lease.resourceType);
         return lease;
       }),
 

@@ -1,28 +1,25 @@
 import type { CommandKind, Resource } from '../generated/prisma/client.js';
-import { scheduleLeaseUpdate, scheduleResourceUpdate } from '../queue/jobs.js';
-import { takeStartingClaim } from '../queue/worker.js';
+import type { JobClaim } from '../queue/port.js';
+import { scheduleLeaseUpdate, schedulePass, scheduleResourceUpdate } from './jobs.js';
 import type { ActivationResult } from '../blueprints/implementation.js';
 import { backoffDelayMs } from './backoff.js';
 import { loadBlueprint, type LoadedBlueprint } from './blueprints.js';
 import { sendCommand } from './commands.js';
 import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
-import { PermanentFailure, TemporaryFailure } from './errors.js';
+import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { scheduleHealthCheck } from './health.js';
 import { releaseOwnedLeases } from './owned-leases.js';
 import { resourceRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { liveResourceStatuses } from './state-machines.js';
 import { countLogs, logResource, transitionResource } from './transitions.js';
-import { wakeWaitingLeases } from './wake.js';
 
 /**
  * The single writer of a resource. The setup step of a PENDING resource and the health check of
  * an ACTIVE one run between two transactions, holding no lock, so that a blueprint may take as
  * long as it needs to open or probe it.
  */
-export async function updateResource(deps: AllocatorDeps, resourceId: number): Promise<void> {
-  // Synchronously, before anything else: see takeStartingClaim.
-  const claim = takeStartingClaim('RESOURCE_UPDATE', resourceId);
+export async function updateResource(deps: AllocatorDeps, resourceId: number, claim?: JobClaim): Promise<void> {
   const next = await inUpdateTransaction(
     deps,
     async (ctx) => {
@@ -132,11 +129,10 @@ async function destroyResource(ctx: TxContext, resource: Resource): Promise<Reso
 /** The resource changed in a way its leases and the waiting leases of its type care about. */
 async function wakeLeasesOn(ctx: TxContext, resource: Resource): Promise<void> {
   const leases = await ctx.tx.$queryRaw<{ id: number }[]>`
-    SELECT id FROM "Lease"
-    WHERE ("resourceId" = ${resource.id} AND status IN ('ACQUIRED', 'ACTIVE'))
-       OR (id = ${resource.allocatedForLeaseId}::int AND status = 'PENDING')`;
+    SELECT id FROM "Lease" WHERE "resourceId" = ${resource.id} AND status IN ('ACQUIRED', 'ACTIVE')`;
   for (const lease of leases) scheduleLeaseUpdate(ctx, lease.id);
-  await wakeWaitingLeases(ctx, resource.type);
+  // The lease it was built for, and any other waiting lease of the type, are the pass's.
+  schedulePass(ctx, resource.type);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Lease, Resource } from '../generated/prisma/client.js';
 import type { BlueprintRuntime, CommandRunner, MaintenanceRuntime, OwnedLeases } from '../blueprints/implementation.js';
 import type { TransportFactory } from '../transports/transport.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
-import { PermanentFailure } from './errors.js';
+import { PermanentFailure } from '../failures.js';
 import { writeLog } from './logs.js';
 import { ownedLeases } from './owned-leases.js';
 

@@ -5,10 +5,9 @@ import {
   type Resource,
   type ResourceStatus,
 } from '../generated/prisma/client.js';
-import { scheduleResourceUpdate } from '../queue/jobs.js';
+import { schedulePass, scheduleResourceUpdate } from './jobs.js';
 import type { TxContext } from './context.js';
 import { publishLog, writeLog, type LogEntry, type LogType } from './logs.js';
-import { wakeSql } from './wake.js';
 import { assertLeaseTransition, assertResourceTransition } from './state-machines.js';
 
 // The only functions that write a status. Each validates the move against the state machine,
@@ -59,8 +58,8 @@ const timestamp = (date: Date | null) => Prisma.sql`${date}::timestamp`;
 export interface LeaseTransitionExtras {
   /** Delete the lease's slot locks (it is being destroyed). */
   releaseSlotLocks?: boolean;
-  /** Wake this many waiting leases of the lease's resource type (see wake.ts). */
-  wake?: number;
+  /** Capacity frees: ask for a scheduling pass of the lease's resource type. */
+  wake?: boolean;
   /**
    * Only if the resource, share-locked by the same statement, is ACTIVE: the acquisition of a
    * lease on an open resource in one statement (acquire.ts). Otherwise nothing is written and the
@@ -150,23 +149,17 @@ export async function guardedTransitionLease<T extends LogType>(
     ctes.push(
       Prisma.sql`s AS (DELETE FROM "SlotLock" WHERE "ownerLeaseId" = ${lease.id} AND EXISTS (SELECT 1 FROM u))`,
     );
-  const wake = extras.wake ?? 0;
-  if (wake > 0)
-    ctes.push(
-      Prisma.sql`w AS (${wakeSql(ctx, lease.resourceType, wake, lease.id, Prisma.sql`AND EXISTS (SELECT 1 FROM u)`)})`,
-    );
   const [row] = await ctx.tx.$queryRaw<
-    (Partial<Lease> & { __logs: string[] | null; __resource: ResourceStatus | null; __woken: number })[]
+    (Partial<Lease> & { __logs: string[] | null; __resource: ResourceStatus | null })[]
   >`
     WITH ${Prisma.join(ctes, ', ')}
     SELECT u.*, (SELECT array_agg(id::text ORDER BY id) FROM g) AS __logs,
-           ${guard !== undefined ? Prisma.sql`(SELECT status::text FROM r)` : Prisma.sql`NULL::text`} AS __resource,
-           ${wake > 0 ? Prisma.sql`(SELECT count(*) FROM w)::int` : Prisma.sql`0`} AS __woken
+           ${guard !== undefined ? Prisma.sql`(SELECT status::text FROM r)` : Prisma.sql`NULL::text`} AS __resource
     FROM (SELECT 1) AS one LEFT JOIN u ON true`;
-  const { __logs: logIds, __resource: resourceStatus, __woken: woken, ...columns } = row!;
+  const { __logs: logIds, __resource: resourceStatus, ...columns } = row!;
   if (columns.id === null || columns.id === undefined) return { lease: null, resourceStatus };
   const updated = columns as Lease;
-  if (woken > 0) ctx.after.jobScheduled(ctx.now);
+  if (extras.wake) schedulePass(ctx, lease.resourceType);
   // A resource that holds this lease for itself (a working copy's host) waits on it: tell it.
   if (updated.ownerResourceId !== null) scheduleResourceUpdate(ctx, updated.ownerResourceId);
   logs.forEach((entry, i) =>

@@ -1,5 +1,5 @@
 import { Prisma, type Lease } from '../generated/prisma/client.js';
-import { scheduleLeaseUpdate } from '../queue/jobs.js';
+import { schedulePass } from './jobs.js';
 import { backoffDelayMs } from './backoff.js';
 import type { TxContext } from './context.js';
 import { publishLog } from './logs.js';
@@ -10,10 +10,11 @@ export interface Blocker {
 }
 
 /**
- * The lease cannot make progress now: record why, and retry later. A patient wait is one that a
- * wake-up is certain to end (capacity frees, an older lease in front is served): it retries only
- * at `idleRetryMs`, a safety net, so that a long queue costs no work while it waits. Any other
- * wait (a lost race, a resource not open yet) backs off exponentially with jitter.
+ * The lease cannot make progress now: record why, and look again later, in a later pass of its
+ * type. A patient wait is one that an event is certain to end (capacity frees, a resource opens,
+ * a blueprint changes: each asks for a pass): the pass comes back only after `idleRetryMs`, a
+ * safety net. Any other wait (a lost race, a temporary failure) backs off exponentially with
+ * jitter.
  *
  * The log is written when the wait changes (reason, keys), not on every retry, so that a long wait
  * does not flood the lease's log; `holders` changes alone are kept on the lease, not logged.
@@ -26,7 +27,7 @@ export async function waitAndRetry(
 ): Promise<Lease> {
   const attempts = lease.attempts + 1;
   const delay = options.patient ? ctx.deps.options.idleRetryMs : backoffDelayMs(attempts, ctx.deps.options);
-  scheduleLeaseUpdate(ctx, lease.id, new Date(ctx.now.getTime() + delay));
+  schedulePass(ctx, lease.resourceType, new Date(ctx.now.getTime() + delay));
   const { reason, ...blockers } = blocker;
   // The log only when the wait changed, in the statement of the row: this runs on every retry of
   // every waiting lease.

@@ -1,5 +1,5 @@
 import type { Lease, Resource } from '../generated/prisma/client.js';
-import { PermanentFailure, TemporaryFailure } from '../allocator/errors.js';
+import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { activateBox } from './external/activate.js';
 import { BOX_KEY, boxAttributes, boxRecord } from './external/box.js';
 import { externalConfig, externalLeaseAttributes, type ExternalConfig } from './external/config.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PermanentFailure, TemporaryFailure } from '../allocator/errors.js';
+import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import type { Lease, Resource } from '../generated/prisma/client.js';
 import { transportConfig, type TransportConfig } from '../transports/config.js';
 import { defineImplementation, type AllocationQueries, type BlueprintOf } from './implementation.js';

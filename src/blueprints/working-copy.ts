@@ -1,5 +1,5 @@
 import type { Lease } from '../generated/prisma/client.js';
-import { PermanentFailure } from '../allocator/errors.js';
+import { PermanentFailure } from '../failures.js';
 import { defineImplementation, type BlueprintOf, type BlueprintRuntime } from './implementation.js';
 import {
   copyAttributes,

@@ -26,6 +26,11 @@ export class PendingEvents {
     this.events.unshift(...earlier.events.splice(0));
   }
 
+  /** Puts `later`'s events (which happened after these) behind them. */
+  append(later: PendingEvents): void {
+    this.events.push(...later.events.splice(0));
+  }
+
   flush(sink: EventSink): void {
     const events = this.events.splice(0);
     if (events.length === 0) return;

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import type { JobKind } from '../generated/prisma/client.js';
 import { closeBookkeeping, openBookkeeping } from './bookkeeping.js';
-import { jobKey } from './jobs.js';
+import { takeCarried, type Carried, type JobClaim, type Reservation } from './port.js';
 import { claimJobs, completeJob, extendClaim, failJob, nextDueAt, type ClaimedJob } from './store.js';
 
-export type JobHandler = (job: ClaimedJob) => Promise<void>;
+/** Runs one claimed job; its transactions are given `claim` (see ../allocator/jobs.ts). */
+export type JobHandler = (job: ClaimedJob, claim: JobClaim) => Promise<void>;
 
 export interface WorkerOptions {
   workerId: string;
@@ -37,76 +38,8 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'workerId'> = {
 // The longest delay setTimeout honours; later jobs are re-checked at least this often anyway.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/**
- * What the caller that created a job (a lease request) has not published yet: it goes out with
- * the job's first commit, so that subscribers get one event for both and read the object's rows
- * once, not twice a few milliseconds apart. A job that commits nothing soon publishes it anyway.
- */
-export interface Carried {
-  flush(): void;
-}
-
 /** At the latest this long after its job started, carried work is published regardless. */
 const CARRY_MS = 20;
-
-/** A job this process holds while its handler runs. */
-export interface JobClaim {
-  readonly job: ClaimedJob;
-  /** See Carried; taken (with takeCarried) by whoever publishes it. */
-  carried: Carried | null;
-  /**
-   * A committed transaction of the handler asked for this job again at this time: the worker's
-   * completion keeps the row and sets it to this time (see ../queue/jobs.ts).
-   */
-  rescheduleAt: Date | null;
-}
-
-// Handlers are given only the job's target (services/index.ts binds them as
-// `(job) => updateLease(deps, job.targetId)`), so the claim is handed over out of band: it is set
-// for exactly the synchronous start of the handler call, which is where updateLease and
-// updateResource pick it up (JavaScript runs that stretch without interruption).
-let starting: JobClaim | undefined;
-
-export function takeCarried(claim: JobClaim): Carried | null {
-  const carried = claim.carried;
-  claim.carried = null;
-  return carried;
-}
-
-/** The claim of the job now starting, if it is this object's update; at most one taker. */
-export function takeStartingClaim(kind: JobKind, targetId: number): JobClaim | undefined {
-  const claim = starting;
-  if (!claim || claim.job.key !== jobKey(kind, targetId)) return undefined;
-  starting = undefined;
-  return claim;
-}
-
-/** A worker slot held for a job the caller is about to insert already claimed (see reserve()). */
-export interface Reservation {
-  /** Claim token to write into the job row. */
-  readonly token: string;
-  readonly lockedUntil: Date;
-  /** The row was written with this claim: run it now, in this process, carrying `carried`. */
-  start(job: Omit<ClaimedJob, 'token'>, carried?: Carried): void;
-  /** The row was not claimed after all (or the statement failed): give the slot back. */
-  cancel(): void;
-}
-
-// The running workers of this process, by database: a request that creates work can hand it
-// to one of them directly instead of going through notify → claim.
-const localWorkers = new WeakMap<Database, Set<QueueWorker>>();
-
-/**
- * Reserves a slot of a worker of this process on `db`, if one is idle enough. Work inserted
- * already claimed by it is run at once, with no claim statement and no wake-up round trip.
- */
-export function reserveLocalSlot(db: Database): Reservation | null {
-  for (const worker of localWorkers.get(db) ?? []) {
-    const reservation = worker.reserve();
-    if (reservation) return reservation;
-  }
-  return null;
-}
 
 /**
  * Runs the durable queue in this process: claims due jobs up to `concurrency`, runs their handler,
@@ -142,9 +75,6 @@ export class QueueWorker {
     this.stopped = false;
     openBookkeeping(this.db, (error) => this.options.onError?.(null, error));
     this.signal(true);
-    const workers = localWorkers.get(this.db) ?? new Set();
-    workers.add(this);
-    localWorkers.set(this.db, workers);
     this.sweep = setInterval(() => {
       this.signal(true);
       void this.pump();
@@ -154,7 +84,6 @@ export class QueueWorker {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    localWorkers.get(this.db)?.delete(this);
     if (this.sweep) clearInterval(this.sweep);
     this.clearTimer();
     // A claim in flight, or a reservation, may still turn into jobs of this worker: they run
@@ -287,14 +216,7 @@ export class QueueWorker {
         Math.max(this.options.claimTtlMs / 3, 50),
       );
       try {
-        const execute = () => {
-          starting = claim;
-          try {
-            return handler(job);
-          } finally {
-            starting = undefined;
-          }
-        };
+        const execute = () => handler(job, claim);
         await (this.options.wrap ? this.options.wrap(job, execute) : execute());
         clearInterval(heartbeat);
         const dueAgainAt = await completeJob(this.db, job, claim.rescheduleAt);

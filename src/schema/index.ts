@@ -11,6 +11,7 @@ import './token.js';
 import './lease-candidates.js';
 import './credential.js';
 import './lease-command.js';
+import './scheduling.js';
 
 let built: GraphQLSchema | undefined;
 

@@ -16,6 +16,11 @@ const messages: Record<string, (blocker: Blocker) => string> = {
   'slot-lock': () => 'waiting for a slot held by another lease',
   'slot-lock-failure': () => 'lost a race for a slot lock; retrying',
   'resource-not-open': () => 'the chosen resource is not open yet; retrying',
+  'queued-behind': (b) => `queued behind lease ${String(b['leaseId'])}, which asks for the same and is served first`,
+  quota: (b) => `at its quota of ${String(b['quota'])} live leases of this type`,
+  reserved: (b) => `capacity is kept for lease ${String(b['leaseId'])}, which has waited longer at a higher band`,
+  'gang-waiting': (b) => `its gang waits until every part can be served (part ${String(b['leaseId'])} cannot yet)`,
+  'gang-busy': () => 'a part of its gang is busy; the gang is looked at again shortly',
 };
 
 export function blockerMessage(blocker: Blocker): string {
@@ -41,12 +46,10 @@ export const LeaseBlockerRef = builder.objectRef<{ lease: Lease; blocker: Blocke
           : null,
     }),
     queuePosition: t.int({
-      description: 'Pending leases of this resource type requested before this one, plus one: they are served first.',
-      resolve: async ({ lease }, _args, ctx) =>
-        1 +
-        (await ctx.db.prisma.lease.count({
-          where: { status: 'PENDING', resourceType: lease.resourceType, id: { lt: lease.id } },
-        })),
+      nullable: true,
+      description:
+        "The lease's place in its type's `queue` (1: considered first by the next pass); null once it is not waiting.",
+      resolve: ({ lease }, _args, ctx) => ctx.services.scheduling.position(lease),
     }),
   }),
 });

@@ -43,6 +43,16 @@ export const LeaseNode = builder.prismaNode('Lease', {
       },
     }),
     until: t.expose('until', { type: 'DateTime', nullable: true }),
+    priority: t.exposeInt('priority', { description: 'Served before lower ones of its type (-10 to 10; default 0).' }),
+    waitUntil: t.expose('waitUntil', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Still PENDING at this time, the lease breaks with `wait-timeout`.',
+    }),
+    gangId: t.exposeInt('gangId', {
+      nullable: true,
+      description: 'The gang this lease is a part of: its parts are granted together or not at all.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     acquiredAt: t.expose('acquiredAt', { type: 'DateTime', nullable: true }),
     activatedAt: t.expose('activatedAt', { type: 'DateTime', nullable: true }),
@@ -83,6 +93,30 @@ const RequestLeaseInput = builder.inputType('RequestLeaseInput', {
     ttlSeconds: t.int({ description: 'Release the lease by itself after this many seconds (instead of until).' }),
     blueprintIds: t.globalIDList({ description: 'Blueprints that may serve the lease; empty means any.' }),
     count: t.int({ description: 'How many identical leases to request (1 to 100; default 1).' }),
+    priority: t.int({
+      description: 'Served before lower ones of its type: -10 to 10, default 0; above 0 needs the right to.',
+    }),
+    waitTimeoutSeconds: t.int({
+      description: 'Break the lease (wait-timeout) if it is still PENDING after this long.',
+    }),
+  }),
+});
+
+const GangPartInput = builder.inputType('GangPartInput', {
+  fields: (t) => ({
+    resourceType: t.string({ required: true }),
+    attributes: t.field({ type: 'JSON' }),
+    blueprintIds: t.globalIDList({ description: 'Blueprints that may serve this part; empty means any.' }),
+    count: t.int({ description: 'How many leases of this part (default 1).' }),
+  }),
+});
+
+const RequestGangInput = builder.inputType('RequestGangInput', {
+  fields: (t) => ({
+    parts: t.field({ type: [GangPartInput], required: true }),
+    until: t.field({ type: 'DateTime', description: 'Release every part by itself at this time.' }),
+    priority: t.int({ description: 'As for requestLease.' }),
+    waitTimeoutSeconds: t.int({ description: 'As for requestLease: every part breaks together.' }),
   }),
 });
 
@@ -134,11 +168,53 @@ builder.mutationFields((t) => ({
               attributes: attributes as Record<string, unknown>,
               blueprintIds,
               ...(until ? { until } : {}),
+              ...(input.priority !== null && input.priority !== undefined ? { priority: input.priority } : {}),
+              ...(input.waitTimeoutSeconds !== null && input.waitTimeoutSeconds !== undefined
+                ? { waitTimeoutSeconds: input.waitTimeoutSeconds }
+                : {}),
             }),
           ),
         );
       }
       return { leases };
+    },
+  }),
+  requestGang: t.field({
+    type: RequestLeasePayload,
+    description:
+      'Asks for several resources at once: every part is granted in one pass or none is, so a gang never holds some while it waits for others. Its parts are released together.',
+    errors: { types: [...domainErrors], directResult: true },
+    args: { input: t.arg({ type: RequestGangInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const parts = input.parts.map((part, index) => {
+        const attributes = part.attributes ?? {};
+        if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes))
+          unwrap({
+            ok: false,
+            error: validationError(['parts', index, 'attributes'], 'attributes must be a JSON object'),
+          });
+        const blueprintIds = (part.blueprintIds ?? []).map((globalId) =>
+          globalId.typename === 'Blueprint' ? (databaseId(globalId) ?? 0) : 0,
+        );
+        return {
+          resourceType: part.resourceType,
+          attributes: attributes as Record<string, unknown>,
+          blueprintIds,
+          ...(part.count !== null && part.count !== undefined ? { count: part.count } : {}),
+        };
+      });
+      return {
+        leases: unwrap(
+          await ctx.services.leases.requestGang(ctx.actor, {
+            parts,
+            ...(input.until ? { until: input.until } : {}),
+            ...(input.priority !== null && input.priority !== undefined ? { priority: input.priority } : {}),
+            ...(input.waitTimeoutSeconds !== null && input.waitTimeoutSeconds !== undefined
+              ? { waitTimeoutSeconds: input.waitTimeoutSeconds }
+              : {}),
+          }),
+        ),
+      };
     },
   }),
   releaseLease: t.field({

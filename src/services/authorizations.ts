@@ -3,7 +3,7 @@ import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
 import { notFound } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
-import { wakeWaitingLeases } from '../allocator/wake.js';
+import { schedulePass } from '../allocator/jobs.js';
 import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 
@@ -61,7 +61,7 @@ export function authorizationService(deps: AllocatorDeps): AuthorizationService 
           data: { principalId: row.principalId, authorizationId: row.id, state: input.state },
           blueprintId: row.blueprintId,
         });
-        if (input.state === 'AUTHORIZED') await wakeWaitingLeases(ctx, existing.blueprint.resourceType);
+        if (input.state === 'AUTHORIZED') schedulePass(ctx, existing.blueprint.resourceType);
         return row;
       });
       return ok(authorization);

@@ -6,7 +6,7 @@ import { bookMaintenance } from '../allocator/maintenance.js';
 import { conflict, notFound, validationProblems, type ValidationIssue } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
-import { wakeWaitingLeases } from '../allocator/wake.js';
+import { schedulePass } from '../allocator/jobs.js';
 import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { referenceProblems } from './config-references.js';
@@ -80,7 +80,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
 
   /** Blueprint changes can create capacity: waiting leases get a look at once. */
   async function changed(ctx: TxContext, blueprint: Blueprint) {
-    await wakeWaitingLeases(ctx, blueprint.resourceType);
+    schedulePass(ctx, blueprint.resourceType);
     bookMaintenance(ctx, registry, blueprint);
   }
 

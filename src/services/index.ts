@@ -4,6 +4,7 @@ import type { AllocatorDeps } from '../allocator/context.js';
 import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
+import { runSchedulingPass } from '../allocator/scheduler/pass.js';
 import { maintainBlueprint } from '../allocator/maintenance.js';
 import { bareRuntime, type RuntimeTools } from '../allocator/runtime.js';
 import { createTransportFactory } from '../transports/factory.js';
@@ -17,11 +18,12 @@ import { credentialService, type CredentialService } from './credentials.js';
 import { leaseCommandService, type LeaseCommandService } from './lease-commands.js';
 import { leaseService, type LeaseService } from './leases.js';
 import { resourceService, type ResourceService } from './resources.js';
+import { schedulingService, type SchedulingService } from './scheduling.js';
 
 export type { Actor } from './actor.js';
 export { ensurePrincipal, systemActor } from './actor.js';
 export * from './errors.js';
-export type { LeaseRequest } from './leases.js';
+export type { GangRequest, LeaseRequest } from './leases.js';
 export type { BlueprintInput, BlueprintPatch } from './blueprints.js';
 
 export interface ServicesDeps {
@@ -52,6 +54,7 @@ export interface Services {
   authorizations: AuthorizationService;
   credentials: CredentialService;
   leaseCommands: LeaseCommandService;
+  scheduling: SchedulingService;
   worker: {
     /** Runs the durable queue in this process until stopped. */
     start(options?: { concurrency?: number }): WorkerHandle;
@@ -86,9 +89,12 @@ export function createServices(deps: ServicesDeps): Services {
     events: deps.events,
     registry,
     options,
-    wake: (runAt) => {
-      worker?.notify(runAt);
-      deps.onWake?.(runAt);
+    queue: {
+      wake: (runAt) => {
+        worker?.notify(runAt);
+        deps.onWake?.(runAt);
+      },
+      reserve: () => worker?.reserve() ?? null,
     },
   };
   const workerId = deps.workerId ?? `${process.env['HOSTNAME'] ?? 'local'}:${process.pid}`;
@@ -100,6 +106,7 @@ export function createServices(deps: ServicesDeps): Services {
     authorizations: authorizationService(allocator),
     credentials: credentialService(deps.db),
     leaseCommands: leaseCommandService(allocator),
+    scheduling: schedulingService(allocator),
     registry,
     options,
     worker: {
@@ -113,9 +120,10 @@ export function createServices(deps: ServicesDeps): Services {
         const running = new QueueWorker(
           deps.db,
           {
-            LEASE_UPDATE: (job) => updateLease(allocator, job.targetId),
-            RESOURCE_UPDATE: (job) => updateResource(allocator, job.targetId),
+            LEASE_UPDATE: (job, claim) => updateLease(allocator, job.targetId, claim),
+            RESOURCE_UPDATE: (job, claim) => updateResource(allocator, job.targetId, claim),
             BLUEPRINT_MAINTENANCE: (job) => maintainBlueprint(allocator, job.targetId),
+            SCHEDULING_PASS: (job, claim) => runSchedulingPass(allocator, job.targetId, claim),
           },
           { ...defaultWorkerOptions, ...deps.worker, concurrency, workerId },
         );

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
 import { may } from '../access/policy.js';
-import { notFound, PermanentFailure, validationError } from '../allocator/errors.js';
+import { notFound, validationError } from '../allocator/errors.js';
+import { PermanentFailure } from '../failures.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { noRuntimeTools } from '../allocator/runtime.js';

@@ -1,18 +1,16 @@
 import { z } from 'zod';
-import { Prisma, type Lease, type LeaseStatus, type Log } from '../generated/prisma/client.js';
+import type { Lease, Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
-import { AfterCommit, CarriedCommit, type AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps } from '../allocator/context.js';
 import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
-import { publishLog } from '../allocator/logs.js';
-import { rawQueries } from '../allocator/raw-sql.js';
+import { rawQueries } from '../db/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
-import { leaseTransitions } from '../allocator/state-machines.js';
-import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
-import { reserveLocalSlot } from '../queue/worker.js';
+import { implementationsSql, requestGang, requestLease, requestRelease } from '../allocator/requests.js';
 import { updateLease } from '../allocator/lease-update.js';
 import type { LeaseAttributeLimits } from '../allocator/options.js';
 import { leaseVisible, leaseWritableSql, may } from '../access/policy.js';
 import type { Actor } from './actor.js';
+import { mayRaisePriority } from './priority.js';
 import { fromZod } from './validation.js';
 
 export interface LeaseRequest {
@@ -20,16 +18,59 @@ export interface LeaseRequest {
   attributes?: Record<string, unknown>;
   until?: Date;
   blueprintIds?: number[];
+  /** -10..10, default 0; above 0 needs mayRaisePriority. */
+  priority?: number;
+  /** The longest the lease may stay PENDING; then it breaks with `wait-timeout`. */
+  waitTimeoutSeconds?: number;
 }
+
+export const MIN_PRIORITY = -10;
+export const MAX_PRIORITY = 10;
+/** A wait timeout longer than this is a mistake, not a plan (30 days). */
+const MAX_WAIT_TIMEOUT_SECONDS = 30 * 24 * 3600;
+
+/** Several leases granted together or not at all (see allocator/scheduler/plan.ts). */
+export interface GangRequest {
+  parts: { resourceType: string; attributes?: Record<string, unknown>; blueprintIds?: number[]; count?: number }[];
+  until?: Date;
+  priority?: number;
+  waitTimeoutSeconds?: number;
+}
+
+/** A gang of more parts than this is not a gang but a fleet: request it in pieces. */
+export const MAX_GANG_LEASES = 64;
 
 const leaseRequest = z.object({
   resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
   attributes: z.record(z.string(), z.unknown()).default({}),
   until: z.date().optional(),
   blueprintIds: z.array(z.number().int().positive()).default([]),
+  priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).default(0),
+  waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
+});
+
+const gangRequest = z.object({
+  parts: z
+    .array(
+      z.object({
+        resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
+        attributes: z.record(z.string(), z.unknown()).default({}),
+        blueprintIds: z.array(z.number().int().positive()).default([]),
+        count: z.number().int().min(1).max(MAX_GANG_LEASES).default(1),
+      }),
+    )
+    .min(1, 'a gang needs at least one part')
+    .refine((parts) => parts.reduce((n, p) => n + p.count, 0) <= MAX_GANG_LEASES, {
+      message: `a gang has at most ${MAX_GANG_LEASES} leases`,
+    }),
+  until: z.date().optional(),
+  priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).default(0),
+  waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
 });
 
 export interface LeaseService {
+  /** Several leases, all granted in one pass or none; released together. */
+  requestGang(actor: Actor, input: GangRequest): Promise<Result<Lease[]>>;
   /** Creates a PENDING lease owned by `actor` and schedules its update (which allocates). */
   request(actor: Actor, input: LeaseRequest): Promise<Result<Lease>>;
   /** Asks the lease to release itself (a command; its update does it). */
@@ -43,11 +84,6 @@ export interface LeaseService {
   interfaces(actor: Actor, leaseId: number): Promise<Result<Record<string, unknown>>>;
 }
 
-/** The statuses a RELEASE is accepted in (the state machine's, checked in the statement). */
-const releasable = (Object.keys(leaseTransitions) as LeaseStatus[]).filter((from) =>
-  leaseTransitions[from].includes('RELEASED'),
-);
-
 function illegalRelease(lease: Lease): DomainError {
   return {
     kind: 'IllegalTransitionError',
@@ -57,42 +93,6 @@ function illegalRelease(lease: Lease): DomainError {
     to: 'RELEASED',
     message: `lease ${lease.id} is ${lease.status} and cannot be released`,
   };
-}
-
-// The lease's job, as written by upsertJobSql, next to the lease's columns.
-const jobColumns = Prisma.sql`j.id AS __job_id, j.key AS __job_key, j."runAt" AS __job_run_at,
-  j.attempts AS __job_attempts, j.mine AS __job_mine`;
-
-/** The distinct implementations of the blueprints of a type, sorted, as a text[] expression. */
-const implementationsSql = (resourceType: string) => Prisma.sql`
-  ARRAY(SELECT DISTINCT implementation FROM "Blueprint" WHERE "resourceType" = ${resourceType} ORDER BY implementation)`;
-
-type RequestRow = LeaseRow & { __impls: string[] };
-
-type LeaseRow = Lease & {
-  __log: bigint | null;
-  __job_id: bigint | null;
-  __job_key: string | null;
-  __job_run_at: Date | null;
-  __job_attempts: number | null;
-  __job_mine: boolean | null;
-};
-
-function splitRow(row: LeaseRow) {
-  const {
-    __log: logId,
-    __job_id: id,
-    __job_key: key,
-    __job_run_at: runAt,
-    __job_attempts: attempts,
-    __job_mine: mine,
-    ...lease
-  } = row;
-  const job =
-    id !== null && key !== null && runAt !== null
-      ? { id, key, runAt, attempts: Number(attempts), mine: mine === true }
-      : undefined;
-  return { lease: lease as Lease, logId, job };
 }
 
 /** A ValidationError when the attributes pass a configured limit (LEASE_ATTRIBUTES_* settings). */
@@ -165,6 +165,13 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     return row?.impls ?? [];
   };
 
+  /** The index of the first id that names no blueprint; -1 when all do. */
+  const missingBlueprint = async (ids: number[]) => {
+    if (ids.length === 0) return -1;
+    const found = await db.prisma.blueprint.findMany({ where: { id: { in: ids } }, select: { id: true } });
+    return ids.findIndex((id) => !found.some((b) => b.id === id));
+  };
+
   return {
     async request(actor, input) {
       const refused = may(actor, { kind: 'lease.request' });
@@ -174,24 +181,17 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
       const request = parsed.data;
       const tooBig = attributesTooBig(request.attributes, deps.options.leaseAttributeLimits);
       if (tooBig) return fail(tooBig);
+      if (request.priority > 0 && mayRaisePriority(actor)) return fail(mayRaisePriority(actor)!);
       const now = deps.options.clock();
       if (request.until && request.until <= now) return fail(validationError(['until'], 'until must be in the future'));
-      if (request.blueprintIds.length > 0) {
-        const found = await db.prisma.blueprint.findMany({
-          where: { id: { in: request.blueprintIds } },
-          select: { id: true },
-        });
-        const missing = request.blueprintIds.findIndex((id) => !found.some((b) => b.id === id));
-        if (missing >= 0)
-          return fail(
-            validationError(['blueprintIds', missing], `blueprint ${request.blueprintIds[missing]} does not exist`),
-          );
-      }
-      const requested = { resourceType: request.resourceType, until: request.until?.toISOString() ?? null };
+      const missing = await missingBlueprint(request.blueprintIds);
+      if (missing >= 0)
+        return fail(
+          validationError(['blueprintIds', missing], `blueprint ${request.blueprintIds[missing]} does not exist`),
+        );
       // A type not seen yet is tried as having no blueprints; the statement says otherwise if so.
       let seen = implementationsOfType.get(request.resourceType) ?? [];
       let fresh = false;
-      let row: RequestRow | undefined;
       for (;;) {
         const attributesProblem = checkAttributes(request.resourceType, request.attributes, seen);
         if (attributesProblem) {
@@ -202,49 +202,66 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           fresh = true;
           continue;
         }
-        // One statement, so one round trip and one commit: the lease, its log and its job. When a
-        // worker of this process has a free slot, the job is written claimed by it and its first
-        // update starts as soon as the statement returns, with no wake-up or claim in between.
-        const reservation = reserveLocalSlot(db);
-        try {
-          [row] = await (
-            await rawQueries(db)
-          ).$queryRaw<RequestRow[]>`
-            WITH seen AS (SELECT ${implementationsSql(request.resourceType)} AS impls),
-            l AS (
-              INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId",
-                                   "authorizingPrincipalId", "createdAt", "updatedAt")
-              SELECT ${request.resourceType}, ${JSON.stringify(request.attributes)}::jsonb, ${request.until ?? null}::timestamp,
-                     ${request.blueprintIds}::int[], ${actor.principalId}::int, ${actor.principalId}::int,
-                     ${now}::timestamp, ${now}::timestamp
-              FROM seen WHERE impls = ${seen}::text[]
-              RETURNING *),
-            g AS (
-              INSERT INTO "Log" (type, data, "createdAt", "leaseId")
-              SELECT 'lease-requested', ${JSON.stringify(requested)}::jsonb, ${now}::timestamp, l.id FROM l RETURNING id),
-            j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM l`, now, reservation)})
-            SELECT l.*, g.id AS __log, ${jobColumns}, seen.impls AS __impls
-            FROM seen LEFT JOIN l ON true LEFT JOIN g ON true LEFT JOIN j ON true`;
-        } catch (error) {
-          reservation?.cancel();
-          throw error;
+        const outcome = await requestLease(
+          deps,
+          {
+            resourceType: request.resourceType,
+            attributes: request.attributes,
+            until: request.until ?? null,
+            blueprintIds: request.blueprintIds,
+            ownerId: actor.principalId,
+            priority: request.priority,
+            waitUntil:
+              request.waitTimeoutSeconds === undefined
+                ? null
+                : new Date(now.getTime() + request.waitTimeoutSeconds * 1000),
+          },
+          seen,
+        );
+        if ('lease' in outcome) {
+          remember(request.resourceType, seen);
+          return ok(outcome.lease);
         }
-        remember(request.resourceType, row!.__impls);
-        if (row!.__log !== null) {
-          const { __impls: _, ...columns } = row!;
-          const { lease, logId, job } = splitRow(columns);
-          const after = new AfterCommit();
-          publishLog(after, { leaseId: lease.id }, logId!, { lease: lease.status });
-          if (!startOrCancel(reservation, 'LEASE_UPDATE', lease.id, job, new CarriedCommit(after, deps))) {
-            after.jobScheduled(now);
-            after.flush(deps);
-          }
-          return ok(lease);
-        }
-        reservation?.cancel();
-        seen = row!.__impls;
+        seen = outcome.implementations;
+        remember(request.resourceType, seen);
         fresh = true;
       }
+    },
+
+    async requestGang(actor, input) {
+      const refused = may(actor, { kind: 'lease.request' });
+      if (refused) return fail(refused);
+      const parsed = gangRequest.safeParse(input);
+      if (!parsed.success) return fail(fromZod(parsed.error));
+      const gang = parsed.data;
+      if (gang.priority > 0 && mayRaisePriority(actor)) return fail(mayRaisePriority(actor)!);
+      const now = deps.options.clock();
+      if (gang.until && gang.until <= now) return fail(validationError(['until'], 'until must be in the future'));
+      for (const [index, part] of gang.parts.entries()) {
+        const implementations = await readImplementations(part.resourceType);
+        const tooBig = attributesTooBig(part.attributes, deps.options.leaseAttributeLimits);
+        if (tooBig?.kind === 'ValidationError') return fail({ ...tooBig, path: ['parts', index, ...tooBig.path] });
+        const problem = checkAttributes(part.resourceType, part.attributes, implementations);
+        if (problem) return fail({ ...problem, path: ['parts', index, ...problem.path] });
+        const missing = await missingBlueprint(part.blueprintIds);
+        if (missing >= 0)
+          return fail(
+            validationError(
+              ['parts', index, 'blueprintIds', missing],
+              `blueprint ${part.blueprintIds[missing]} does not exist`,
+            ),
+          );
+      }
+      return ok(
+        await requestGang(deps, {
+          parts: gang.parts,
+          until: gang.until ?? null,
+          ownerId: actor.principalId,
+          priority: gang.priority,
+          waitUntil:
+            gang.waitTimeoutSeconds === undefined ? null : new Date(now.getTime() + gang.waitTimeoutSeconds * 1000),
+        }),
+      );
     },
 
     async update(actor, leaseId) {
@@ -257,63 +274,25 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     },
 
     async release(actor, leaseId) {
-      // One statement, as for a request: the visibility check, the RELEASE command, its log and
-      // the lease's job (claimed here when a worker slot is free), written only if the lease may
-      // be released by this actor and is not one a resource holds for itself.
-      const now = deps.options.clock();
-      const after = new AfterCommit();
-      const reservation = reserveLocalSlot(db);
-      let row: (LeaseRow & { visible: boolean }) | undefined;
-      try {
-        [row] = await (
-          await rawQueries(db)
-        ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
-          WITH l AS (
-            SELECT *, ${leaseWritableSql(actor)} AS visible
-            FROM "Lease" WHERE id = ${leaseId}),
-          ok AS (SELECT id FROM l WHERE visible AND status::text = ANY(${releasable}::text[])
-            AND "ownerResourceId" IS NULL),
-          c AS (
-            INSERT INTO "Command" (kind, "targetLeaseId", "authorId", "createdAt")
-            SELECT 'RELEASE', id, ${actor.principalId}::int, ${now}::timestamp FROM ok),
-          g AS (
-            INSERT INTO "Log" (type, data, "createdAt", "leaseId")
-            SELECT 'lease-release-requested', ${JSON.stringify({ authorId: actor.principalId })}::jsonb,
-                   ${now}::timestamp, id
-            FROM ok RETURNING id),
-          j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok`, now, reservation)})
-          SELECT l.*, g.id AS __log, ${jobColumns} FROM l LEFT JOIN g ON true LEFT JOIN j ON true`;
-      } catch (error) {
-        reservation?.cancel();
-        throw error;
-      }
-      if (!row) {
-        reservation?.cancel();
-        return fail(notFound('lease', leaseId));
-      }
-      const { visible, ...columns } = row;
-      const { lease, logId, job } = splitRow(columns);
-      if (!visible || logId === null) {
-        reservation?.cancel();
-        if (!visible) return fail(may(actor, { kind: 'lease.release', lease })!);
-        // Releasing it from under its resource would break the resource (a working copy loses its
-        // host and its directory stays behind): the resource ends it when it is itself released.
-        if (lease.ownerResourceId !== null && releasable.includes(lease.status))
+      const outcome = await requestRelease(deps, leaseId, actor.principalId, leaseWritableSql(actor));
+      switch (outcome.kind) {
+        case 'not-found':
+          return fail(notFound('lease', leaseId));
+        case 'not-visible':
+          return fail(may(actor, { kind: 'lease.release', lease: outcome.lease })!);
+        case 'held-by-resource':
+          // Releasing it from under its resource would break the resource (a working copy loses its
+          // host and its directory stays behind): the resource ends it when it is itself released.
           return fail(
             notAuthorized(
-              `lease ${leaseId} is held by resource ${lease.ownerResourceId} for itself: release resource ${lease.ownerResourceId} instead`,
+              `lease ${leaseId} is held by resource ${outcome.lease.ownerResourceId} for itself: release resource ${outcome.lease.ownerResourceId} instead`,
             ),
           );
-        return fail(illegalRelease(lease));
+        case 'not-releasable':
+          return fail(illegalRelease(outcome.lease));
+        case 'released':
+          return ok(outcome.lease);
       }
-      publishLog(after, { leaseId }, logId, { lease: lease.status });
-      // Published at once, not carried by the job as a request's event is: a release's subscribers
-      // wait for this one (it acknowledges what they asked), and with many of them, holding it for
-      // the update's commit delayed them more than the one event less saved (measured on the
-      // bench's fan-out row).
-      if (!startOrCancel(reservation, 'LEASE_UPDATE', leaseId, job)) after.jobScheduled(now);
-      after.flush(deps);
-      return ok(lease);
     },
 
     get: visible,

@@ -1,6 +1,6 @@
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { PermanentFailure } from '../allocator/errors.js';
+import { PermanentFailure } from '../failures.js';
 import type { Database } from '../db/database.js';
 import { localTransport } from './local.js';
 import { checkSshTarget, sshTransport } from './ssh.js';

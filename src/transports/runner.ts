@@ -1,5 +1,5 @@
 import { findResource, loadBlueprint } from '../allocator/blueprints.js';
-import { PermanentFailure } from '../allocator/errors.js';
+import { PermanentFailure } from '../failures.js';
 import type { BlueprintRuntime, CommandRunner } from '../blueprints/implementation.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import type { Database } from '../db/database.js';

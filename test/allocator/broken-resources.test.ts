@@ -107,6 +107,7 @@ describeEachDatabase('broken resources', (kind) => {
     for (const lease of [a, b])
       expect(statusesOf(events, (e) => e.kind === 'lease' && e.leaseId === lease.id)).toEqual([
         'PENDING',
+        'ACQUIRED',
         'ACTIVE',
         'BROKEN',
         'DESTROYED',

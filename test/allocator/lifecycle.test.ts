@@ -48,6 +48,7 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     expect(await logTypes(h, { leaseId: lease.id })).toEqual([
       'lease-requested',
       'resource-allocated',
+      'lease-acquired',
       'lease-activated',
     ]);
     const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: active.resourceId! } });
@@ -77,7 +78,7 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     const lease = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     await waitForLease(h, lease.id, ['ACTIVE']);
     const leaseEvents = h.events.events.filter((e) => e.kind === 'lease' && e.leaseId === lease.id);
-    expect(leaseEvents.map((e) => (e.kind === 'lease' ? e.status : ''))).toEqual(['PENDING', 'ACTIVE']);
+    expect(leaseEvents.map((e) => (e.kind === 'lease' ? e.status : ''))).toEqual(['PENDING', 'ACQUIRED', 'ACTIVE']);
     for (const event of leaseEvents) {
       expect(typeof event.logId).toBe('string');
       expect(await h.db.prisma.log.findUnique({ where: { id: BigInt(event.logId!) } })).not.toBeNull();
@@ -182,6 +183,7 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     expect(await logTypes(h, { leaseId: lease.id })).toEqual([
       'lease-requested',
       'resource-allocated',
+      'lease-acquired',
       'lease-activated',
       'lease-release-requested',
       'lease-released',

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { z } from 'zod';
-import { PermanentFailure, TemporaryFailure } from '../../src/allocator/errors.js';
+import { PermanentFailure, TemporaryFailure } from '../../src/failures.js';
 import { defineImplementation, type ActivationResult } from '../../src/blueprints/implementation.js';
 import { describeEachDatabase } from '../support/database.js';
 import {

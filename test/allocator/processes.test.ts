@@ -99,7 +99,9 @@ describePostgres('allocator processes', () => {
           `round ${round}: ${runs.length} updates by ${pids.size} processes; ${shared} objects updated by more than one`,
         );
         expect(pids.size).toBe(3);
-        expect(shared).toBeGreaterThan(10);
+        // Leases are granted by their type's pass, so each has few updates of its own; the pass's
+        // job and the slots' resources are what moves between processes.
+        expect(shared).toBeGreaterThan(2);
         expect(await h.db.prisma.slotLock.count({ where: { ownerLeaseId: { not: null } } })).toBe(0);
       } finally {
         if (existsSync(trace)) rmSync(trace);

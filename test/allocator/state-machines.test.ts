@@ -69,7 +69,14 @@ describeEachDatabase('transitions and slot locks', (kind) => {
 
   const inTx = <T>(fn: (ctx: TxContext) => Promise<T>) =>
     h.db.prisma.$transaction((tx) =>
-      fn({ tx, after: new AfterCommit(), now: new Date(), deps: undefined as never, jobs: new Map() }),
+      fn({
+        tx,
+        after: new AfterCommit(),
+        now: new Date(),
+        deps: undefined as never,
+        jobs: new Map(),
+        passes: new Map(),
+      }),
     );
 
   it('an illegal transition throws and writes nothing', async () => {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PermanentFailure, TemporaryFailure } from '../../src/allocator/errors.js';
+import { PermanentFailure, TemporaryFailure } from '../../src/failures.js';
 import { ProvisionerClient } from '../../src/blueprints/external/client.js';
 import { shortfall } from '../../src/blueprints/external/matching.js';
 import { requestIdOf, requestIdPrefix, resourceIdOf } from '../../src/blueprints/external/protocol.js';

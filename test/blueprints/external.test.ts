@@ -308,7 +308,7 @@ describePostgres('external blueprint', () => {
     );
     expect(
       log.filter((l) => l.type === 'lease-acquired' || l.type === 'lease-activated').map((l) => l.resourceId),
-    ).toEqual([resources[1]!.id]);
+    ).toEqual([resources[1]!.id, resources[1]!.id]);
     const waits = log.filter((l) => l.type === 'waiting-for-resources');
     expect(waits.map((l) => (l.data as { reason: string }).reason)).toContain('waiting-for-resource-activation');
     const firstOpened = await h.db.prisma.log.findFirstOrThrow({

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentFailure } from '../../src/allocator/errors.js';
+import { PermanentFailure } from '../../src/failures.js';
 import type { Lease, LeaseStatus, Resource } from '../../src/generated/prisma/client.js';
 import type { BlueprintRuntime, OwnedLeaseRequest } from '../../src/blueprints/implementation.js';
 import { workingCopy } from '../../src/blueprints/working-copy.js';

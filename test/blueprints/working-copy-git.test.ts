@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentFailure } from '../../src/allocator/errors.js';
+import { PermanentFailure } from '../../src/failures.js';
 import type { BlueprintRuntime } from '../../src/blueprints/implementation.js';
 import { workingCopyLeaseAttributes } from '../../src/blueprints/working-copy/attributes.js';
 import { hostCommands } from '../../src/blueprints/working-copy/host-git.js';

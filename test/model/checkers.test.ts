@@ -157,10 +157,10 @@ describe('model invariant checkers', () => {
     book.served(3, 10);
     const fleet = { allowed: { exclusive: [EXCLUSIVE], later: [], host: [], never: [] } } as unknown as Fleet;
     const model = new Map<number, ModelLease>([
-      [1, { id: 1, kind: 'exclusive', until: new Date('2030-01-01T00:00:05Z'), releasedByUs: false }],
-      [2, { id: 2, kind: 'exclusive', until: null, releasedByUs: false }],
-      [3, { id: 3, kind: 'never', until: null, releasedByUs: true }],
-      [4, { id: 4, kind: 'exclusive', until: null, releasedByUs: false }],
+      [1, { id: 1, kind: 'exclusive', until: new Date('2030-01-01T00:00:05Z'), releasedByUs: false, gang: null }],
+      [2, { id: 2, kind: 'exclusive', until: null, releasedByUs: false, gang: null }],
+      [3, { id: 3, kind: 'never', until: null, releasedByUs: true, gang: null }],
+      [4, { id: 4, kind: 'exclusive', until: null, releasedByUs: false, gang: null }],
     ]);
     const problems = checkLeases(model, check(book.rows), fleet).join('\n');
     expect(problems).toMatch(/lease 1 \(exclusive, until\) expired at .*, before/);

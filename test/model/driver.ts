@@ -10,7 +10,7 @@ import type { WorkerPool } from './workers.js';
 // the model records what it asked for, so that the checks afterwards know what was allowed.
 
 export type Operation =
-  'request' | 'request-until' | 'release-lease' | 'release-resource' | 'reclaim' | 'kill-worker' | 'pause';
+  'request' | 'request-until' | 'gang' | 'release-lease' | 'release-resource' | 'reclaim' | 'kill-worker' | 'pause';
 
 export interface DriverOptions {
   ops: number;
@@ -41,6 +41,7 @@ export interface DriverResult {
 const weights = (kills: boolean): Record<Operation, number> => ({
   request: 30,
   'request-until': 10,
+  gang: 3,
   'release-lease': 30,
   'release-resource': 2,
   reclaim: 3,
@@ -63,20 +64,45 @@ export async function drive(options: DriverOptions): Promise<DriverResult> {
   let refused = 0;
   const note = (line: string) => trace.length < 5_000 && trace.push(line);
 
+  // Leases are asked for by the system or one of the fleet's owners, at a random priority.
+  const someone = () => (rng.chance(0.25) ? system : rng.pick(fleet.owners).actor);
+  const priority = () => (rng.chance(0.6) ? 0 : rng.int(-3, 3));
+
   const request = async (withUntil: boolean) => {
     const kind = rng.weighted(kindWeights);
     const until = withUntil ? new Date(Date.now() + rng.int(20, 400)) : null;
-    const result = await services.leases.request(system, leaseRequest(kind, until ?? undefined));
+    const [actor, level] = [someone(), priority()];
+    const result = await services.leases.request(actor, { ...leaseRequest(kind, until ?? undefined), priority: level });
     if (!result.ok) throw new Error(`request ${kind} refused: ${result.error.message}`);
-    model.set(result.value.id, { id: result.value.id, kind, until, releasedByUs: false });
+    model.set(result.value.id, { id: result.value.id, kind, until, releasedByUs: false, gang: null });
     live.push(result.value.id);
-    note(`request ${kind}${until ? ` until+${until.getTime() - Date.now()}ms` : ''} → lease ${result.value.id}`);
+    note(
+      `request ${kind} by ${actor.name} at ${level}${until ? ` until+${until.getTime() - Date.now()}ms` : ''} → lease ${result.value.id}`,
+    );
+  };
+
+  // A gang of exclusive test slots: granted whole or not at all, released together.
+  const gang = async () => {
+    const actor = someone();
+    const count = rng.int(2, 3);
+    const result = await services.leases.requestGang(actor, {
+      parts: [{ resourceType: 'test-slot', count }],
+      priority: priority(),
+    });
+    if (!result.ok) throw new Error(`gang refused: ${result.error.message}`);
+    const parts = result.value.map((l) => l.id);
+    for (const id of parts) {
+      model.set(id, { id, kind: 'exclusive', until: null, releasedByUs: false, gang: parts });
+      live.push(id);
+    }
+    note(`gang of ${count} by ${actor.name} → leases ${parts.join(',')}`);
   };
 
   const releaseLease = async () => {
     const id = live.splice(rng.int(0, live.length - 1), 1)[0]!;
     const result = await services.leases.release(system, id);
-    if (result.ok) model.get(id)!.releasedByUs = true;
+    // A gang's parts are released together.
+    if (result.ok) for (const part of model.get(id)!.gang ?? [id]) model.get(part)!.releasedByUs = true;
     else if (result.error.kind === 'IllegalTransitionError') refused++;
     else throw new Error(`release of lease ${id}: ${result.error.kind}: ${result.error.message}`);
     note(`release lease ${id}${result.ok ? '' : ' (already gone)'}`);
@@ -99,13 +125,16 @@ export async function drive(options: DriverOptions): Promise<DriverResult> {
   let done = 0;
   for (; done < options.ops && Date.now() < options.deadline; done++) {
     let op = rng.weighted(weights(options.workers !== undefined));
-    if (live.length >= maxLive && op.startsWith('request')) op = 'release-lease';
+    if (live.length >= maxLive && (op.startsWith('request') || op === 'gang')) op = 'release-lease';
     if (op === 'release-lease' && live.length === 0) op = 'request';
     counts[op]++;
     switch (op) {
       case 'request':
       case 'request-until':
         await request(op === 'request-until');
+        break;
+      case 'gang':
+        await gang();
         break;
       case 'release-lease':
         await releaseLease();

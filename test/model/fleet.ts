@@ -1,4 +1,5 @@
-import type { LeaseRequest, Services, Actor } from '../../src/services/index.js';
+import type { Database } from '../../src/db/database.js';
+import { ensurePrincipal, type LeaseRequest, type Services, type Actor } from '../../src/services/index.js';
 import { hostPoolConfig, unwrap } from '../support/allocator-harness.js';
 import type { BlueprintRules } from './log-checker.js';
 
@@ -11,8 +12,20 @@ import type { BlueprintRules } from './log-checker.js';
 export type LeaseKind = 'exclusive' | 'later' | 'host' | 'never';
 export const leaseKinds: readonly LeaseKind[] = ['exclusive', 'later', 'host', 'never'];
 
+/** The scheduler's aging interval in model runs: short, so that leases do age within a run. */
+export const MODEL_AGING_MS = 1_500;
+
+/** Owners of the model's leases: weights for fair share, one with a quota of test slots. */
+export interface ModelOwner {
+  actor: Actor;
+  weight: number;
+  /** Its quota of live `test-slot` leases; null: none. */
+  quota: number | null;
+}
+
 export interface Fleet {
   ids: { fast: number; later: number; pool: number; never: number };
+  owners: ModelOwner[];
   rules(blueprintId: number): BlueprintRules | undefined;
   /** Blueprints a lease of this kind may be served by. */
   allowed: Record<LeaseKind, readonly number[]>;
@@ -22,7 +35,7 @@ export const FAST_LIMIT = 3;
 export const LATER_LIMIT = 2;
 export const POOL_HOSTS = 3;
 
-export async function createFleet(services: Services, system: Actor): Promise<Fleet> {
+export async function createFleet(services: Services, system: Actor, db: Database): Promise<Fleet> {
   const create = async (name: string, implementation: string, config: object, resourceLimit?: number) =>
     unwrap(
       await services.blueprints.create(system, {
@@ -49,8 +62,28 @@ export async function createFleet(services: Services, system: Actor): Promise<Fl
     [ids.pool, { exclusive: false, limit: POOL_HOSTS }],
     [ids.never, { exclusive: false, limit: 0 }],
   ]);
+  const owners: ModelOwner[] = [];
+  for (const [name, weight, quota] of [
+    ['model-a', 1, null],
+    ['model-b', 2, null],
+    ['model-c', 1, 2],
+  ] as const) {
+    // Admins: they may raise priorities and need no authorizations.
+    const actor = await ensurePrincipal(db, { name, kind: 'USER', isAdmin: true });
+    unwrap(await services.scheduling.setPrincipalWeight(system, actor.principalId, weight));
+    if (quota !== null)
+      unwrap(
+        await services.scheduling.setQuota(system, {
+          principalId: actor.principalId,
+          resourceType: 'test-slot',
+          maxLeases: quota,
+        }),
+      );
+    owners.push({ actor, weight, quota });
+  }
   return {
     ids,
+    owners,
     rules: (id) => rules.get(id),
     // An unlabelled test lease fits every labelled test blueprint that can allocate, too.
     allowed: { exclusive: [ids.fast, ids.later], later: [ids.later], host: [ids.pool], never: [] },

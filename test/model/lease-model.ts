@@ -8,12 +8,25 @@ export interface ModelLease {
   id: number;
   kind: LeaseKind;
   until: Date | null;
-  /** The model's release was accepted (the lease was live when asked). */
+  /** The model's release was accepted (the lease was live when asked), for it or its gang. */
   releasedByUs: boolean;
+  /** Every part of its gang (itself included); null for a single lease. */
+  gang: number[] | null;
 }
 
 /** Clocks of one machine, but `now` is taken when a transaction starts: allow a little. */
 const CLOCK_SLACK_MS = 50;
+
+function siblingLost(wanted: ModelLease, checker: LogChecker): boolean {
+  return (wanted.gang ?? []).some((id) => {
+    const part = checker.leases.get(id);
+    return (
+      id !== wanted.id &&
+      part !== undefined &&
+      (part.resourceGoneAtRelease || part.leftGoneResource || part.releaseReason === 'gang-part-lost')
+    );
+  });
+}
 
 export function checkLeases(model: ReadonlyMap<number, ModelLease>, checker: LogChecker, fleet: Fleet): string[] {
   const problems: string[] = [];
@@ -36,6 +49,9 @@ export function checkLeases(model: ReadonlyMap<number, ModelLease>, checker: Log
       const expiredFirst = wanted.until !== null && lease.releaseReason === 'expired';
       if (!refusedInTime && !releasedFirst && !expiredFirst)
         add(`${name} should have broken with a refusal: ${lease.path.join(' → ')}`);
+    } else if (lease.brokenReason === 'gang-part-ended' && wanted.gang) {
+      // Another part of its gang ended first (released by the model): the gang ends whole.
+      if (!wanted.releasedByUs) add(`${name} broke as a gang part, but the model never released its gang`);
     } else if (lease.brokenReason !== null) {
       // Nothing in this model fails: a healthy blueprint that can serve must not break its leases.
       add(`${name} broke (${lease.brokenReason})`);
@@ -49,8 +65,12 @@ export function checkLeases(model: ReadonlyMap<number, ModelLease>, checker: Log
           add(`${name} expired at ${lease.releasedAt!.toISOString()}, before ${wanted.until.toISOString()}`);
         break;
       case 'command':
-        if (!wanted.releasedByUs && !lease.resourceGoneAtRelease)
+        // A gang part is also told to release when another part's resource went away.
+        if (!wanted.releasedByUs && !lease.resourceGoneAtRelease && !siblingLost(wanted, checker))
           add(`${name} released by a command that neither the model nor its resource sent`);
+        break;
+      case 'gang-part-lost':
+        if (!wanted.gang) add(`${name} released as a gang part, but it is no gang's`);
         break;
       case 'resource-released':
         if (!lease.resourceGoneAtRelease) add(`${name} released for its resource, which was still live`);

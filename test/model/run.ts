@@ -1,12 +1,13 @@
 import type { DatabaseKind } from '../../src/db/database.js';
 import { createHarness } from '../support/allocator-harness.js';
 import { drive, type Operation } from './driver.js';
-import { createFleet } from './fleet.js';
+import { createFleet, MODEL_AGING_MS } from './fleet.js';
 import { checkLeases } from './lease-model.js';
 import { LogChecker } from './log-checker.js';
 import { Prng } from '../support/prng.js';
 import { bindingsOf, finalStatuses, replayLogs } from './replay.js';
 import { settle } from './settle.js';
+import { schedulingViolations } from './scheduling-checker.js';
 import { settledViolations } from './snapshot.js';
 import { WorkerPool } from './workers.js';
 
@@ -46,11 +47,11 @@ export interface ModelReport {
 
 export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
   const started = Date.now();
-  const h = await createHarness(options.kind, { poolSize: 12 });
+  const h = await createHarness(options.kind, { poolSize: 12, allocator: { agingIntervalMs: MODEL_AGING_MS } });
   let pool: WorkerPool | undefined;
   let stopLocal: (() => Promise<void>) | undefined;
   try {
-    const fleet = await createFleet(h.services, h.system);
+    const fleet = await createFleet(h.services, h.system, h.db);
     if (options.workers > 0) {
       pool = new WorkerPool(h.db.url!, options.workers, options.claimTtlMs ?? 1_500);
       await pool.start();
@@ -83,6 +84,13 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
     await replayLogs(h.db, checker);
     problems.push(...checker.finish(await finalStatuses(h.db), settled.settled));
     problems.push(...checkLeases(driven.model, checker, fleet));
+    const quotas = new Map(fleet.owners.map((o) => [o.actor.principalId, o.quota]));
+    problems.push(
+      ...(await schedulingViolations(h.db, {
+        agingIntervalMs: MODEL_AGING_MS,
+        quota: (ownerId, type) => (type === 'test-slot' && ownerId !== null ? (quotas.get(ownerId) ?? null) : null),
+      })),
+    );
     if (problems.length > 0 && pool) problems.push(...pool.complaints());
 
     const tally = (values: Iterable<string | null>) => {

@@ -1,3 +1,4 @@
+import { MODEL_AGING_MS } from './fleet.js';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
 import type { Prng } from '../support/prng.js';
 
@@ -24,6 +25,7 @@ export class WorkerPool {
       WORKER_CLAIM_TTL_MS: String(this.claimTtlMs),
       // Three processes of four jobs each would only contend for the two cores of CI.
       WORKER_CONCURRENCY: '2',
+      WORKER_AGING_MS: String(MODEL_AGING_MS),
     });
     this.running.push({ id, process: child });
   }

@@ -53,6 +53,9 @@ export interface Harness {
 
 const tables = [
   'Job',
+  'ResourceTypeQueue',
+  'Quota',
+  'Gang',
   'Log',
   'Command',
   'SlotLock',

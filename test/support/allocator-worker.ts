@@ -12,6 +12,7 @@ import { createTestBlueprint, TestBlueprintControl } from './test-blueprint.js';
 //   WORKER_CLAIM_TTL_MS               how soon another worker takes over this one's jobs if it dies
 //   WORKER_BLOCK                      hooks that block forever ("allocateResource,activateResource")
 //   WORKER_TRACE                      file to append one line per job: key, pid, enter, exit
+//   WORKER_AGING_MS                   the scheduler's aging interval (default: the allocator's)
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -30,7 +31,10 @@ const services = createServices({
   events: { publish: () => {} },
   workerId: env('WORKER_ID'),
   implementations: [createTestBlueprint(control)],
-  allocator: { ...fastAllocator },
+  allocator: {
+    ...fastAllocator,
+    ...(process.env['WORKER_AGING_MS'] ? { agingIntervalMs: Number(process.env['WORKER_AGING_MS']) } : {}),
+  },
   worker: {
     claimTtlMs: Number(process.env['WORKER_CLAIM_TTL_MS'] ?? 5_000),
     // Jobs scheduled by another process are seen by this sweep (within a process they are pushed).

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Lease, Resource } from '../../src/generated/prisma/client.js';
-import { PermanentFailure, TemporaryFailure } from '../../src/allocator/errors.js';
+import { PermanentFailure, TemporaryFailure } from '../../src/failures.js';
 import { defineImplementation, type BlueprintImplementation } from '../../src/blueprints/implementation.js';
 
 // A blueprint the tests steer: how many resources, exclusive or shared, open now or later, fail

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { PermanentFailure } from '../../src/allocator/errors.js';
+import { PermanentFailure } from '../../src/failures.js';
 import { createTransportFactory } from '../../src/transports/factory.js';
 import type { TransportConfig } from '../../src/transports/config.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';

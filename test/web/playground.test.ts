@@ -127,6 +127,12 @@ describe('web playground in Chromium', () => {
     const id = /#\/leases\/(\d+)$/.exec(page.url())![1]!;
     await page.getByRole('link', { name: '← All leases' }).click();
     await expect(page.locator(`tr[data-lease="${id}"] td.waiting`).textContent()).resolves.not.toBe('');
+    // The queue of its type shows it first, with why it waits.
+    const queued = page
+      .getByRole('region', { name: 'Queue' })
+      .locator(`.queue[data-type="host"] li[data-lease="${id}"]`);
+    await expect(queued.getAttribute('data-position')).resolves.toBe('1');
+    await expect(queued.textContent()).resolves.toMatch(/priority 0/);
 
     await page.locator(`tr[data-lease="${id}"] a`).click();
     await page.getByRole('button', { name: 'Release' }).click();

@@ -1,5 +1,5 @@
 import type { Resource } from '../../generated/prisma/client.js';
-import { PermanentFailure } from '../../allocator/errors.js';
+import { PermanentFailure } from '../../failures.js';
 import type { ActivationResult, BlueprintOf, BlueprintRuntime } from '../implementation.js';
 import { BOX_KEY, boxAttributes, boxRecord } from './box.js';
 import type { ExternalConfig } from './config.js';

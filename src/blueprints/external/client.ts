@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { PermanentFailure } from '../../allocator/errors.js';
+import { PermanentFailure } from '../../failures.js';
 import { failureOf, unansweredFailure } from './failures.js';
 import {
   providerList,

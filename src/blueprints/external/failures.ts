@@ -1,4 +1,4 @@
-import { PermanentFailure, TemporaryFailure } from '../../allocator/errors.js';
+import { PermanentFailure, TemporaryFailure } from '../../failures.js';
 import { providerError } from './protocol.js';
 
 // Which provisioner answers are worth retrying. The rule of docs/external-provisioner.md: a

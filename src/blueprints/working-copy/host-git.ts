@@ -1,4 +1,4 @@
-import { PermanentFailure, TemporaryFailure } from '../../allocator/errors.js';
+import { PermanentFailure, TemporaryFailure } from '../../failures.js';
 import type { CommandResult } from '../../transports/transport.js';
 import type { BlueprintRuntime, CommandRunnerOptions } from '../implementation.js';
 import type { Phase } from './git.js';

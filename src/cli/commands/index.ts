@@ -6,6 +6,7 @@ import { completionCommand } from './completion.js';
 import { leaseCommand } from './lease.js';
 import { leasesCommand, resourcesCommand } from './listings.js';
 import { logCommand } from './log.js';
+import { queueCommand } from './queue.js';
 import { releaseLeaseCommand, releaseResourceCommand } from './release.js';
 import { runCommand } from './run-command.js';
 import { tokenCommand } from './token.js';
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   releaseLeaseCommand,
   runCommand,
   leasesCommand,
+  queueCommand,
   resourcesCommand,
   watchCommand,
   logCommand,

@@ -8,7 +8,7 @@ import { positiveInteger } from '../args.js';
 import { execute, type Connection } from '../client/http.js';
 import { payloadOf } from '../client/payload.js';
 import { subscriptionClient } from '../client/ws.js';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, UsageError } from '../errors.js';
 import { leaseRequestFlags } from '../input/lease-request.js';
 import { parseWhen } from '../input/when.js';
 import { followLeases } from '../lease/follow.js';
@@ -22,6 +22,7 @@ export const leaseCommand = defineCommand({
   summary: 'request a lease and follow it live until it is ACTIVE',
   help: `
 Usage: drydock lease --type TYPE [--attributes FILE|-] [--until WHEN] [--count N] [--blueprint ID]...
+                     [--priority N] [--wait-timeout SECONDS]
 
 Requests a lease (or N identical ones), prints each entry of its log as it happens, and exits 0
 once every lease is ACTIVE, printing the resource's connection details. Exits 1 with the reason
@@ -34,6 +35,8 @@ Flags:
   --until WHEN         release by itself after a duration (30m, 2h, 1d) or at a time (ISO-8601)
   --count N            request N identical leases (default 1)
   --blueprint ID       only these blueprints may serve it (repeatable)
+  --priority N         -10 to 10 (default 0): served before lower ones; above 0 needs the right to
+  --wait-timeout S     give up (the lease breaks) if it is still waiting after S seconds
 
 Examples:
   drydock lease --type host
@@ -44,12 +47,18 @@ Examples:
     until: { type: 'string' },
     count: { type: 'string' },
     blueprint: { type: 'string', multiple: true },
+    priority: { type: 'string' },
+    'wait-timeout': { type: 'string' },
   },
   async run({ values, positionals }, context) {
     const input: RequestLeaseInput = {
       ...(await leaseRequestFlags('lease', values, positionals, context.io.stdin)),
       count: positiveInteger('--count', values.count, 1),
       ...(values.until ? parseWhen('--until', values.until) : {}),
+      ...(values.priority !== undefined ? { priority: priorityArgument(values.priority) } : {}),
+      ...(values['wait-timeout'] !== undefined
+        ? { waitTimeoutSeconds: positiveInteger('--wait-timeout', values['wait-timeout'], 0) }
+        : {}),
     };
 
     // Ctrl-C while the request is in flight must still release what it created, so the request
@@ -108,6 +117,12 @@ Examples:
     }
   },
 });
+
+function priorityArgument(value: string): number {
+  if (!/^-?\d+$/.test(value) || Math.abs(Number(value)) > 10)
+    throw new UsageError(`--priority must be a whole number from -10 to 10, not "${value}"`);
+  return Number(value);
+}
 
 async function refreshLeases(connection: Connection, leases: CliLeaseFragment[]): Promise<CliLeaseFragment[]> {
   return Promise.all(

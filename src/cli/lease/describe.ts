@@ -20,7 +20,7 @@ export function logLine(
 export function waitingFor(lease: CliLeaseFragment): string {
   const blocker = lease.blocker;
   if (!blocker) return '';
-  const queue = blocker.queuePosition > 1 ? `, #${blocker.queuePosition} in line` : '';
+  const queue = (blocker.queuePosition ?? 0) > 1 ? `, #${blocker.queuePosition} in line` : '';
   return `waiting: ${blocker.message}${queue}`;
 }
 

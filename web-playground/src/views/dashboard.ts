@@ -1,6 +1,7 @@
 import type { WebLeaseRowFragment } from '../../../src/generated/graphql/graphql.js';
 import { age, h, replaceChildren, statusPill } from '../dom.js';
 import { state } from '../store.js';
+import { Queues } from '../queue.js';
 import { requestForm } from './request-form.js';
 
 function empty(columns: number, text: string): HTMLTableRowElement {
@@ -9,7 +10,7 @@ function empty(columns: number, text: string): HTMLTableRowElement {
 
 export function waitingText(lease: WebLeaseRowFragment): string {
   if (lease.status !== 'PENDING' || !lease.blocker) return '';
-  const queue = lease.blocker.queuePosition > 1 ? ` · #${lease.blocker.queuePosition} in line` : '';
+  const queue = (lease.blocker.queuePosition ?? 0) > 1 ? ` · #${lease.blocker.queuePosition} in line` : '';
   return `${lease.blocker.message}${queue}`;
 }
 
@@ -131,15 +132,60 @@ function blueprintsCard(): HTMLElement {
   );
 }
 
-/** The home page: the request form and blueprints beside the live leases and resources. */
+/** The waiting leases of each type in the order the next scheduling pass considers them. */
+function queueCard(queues: Queues): HTMLElement | null {
+  if (queues.byType.size === 0) return null;
+  return h(
+    'section',
+    { class: 'card', 'aria-label': 'Queue' },
+    h('h2', {}, 'Queue'),
+    [...queues.byType].map(([type, entries]) =>
+      h(
+        'div',
+        { class: 'queue', 'data-type': type },
+        h('h3', {}, type),
+        h(
+          'ol',
+          {},
+          entries.map((entry) =>
+            h(
+              'li',
+              { 'data-position': entry.position, ...(entry.lease ? { 'data-lease': entry.lease.databaseId } : {}) },
+              entry.lease
+                ? h('a', { href: `#/leases/${entry.lease.databaseId}` }, `#${entry.lease.databaseId}`)
+                : h('span', { class: 'muted' }, 'another owner’s lease'),
+              h('span', { class: 'muted' }, ` · priority ${entry.priority}`),
+              entry.band !== entry.priority ? h('span', { class: 'muted' }, ` (aged to ${entry.band})`) : null,
+              entry.blockerMessage ? h('span', { class: 'waiting' }, ` · ${entry.blockerMessage}`) : null,
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The home page: the request form and blueprints beside the queue and the live leases and resources. */
 export function dashboard(): { element: HTMLElement; update(): void } {
   const form = requestForm();
   const blueprints = h('div');
   const main = h('div', { class: 'main' });
-  const update = () => {
+  let waiting = '';
+  const draw = () => {
     form.update();
     replaceChildren(blueprints, blueprintsCard());
-    replaceChildren(main, leasesCard(), resourcesCard());
+    replaceChildren(main, ...[queueCard(queues), leasesCard(), resourcesCard()].filter((c) => c !== null));
+  };
+  const queues = new Queues(draw);
+  const update = () => {
+    // The queue is re-read when which leases wait, or how, has changed.
+    const pending = [...state.leases.values()].filter((l) => l.status === 'PENDING');
+    const key = pending.map((l) => `${l.id}:${l.blocker?.message ?? ''}`).join(',');
+    if (key !== waiting) {
+      waiting = key;
+      queues.refresh(pending.map((l) => l.resourceType));
+    }
+    draw();
   };
   update();
   return {

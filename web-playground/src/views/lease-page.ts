@@ -66,7 +66,7 @@ function blocker(lease: WebLeaseFragment): HTMLElement | null {
       'p',
       { class: 'muted' },
       `reason: ${b.reason}`,
-      b.queuePosition > 1 ? ` · #${b.queuePosition} in line for ${lease.resourceType}` : '',
+      (b.queuePosition ?? 0) > 1 ? ` · #${b.queuePosition} in line for ${lease.resourceType}` : '',
       b.resource ? ` · waiting for resource #${b.resource.databaseId} ${b.resource.name} (${b.resource.status})` : '',
     ),
   );

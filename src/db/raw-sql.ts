@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import type { Database } from '../db/database.js';
+import type { Database } from './database.js';
 import { Prisma } from '../generated/prisma/client.js';
 
 /**

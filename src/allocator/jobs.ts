@@ -1,0 +1,86 @@
+import type { JobKind } from '../generated/prisma/client.js';
+import { jobKey } from '../queue/jobs.js';
+import type { TxContext } from './context.js';
+
+// Scheduling is part of the caller's transaction: the job exists exactly when the change that
+// asked for it committed. One row per object (`key`) dedupes requests.
+
+/** Asks for an update of one object at `runAt` (default now); written when the transaction ends. */
+export function scheduleJob(ctx: TxContext, kind: JobKind, targetId: number, runAt: Date = ctx.now): void {
+  const key = jobKey(kind, targetId);
+  const existing = ctx.jobs.get(key);
+  if (!existing || runAt < existing.runAt) ctx.jobs.set(key, { kind, targetId, runAt });
+}
+
+export const scheduleLeaseUpdate = (ctx: TxContext, leaseId: number, runAt?: Date) =>
+  scheduleJob(ctx, 'LEASE_UPDATE', leaseId, runAt);
+export const scheduleResourceUpdate = (ctx: TxContext, resourceId: number, runAt?: Date) =>
+  scheduleJob(ctx, 'RESOURCE_UPDATE', resourceId, runAt);
+export const scheduleBlueprintMaintenance = (ctx: TxContext, blueprintId: number, runAt?: Date) =>
+  scheduleJob(ctx, 'BLUEPRINT_MAINTENANCE', blueprintId, runAt);
+
+/**
+ * Asks for the scheduling pass of `resourceType` (see scheduler/pass.ts): something its waiting
+ * leases wait for may have changed. Written with the transaction's jobs; a pass that is running
+ * now runs once more after it (the job's rerun flag), so that marks made during a pass are never
+ * lost and many of them cost one more pass, not one each.
+ */
+/** The queue row of `resourceType`, made if it is the type's first lease (see schedulePass). */
+export async function ensureQueue(ctx: TxContext, resourceType: string): Promise<void> {
+  await ctx.tx.$executeRaw`
+    INSERT INTO "ResourceTypeQueue" ("resourceType") VALUES (${resourceType}) ON CONFLICT DO NOTHING`;
+}
+
+export function schedulePass(ctx: TxContext, resourceType: string, runAt: Date = ctx.now): void {
+  const existing = ctx.passes.get(resourceType);
+  if (!existing || runAt < existing) ctx.passes.set(resourceType, runAt);
+}
+
+/**
+ * The transaction's last statement: writes its job requests (and passes), in key order, so that the job rows
+ * stay locked only until commit and two transactions touching the same jobs lock them in the same
+ * order, never in a cycle. Several requests collapse into the earliest time; a request made while
+ * the job runs marks it to run once more afterwards (`rerun`), at the earliest time asked for
+ * during the run.
+ *
+ * When the transaction runs as a job (`ctx.claim`), a request for that same job is not written:
+ * the row is this worker's until the handler returns, and its completion then keeps it with this
+ * time instead of deleting it (one statement instead of an upsert that marks it to run again, a
+ * failed delete and an update). The completion stays outside the transaction on purpose: a job row
+ * released by the commit could be claimed by another process before this handler has returned,
+ * and one object's update must never be seen running twice at once.
+ */
+export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
+  const claim = ctx.claim;
+  const own = claim ? ctx.jobs.get(claim.job.key) : undefined;
+  if (claim && own) {
+    ctx.jobs.delete(claim.job.key);
+    ctx.onCommit?.push(() => {
+      if (!claim.rescheduleAt || own.runAt < claim.rescheduleAt) claim.rescheduleAt = own.runAt;
+    });
+  }
+  if (ctx.jobs.size === 0 && ctx.passes.size === 0) return;
+  const entries = [...ctx.jobs.entries()];
+  const passes = [...ctx.passes.entries()];
+  // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>).
+  await ctx.tx.$executeRaw`
+    INSERT INTO "Job" (key, kind, "targetId", "runAt")
+    SELECT k, c::"JobKind", t, r::timestamp FROM (
+      SELECT k, c, t, r
+      FROM unnest(${entries.map(([key]) => key)}::text[], ${entries.map(([, job]) => job.kind)}::text[],
+                  ${entries.map(([, job]) => job.targetId)}::int[],
+                  ${entries.map(([, job]) => job.runAt.toISOString())}::text[]) AS j(k, c, t, r)
+      UNION ALL
+      SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r
+      FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)
+      JOIN "ResourceTypeQueue" q ON q."resourceType" = p.type) AS s
+    ORDER BY k
+    ON CONFLICT (key) DO UPDATE SET
+      "runAt" = CASE WHEN "Job"."lockedBy" IS NOT NULL AND NOT "Job".rerun THEN EXCLUDED."runAt"
+                     ELSE LEAST("Job"."runAt", EXCLUDED."runAt") END,
+      rerun = "Job"."lockedBy" IS NOT NULL`;
+  for (const [, job] of entries) ctx.after.jobScheduled(job.runAt);
+  for (const [, runAt] of passes) ctx.after.jobScheduled(runAt);
+  ctx.jobs.clear();
+  ctx.passes.clear();
+}

@@ -1,0 +1,245 @@
+import { Prisma, type Lease, type LeaseStatus } from '../generated/prisma/client.js';
+import { rawQueries } from '../db/raw-sql.js';
+import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
+import type { Reservation } from '../queue/port.js';
+import { AfterCommit, CarriedCommit, inUpdateTransaction, type AllocatorDeps } from './context.js';
+import { ensureQueue, scheduleLeaseUpdate, schedulePass } from './jobs.js';
+import { publishLog } from './logs.js';
+import { leaseTransitions } from './state-machines.js';
+
+// Requests and releases as single statements: the lease (or command), its log and the job that
+// moves it, in one round trip and one commit. Services validate and decide access; these write.
+
+export interface NewLease {
+  resourceType: string;
+  attributes: Record<string, unknown>;
+  until: Date | null;
+  blueprintIds: number[];
+  ownerId: number;
+  priority: number;
+  waitUntil: Date | null;
+}
+
+/** The distinct implementations of the blueprints of a type, sorted, as a text[] expression. */
+export const implementationsSql = (resourceType: string) => Prisma.sql`
+  ARRAY(SELECT DISTINCT implementation FROM "Blueprint" WHERE "resourceType" = ${resourceType} ORDER BY implementation)`;
+
+// The job the statement wrote (upsertJobSql's columns), next to the lease's.
+const jobColumns = Prisma.sql`j.id AS __job_id, j.key AS __job_key, j."runAt" AS __job_run_at,
+  j.attempts AS __job_attempts, j.mine AS __job_mine`;
+
+type JobRow = { id: bigint; key: string; runAt: Date; attempts: number; mine: boolean };
+type LeaseRow = Lease & {
+  __log: bigint | null;
+  __job_id: bigint | null;
+  __job_key: string | null;
+  __job_run_at: Date | null;
+  __job_attempts: number | null;
+  __job_mine: boolean | null;
+};
+
+function splitRow<T extends LeaseRow>(row: T) {
+  const {
+    __log: logId,
+    __job_id: id,
+    __job_key: key,
+    __job_run_at: runAt,
+    __job_attempts: attempts,
+    __job_mine: mine,
+    ...rest
+  } = row;
+  const job: JobRow | undefined =
+    id !== null && key !== null && runAt !== null
+      ? { id, key, runAt, attempts: Number(attempts), mine: mine === true }
+      : undefined;
+  return { rest, logId, job };
+}
+
+/**
+ * Inserts a PENDING lease, its log, the type's scheduling pass (claimed by this process's worker
+ * when a slot is free, so the pass starts as soon as this returns) and, with a wait timeout, the
+ * lease's update at `waitUntil`: written only if the type's blueprints still have the
+ * implementations `seen` (what the caller validated the attributes against). Returns the lease, or
+ * the implementations as they are now when they differ.
+ */
+export async function requestLease(
+  deps: AllocatorDeps,
+  request: NewLease,
+  seen: string[],
+): Promise<{ lease: Lease } | { implementations: string[] }> {
+  const now = deps.options.clock();
+  const requested = { resourceType: request.resourceType, until: request.until?.toISOString() ?? null };
+  const reservation = deps.queue.reserve();
+  let row: (LeaseRow & { __impls: string[]; __queue: number | null }) | undefined;
+  try {
+    [row] = await (
+      await rawQueries(deps.db)
+    ).$queryRaw<(LeaseRow & { __impls: string[]; __queue: number | null })[]>`
+      WITH seen AS (SELECT ${implementationsSql(request.resourceType)} AS impls),
+      l AS (
+        INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId",
+                             "authorizingPrincipalId", priority, "waitUntil", "createdAt", "updatedAt")
+        SELECT ${request.resourceType}, ${JSON.stringify(request.attributes)}::jsonb, ${request.until}::timestamp,
+               ${request.blueprintIds}::int[], ${request.ownerId}::int, ${request.ownerId}::int,
+               ${request.priority}::int, ${request.waitUntil}::timestamp, ${now}::timestamp, ${now}::timestamp
+        FROM seen WHERE impls = ${seen}::text[]
+        RETURNING *),
+      g AS (
+        INSERT INTO "Log" (type, data, "createdAt", "leaseId")
+        SELECT 'lease-requested', ${JSON.stringify(requested)}::jsonb, ${now}::timestamp, l.id FROM l RETURNING id),
+      q AS (SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = ${request.resourceType} AND EXISTS (SELECT 1 FROM l)),
+      j AS (${upsertJobSql('SCHEDULING_PASS', Prisma.sql`SELECT id FROM q`, now, reservation)}),
+      w AS (
+        INSERT INTO "Job" (key, kind, "targetId", "runAt")
+        SELECT 'lease:' || l.id, 'LEASE_UPDATE', l.id, l."waitUntil" FROM l WHERE l."waitUntil" IS NOT NULL)
+      SELECT l.*, g.id AS __log, ${jobColumns}, seen.impls AS __impls, (SELECT id FROM q) AS __queue
+      FROM seen LEFT JOIN l ON true LEFT JOIN g ON true LEFT JOIN j ON true`;
+  } catch (error) {
+    reservation?.cancel();
+    throw error;
+  }
+  if (!row || row.__log === null) {
+    reservation?.cancel();
+    return { implementations: row?.__impls ?? [] };
+  }
+  const { rest, logId, job } = splitRow(row);
+  const { __impls: _impls, __queue: queueId, ...lease } = rest;
+  const after = new AfterCommit();
+  publishLog(after, { leaseId: lease.id }, logId!, { lease: lease.status });
+  if (queueId === null) {
+    // The type's first lease: its queue row is made now, and its pass asked for with it.
+    reservation?.cancel();
+    after.flush(deps);
+    await firstOfType(deps, lease.resourceType);
+  } else if (!startOrCancel(reservation, 'SCHEDULING_PASS', queueId, job, new CarriedCommit(after, deps))) {
+    after.jobScheduled(now);
+    after.flush(deps);
+  }
+  return { lease: lease as Lease };
+}
+
+async function firstOfType(deps: AllocatorDeps, resourceType: string): Promise<void> {
+  await inUpdateTransaction(deps, async (ctx) => {
+    await ensureQueue(ctx, resourceType);
+    schedulePass(ctx, resourceType);
+  });
+}
+
+/** The statuses a RELEASE is accepted in (the state machine's, checked in the statement). */
+const releasable = (Object.keys(leaseTransitions) as LeaseStatus[]).filter((from) =>
+  leaseTransitions[from].includes('RELEASED'),
+);
+
+export type ReleaseOutcome =
+  | { kind: 'released'; lease: Lease }
+  | { kind: 'not-found' }
+  | { kind: 'not-visible'; lease: Lease }
+  | { kind: 'held-by-resource'; lease: Lease }
+  | { kind: 'not-releasable'; lease: Lease };
+
+/**
+ * The RELEASE command, its log and the lease's job (claimed here when a worker slot is free), in
+ * one statement, written only if `may` (an SQL condition on the lease row `l`) holds, the lease
+ * is in a releasable status and no resource holds it for itself.
+ */
+export async function requestRelease(
+  deps: AllocatorDeps,
+  leaseId: number,
+  authorId: number,
+  may: Prisma.Sql,
+): Promise<ReleaseOutcome> {
+  const now = deps.options.clock();
+  const after = new AfterCommit();
+  const reservation: Reservation | null = deps.queue.reserve();
+  let row: (LeaseRow & { visible: boolean }) | undefined;
+  try {
+    [row] = await (
+      await rawQueries(deps.db)
+    ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
+      WITH l AS (SELECT *, (${may}) IS TRUE AS visible FROM "Lease" WHERE id = ${leaseId}),
+      -- A gang's parts are released together.
+      ok AS (
+        SELECT o.id FROM l JOIN "Lease" o ON o.id = l.id OR (l."gangId" IS NOT NULL AND o."gangId" = l."gangId")
+        WHERE l.visible AND l."ownerResourceId" IS NULL AND o.status::text = ANY(${releasable}::text[])),
+      c AS (
+        INSERT INTO "Command" (kind, "targetLeaseId", "authorId", "createdAt")
+        SELECT 'RELEASE', id, ${authorId}::int, ${now}::timestamp FROM ok),
+      g AS (
+        INSERT INTO "Log" (type, data, "createdAt", "leaseId")
+        SELECT 'lease-release-requested', ${JSON.stringify({ authorId })}::jsonb, ${now}::timestamp, id
+        FROM ok RETURNING id, "leaseId"),
+      j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok WHERE id = ${leaseId}`, now, reservation)}),
+      parts AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok WHERE id <> ${leaseId}`, now, null)})
+      SELECT l.*, g.id AS __log, ${jobColumns}
+      FROM l LEFT JOIN g ON g."leaseId" = l.id LEFT JOIN j ON true`;
+  } catch (error) {
+    reservation?.cancel();
+    throw error;
+  }
+  if (!row) {
+    reservation?.cancel();
+    return { kind: 'not-found' };
+  }
+  const { rest, logId, job } = splitRow(row);
+  const { visible, ...lease } = rest;
+  if (!visible || logId === null) {
+    reservation?.cancel();
+    if (!visible) return { kind: 'not-visible', lease: lease as Lease };
+    // A lease a resource holds for itself ends when that resource is released, never alone.
+    if (lease.ownerResourceId !== null && releasable.includes(lease.status))
+      return { kind: 'held-by-resource', lease: lease as Lease };
+    return { kind: 'not-releasable', lease: lease as Lease };
+  }
+  publishLog(after, { leaseId }, logId, { lease: lease.status });
+  // Published at once, not carried by the job as a request's event is: a release's subscribers
+  // wait for this one (it acknowledges what they asked), and with many of them, holding it for
+  // the update's commit delayed them more than the one event less saved.
+  if (!startOrCancel(reservation, 'LEASE_UPDATE', leaseId, job)) after.jobScheduled(now);
+  after.flush(deps);
+  return { kind: 'released', lease: lease as Lease };
+}
+
+export interface NewGang {
+  parts: { resourceType: string; attributes: Record<string, unknown>; blueprintIds: number[]; count: number }[];
+  until: Date | null;
+  ownerId: number;
+  priority: number;
+  waitUntil: Date | null;
+}
+
+/**
+ * A gang: its row, every part's PENDING lease and log, and the passes of the parts' types, in one
+ * transaction. The parts are granted together by a pass or not at all (scheduler/plan.ts).
+ */
+export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<Lease[]> {
+  const leases = gang.parts.flatMap((part) => Array.from({ length: part.count }, () => part));
+  return inUpdateTransaction(deps, async (ctx) => {
+    const types = [...new Set(leases.map((l) => l.resourceType))].sort();
+    for (const type of types) await ensureQueue(ctx, type);
+    const rows = await ctx.tx.$queryRaw<(Lease & { __log: bigint })[]>`
+      WITH gang AS (INSERT INTO "Gang" ("ownerId", "createdAt") VALUES (${gang.ownerId}::int, ${ctx.now}::timestamp) RETURNING id),
+      p AS (
+        SELECT * FROM unnest(${leases.map((l) => l.resourceType)}::text[], ${leases.map((l) => JSON.stringify(l.attributes))}::text[],
+                             ${leases.map((l) => l.blueprintIds.join(','))}::text[]) WITH ORDINALITY AS p(type, attributes, blueprints, n)),
+      l AS (
+        INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId", "authorizingPrincipalId",
+                             priority, "waitUntil", "gangId", "createdAt", "updatedAt")
+        SELECT p.type, p.attributes::jsonb, ${gang.until}::timestamp,
+               COALESCE(string_to_array(NULLIF(p.blueprints, ''), ',')::int[], '{}'), ${gang.ownerId}::int, ${gang.ownerId}::int,
+               ${gang.priority}::int, ${gang.waitUntil}::timestamp, gang.id, ${ctx.now}::timestamp, ${ctx.now}::timestamp
+        FROM p, gang ORDER BY p.n
+        RETURNING *),
+      g AS (
+        INSERT INTO "Log" (type, data, "createdAt", "leaseId")
+        SELECT 'lease-requested', json_build_object('resourceType', l."resourceType", 'until', ${gang.until?.toISOString() ?? null}::text, 'gangId', l."gangId")::jsonb,
+               ${ctx.now}::timestamp, l.id
+        FROM l ORDER BY l.id RETURNING id, "leaseId")
+      SELECT l.*, g.id AS __log FROM l JOIN g ON g."leaseId" = l.id ORDER BY l.id`;
+    for (const type of types) schedulePass(ctx, type);
+    return rows.map(({ __log: logId, ...lease }) => {
+      publishLog(ctx.after, { leaseId: lease.id }, logId, { lease: lease.status });
+      if (lease.waitUntil) scheduleLeaseUpdate(ctx, lease.id, lease.waitUntil);
+      return lease;
+    });
+  });
+}

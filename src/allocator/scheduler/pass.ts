@@ -1,0 +1,172 @@
+import type { Lease } from '../../generated/prisma/client.js';
+import type { JobClaim } from '../../queue/port.js';
+import { backoffDelayMs } from '../backoff.js';
+import { inUpdateTransaction, type AllocatorDeps, type TxContext } from '../context.js';
+import { scheduleJob, schedulePass } from '../jobs.js';
+import { breakLease } from '../lease-end.js';
+import type { Blocker } from '../waiting.js';
+import { demandKey } from './demand.js';
+import { serveGang, serveLease } from './plan.js';
+import { PoolViews } from './pool.js';
+import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
+import { HEADS_PER_DEMAND, readGangs, readHeads, readOwners, takeTurn, type OwnerRow } from './read.js';
+import type { Unit } from './types.js';
+import { writeBlockers, type Blocked } from './write.js';
+
+/**
+ * The scheduling pass of one resource type (drydock-spec.md, "Scheduling"): the writer of the
+ * type's PENDING leases. Holds the type's turn, reads the heads of its queue, takes them in policy
+ * order (policy-order.ts) and serves each it may; requests and freed capacity ask for a pass, and
+ * one asked for while this runs runs once more right after (the job's rerun flag), so that
+ * everything that arrived meanwhile is served together by the next.
+ */
+export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, claim?: JobClaim): Promise<void> {
+  await inUpdateTransaction(
+    deps,
+    async (ctx) => {
+      const resourceType = await takeTurn(ctx, queueId);
+      if (resourceType === null) return;
+      const heads = await readHeads(ctx, resourceType);
+      const served = await serve(ctx, resourceType, heads);
+      if (served.mayHaveMore) schedulePass(ctx, resourceType);
+      // This pass's own job: a request for it becomes the time its completion leaves it due.
+      const again = ctx.passes.get(resourceType);
+      if (again) {
+        ctx.passes.delete(resourceType);
+        scheduleJob(ctx, 'SCHEDULING_PASS', queueId, again);
+      }
+    },
+    claim,
+  );
+}
+
+const isLive = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';
+
+/** The heads as units of the order: single leases, and each gang once, with all its parts. */
+async function unitsOf(ctx: TxContext, resourceType: string, heads: Lease[]) {
+  const gangIds = [...new Set(heads.flatMap((l) => (l.gangId === null ? [] : [l.gangId])))];
+  const gangs = await readGangs(ctx, resourceType, gangIds);
+  const units: Unit[] = [];
+  const seen = new Set<number>();
+  for (const lease of heads) {
+    const base = { id: lease.id, priority: lease.priority, createdAt: lease.createdAt, ownerId: lease.ownerId, lease };
+    if (lease.gangId === null) {
+      units.push({ ...base, size: 1 });
+      continue;
+    }
+    if (seen.has(lease.gangId)) continue;
+    seen.add(lease.gangId);
+    const parts = gangs.parts.get(lease.gangId) ?? [];
+    units.push({ ...base, size: parts.length, parts });
+  }
+  return { units, gangs };
+}
+
+/**
+ * The leases of one pass, in policy order: greedy, with backfill (a lease that cannot be served
+ * does not hold back others, except past the stop band an aged failure sets), fair share counted
+ * with this pass's grants, quotas checked before anything is tried. Returns whether more may
+ * wait than were read.
+ */
+async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Promise<{ mayHaveMore: boolean }> {
+  const settings: PolicySettings = { agingIntervalMs: ctx.deps.options.agingIntervalMs };
+  const { units, gangs } = await unitsOf(ctx, resourceType, heads);
+  const owners = await readOwners(
+    ctx,
+    resourceType,
+    units.flatMap((u) => (u.ownerId === null ? [] : [u.ownerId])),
+  );
+  const queue = new PolicyQueue(units, owners, ctx.now, settings);
+  const grants = new Map<number, number>();
+  const failedDemand = new Map<string, number>();
+  const blocked: Blocked[] = [];
+  let stopBand = -Infinity;
+  let stopLease = 0;
+  let served = 0;
+  const pool = new PoolViews();
+  const block = (leases: readonly Lease[], blocker: Blocker) =>
+    blocked.push(...leases.map((lease) => ({ lease, blocker })));
+  const failed = (unit: Unit, leaseBand: number) => {
+    const next = stopBandAfterFailure(stopBand, leaseBand, aged(unit, ctx.now, settings));
+    if (next !== stopBand) [stopBand, stopLease] = [next, unit.id];
+  };
+
+  for (let unit = queue.next(); unit; unit = queue.next()) {
+    const leases = unit.parts ?? [unit.lease];
+    const leaseBand = queue.bandOf(unit);
+    if (!mayServe(leaseBand, stopBand)) {
+      block(leases, { reason: 'reserved', leaseId: stopLease });
+      continue;
+    }
+    const owner: OwnerRow | undefined = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
+    const held = (owner?.live ?? 0) + (grants.get(unit.ownerId ?? -1) ?? 0);
+    if (owner && owner.quota !== null && held + leases.length > owner.quota) {
+      block(leases, { reason: 'quota', quota: owner.quota, live: held });
+      continue;
+    }
+    const grant = () => {
+      queue.granted(unit, leases.length);
+      grants.set(unit.ownerId ?? -1, (grants.get(unit.ownerId ?? -1) ?? 0) + leases.length);
+      served += leases.length;
+    };
+
+    if (unit.parts) {
+      const gangId = unit.lease.gangId!;
+      const ended = unit.parts.filter(
+        (p) => p.status === 'RELEASED' || p.status === 'BROKEN' || p.status === 'DESTROYED',
+      );
+      if (ended.length > 0 && unit.parts.every((p) => p.status !== 'ACQUIRED' && p.status !== 'ACTIVE')) {
+        // A part ended while waiting (its wait timed out, it was released): the gang ends with it.
+        const message = `part ${ended[0]!.id} of the gang ended (${ended[0]!.statusReason ?? ended[0]!.status})`;
+        for (const part of unit.parts.filter((p) => p.status === 'PENDING'))
+          await breakLease(ctx, part, 'gang-part-ended', message);
+        continue;
+      }
+      const whole = unit.parts.length === gangs.sizes.get(gangId) && unit.parts.every((p) => p.status === 'PENDING');
+      if (!whole || !unit.parts.every((p) => gangs.turns.has(p.resourceType))) {
+        // A part busy with its own update, or another type's pass running: look again soon.
+        block(leases, { reason: 'gang-busy', gangId });
+        schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + backoffDelayMs(1, ctx.deps.options)));
+        continue;
+      }
+      const outcome = await serveGang(ctx, unit.parts);
+      pool.forget();
+      if (outcome.kind === 'granted') grant();
+      else if (outcome.kind === 'failed') {
+        const message = `part ${outcome.part.id} cannot be served: ${outcome.part.statusReason ?? 'broken'}`;
+        for (const part of unit.parts) await breakLease(ctx, part, 'gang-part-failed', message);
+      } else {
+        block(leases, { reason: 'gang-waiting', gangId, leaseId: outcome.part.id, part: outcome.part.blocker });
+        failed(unit, leaseBand);
+      }
+      continue;
+    }
+
+    const key = demandKey(unit.lease);
+    const ahead = failedDemand.get(key);
+    if (ahead !== undefined) {
+      block(leases, { reason: 'queued-behind', leaseId: ahead });
+      continue;
+    }
+    const after = await serveLease(ctx, unit.lease, pool);
+    if (isLive(after)) grant();
+    // A lease waiting for the resource it is building holds nothing back: the next one of its
+    // demand may build or find its own.
+    else if (
+      after.status === 'PENDING' &&
+      (after.blocker as { reason?: string } | null)?.reason !== 'waiting-for-resource-activation'
+    ) {
+      failedDemand.set(key, unit.id);
+      failed(unit, leaseBand);
+    }
+  }
+  await writeBlockers(ctx, blocked);
+  // Every head of some shape was served: more of that shape may be waiting than were read.
+  const perShape = new Map<string, number>();
+  for (const lease of heads) {
+    const shape = JSON.stringify(lease.attributes ?? {});
+    perShape.set(shape, (perShape.get(shape) ?? 0) + 1);
+  }
+  const mayHaveMore = served > 0 && [...perShape.values()].some((n) => n >= HEADS_PER_DEMAND);
+  return { mayHaveMore };
+}

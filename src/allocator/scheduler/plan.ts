@@ -1,0 +1,61 @@
+import type { Lease } from '../../generated/prisma/client.js';
+import { allocateLease } from '../allocate.js';
+import { AfterCommit, type TxContext } from '../context.js';
+import { scheduleLeaseUpdate } from '../jobs.js';
+import type { PoolViews } from './pool.js';
+
+// Serving one unit of the pass's order: a lease, or a gang's parts all together.
+
+const live = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';
+
+/** A lease that got a resource: its expiry is its own update's from here on. */
+function granted(ctx: TxContext, lease: Lease): void {
+  if (lease.until) scheduleLeaseUpdate(ctx, lease.id, lease.until);
+}
+
+/** Serves one lease; returns it as it is after (granted, waiting, or broken). */
+export async function serveLease(ctx: TxContext, lease: Lease, pool: PoolViews): Promise<Lease> {
+  const after = await allocateLease(ctx, lease, await pool.viewFor(ctx, lease));
+  if (live(after)) granted(ctx, after);
+  pool.served(after);
+  return after;
+}
+
+/**
+ * Serves a gang's parts in one savepoint: kept only if every part got a resource, rolled back
+ * otherwise (with what the parts would have published and scheduled), so that a gang never holds
+ * some parts while it waits for others. Returns whether it was granted.
+ */
+export async function serveGang(
+  ctx: TxContext,
+  parts: readonly Lease[],
+): Promise<{ kind: 'granted' } | { kind: 'waiting'; part: Lease } | { kind: 'failed'; part: Lease }> {
+  const trial: TxContext = { ...ctx, after: new AfterCommit(), jobs: new Map(), passes: new Map(), onCommit: [] };
+  await ctx.tx.$executeRaw`SAVEPOINT gang`;
+  let missing: Lease | null = null;
+  for (const part of parts) {
+    const after = await allocateLease(trial, part);
+    if (!live(after)) {
+      missing = after;
+      break;
+    }
+    granted(trial, after);
+  }
+  if (missing) {
+    await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT gang`;
+    // A part that broke can never be served: the gang breaks whole (the caller does it).
+    return { kind: missing.status === 'PENDING' ? 'waiting' : 'failed', part: missing };
+  }
+  await ctx.tx.$executeRaw`RELEASE SAVEPOINT gang`;
+  ctx.after.merge(trial.after);
+  for (const [key, job] of trial.jobs) {
+    const existing = ctx.jobs.get(key);
+    if (!existing || job.runAt < existing.runAt) ctx.jobs.set(key, job);
+  }
+  for (const [type, at] of trial.passes) {
+    const existing = ctx.passes.get(type);
+    if (!existing || at < existing) ctx.passes.set(type, at);
+  }
+  ctx.onCommit?.push(...(trial.onCommit ?? []));
+  return { kind: 'granted' };
+}

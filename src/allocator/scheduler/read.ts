@@ -1,0 +1,119 @@
+import type { Lease } from '../../generated/prisma/client.js';
+import type { TxContext } from '../context.js';
+
+/** Waiting leases read per demand shape (attributes) and per pass: see readHeads. */
+export const HEADS_PER_DEMAND = 16;
+/** Demand shapes read per pass; the next pass reads the next (a pass that served any asks again). */
+export const SHAPES_PER_PASS = 64;
+/** The oldest waiting leases of the type read per pass, whatever their shape or priority. */
+export const OLDEST_PER_PASS = 64;
+
+/**
+ * The type's turn: its queue row, locked until the pass commits, so that one pass at a time runs
+ * per type across every process. Null: no such row.
+ */
+export async function takeTurn(ctx: TxContext, queueId: number): Promise<string | null> {
+  const [row] = await ctx.tx.$queryRaw<{ resourceType: string }[]>`
+    SELECT "resourceType" FROM "ResourceTypeQueue" WHERE id = ${queueId} FOR NO KEY UPDATE`;
+  return row?.resourceType ?? null;
+}
+
+/**
+ * The heads of the type's queue, row-locked: for each demand shape (distinct attributes, found by
+ * a loose index scan, so that a thousand waiting leases of one shape cost one step, not a
+ * thousand), its first HEADS_PER_DEMAND in priority then arrival order; and the oldest
+ * OLDEST_PER_PASS of the whole type, whose aging may have lifted them past any priority. What a
+ * pass reads thus depends on how many shapes wait, not how many leases.
+ *
+ * SKIP LOCKED: a lease whose own update holds it (a release, a wait timeout) is left to it; that
+ * update asks for another pass if the lease is still waiting.
+ */
+export async function readHeads(ctx: TxContext, resourceType: string): Promise<Lease[]> {
+  return ctx.tx.$queryRaw<Lease[]>`
+    WITH RECURSIVE shapes AS (
+      (SELECT attributes, 1 AS n FROM "Lease"
+       WHERE "resourceType" = ${resourceType} AND status = 'PENDING' ORDER BY attributes LIMIT 1)
+      UNION ALL
+      SELECT (SELECT l.attributes FROM "Lease" l
+              WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes > s.attributes
+              ORDER BY l.attributes LIMIT 1), s.n + 1
+      FROM shapes s WHERE s.attributes IS NOT NULL AND s.n < ${SHAPES_PER_PASS}::int),
+    heads AS (
+      SELECT h.id FROM shapes s CROSS JOIN LATERAL (
+        SELECT l.id FROM "Lease" l
+        WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = s.attributes
+        ORDER BY l.priority DESC, l.id LIMIT ${HEADS_PER_DEMAND}::int) h
+      WHERE s.attributes IS NOT NULL
+      UNION
+      (SELECT id FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
+       ORDER BY id LIMIT ${OLDEST_PER_PASS}::int))
+    SELECT * FROM "Lease"
+    WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
+    ORDER BY id
+    FOR NO KEY UPDATE SKIP LOCKED`;
+}
+
+/** What the policies need of an owner of waiting leases, for this type. */
+export interface OwnerRow {
+  id: number;
+  weight: number;
+  /** Its ACQUIRED and ACTIVE leases of the type. */
+  live: number;
+  /** Its quota of live leases of the type; null: none. */
+  quota: number | null;
+}
+
+/** The owners of `ownerIds`: weights, live counts and quotas for `resourceType`, in one statement. */
+export async function readOwners(
+  ctx: TxContext,
+  resourceType: string,
+  ownerIds: readonly number[],
+): Promise<Map<number, OwnerRow>> {
+  if (ownerIds.length === 0) return new Map();
+  const rows = await ctx.tx.$queryRaw<OwnerRow[]>`
+    SELECT p.id, p.weight,
+      (SELECT count(*)::int FROM "Lease" l
+       WHERE l."resourceType" = ${resourceType} AND l."ownerId" = p.id AND l.status IN ('ACQUIRED', 'ACTIVE')) AS live,
+      (SELECT q."maxLeases" FROM "Quota" q WHERE q."principalId" = p.id AND q."resourceType" = ${resourceType}) AS quota
+    FROM "Principal" p WHERE p.id = ANY(${[...new Set(ownerIds)]}::int[])`;
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/**
+ * Every part of the gangs `gangIds`, row-locked, with the turns of the other resource types they
+ * ask for (taken without waiting: a pass of another type holding its turn would be waiting for
+ * ours otherwise). A gang whose parts or turns could not all be had is not served in this pass.
+ */
+export async function readGangs(
+  ctx: TxContext,
+  resourceType: string,
+  gangIds: readonly number[],
+): Promise<{ parts: Map<number, Lease[]>; sizes: Map<number, number>; turns: Set<string> }> {
+  const parts = new Map<number, Lease[]>();
+  const turns = new Set<string>([resourceType]);
+  if (gangIds.length === 0) return { parts, sizes: new Map(), turns };
+  const rows = await ctx.tx.$queryRaw<Lease[]>`
+    SELECT * FROM "Lease" WHERE "gangId" = ANY(${[...new Set(gangIds)]}::int[]) ORDER BY id
+    FOR NO KEY UPDATE SKIP LOCKED`;
+  for (const row of rows) {
+    const list = parts.get(row.gangId!) ?? [];
+    list.push(row);
+    parts.set(row.gangId!, list);
+  }
+  const others = [...new Set(rows.map((r) => r.resourceType))].filter((t) => t !== resourceType).sort();
+  if (others.length > 0) {
+    const taken = await ctx.tx.$queryRaw<{ resourceType: string }[]>`
+      SELECT "resourceType" FROM "ResourceTypeQueue" WHERE "resourceType" = ANY(${others}::text[])
+      ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`;
+    for (const row of taken) turns.add(row.resourceType);
+  }
+  return { parts, sizes: await gangSizes(ctx, gangIds), turns };
+}
+
+/** How many parts each gang has (locked or not), to tell a gang read whole from one read in part. */
+async function gangSizes(ctx: TxContext, gangIds: readonly number[]): Promise<Map<number, number>> {
+  const rows = await ctx.tx.$queryRaw<{ gangId: number; n: number }[]>`
+    SELECT "gangId", count(*)::int AS n FROM "Lease" WHERE "gangId" = ANY(${[...new Set(gangIds)]}::int[])
+    GROUP BY "gangId"`;
+  return new Map(rows.map((r) => [r.gangId, r.n]));
+}
