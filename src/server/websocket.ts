@@ -4,6 +4,27 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { GraphQLContext } from '../schema/context.js';
+import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
+import { requestToken } from './context.js';
+
+/** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
+export const SLOW_CONSUMER_CLOSE_CODE = 4008;
+
+/**
+ * Past `maxBufferedBytes` of unsent data the socket is closed: the client reads slower than its
+ * events come, and waiting for it would let this process's memory grow without bound. Once
+ * closing, the socket takes no more data, so what it holds stays bounded.
+ */
+function closeWhenTooSlow(socket: WebSocket, maxBufferedBytes: number, onClosed: () => void): void {
+  const send = socket.send.bind(socket) as (data: unknown, cb?: (error?: Error) => void) => void;
+  socket.send = ((data: unknown, ...rest: unknown[]) => {
+    send(data, ...(rest as []));
+    if (socket.readyState === socket.OPEN && socket.bufferedAmount > maxBufferedBytes) {
+      socket.close(SLOW_CONSUMER_CLOSE_CODE, `Too slow: more than ${maxBufferedBytes} bytes waiting to be sent`);
+      onClosed();
+    }
+  }) as typeof socket.send;
+}
 
 // Messages only a server may send. graphql-ws treats one from a client as an internal error (4500);
 // it is the client's mistake, so it gets 4400 like any other malformed message.
@@ -41,16 +62,38 @@ export function attachWebSocketServer(
   maxPayload: number,
   /** Refusing here closes the socket with 4403 before any operation runs. */
   acceptConnection: (connectionParams: Readonly<Record<string, unknown>> | undefined) => Promise<boolean>,
+  shedding: { admission: Admission; maxBufferedBytes: number; onSlowConsumer: () => void },
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload });
   // Registered before graphql-ws's own handler, so it sees each message first.
-  wsServer.on('connection', refuseServerOnlyMessages);
+  wsServer.on('connection', (socket) => {
+    refuseServerOnlyMessages(socket);
+    closeWhenTooSlow(socket, shedding.maxBufferedBytes, shedding.onSlowConsumer);
+  });
+  const { admission } = shedding;
+  const keyOf = (connectionParams: Readonly<Record<string, unknown>> | undefined) => {
+    const token = requestToken(connectionParams ? { connectionParams } : {});
+    return principalKey(token);
+  };
   const disposable = useServer(
     {
       onConnect: (ctx) => acceptConnection(ctx.connectionParams),
-      execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
+      // A query or mutation holds a slot while it runs, as over HTTP.
+      execute: async (args) => {
+        const ticket = admission.enter(keyOf((args.contextValue as { connectionParams?: never }).connectionParams));
+        if (isRefusal(ticket))
+          return { errors: [new GraphQLError(refusalError(ticket).message, refusalError(ticket))] };
+        try {
+          return (await (args.rootValue as Enveloped).execute(args)) as never;
+        } finally {
+          ticket.release();
+        }
+      },
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
+        // Refused before anything is parsed or authenticated: that is the work being shed.
+        const refusal = admission.check(keyOf(ctx.connectionParams));
+        if (refusal) return [new GraphQLError(refusalError(refusal).message, refusalError(refusal))];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
