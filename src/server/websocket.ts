@@ -4,7 +4,9 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { GraphQLContext } from '../schema/context.js';
+import { visibilityKey } from '../access/actor.js';
 import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
+import { Cohorts, mayShare } from './cohorts.js';
 import { requestToken } from './context.js';
 
 /** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
@@ -49,7 +51,12 @@ function refuseServerOnlyMessages(socket: WebSocket): void {
   }) as typeof socket.emit;
 }
 
-type Enveloped = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+type Enveloped = {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+  /** The cohort a shareable subscription belongs to. */
+  cohort: string | null;
+};
 
 /**
  * graphql-ws on the same port and path as HTTP, running every operation through Yoga's envelop so
@@ -71,6 +78,7 @@ export function attachWebSocketServer(
     closeWhenTooSlow(socket, shedding.maxBufferedBytes, shedding.onSlowConsumer);
   });
   const { admission } = shedding;
+  const cohorts = new Cohorts();
   const keyOf = (connectionParams: Readonly<Record<string, unknown>> | undefined) => {
     const token = requestToken(connectionParams ? { connectionParams } : {});
     return principalKey(token);
@@ -89,7 +97,12 @@ export function attachWebSocketServer(
           ticket.release();
         }
       },
-      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
+      subscribe: (args) => {
+        const root = args.rootValue as Enveloped;
+        return (
+          root.cohort ? cohorts.join(root.cohort, () => root.subscribe(args) as never) : root.subscribe(args)
+        ) as never;
+      },
       onSubscribe: async (ctx, _id, payload) => {
         // Refused before anything is parsed or authenticated: that is the work being shed.
         const refusal = admission.check(keyOf(ctx.connectionParams));
@@ -103,13 +116,24 @@ export function attachWebSocketServer(
         // A bad operation (syntax, limits, authentication, rate) is an error message for that
         // operation; thrown, graphql-ws would close the whole socket with 4500.
         try {
+          const document = parse(payload.query);
+          const contextValue = await contextFactory();
+          // Same document, variables and visibility: the same results, so one execution for all.
+          const cohort = mayShare(document, payload.operationName)
+            ? JSON.stringify([
+                visibilityKey((contextValue as unknown as GraphQLContext).actor),
+                payload.query,
+                payload.operationName,
+                payload.variables,
+              ])
+            : null;
           const args = {
             schema,
             operationName: payload.operationName,
-            document: parse(payload.query),
+            document,
             variableValues: payload.variables,
-            contextValue: await contextFactory(),
-            rootValue: { execute, subscribe },
+            contextValue,
+            rootValue: { execute, subscribe, cohort },
           };
           const errors = validate(args.schema, args.document);
           return errors.length > 0 ? errors : args;
