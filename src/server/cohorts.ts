@@ -1,4 +1,4 @@
-import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable } from 'graphql-yoga';
 
 type Result = ExecutionResult;
@@ -40,7 +40,9 @@ class Member implements AsyncIterableIterator<Result> {
     } else if (this.waiting.length < MAX_WAITING) {
       this.waiting.push(result);
     } else {
-      this.fail(new Error('This subscriber fell too far behind its events and was ended; subscribe again.'));
+      const slow = new Error('This subscriber fell too far behind its events and was ended; subscribe again.');
+      slow.name = 'SlowSubscriber';
+      this.fail(slow);
     }
   }
 
@@ -89,8 +91,10 @@ class Member implements AsyncIterableIterator<Result> {
   }
 }
 
+/** Our own messages and GraphQL errors are for the client; anything else stays masked, as Yoga masks it. */
 function toError(failure: unknown) {
-  return { message: failure instanceof Error ? failure.message : 'Unexpected error.' } as never;
+  const shown = failure instanceof GraphQLError || (failure instanceof Error && failure.name === 'SlowSubscriber');
+  return { message: shown ? failure.message : 'Unexpected error.' } as never;
 }
 
 /**
