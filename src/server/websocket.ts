@@ -97,11 +97,15 @@ export function attachWebSocketServer(
           ticket.release();
         }
       },
-      subscribe: (args) => {
+      subscribe: async (args) => {
         const root = args.rootValue as Enveloped;
-        return (
-          root.cohort ? cohorts.join(root.cohort, () => root.subscribe(args) as never) : root.subscribe(args)
-        ) as never;
+        if (!root.cohort) return root.subscribe(args) as never;
+        const member = await cohorts.join(root.cohort, () => root.subscribe(args) as never);
+        // graphql-ws keeps these arguments for as long as the subscription lasts, but a member
+        // needs none of them once it is in its cohort (the execution holds its own): its context
+        // (authentication, loaders, the upgrade request) would stay alive with every idle socket.
+        Object.assign(args, { contextValue: null, rootValue: null, variableValues: null });
+        return member as never;
       },
       onSubscribe: async (ctx, _id, payload) => {
         // Refused before anything is parsed or authenticated: that is the work being shed.
