@@ -38,6 +38,9 @@ type ServeOptions = Pick<
   | 'maxQueryCost'
   | 'maxBodyBytes'
   | 'rateLimitPerMinute'
+  | 'maxInFlight'
+  | 'maxInFlightPerPrincipal'
+  | 'wsMaxBufferedBytes'
   | 'metrics'
   | 'otlpEndpoint'
   | 'otelServiceName'
@@ -105,6 +108,9 @@ export async function serve(
       },
       maxBodyBytes: config.maxBodyBytes,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      maxInFlight: config.maxInFlight,
+      maxInFlightPerPrincipal: config.maxInFlightPerPrincipal,
+      wsMaxBufferedBytes: config.wsMaxBufferedBytes,
     },
     config.port,
     config.host,

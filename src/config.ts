@@ -65,6 +65,9 @@ const schema = z.object({
   LEASE_ATTRIBUTES_MAX_BYTES: positiveInt.default(attributeDefaults.maxTotalBytes),
   MAX_BODY_BYTES: positiveInt.default(262_144),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
+  MAX_IN_FLIGHT: positiveInt.default(64),
+  MAX_IN_FLIGHT_PER_PRINCIPAL: positiveInt.default(32),
+  WS_MAX_BUFFERED_BYTES: positiveInt.default(4_194_304),
   JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
@@ -119,6 +122,12 @@ export type Config = {
   leaseAttributeLimits: LeaseAttributeLimits;
   maxBodyBytes: number;
   rateLimitPerMinute: number;
+  /** GraphQL requests running at once in this process; past it, 503 with Retry-After. */
+  maxInFlight: number;
+  /** The same for one principal; past it, 429 with Retry-After. */
+  maxInFlightPerPrincipal: number;
+  /** Unsent data a WebSocket may hold before it is closed as too slow. */
+  wsMaxBufferedBytes: number;
 };
 
 export class ConfigError extends Error {
@@ -173,5 +182,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     },
     maxBodyBytes: v.MAX_BODY_BYTES,
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
+    maxInFlight: v.MAX_IN_FLIGHT,
+    maxInFlightPerPrincipal: v.MAX_IN_FLIGHT_PER_PRINCIPAL,
+    wsMaxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,
   };
 }

@@ -31,3 +31,12 @@ export function fullActor(principal: { id: number; name: string; isAdmin: boolea
     scopes: principal.isAdmin ? ['ADMIN'] : ['READ', 'LEASE'],
   };
 }
+
+/**
+ * Two actors with the same key see exactly the same data through every field, so one execution
+ * may serve both (subscription cohorts). It is the principal and its rights, not just the
+ * policy's row filters: some fields answer differently to their own principal (Principal.scopes).
+ */
+export function visibilityKey(actor: Actor): string {
+  return `${actor.principalId}:${isAdmin(actor) ? 'admin' : [...actor.scopes].sort().join(',')}`;
+}

@@ -1,29 +1,86 @@
 import { queryFromInfo } from '@pothos/plugin-prisma';
 import type { GraphQLResolveInfo } from 'graphql';
 import { readThroughOutage } from '../db/connection-loss.js';
+import type { Prisma } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
 import { freshLoaderCache } from './event-stream.js';
 import { sharedRead } from './shared-reads.js';
 
 export type SelectionQuery = ReturnType<typeof queryFromInfo>;
 
+/** Where a `*Changed` row keeps the log cursor it reflects, for its `changeCursor` field. */
+export const CHANGE_CURSOR = Symbol('changeCursor');
+
+export type ChangedObject = { kind: 'lease' | 'resource'; id: number };
+
 /**
  * The row a dashboard subscription (leasesChanged, resourcesChanged) sends for one event, or null
- * when it does not pass the subscriber's filter. Read in the subscription, not in resolve, since
- * graphql-js cannot skip an event once it reaches resolve; with the selection's relations, in one
- * statement that the event's other subscribers with the same filter and selection share; and
- * through a database outage rather than ending the subscription.
+ * when it does not pass the subscriber's filter, with the cursor of the object's newest log entry
+ * read in the same snapshot (one REPEATABLE READ transaction), so the cursor says exactly which
+ * committed state the row shows. Read in the subscription, not in resolve, since graphql-js cannot
+ * skip an event once it reaches resolve; with the selection's relations, in statements that the
+ * event's other subscribers with the same filter and selection share; and through a database
+ * outage rather than ending the subscription.
  */
-export function changedRow<T>(
+export function changedRow<T extends object>(
   ctx: GraphQLContext,
   info: GraphQLResolveInfo,
   event: object,
+  object: ChangedObject,
   where: object,
-  read: (query: SelectionQuery) => Promise<T>,
-): Promise<T> {
+  read: (query: SelectionQuery) => Prisma.PrismaPromise<T | null>,
+): Promise<{ row: T | null; cursor: bigint }> {
   // The context lives as long as the subscription: without a fresh loader cache every event would
   // show the object as it was at the first. Before queryFromInfo, which records its mappings there.
   freshLoaderCache(ctx);
   const query = queryFromInfo({ context: ctx, info });
-  return sharedRead(event, JSON.stringify([where, query]), () => readThroughOutage(() => read(query)));
+  return sharedRead(event, JSON.stringify([object, where, query]), () =>
+    readThroughOutage(async () => {
+      const [newest, row] = await ctx.db.prisma.$transaction(
+        [
+          ctx.db.prisma.log.findFirst({
+            where: object.kind === 'lease' ? { leaseId: object.id } : { resourceId: object.id },
+            orderBy: { id: 'desc' },
+            select: { id: true },
+          }),
+          read(query),
+        ],
+        { isolationLevel: 'RepeatableRead' },
+      );
+      const cursor = newest?.id ?? 0n;
+      if (row) (row as Record<symbol, unknown>)[CHANGE_CURSOR] = cursor;
+      return { row, cursor };
+    }),
+  );
+}
+
+/** The cursor a `*Changed` row was read at, as its `changeCursor` field shows it. */
+export function changeCursorOf(row: object): string | null {
+  const cursor = (row as Record<symbol, unknown>)[CHANGE_CURSOR];
+  return typeof cursor === 'bigint' ? cursor.toString() : null;
+}
+
+/**
+ * Per subscription, the newest cursor it has seen of each object, to drop a read older than one
+ * already seen: reads shared between subscribers, or made by another process's pace, can finish
+ * out of commit order, and a dashboard must never step an object back in time. A read filtered
+ * out still counts as seen, or an older read that passed the filter would follow it. Only reads in
+ * flight together can cross, so remembering the most recent objects is enough; the bound keeps a
+ * long-lived subscription's memory flat.
+ */
+export class SeenCursors {
+  private readonly seen = new Map<number, bigint>();
+
+  constructor(private readonly capacity = 1_024) {}
+
+  /** True when `cursor` is older than one already seen for the object; records it otherwise. */
+  isStale(id: number, cursor: bigint): boolean {
+    const seen = this.seen.get(id);
+    if (seen !== undefined && cursor < seen) return true;
+    // Re-inserted, so that iteration order is least recently seen first.
+    this.seen.delete(id);
+    this.seen.set(id, cursor);
+    if (this.seen.size > this.capacity) this.seen.delete(this.seen.keys().next().value!);
+    return false;
+  }
 }

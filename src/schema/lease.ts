@@ -9,7 +9,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
-import { changedRow } from './changed-rows.js';
+import { changeCursorOf, changedRow, SeenCursors } from './changed-rows.js';
 
 export const LeaseNode = builder.prismaNode('Lease', {
   id: { field: 'id' },
@@ -18,6 +18,12 @@ export const LeaseNode = builder.prismaNode('Lease', {
   description: 'A claim on one resource.',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The numeric id the command line uses.' }),
+    changeCursor: t.string({
+      nullable: true,
+      description:
+        "In a `leasesChanged` event: the cursor of the lease's newest log entry this event shows (the lease's `logs` and `leaseEvents` use the same cursors). Events of one lease arrive in commit order; a client merging several subscriptions drops an event whose changeCursor is lower than one it has. Null when the lease was read any other way.",
+      resolve: (lease) => changeCursorOf(lease),
+    }),
     resourceType: t.exposeString('resourceType'),
     attributes: t.expose('attributes', { type: 'JSON' }),
     status: t.expose('status', { type: LeaseStatusEnum }),
@@ -269,12 +275,18 @@ builder.subscriptionFields((t) => ({
     description: 'Each lease you can see, whenever it changes (for dashboards); the same filter as `leases`.',
     args: { filter: t.arg({ type: LeaseFilter }) },
     subscribe: async function* (_root, args, ctx, info) {
+      const seen = new SeenCursors();
       for await (const event of ctx.pubsub.subscribe('leases:changed')) {
         const where = { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] };
-        const lease = await changedRow(ctx, info, event, where, (query) =>
-          ctx.db.prisma.lease.findFirst({ ...query, where }),
+        const { row, cursor } = await changedRow(
+          ctx,
+          info,
+          event,
+          { kind: 'lease', id: event.leaseId },
+          where,
+          (query) => ctx.db.prisma.lease.findFirst({ ...query, where }),
         );
-        if (lease) yield lease;
+        if (!seen.isStale(event.leaseId, cursor) && row) yield row;
       }
     },
     resolve: (_query, lease) => lease as Lease,

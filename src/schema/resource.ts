@@ -8,7 +8,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId, visibleNode } from './ids.js';
 import { LogNode } from './log.js';
-import { changedRow } from './changed-rows.js';
+import { changeCursorOf, changedRow, SeenCursors } from './changed-rows.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
@@ -17,6 +17,12 @@ export const ResourceNode = builder.prismaNode('Resource', {
   description: 'A thing a blueprint allocated: a host, a working copy, a cloud machine.',
   fields: (t) => ({
     databaseId: t.exposeInt('id', { description: 'The numeric id the command line uses.' }),
+    changeCursor: t.string({
+      nullable: true,
+      description:
+        "In a `resourcesChanged` event: the cursor of the resource's newest log entry this event shows. Events of one resource arrive in commit order; a client merging several subscriptions drops an event whose changeCursor is lower than one it has. Null when the resource was read any other way.",
+      resolve: (resource) => changeCursorOf(resource),
+    }),
     name: t.exposeString('name'),
     type: t.exposeString('type'),
     status: t.expose('status', { type: ResourceStatusEnum }),
@@ -136,12 +142,14 @@ builder.subscriptionFields((t) => ({
     description: 'Each resource you can see, whenever it changes (for dashboards); the same filter as `resources`.',
     args: { filter: t.arg({ type: ResourceFilter }) },
     subscribe: async function* (_root, args, ctx, info) {
+      const seen = new SeenCursors();
       for await (const event of ctx.pubsub.subscribe('resources:changed')) {
         const where = { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] };
-        const resource = await changedRow(ctx, info, event, where, (query) =>
+        const object = { kind: 'resource', id: event.resourceId } as const;
+        const { row, cursor } = await changedRow(ctx, info, event, object, where, (query) =>
           ctx.db.prisma.resource.findFirst({ ...query, where }),
         );
-        if (resource) yield resource;
+        if (!seen.isStale(event.resourceId, cursor) && row) yield row;
       }
     },
     resolve: (_query, resource) => resource as Resource,

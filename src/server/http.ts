@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { GraphQLSchema } from 'graphql';
@@ -10,6 +10,7 @@ import type { DrydockPubSub } from '../events/pubsub.js';
 import type { Services } from '../services/index.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../schema/context.js';
+import { Admission, isRefusal, type Refusal, principalKey, refusalError } from './admission.js';
 import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
 import type { Metrics } from './metrics/index.js';
@@ -60,6 +61,11 @@ export interface HttpServerOptions {
   limits: QueryLimits;
   maxBodyBytes: number;
   rateLimitPerMinute: number;
+  /** Work in flight in this process, in total and per principal, past which requests are refused. */
+  maxInFlight: number;
+  maxInFlightPerPrincipal: number;
+  /** A WebSocket whose unsent data passes this is closed: a subscriber that cannot keep up. */
+  wsMaxBufferedBytes: number;
 }
 
 export interface RunningServer {
@@ -103,6 +109,14 @@ function refuseQueryString(url: string): { status: number; code: string; message
   return null;
 }
 
+function refuse(res: ServerResponse, refusal: Refusal): void {
+  res.writeHead(refusal.scope === 'process' ? 503 : 429, {
+    'content-type': 'application/json',
+    'retry-after': String(refusal.retryAfterSeconds),
+  });
+  res.end(JSON.stringify({ errors: [refusalError(refusal)] }));
+}
+
 export async function startHttpServer(options: HttpServerOptions, port: number, host: string): Promise<RunningServer> {
   const { db, schema, logger } = options;
   let shuttingDown = false;
@@ -137,6 +151,31 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     }),
   });
 
+  const admission = new Admission(options.maxInFlight, options.maxInFlightPerPrincipal, {
+    refused: (refusal) => options.metrics?.refused.inc({ scope: refusal.scope }),
+    inFlight: (count) => options.metrics?.inFlight.set(count),
+  });
+  /** Admits a GraphQL request for as long as its response is open, or answers the refusal at once. */
+  const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
+    // Only GraphQL work is shed; /metrics must answer most of all when the server is busy.
+    if (new URL(req.url ?? '/', 'http://localhost').pathname !== GRAPHQL_PATH) return true;
+    const key = principalKey(req.headers.authorization);
+    // A subscription over SSE is long-lived and mostly idle: it is refused when there is no room,
+    // but holds no slot while it streams.
+    if (req.headers.accept?.includes('text/event-stream')) {
+      const refusal = admission.check(key);
+      if (!refusal) return true;
+      refuse(res, refusal);
+      return false;
+    }
+    const ticket = admission.enter(key);
+    if (isRefusal(ticket)) {
+      refuse(res, ticket);
+      return false;
+    }
+    res.once('close', ticket.release);
+    return true;
+  };
   const health = createHealthHandler(db, () => shuttingDown);
   // The web playground, built at install; it serves only files that exist, so /graphql (GraphiQL)
   // and the health paths fall through.
@@ -150,7 +189,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     }
     health(req, res)
       .then((handled) => handled || page(req, res))
-      .then((handled) => (handled ? undefined : yoga(req, res)))
+      .then((handled) => (handled || !admit(req, res) ? undefined : yoga(req, res)))
       .catch((error: unknown) => {
         logger.error('request failed', error);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -163,6 +202,11 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     GRAPHQL_PATH,
     options.maxBodyBytes,
     createConnectionGate({ db, anonymous: options.anonymous }),
+    {
+      admission,
+      maxBufferedBytes: options.wsMaxBufferedBytes,
+      onSlowConsumer: () => options.metrics?.slowConsumersClosed.inc(),
+    },
   );
 
   await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,29 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { GraphQLContext } from '../schema/context.js';
+import { visibilityKey } from '../access/actor.js';
+import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
+import { Cohorts, mayShare } from './cohorts.js';
+import { requestToken } from './context.js';
+
+/** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
+export const SLOW_CONSUMER_CLOSE_CODE = 4008;
+
+/**
+ * Past `maxBufferedBytes` of unsent data the socket is closed: the client reads slower than its
+ * events come, and waiting for it would let this process's memory grow without bound. Once
+ * closing, the socket takes no more data, so what it holds stays bounded.
+ */
+function closeWhenTooSlow(socket: WebSocket, maxBufferedBytes: number, onClosed: () => void): void {
+  const send = socket.send.bind(socket) as (data: unknown, cb?: (error?: Error) => void) => void;
+  socket.send = ((data: unknown, ...rest: unknown[]) => {
+    send(data, ...(rest as []));
+    if (socket.readyState === socket.OPEN && socket.bufferedAmount > maxBufferedBytes) {
+      socket.close(SLOW_CONSUMER_CLOSE_CODE, `Too slow: more than ${maxBufferedBytes} bytes waiting to be sent`);
+      onClosed();
+    }
+  }) as typeof socket.send;
+}
 
 // Messages only a server may send. graphql-ws treats one from a client as an internal error (4500);
 // it is the client's mistake, so it gets 4400 like any other malformed message.
@@ -28,7 +51,12 @@ function refuseServerOnlyMessages(socket: WebSocket): void {
   }) as typeof socket.emit;
 }
 
-type Enveloped = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+type Enveloped = {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+  /** The cohort a shareable subscription belongs to. */
+  cohort: string | null;
+};
 
 /**
  * graphql-ws on the same port and path as HTTP, running every operation through Yoga's envelop so
@@ -41,16 +69,48 @@ export function attachWebSocketServer(
   maxPayload: number,
   /** Refusing here closes the socket with 4403 before any operation runs. */
   acceptConnection: (connectionParams: Readonly<Record<string, unknown>> | undefined) => Promise<boolean>,
+  shedding: { admission: Admission; maxBufferedBytes: number; onSlowConsumer: () => void },
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload });
   // Registered before graphql-ws's own handler, so it sees each message first.
-  wsServer.on('connection', refuseServerOnlyMessages);
+  wsServer.on('connection', (socket) => {
+    refuseServerOnlyMessages(socket);
+    closeWhenTooSlow(socket, shedding.maxBufferedBytes, shedding.onSlowConsumer);
+  });
+  const { admission } = shedding;
+  const cohorts = new Cohorts();
+  const keyOf = (connectionParams: Readonly<Record<string, unknown>> | undefined) => {
+    const token = requestToken(connectionParams ? { connectionParams } : {});
+    return principalKey(token);
+  };
   const disposable = useServer(
     {
       onConnect: (ctx) => acceptConnection(ctx.connectionParams),
-      execute: (args) => (args.rootValue as Enveloped).execute(args) as never,
-      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args) as never,
+      // A query or mutation holds a slot while it runs, as over HTTP.
+      execute: async (args) => {
+        const ticket = admission.enter(keyOf((args.contextValue as { connectionParams?: never }).connectionParams));
+        if (isRefusal(ticket))
+          return { errors: [new GraphQLError(refusalError(ticket).message, refusalError(ticket))] };
+        try {
+          return (await (args.rootValue as Enveloped).execute(args)) as never;
+        } finally {
+          ticket.release();
+        }
+      },
+      subscribe: async (args) => {
+        const root = args.rootValue as Enveloped;
+        if (!root.cohort) return root.subscribe(args) as never;
+        const member = await cohorts.join(root.cohort, () => root.subscribe(args) as never);
+        // graphql-ws keeps these arguments for as long as the subscription lasts, but a member
+        // needs none of them once it is in its cohort (the execution holds its own): its context
+        // (authentication, loaders, the upgrade request) would stay alive with every idle socket.
+        Object.assign(args, { contextValue: null, rootValue: null, variableValues: null });
+        return member as never;
+      },
       onSubscribe: async (ctx, _id, payload) => {
+        // Refused before anything is parsed or authenticated: that is the work being shed.
+        const refusal = admission.check(keyOf(ctx.connectionParams));
+        if (refusal) return [new GraphQLError(refusalError(refusal).message, refusalError(refusal))];
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -60,13 +120,24 @@ export function attachWebSocketServer(
         // A bad operation (syntax, limits, authentication, rate) is an error message for that
         // operation; thrown, graphql-ws would close the whole socket with 4500.
         try {
+          const document = parse(payload.query);
+          const contextValue = await contextFactory();
+          // Same document, variables and visibility: the same results, so one execution for all.
+          const cohort = mayShare(document, payload.operationName)
+            ? JSON.stringify([
+                visibilityKey((contextValue as unknown as GraphQLContext).actor),
+                payload.query,
+                payload.operationName,
+                payload.variables,
+              ])
+            : null;
           const args = {
             schema,
             operationName: payload.operationName,
-            document: parse(payload.query),
+            document,
             variableValues: payload.variables,
-            contextValue: await contextFactory(),
-            rootValue: { execute, subscribe },
+            contextValue,
+            rootValue: { execute, subscribe, cohort },
           };
           const errors = validate(args.schema, args.document);
           return errors.length > 0 ? errors : args;

@@ -1,7 +1,7 @@
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../../db/database.js';
 import { registerDomainMetrics, type DomainMetrics } from './domain.js';
 
@@ -13,6 +13,11 @@ export interface Metrics extends DomainMetrics {
   plugins: Plugin[];
   /** From an event reaching this process to its hand-over to one subscriber. */
   deliveryLag: Histogram;
+  /** WebSockets closed because their unsent data passed the bound. */
+  slowConsumersClosed: Counter;
+  /** Requests and operations refused by load shedding, by scope (process, principal). */
+  refused: Counter<'scope'>;
+  inFlight: Gauge;
 }
 
 /**
@@ -62,6 +67,22 @@ export function createMetrics(db: Database): Metrics {
       name: 'drydock_event_delivery_lag_seconds',
       help: 'From an event reaching this process to its hand-over to a subscriber (queueing behind slower events).',
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    slowConsumersClosed: new Counter({
+      name: 'drydock_ws_slow_consumers_closed_total',
+      help: 'WebSockets closed (code 4008) because more than WS_MAX_BUFFERED_BYTES waited to be sent.',
+      registers: [registry],
+    }),
+    refused: new Counter({
+      name: 'drydock_requests_refused_total',
+      help: 'GraphQL requests and operations refused at once by load shedding, by scope (process: 503, principal: 429).',
+      labelNames: ['scope'],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'drydock_requests_in_flight',
+      help: 'GraphQL requests and operations running now in this process (bounded by MAX_IN_FLIGHT).',
       registers: [registry],
     }),
   };

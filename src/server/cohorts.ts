@@ -1,0 +1,162 @@
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
+import { isAsyncIterable } from 'graphql-yoga';
+
+type Result = ExecutionResult;
+type Started = AsyncIterable<Result> | Result;
+
+/**
+ * Subscription fields that only stream what happens from now on: a subscriber joining a running
+ * execution gets from then on exactly what its own would have sent. A per-object stream
+ * (leaseEvents) replays from a cursor or from the moment it starts, so it runs on its own.
+ */
+const LIVE_ONLY_FIELDS = new Set(['leasesChanged', 'resourcesChanged']);
+
+/** Whether an operation may share its execution: a subscription of live-only fields. */
+export function mayShare(document: DocumentNode, operationName: string | null | undefined): boolean {
+  const operation = getOperationAST(document, operationName);
+  if (operation?.operation !== 'subscription') return false;
+  return operation.selectionSet.selections.every(
+    (selection) => selection.kind === 'Field' && LIVE_ONLY_FIELDS.has(selection.name.value),
+  );
+}
+
+/** A member's results waiting to be taken; past this the member is ended rather than buffered. */
+const MAX_WAITING = 256;
+
+class Member implements AsyncIterableIterator<Result> {
+  private readonly waiting: Result[] = [];
+  private wake: ((value: IteratorResult<Result>) => void) | null = null;
+  private ended = false;
+  private failure: unknown = null;
+
+  constructor(private readonly leave: (member: Member) => void) {}
+
+  push(result: Result): void {
+    if (this.ended) return;
+    if (this.wake) {
+      const wake = this.wake;
+      this.wake = null;
+      wake({ value: result, done: false });
+    } else if (this.waiting.length < MAX_WAITING) {
+      this.waiting.push(result);
+    } else {
+      const slow = new Error('This subscriber fell too far behind its events and was ended; subscribe again.');
+      slow.name = 'SlowSubscriber';
+      this.fail(slow);
+    }
+  }
+
+  end(failure: unknown = null): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.failure = failure;
+    if (this.wake && this.waiting.length === 0) {
+      const wake = this.wake;
+      this.wake = null;
+      if (failure) this.failure = null;
+      wake({ value: failure ? { errors: [toError(failure)] } : undefined, done: !failure } as IteratorResult<Result>);
+    }
+  }
+
+  private fail(failure: unknown): void {
+    this.waiting.length = 0;
+    this.end(failure);
+    this.leave(this);
+  }
+
+  next(): Promise<IteratorResult<Result>> {
+    const waiting = this.waiting.shift();
+    if (waiting) return Promise.resolve({ value: waiting, done: false });
+    if (this.ended) {
+      const failure = this.failure;
+      this.failure = null;
+      return Promise.resolve(
+        failure
+          ? { value: { errors: [toError(failure)] }, done: false }
+          : ({ value: undefined, done: true } as IteratorResult<Result>),
+      );
+    }
+    return new Promise((resolve) => (this.wake = resolve));
+  }
+
+  return(): Promise<IteratorResult<Result>> {
+    this.waiting.length = 0;
+    this.end();
+    this.leave(this);
+    return Promise.resolve({ value: undefined, done: true } as IteratorResult<Result>);
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+}
+
+/** Our own messages and GraphQL errors are for the client; anything else stays masked, as Yoga masks it. */
+function toError(failure: unknown) {
+  const shown = failure instanceof GraphQLError || (failure instanceof Error && failure.name === 'SlowSubscriber');
+  return { message: shown ? failure.message : 'Unexpected error.' } as never;
+}
+
+/**
+ * One execution per cohort: subscribers with the same operation, variables and visibility key
+ * (see visibilityKey) would each compute the same results for every event, so the first one's
+ * execution runs and every member gets its results. The execution stops when its last member
+ * leaves. Results are handed over as the same objects; each member's socket still serializes its
+ * own message, since graphql-ws frames each with the operation's id.
+ */
+export class Cohorts {
+  private readonly running = new Map<string, { members: Set<Member>; stop: () => void }>();
+
+  /** Members and executions running now (for tests and metrics). */
+  get size(): { cohorts: number; members: number } {
+    let members = 0;
+    for (const cohort of this.running.values()) members += cohort.members.size;
+    return { cohorts: this.running.size, members };
+  }
+
+  async join(key: string, start: () => Promise<Started> | Started): Promise<Started> {
+    const running = this.running.get(key);
+    if (running) return this.add(key, running.members);
+    const started = await start();
+    // Another subscriber of the same cohort may have started one while this one was starting.
+    const raced = this.running.get(key);
+    if (!isAsyncIterable(started)) return started;
+    const iterator = started[Symbol.asyncIterator]();
+    if (raced) {
+      await iterator.return?.();
+      return this.add(key, raced.members);
+    }
+    const members = new Set<Member>();
+    this.running.set(key, { members, stop: () => void iterator.return?.() });
+    const member = this.add(key, members);
+    void this.pump(key, iterator, members);
+    return member;
+  }
+
+  private add(key: string, members: Set<Member>): Member {
+    const member = new Member((left) => {
+      members.delete(left);
+      if (members.size === 0) {
+        this.running.get(key)?.stop();
+        this.running.delete(key);
+      }
+    });
+    members.add(member);
+    return member;
+  }
+
+  private async pump(key: string, iterator: AsyncIterator<Result>, members: Set<Member>): Promise<void> {
+    let failure: unknown = null;
+    try {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        for (const member of members) member.push(next.value);
+        if (members.size === 0) break;
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      if (this.running.get(key)?.members === members) this.running.delete(key);
+      for (const member of members) member.end(failure);
+    }
+  }
+}
