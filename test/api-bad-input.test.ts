@@ -12,6 +12,7 @@ import { wsClient } from './support/ws.js';
 let db: TestDatabase;
 let app: App;
 let token = '';
+type GraphQLErrorShape = { message: string; extensions?: Record<string, unknown> };
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
 async function call(query: string, variables: Record<string, unknown> = {}) {
@@ -116,19 +117,50 @@ describe('NUL characters', () => {
 });
 
 describe('deeply nested variables', () => {
-  it('a 40,000-deep filter value is refused before anything recurses over it', async () => {
-    // JSON.stringify itself recurses: build the body by hand, as a client in another language could.
-    const body = `{"query":"query ($f: LeaseFilter) { leases(filter: $f) { edges { cursor } } }","variables":{"f":{"attributes":${'{"a":'.repeat(40_000)}"x"${'}'.repeat(40_000)}}}}`;
-    const before = await rows();
-    const response = await fetch(app.graphqlUrl, {
+  // JSON.stringify itself recurses: build the body by hand, as a client in another language could.
+  const deepBody = `{"query":"query ($f: LeaseFilter) { leases(filter: $f) { edges { cursor } } }","variables":{"f":{"attributes":${'{"a":'.repeat(40_000)}"x"${'}'.repeat(40_000)}}}}`;
+  const postDeep = async (url: string) => {
+    const response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body,
+      body: deepBody,
     });
-    const text = await response.text();
-    expect(response.status).toBeLessThan(500);
-    expect(text).toMatch(/nested more than 32 levels/);
+    return { status: response.status, body: (await response.json()) as { errors?: GraphQLErrorShape[] } };
+  };
+
+  it('a 40,000-deep filter value is refused with a typed error, cheaply, before anything recurses over it', async () => {
+    const before = await rows();
+    // The server runs in this process: its CPU time, unlike the wall time, does not grow with the
+    // machine's load. Parsing the body and the check walk cost milliseconds; a recursion over it
+    // (what the check prevents) would not come back at all.
+    const cpu = process.cpuUsage();
+    const { status, body } = await postDeep(app.graphqlUrl);
+    const used = process.cpuUsage(cpu);
+    expect(status).toBeLessThan(500);
+    expect(body.errors).toEqual([
+      expect.objectContaining({
+        message: 'Input is nested more than 32 levels deep.',
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) as unknown,
+      }),
+    ]);
+    expect((used.user + used.system) / 1_000).toBeLessThan(3_000);
     expect(await rows()).toEqual(before);
+  });
+
+  it('without the input check the same request is a server fault: the check is what answers it', async () => {
+    const unchecked = await serve(
+      db,
+      { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000, allowLocalAnonymous: false, maxInputDepth: 1e9 },
+      createLogger('error', () => {}),
+    );
+    try {
+      const { body } = await postDeep(unchecked.graphqlUrl);
+      expect(body.errors?.[0]?.extensions?.['code']).not.toBe('BAD_USER_INPUT');
+      expect(JSON.stringify(body)).not.toMatch(/nested more than/);
+      expect(JSON.stringify(body)).toMatch(/Unexpected error/);
+    } finally {
+      await unchecked.close();
+    }
   });
 
   it('a value just inside the limit is accepted', async () => {

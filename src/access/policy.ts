@@ -14,6 +14,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { LeaseStatus } from '../generated/prisma/enums.js';
 import { notAuthorized, type DomainError } from '../allocator/errors.js';
 import { hasScope, isAdmin, type Actor } from './actor.js';
+import { rowMatches } from './row-match.js';
 import { covers, type Scope } from './scopes.js';
 
 /** The object types the policy guards: every type the API can return rows of. */
@@ -80,10 +81,10 @@ export function visibleWhere<T extends GuardedType>(actor: Actor, type: T): Wher
 
 /**
  * Whether a lease is the actor's to see, on a row already read (the queue lists others' waiting
- * leases as anonymous entries): the Lease rule of visibleWhere, in memory.
+ * leases as anonymous entries): visibleWhere's Lease rule itself, evaluated on the row.
  */
-export function leaseVisible(actor: Actor, lease: { ownerId: number | null }): boolean {
-  return isAdmin(actor) || (hasScope(actor, 'READ') && lease.ownerId === actor.principalId);
+export function leaseVisible(actor: Actor, lease: { id: number; ownerId: number | null }): boolean {
+  return rowMatches(visibleWhere(actor, 'Lease'), lease);
 }
 
 export type Action =

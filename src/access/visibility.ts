@@ -14,6 +14,11 @@ export interface Visibility {
   /** True for admins: everything is visible, and callers may skip asking. */
   readonly all: boolean;
   visible(type: GuardedType, id: RowId): Promise<boolean>;
+  /**
+   * The answer `visible` already gave for this row in this request, if any: lets the schema guard
+   * answer the tenth field of a row without a promise, which at every scalar field adds up.
+   */
+  known(type: GuardedType, id: RowId): boolean | undefined;
   /** Forget the answers: a subscription asks again on every event, as things change. */
   reset(): void;
 }
@@ -32,12 +37,23 @@ const delegateOf = (db: Database, type: GuardedType) =>
     findMany(args: { where: object; select: { id: true } }): Promise<{ id: RowId }[]>;
   };
 
+const everything: Visibility = {
+  all: true,
+  visible: () => Promise.resolve(true),
+  known: () => true,
+  reset: () => {},
+};
+
 export function createVisibility(db: Database, actor: Actor): Visibility {
-  if (isAdmin(actor)) return { all: true, visible: () => Promise.resolve(true), reset: () => {} };
-  const loaders = new Map<GuardedType, DataLoader<RowId, boolean, string>>();
+  if (isAdmin(actor)) return everything;
+  let loaders = new Map<GuardedType, DataLoader<RowId, boolean, string>>();
+  let answers = new Map<string, boolean>();
   const loader = (type: GuardedType) => {
     let found = loaders.get(type);
     if (!found) {
+      // Bound to this generation's answers: a batch still in flight across a reset must not
+      // write its (older) answers into the next generation's.
+      const into = answers;
       found = new DataLoader<RowId, boolean, string>(
         async (ids) => {
           const rows = await delegateOf(db, type).findMany({
@@ -45,7 +61,11 @@ export function createVisibility(db: Database, actor: Actor): Visibility {
             select: { id: true },
           });
           const seen = new Set(rows.map((row) => String(row.id)));
-          return ids.map((id) => seen.has(String(id)));
+          return ids.map((id) => {
+            const visible = seen.has(String(id));
+            into.set(`${type}:${String(id)}`, visible);
+            return visible;
+          });
         },
         { cacheKeyFn: String },
       );
@@ -56,6 +76,10 @@ export function createVisibility(db: Database, actor: Actor): Visibility {
   return {
     all: false,
     visible: (type, id) => loader(type).load(id),
-    reset: () => loaders.clear(),
+    known: (type, id) => answers.get(`${type}:${String(id)}`),
+    reset: () => {
+      loaders = new Map();
+      answers = new Map();
+    },
   };
 }

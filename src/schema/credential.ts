@@ -1,8 +1,7 @@
-import { GraphQLError } from 'graphql';
 import type { Credential } from '../generated/prisma/client.js';
 import type { CredentialKind } from '../services/credentials.js';
 import { builder } from './builder.js';
-import { domainErrors, unwrap } from './errors.js';
+import { domainErrors, unwrap, valueOrFieldError } from './errors.js';
 import { databaseId, visibleNode } from './ids.js';
 
 const CredentialKindEnum = builder.enumType('CredentialKind', {
@@ -31,11 +30,7 @@ builder.queryField('credentials', (t) =>
   t.field({
     type: [CredentialNode],
     description: 'Stored credentials, oldest first (administrators only).',
-    resolve: async (_root, _args, ctx) => {
-      const listed = await ctx.services.credentials.list(ctx.actor);
-      if (!listed.ok) throw new GraphQLError(listed.error.message, { extensions: { code: listed.error.kind } });
-      return listed.value;
-    },
+    resolve: async (_root, _args, ctx) => valueOrFieldError(await ctx.services.credentials.list(ctx.actor)),
   }),
 );
 

@@ -1,5 +1,6 @@
 // The typed errors a mutation can return. Services return a DomainError in a Result; `unwrap`
 // turns it into one of these classes, which the Pothos errors plugin puts into the field's union.
+import { GraphQLError } from 'graphql';
 import type { DomainError } from '../services/index.js';
 import { builder } from './builder.js';
 
@@ -141,4 +142,14 @@ export function toProblem(error: DomainError): Error {
 export function unwrap<T>(result: { ok: true; value: T } | { ok: false; error: DomainError }): T {
   if (result.ok) return result.value;
   throw toProblem(result.error);
+}
+
+/**
+ * The value of a successful Result, for a field with no error union to put a failure in: a failed
+ * one becomes an error that names its kind (extensions.code), where a thrown Problem would reach
+ * the client masked as "Unexpected error".
+ */
+export function valueOrFieldError<T>(result: { ok: true; value: T } | { ok: false; error: DomainError }): T {
+  if (result.ok) return result.value;
+  throw new GraphQLError(result.error.message, { extensions: { code: result.error.kind } });
 }

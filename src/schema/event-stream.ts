@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import { visibleWhere } from '../access/policy.js';
 import type { Log } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
+import { valueOrFieldError } from './errors.js';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { parseCursor } from './log.js';
 import { sharedRead } from './shared-reads.js';
@@ -24,7 +25,7 @@ export async function* objectEventStream(
     stream.kind === 'lease'
       ? await ctx.services.leases.get(ctx.actor, stream.id)
       : await ctx.services.resources.get(ctx.actor, stream.id);
-  if (!visible.ok) throw new GraphQLError(visible.error.message, { extensions: { code: visible.error.kind } });
+  valueOrFieldError<unknown>(visible);
   const parsed = parseCursor(after);
   if (after !== null && after !== undefined && parsed === null) {
     throw new GraphQLError('after must be a cursor from an earlier event', { extensions: { code: 'ValidationError' } });

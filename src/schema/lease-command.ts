@@ -6,8 +6,8 @@ import {
   NotAuthorizedProblem,
   NotFoundProblem,
   toProblem,
-  unwrap,
   ValidationProblem,
+  valueOrFieldError,
 } from './errors.js';
 import { databaseId } from './ids.js';
 import { LeaseNode } from './lease.js';
@@ -93,6 +93,6 @@ builder.prismaObjectField(LeaseNode, 'interfaces', (t) =>
     type: 'JSON',
     description:
       'What the lease offers its owner once ACTIVE, e.g. {"ssh": {"host", "port"}, "transport": {"kind", "address", "port", "user"}}; never a secret. {} otherwise.',
-    resolve: async (lease, _args, ctx) => unwrap(await ctx.services.leases.interfaces(ctx.actor, lease.id)),
+    resolve: async (lease, _args, ctx) => valueOrFieldError(await ctx.services.leases.interfaces(ctx.actor, lease.id)),
   }),
 );

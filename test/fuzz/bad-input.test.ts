@@ -135,6 +135,8 @@ describeEachDatabase('bad input (fuzz)', (kind) => {
       counts.set(category, entry);
     };
     const started = Date.now();
+    // CPU rather than wall time says whether the server got costlier: the machine is shared.
+    const cpuStarted = process.cpuUsage();
     let next = 0;
     const worker = async () => {
       while (next < cases.length) {
@@ -170,6 +172,8 @@ describeEachDatabase('bad input (fuzz)', (kind) => {
     http.close();
     consoleSpy.mockRestore();
     const seconds = (Date.now() - started) / 1_000;
+    const cpu = process.cpuUsage(cpuStarted);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 
     expect(await healthz(app.url)).toBe(200);
     const after = await snapshotTables(db);
@@ -180,7 +184,7 @@ describeEachDatabase('bad input (fuzz)', (kind) => {
           `  ${category.padEnd(32)} ${String(n).padStart(5)}  ${[...outcomes.entries()].map(([o, k]) => `${o}×${k}`).join(' ')}`,
       );
     console.log(
-      `[fuzz ${kind}] ${total} cases in ${seconds.toFixed(1)} s (seed ${seed}); ${failures.length} failures; ` +
+      `[fuzz ${kind}] ${total} cases in ${seconds.toFixed(1)} s, ${cpuSeconds.toFixed(1)} s of CPU (seed ${seed}); ${failures.length} failures; ` +
         `${serverErrors.length} server error log lines, ${consoleErrors.length} console.error calls\n${lines.join('\n')}`,
     );
     for (const [id, { n, example }] of known) {
