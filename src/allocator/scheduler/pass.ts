@@ -26,9 +26,13 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
     async (ctx) => {
       const resourceType = await takeTurn(ctx, queueId);
       if (resourceType === null) return;
-      const heads = await readHeads(ctx, resourceType);
+      const { heads, skipped } = await readHeads(ctx, resourceType);
       const served = await serve(ctx, resourceType, heads);
       if (served.mayHaveMore) schedulePass(ctx, resourceType);
+      // A head another transaction held was left to it; should that one die before committing,
+      // nothing else would bring this type's pass back for it.
+      else if (skipped > 0)
+        schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + backoffDelayMs(1, ctx.deps.options)));
       // This pass's own job: a request for it becomes the time its completion leaves it due.
       const again = ctx.passes.get(resourceType);
       if (again) {

@@ -25,11 +25,13 @@ export async function takeTurn(ctx: TxContext, queueId: number): Promise<string 
  * OLDEST_PER_PASS of the whole type, whose aging may have lifted them past any priority. What a
  * pass reads thus depends on how many shapes wait, not how many leases.
  *
- * SKIP LOCKED: a lease whose own update holds it (a release, a wait timeout) is left to it; that
- * update asks for another pass if the lease is still waiting.
+ * SKIP LOCKED: a lease whose own update holds it (a release, a wait timeout) is left to it, and
+ * `skipped` says how many were. That update asks for another pass if the lease is still waiting,
+ * but only if it commits: one that dies first (its claim expired, its process killed) takes that
+ * request with it, so the pass must look again itself (found by the model check, NO_SKIP_RETRY).
  */
-export async function readHeads(ctx: TxContext, resourceType: string): Promise<Lease[]> {
-  return ctx.tx.$queryRaw<Lease[]>`
+export async function readHeads(ctx: TxContext, resourceType: string): Promise<{ heads: Lease[]; skipped: number }> {
+  const rows = await ctx.tx.$queryRaw<(Lease & { __heads: number })[]>`
     WITH RECURSIVE shapes AS (
       (SELECT attributes, 1 AS n FROM "Lease"
        WHERE "resourceType" = ${resourceType} AND status = 'PENDING' ORDER BY attributes LIMIT 1)
@@ -46,11 +48,16 @@ export async function readHeads(ctx: TxContext, resourceType: string): Promise<L
       WHERE s.attributes IS NOT NULL
       UNION
       (SELECT id FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
-       ORDER BY id LIMIT ${OLDEST_PER_PASS}::int))
-    SELECT * FROM "Lease"
-    WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
-    ORDER BY id
-    FOR NO KEY UPDATE SKIP LOCKED`;
+       ORDER BY id LIMIT ${OLDEST_PER_PASS}::int)),
+    locked AS (
+      SELECT * FROM "Lease"
+      WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
+      FOR NO KEY UPDATE SKIP LOCKED)
+    -- One row even when every head was skipped, so that the count of heads always comes back.
+    SELECT h.n AS __heads, l.* FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
+    ORDER BY l.id`;
+  const heads = rows.filter((row) => row.id !== null).map(({ __heads: _, ...lease }) => lease as Lease);
+  return { heads, skipped: (rows[0]?.__heads ?? 0) - heads.length };
 }
 
 /** What the policies need of an owner of waiting leases, for this type. */
