@@ -12,6 +12,7 @@ import { projectRoot } from '../../src/db/migrations-folder.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { graphqlRequest } from '../support/http.js';
+import { binArgs } from '../cli/run-cli.js';
 
 const run = promisify(execFile);
 const quiet = createLogger('error', () => {});
@@ -64,7 +65,7 @@ describe('the commands in the README and docs', () => {
   it.each(all.filter((c) => isDrydock(c.command)))('$file: $command', async ({ command }) => {
     // The examples name lease 7; here it is whichever lease the previous example got.
     const line = command
-      .replace(/(^|\| )drydock /, '$1node src/cli/bin.js ')
+      .replace(/(^|\| )drydock /, `$1${[process.execPath, ...binArgs].join(' ')} `)
       .replace(/--(lease|id) 7\b/, `--$1 ${leaseId}`)
       .replace(/ --until 2h/, '');
     const { stdout, stderr } = await run('sh', ['-c', line], {
