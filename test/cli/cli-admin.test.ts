@@ -179,7 +179,9 @@ describe('drydock management commands', () => {
     expect(released.code).toBe(0);
     expect(released.stdout).toContain(`lease ${mine}`);
     expect(released.stdout).not.toContain(`lease ${theirs.id}`);
-    expect((await db.prisma.lease.findUniqueOrThrow({ where: { id: theirs.id } })).status).toBe('PENDING');
+    // The scheduling pass may still serve or break that lease (its owner is authorized on nothing):
+    // what --all must not do is ask for its release.
+    expect(await db.prisma.command.count({ where: { targetLeaseId: theirs.id, kind: 'RELEASE' } })).toBe(0);
   });
 
   it('answers a dry run with drydock candidates, naming what does not match', async () => {
