@@ -10,7 +10,10 @@ const LOST_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017']);
 // SQLSTATE class 08 (connection exception) and 57P01-57P03 (administrator/crash shutdown, cannot
 // connect now).
 const LOST_SQLSTATE = /^(08|57P0[1-3])/;
-const LOST_MESSAGE = /Connection terminated|Server has closed the connection|ECONNRESET|ECONNREFUSED/;
+// The last: pg's answer for a pooled client whose connection broke inside a transaction (a
+// snapshot read, as the dashboard subscriptions do, meets it where a single statement does not).
+const LOST_MESSAGE =
+  /Connection terminated|Server has closed the connection|ECONNRESET|ECONNREFUSED|connection error and is not queryable/;
 
 export function isConnectionLoss(error: unknown): boolean {
   const seen = new Set<unknown>();

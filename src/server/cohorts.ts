@@ -94,7 +94,8 @@ class Member implements AsyncIterableIterator<Result> {
 /** Our own messages and GraphQL errors are for the client; anything else stays masked, as Yoga masks it. */
 function toError(failure: unknown) {
   const shown = failure instanceof GraphQLError || (failure instanceof Error && failure.name === 'SlowSubscriber');
-  return { message: shown ? failure.message : 'Unexpected error.' } as never;
+  // A GraphQLError, not a plain object: graphql-ws serializes each error with toJSON().
+  return new GraphQLError(shown ? failure.message : 'Unexpected error.') as never;
 }
 
 /**
