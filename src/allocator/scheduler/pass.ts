@@ -11,7 +11,7 @@ import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, readOwners, takeTurn, type OwnerRow } from './read.js';
 import type { Unit } from './types.js';
-import { writeBlockers, type Blocked } from './write.js';
+import { PassGrants, writeBlockers, type Blocked } from './write.js';
 
 /**
  * The scheduling pass of one resource type (drydock-spec.md, "Scheduling"): the writer of the
@@ -72,7 +72,9 @@ async function unitsOf(ctx: TxContext, resourceType: string, heads: Lease[]) {
  * with this pass's grants, quotas checked before anything is tried. Returns whether more may
  * wait than were read.
  */
-async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Promise<{ mayHaveMore: boolean }> {
+async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Promise<{ mayHaveMore: boolean }> {
+  const batch = new PassGrants();
+  const ctx: TxContext = { ...txCtx, grants: batch };
   const settings: PolicySettings = { agingIntervalMs: ctx.deps.options.agingIntervalMs };
   const { units, gangs } = await unitsOf(ctx, resourceType, heads);
   const owners = await readOwners(
@@ -133,6 +135,8 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
         schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + backoffDelayMs(1, ctx.deps.options)));
         continue;
       }
+      // The gang reads the pool from the database: what this pass granted must be there first.
+      await batch.flush(ctx);
       const outcome = await serveGang(ctx, unit.parts);
       pool.forget();
       if (outcome.kind === 'granted') grant();
@@ -164,6 +168,7 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
       failed(unit, leaseBand);
     }
   }
+  await batch.flush(ctx);
   await writeBlockers(ctx, blocked);
   // Every head of some shape was served: more of that shape may be waiting than were read.
   const perShape = new Map<string, number>();
