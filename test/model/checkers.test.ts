@@ -204,7 +204,12 @@ describe('scheduling checker', () => {
   }
 
   it('accept passes that serve in policy order', () => {
-    const leases = [lease(1, { priority: 2 }), lease(2, { ownerId: 2 }), lease(3), lease(4, { createdAt: new Date(t0 + 100) })];
+    const leases = [
+      lease(1, { priority: 2 }),
+      lease(2, { ownerId: 2 }),
+      lease(3),
+      lease(4, { createdAt: new Date(t0 + 100) }),
+    ];
     const h = history(leases);
     // A lease granted alone in a later pass, while the only older one of its demand was ended.
     h.grant(5_000, 1, 2, 3);
@@ -246,6 +251,19 @@ describe('scheduling checker', () => {
     expect(h.check()).toEqual([]);
   });
 
+  it('catch a grant to a lower band while an aged gang waits, but not while the gang is being released', () => {
+    const gang = [lease(1, { gangId: 7 }), lease(2, { gangId: 7 })];
+    const h = history([...gang, lease(3, { priority: -1, attributes: { label: 'x' } })]);
+    h.grant(4_000, 3);
+    expect(h.check().join('\n')).toMatch(
+      /gave lease 3 \(band 1\) capacity while gang 7 \(band 2, past the aging bound\) waited for it/,
+    );
+    const released = history([...gang, lease(3, { priority: -1 })]);
+    released.end(4_200, 2);
+    released.grant(4_000, 3);
+    expect(released.check()).toEqual([]);
+  });
+
   it('catch a gang granted in part or over two passes, and an owner over its quota', () => {
     const h = history([
       lease(1, { gangId: 7 }),
@@ -260,7 +278,7 @@ describe('scheduling checker', () => {
     h.grant(300, 4);
     h.grant(400, 5, 6);
     const problems = h.check().join('\n');
-    expect(problems).toMatch(/gang 7 granted in part: lease 1 at \d+, lease 2 at never/);
+    expect(problems).toMatch(/gang 7 granted in part: lease 1 at 2030-\S+, lease 2 at never/);
     expect(problems).toMatch(/gang 8 granted in part/);
     expect(problems).toMatch(/owner 3 holds 2 live slot leases, over its quota of 1/);
   });

@@ -9,7 +9,9 @@ import type { Database } from '../../src/db/database.js';
 //     use (same type, attributes and allowed blueprints): ahead means a higher band, or, for the
 //     same owner, the same band and older. A lease that waited past the aging bound has a higher
 //     band than any lease of its priority that arrived after it, so this is also the aging bound:
-//     no lease waits past it while the capacity it could use goes to later ones.
+//     no lease waits past it while the capacity it could use goes to later ones;
+//   - a gang that waited past the aging bound reserves what frees: no pass gives capacity of its
+//     type to a lease of a lower band (in the model any grant of the type could serve a part).
 // A pass is recognized by its grants sharing one `now` (their lease-acquired logs' createdAt) and
 // one resource type. Fair share between owners of one band is not judged here: it depends on live
 // counts at the moment the pass read them, which the log cannot pin down while other processes
@@ -155,7 +157,7 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
     const got = times.filter((t) => t !== null);
     if (got.length > 0 && (got.length < parts.length || new Set(got).size > 1))
       add(
-        `gang ${gangId} granted in part: ${parts.map((p, i) => `lease ${p.id} at ${times[i] ?? 'never'}`).join(', ')}`,
+        `gang ${gangId} granted in part: ${parts.map((p, i) => `lease ${p.id} at ${times[i] === null ? 'never' : new Date(times[i]).toISOString()}`).join(', ')}`,
       );
   }
 
@@ -190,6 +192,30 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
   const byDemand = new Map<string, LeaseRow[]>();
   for (const lease of leases.values()) byDemand.set(demand(lease), [...(byDemand.get(demand(lease)) ?? []), lease]);
 
+  /**
+   * The gangs waiting in the pass at `at` that had aged: visible to it, none of their parts granted,
+   * ended or asked to release around it (a part held by its own update makes the gang wait), and
+   * their owner without a quota (a gang over its owner's quota waits for that, not for capacity).
+   */
+  const agedGangsAt = (type: string, at: number) =>
+    [...gangs.values()].filter((parts) => {
+      const first = parts[0]!;
+      return (
+        first.resourceType === type &&
+        rules.quota(first.ownerId, type) === null &&
+        at - first.createdAt.getTime() >= rules.agingIntervalMs + SLACK_MS &&
+        parts.every((p) => {
+          const end = ended.get(p.id);
+          return (
+            p.resourceType === type &&
+            !(acquired.get(p.id) ?? []).some((t) => t <= at + SLACK_MS) &&
+            (end === undefined || end > at + SLACK_MS) &&
+            !within(releaseAsked.get(p.id), at)
+          );
+        })
+      );
+    });
+
   for (const pass of passes.values()) {
     const when = new Date(pass.at).toISOString();
     for (let i = 1; i < pass.grants.length; i++) {
@@ -204,7 +230,9 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
     for (const granted of pass.grants) {
       const last = lastOf.get(granted.ownerId);
       if (last && granted.gangId === null && last.gangId === null && ahead(granted, last, pass.at))
-        add(`pass at ${when} granted lease ${granted.id} after lease ${last.id} of the same owner, which it is ahead of`);
+        add(
+          `pass at ${when} granted lease ${granted.id} after lease ${last.id} of the same owner, which it is ahead of`,
+        );
       lastOf.set(granted.ownerId, granted);
     }
     const grantedHere = new Set(pass.grants.map((l) => l.id));
@@ -220,6 +248,17 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
         );
       }
     }
+    // An aged gang reserves what frees: nothing of its type goes to a lower band meanwhile.
+    const lowest = pass.grants.reduce<LeaseRow | null>(
+      (low, l) => (l.gangId === null && (!low || band(l, pass.at) < band(low, pass.at)) ? l : low),
+      null,
+    );
+    if (lowest)
+      for (const parts of agedGangsAt(pass.type, pass.at))
+        if (band(parts[0]!, pass.at) > band(lowest, pass.at))
+          add(
+            `pass at ${when} gave lease ${lowest.id} (band ${band(lowest, pass.at)}) capacity while gang ${parts[0]!.gangId} (band ${band(parts[0]!, pass.at)}, past the aging bound) waited for it`,
+          );
   }
   return problems;
 }
