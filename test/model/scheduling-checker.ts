@@ -157,7 +157,7 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
     const got = times.filter((t) => t !== null);
     if (got.length > 0 && (got.length < parts.length || new Set(got).size > 1))
       add(
-        `gang ${gangId} granted in part: ${parts.map((p, i) => `lease ${p.id} at ${times[i] === null ? 'never' : new Date(times[i]).toISOString()}`).join(', ')}`,
+        `gang ${gangId} granted in part: ${parts.map((p, i) => `lease ${p.id} at ${typeof times[i] === 'number' ? new Date(times[i]).toISOString() : 'never'}`).join(', ')}`,
       );
   }
 
