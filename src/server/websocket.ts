@@ -6,7 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { GraphQLContext } from '../schema/context.js';
 import { visibilityKey } from '../access/actor.js';
 import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
-import { Cohorts, mayShare } from './cohorts.js';
+import { Cohorts, mayShare, type SendSerialized } from './cohorts.js';
 import { requestToken } from './context.js';
 
 /** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
@@ -56,7 +56,20 @@ type Enveloped = {
   subscribe: (args: ExecutionArgs) => unknown;
   /** The cohort a shareable subscription belongs to. */
   cohort: string | null;
+  /** Writes a cohort's serialized result to this subscriber's socket as its `next` message. */
+  send: SendSerialized | undefined;
 };
+
+/**
+ * A `next` message framed around a payload serialized once for a whole cohort: graphql-ws would
+ * serialize the same result again for every socket, as each message carries its operation's id.
+ */
+function nextMessageSender(socket: WebSocket, id: string): SendSerialized {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  return (payload) => {
+    if (socket.readyState === socket.OPEN) socket.send(`${head}${payload}}`);
+  };
+}
 
 /**
  * graphql-ws on the same port and path as HTTP, running every operation through Yoga's envelop so
@@ -100,14 +113,14 @@ export function attachWebSocketServer(
       subscribe: async (args) => {
         const root = args.rootValue as Enveloped;
         if (!root.cohort) return root.subscribe(args) as never;
-        const member = await cohorts.join(root.cohort, () => root.subscribe(args) as never);
+        const member = await cohorts.join(root.cohort, () => root.subscribe(args) as never, root.send);
         // graphql-ws keeps these arguments for as long as the subscription lasts, but a member
         // needs none of them once it is in its cohort (the execution holds its own): its context
         // (authentication, loaders, the upgrade request) would stay alive with every idle socket.
         Object.assign(args, { contextValue: null, rootValue: null, variableValues: null });
         return member as never;
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // Refused before anything is parsed or authenticated: that is the work being shed.
         const refusal = admission.check(keyOf(ctx.connectionParams));
         if (refusal) return [new GraphQLError(refusalError(refusal).message, refusalError(refusal))];
@@ -123,7 +136,7 @@ export function attachWebSocketServer(
           const document = parse(payload.query);
           const contextValue = await contextFactory();
           // Same document, variables and visibility: the same results, so one execution for all.
-          const cohort = mayShare(document, payload.operationName)
+          const cohort = mayShare(document, payload.operationName, payload.variables)
             ? JSON.stringify([
                 visibilityKey((contextValue as unknown as GraphQLContext).actor),
                 payload.query,
@@ -137,7 +150,12 @@ export function attachWebSocketServer(
             document,
             variableValues: payload.variables,
             contextValue,
-            rootValue: { execute, subscribe, cohort },
+            rootValue: {
+              execute,
+              subscribe,
+              cohort,
+              send: cohort ? nextMessageSender(ctx.extra.socket, id) : undefined,
+            },
           };
           const errors = validate(args.schema, args.document);
           return errors.length > 0 ? errors : args;
