@@ -17,6 +17,11 @@ export interface BenchSettings {
   handoffSeconds: number;
   subscribers: number;
   subscriberBatch: number;
+  /** Subscribers of the idle-memory row. */
+  idleSubscribers: number;
+  overloadSeconds: number;
+  /** The rows to run (--rows=fanout,idle,...); every row when not given. */
+  rows: Set<string> | null;
   poolSizes: number[];
   poolRate: number;
   poolSeconds: number;
@@ -45,6 +50,11 @@ export function benchSettings(argv: string[]): BenchSettings {
     handoffSeconds: number('handoff-seconds', 30, 5),
     subscribers: number('subscribers', 5_000, 200),
     subscriberBatch: number('subscriber-batch', 250, 100),
+    idleSubscribers: number('idle-subscribers', 20_000, 500),
+    overloadSeconds: number('overload-seconds', 15, 3),
+    rows: ((given) => (given ? new Set(given.split('=')[1]!.split(',')) : null))(
+      argv.find((arg) => arg.startsWith('--rows=')),
+    ),
     poolSizes:
       argv
         .find((arg) => arg.startsWith('--pool-sizes='))

@@ -169,6 +169,7 @@ export function attachWebSocketServer(
   );
   return {
     wsServer,
+    cohorts,
     /** Tells every client the server is going away (1001) and waits for the sockets to close. */
     async close(): Promise<void> {
       for (const client of wsServer.clients) client.close(1001, 'Server shutting down');
