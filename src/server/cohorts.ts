@@ -181,6 +181,9 @@ export class Cohorts {
       }
     } catch (error) {
       failure = error;
+      // A failed iterator is finished, but the wrappers around it (Yoga's plugins: the open
+      // subscriptions gauge) learn that it ended only from return().
+      await Promise.resolve(iterator.return?.()).catch(() => {});
     } finally {
       if (this.running.get(key)?.members === members) this.running.delete(key);
       for (const member of members) member.end(failure);
