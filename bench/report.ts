@@ -146,11 +146,11 @@ export function fanoutRows(f: FanoutResult): Row[] {
 
 /** The same fan-out with many more subscribers: what each idle one costs the server. */
 export function idleRows(f: FanoutResult): Row[] {
-  const kib = f.bytesPerSubscriber / 1024;
+  const kib = f.marginalBytesPerSubscriber / 1024;
   return [
     {
-      row: `memory per idle subscriber, ${f.subscribers} connected (server RSS delta ÷ N)`,
-      result: `${kib.toFixed(1)} KiB (${f.connected}/${f.subscribers} connected in ${f.connectSeconds.toFixed(1)} s; RSS ${(f.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(f.rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`,
+      row: `memory per idle subscriber, ${f.subscribers} connected (server RSS growth over the second half ÷ its subscribers)`,
+      result: `${kib.toFixed(1)} KiB (over all ${f.connected}: ${(f.bytesPerSubscriber / 1024).toFixed(1)} KiB; RSS ${(f.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(f.rssAfterBytes / 2 ** 20).toFixed(0)} MiB; connected in ${f.connectSeconds.toFixed(1)} s)`,
       target: `≤ ${targets.idleKiBPerSubscriber} KiB`,
       met: f.connected === f.subscribers && within(kib, targets.idleKiBPerSubscriber),
     },

@@ -203,7 +203,7 @@ try {
 
   if (want('overload')) {
     // A server of its own with load shedding at its defaults.
-    const shedding = await startBenchServer({ ...serverSettings, shedding: true });
+    const shedding = await startBenchServer({ ...serverSettings, shedding: settings.overloadLimits ?? true });
     servers.push(shedding);
     log(`overload: 3× capacity for ${settings.overloadSeconds} s (server ${shedding.pid})`);
     push(

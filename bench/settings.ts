@@ -20,6 +20,8 @@ export interface BenchSettings {
   /** Subscribers of the idle-memory row. */
   idleSubscribers: number;
   overloadSeconds: number;
+  /** The overload row's server limits (--max-in-flight=N[,per-principal]); the server's defaults when not given. */
+  overloadLimits: { maxInFlight: number; maxInFlightPerPrincipal: number } | null;
   /** The rows to run (--rows=fanout,idle,...); every row when not given. */
   rows: Set<string> | null;
   poolSizes: number[];
@@ -52,6 +54,11 @@ export function benchSettings(argv: string[]): BenchSettings {
     subscriberBatch: number('subscriber-batch', 250, 100),
     idleSubscribers: number('idle-subscribers', 20_000, 500),
     overloadSeconds: number('overload-seconds', 15, 3),
+    overloadLimits: ((given) => {
+      if (!given) return null;
+      const [total, perPrincipal] = given.split('=')[1]!.split(',').map(Number);
+      return { maxInFlight: total!, maxInFlightPerPrincipal: perPrincipal ?? total! };
+    })(argv.find((arg) => arg.startsWith('--max-in-flight='))),
     rows: ((given) => (given ? new Set(given.split('=')[1]!.split(',')) : null))(
       argv.find((arg) => arg.startsWith('--rows=')),
     ),

@@ -15,6 +15,11 @@ export interface FanoutResult {
   rssBeforeBytes: number;
   rssAfterBytes: number;
   bytesPerSubscriber: number;
+  /**
+   * RSS growth over the second half of the subscribers ÷ their number: what one more costs, without
+   * what the first ones set up once (compiled code, pools, heap pages).
+   */
+  marginalBytesPerSubscriber: number;
 }
 
 type Event = { leaseEvents: { cursor: string; log: { type: string } } };
@@ -54,7 +59,12 @@ export async function fanout(
   let releaseSentAt = Number.POSITIVE_INFINITY;
   let failed = 0;
   const connectStart = now();
+  let half: { connected: number; rss: number } | null = null;
   for (let i = 0; i < options.subscribers; i += options.batch) {
+    if (!half && i >= options.subscribers / 2) {
+      await sleep(2_000);
+      half = { connected: await cohortMembers(graphqlUrl), rss: rssBytes(serverPid) };
+    }
     const batch = Math.min(options.batch, options.subscribers - i);
     const before = await cohortMembers(graphqlUrl);
     const failedBefore = failed;
@@ -112,5 +122,6 @@ export async function fanout(
     rssBeforeBytes: rssBefore,
     rssAfterBytes: rssAfter,
     bytesPerSubscriber: (rssAfter - rssBefore) / Math.max(1, connected),
+    marginalBytesPerSubscriber: half ? (rssAfter - half.rss) / Math.max(1, connected - half.connected) : Number.NaN,
   };
 }

@@ -98,7 +98,14 @@ export function attachWebSocketServer(
   };
   const disposable = useServer(
     {
-      onConnect: (ctx) => acceptConnection(ctx.connectionParams),
+      onConnect: async (ctx) => {
+        const accepted = await acceptConnection(ctx.connectionParams);
+        // graphql-ws keeps the upgrade request for the socket's whole life, with its stream state
+        // and raw headers; operations need only its headers and URL (the token is in connectionParams).
+        const { headers, url, method } = ctx.extra.request;
+        (ctx.extra as { request: unknown }).request = { headers, url, method };
+        return accepted;
+      },
       // A query or mutation holds a slot while it runs, as over HTTP.
       execute: async (args) => {
         const ticket = admission.enter(keyOf((args.contextValue as { connectionParams?: never }).connectionParams));
