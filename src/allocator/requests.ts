@@ -18,6 +18,8 @@ export interface NewLease {
   ownerId: number;
   priority: number;
   waitUntil: Date | null;
+  /** The holder must show it is alive this often (heartbeats, an open subscription); null: no need. */
+  heartbeatSeconds: number | null;
 }
 
 /** The distinct implementations of the blueprints of a type, sorted, as a text[] expression. */
@@ -58,7 +60,7 @@ function splitRow<T extends LeaseRow>(row: T) {
 /**
  * Inserts a PENDING lease, its log, the type's scheduling pass (claimed by this process's worker
  * when a slot is free, so the pass starts as soon as this returns) and, with a wait timeout, the
- * lease's update at `waitUntil`: written only if the type's blueprints still have the
+ * lease's update at `waitUntil` (or its holder's first deadline, if sooner): written only if the type's blueprints still have the
  * implementations `seen` (what the caller validated the attributes against). Returns the lease, or
  * the implementations as they are now when they differ.
  */
@@ -78,10 +80,12 @@ export async function requestLease(
       WITH seen AS (SELECT ${implementationsSql(request.resourceType)} AS impls),
       l AS (
         INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId",
-                             "authorizingPrincipalId", priority, "waitUntil", "createdAt", "updatedAt")
+                             "authorizingPrincipalId", priority, "waitUntil", "heartbeatSeconds", "lastSeenAt",
+                             "createdAt", "updatedAt")
         SELECT ${request.resourceType}, ${JSON.stringify(request.attributes)}::jsonb, ${request.until}::timestamp,
                ${request.blueprintIds}::int[], ${request.ownerId}::int, ${request.ownerId}::int,
-               ${request.priority}::int, ${request.waitUntil}::timestamp, ${now}::timestamp, ${now}::timestamp
+               ${request.priority}::int, ${request.waitUntil}::timestamp, ${request.heartbeatSeconds}::int,
+               ${request.heartbeatSeconds === null ? null : now}::timestamp, ${now}::timestamp, ${now}::timestamp
         FROM seen WHERE impls = ${seen}::text[]
         RETURNING *),
       g AS (
@@ -91,7 +95,9 @@ export async function requestLease(
       j AS (${upsertJobSql('SCHEDULING_PASS', Prisma.sql`SELECT id FROM q`, now, reservation)}),
       w AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt")
-        SELECT 'lease:' || l.id, 'LEASE_UPDATE', l.id, l."waitUntil" FROM l WHERE l."waitUntil" IS NOT NULL)
+        SELECT 'lease:' || l.id, 'LEASE_UPDATE', l.id,
+               LEAST(l."waitUntil", l."lastSeenAt" + make_interval(secs => l."heartbeatSeconds"))
+        FROM l WHERE l."waitUntil" IS NOT NULL OR l."heartbeatSeconds" IS NOT NULL)
       SELECT l.*, g.id AS __log, ${jobColumns}, seen.impls AS __impls, (SELECT id FROM q) AS __queue
       FROM seen LEFT JOIN l ON true LEFT JOIN g ON true LEFT JOIN j ON true`;
   } catch (error) {
