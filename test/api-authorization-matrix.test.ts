@@ -215,7 +215,7 @@ const mutations: Row[] = [
     'transferLease',
     `mutation ($id: ID!, $to: ID!) { transferLease(id: $id, toPrincipalId: $to) { __typename } }`,
     async () => ({ id: await aliceActiveLease(), to: ids['bobPrincipal'] }),
-    [NA, 'LeasePayload', NA, 'LeasePayload'],
+    [NA, 'TransferLeasePayload', NA, 'TransferLeasePayload'],
   ],
   [
     'updateLease',

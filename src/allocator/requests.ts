@@ -6,6 +6,7 @@ import { AfterCommit, CarriedCommit, inUpdateTransaction, type AllocatorDeps } f
 import { ensureQueue, scheduleLeaseUpdate, schedulePass } from './jobs.js';
 import { publishLog } from './logs.js';
 import { leaseTransitions } from './state-machines.js';
+import { holderDeadline } from './lease-update.js';
 
 // Requests and releases as single statements: the lease (or command), its log and the job that
 // moves it, in one round trip and one commit. Services validate and decide access; these write.
@@ -112,6 +113,11 @@ export async function requestLease(
   const { __impls: _impls, __queue: queueId, ...lease } = rest;
   const after = new AfterCommit();
   publishLog(after, { leaseId: lease.id }, logId!, { lease: lease.status });
+  // The lease's own first look (wait timeout, holder's deadline) is due later, and the wake-up of
+  // a commit names only its earliest job (the pass, now): a worker's timer is told of this one
+  // apart, or only its periodic sweep would find it.
+  const firstLook = [lease.waitUntil, holderDeadline(lease)].filter((d): d is Date => d !== null);
+  if (firstLook.length > 0) deps.queue.wake(new Date(Math.min(...firstLook.map((d) => d.getTime()))));
   if (queueId === null) {
     // The type's first lease: its queue row is made now, and its pass asked for with it.
     reservation?.cancel();

@@ -335,6 +335,17 @@ builder.mutationField('updateLease', (t) =>
   }),
 );
 
+const TransferLeasePayload = builder.objectRef<{ lease: Lease }>('TransferLeasePayload').implement({
+  fields: (t) => ({
+    lease: t.field({
+      type: LeaseNode,
+      nullable: true,
+      description: 'The lease as the caller now sees it: null for an owner who handed it to someone else.',
+      resolve: (payload) => payload.lease,
+    }),
+  }),
+});
+
 builder.mutationFields((t) => ({
   heartbeatLease: t.field({
     type: LeasePayload,
@@ -347,7 +358,7 @@ builder.mutationFields((t) => ({
     }),
   }),
   transferLease: t.field({
-    type: LeasePayload,
+    type: TransferLeasePayload,
     description:
       'Hands an ACQUIRED or ACTIVE lease to another principal (its owner or an admin may), who must be allowed to lease from its blueprint. The lease gets a new fence; the old owner no longer sees it.',
     errors: { types: [...domainErrors], directResult: true },
