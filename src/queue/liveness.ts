@@ -9,11 +9,11 @@ import { bookkeeping } from './bookkeeping.js';
  * kernel closes the moment the process dies, however it died. The claim TTL stays what bounds a
  * hung (not dead) process, so a slow job of a live process keeps its claim as long as it runs.
  *
- * The lock is the pair (LOCK_CLASS, key); claims name the key in their token (`L<key>@...`).
+ * The lock is the pair (LOCK_CLASS, key); claims name the key at the end of their token (`...@L<key>`).
  * PGlite is one process: no lock and no prefix, its claims only expire.
  */
 const LOCK_CLASS = 0x44727964;
-const tokenPattern = '^L([0-9]+)@';
+const tokenPattern = '@L([0-9]+)$';
 
 export class ProcessLiveness {
   private client: pg.Client | undefined;
@@ -30,9 +30,9 @@ export class ProcessLiveness {
     return this.db.url !== undefined && this.db.url !== '';
   }
 
-  /** Prefix of this process's claim tokens ('' until the lock is held, and on PGlite). */
-  get prefix(): string {
-    return this.key === undefined ? '' : `L${this.key}@`;
+  /** Suffix of this process's claim tokens ('' until the lock is held, and on PGlite). */
+  get suffix(): string {
+    return this.key === undefined ? '' : `@L${this.key}`;
   }
 
   /** Takes the process's lock; resolves once it is held (at once on PGlite). */

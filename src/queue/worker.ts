@@ -185,7 +185,7 @@ export class QueueWorker {
   }
 
   private newToken(): string {
-    return `${this.liveness.prefix}${this.options.workerId}:${++this.claims}:${randomUUID().slice(0, 8)}`;
+    return `${this.options.workerId}:${++this.claims}:${randomUUID().slice(0, 8)}${this.liveness.suffix}`;
   }
 
   private clearTimer(): void {
