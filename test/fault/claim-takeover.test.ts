@@ -29,7 +29,8 @@ describePostgres('kill -9 a server process holding claims', () => {
 
   // Every process has the default claim TTL (60 s): only the process lock can explain a takeover.
   const env = () => ({ DATABASE_URL: db.url!, LOG_LEVEL: 'warn', WORKER_CONCURRENCY: String(LEASES) });
-  const leaseIds = (leases: { id: string }[]) => leases.map((l) => Number(Buffer.from(l.id, 'base64').toString().split(':')[1]));
+  const leaseIds = (leases: { id: string }[]) =>
+    leases.map((l) => Number(Buffer.from(l.id, 'base64').toString().split(':')[1]));
 
   const createBlueprint = async (url: string) => {
     const created = await graphqlRequest(
