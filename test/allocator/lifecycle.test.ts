@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/database.js';
+import { waitFor } from '../support/wait.js';
 import {
   createHarness,
   hostPoolConfig,
@@ -199,17 +200,28 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     });
   });
 
-  it('releasing a resource releases every lease on it', async () => {
+  it('releasing a resource releases its leases first (resource-released), then destroys it', async () => {
     await testBlueprint({}, { resourceLimit: 1 });
     const a = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const b = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const activeA = await waitForLease(h, a.id, ['ACTIVE']);
     await waitForLease(h, b.id, ['ACTIVE']);
-    unwrap(await h.services.resources.release(h.system, activeA.resourceId!));
-    expect((await waitForLease(h, a.id, ['DESTROYED'])).statusReason).toBe('lease-released');
-    await waitForLease(h, b.id, ['DESTROYED']);
-    const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: activeA.resourceId! } });
-    expect(resource.status).toBe('DESTROYED');
+    const resourceId = activeA.resourceId!;
+    unwrap(await h.services.resources.release(h.system, resourceId));
+    for (const lease of [a, b]) {
+      expect((await waitForLease(h, lease.id, ['DESTROYED'])).statusReason).toBe('lease-released');
+      const released = await h.db.prisma.log.findFirstOrThrow({ where: { leaseId: lease.id, type: 'lease-released' } });
+      expect(released.data).toEqual({ reason: 'resource-released' });
+    }
+    await waitFor(async () => {
+      const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } });
+      return resource.status === 'DESTROYED';
+    });
+    // Every lease ended before the resource was destroyed.
+    const destroyed = await h.db.prisma.log.findFirstOrThrow({ where: { resourceId, type: 'resource-destroyed' } });
+    const leaseEnds = await h.db.prisma.log.findMany({ where: { leaseId: { in: [a.id, b.id] }, type: 'lease-destroyed' } });
+    expect(leaseEnds).toHaveLength(2);
+    for (const end of leaseEnds) expect(end.id).toBeLessThan(destroyed.id);
     expect(h.control.calls['destroyResource']).toBe(1);
     expect(await h.db.prisma.slotLock.count()).toBe(0);
   });
