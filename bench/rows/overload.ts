@@ -15,13 +15,15 @@ export interface OverloadResult {
   refusedP99: number;
   /** Refusals by HTTP status (503 process, 429 principal). */
   refusedBy: Record<string, number>;
-  /** Neither refused nor answered with the data: what the server took on and then failed. */
+  /** Answered, neither refused nor with the data: what the server took on and then failed. */
   lost: number;
+  /** No HTTP answer within 30 s (or the connection failed): whether the server took these on is unknown. */
+  unanswered: number;
 }
 
 const QUERY = 'query { leases(first: 20) { edges { node { id status resourceType } } } }';
 
-type Outcome = { ms: number; kind: 'admitted' | 'refused' | 'lost'; status: number };
+type Outcome = { ms: number; kind: 'admitted' | 'refused' | 'lost' | 'unanswered'; status: number };
 
 async function one(graphqlUrl: string): Promise<Outcome> {
   const start = now();
@@ -37,7 +39,7 @@ async function one(graphqlUrl: string): Promise<Outcome> {
     if (response.status === 503 || response.status === 429) return { ms, kind: 'refused', status: response.status };
     return { ms, kind: response.ok && body.data && !body.errors ? 'admitted' : 'lost', status: response.status };
   } catch {
-    return { ms: now() - start, kind: 'lost', status: 0 };
+    return { ms: now() - start, kind: 'unanswered', status: 0 };
   }
 }
 
@@ -102,5 +104,6 @@ export async function overload(
     ),
     refusedBy,
     lost: of('lost').length,
+    unanswered: of('unanswered').length,
   };
 }
