@@ -58,6 +58,8 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     ]);
     expect(unwrap(await h.services.leases.interfaces(h.system, lease.id))).toEqual({
       ssh: { host: '10.0.0.1', port: 22 },
+      // The resource's first grant: its first fence.
+      fencing: { leaseId: lease.id, resourceId: resource.id, fence: 1 },
     });
     // The second lease prefers the free second host (supplemental resources wanted).
     const second = unwrap(await h.services.leases.request(h.system, { resourceType: 'host' }));
