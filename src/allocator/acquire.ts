@@ -104,6 +104,7 @@ async function acquireOnOpen(
   if (!Array.isArray(plan.slotLocks) || plan.slotLocks.length > 0) return null;
   const activation = implementation.activateLease?.(blueprint, resource, lease) ?? { status: 'active' as const };
   if (activation.status !== 'active') return null;
+  if (ctx.grants) return { ok: true, shared: true, lease: ctx.grants.plan(ctx, lease, resource.id) };
   // Acquired, then activated, both logged (as Drydock logs them), in one row write.
   const { lease: active } = await guardedTransitionLease(
     ctx,

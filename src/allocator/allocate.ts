@@ -13,7 +13,7 @@ import {
   type LoadedBlueprint,
 } from './blueprints.js';
 import { sendCommand } from './commands.js';
-import type { TxContext } from './context.js';
+import type { GrantBatch, TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { scheduleHealthCheck } from './health.js';
 import type { SlotLockHolder } from './logs.js';
@@ -56,7 +56,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
 
   // 2–3. Candidate resources, split into free and used.
   let viewed = new ViewedResources(view.resources ?? { complete: true, rows: [] });
-  let queries = viewed.queries(tx);
+  let queries = viewed.queries(tx, ctx.grants, ctx);
   let resources = await candidateResources(lease, candidates, viewed, queries);
   const split = () => {
     const free = resources.filter(
@@ -73,8 +73,9 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
    */
   const widen = async (): Promise<boolean> => {
     if (viewed.complete) return false;
+    await ctx.grants?.flush(ctx);
     viewed = new ViewedResources(await allResources(ctx, lease));
-    queries = viewed.queries(tx);
+    queries = viewed.queries(tx, ctx.grants, ctx);
     resources = await candidateResources(lease, candidates, viewed, queries);
     ({ free, used } = split());
     return true;
@@ -330,7 +331,8 @@ class ViewedResources {
     return this.complete || (this.rows.at(-1)?.live ?? 0) > 0;
   }
 
-  queries(tx: TxContext['tx']): AllocationQueries {
+  /** `pending`: grants not yet written, flushed before a lease count is read from the database. */
+  queries(tx: TxContext['tx'], pending?: GrantBatch, ctx?: TxContext): AllocationQueries {
     const db = allocationQueries(tx);
     const listed = new Set<string>(['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN']);
     return {
@@ -343,7 +345,12 @@ class ViewedResources {
           .map((r) => r.resource)
           .filter((r) => r.blueprintId === blueprintId && statuses.includes(r.status));
       },
-      liveLeaseCount: async (resourceId) => this.live.get(resourceId) ?? db.liveLeaseCount(resourceId),
+      liveLeaseCount: async (resourceId) => {
+        const known = this.live.get(resourceId);
+        if (known !== undefined) return known;
+        if (pending && ctx) await pending.flush(ctx);
+        return db.liveLeaseCount(resourceId);
+      },
     };
   }
 }

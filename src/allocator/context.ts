@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.js';
 import { PendingEvents, type DomainEvent, type EventSink } from '../events/domain-events.js';
-import type { JobKind, Prisma } from '../generated/prisma/client.js';
+import type { JobKind, Lease, Prisma } from '../generated/prisma/client.js';
 import { takeCarried, type Carried, type JobClaim, type QueuePort } from '../queue/port.js';
 import { writeScheduledJobs } from './jobs.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
@@ -73,6 +73,17 @@ export interface AllocatorDeps {
   tools?: RuntimeTools;
 }
 
+/**
+ * Grants a scheduling pass collects to write together (scheduler/write.ts) instead of one statement
+ * each: only the common case, a lease on an ACTIVE resource that takes no slot lock and is active
+ * at once. `plan` returns the lease as it will be once written.
+ */
+export interface GrantBatch {
+  plan(ctx: TxContext, lease: Lease, resourceId: number): Lease;
+  /** Writes what was planned: before anything reads the pool's load from the database again. */
+  flush(ctx: TxContext): Promise<void>;
+}
+
 /** A job a transaction asked for; written just before it commits (see ../queue/jobs.ts). */
 export interface JobRequest {
   kind: JobKind;
@@ -102,6 +113,8 @@ export interface TxContext<T extends Tx = Tx> {
   claim?: JobClaim | undefined;
   /** Bookkeeping that is true only once the transaction has committed. */
   onCommit?: (() => void)[];
+  /** Set by a scheduling pass: its plain grants, written together (see GrantBatch). */
+  grants?: GrantBatch | undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Prisma, Lease } from '../generated/prisma/client.js';
+import { type Prisma, type Lease } from '../generated/prisma/client.js';
 import { rawQueries } from '../db/raw-sql.js';
 import { inUpdateTransaction, type AllocatorDeps } from './context.js';
 import { publishLog } from './logs.js';

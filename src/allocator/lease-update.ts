@@ -1,7 +1,7 @@
 import { type CommandKind, type Lease, type Resource } from '../generated/prisma/client.js';
 import type { ActivationResult } from '../blueprints/implementation.js';
 import type { JobClaim } from '../queue/port.js';
-import { scheduleLeaseUpdate, schedulePass } from './jobs.js';
+import { scheduleLeaseUpdate, schedulePass, scheduleResourceUpdate } from './jobs.js';
 import { backoffDelayMs } from './backoff.js';
 import {
   blueprintOf,
@@ -16,7 +16,7 @@ import { TemporaryFailure } from '../failures.js';
 import { breakLease, brokenMessage, destroyLease, giveUpAfterBrokenBuilds, releaseLease } from './lease-end.js';
 import { leaseRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
-import { liveLeaseStatuses } from './state-machines.js';
+import { leaseOnResourceStatuses, liveLeaseStatuses } from './state-machines.js';
 import { countLogs, logLease, transitionLease } from './transitions.js';
 import { sendCommand } from './commands.js';
 import { waitAndRetry } from './waiting.js';
@@ -30,7 +30,11 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
     deps,
     async (ctx): Promise<LeaseSetup | null> => {
       const locked = await lockLease(ctx, leaseId, true);
-      if (!locked || locked.lease.status === 'DESTROYED') return null;
+      if (!locked) return null;
+      if (locked.lease.status === 'DESTROYED') {
+        wakeEndingResource(ctx, locked.lease, locked.held);
+        return null;
+      }
       let lease = locked.lease;
 
       for (const kind of locked.commands) {
@@ -50,8 +54,13 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
         lease = await releaseLease(ctx, lease, 'holder-lost', locked.held);
       }
 
+      if (leaseOnResourceStatuses.includes(lease.status) && locked.held?.resource.status === 'RELEASED') {
+        lease = await releaseLease(ctx, lease, 'resource-released', locked.held);
+      }
+
       const next: { setup?: LeaseSetup } = {};
       lease = await step(ctx, lease, locked.held, next);
+      wakeEndingResource(ctx, lease, locked.held);
 
       // The expiry job: a delayed update at `until`, so that expiry needs no polling.
       if (liveLeaseStatuses.includes(lease.status) && lease.until) scheduleLeaseUpdate(ctx, lease.id, lease.until);
@@ -72,6 +81,17 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
 export function holderDeadline(lease: Pick<Lease, 'heartbeatSeconds' | 'lastSeenAt'>): Date | null {
   if (lease.heartbeatSeconds === null || lease.lastSeenAt === null) return null;
   return new Date(lease.lastSeenAt.getTime() + lease.heartbeatSeconds * 1000);
+}
+
+/**
+ * A released or broken resource is destroyed only once no live lease is on it (resource-update.ts):
+ * a lease that has ended tells it to look again. Also from a lease already DESTROYED: its end may
+ * have committed while the resource, counting it still live, was being released.
+ */
+function wakeEndingResource(ctx: TxContext, lease: Lease, held: HeldResource | null): void {
+  const status = held?.resource.status;
+  const onIt = lease.resourceId === held?.resource.id && leaseOnResourceStatuses.includes(lease.status);
+  if ((status === 'RELEASED' || status === 'BROKEN') && !onIt) scheduleResourceUpdate(ctx, held!.resource.id);
 }
 
 /** The resource a lease is on and its blueprint, read (not locked) with the lease's lock. */
@@ -252,11 +272,7 @@ async function checkActive(ctx: TxContext, lease: Lease, held: HeldResource | nu
     return breakLease(ctx, lease, 'resource-broken', await brokenMessage(ctx, resource.id), held);
   }
   if (resource.status === 'RELEASED' || resource.status === 'DESTROYED') {
-    const released = await transitionLease(ctx, lease, 'RELEASED', {
-      type: 'lease-released',
-      data: { reason: 'resource-released' },
-    });
-    return destroyLease(ctx, released, held);
+    return releaseLease(ctx, lease, 'resource-released', held);
   }
   return lease;
 }

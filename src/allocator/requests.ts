@@ -29,7 +29,7 @@ export const implementationsSql = (resourceType: string) => Prisma.sql`
 
 // The job the statement wrote (upsertJobSql's columns), next to the lease's.
 const jobColumns = Prisma.sql`j.id AS __job_id, j.key AS __job_key, j."runAt" AS __job_run_at,
-  j.attempts AS __job_attempts, j.mine AS __job_mine`;
+  j.attempts AS __job_attempts, j.mine AS __job_mine, j.held AS __job_held`;
 
 type JobRow = { id: bigint; key: string; runAt: Date; attempts: number; mine: boolean };
 type LeaseRow = Lease & {
@@ -39,6 +39,7 @@ type LeaseRow = Lease & {
   __job_run_at: Date | null;
   __job_attempts: number | null;
   __job_mine: boolean | null;
+  __job_held: boolean | null;
 };
 
 function splitRow<T extends LeaseRow>(row: T) {
@@ -49,13 +50,14 @@ function splitRow<T extends LeaseRow>(row: T) {
     __job_run_at: runAt,
     __job_attempts: attempts,
     __job_mine: mine,
+    __job_held: held,
     ...rest
   } = row;
   const job: JobRow | undefined =
     id !== null && key !== null && runAt !== null
       ? { id, key, runAt, attempts: Number(attempts), mine: mine === true }
       : undefined;
-  return { rest, logId, job };
+  return { rest, logId, job, held: held === true };
 }
 
 /**
@@ -109,7 +111,7 @@ export async function requestLease(
     reservation?.cancel();
     return { implementations: row?.__impls ?? [] };
   }
-  const { rest, logId, job } = splitRow(row);
+  const { rest, logId, job, held } = splitRow(row);
   const { __impls: _impls, __queue: queueId, ...lease } = rest;
   const after = new AfterCommit();
   publishLog(after, { leaseId: lease.id }, logId!, { lease: lease.status });
@@ -124,7 +126,9 @@ export async function requestLease(
     after.flush(deps);
     await firstOfType(deps, lease.resourceType);
   } else if (!startOrCancel(reservation, 'SCHEDULING_PASS', queueId, job, new CarriedCommit(after, deps))) {
-    after.jobScheduled(now);
+    // A pass running now (here or elsewhere) runs again when it completes, and serves this lease
+    // then: a wake-up would only send workers looking for a job they cannot claim.
+    if (!held) after.jobScheduled(now);
     after.flush(deps);
   }
   return { lease: lease as Lease };

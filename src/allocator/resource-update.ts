@@ -4,7 +4,6 @@ import { scheduleLeaseUpdate, schedulePass, scheduleResourceUpdate } from './job
 import type { ActivationResult } from '../blueprints/implementation.js';
 import { backoffDelayMs } from './backoff.js';
 import { loadBlueprint, type LoadedBlueprint } from './blueprints.js';
-import { sendCommand } from './commands.js';
 import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { scheduleHealthCheck } from './health.js';
@@ -25,8 +24,8 @@ export async function updateResource(deps: AllocatorDeps, resourceId: number, cl
     async (ctx) => {
       const locked = await lockResource(ctx, resourceId, true);
       if (!locked) return null;
-      const after = await handle(ctx, locked.resource, locked.commands);
-      if (after.status === 'DESTROYED') return null;
+      const { resource: after, leasesLive } = await handle(ctx, locked.resource, locked.commands);
+      if (after.status === 'DESTROYED' || leasesLive) return null;
       const loaded = await loadBlueprint(ctx.tx, deps.registry, after.blueprintId);
       if (!loaded) return null;
       // What follows runs after this transaction, still as this job: the claim is kept until then.
@@ -74,7 +73,12 @@ async function lockResource(
   return { resource, commands: commands ?? [] };
 }
 
-async function handle(ctx: TxContext, initial: Resource, commands: CommandKind[]): Promise<Resource> {
+/** `leasesLive`: released or broken, but live leases are still on it (their updates are scheduled). */
+async function handle(
+  ctx: TxContext,
+  initial: Resource,
+  commands: CommandKind[],
+): Promise<{ resource: Resource; leasesLive?: true }> {
   let resource = initial;
   for (const kind of commands) {
     if (!liveResourceStatuses.includes(resource.status)) continue;
@@ -94,26 +98,37 @@ async function handle(ctx: TxContext, initial: Resource, commands: CommandKind[]
     resource = await releaseResource(ctx, resource, 'expired');
   }
   if (resource.status === 'RELEASED' || resource.status === 'BROKEN') {
+    // Its leases end first (each lease's own update; they wake this one as they end): no lease is
+    // ever live on a destroyed resource, nor on one being torn down.
+    if (await wakeLiveLeases(ctx, resource)) return { resource, leasesLive: true };
     // A blueprint with a teardown does it outside this transaction first (see runTeardown).
     const loaded = await loadBlueprint(ctx.tx, ctx.deps.registry, resource.blueprintId);
-    return loaded?.implementation.teardownResource ? resource : destroyResource(ctx, resource);
+    return { resource: loaded?.implementation.teardownResource ? resource : await destroyResource(ctx, resource) };
   }
   if (liveResourceStatuses.includes(resource.status) && resource.until)
     scheduleResourceUpdate(ctx, resource.id, resource.until);
-  return resource;
+  return { resource };
 }
 
-/** RELEASED: every lease on it is told to release (the leases are theirs to write, not ours). */
+/** RELEASED; its leases see that in their own updates and release themselves (see handle). */
 async function releaseResource(
   ctx: TxContext,
   resource: Resource,
   reason: 'command' | 'reclaimed' | 'expired',
 ): Promise<Resource> {
-  const released = await transitionResource(ctx, resource, 'RELEASED', { type: 'resource-released', data: { reason } });
+  return transitionResource(ctx, resource, 'RELEASED', { type: 'resource-released', data: { reason } });
+}
+
+/**
+ * Schedules the update of every live lease on the resource; false when there is none. Read after
+ * the resource's row lock: a grant share-locks the row and checks that it is ACTIVE, so a lease
+ * granted before the release committed is seen here, and none is granted after it.
+ */
+async function wakeLiveLeases(ctx: TxContext, resource: Resource): Promise<boolean> {
   const leases = await ctx.tx.$queryRaw<{ id: number }[]>`
     SELECT id FROM "Lease" WHERE "resourceId" = ${resource.id} AND status IN ('ACQUIRED', 'ACTIVE') ORDER BY id`;
-  for (const lease of leases) await sendCommand(ctx, 'RELEASE', { leaseId: lease.id }, null);
-  return released;
+  for (const lease of leases) scheduleLeaseUpdate(ctx, lease.id);
+  return leases.length > 0;
 }
 
 async function destroyResource(ctx: TxContext, resource: Resource): Promise<Resource> {
@@ -146,7 +161,7 @@ async function breakResource(
   data: { message: string; reason: 'activation-failed' | 'health-check-failed'; hopeless?: true },
 ): Promise<void> {
   const broken = await transitionResource(ctx, resource, 'BROKEN', { type: 'resource-broken', data });
-  if (!loaded.implementation.teardownResource) {
+  if (!loaded.implementation.teardownResource && !(await wakeLiveLeases(ctx, broken))) {
     await destroyResource(ctx, broken);
     return;
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import type { JobKind } from '../generated/prisma/client.js';
 import { closeBookkeeping, openBookkeeping } from './bookkeeping.js';
+import { expireClaimsOfDeadProcesses, ProcessLiveness } from './liveness.js';
 import { takeCarried, type Carried, type JobClaim, type Reservation } from './port.js';
 import { claimJobs, completeJob, extendClaim, failJob, nextDueAt, type ClaimedJob } from './store.js';
 
@@ -21,6 +22,11 @@ export interface WorkerOptions {
    * does that.
    */
   sweepIntervalMs: number;
+  /**
+   * How often this process looks for claims of processes that died (their lock is free; see
+   * liveness.ts), which are then run again at once rather than when their claim expires.
+   */
+  deadClaimIntervalMs: number;
   /** Delay before re-running a job whose handler threw (attempt is 1-based). */
   retryDelayMs: (attempt: number) => number;
   /** Instrumentation around each job (tests use it to prove that updates never overlap). */
@@ -32,6 +38,7 @@ export const defaultWorkerOptions: Omit<WorkerOptions, 'workerId'> = {
   concurrency: 4,
   claimTtlMs: 60_000,
   sweepIntervalMs: 10_000,
+  deadClaimIntervalMs: 1_000,
   retryDelayMs: (attempt) => Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 10)),
 };
 
@@ -62,13 +69,19 @@ export class QueueWorker {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private sweep: NodeJS.Timeout | undefined;
+  private deadClaims: NodeJS.Timeout | undefined;
   private claims = 0;
+  private liveness: ProcessLiveness;
+  /** Until the process lock is held, this worker claims nothing: its claims would look dead. */
+  private live = false;
 
   constructor(
     private readonly db: Database,
     private readonly handlers: Record<JobKind, JobHandler>,
     private readonly options: WorkerOptions,
-  ) {}
+  ) {
+    this.liveness = new ProcessLiveness(db, (error) => options.onError?.(null, error));
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -79,12 +92,43 @@ export class QueueWorker {
       this.signal(true);
       void this.pump();
     }, this.options.sweepIntervalMs);
+    this.liveness = new ProcessLiveness(this.db, (error) => this.options.onError?.(null, error));
+    if (this.liveness.enabled) {
+      this.deadClaims = setInterval(() => void this.takeOverDeadClaims(), this.options.deadClaimIntervalMs);
+    }
+    this.pumped = this.liveness.acquire().then(
+      () => this.goLive(),
+      (error: unknown) => {
+        // Without its lock the process still works; its claims then only expire, as before.
+        this.options.onError?.(null, error);
+        this.goLive();
+      },
+    );
+  }
+
+  private goLive(): void {
+    if (this.stopped) return;
+    this.live = true;
     void this.pump();
+  }
+
+  private async takeOverDeadClaims(): Promise<void> {
+    try {
+      if (this.stopped || !this.live) return;
+      if ((await expireClaimsOfDeadProcesses(this.db, new Date())) > 0) {
+        this.signal(false);
+        void this.pump();
+      }
+    } catch (error) {
+      this.options.onError?.(null, error);
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.live = false;
     if (this.sweep) clearInterval(this.sweep);
+    if (this.deadClaims) clearInterval(this.deadClaims);
     this.clearTimer();
     // A claim in flight, or a reservation, may still turn into jobs of this worker: they run
     // before stop returns, and before the queue's connections close.
@@ -94,6 +138,8 @@ export class QueueWorker {
       else await new Promise((resolve) => setTimeout(resolve, 5));
     }
     await closeBookkeeping(this.db);
+    // Last: a job this process still held would otherwise be taken over while it finishes.
+    await this.liveness.release();
   }
 
   /** Something is due at `runAt` (default now): the hook cross-process wake-ups call too. */
@@ -115,7 +161,7 @@ export class QueueWorker {
 
   /** A slot for a job the caller inserts already claimed by this worker; null when none is free. */
   reserve(): Reservation | null {
-    if (this.stopped || this.running.size + this.reserved >= this.options.concurrency) return null;
+    if (this.stopped || !this.live || this.running.size + this.reserved >= this.options.concurrency) return null;
     this.reserved++;
     let open = true;
     const close = () => {
@@ -139,7 +185,7 @@ export class QueueWorker {
   }
 
   private newToken(): string {
-    return `${this.options.workerId}:${++this.claims}:${randomUUID().slice(0, 8)}`;
+    return `${this.options.workerId}:${++this.claims}:${randomUUID().slice(0, 8)}${this.liveness.suffix}`;
   }
 
   private clearTimer(): void {
@@ -169,7 +215,7 @@ export class QueueWorker {
   }
 
   private pump(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    if (this.stopped || !this.live) return this.pumped;
     if (this.pumping) {
       this.pumpAgain = true;
       return this.pumped;

@@ -178,12 +178,16 @@ describeEachDatabase('broken resources', (kind) => {
     await h.services.worker.runUpdate('resource', resourceId);
     open();
     await checking;
+    // Released, and destroyed only once its lease has ended (that takes the lease's own update).
     expect(await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } })).toMatchObject({
-      status: 'DESTROYED',
-      statusReason: 'resource-released',
+      status: 'RELEASED',
     });
     stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
     expect((await waitForLease(h, a.id, ['DESTROYED'])).statusReason).toBe('lease-released');
+    await eventually('the resource destroyed', async () => {
+      const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } });
+      return resource.status === 'DESTROYED' && resource.statusReason === 'resource-released';
+    });
     expect(await logTypes(h, { resourceId })).not.toContain('resource-broken');
   });
 });

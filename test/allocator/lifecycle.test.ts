@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/database.js';
+import { waitFor } from '../support/wait.js';
 import {
   createHarness,
   hostPoolConfig,
@@ -58,8 +59,8 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     ]);
     expect(unwrap(await h.services.leases.interfaces(h.system, lease.id))).toEqual({
       ssh: { host: '10.0.0.1', port: 22 },
-      // The resource's first grant: its first fence.
-      fencing: { leaseId: lease.id, resourceId: resource.id, fence: 1 },
+      // How a device or agent checks that this lease still holds the resource.
+      fencing: { fence: 1, leaseId: lease.id, resourceId: resource.id },
     });
     // The second lease prefers the free second host (supplemental resources wanted).
     const second = unwrap(await h.services.leases.request(h.system, { resourceType: 'host' }));
@@ -201,17 +202,28 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     });
   });
 
-  it('releasing a resource releases every lease on it', async () => {
+  it('releasing a resource releases its leases first (resource-released), then destroys it', async () => {
     await testBlueprint({}, { resourceLimit: 1 });
     const a = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const b = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const activeA = await waitForLease(h, a.id, ['ACTIVE']);
     await waitForLease(h, b.id, ['ACTIVE']);
-    unwrap(await h.services.resources.release(h.system, activeA.resourceId!));
-    expect((await waitForLease(h, a.id, ['DESTROYED'])).statusReason).toBe('lease-released');
-    await waitForLease(h, b.id, ['DESTROYED']);
-    const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: activeA.resourceId! } });
-    expect(resource.status).toBe('DESTROYED');
+    const resourceId = activeA.resourceId!;
+    unwrap(await h.services.resources.release(h.system, resourceId));
+    for (const lease of [a, b]) {
+      expect((await waitForLease(h, lease.id, ['DESTROYED'])).statusReason).toBe('lease-released');
+      const released = await h.db.prisma.log.findFirstOrThrow({ where: { leaseId: lease.id, type: 'lease-released' } });
+      expect(released.data).toEqual({ reason: 'resource-released' });
+    }
+    await waitFor(async () => {
+      const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } });
+      return resource.status === 'DESTROYED';
+    });
+    // Every lease ended before the resource was destroyed.
+    const destroyed = await h.db.prisma.log.findFirstOrThrow({ where: { resourceId, type: 'resource-destroyed' } });
+    const leaseEnds = await h.db.prisma.log.findMany({ where: { leaseId: { in: [a.id, b.id] }, type: 'lease-destroyed' } });
+    expect(leaseEnds).toHaveLength(2);
+    for (const end of leaseEnds) expect(end.id).toBeLessThan(destroyed.id);
     expect(h.control.calls['destroyResource']).toBe(1);
     expect(await h.db.prisma.slotLock.count()).toBe(0);
   });

@@ -30,7 +30,15 @@ export async function serveGang(
   ctx: TxContext,
   parts: readonly Lease[],
 ): Promise<{ kind: 'granted' } | { kind: 'waiting'; part: Lease } | { kind: 'failed'; part: Lease }> {
-  const trial: TxContext = { ...ctx, after: new AfterCommit(), jobs: new Map(), passes: new Map(), onCommit: [] };
+  // Its grants are written here, inside the savepoint, not with the pass's batch.
+  const trial: TxContext = {
+    ...ctx,
+    after: new AfterCommit(),
+    jobs: new Map(),
+    passes: new Map(),
+    onCommit: [],
+    grants: undefined,
+  };
   await ctx.tx.$executeRaw`SAVEPOINT gang`;
   let missing: Lease | null = null;
   for (const part of parts) {

@@ -20,6 +20,8 @@ export class PoolViews {
     const key = demandKey(lease);
     const kept = fresh ? this.views.get(key) : undefined;
     if (kept) return kept;
+    // The pool's load as the database shows it must include this pass's grants so far.
+    await ctx.grants?.flush(ctx);
     const view = await allocationView(ctx, lease);
     if (fresh) this.views.set(key, view);
     return view;

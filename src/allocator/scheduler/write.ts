@@ -1,7 +1,9 @@
-import type { TxContext } from '../context.js';
+import type { Lease } from '../../generated/prisma/client.js';
+import type { GrantBatch, TxContext } from '../context.js';
+import { schedulePass, scheduleResourceUpdate } from '../jobs.js';
 import { publishLog } from '../logs.js';
-import type { Blocker } from '../waiting.js';
-import { sameWait } from '../waiting.js';
+import { assertLeaseTransition } from '../state-machines.js';
+import { clearedWait, sameWait, type Blocker } from '../waiting.js';
 
 /** A waiting lease the pass did not serve without trying it, and why. */
 export interface Blocked {
@@ -33,4 +35,83 @@ export async function writeBlockers(ctx: TxContext, blocked: readonly Blocked[])
   const statusOf = new Map(changed.map((b) => [b.lease.id, b.lease.status]));
   for (const row of rows)
     publishLog(ctx.after, { leaseId: row.leaseId }, row.log, { lease: statusOf.get(row.leaseId) ?? 'PENDING' });
+}
+
+/**
+ * The pass's plain grants (see GrantBatch), written by flush in one statement: each lease ACTIVE
+ * on its resource with its fence and its two logs, acquired then activated, as a lease's own
+ * acquisition writes them (acquire.ts), in the order the pass granted them. A grant whose resource is no longer ACTIVE under the share lock is not
+ * written; its lease stays PENDING and the type's next pass serves it.
+ *
+ * Until flushed, the pool as the database shows it lacks these grants. They take no slot lock, so
+ * a read in between can only see a resource as less loaded than it is, never grant what a lock
+ * would refuse; a gang, which reads the pool again, is served after a flush.
+ */
+export class PassGrants implements GrantBatch {
+  private planned: { lease: Lease; resourceId: number }[] = [];
+
+  plan(ctx: TxContext, lease: Lease, resourceId: number): Lease {
+    assertLeaseTransition(lease.id, lease.status, 'ACQUIRED');
+    assertLeaseTransition(lease.id, 'ACQUIRED', 'ACTIVE');
+    this.planned.push({ lease, resourceId });
+    const now = ctx.now;
+    return {
+      ...lease,
+      status: 'ACTIVE',
+      resourceId,
+      acquiredAt: now,
+      activatedAt: now,
+      updatedAt: now,
+      ...clearedWait,
+    };
+  }
+
+  async flush(ctx: TxContext): Promise<void> {
+    const planned = this.planned;
+    if (planned.length === 0) return;
+    this.planned = [];
+    // Each grant takes its resource's next fence (as acquire.ts's grants do), numbered in grant
+    // order; the resource's row update is also the guard: it waits for a release being committed
+    // and then finds the resource no longer ACTIVE.
+    const rows = await ctx.tx.$queryRaw<{ id: number; ownerResourceId: number | null; logs: string[] }[]>`
+      WITH q AS (
+        SELECT * FROM unnest(${planned.map((p) => p.lease.id)}::int[], ${planned.map((p) => p.resourceId)}::int[])
+          WITH ORDINALITY AS q(lease, resource, n)),
+      f AS (
+        UPDATE "Resource" r SET "fenceCounter" = r."fenceCounter" + c.k
+        FROM (SELECT resource, count(*)::int AS k FROM q GROUP BY resource ORDER BY resource) c
+        WHERE r.id = c.resource AND r.status = 'ACTIVE'
+        RETURNING r.id, r."fenceCounter" AS top, c.k),
+      x AS (
+        SELECT q.lease, q.resource, q.n,
+               f.top - f.k + row_number() OVER (PARTITION BY q.resource ORDER BY q.n) AS fence
+        FROM q JOIN f ON f.id = q.resource),
+      u AS (
+        UPDATE "Lease" l SET status = 'ACTIVE', "resourceId" = x.resource, fence = x.fence,
+          "acquiredAt" = ${ctx.now}::timestamp, "activatedAt" = ${ctx.now}::timestamp,
+          "updatedAt" = ${ctx.now}::timestamp, attempts = 0, blocker = NULL
+        FROM x WHERE l.id = x.lease AND l.status = 'PENDING'
+        RETURNING l.id, l."resourceId", l."ownerResourceId", x.n),
+      g AS (
+        INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId")
+        SELECT e.type, jsonb_build_object('resourceId', u."resourceId"), ${ctx.now}::timestamp, u.id, u."resourceId"
+        FROM u CROSS JOIN (VALUES (1, 'lease-acquired'), (2, 'lease-activated')) AS e(n, type)
+        ORDER BY u.n, e.n
+        RETURNING id, "leaseId")
+      SELECT u.id, u."ownerResourceId",
+             ARRAY(SELECT g.id::text FROM g WHERE g."leaseId" = u.id ORDER BY g.id) AS logs
+      FROM u ORDER BY u.n`;
+    const written = new Set<number>();
+    for (const row of rows) {
+      written.add(row.id);
+      const resourceId = planned.find((p) => p.lease.id === row.id)!.resourceId;
+      const [acquired, activated] = row.logs;
+      publishLog(ctx.after, { leaseId: row.id, resourceId }, BigInt(acquired!), { lease: 'ACQUIRED' });
+      publishLog(ctx.after, { leaseId: row.id, resourceId }, BigInt(activated!), { lease: 'ACTIVE' });
+      // A resource that holds this lease for itself (a working copy's host) waits on it: tell it.
+      if (row.ownerResourceId !== null) scheduleResourceUpdate(ctx, row.ownerResourceId);
+    }
+    // A resource that moved on meanwhile: its leases wait for the next pass.
+    if (planned.some((p) => !written.has(p.lease.id))) schedulePass(ctx, planned[0]!.lease.resourceType);
+  }
 }
