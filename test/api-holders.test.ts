@@ -185,6 +185,40 @@ describeEachDatabase('lease holders', (kind) => {
     expect(output).toEqual({ text: `${second.lease.id}:${second.lease.fence}\n`, exitCode: 0 });
   });
 
+  it('never hands out one fence twice on a resource, and fences grow in grant order (many concurrent grants, several rounds)', async () => {
+    for (let round = 0; round < 4; round++) {
+      const requested = await Promise.all(
+        Array.from({ length: 8 }, () => request(round % 2 ? 'alice' : 'bob', {}).then((r) => r.leases![0]!.id)),
+      );
+      const granted = await Promise.all(
+        requested.map((id) =>
+          waitFor(async () => {
+            const lease = await leaseRow(id);
+            return lease.status === 'ACTIVE' ? lease : null;
+          }),
+        ),
+      );
+      const acquired = await db.prisma.log.findMany({
+        where: { leaseId: { in: granted.map((l) => l.id) }, type: 'lease-acquired' },
+        orderBy: { id: 'asc' },
+      });
+      const fenceOf = new Map(granted.map((l) => [l.id, l.fence!]));
+      const inGrantOrder = acquired.map((log) => fenceOf.get(log.leaseId!)!);
+      expect(new Set(inGrantOrder).size).toBe(granted.length);
+      expect(inGrantOrder).toEqual([...inGrantOrder].sort((a, b) => a - b));
+      const resource = await db.prisma.resource.findUniqueOrThrow({ where: { id: granted[0]!.resourceId! } });
+      expect(resource.fenceCounter).toBe(Math.max(...inGrantOrder));
+      for (const lease of granted)
+        await call(
+          lease.ownerId === principals.alice ? 'alice' : 'bob',
+          'mutation ($id: ID!) { releaseLease(id: $id) { __typename } }',
+          {
+            id: gid('Lease', lease.id),
+          },
+        );
+    }
+  }, 120_000);
+
   it('hands a lease to another principal: a new fence, visible to the new owner only, the old fence refused', async () => {
     const { id, lease } = await activeLease('alice');
     const transfer = `mutation ($id: ID!, $to: ID!) { transferLease(id: $id, toPrincipalId: $to) {

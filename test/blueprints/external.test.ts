@@ -127,6 +127,7 @@ describePostgres('external blueprint', () => {
     ]);
     expect(unwrap(await h.services.leases.interfaces(h.system, lease.id))).toEqual({
       external: { id: 'box-1', cpus: 4, memoryGb: 4 },
+      fencing: { leaseId: lease.id, resourceId: resource.id, fence: 1 },
     });
   });
 

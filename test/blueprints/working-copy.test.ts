@@ -79,7 +79,7 @@ describePostgres('working-copy blueprint', () => {
         hostLeaseId: hostLease!.id,
       },
     });
-    expect(unwrap(await h.services.leases.interfaces(h.system, lease.id))).toEqual({
+    expect(unwrap(await h.services.leases.interfaces(h.system, lease.id))).toMatchObject({
       workingCopy: {
         path,
         hostLeaseId: hostLease!.id,

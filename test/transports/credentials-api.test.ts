@@ -233,7 +233,7 @@ describe.skipIf(!sshdPath)(sshdLabel, () => {
       if (data?.lease.status === 'ACTIVE') interfaces = data.lease.interfaces;
       else await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(interfaces).toEqual({
+    expect(interfaces).toMatchObject({
       ssh: { host: '127.0.0.1', port: sshd.port },
       transport: { kind: 'ssh', address: '127.0.0.1', port: sshd.port, user: sshd.user },
     });

@@ -9,6 +9,7 @@ import { logCommand } from './log.js';
 import { queueCommand } from './queue.js';
 import { releaseLeaseCommand, releaseResourceCommand } from './release.js';
 import { runCommand } from './run-command.js';
+import { runOnLeaseCommand } from './run.js';
 import { tokenCommand } from './token.js';
 import { reclaimCommand, updateLeaseCommand, updateResourceCommand } from './update.js';
 import { watchCommand } from './watch.js';
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   candidatesCommand,
   releaseLeaseCommand,
   runCommand,
+  runOnLeaseCommand,
   leasesCommand,
   queueCommand,
   resourcesCommand,

@@ -15,19 +15,25 @@ import { followLeases } from '../lease/follow.js';
 import { releaseRequested } from '../lease/release.js';
 import { activeLeaseReport } from '../output/format.js';
 import { createProgress } from '../output/progress.js';
-import { defineCommand } from './command.js';
+import { keepAlive } from '../lease/heartbeat.js';
+import { defineCommand, type Context } from './command.js';
 
 export const leaseCommand = defineCommand({
   name: 'lease',
   summary: 'request a lease and follow it live until it is ACTIVE',
   help: `
 Usage: drydock lease --type TYPE [--attributes FILE|-] [--until WHEN] [--count N] [--blueprint ID]...
-                     [--priority N] [--wait-timeout SECONDS]
+                     [--priority N] [--wait-timeout SECONDS] [--heartbeat SECONDS]
 
 Requests a lease (or N identical ones), prints each entry of its log as it happens, and exits 0
 once every lease is ACTIVE, printing the resource's connection details. Exits 1 with the reason
 when a lease is BROKEN, RELEASED or DESTROYED instead (the others are then released). Ctrl-C
 before ACTIVE releases what this command requested and exits 130.
+
+With --heartbeat S the lease lives only while its holder shows it is alive: this command then
+stays once the lease is ACTIVE, holding it (a heartbeat every S/3 seconds) until Ctrl-C or
+SIGTERM, when it releases it and exits 0. If this process dies, the server releases the lease by
+itself within S seconds.
 
 Flags:
   --type TYPE          resource type wanted, e.g. host (required)
@@ -37,6 +43,7 @@ Flags:
   --blueprint ID       only these blueprints may serve it (repeatable)
   --priority N         -10 to 10 (default 0): served before lower ones; above 0 needs the right to
   --wait-timeout S     give up (the lease breaks) if it is still waiting after S seconds
+  --heartbeat S        hold the lease while this runs (1 to 3600 seconds, see above)
 
 Examples:
   drydock lease --type host
@@ -49,8 +56,10 @@ Examples:
     blueprint: { type: 'string', multiple: true },
     priority: { type: 'string' },
     'wait-timeout': { type: 'string' },
+    heartbeat: { type: 'string' },
   },
   async run({ values, positionals }, context) {
+    const heartbeatSeconds = values.heartbeat === undefined ? undefined : heartbeatArgument(values.heartbeat);
     const input: RequestLeaseInput = {
       ...(await leaseRequestFlags('lease', values, positionals, context.io.stdin)),
       count: positiveInteger('--count', values.count, 1),
@@ -59,6 +68,7 @@ Examples:
       ...(values['wait-timeout'] !== undefined
         ? { waitTimeoutSeconds: positiveInteger('--wait-timeout', values['wait-timeout'], 0) }
         : {}),
+      ...(heartbeatSeconds !== undefined ? { heartbeatSeconds } : {}),
     };
 
     // Ctrl-C while the request is in flight must still release what it created, so the request
@@ -71,6 +81,13 @@ Examples:
       return ExitCode.interrupted;
     }
 
+    const stopHeartbeat = heartbeatSeconds
+      ? keepAlive(
+          context.connection,
+          leases.map((lease) => lease.id),
+          heartbeatSeconds,
+        )
+      : () => {};
     const client = await subscriptionClient(context.connection);
     try {
       const progress = createProgress(context.io.stderr);
@@ -92,6 +109,7 @@ Examples:
         case 'active':
           if (context.json) context.printJson({ leases: fresh });
           else context.print(fresh.map(activeLeaseReport).join('\n\n'));
+          if (heartbeatSeconds) return await hold(context, fresh);
           if (!context.json) {
             const ids = fresh.map((lease) => lease.databaseId).join(' ');
             context.note(`release with: drydock release-lease --id ${ids}`);
@@ -113,10 +131,29 @@ Examples:
         }
       }
     } finally {
+      stopHeartbeat();
       await client.dispose();
     }
   },
 });
+
+/** Holds heartbeat leases (keepAlive runs meanwhile) until Ctrl-C or SIGTERM, then releases them. */
+async function hold(context: Context, leases: CliLeaseFragment[]): Promise<number> {
+  const ids = leases.map((lease) => lease.databaseId).join(' ');
+  context.note(`holding lease ${ids}; Ctrl-C or SIGTERM releases it`);
+  const interrupted = context.io.interrupted;
+  if (!interrupted.aborted)
+    await new Promise((resolve) => interrupted.addEventListener('abort', resolve, { once: true }));
+  await releaseRequested(context.connection, leases, context.note);
+  return ExitCode.ok;
+}
+
+/** --heartbeat: whole seconds, within what the server accepts. */
+export function heartbeatArgument(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 3600)
+    throw new UsageError(`--heartbeat must be a whole number of seconds from 1 to 3600, not "${value}"`);
+  return Number(value);
+}
 
 function priorityArgument(value: string): number {
   if (!/^-?\d+$/.test(value) || Math.abs(Number(value)) > 10)

@@ -1,15 +1,9 @@
-import { CliRunLeaseCommandDocument } from '../../generated/graphql/graphql.js';
 import { positiveInteger } from '../args.js';
 import { globalId } from '../client/ids.js';
-import { mutationError } from '../client/payload.js';
-import { subscribe, subscriptionClient } from '../client/ws.js';
-import { CliError, ExitCode, UsageError } from '../errors.js';
+import { subscriptionClient } from '../client/ws.js';
+import { UsageError } from '../errors.js';
+import { streamCommand } from '../lease/stream-command.js';
 import { defineCommand } from './command.js';
-
-/** What `timeout(1)` exits with, so scripts treat a drydock timeout like any other. */
-const TIMED_OUT = 124;
-/** What ssh exits with when it never reached the host (or the command was killed). */
-const NO_EXIT_CODE = 255;
 
 export const runCommand = defineCommand({
   name: 'command',
@@ -36,44 +30,17 @@ Example:
     if (positionals.length === 0) throw new UsageError('give the command to run after --, e.g. -- uname -a');
     const leaseId = globalId('Lease', values.lease);
     const timeoutSeconds = values.timeout === undefined ? null : positiveInteger('--timeout', values.timeout, 0);
-    const { stdout, stderr } = context.io;
     // Never retries: a client that reconnects subscribes again, which here would run the command
     // a second time.
     const client = await subscriptionClient(context.connection, { retry: false });
     try {
-      return await new Promise<number>((resolve, reject) => {
-        let exit: number | undefined;
-        const onAbort = () => {
-          // Leaving the subscription is what kills the command on the server.
-          unsubscribe();
-          resolve(ExitCode.interrupted);
-        };
-        const unsubscribe = subscribe(
-          client,
-          context.connection,
-          CliRunLeaseCommandDocument,
-          { leaseId, argv: positionals, timeoutSeconds },
-          {
-            next: ({ runLeaseCommand: event }) => {
-              if (event.__typename === 'LeaseCommandOutput') {
-                (event.stream === 'STDOUT' ? stdout : stderr).write(event.text);
-              } else if (event.__typename === 'LeaseCommandExit') {
-                if (event.timedOut) context.note(`drydock: the command timed out`);
-                exit = event.timedOut ? TIMED_OUT : (event.exitCode ?? NO_EXIT_CODE);
-              } else {
-                reject(mutationError(event));
-              }
-            },
-            error: (error: CliError) => reject(error),
-            complete: () => {
-              context.io.interrupted.removeEventListener('abort', onAbort);
-              if (exit === undefined) reject(new CliError('the server ended the command without its exit status'));
-              else resolve(exit);
-            },
-          },
-        );
-        context.io.interrupted.addEventListener('abort', onAbort, { once: true });
-      });
+      return await streamCommand(
+        client,
+        context.connection,
+        { leaseId, argv: positionals, timeoutSeconds },
+        context.io,
+        context.note,
+      );
     } finally {
       await client.dispose();
     }
