@@ -75,7 +75,7 @@ export class PassGrants implements GrantBatch {
         SELECT * FROM unnest(${planned.map((p) => p.lease.id)}::int[], ${planned.map((p) => p.resourceId)}::int[])
           WITH ORDINALITY AS q(lease, resource, n)),
       r AS (
-        SELECT id FROM "Resource" WHERE id IN (SELECT resource FROM q) AND status = 'ACTIVE'
+        SELECT id FROM "Resource" WHERE id IN (SELECT resource FROM q) AND status = 'ACTIVE' AND "drainingAt" IS NULL
         ORDER BY id FOR SHARE),
       u AS (
         UPDATE "Lease" l SET status = 'ACTIVE', "resourceId" = q.resource, "acquiredAt" = ${ctx.now}::timestamp,
