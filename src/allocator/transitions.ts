@@ -131,7 +131,8 @@ export async function guardedTransitionLease<T extends LogType>(
   }
   const guard = extras.onActiveResource;
   const ctes: Prisma.Sql[] = [];
-  if (guard !== undefined) ctes.push(Prisma.sql`r AS (SELECT status FROM "Resource" WHERE id = ${guard} AND "drainingAt" IS NULL FOR SHARE)`);
+  if (guard !== undefined)
+    ctes.push(Prisma.sql`r AS (SELECT status FROM "Resource" WHERE id = ${guard} AND "drainingAt" IS NULL FOR SHARE)`);
   ctes.push(Prisma.sql`u AS (
     UPDATE "Lease" SET ${setClause([...set])} WHERE id = ${lease.id}
       ${guard !== undefined ? Prisma.sql`AND (SELECT status FROM r) = 'ACTIVE'` : Prisma.empty}

@@ -125,7 +125,9 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
         if (refused) return fail(refused);
         if (resource.status !== 'PENDING' && resource.status !== 'ACTIVE') {
           const what = drain ? 'drained' : 'undrained';
-          return fail(validationError(['id'], `resource ${resourceId} is ${resource.status}: only a live one can be ${what}`));
+          return fail(
+            validationError(['id'], `resource ${resourceId} is ${resource.status}: only a live one can be ${what}`),
+          );
         }
         const { blueprint: _blueprint, ...row } = resource;
         return ok(await setDraining(ctx, row, drain, actor.principalId));

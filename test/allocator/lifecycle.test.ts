@@ -219,7 +219,9 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     });
     // Every lease ended before the resource was destroyed.
     const destroyed = await h.db.prisma.log.findFirstOrThrow({ where: { resourceId, type: 'resource-destroyed' } });
-    const leaseEnds = await h.db.prisma.log.findMany({ where: { leaseId: { in: [a.id, b.id] }, type: 'lease-destroyed' } });
+    const leaseEnds = await h.db.prisma.log.findMany({
+      where: { leaseId: { in: [a.id, b.id] }, type: 'lease-destroyed' },
+    });
     expect(leaseEnds).toHaveLength(2);
     for (const end of leaseEnds) expect(end.id).toBeLessThan(destroyed.id);
     expect(h.control.calls['destroyResource']).toBe(1);
