@@ -2,6 +2,7 @@ import type { CycleResult } from './rows/cycles.js';
 import type { FanoutResult } from './rows/fanout.js';
 import type { GrantResult } from './rows/grant-latency.js';
 import type { HandoffResult } from './rows/handoff.js';
+import type { OverloadResult } from './rows/overload.js';
 import type { MixedOrderResult } from './rows/mixed-order.js';
 import type { PoolScalingResult } from './rows/pool-scaling.js';
 import type { RawFloorResult } from './rows/raw-floor.js';
@@ -15,6 +16,9 @@ const targets = {
   cycleShareOfFloor: 0.15,
   handoffP99: 50,
   fanoutP99: 250,
+  idleKiBPerSubscriber: 20,
+  admittedP99Factor: 2,
+  refusedP99: 50,
   poolFlatness: 1.5,
 };
 
@@ -136,6 +140,51 @@ export function fanoutRows(f: FanoutResult): Row[] {
       result: `${(f.bytesPerSubscriber / 1024).toFixed(1)} KiB (RSS ${(f.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(f.rssAfterBytes / 2 ** 20).toFixed(0)} MiB)`,
       target: 'reference',
       met: undefined,
+    },
+  ];
+}
+
+/** The same fan-out with many more subscribers: what each idle one costs the server. */
+export function idleRows(f: FanoutResult): Row[] {
+  const kib = f.marginalBytesPerSubscriber / 1024;
+  return [
+    {
+      row: `memory per idle subscriber, ${f.subscribers} connected (server RSS growth over the second half ÷ its subscribers)`,
+      result: `${kib.toFixed(1)} KiB (over all ${f.connected}: ${(f.bytesPerSubscriber / 1024).toFixed(1)} KiB; RSS ${(f.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(f.rssAfterBytes / 2 ** 20).toFixed(0)} MiB; connected in ${f.connectSeconds.toFixed(1)} s)`,
+      target: `≤ ${targets.idleKiBPerSubscriber} KiB`,
+      met: f.connected === f.subscribers && within(kib, targets.idleKiBPerSubscriber),
+    },
+    {
+      row: `fan-out to ${f.subscribers} subscribers (p50 / p99)`,
+      result: `${fmtMs(f.p50)} / ${fmtMs(f.p99)} (${f.delivered}/${f.connected} delivered; max ${fmtMs(f.max)})`,
+      target: 'reference',
+      met: undefined,
+    },
+  ];
+}
+
+export function overloadRows(o: OverloadResult): Row[] {
+  const refusedBy = Object.entries(o.refusedBy)
+    .map(([status, n]) => `${n}× ${status}`)
+    .join(', ');
+  return [
+    {
+      row: `overload: ${o.offeredPerSecond.toFixed(0)} req/s offered for ${o.seconds} s (3× the measured ${o.capacity.toFixed(0)} req/s), admitted p99`,
+      result: `${fmtMs(o.admittedP99)} against ${fmtMs(o.unloadedP99)} unloaded (${o.admitted} admitted of ${o.sent})`,
+      target: `≤ ${targets.admittedP99Factor}× unloaded`,
+      met: o.admitted > 0 && within(o.admittedP99, o.unloadedP99 * targets.admittedP99Factor),
+    },
+    {
+      row: 'overload: refused answered within (p99)',
+      result: `${fmtMs(o.refusedP99)} (${o.refused} refused${refusedBy ? `: ${refusedBy}` : ''})`,
+      target: `≤ ${targets.refusedP99} ms`,
+      met: o.refused > 0 && within(o.refusedP99, targets.refusedP99),
+    },
+    {
+      row: 'overload: admitted requests lost (answered without their data)',
+      result: `${o.lost}${o.unanswered ? ` (and ${o.unanswered} without any answer in 30 s or with a failed connection)` : ''}`,
+      target: '0',
+      met: o.lost === 0 && o.unanswered === 0,
     },
   ];
 }

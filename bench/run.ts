@@ -11,7 +11,9 @@ import {
   floorRow,
   grantRows,
   handoffRows,
+  idleRows,
   mixedOrderRows,
+  overloadRows,
   poolRows,
 } from './report.js';
 import { backlogGrantLatency } from './rows/backlog.js';
@@ -22,19 +24,26 @@ import { grantLatency } from './rows/grant-latency.js';
 import { leaseCycles } from './rows/cycles.js';
 import { handoff } from './rows/handoff.js';
 import { fanout } from './rows/fanout.js';
+import { overload } from './rows/overload.js';
 import { poolScaling } from './rows/pool-scaling.js';
 import { cpuMs, startBenchServer, type BenchServer } from './servers.js';
 import { benchSettings } from './settings.js';
 import { markdownTable, type Row } from './table.js';
 import { checkFileLimit } from './ulimit.js';
 
-// npm run bench [-- --quick] [--rate=200 --subscribers=5000 ...]: see settings.ts for every knob.
+// npm run bench [-- --quick] [--rate=200 --subscribers=5000 ...] [--rows=fanout,idle,overload]:
+// see settings.ts for every knob; ROW_NAMES for the rows.
 const settings = benchSettings(process.argv.slice(2));
+const ROW_NAMES = ['floor', 'grants', 'backlog', 'cycles', 'mixed', 'handoff', 'fanout', 'idle', 'overload', 'pools'];
+const unknownRows = [...(settings.rows ?? [])].filter((name) => !ROW_NAMES.includes(name));
+if (unknownRows.length > 0)
+  throw new Error(`unknown --rows: ${unknownRows.join(', ')} (rows: ${ROW_NAMES.join(', ')})`);
+const want = (name: string) => settings.rows?.has(name) ?? true;
 /** Ends a run early (the PGlite run has no two-process or later rows). */
 class Done extends Error {}
 const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 const started = Date.now();
-const fileLimit = checkFileLimit(settings.subscribers * 2 + 1_000);
+const fileLimit = checkFileLimit(Math.max(settings.subscribers, want('idle') ? settings.idleSubscribers : 0) + 1_000);
 log(`open-file limit: ${fileLimit}`);
 
 // --pglite: the embedded database every new user runs first, in a directory of its own.
@@ -71,101 +80,148 @@ try {
     poolSize: settings.poolSize,
     workerConcurrency: settings.workerConcurrency,
   };
-  log('drydock --help');
-  const helpMs = cliHelpTimes(settings.quick ? 3 : 10);
+  const helpMs = want('cycles') ? (log('drydock --help'), cliHelpTimes(settings.quick ? 3 : 10)) : [];
   servers.push(await startBenchServer(serverSettings));
   const [first] = servers as [BenchServer];
   log(`server 1: pid ${first.pid} at ${first.url}`);
 
   // PGlite has no raw floor to measure through pg: its cycle row reports the share of PostgreSQL's.
-  const floor = pgliteDir ? null : await rawFloor(db.url, settings.poolSize, settings.rawSeconds);
+  const floor =
+    pgliteDir || !(want('floor') || want('cycles'))
+      ? null
+      : await rawFloor(db.url, settings.poolSize, settings.rawSeconds);
   if (floor) push(floorRow(floor));
 
-  log('grant latency');
-  await createHostPool(first.graphqlUrl, 'grant', 64);
-  const grantCpu = cpuMs(first.pid);
-  const grants = await grantLatency(first.graphqlUrl, 'grant', {
-    rate: settings.grantRate,
-    seconds: settings.grantSeconds,
-  });
-  push(...grantRows(grants, (cpuMs(first.pid) - grantCpu) / Math.max(1, grants.granted)));
-  load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
+  if (want('grants') || want('backlog')) {
+    log('grant latency');
+    await createHostPool(first.graphqlUrl, 'grant', 64);
+    const grantCpu = cpuMs(first.pid);
+    const grants = await grantLatency(first.graphqlUrl, 'grant', {
+      rate: settings.grantRate,
+      seconds: settings.grantSeconds,
+    });
+    if (want('grants')) push(...grantRows(grants, (cpuMs(first.pid) - grantCpu) / Math.max(1, grants.granted)));
+    load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
 
-  log(`grant latency with ${settings.backlog} leases waiting`);
-  push(
-    ...backlogRows(
-      await backlogGrantLatency(first.graphqlUrl, 'backlog', {
-        waiting: settings.backlog,
-        rate: settings.grantRate,
-        seconds: settings.grantSeconds,
-      }),
-      grants,
-    ),
-  );
-
-  log('cycles, one server');
-  await createHostPool(first.graphqlUrl, 'cycle', 64);
-  const cycleOptions = {
-    clients: settings.cycleClients,
-    seconds: settings.cycleSeconds,
-    maxCycles: settings.maxCycles,
-  };
-  const serversCpu = () => servers.reduce((sum, server) => sum + cpuMs(server.pid), 0);
-  let cpuBefore = serversCpu();
-  const one = await leaseCycles([first.graphqlUrl], 'cycle', cycleOptions);
-  const oneCpu = (serversCpu() - cpuBefore) / Math.max(1, one.cycles);
-  if (!floor) {
-    push(...cycleRows({ ...one, serverCpuMs: oneCpu }, null, null));
-    throw new Done();
+    if (want('backlog')) {
+      log(`grant latency with ${settings.backlog} leases waiting`);
+      push(
+        ...backlogRows(
+          await backlogGrantLatency(first.graphqlUrl, 'backlog', {
+            waiting: settings.backlog,
+            rate: settings.grantRate,
+            seconds: settings.grantSeconds,
+          }),
+          grants,
+        ),
+      );
+    }
   }
-  servers.push(await startBenchServer(serverSettings));
-  log(`server 2: pid ${servers[1]!.pid}`);
-  push(
-    ...startUpRows(helpMs, [
-      { label: 'first process (applies every migration)', ms: first.startToReadyMs },
-      { label: 'second process, database up to date', ms: servers[1]!.startToReadyMs },
-    ]),
-  );
-  log('cycles, two servers');
-  cpuBefore = serversCpu();
-  const two = await leaseCycles(
-    servers.map((s) => s.graphqlUrl),
-    'cycle',
-    cycleOptions,
-  );
-  const twoCpu = (serversCpu() - cpuBefore) / Math.max(1, two.cycles);
-  push(...cycleRows({ ...one, serverCpuMs: oneCpu }, { ...two, serverCpuMs: twoCpu }, floor));
-  await servers.pop()!.stop();
-  load.push(`after cycles ${loadavg()[0]!.toFixed(2)}`);
 
-  log('mixed priorities, several owners');
-  push(
-    ...mixedOrderRows(await mixedOrder(first.graphqlUrl, 'mixed', { owners: 3, perOwner: settings.quick ? 4 : 10 })),
-  );
+  if (want('cycles')) {
+    log('cycles, one server');
+    await createHostPool(first.graphqlUrl, 'cycle', 64);
+    const cycleOptions = {
+      clients: settings.cycleClients,
+      seconds: settings.cycleSeconds,
+      maxCycles: settings.maxCycles,
+    };
+    const serversCpu = () => servers.reduce((sum, server) => sum + cpuMs(server.pid), 0);
+    let cpuBefore = serversCpu();
+    const one = await leaseCycles([first.graphqlUrl], 'cycle', cycleOptions);
+    const oneCpu = (serversCpu() - cpuBefore) / Math.max(1, one.cycles);
+    if (!floor) {
+      push(...cycleRows({ ...one, serverCpuMs: oneCpu }, null, null));
+      throw new Done();
+    }
+    servers.push(await startBenchServer(serverSettings));
+    log(`server 2: pid ${servers[1]!.pid}`);
+    push(
+      ...startUpRows(helpMs, [
+        { label: 'first process (applies every migration)', ms: first.startToReadyMs },
+        { label: 'second process, database up to date', ms: servers[1]!.startToReadyMs },
+      ]),
+    );
+    log('cycles, two servers');
+    cpuBefore = serversCpu();
+    const two = await leaseCycles(
+      servers.map((s) => s.graphqlUrl),
+      'cycle',
+      cycleOptions,
+    );
+    const twoCpu = (serversCpu() - cpuBefore) / Math.max(1, two.cycles);
+    push(...cycleRows({ ...one, serverCpuMs: oneCpu }, { ...two, serverCpuMs: twoCpu }, floor));
+    await servers.pop()!.stop();
+    load.push(`after cycles ${loadavg()[0]!.toFixed(2)}`);
+  }
+  if (pgliteDir) throw new Done();
 
-  log('hand-off');
-  await createHostPool(first.graphqlUrl, 'handoff', 1);
-  push(
-    ...handoffRows(
-      await handoff(first.graphqlUrl, 'handoff', { handoffs: settings.handoffs, seconds: settings.handoffSeconds }),
-    ),
-  );
+  if (want('mixed')) {
+    log('mixed priorities, several owners');
+    push(
+      ...mixedOrderRows(await mixedOrder(first.graphqlUrl, 'mixed', { owners: 3, perOwner: settings.quick ? 4 : 10 })),
+    );
+  }
 
-  log(`fan-out to ${settings.subscribers} subscribers`);
-  await createHostPool(first.graphqlUrl, 'fanout', 1);
-  push(
-    ...fanoutRows(
-      await fanout(first.graphqlUrl, first.pid, 'fanout', {
-        subscribers: settings.subscribers,
-        batch: settings.subscriberBatch,
-        timeoutMs: 60_000,
-      }),
-    ),
-  );
-  load.push(`after fan-out ${loadavg()[0]!.toFixed(2)}`);
+  if (want('handoff')) {
+    log('hand-off');
+    await createHostPool(first.graphqlUrl, 'handoff', 1);
+    push(
+      ...handoffRows(
+        await handoff(first.graphqlUrl, 'handoff', { handoffs: settings.handoffs, seconds: settings.handoffSeconds }),
+      ),
+    );
+  }
+
+  if (want('fanout') || want('idle')) await createHostPool(first.graphqlUrl, 'fanout', 1);
+  if (want('fanout')) {
+    log(`fan-out to ${settings.subscribers} subscribers`);
+    push(
+      ...fanoutRows(
+        await fanout(first.graphqlUrl, first.pid, 'fanout', {
+          subscribers: settings.subscribers,
+          batch: settings.subscriberBatch,
+          timeoutMs: 60_000,
+        }),
+      ),
+    );
+    load.push(`after fan-out ${loadavg()[0]!.toFixed(2)}`);
+  }
+  if (want('idle')) {
+    log(`${settings.idleSubscribers} idle subscribers`);
+    push(
+      ...idleRows(
+        await fanout(first.graphqlUrl, first.pid, 'fanout', {
+          subscribers: settings.idleSubscribers,
+          batch: settings.subscriberBatch * 4,
+          timeoutMs: 120_000,
+        }),
+      ),
+    );
+    load.push(`after idle ${loadavg()[0]!.toFixed(2)}`);
+  }
+
+  if (want('overload')) {
+    // A server of its own with load shedding at its defaults.
+    const shedding = await startBenchServer({ ...serverSettings, shedding: settings.overloadLimits ?? true });
+    servers.push(shedding);
+    log(`overload: 3× capacity for ${settings.overloadSeconds} s (server ${shedding.pid})`);
+    push(
+      ...overloadRows(
+        await overload(shedding.graphqlUrl, {
+          factor: 3,
+          seconds: settings.overloadSeconds,
+          probeSeconds: settings.quick ? 1 : 5,
+          clients: 16,
+        }),
+      ),
+    );
+    await servers.pop()!.stop();
+    load.push(`after overload ${loadavg()[0]!.toFixed(2)}`);
+  }
 
   const pools = [];
-  for (const hosts of settings.poolSizes) {
+  for (const hosts of want('pools') ? settings.poolSizes : []) {
     log(`pool of ${hosts} hosts`);
     pools.push(
       await poolScaling(first.graphqlUrl, hosts, {
@@ -175,7 +231,7 @@ try {
       }),
     );
   }
-  push(...poolRows(pools));
+  if (pools.length > 0) push(...poolRows(pools));
   load.push(`end ${loadavg()[0]!.toFixed(2)}`);
 } catch (error) {
   if (!(error instanceof Done)) throw error;
@@ -197,7 +253,7 @@ const conditions = pgliteDir
       `server processes: 1 (2 for the two-process cycle row); DATABASE_POOL_SIZE ${settings.poolSize} per process; WORKER_CONCURRENCY ${settings.workerConcurrency}`,
       `raw floor: ${settings.poolSize} connections for ${settings.rawSeconds} s; grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool`,
       `cycles: ${settings.cycleClients} closed-loop clients for ${settings.cycleSeconds} s; hand-off: up to ${settings.handoffs} in ${settings.handoffSeconds} s`,
-      `fan-out: ${settings.subscribers} graphql-ws connections from one client process; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
+      `fan-out: ${settings.subscribers} graphql-ws connections from one client process (idle row: ${settings.idleSubscribers}); overload: ${settings.overloadSeconds} s, default MAX_IN_FLIGHT; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
       `open-file limit ${fileLimit}; load average (1 min): ${load.join(', ')} — the machine is shared, so numbers are noisy`,
     ];
 process.stdout.write(`\n${conditions.map((c) => `- ${c}`).join('\n')}\n\n${markdownTable(rows)}\n`);

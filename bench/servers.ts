@@ -19,6 +19,8 @@ export interface ServerSettings {
   dataDir?: string;
   poolSize: number;
   workerConcurrency: number;
+  /** Keeps load shedding on (the overload row): its defaults, or these limits; otherwise it is lifted. */
+  shedding?: boolean | { maxInFlight: number; maxInFlightPerPrincipal: number };
 }
 
 /**
@@ -41,8 +43,14 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       WORKER_CONCURRENCY: String(settings.workerConcurrency),
       RATE_LIMIT_PER_MINUTE: '1000000000',
       // Lifted like the rate limit: the rows measure the service, not its load shedding.
-      MAX_IN_FLIGHT: '1000000',
-      MAX_IN_FLIGHT_PER_PRINCIPAL: '1000000',
+      ...(!settings.shedding
+        ? { MAX_IN_FLIGHT: '1000000', MAX_IN_FLIGHT_PER_PRINCIPAL: '1000000' }
+        : typeof settings.shedding === 'object'
+          ? {
+              MAX_IN_FLIGHT: String(settings.shedding.maxInFlight),
+              MAX_IN_FLIGHT_PER_PRINCIPAL: String(settings.shedding.maxInFlightPerPrincipal),
+            }
+          : {}),
       // The 10,000-host pool's blueprint is one request of about 700 KB.
       MAX_BODY_BYTES: String(16 * 2 ** 20),
       LOG_LEVEL: 'warn',

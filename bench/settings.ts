@@ -17,6 +17,13 @@ export interface BenchSettings {
   handoffSeconds: number;
   subscribers: number;
   subscriberBatch: number;
+  /** Subscribers of the idle-memory row. */
+  idleSubscribers: number;
+  overloadSeconds: number;
+  /** The overload row's server limits (--max-in-flight=N[,per-principal]); the server's defaults when not given. */
+  overloadLimits: { maxInFlight: number; maxInFlightPerPrincipal: number } | null;
+  /** The rows to run (--rows=fanout,idle,...); every row when not given. */
+  rows: Set<string> | null;
   poolSizes: number[];
   poolRate: number;
   poolSeconds: number;
@@ -45,6 +52,16 @@ export function benchSettings(argv: string[]): BenchSettings {
     handoffSeconds: number('handoff-seconds', 30, 5),
     subscribers: number('subscribers', 5_000, 200),
     subscriberBatch: number('subscriber-batch', 250, 100),
+    idleSubscribers: number('idle-subscribers', 20_000, 500),
+    overloadSeconds: number('overload-seconds', 15, 3),
+    overloadLimits: ((given) => {
+      if (!given) return null;
+      const [total, perPrincipal] = given.split('=')[1]!.split(',').map(Number);
+      return { maxInFlight: total!, maxInFlightPerPrincipal: perPrincipal ?? total! };
+    })(argv.find((arg) => arg.startsWith('--max-in-flight='))),
+    rows: ((given) => (given ? new Set(given.split('=')[1]!.split(',')) : null))(
+      argv.find((arg) => arg.startsWith('--rows=')),
+    ),
     poolSizes:
       argv
         .find((arg) => arg.startsWith('--pool-sizes='))

@@ -48,6 +48,14 @@ async function aliceLease(): Promise<string> {
   return (body.data!['requestLease'] as unknown as { leases: { id: string }[] }).leases[0]!.id;
 }
 
+/** A lease of alice's that holds its resource (a hand-off needs one). */
+async function aliceActiveLease(): Promise<string> {
+  const id = await aliceLease();
+  const leaseId = Number(Buffer.from(id, 'base64').toString().split(':')[1]);
+  await waitFor(async () => (await db.prisma.lease.findUniqueOrThrow({ where: { id: leaseId } })).status === 'ACTIVE');
+  return id;
+}
+
 async function spareToken(): Promise<string> {
   return gid('ApiToken', (await tokenFor(db, alicePrincipal, { name: 'spare' })).row.id);
 }
@@ -85,6 +93,7 @@ beforeAll(async () => {
     if (principalId === alice.principal.id) ids['authorization'] = gid('Authorization', row.id);
   }
   ids['alicePrincipal'] = gid('Principal', alice.principal.id);
+  ids['bobPrincipal'] = gid('Principal', bob.principal.id);
   const credential = await db.prisma.credential.create({ data: { name: 'key', kind: 'ssh-key', secret: 'x' } });
   ids['credential'] = gid('Credential', credential.id);
 
@@ -194,6 +203,19 @@ const mutations: Row[] = [
     `mutation ($id: ID!) { releaseLease(id: $id) { __typename } }`,
     async () => ({ id: await aliceLease() }),
     [NA, 'ReleaseLeasePayload', NA, 'ReleaseLeasePayload'],
+  ],
+  [
+    'heartbeatLease',
+    `mutation ($id: ID!) { heartbeatLease(id: $id) { __typename } }`,
+    () => ({ id: ids['lease'] }),
+    // Only the holder itself can say it is alive: not even an admin.
+    [NA, 'LeasePayload', NA, NA],
+  ],
+  [
+    'transferLease',
+    `mutation ($id: ID!, $to: ID!) { transferLease(id: $id, toPrincipalId: $to) { __typename } }`,
+    async () => ({ id: await aliceActiveLease(), to: ids['bobPrincipal'] }),
+    [NA, 'TransferLeasePayload', NA, 'TransferLeasePayload'],
   ],
   [
     'updateLease',

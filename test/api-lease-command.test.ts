@@ -283,6 +283,6 @@ describeEachDatabase('runLeaseCommand', (kind) => {
       'query ($id: ID!) { lease(id: $id) { interfaces } }',
       { id: leases.local },
     );
-    expect(lease.interfaces).toEqual({ ssh: { host: '127.0.0.1', port: 22 }, transport: { kind: 'local' } });
+    expect(lease.interfaces).toMatchObject({ ssh: { host: '127.0.0.1', port: 22 }, transport: { kind: 'local' } });
   });
 });

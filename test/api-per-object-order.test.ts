@@ -22,7 +22,7 @@ function byObject(changes: Change[]): Map<string, Change[]> {
   return grouped;
 }
 
-describePostgres('per-object order of the *Changed subscriptions across two server processes', () => {
+describePostgres('per-object order of the subscriptions across two server processes', () => {
   let db: TestDatabase;
   let a: App;
   let b: App;
@@ -87,6 +87,21 @@ describePostgres('per-object order of the *Changed subscriptions across two serv
         )
       ).body.data!.lease.status;
     await waitFor(async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'ACTIVE'), 30_000);
+    // Each lease followed live (no replay) twice on one process, sharing an execution, and once on
+    // the other: all three must carry the release's entries in commit order.
+    const follow = 'subscription ($id: ID!) { leaseEvents(leaseId: $id) { cursor log { type } } }';
+    type Followed = { leaseEvents: { cursor: string; log: { type: string } } };
+    const followers = ids.map((id, i) =>
+      [clients[0]!, clients[1]!, clients[2 + (i % 2)]!].map((client) =>
+        collect<Followed>(client, { query: follow, variables: { id } }),
+      ),
+    );
+    const members = async (app: App) =>
+      Number(
+        /^drydock_subscription_cohort_members (\d+)$/m.exec(await (await fetch(`${app.url}/metrics`)).text())?.[1],
+      );
+    // In place once each process counts them (with the 2 × 2 *Changed subscriptions of its clients).
+    await waitFor(async () => (await members(a)) === 2 * LEASES + 4 && (await members(b)) === LEASES + 4);
     await Promise.all(
       ids.map((id, i) =>
         graphqlRequest((i % 2 ? b : a).graphqlUrl, 'mutation ($id: ID!) { releaseLease(id: $id) { __typename } }', {
@@ -101,6 +116,17 @@ describePostgres('per-object order of the *Changed subscriptions across two serv
         ),
       30_000,
     );
+
+    for (const [i, streams] of followers.entries()) {
+      const [shared, sharedToo, other] = await Promise.all(streams.map((stream) => stream.done));
+      const cursors = shared!.map((event) => BigInt(event.leaseEvents.cursor));
+      expect(cursors, `leaseEvents cursors of ${ids[i]}`).toEqual(
+        [...new Set(cursors)].sort((x, y) => (x < y ? -1 : 1)),
+      );
+      expect(shared!.at(-1)?.leaseEvents.log.type).toBe('lease-destroyed');
+      expect(sharedToo).toEqual(shared);
+      expect(other).toEqual(shared);
+    }
 
     for (const stream of leaseStreams) {
       stream.stop();

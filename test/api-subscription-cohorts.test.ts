@@ -99,4 +99,51 @@ describeEachDatabase('subscription cohorts', (kind) => {
       /^drydock_subscriptions_open\{operation="Dashboard"\} 0$/m.test(await (await fetch(`${app.url}/metrics`)).text()),
     );
   });
+
+  it('shares a per-object stream followed live among subscribers who see the same, and keeps others apart', async () => {
+    const lease = await requestAs('alice', 'followed');
+    const follow = 'subscription Follow($id: ID!) { leaseEvents(leaseId: $id) { cursor log { type } } }';
+    type Event = { leaseEvents: { cursor: string; log: { type: string } } };
+    const clients = {
+      alice1: wsClient(app.graphqlUrl, { token: tokens.alice }),
+      alice2: wsClient(app.graphqlUrl, { token: tokens.alice }),
+      admin: wsClient(app.graphqlUrl, { token: tokens.admin }),
+      bob: wsClient(app.graphqlUrl, { token: tokens.bob }),
+    };
+    const streams = Object.fromEntries(
+      Object.entries(clients).map(([name, client]) => [
+        name,
+        collect<Event>(client, { query: follow, variables: { id: lease } }, (items) =>
+          items.some((item) => item.leaseEvents.log.type.startsWith('lease-release')),
+        ),
+      ]),
+    ) as Record<keyof typeof clients, ReturnType<typeof collect<Event>>>;
+    // Bob may not see alice's lease: his subscription fails on its own and never joins hers.
+    await expect(streams.bob.done).rejects.toThrow();
+    const scrape = async () => (await fetch(`${app.url}/metrics`)).text();
+    // Live only, the stream sends nothing until the release: in place once the server counts it.
+    await waitFor(async () => /^drydock_subscription_cohort_members 3$/m.test(await scrape()));
+    // Three subscribers, two executions: alice's two sockets share one.
+    expect(await scrape()).toMatch(/^drydock_subscription_cohorts 2$/m);
+
+    const { body } = await graphqlRequest<{ releaseLease: { __typename: string } }>(
+      app.graphqlUrl,
+      'mutation ($id: ID!) { releaseLease(id: $id) { __typename } }',
+      { id: lease },
+      { authorization: `Bearer ${tokens.alice}` },
+    );
+    expect(body.data?.releaseLease.__typename, JSON.stringify(body)).toBe('ReleaseLeasePayload');
+    const [alice1, alice2, admin] = await Promise.all([streams.alice1.done, streams.alice2.done, streams.admin.done]);
+    // The two members of alice's cohort got the same messages; the admin's own execution the same events.
+    expect(alice2).toEqual(alice1);
+    expect(admin.map((event) => event.leaseEvents.cursor)).toEqual(alice1.map((event) => event.leaseEvents.cursor));
+    await Promise.all(Object.values(clients).map((client) => client.dispose()));
+    await waitFor(async () => {
+      const metrics = await scrape();
+      return (
+        /^drydock_subscription_cohort_members 0$/m.test(metrics) &&
+        /^drydock_subscriptions_open\{operation="Follow"\} 0$/m.test(metrics)
+      );
+    });
+  });
 });

@@ -15,14 +15,26 @@ export interface FanoutResult {
   rssBeforeBytes: number;
   rssAfterBytes: number;
   bytesPerSubscriber: number;
+  /**
+   * RSS growth over the second half of the subscribers ÷ their number: what one more costs, without
+   * what the first ones set up once (compiled code, pools, heap pages).
+   */
+  marginalBytesPerSubscriber: number;
 }
 
 type Event = { leaseEvents: { cursor: string; log: { type: string } } };
 
+/** Subscriptions the server serves from shared executions, read from its /metrics. */
+async function cohortMembers(graphqlUrl: string): Promise<number> {
+  const text = await (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
+  return Number(/^drydock_subscription_cohort_members (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+}
+
 /**
- * N graphql-ws connections, each following the same lease; one release; how long until each
- * subscriber has the release's event. Latency is counted from sending the release mutation (the
- * commit is somewhere inside that request), on this process's clock.
+ * N graphql-ws connections, each following the same lease live (as a dashboard does: no replay);
+ * one release; how long until each subscriber has the release's event. Latency is counted from
+ * sending the release mutation (the commit is somewhere inside that request), on this process's
+ * clock. The subscribers are in place once the server counts them all in its shared execution.
  */
 export async function fanout(
   graphqlUrl: string,
@@ -45,52 +57,47 @@ export async function fanout(
   const stops: (() => void)[] = [];
   const received: number[] = [];
   let releaseSentAt = Number.POSITIVE_INFINITY;
-  let connected = 0;
+  let failed = 0;
   const connectStart = now();
+  let half: { connected: number; rss: number } | null = null;
   for (let i = 0; i < options.subscribers; i += options.batch) {
+    if (!half && i >= options.subscribers / 2) {
+      await sleep(2_000);
+      half = { connected: await cohortMembers(graphqlUrl), rss: rssBytes(serverPid) };
+    }
     const batch = Math.min(options.batch, options.subscribers - i);
-    await Promise.all(
-      Array.from(
-        { length: batch },
-        () =>
-          new Promise<void>((resolve) => {
-            const client = wsClient(graphqlUrl);
-            clients.push(client);
-            let ready = false;
-            let got = false;
-            const timer = setTimeout(() => {
-              if (!ready) resolve();
-            }, 30_000);
-            stops.push(
-              client.subscribe<Event>(
-                {
-                  query: 'subscription ($id: ID!) { leaseEvents(leaseId: $id, after: "0") { cursor log { type } } }',
-                  variables: { id: leaseId },
-                },
-                {
-                  next: ({ data }) => {
-                    const at = now();
-                    if (!ready) {
-                      // The replay of the history shows the subscription is in place.
-                      ready = true;
-                      connected++;
-                      clearTimeout(timer);
-                      resolve();
-                    }
-                    if (!got && at > releaseSentAt && data?.leaseEvents.log.type.includes('release')) {
-                      got = true;
-                      received.push(at - releaseSentAt);
-                    }
-                  },
-                  error: () => resolve(),
-                  complete: () => {},
-                },
-              ),
-            );
-          }),
-      ),
-    );
+    const before = await cohortMembers(graphqlUrl);
+    const failedBefore = failed;
+    for (let n = 0; n < batch; n++) {
+      const client = wsClient(graphqlUrl);
+      clients.push(client);
+      let got = false;
+      stops.push(
+        client.subscribe<Event>(
+          {
+            query: 'subscription ($id: ID!) { leaseEvents(leaseId: $id) { cursor log { type } } }',
+            variables: { id: leaseId },
+          },
+          {
+            next: ({ data }) => {
+              const at = now();
+              if (!got && at > releaseSentAt && data?.leaseEvents.log.type.includes('release')) {
+                got = true;
+                received.push(at - releaseSentAt);
+              }
+            },
+            error: () => failed++,
+            complete: () => {},
+          },
+        ),
+      );
+    }
+    // A batch at a time, so that connecting measures the server rather than a queue of handshakes.
+    const batchDeadline = now() + 30_000;
+    while ((await cohortMembers(graphqlUrl)) - before + failed - failedBefore < batch && now() < batchDeadline)
+      await sleep(50);
   }
+  const connected = await cohortMembers(graphqlUrl);
   const connectSeconds = (now() - connectStart) / 1_000;
   await sleep(2_000);
   const rssAfter = rssBytes(serverPid);
@@ -115,5 +122,6 @@ export async function fanout(
     rssBeforeBytes: rssBefore,
     rssAfterBytes: rssAfter,
     bytesPerSubscriber: (rssAfter - rssBefore) / Math.max(1, connected),
+    marginalBytesPerSubscriber: half ? (rssAfter - half.rss) / Math.max(1, connected - half.connected) : Number.NaN,
   };
 }

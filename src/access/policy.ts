@@ -89,7 +89,10 @@ export function leaseVisible(actor: Actor, lease: { id: number; ownerId: number 
 
 export type Action =
   | { kind: 'lease.request' }
-  | { kind: 'lease.release' | 'lease.runCommand'; lease: { id: number; ownerId: number | null } }
+  | {
+      kind: 'lease.release' | 'lease.runCommand' | 'lease.heartbeat' | 'lease.transfer';
+      lease: { id: number; ownerId: number | null };
+    }
   | { kind: 'lease.update' | 'lease.raisePriority' | 'scheduling.manage' }
   | { kind: 'resource.release' | 'resource.reclaim' | 'resource.update' }
   | { kind: 'blueprint.create' | 'credential.manage' }
@@ -118,8 +121,17 @@ export function may(actor: Actor, action: Action): DomainError | null {
   switch (action.kind) {
     case 'lease.request':
       return lease ? null : notAuthorized('this token may not request leases (it lacks the LEASE scope)');
+    case 'lease.heartbeat':
+      // Only the holder itself can say it is alive: an admin's heartbeat would prove nothing.
+      if (lease && action.lease.ownerId === me) return null;
+      return notAuthorized(
+        action.lease.ownerId === me
+          ? 'this token may not act on leases (it lacks the LEASE scope)'
+          : `only the owner of lease ${action.lease.id} may send its heartbeat`,
+      );
     case 'lease.release':
     case 'lease.runCommand':
+    case 'lease.transfer':
       if (admin || (lease && action.lease.ownerId === me)) return null;
       return notAuthorized(
         action.lease.ownerId === me
@@ -165,6 +177,12 @@ export function may(actor: Actor, action: Action): DomainError | null {
  */
 export function leaseWritableSql(actor: Actor): Prisma.Sql {
   if (isAdmin(actor)) return Prisma.sql`true`;
+  if (!hasScope(actor, 'LEASE')) return Prisma.sql`false`;
+  return Prisma.sql`("ownerId" = ${actor.principalId}::int) IS TRUE`;
+}
+
+/** The heartbeat rule of `may` as an SQL condition on a "Lease" row (the holder only). */
+export function leaseHolderSql(actor: Actor): Prisma.Sql {
   if (!hasScope(actor, 'LEASE')) return Prisma.sql`false`;
   return Prisma.sql`("ownerId" = ${actor.principalId}::int) IS TRUE`;
 }

@@ -64,7 +64,7 @@ export async function destroyLease(ctx: TxContext, lease: Lease, held?: HeldReso
 export async function releaseLease(
   ctx: TxContext,
   lease: Lease,
-  reason: 'command' | 'expired' | 'gang-part-lost' | 'resource-released',
+  reason: 'command' | 'expired' | 'gang-part-lost' | 'holder-lost' | 'resource-released',
   held: HeldResource | null,
 ): Promise<Lease> {
   const log = { type: 'lease-released' as const, data: { reason } };

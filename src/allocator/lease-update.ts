@@ -45,6 +45,14 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
       if (liveLeaseStatuses.includes(lease.status) && lease.until && lease.until <= ctx.now) {
         lease = await releaseLease(ctx, lease, 'expired', locked.held);
       }
+      const lostAt = holderDeadline(lease);
+      if (liveLeaseStatuses.includes(lease.status) && lostAt && lostAt <= ctx.now) {
+        await logLease(ctx, lease, {
+          type: 'lease-holder-lost',
+          data: { lastSeenAt: lease.lastSeenAt!.toISOString(), heartbeatSeconds: lease.heartbeatSeconds! },
+        });
+        lease = await releaseLease(ctx, lease, 'holder-lost', locked.held);
+      }
 
       if (leaseOnResourceStatuses.includes(lease.status) && locked.held?.resource.status === 'RELEASED') {
         lease = await releaseLease(ctx, lease, 'resource-released', locked.held);
@@ -56,6 +64,10 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
 
       // The expiry job: a delayed update at `until`, so that expiry needs no polling.
       if (liveLeaseStatuses.includes(lease.status) && lease.until) scheduleLeaseUpdate(ctx, lease.id, lease.until);
+      // The liveness check likewise: heartbeats only move lastSeenAt (one cheap statement each);
+      // this job, when it comes, looks again and moves itself to the new deadline.
+      const deadline = holderDeadline(lease);
+      if (liveLeaseStatuses.includes(lease.status) && deadline) scheduleLeaseUpdate(ctx, lease.id, deadline);
       // The setup runs after this transaction, still as this job: the claim is kept until then.
       if (next.setup) ctx.claim = undefined;
       return next.setup ?? null;
@@ -63,6 +75,12 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
     claim,
   );
   if (setup) await runLeaseSetup(deps, setup);
+}
+
+/** When a heartbeat lease's holder counts as lost unless it is seen again; null without a heartbeat. */
+export function holderDeadline(lease: Pick<Lease, 'heartbeatSeconds' | 'lastSeenAt'>): Date | null {
+  if (lease.heartbeatSeconds === null || lease.lastSeenAt === null) return null;
+  return new Date(lease.lastSeenAt.getTime() + lease.heartbeatSeconds * 1000);
 }
 
 /**

@@ -16,7 +16,14 @@ export interface LogData {
   'lease-acquired': { resourceId: number };
   'lease-activated': { resourceId: number };
   'lease-release-requested': { authorId: number | null };
-  'lease-released': { reason: 'command' | 'expired' | 'resource-released' | 'gang-part-lost' };
+  'lease-released': { reason: 'command' | 'expired' | 'resource-released' | 'gang-part-lost' | 'holder-lost' };
+  'lease-holder-lost': { lastSeenAt: string; heartbeatSeconds: number };
+  'lease-transferred': {
+    fromPrincipalId: number | null;
+    toPrincipalId: number;
+    byPrincipalId: number;
+    fence: number | null;
+  };
   'lease-reacquiring': { resourceId: number; resourceStatus: string };
   'lease-broken': { reason: string; message: string; blueprintIds?: number[] };
   'lease-destroyed': Record<string, never>;

@@ -6,6 +6,7 @@ import { AfterCommit, CarriedCommit, inUpdateTransaction, type AllocatorDeps } f
 import { ensureQueue, scheduleLeaseUpdate, schedulePass } from './jobs.js';
 import { publishLog } from './logs.js';
 import { leaseTransitions } from './state-machines.js';
+import { holderDeadline } from './lease-update.js';
 
 // Requests and releases as single statements: the lease (or command), its log and the job that
 // moves it, in one round trip and one commit. Services validate and decide access; these write.
@@ -18,6 +19,8 @@ export interface NewLease {
   ownerId: number;
   priority: number;
   waitUntil: Date | null;
+  /** The holder must show it is alive this often (heartbeats, an open subscription); null: no need. */
+  heartbeatSeconds: number | null;
 }
 
 /** The distinct implementations of the blueprints of a type, sorted, as a text[] expression. */
@@ -26,7 +29,7 @@ export const implementationsSql = (resourceType: string) => Prisma.sql`
 
 // The job the statement wrote (upsertJobSql's columns), next to the lease's.
 const jobColumns = Prisma.sql`j.id AS __job_id, j.key AS __job_key, j."runAt" AS __job_run_at,
-  j.attempts AS __job_attempts, j.mine AS __job_mine`;
+  j.attempts AS __job_attempts, j.mine AS __job_mine, j.held AS __job_held`;
 
 type JobRow = { id: bigint; key: string; runAt: Date; attempts: number; mine: boolean };
 type LeaseRow = Lease & {
@@ -36,6 +39,7 @@ type LeaseRow = Lease & {
   __job_run_at: Date | null;
   __job_attempts: number | null;
   __job_mine: boolean | null;
+  __job_held: boolean | null;
 };
 
 function splitRow<T extends LeaseRow>(row: T) {
@@ -46,19 +50,20 @@ function splitRow<T extends LeaseRow>(row: T) {
     __job_run_at: runAt,
     __job_attempts: attempts,
     __job_mine: mine,
+    __job_held: held,
     ...rest
   } = row;
   const job: JobRow | undefined =
     id !== null && key !== null && runAt !== null
       ? { id, key, runAt, attempts: Number(attempts), mine: mine === true }
       : undefined;
-  return { rest, logId, job };
+  return { rest, logId, job, held: held === true };
 }
 
 /**
  * Inserts a PENDING lease, its log, the type's scheduling pass (claimed by this process's worker
  * when a slot is free, so the pass starts as soon as this returns) and, with a wait timeout, the
- * lease's update at `waitUntil`: written only if the type's blueprints still have the
+ * lease's update at `waitUntil` (or its holder's first deadline, if sooner): written only if the type's blueprints still have the
  * implementations `seen` (what the caller validated the attributes against). Returns the lease, or
  * the implementations as they are now when they differ.
  */
@@ -78,10 +83,12 @@ export async function requestLease(
       WITH seen AS (SELECT ${implementationsSql(request.resourceType)} AS impls),
       l AS (
         INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId",
-                             "authorizingPrincipalId", priority, "waitUntil", "createdAt", "updatedAt")
+                             "authorizingPrincipalId", priority, "waitUntil", "heartbeatSeconds", "lastSeenAt",
+                             "createdAt", "updatedAt")
         SELECT ${request.resourceType}, ${JSON.stringify(request.attributes)}::jsonb, ${request.until}::timestamp,
                ${request.blueprintIds}::int[], ${request.ownerId}::int, ${request.ownerId}::int,
-               ${request.priority}::int, ${request.waitUntil}::timestamp, ${now}::timestamp, ${now}::timestamp
+               ${request.priority}::int, ${request.waitUntil}::timestamp, ${request.heartbeatSeconds}::int,
+               ${request.heartbeatSeconds === null ? null : now}::timestamp, ${now}::timestamp, ${now}::timestamp
         FROM seen WHERE impls = ${seen}::text[]
         RETURNING *),
       g AS (
@@ -91,7 +98,9 @@ export async function requestLease(
       j AS (${upsertJobSql('SCHEDULING_PASS', Prisma.sql`SELECT id FROM q`, now, reservation)}),
       w AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt")
-        SELECT 'lease:' || l.id, 'LEASE_UPDATE', l.id, l."waitUntil" FROM l WHERE l."waitUntil" IS NOT NULL)
+        SELECT 'lease:' || l.id, 'LEASE_UPDATE', l.id,
+               LEAST(l."waitUntil", l."lastSeenAt" + make_interval(secs => l."heartbeatSeconds"))
+        FROM l WHERE l."waitUntil" IS NOT NULL OR l."heartbeatSeconds" IS NOT NULL)
       SELECT l.*, g.id AS __log, ${jobColumns}, seen.impls AS __impls, (SELECT id FROM q) AS __queue
       FROM seen LEFT JOIN l ON true LEFT JOIN g ON true LEFT JOIN j ON true`;
   } catch (error) {
@@ -102,17 +111,24 @@ export async function requestLease(
     reservation?.cancel();
     return { implementations: row?.__impls ?? [] };
   }
-  const { rest, logId, job } = splitRow(row);
+  const { rest, logId, job, held } = splitRow(row);
   const { __impls: _impls, __queue: queueId, ...lease } = rest;
   const after = new AfterCommit();
   publishLog(after, { leaseId: lease.id }, logId!, { lease: lease.status });
+  // The lease's own first look (wait timeout, holder's deadline) is due later, and the wake-up of
+  // a commit names only its earliest job (the pass, now): a worker's timer is told of this one
+  // apart, or only its periodic sweep would find it.
+  const firstLook = [lease.waitUntil, holderDeadline(lease)].filter((d): d is Date => d !== null);
+  if (firstLook.length > 0) deps.queue.wake(new Date(Math.min(...firstLook.map((d) => d.getTime()))));
   if (queueId === null) {
     // The type's first lease: its queue row is made now, and its pass asked for with it.
     reservation?.cancel();
     after.flush(deps);
     await firstOfType(deps, lease.resourceType);
   } else if (!startOrCancel(reservation, 'SCHEDULING_PASS', queueId, job, new CarriedCommit(after, deps))) {
-    after.jobScheduled(now);
+    // A pass running now (here or elsewhere) runs again when it completes, and serves this lease
+    // then: a wake-up would only send workers looking for a job they cannot claim.
+    if (!held) after.jobScheduled(now);
     after.flush(deps);
   }
   return { lease: lease as Lease };

@@ -133,6 +133,17 @@ export async function guardedTransitionLease<T extends LogType>(
   const ctes: Prisma.Sql[] = [];
   if (guard !== undefined)
     ctes.push(Prisma.sql`r AS (SELECT status FROM "Resource" WHERE id = ${guard} AND "drainingAt" IS NULL FOR SHARE)`);
+  // A grant takes the resource's next fence in its own statement, so no holder can ever see a
+  // fence lower than one handed out before it. Grants of a type are made by its one pass at a
+  // time, so the resource's row lock taken here serializes nothing that was parallel.
+  const granted = lease.status === 'PENDING' && (to === 'ACQUIRED' || to === 'ACTIVE') && extra.resourceId;
+  if (granted) {
+    ctes.push(Prisma.sql`f AS (
+      UPDATE "Resource" SET "fenceCounter" = "fenceCounter" + 1 WHERE id = ${extra.resourceId}
+        ${guard !== undefined ? Prisma.sql`AND (SELECT status FROM r) = 'ACTIVE'` : Prisma.empty}
+      RETURNING "fenceCounter")`);
+    set.set('fence', Prisma.sql`(SELECT "fenceCounter" FROM f)`);
+  }
   ctes.push(Prisma.sql`u AS (
     UPDATE "Lease" SET ${setClause([...set])} WHERE id = ${lease.id}
       ${guard !== undefined ? Prisma.sql`AND (SELECT status FROM r) = 'ACTIVE'` : Prisma.empty}

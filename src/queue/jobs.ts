@@ -20,7 +20,8 @@ export function jobKey(kind: JobKind, targetId: number): string {
  * process now holds it), with the conflict rules of writeScheduledJobs. With a reservation, a job
  * nobody holds is written claimed by this process's worker, which runs it as soon as the
  * statement has committed (see reserveLocalSlot); one that is running elsewhere is marked to run
- * again, as any schedule does.
+ * again, as any schedule does, and comes back `held`: its holder runs it again when it completes,
+ * so nobody needs waking for it.
  */
 export function upsertJobSql(
   kind: JobKind,
@@ -43,7 +44,8 @@ export function upsertJobSql(
                       THEN "Job".attempts + 1 ELSE "Job".attempts END,
       "lockedUntil" = CASE WHEN "Job"."lockedBy" IS NULL THEN EXCLUDED."lockedUntil" ELSE "Job"."lockedUntil" END,
       "lockedBy" = COALESCE("Job"."lockedBy", EXCLUDED."lockedBy")
-    RETURNING id, key, "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine`;
+    RETURNING id, key, "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine,
+      "lockedBy" IS NOT NULL AND "lockedBy" IS DISTINCT FROM ${token}::text AS held`;
 }
 
 /**

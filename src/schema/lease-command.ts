@@ -2,6 +2,7 @@ import { errorTypeMap, wrapErrorIfMatches } from '@pothos/plugin-errors';
 import type { LeaseCommandEvent } from '../services/lease-commands.js';
 import { builder } from './builder.js';
 import {
+  ConflictProblem,
   IllegalTransitionProblem,
   NotAuthorizedProblem,
   NotFoundProblem,
@@ -39,12 +40,19 @@ const LeaseCommandExitRef = builder.objectRef<Exit>('LeaseCommandExit').implemen
   }),
 });
 
-const errorTypes = [ValidationProblem, NotFoundProblem, NotAuthorizedProblem, IllegalTransitionProblem] as const;
+const errorTypes = [
+  ValidationProblem,
+  NotFoundProblem,
+  NotAuthorizedProblem,
+  IllegalTransitionProblem,
+  ConflictProblem,
+] as const;
 const errorNames = new Map<object, string>([
   [ValidationProblem, 'ValidationError'],
   [NotFoundProblem, 'NotFoundError'],
   [NotAuthorizedProblem, 'NotAuthorizedError'],
   [IllegalTransitionProblem, 'IllegalTransitionError'],
+  [ConflictProblem, 'ConflictError'],
 ]);
 
 const RunLeaseCommandEventRef = builder.unionType('RunLeaseCommandEvent', {
@@ -72,12 +80,17 @@ builder.subscriptionField('runLeaseCommand', (t) =>
       leaseId: t.arg.globalID({ required: true, for: LeaseNode }),
       argv: t.arg.stringList({ required: true, description: 'The program and its arguments; no shell reads them.' }),
       timeoutSeconds: t.arg.int({ description: 'Kill the command after this long (default 3600, at most 86400).' }),
+      fence: t.arg.int({
+        description:
+          "The lease's fence as the caller knows it: the command is refused (ConflictError) unless it is still the lease's current one. The command sees it as DRYDOCK_LEASE_FENCE.",
+      }),
     },
     subscribe: async (_root, args, ctx): Promise<AsyncIterable<RunEvent>> => {
       const started = await ctx.services.leaseCommands.start(ctx.actor, {
         leaseId: databaseId(args.leaseId) ?? 0,
         argv: args.argv,
         timeoutSeconds: args.timeoutSeconds,
+        fence: args.fence,
       });
       return started.ok ? started.value : once(toProblem(started.error));
     },

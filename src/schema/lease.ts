@@ -10,6 +10,8 @@ import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
 import { changeCursorOf, changedRow, SeenCursors } from './changed-rows.js';
+import { keptAlive } from './keep-alive.js';
+import { PrincipalNode } from './principal.js';
 
 export const LeaseNode = builder.prismaNode('Lease', {
   id: { field: 'id' },
@@ -59,6 +61,21 @@ export const LeaseNode = builder.prismaNode('Lease', {
       nullable: true,
       description: 'The gang this lease is a part of: its parts are granted together or not at all.',
     }),
+    fence: t.exposeInt('fence', {
+      nullable: true,
+      description:
+        'Fencing token: taken from its resource by the grant (and again by a hand-off), higher than any fence handed out on that resource before. A device or agent refuses work carrying a fence lower than the highest it has seen. Null until granted.',
+    }),
+    heartbeatSeconds: t.exposeInt('heartbeatSeconds', {
+      nullable: true,
+      description:
+        'The holder must be seen this often (heartbeatLease, or an open leaseEvents subscription of the owner), or the lease is released with the reason `holder-lost`.',
+    }),
+    lastSeenAt: t.expose('lastSeenAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the holder of a heartbeat lease was last seen.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     acquiredAt: t.expose('acquiredAt', { type: 'DateTime', nullable: true }),
     activatedAt: t.expose('activatedAt', { type: 'DateTime', nullable: true }),
@@ -104,6 +121,10 @@ const RequestLeaseInput = builder.inputType('RequestLeaseInput', {
     }),
     waitTimeoutSeconds: t.int({
       description: 'Break the lease (wait-timeout) if it is still PENDING after this long.',
+    }),
+    heartbeatSeconds: t.int({
+      description:
+        'Keep the lease only while its holder is seen at least this often (1 to 3600): heartbeatLease, or an open leaseEvents subscription of the owner. Otherwise it is released with the reason `holder-lost`.',
     }),
   }),
 });
@@ -177,6 +198,9 @@ builder.mutationFields((t) => ({
               ...(input.priority !== null && input.priority !== undefined ? { priority: input.priority } : {}),
               ...(input.waitTimeoutSeconds !== null && input.waitTimeoutSeconds !== undefined
                 ? { waitTimeoutSeconds: input.waitTimeoutSeconds }
+                : {}),
+              ...(input.heartbeatSeconds !== null && input.heartbeatSeconds !== undefined
+                ? { heartbeatSeconds: input.heartbeatSeconds }
                 : {}),
             }),
           ),
@@ -263,8 +287,10 @@ builder.subscriptionFields((t) => ({
       leaseId: t.arg.globalID({ required: true, for: LeaseNode }),
       after: t.arg.string(),
     },
-    subscribe: (_root, args, ctx) =>
-      objectEventStream(ctx, { kind: 'lease', id: databaseId(args.leaseId) ?? 0 }, args.after),
+    subscribe: (_root, args, ctx) => {
+      const id = databaseId(args.leaseId) ?? 0;
+      return keptAlive(ctx, id, objectEventStream(ctx, { kind: 'lease', id }, args.after));
+    },
     resolve: (event, _args, ctx) => {
       freshLoaderCache(ctx);
       return event;
@@ -308,3 +334,44 @@ builder.mutationField('updateLease', (t) =>
     }),
   }),
 );
+
+const TransferLeasePayload = builder.objectRef<{ lease: Lease }>('TransferLeasePayload').implement({
+  fields: (t) => ({
+    lease: t.field({
+      type: LeaseNode,
+      nullable: true,
+      description: 'The lease as the caller now sees it: null for an owner who handed it to someone else.',
+      resolve: (payload) => payload.lease,
+    }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  heartbeatLease: t.field({
+    type: LeasePayload,
+    description:
+      "The lease's holder (its owner only) is alive: a lease requested with heartbeatSeconds stays while this comes often enough.",
+    errors: { types: [...domainErrors], directResult: true },
+    args: { id: t.arg.globalID({ required: true, for: LeaseNode }) },
+    resolve: async (_root, args, ctx) => ({
+      lease: unwrap(await ctx.services.leases.heartbeat(ctx.actor, databaseId(args.id) ?? 0)),
+    }),
+  }),
+  transferLease: t.field({
+    type: TransferLeasePayload,
+    description:
+      'Hands an ACQUIRED or ACTIVE lease to another principal (its owner or an admin may), who must be allowed to lease from its blueprint. The lease gets a new fence; the old owner no longer sees it.',
+    errors: { types: [...domainErrors], directResult: true },
+    args: {
+      id: t.arg.globalID({ required: true, for: LeaseNode }),
+      toPrincipalId: t.arg.globalID({ required: true, for: PrincipalNode }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const to = databaseId(args.toPrincipalId);
+      if (to === null) throw toProblem(validationError(['toPrincipalId'], 'not a principal id'));
+      // The payload goes through the access guard like any read: after the hand-off the lease is
+      // the new owner's, so an old owner who handed it off gets null.
+      return { lease: unwrap(await ctx.services.leases.transfer(ctx.actor, databaseId(args.id) ?? 0, to)) };
+    },
+  }),
+}));

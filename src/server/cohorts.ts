@@ -1,4 +1,4 @@
-import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable } from 'graphql-yoga';
 
 type Result = ExecutionResult;
@@ -6,19 +6,35 @@ type Started = AsyncIterable<Result> | Result;
 
 /**
  * Subscription fields that only stream what happens from now on: a subscriber joining a running
- * execution gets from then on exactly what its own would have sent. A per-object stream
- * (leaseEvents) replays from a cursor or from the moment it starts, so it runs on its own.
+ * execution gets from then on exactly what its own would have sent.
  */
 const LIVE_ONLY_FIELDS = new Set(['leasesChanged', 'resourcesChanged']);
+/**
+ * Per-object streams are live-only without `after`; with it they first replay from the
+ * subscriber's own cursor, which a running execution has already passed.
+ */
+const LIVE_WITHOUT_AFTER_FIELDS = new Set(['leaseEvents', 'resourceEvents']);
 
 /** Whether an operation may share its execution: a subscription of live-only fields. */
-export function mayShare(document: DocumentNode, operationName: string | null | undefined): boolean {
+export function mayShare(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables?: Readonly<Record<string, unknown>> | null,
+): boolean {
   const operation = getOperationAST(document, operationName);
   if (operation?.operation !== 'subscription') return false;
-  return operation.selectionSet.selections.every(
-    (selection) => selection.kind === 'Field' && LIVE_ONLY_FIELDS.has(selection.name.value),
-  );
+  return operation.selectionSet.selections.every((selection) => {
+    if (selection.kind !== 'Field') return false;
+    if (LIVE_ONLY_FIELDS.has(selection.name.value)) return true;
+    if (!LIVE_WITHOUT_AFTER_FIELDS.has(selection.name.value)) return false;
+    const after = selection.arguments?.find((argument) => argument.name.value === 'after')?.value;
+    if (!after || after.kind === Kind.NULL) return true;
+    return after.kind === Kind.VARIABLE && (variables?.[after.name.value] ?? null) === null;
+  });
 }
+
+/** Writes one result, already serialized as the JSON of a graphql-ws `next` payload. */
+export type SendSerialized = (payload: string) => void;
 
 /** A member's results waiting to be taken; past this the member is ended rather than buffered. */
 const MAX_WAITING = 256;
@@ -29,11 +45,18 @@ class Member implements AsyncIterableIterator<Result> {
   private ended = false;
   private failure: unknown = null;
 
-  constructor(private readonly leave: (member: Member) => void) {}
+  constructor(
+    private readonly leave: (member: Member) => void,
+    private readonly send: SendSerialized | undefined,
+  ) {}
 
-  push(result: Result): void {
+  /** `serialized` gives the result's JSON, made once for the whole cohort. */
+  push(result: Result, serialized: () => string): void {
     if (this.ended) return;
-    if (this.wake) {
+    if (this.send) {
+      // Written straight to the socket, so nothing waits here; the socket's own bound applies.
+      this.send(serialized());
+    } else if (this.wake) {
       const wake = this.wake;
       this.wake = null;
       wake({ value: result, done: false });
@@ -102,8 +125,8 @@ function toError(failure: unknown) {
  * One execution per cohort: subscribers with the same operation, variables and visibility key
  * (see visibilityKey) would each compute the same results for every event, so the first one's
  * execution runs and every member gets its results. The execution stops when its last member
- * leaves. Results are handed over as the same objects; each member's socket still serializes its
- * own message, since graphql-ws frames each with the operation's id.
+ * leaves. A member that can write to its socket itself (`send`) gets each result serialized once
+ * for the whole cohort; the others get the result objects through their iterator.
  */
 export class Cohorts {
   private readonly running = new Map<string, { members: Set<Member>; stop: () => void }>();
@@ -115,9 +138,9 @@ export class Cohorts {
     return { cohorts: this.running.size, members };
   }
 
-  async join(key: string, start: () => Promise<Started> | Started): Promise<Started> {
+  async join(key: string, start: () => Promise<Started> | Started, send?: SendSerialized): Promise<Started> {
     const running = this.running.get(key);
-    if (running) return this.add(key, running.members);
+    if (running) return this.add(key, running.members, send);
     const started = await start();
     // Another subscriber of the same cohort may have started one while this one was starting.
     const raced = this.running.get(key);
@@ -125,23 +148,23 @@ export class Cohorts {
     const iterator = started[Symbol.asyncIterator]();
     if (raced) {
       await iterator.return?.();
-      return this.add(key, raced.members);
+      return this.add(key, raced.members, send);
     }
     const members = new Set<Member>();
     this.running.set(key, { members, stop: () => void iterator.return?.() });
-    const member = this.add(key, members);
+    const member = this.add(key, members, send);
     void this.pump(key, iterator, members);
     return member;
   }
 
-  private add(key: string, members: Set<Member>): Member {
+  private add(key: string, members: Set<Member>, send: SendSerialized | undefined): Member {
     const member = new Member((left) => {
       members.delete(left);
       if (members.size === 0) {
         this.running.get(key)?.stop();
         this.running.delete(key);
       }
-    });
+    }, send);
     members.add(member);
     return member;
   }
@@ -150,11 +173,17 @@ export class Cohorts {
     let failure: unknown = null;
     try {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-        for (const member of members) member.push(next.value);
+        const result = next.value;
+        let json: string | undefined;
+        const serialized = () => (json ??= JSON.stringify(result));
+        for (const member of members) member.push(result, serialized);
         if (members.size === 0) break;
       }
     } catch (error) {
       failure = error;
+      // A failed iterator is finished, but the wrappers around it (Yoga's plugins: the open
+      // subscriptions gauge) learn that it ended only from return().
+      await Promise.resolve(iterator.return?.()).catch(() => {});
     } finally {
       if (this.running.get(key)?.members === members) this.running.delete(key);
       for (const member of members) member.end(failure);

@@ -208,6 +208,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       onSlowConsumer: () => options.metrics?.slowConsumersClosed.inc(),
     },
   );
+  options.metrics?.readCohorts(() => ws.cohorts.size);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

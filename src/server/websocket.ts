@@ -6,7 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { GraphQLContext } from '../schema/context.js';
 import { visibilityKey } from '../access/actor.js';
 import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
-import { Cohorts, mayShare } from './cohorts.js';
+import { Cohorts, mayShare, type SendSerialized } from './cohorts.js';
 import { requestToken } from './context.js';
 
 /** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
@@ -56,7 +56,20 @@ type Enveloped = {
   subscribe: (args: ExecutionArgs) => unknown;
   /** The cohort a shareable subscription belongs to. */
   cohort: string | null;
+  /** Writes a cohort's serialized result to this subscriber's socket as its `next` message. */
+  send: SendSerialized | undefined;
 };
+
+/**
+ * A `next` message framed around a payload serialized once for a whole cohort: graphql-ws would
+ * serialize the same result again for every socket, as each message carries its operation's id.
+ */
+function nextMessageSender(socket: WebSocket, id: string): SendSerialized {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  return (payload) => {
+    if (socket.readyState === socket.OPEN) socket.send(`${head}${payload}}`);
+  };
+}
 
 /**
  * graphql-ws on the same port and path as HTTP, running every operation through Yoga's envelop so
@@ -85,7 +98,14 @@ export function attachWebSocketServer(
   };
   const disposable = useServer(
     {
-      onConnect: (ctx) => acceptConnection(ctx.connectionParams),
+      onConnect: async (ctx) => {
+        const accepted = await acceptConnection(ctx.connectionParams);
+        // graphql-ws keeps the upgrade request for the socket's whole life, with its stream state
+        // and raw headers; operations need only its headers and URL (the token is in connectionParams).
+        const { headers, url, method } = ctx.extra.request;
+        (ctx.extra as { request: unknown }).request = { headers, url, method };
+        return accepted;
+      },
       // A query or mutation holds a slot while it runs, as over HTTP.
       execute: async (args) => {
         const ticket = admission.enter(keyOf((args.contextValue as { connectionParams?: never }).connectionParams));
@@ -100,14 +120,14 @@ export function attachWebSocketServer(
       subscribe: async (args) => {
         const root = args.rootValue as Enveloped;
         if (!root.cohort) return root.subscribe(args) as never;
-        const member = await cohorts.join(root.cohort, () => root.subscribe(args) as never);
+        const member = await cohorts.join(root.cohort, () => root.subscribe(args) as never, root.send);
         // graphql-ws keeps these arguments for as long as the subscription lasts, but a member
         // needs none of them once it is in its cohort (the execution holds its own): its context
         // (authentication, loaders, the upgrade request) would stay alive with every idle socket.
         Object.assign(args, { contextValue: null, rootValue: null, variableValues: null });
         return member as never;
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         // Refused before anything is parsed or authenticated: that is the work being shed.
         const refusal = admission.check(keyOf(ctx.connectionParams));
         if (refusal) return [new GraphQLError(refusalError(refusal).message, refusalError(refusal))];
@@ -123,7 +143,7 @@ export function attachWebSocketServer(
           const document = parse(payload.query);
           const contextValue = await contextFactory();
           // Same document, variables and visibility: the same results, so one execution for all.
-          const cohort = mayShare(document, payload.operationName)
+          const cohort = mayShare(document, payload.operationName, payload.variables)
             ? JSON.stringify([
                 visibilityKey((contextValue as unknown as GraphQLContext).actor),
                 payload.query,
@@ -137,7 +157,12 @@ export function attachWebSocketServer(
             document,
             variableValues: payload.variables,
             contextValue,
-            rootValue: { execute, subscribe, cohort },
+            rootValue: {
+              execute,
+              subscribe,
+              cohort,
+              send: cohort ? nextMessageSender(ctx.extra.socket, id) : undefined,
+            },
           };
           const errors = validate(args.schema, args.document);
           return errors.length > 0 ? errors : args;
@@ -151,6 +176,7 @@ export function attachWebSocketServer(
   );
   return {
     wsServer,
+    cohorts,
     /** Tells every client the server is going away (1001) and waits for the sockets to close. */
     async close(): Promise<void> {
       for (const client of wsServer.clients) client.close(1001, 'Server shutting down');

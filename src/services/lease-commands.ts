@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
 import { may } from '../access/policy.js';
-import { notFound, validationError } from '../allocator/errors.js';
+import { conflict, notFound, validationError } from '../allocator/errors.js';
 import { PermanentFailure } from '../failures.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -17,6 +17,8 @@ export interface LeaseCommandRequest {
   leaseId: number;
   argv: string[];
   timeoutSeconds?: number | null;
+  /** The fence the caller holds; the command is refused unless it is the lease's current one. */
+  fence?: number | null;
 }
 
 export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 3_600;
@@ -63,8 +65,7 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
     actor: Actor,
     leaseId: number,
     argv: string[],
-    transport: HostTransport,
-    cwd: string | undefined,
+    on: { transport: HostTransport; cwd: string | undefined; env: Record<string, string> },
     timeoutMs: number,
     emit: (stream: OutputStream, text: string) => void,
     signal: AbortSignal,
@@ -74,7 +75,14 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
     let exitCode: number | null = null;
     let timedOut = false;
     try {
-      ({ exitCode, timedOut } = await transport.run({ argv, cwd, timeoutMs, signal, onOutput: emit }));
+      ({ exitCode, timedOut } = await on.transport.run({
+        argv,
+        cwd: on.cwd,
+        env: on.env,
+        timeoutMs,
+        signal,
+        onOutput: emit,
+      }));
     } catch (error) {
       emit('stderr', `drydock: the command could not run: ${error instanceof Error ? error.message : String(error)}\n`);
     }
@@ -92,6 +100,13 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
       if (!lease) return fail(notFound('lease', input.leaseId));
       const refused = may(actor, { kind: 'lease.runCommand', lease });
       if (refused) return fail(refused);
+      if (input.fence !== null && input.fence !== undefined && input.fence !== lease.fence) {
+        return fail(
+          conflict(
+            `fence ${input.fence} of lease ${lease.id} is stale: the lease's current fence is ${lease.fence ?? 'none'} (it was handed off or granted again)`,
+          ),
+        );
+      }
       if (lease.status !== 'ACTIVE') {
         return fail({
           kind: 'IllegalTransitionError',
@@ -113,7 +128,11 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
       }
       const { transport, cwd } = opened;
       const timeoutMs = (timeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1_000;
-      return ok(commandStream((emit, signal) => run(actor, lease.id, argv, transport, cwd, timeoutMs, emit, signal)));
+      // What the command can hand on to a device or agent to check it still holds the resource.
+      const env = { DRYDOCK_LEASE_ID: String(lease.id), DRYDOCK_LEASE_FENCE: String(lease.fence ?? '') };
+      return ok(
+        commandStream((emit, signal) => run(actor, lease.id, argv, { transport, cwd, env }, timeoutMs, emit, signal)),
+      );
     },
   };
 }

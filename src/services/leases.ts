@@ -8,7 +8,8 @@ import { fail, ok, type Result } from '../allocator/result.js';
 import { implementationsSql, requestGang, requestLease, requestRelease } from '../allocator/requests.js';
 import { updateLease } from '../allocator/lease-update.js';
 import type { LeaseAttributeLimits } from '../allocator/options.js';
-import { leaseVisible, leaseWritableSql, may } from '../access/policy.js';
+import { leaseHolderSql, leaseVisible, leaseWritableSql, may } from '../access/policy.js';
+import { heartbeatLease, leaseSeen, transferLease } from '../allocator/holders.js';
 import type { Actor } from './actor.js';
 import { mayRaisePriority } from './priority.js';
 import { fromZod } from './validation.js';
@@ -22,7 +23,14 @@ export interface LeaseRequest {
   priority?: number;
   /** The longest the lease may stay PENDING; then it breaks with `wait-timeout`. */
   waitTimeoutSeconds?: number;
+  /** The holder shows it is alive at least this often, or the lease is released (`holder-lost`). */
+  heartbeatSeconds?: number;
 }
+
+/** Shorter than this, a busy server or a slow network would lose live holders. */
+export const MIN_HEARTBEAT_SECONDS = 1;
+/** Longer than this, a dead holder keeps its lease too long for the heartbeat to be worth having. */
+export const MAX_HEARTBEAT_SECONDS = 3_600;
 
 export const MIN_PRIORITY = -10;
 export const MAX_PRIORITY = 10;
@@ -47,6 +55,12 @@ const leaseRequest = z.object({
   blueprintIds: z.array(z.number().int().positive()).default([]),
   priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).default(0),
   waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
+  heartbeatSeconds: z
+    .number()
+    .int()
+    .min(MIN_HEARTBEAT_SECONDS, `heartbeatSeconds must be at least ${MIN_HEARTBEAT_SECONDS}`)
+    .max(MAX_HEARTBEAT_SECONDS, `heartbeatSeconds is at most ${MAX_HEARTBEAT_SECONDS}`)
+    .optional(),
 });
 
 const gangRequest = z.object({
@@ -82,6 +96,16 @@ export interface LeaseService {
   logs(actor: Actor, leaseId: number, afterId?: bigint): Promise<Result<Log[]>>;
   /** What the lease's resource offers its owner (e.g. ssh host and port), once ACTIVE. */
   interfaces(actor: Actor, leaseId: number): Promise<Result<Record<string, unknown>>>;
+  /** The holder (the owner only) shows it is alive. */
+  heartbeat(actor: Actor, leaseId: number): Promise<Result<Lease>>;
+  /**
+   * An open leaseEvents subscription of the owner counts as a heartbeat: the lease was seen now.
+   * Returns its heartbeatSeconds, or null when there is nothing to keep alive (not the owner's, no
+   * heartbeat, over).
+   */
+  seen(actor: Actor, leaseId: number): Promise<number | null>;
+  /** Gives a live lease to another principal (owner or admin), with a new fence. */
+  transfer(actor: Actor, leaseId: number, toPrincipalId: number): Promise<Result<Lease>>;
 }
 
 function illegalRelease(lease: Lease): DomainError {
@@ -215,6 +239,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
               request.waitTimeoutSeconds === undefined
                 ? null
                 : new Date(now.getTime() + request.waitTimeoutSeconds * 1000),
+            heartbeatSeconds: request.heartbeatSeconds ?? null,
           },
           seen,
         );
@@ -297,6 +322,69 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
 
     get: visible,
 
+    async heartbeat(actor, leaseId) {
+      const outcome = await heartbeatLease(deps, leaseId, leaseHolderSql(actor));
+      switch (outcome.kind) {
+        case 'seen':
+          return ok(outcome.lease);
+        case 'not-found':
+          return fail(notFound('lease', leaseId));
+        case 'refused':
+          return fail(may(actor, { kind: 'lease.heartbeat', lease: outcome.lease })!);
+        case 'over':
+          return fail({
+            kind: 'IllegalTransitionError',
+            entity: 'lease',
+            id: leaseId,
+            from: outcome.lease.status,
+            to: outcome.lease.status,
+            message: `lease ${leaseId} is ${outcome.lease.status}: it has no holder to keep alive`,
+          });
+      }
+    },
+
+    async seen(actor, leaseId) {
+      // The heartbeat rule: a holder with the LEASE scope, on its own lease (checked in the statement).
+      if (may(actor, { kind: 'lease.heartbeat', lease: { id: leaseId, ownerId: actor.principalId } })) return null;
+      return leaseSeen(deps, actor.principalId, leaseId);
+    },
+
+    async transfer(actor, leaseId, toPrincipalId) {
+      const outcome = await transferLease(
+        deps,
+        leaseId,
+        toPrincipalId,
+        actor.principalId,
+        (lease) => may(actor, { kind: 'lease.transfer', lease }) === null,
+      );
+      switch (outcome.kind) {
+        case 'transferred':
+          return ok(outcome.lease);
+        case 'not-found':
+          return fail(notFound('lease', leaseId));
+        case 'refused':
+          return fail(may(actor, { kind: 'lease.transfer', lease: outcome.lease })!);
+        case 'not-live':
+          return fail({
+            kind: 'IllegalTransitionError',
+            entity: 'lease',
+            id: leaseId,
+            from: outcome.lease.status,
+            to: outcome.lease.status,
+            message: `lease ${leaseId} is ${outcome.lease.status}: only an ACQUIRED or ACTIVE lease can be handed off`,
+          });
+        case 'no-recipient':
+          return fail(validationError(['toPrincipalId'], `principal ${toPrincipalId} does not exist`));
+        case 'recipient-not-authorized':
+          return fail(
+            validationError(
+              ['toPrincipalId'],
+              `principal ${toPrincipalId} is not authorized to lease from blueprint ${outcome.blueprintId}`,
+            ),
+          );
+      }
+    },
+
     async logs(actor, leaseId, afterId) {
       const found = await visible(actor, leaseId);
       if (!found.ok) return found;
@@ -316,7 +404,9 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
       const resource = await db.prisma.resource.findUnique({ where: { id: lease.resourceId } });
       const loaded = resource ? await loadBlueprint(db.prisma, deps.registry, resource.blueprintId) : null;
       if (!resource || !loaded) return ok({});
-      return ok(loaded.implementation.leaseInterfaces?.(loaded.blueprint, resource, lease) ?? {});
+      // Every resource's interface carries the lease's fence, for the device or agent to check.
+      const fencing = { leaseId: lease.id, resourceId: resource.id, fence: lease.fence };
+      return ok({ ...(loaded.implementation.leaseInterfaces?.(loaded.blueprint, resource, lease) ?? {}), fencing });
     },
   };
 }

@@ -59,6 +59,8 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     ]);
     expect(unwrap(await h.services.leases.interfaces(h.system, lease.id))).toEqual({
       ssh: { host: '10.0.0.1', port: 22 },
+      // How a device or agent checks that this lease still holds the resource.
+      fencing: { fence: 1, leaseId: lease.id, resourceId: resource.id },
     });
     // The second lease prefers the free second host (supplemental resources wanted).
     const second = unwrap(await h.services.leases.request(h.system, { resourceType: 'host' }));

@@ -274,6 +274,12 @@ describeEachDatabase('scheduling policies', (kind) => {
     expect(await grantOrder()).toEqual([leases[1]!.id, leases[2]!.id, leases[0]!.id]);
     const types = await h.db.prisma.log.findMany({ where: { leaseId: leases[0]!.id }, orderBy: { id: 'asc' } });
     expect(types.map((l) => l.type).slice(-2)).toEqual(['lease-acquired', 'lease-activated']);
+    // Written together, each grant still took the host's next fence, in grant order.
+    const rows = await h.db.prisma.lease.findMany({ where: { id: { in: leases.map((l) => l.id) } } });
+    const fence = (id: number) => rows.find((r) => r.id === id)!.fence;
+    expect([leases[1]!, leases[2]!, leases[0]!].map((l) => fence(l.id))).toEqual([1, 2, 3]);
+    const host = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: rows[0]!.resourceId! } });
+    expect(host.fenceCounter).toBe(3);
   }, 60_000);
 
   it('the queue shows the order the next pass will use, anonymous to other owners', async () => {

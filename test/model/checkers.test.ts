@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Fleet } from './fleet.js';
 import { checkLeases, type ModelLease } from './lease-model.js';
 import { LogChecker, type LogRow } from './log-checker.js';
+import { checkScheduling, type EventRow, type LeaseRow, type SchedulingRules } from './scheduling-checker.js';
 
 // The checkers must be able to fail: each invariant is broken on purpose in a synthetic log.
 
@@ -170,5 +171,115 @@ describe('model invariant checkers', () => {
     expect(problems).toMatch(/lease 3 \(never\) sat on resource 10 of blueprint 1, which cannot serve it/);
     expect(problems).toMatch(/lease 3 \(never\) should have broken with a refusal/);
     expect(problems).toMatch(/lease 4 \(exclusive\) was requested but never logged/);
+  });
+});
+
+describe('scheduling checker', () => {
+  const t0 = Date.parse('2030-01-01T00:00:00Z');
+  const rules: SchedulingRules = { agingIntervalMs: 1_500, quota: (owner) => (owner === 3 ? 1 : null) };
+  const lease = (id: number, fields: Partial<LeaseRow> = {}): LeaseRow => ({
+    id,
+    ownerId: 1,
+    gangId: null,
+    priority: 0,
+    resourceType: 'slot',
+    attributes: {},
+    allowedBlueprintIds: [],
+    createdAt: new Date(t0),
+    ...fields,
+  });
+  function history(leases: LeaseRow[]) {
+    const events: EventRow[] = [];
+    const add = (type: string, at: number, leaseId: number | null, resourceId: number | null = null) =>
+      events.push({ id: BigInt(events.length + 1), type, leaseId, resourceId, createdAt: new Date(t0 + at) });
+    return {
+      grant: (at: number, ...ids: number[]) => ids.forEach((id) => add('lease-acquired', at, id)),
+      end: (at: number, id: number) => add('lease-released', at, id),
+      build: (from: number, to: number, leaseId: number, resourceId: number) => {
+        add('resource-allocated', from, leaseId, resourceId);
+        add('resource-activated', to, null, resourceId);
+      },
+      check: () => checkScheduling({ leases, events }, rules),
+    };
+  }
+
+  it('accept passes that serve in policy order', () => {
+    const leases = [
+      lease(1, { priority: 2 }),
+      lease(2, { ownerId: 2 }),
+      lease(3),
+      lease(4, { createdAt: new Date(t0 + 100) }),
+    ];
+    const h = history(leases);
+    // A lease granted alone in a later pass, while the only older one of its demand was ended.
+    h.grant(5_000, 1, 2, 3);
+    h.end(6_000, 3);
+    h.grant(9_000, 4);
+    expect(h.check()).toEqual([]);
+  });
+
+  it('catch a rising band, and one owner served newest first', () => {
+    const h = history([lease(1), lease(2, { priority: 1 }), lease(3, { ownerId: 2 }), lease(4, { ownerId: 2 })]);
+    h.grant(500, 1, 2);
+    h.grant(700, 4, 3);
+    const problems = h.check().join('\n');
+    expect(problems).toMatch(/granted lease 2 \(band 1\) after lease 1 \(band 0\)/);
+    expect(problems).toMatch(/granted lease 3 after lease 4 of the same owner/);
+  });
+
+  it('catch a grant of what a lease ahead could use, past the aging bound or of a higher band', () => {
+    const h = history([
+      lease(1),
+      lease(2, { createdAt: new Date(t0 + 2_000) }),
+      lease(3, { ownerId: 2, priority: 1 }),
+      lease(4, { ownerId: 2, attributes: { other: true } }),
+    ]);
+    // At 4 s, lease 1 (waiting since 0) has band 2, lease 2 band 1, lease 4 (another demand) band 2.
+    h.grant(4_000, 2);
+    h.grant(20_000, 3, 1, 4);
+    const problems = h.check().join('\n');
+    expect(problems).toMatch(/gave lease 2 \(band 1\) what lease 1 \(band 2, past the aging bound\)/);
+    expect(problems).toMatch(/gave lease 2 \(band 1\) what lease 3 \(band 3, past the aging bound\)/);
+    expect(problems).not.toMatch(/lease 4/);
+  });
+
+  it('do not blame a lease building its own resource, or another owner at its quota', () => {
+    const h = history([lease(1), lease(2, { ownerId: 3, priority: 1 }), lease(3, { createdAt: new Date(t0 + 2_000) })]);
+    h.build(3_000, 4_500, 1, 10);
+    h.grant(4_000, 3);
+    h.grant(9_000, 2, 1);
+    expect(h.check()).toEqual([]);
+  });
+
+  it('catch a grant to a lower band while an aged gang waits, but not while the gang is being released', () => {
+    const gang = [lease(1, { gangId: 7 }), lease(2, { gangId: 7 })];
+    const h = history([...gang, lease(3, { priority: -1, attributes: { label: 'x' } })]);
+    h.grant(4_000, 3);
+    expect(h.check().join('\n')).toMatch(
+      /gave lease 3 \(band 1\) capacity while gang 7 \(band 2, past the aging bound\) waited for it/,
+    );
+    const released = history([...gang, lease(3, { priority: -1 })]);
+    released.end(4_200, 2);
+    released.grant(4_000, 3);
+    expect(released.check()).toEqual([]);
+  });
+
+  it('catch a gang granted in part or over two passes, and an owner over its quota', () => {
+    const h = history([
+      lease(1, { gangId: 7 }),
+      lease(2, { gangId: 7 }),
+      lease(3, { gangId: 8 }),
+      lease(4, { gangId: 8 }),
+      lease(5, { ownerId: 3 }),
+      lease(6, { ownerId: 3 }),
+    ]);
+    h.grant(100, 1);
+    h.grant(200, 3);
+    h.grant(300, 4);
+    h.grant(400, 5, 6);
+    const problems = h.check().join('\n');
+    expect(problems).toMatch(/gang 7 granted in part: lease 1 at 2030-\S+, lease 2 at never/);
+    expect(problems).toMatch(/gang 8 granted in part/);
+    expect(problems).toMatch(/owner 3 holds 2 live slot leases, over its quota of 1/);
   });
 });

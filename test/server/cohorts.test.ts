@@ -1,7 +1,8 @@
 import { parse, type ExecutionResult } from 'graphql';
 import { Repeater } from 'graphql-yoga';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Cohorts, mayShare } from '../../src/server/cohorts.js';
+import { waitFor } from '../support/wait.js';
 
 function source() {
   let push: (value: ExecutionResult) => Promise<unknown> = () => Promise.resolve();
@@ -18,7 +19,19 @@ describe('subscription cohorts', () => {
   it('shares only subscriptions of live-only fields', () => {
     expect(mayShare(parse('subscription { leasesChanged { id } }'), undefined)).toBe(true);
     expect(mayShare(parse('subscription { leasesChanged { id } resourcesChanged { id } }'), undefined)).toBe(true);
-    expect(mayShare(parse('subscription { leaseEvents(leaseId: "x") { cursor } }'), undefined)).toBe(false);
+    // A per-object stream is live-only without `after`; with it, it replays from its own cursor.
+    expect(mayShare(parse('subscription { leaseEvents(leaseId: "x") { cursor } }'), undefined)).toBe(true);
+    expect(mayShare(parse('subscription { resourceEvents(resourceId: "x", after: null) { cursor } }'), undefined)).toBe(
+      true,
+    );
+    expect(mayShare(parse('subscription { leaseEvents(leaseId: "x", after: "0") { cursor } }'), undefined)).toBe(false);
+    const withAfter = parse('subscription ($a: String) { leaseEvents(leaseId: "x", after: $a) { cursor } }');
+    expect(mayShare(withAfter, undefined, { a: '12' })).toBe(false);
+    expect(mayShare(withAfter, undefined, { a: null })).toBe(true);
+    expect(mayShare(withAfter, undefined, {})).toBe(true);
+    expect(
+      mayShare(parse('subscription { leaseEvents(leaseId: "x") { cursor } leasesChanged { id } }'), undefined),
+    ).toBe(true);
     expect(mayShare(parse('{ leases { edges { cursor } } }'), undefined)).toBe(false);
   });
 
@@ -52,6 +65,33 @@ describe('subscription cohorts', () => {
     expect(cohorts.size).toEqual({ cohorts: 1, members: 1 });
     await c.return!();
     expect(cohorts.size).toEqual({ cohorts: 0, members: 0 });
+  });
+
+  it('serializes each result once for all members that write to their sockets themselves', async () => {
+    const cohorts = new Cohorts();
+    const shared = source();
+    const sent: string[][] = [[], [], []];
+    const members = [];
+    for (const out of sent)
+      members.push(
+        await cohorts.join(
+          'k',
+          () => shared.results,
+          (json) => out.push(json),
+        ),
+      );
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      await shared.push({ data: { n: 1 } });
+      await shared.push({ data: { n: 2 } });
+      await waitFor(() => sent.every((out) => out.length === 2));
+      expect(stringify).toHaveBeenCalledTimes(2);
+    } finally {
+      stringify.mockRestore();
+    }
+    for (const out of sent) expect(out).toEqual(['{"data":{"n":1}}', '{"data":{"n":2}}']);
+    for (const member of members) await (member as AsyncIterableIterator<ExecutionResult>).return!();
+    await waitFor(() => shared.stopped());
   });
 
   it('ends a member that falls too far behind with an error, without holding up the others', async () => {

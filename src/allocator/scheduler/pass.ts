@@ -85,6 +85,9 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
   const queue = new PolicyQueue(units, owners, ctx.now, settings);
   const grants = new Map<number, number>();
   const failedDemand = new Map<string, number>();
+  /** Single leases not served so far in this pass, failed or queued behind a failure, in order. */
+  const passedOver: { unit: Unit; lease: Lease }[] = [];
+  const grantedIds = new Set<number>();
   const blocked: Blocked[] = [];
   let stopBand = -Infinity;
   let stopLease = 0;
@@ -96,6 +99,48 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
     const next = stopBandAfterFailure(stopBand, leaseBand, aged(unit, ctx.now, settings));
     if (next !== stopBand) [stopBand, stopLease] = [next, unit.id];
   };
+  const underQuota = (unit: Unit, count: number) => {
+    const owner = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
+    const held = (owner?.live ?? 0) + (grants.get(unit.ownerId ?? -1) ?? 0);
+    return !owner || owner.quota === null || held + count <= owner.quota;
+  };
+  const grantUnit = (unit: Unit, count: number) => {
+    queue.granted(unit, count);
+    grants.set(unit.ownerId ?? -1, (grants.get(unit.ownerId ?? -1) ?? 0) + count);
+    served += count;
+    for (const lease of unit.parts ?? [unit.lease]) grantedIds.add(lease.id);
+  };
+  /**
+   * A lease of another demand was just served with what leases ahead of it, of the same
+   * attributes, were refused a moment before: the pool changed while this pass ran (each lease's
+   * view is read when it is tried, so capacity committed meanwhile, e.g. a raised resource limit or
+   * a freed slot, is seen only by those tried after it). Those leases are offered the pool again,
+   * in their order, before the pass goes on, instead of waiting behind their own stale failure
+   * while everything behind them is served.
+   */
+  const offerAgain = async (winner: Lease) => {
+    const shape = JSON.stringify(winner.attributes ?? {});
+    if (!passedOver.some((p) => JSON.stringify(p.lease.attributes ?? {}) === shape)) return;
+    const stillFailing = new Map<string, number>();
+    for (const entry of [...passedOver]) {
+      const key = demandKey(entry.lease);
+      if (JSON.stringify(entry.lease.attributes ?? {}) !== shape || stillFailing.has(key)) continue;
+      if (!mayServe(queue.bandOf(entry.unit), stopBand) || !underQuota(entry.unit, 1)) continue;
+      const after = await serveLease(ctx, entry.lease, pool);
+      if (isLive(after)) {
+        grantUnit(entry.unit, 1);
+        passedOver.splice(passedOver.indexOf(entry), 1);
+      } else {
+        entry.lease = after;
+        stillFailing.set(key, entry.unit.id);
+      }
+    }
+    for (const key of [...failedDemand.keys()]) {
+      const first = passedOver.find((p) => demandKey(p.lease) === key);
+      if (first) failedDemand.set(key, first.unit.id);
+      else failedDemand.delete(key);
+    }
+  };
 
   for (let unit = queue.next(); unit; unit = queue.next()) {
     const leases = unit.parts ?? [unit.lease];
@@ -105,16 +150,11 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
       continue;
     }
     const owner: OwnerRow | undefined = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
-    const held = (owner?.live ?? 0) + (grants.get(unit.ownerId ?? -1) ?? 0);
-    if (owner && owner.quota !== null && held + leases.length > owner.quota) {
-      block(leases, { reason: 'quota', quota: owner.quota, live: held });
+    if (owner && owner.quota !== null && !underQuota(unit, leases.length)) {
+      block(leases, { reason: 'quota', quota: owner.quota, live: owner.live + (grants.get(owner.id) ?? 0) });
       continue;
     }
-    const grant = () => {
-      queue.granted(unit, leases.length);
-      grants.set(unit.ownerId ?? -1, (grants.get(unit.ownerId ?? -1) ?? 0) + leases.length);
-      served += leases.length;
-    };
+    const grant = () => grantUnit(unit, leases.length);
 
     if (unit.parts) {
       const gangId = unit.lease.gangId!;
@@ -153,11 +193,14 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
     const key = demandKey(unit.lease);
     const ahead = failedDemand.get(key);
     if (ahead !== undefined) {
-      block(leases, { reason: 'queued-behind', leaseId: ahead });
+      passedOver.push({ unit, lease: unit.lease });
       continue;
     }
     const after = await serveLease(ctx, unit.lease, pool);
-    if (isLive(after)) grant();
+    if (isLive(after)) {
+      grant();
+      await offerAgain(after);
+    }
     // A lease waiting for the resource it is building holds nothing back: the next one of its
     // demand may build or find its own.
     else if (
@@ -165,10 +208,16 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
       (after.blocker as { reason?: string } | null)?.reason !== 'waiting-for-resource-activation'
     ) {
       failedDemand.set(key, unit.id);
+      passedOver.push({ unit, lease: after });
       failed(unit, leaseBand);
     }
   }
   await batch.flush(ctx);
+  // Queued behind the first lease of their demand that is still refused.
+  for (const { unit, lease } of passedOver) {
+    const first = failedDemand.get(demandKey(lease));
+    if (first !== undefined && first !== unit.id) block([lease], { reason: 'queued-behind', leaseId: first });
+  }
   await writeBlockers(ctx, blocked);
   // Every head of some shape was served: more of that shape may be waiting than were read.
   const perShape = new Map<string, number>();

@@ -39,8 +39,8 @@ export async function writeBlockers(ctx: TxContext, blocked: readonly Blocked[])
 
 /**
  * The pass's plain grants (see GrantBatch), written by flush in one statement: each lease ACTIVE
- * on its resource with its two logs, acquired then activated, as a lease's own acquisition writes
- * them (acquire.ts), in the order the pass granted them. A grant whose resource is no longer ACTIVE under the share lock is not
+ * on its resource with its fence and its two logs, acquired then activated, as a lease's own
+ * acquisition writes them (acquire.ts), in the order the pass granted them. A grant whose resource is no longer ACTIVE under the share lock is not
  * written; its lease stays PENDING and the type's next pass serves it.
  *
  * Until flushed, the pool as the database shows it lacks these grants. They take no slot lock, so
@@ -70,18 +70,28 @@ export class PassGrants implements GrantBatch {
     const planned = this.planned;
     if (planned.length === 0) return;
     this.planned = [];
+    // Each grant takes its resource's next fence (as acquire.ts's grants do), numbered in grant
+    // order; the resource's row update is also the guard: it waits for a release being committed
+    // and then finds the resource no longer ACTIVE.
     const rows = await ctx.tx.$queryRaw<{ id: number; ownerResourceId: number | null; logs: string[] }[]>`
       WITH q AS (
         SELECT * FROM unnest(${planned.map((p) => p.lease.id)}::int[], ${planned.map((p) => p.resourceId)}::int[])
           WITH ORDINALITY AS q(lease, resource, n)),
-      r AS (
-        SELECT id FROM "Resource" WHERE id IN (SELECT resource FROM q) AND status = 'ACTIVE' AND "drainingAt" IS NULL
-        ORDER BY id FOR SHARE),
+      f AS (
+        UPDATE "Resource" r SET "fenceCounter" = r."fenceCounter" + c.k
+        FROM (SELECT resource, count(*)::int AS k FROM q GROUP BY resource ORDER BY resource) c
+        WHERE r.id = c.resource AND r.status = 'ACTIVE' AND r."drainingAt" IS NULL
+        RETURNING r.id, r."fenceCounter" AS top, c.k),
+      x AS (
+        SELECT q.lease, q.resource, q.n,
+               f.top - f.k + row_number() OVER (PARTITION BY q.resource ORDER BY q.n) AS fence
+        FROM q JOIN f ON f.id = q.resource),
       u AS (
-        UPDATE "Lease" l SET status = 'ACTIVE', "resourceId" = q.resource, "acquiredAt" = ${ctx.now}::timestamp,
-          "activatedAt" = ${ctx.now}::timestamp, "updatedAt" = ${ctx.now}::timestamp, attempts = 0, blocker = NULL
-        FROM q WHERE l.id = q.lease AND l.status = 'PENDING' AND q.resource IN (SELECT id FROM r)
-        RETURNING l.id, l."resourceId", l."ownerResourceId", q.n),
+        UPDATE "Lease" l SET status = 'ACTIVE', "resourceId" = x.resource, fence = x.fence,
+          "acquiredAt" = ${ctx.now}::timestamp, "activatedAt" = ${ctx.now}::timestamp,
+          "updatedAt" = ${ctx.now}::timestamp, attempts = 0, blocker = NULL
+        FROM x WHERE l.id = x.lease AND l.status = 'PENDING'
+        RETURNING l.id, l."resourceId", l."ownerResourceId", x.n),
       g AS (
         INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId")
         SELECT e.type, jsonb_build_object('resourceId', u."resourceId"), ${ctx.now}::timestamp, u.id, u."resourceId"

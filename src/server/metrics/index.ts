@@ -18,6 +18,8 @@ export interface Metrics extends DomainMetrics {
   /** Requests and operations refused by load shedding, by scope (process, principal). */
   refused: Counter<'scope'>;
   inFlight: Gauge;
+  /** Where the WebSocket server's shared executions are read from at scrape time. */
+  readCohorts(read: () => { cohorts: number; members: number }): void;
 }
 
 /**
@@ -59,9 +61,27 @@ export function createMetrics(db: Database): Metrics {
       },
     }),
   };
+  let cohorts = () => ({ cohorts: 0, members: 0 });
+  new Gauge({
+    name: 'drydock_subscription_cohorts',
+    help: 'Shared subscription executions running in this process (one per operation, variables and visibility).',
+    registers: [registry],
+    collect() {
+      this.set(cohorts().cohorts);
+    },
+  });
+  new Gauge({
+    name: 'drydock_subscription_cohort_members',
+    help: 'graphql-ws subscriptions served by a shared execution in this process.',
+    registers: [registry],
+    collect() {
+      this.set(cohorts().members);
+    },
+  });
   return {
     ...domain,
     registry,
+    readCohorts: (read) => (cohorts = read),
     plugins: [prometheus, countSubscriptions],
     deliveryLag: new Histogram({
       name: 'drydock_event_delivery_lag_seconds',

@@ -1,0 +1,110 @@
+import { type Prisma, type Lease } from '../generated/prisma/client.js';
+import { rawQueries } from '../db/raw-sql.js';
+import { inUpdateTransaction, type AllocatorDeps } from './context.js';
+import { publishLog } from './logs.js';
+import { leaseOnResourceStatuses, liveLeaseStatuses } from './state-machines.js';
+
+// A lease's holder: its liveness (heartbeats) and its hand-off to another principal. Both write
+// the lease row, so they live here with the other writers, not in the services.
+
+export type HeartbeatOutcome =
+  | { kind: 'seen'; lease: Lease }
+  | { kind: 'not-found' }
+  | { kind: 'refused'; lease: Lease }
+  | { kind: 'over'; lease: Lease };
+
+/**
+ * The holder was seen now: one statement, which only moves `lastSeenAt` (written only if `may`,
+ * an SQL condition on the lease row, holds and the lease is still live). The lease's own update,
+ * already scheduled at the old deadline, looks again when it comes and moves itself; so a
+ * heartbeat never touches the job queue. Failures are read back only when there is one.
+ */
+export async function heartbeatLease(deps: AllocatorDeps, leaseId: number, may: Prisma.Sql): Promise<HeartbeatOutcome> {
+  const now = deps.options.clock();
+  const raw = await rawQueries(deps.db);
+  const [seen] = await raw.$queryRaw<Lease[]>`
+    UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
+    WHERE id = ${leaseId} AND (${may}) IS TRUE AND status::text = ANY(${liveLeaseStatuses}::text[])
+    RETURNING *`;
+  if (seen) return { kind: 'seen', lease: seen };
+  const [lease] = await raw.$queryRaw<(Lease & { __may: boolean })[]>`
+    SELECT *, (${may}) IS TRUE AS __may FROM "Lease" WHERE id = ${leaseId}`;
+  if (!lease) return { kind: 'not-found' };
+  const { __may: allowed, ...row } = lease;
+  return allowed ? { kind: 'over', lease: row } : { kind: 'refused', lease: row };
+}
+
+/**
+ * A subscription's keep-alive: the lease, if `ownerId` owns it, it is live and has a heartbeat,
+ * was seen now. Returns its heartbeatSeconds, or null when nothing was written (no need to go on).
+ */
+export async function leaseSeen(deps: AllocatorDeps, ownerId: number, leaseId: number): Promise<number | null> {
+  const now = deps.options.clock();
+  const [row] = await (
+    await rawQueries(deps.db)
+  ).$queryRaw<{ heartbeatSeconds: number }[]>`
+    UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
+    WHERE id = ${leaseId} AND "ownerId" = ${ownerId}::int AND "heartbeatSeconds" IS NOT NULL
+      AND status::text = ANY(${liveLeaseStatuses}::text[])
+    RETURNING "heartbeatSeconds"`;
+  return row?.heartbeatSeconds ?? null;
+}
+
+export type TransferOutcome =
+  | { kind: 'transferred'; lease: Lease }
+  | { kind: 'not-found' }
+  | { kind: 'not-live'; lease: Lease }
+  | { kind: 'recipient-not-authorized'; blueprintId: number }
+  | { kind: 'no-recipient' };
+
+/**
+ * Gives a live lease (ACQUIRED or ACTIVE) to another principal, under the lease's lock: the new
+ * owner, a new fence from the resource (the old holder's fence is stale from this commit on), the
+ * holder seen now, and a log naming both principals and who did it. The recipient must be allowed
+ * to lease from the resource's blueprint (an admin or system principal, or an active, authorized
+ * authorization), checked in the same statement that writes.
+ */
+export async function transferLease(
+  deps: AllocatorDeps,
+  leaseId: number,
+  toPrincipalId: number,
+  byPrincipalId: number,
+  allowed: (lease: Lease) => boolean,
+): Promise<TransferOutcome | { kind: 'refused'; lease: Lease }> {
+  return inUpdateTransaction(deps, async (ctx) => {
+    const [lease] = await ctx.tx.$queryRaw<Lease[]>`SELECT * FROM "Lease" WHERE id = ${leaseId} FOR NO KEY UPDATE`;
+    if (!lease) return { kind: 'not-found' as const };
+    if (!allowed(lease)) return { kind: 'refused' as const, lease };
+    if (!leaseOnResourceStatuses.includes(lease.status) || lease.resourceId === null)
+      return { kind: 'not-live' as const, lease };
+    const [recipient] = await ctx.tx.$queryRaw<{ authorized: boolean; blueprintId: number }[]>`
+      SELECT (p."isAdmin" OR p.kind = 'SYSTEM' OR EXISTS (
+                SELECT 1 FROM "Authorization" a
+                WHERE a."principalId" = p.id AND a."blueprintId" = r."blueprintId"
+                  AND a."blueprintState" = 'AUTHORIZED' AND a."objectState" = 'ACTIVE')) AS authorized,
+             r."blueprintId"
+      FROM "Principal" p, "Resource" r WHERE p.id = ${toPrincipalId} AND r.id = ${lease.resourceId}`;
+    if (!recipient) return { kind: 'no-recipient' as const };
+    if (!recipient.authorized) return { kind: 'recipient-not-authorized' as const, blueprintId: recipient.blueprintId };
+    const data = { fromPrincipalId: lease.ownerId, toPrincipalId, byPrincipalId };
+    const [row] = await ctx.tx.$queryRaw<(Lease & { __log: bigint })[]>`
+      WITH f AS (
+        UPDATE "Resource" SET "fenceCounter" = "fenceCounter" + 1 WHERE id = ${lease.resourceId}
+        RETURNING "fenceCounter"),
+      u AS (
+        UPDATE "Lease" SET "ownerId" = ${toPrincipalId}::int, "authorizingPrincipalId" = ${toPrincipalId}::int,
+               fence = (SELECT "fenceCounter" FROM f),
+               "lastSeenAt" = CASE WHEN "heartbeatSeconds" IS NULL THEN "lastSeenAt" ELSE ${ctx.now}::timestamp END,
+               "updatedAt" = ${ctx.now}::timestamp
+        WHERE id = ${leaseId} RETURNING *),
+      g AS (
+        INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId")
+        SELECT 'lease-transferred', ${JSON.stringify(data)}::jsonb || jsonb_build_object('fence', u.fence),
+               ${ctx.now}::timestamp, u.id, u."resourceId"
+        FROM u RETURNING id)
+      SELECT u.*, g.id AS __log FROM u, g`;
+    const { __log: logId, ...updated } = row!;
+    publishLog(ctx.after, { leaseId, resourceId: updated.resourceId }, logId, { lease: updated.status });
+    return { kind: 'transferred' as const, lease: updated };
+  });
+}

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineImplementation } from '../../src/blueprints/implementation.js';
+import { ensurePrincipal } from '../../src/services/index.js';
+import { describeEachDatabase } from '../support/database.js';
+import { createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
+import { waitFor } from '../support/wait.js';
+
+// Regression for the bench's mixed-priority row, where one owner's leases were all served before
+// the others' higher-priority ones: a pass tries each lease against the pool as it is when that
+// lease's turn comes, so capacity committed while the pass runs (there: the resource limit raised
+// by updateBlueprint) is refused to the leases tried before it and found by the first lease of
+// another demand (another owner) tried after. The refused leases then sat behind their own stale
+// failure ("queued-behind") while that owner's leases of lower priority took everything.
+// Here the capacity appears right after the first refusal, as the commit did there.
+
+/** One shared resource, which may be built only once the window is open. */
+function windowBlueprint(control: { open: boolean; refusals: number }) {
+  return defineImplementation<Record<string, never>>({
+    key: 'window',
+    resourceType: 'window',
+    configSchema: z.object({}).strict(),
+    canEverAllocate: () => true,
+    async canAllocateNow(blueprint, _lease, queries) {
+      if (!control.open) {
+        control.refusals++;
+        control.open = true;
+        return false;
+      }
+      return (await queries.resources(blueprint.id, ['PENDING', 'ACTIVE'])).length === 0;
+    },
+    allocateResource: async () => ({ name: 'window', attributes: {}, slotLocks: [], activation: 'now' }),
+    canAcquireLeaseOn: async (_b, resource) => resource.status === 'ACTIVE',
+    acquireLease: () => ({ slotLocks: [] }),
+    shouldAllocateSupplementalResource: () => false,
+  });
+}
+
+describeEachDatabase('capacity that appears while a pass runs', (kind) => {
+  let h: Harness;
+  const control = { open: false, refusals: 0 };
+  beforeAll(async () => {
+    h = await createHarness(kind, { implementations: [windowBlueprint(control)] });
+  });
+  afterAll(() => h.dispose());
+  beforeEach(() => Object.assign(control, { open: false, refusals: 0 }));
+
+  it('goes to the leases ahead that were refused it a moment before, in policy order', async () => {
+    await h.reset();
+    unwrap(await h.services.blueprints.create(h.system, { name: 'window', implementation: 'window', config: {} }));
+    // Admins need no authorization, but each is its own authorizing principal: two demands.
+    const [a, b] = await Promise.all(
+      ['owner-a', 'owner-b'].map((name) => ensurePrincipal(h.db, { name, kind: 'USER', isAdmin: true })),
+    );
+    // Queued while no worker runs, so that one pass serves them all.
+    const ask = async (actor: typeof a, priority: number) =>
+      unwrap(await h.services.leases.request(actor!, { resourceType: 'window', priority })).id;
+    const a1 = await ask(a, 0);
+    const a2 = await ask(a, 0);
+    const b1 = await ask(b, -1);
+    const b2 = await ask(b, -1);
+    const stop = h.services.worker.start({ concurrency: 1 }).stop;
+    try {
+      await waitFor(async () => (await h.db.prisma.lease.count({ where: { status: 'ACTIVE' } })) === 4);
+    } finally {
+      await stop();
+    }
+    expect(control.refusals, 'the pool refused the first lease once').toBe(1);
+    const acquired = await h.db.prisma.log.findMany({ where: { type: 'lease-acquired' }, orderBy: { id: 'asc' } });
+    // b1 found the window first; then the order resumes from the leases ahead of it.
+    expect(acquired.map((l) => l.leaseId)).toEqual([b1, a1, a2, b2]);
+    // All in the one pass, with no blocker left on a lease that was served.
+    expect(new Set(acquired.map((l) => l.createdAt.getTime())).size).toBe(1);
+    const queuedBehind = await h.db.prisma.log.count({
+      where: { type: 'waiting-for-resources', leaseId: { in: [a2, b2] } },
+    });
+    expect(queuedBehind).toBe(0);
+  });
+});
