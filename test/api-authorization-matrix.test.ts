@@ -243,6 +243,18 @@ const mutations: Row[] = [
     [NA, NA, NA, 'CredentialPayload'],
   ],
   [
+    'drainResource',
+    `mutation ($id: ID!) { drainResource(id: $id) { __typename } }`,
+    () => ({ id: ids['resource'] }),
+    [NA, NA, NA, 'ResourcePayload'],
+  ],
+  [
+    'undrainResource',
+    `mutation ($id: ID!) { undrainResource(id: $id) { __typename } }`,
+    () => ({ id: ids['resource'] }),
+    [NA, NA, NA, 'ResourcePayload'],
+  ],
+  [
     // Last: releasing the resource ends the leases the subscriptions below do not need any more.
     'releaseResource',
     `mutation ($id: ID!) { releaseResource(id: $id) { __typename } }`,

@@ -97,6 +97,7 @@ export type Action =
   | { kind: 'resource.release' | 'resource.reclaim' | 'resource.update' }
   | { kind: 'blueprint.create' | 'credential.manage' }
   | { kind: 'blueprint.edit' | 'authorization.decide'; blueprint: { id: number; createdById: number | null } }
+  | { kind: 'resource.drain'; resource: { id: number }; blueprint: { id: number; createdById: number | null } }
   | { kind: 'authorization.request'; principalId: number }
   | { kind: 'token.create'; principalId: number | null; scopes: readonly Scope[]; makesAdmin: boolean }
   | { kind: 'token.revoke'; token: { principalId: number } };
@@ -141,6 +142,10 @@ export function may(actor: Actor, action: Action): DomainError | null {
       return admin || (lease && action.blueprint.createdById === me)
         ? null
         : notAuthorized(`may not edit blueprint ${action.blueprint.id}`);
+    case 'resource.drain':
+      return admin || (lease && action.blueprint.createdById === me)
+        ? null
+        : notAuthorized(`may not drain resource ${action.resource.id} (of blueprint ${action.blueprint.id})`);
     case 'authorization.decide':
       return admin || (lease && action.blueprint.createdById === me)
         ? null

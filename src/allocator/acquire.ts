@@ -30,7 +30,7 @@ export async function acquireOn(
   if (open) return open;
   const rows = await ctx.tx.$queryRaw<
     { status: ResourceStatus }[]
-  >`SELECT status::text FROM "Resource" WHERE id = ${resource.id} FOR SHARE`;
+  >`SELECT CASE WHEN "drainingAt" IS NULL THEN status::text ELSE 'DRAINING' END AS status FROM "Resource" WHERE id = ${resource.id} FOR SHARE`;
   const status = rows[0]?.status;
   if (status !== 'ACTIVE' && status !== 'PENDING') return { ok: false, reason: 'resource-not-open' };
   const current = status === resource.status ? resource : { ...resource, status };

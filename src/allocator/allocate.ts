@@ -201,7 +201,14 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   // 8. Nothing to do but wait. Capacity that is merely busy is certain to wake us when it frees
   // (a lease or resource destroyed wakes the oldest waiters), so that wait is patient; a lost
   // allocation race or a temporary failure retries soon, since nothing will wake us for it.
-  return waitAndRetry(ctx, lease, lockBlocker ?? { reason: 'no-capacity' }, { patient: !retrySoon });
+  // Capacity that is only draining says so: the owner sees why, the operator what to undrain.
+  const blueprintIds = new Set(candidates.map((c) => c.blueprint.id));
+  const draining = viewed
+    .active()
+    .filter((r) => r.resource.drainingAt !== null && blueprintIds.has(r.resource.blueprintId))
+    .map((r) => r.resource.id);
+  const blocker = lockBlocker ?? (draining.length > 0 ? { reason: 'draining', resourceIds: draining } : null);
+  return waitAndRetry(ctx, lease, blocker ?? { reason: 'no-capacity' }, { patient: !retrySoon });
 }
 
 export interface AllocationView {
@@ -293,6 +300,8 @@ async function candidateResources(
   const byId = new Map(candidates.map((c) => [c.blueprint.id, c]));
   const result: Candidate[] = [];
   for (const { resource, live } of viewed.active()) {
+    // A draining resource takes no new lease (the grant re-checks this under the row's share lock).
+    if (resource.drainingAt !== null) continue;
     const loaded = byId.get(resource.blueprintId);
     if (!loaded) continue;
     if (!(await loaded.implementation.canAcquireLeaseOn(loaded.blueprint, resource, lease, queries))) continue;
@@ -437,7 +446,7 @@ async function reclaimableResource(
   const rows = await ctx.tx.$queryRaw<{ id: number }[]>`
     SELECT r.id FROM "Resource" r
     WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
-      AND r.status = 'ACTIVE' AND NOT (r.id = ANY(${exclude}::int[]))
+      AND r.status = 'ACTIVE' AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
       AND COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
       AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
                       AND (l.status IN ('ACQUIRED', 'ACTIVE') OR l."acquiredAt" >= ${since}::timestamp OR l."destroyedAt" >= ${since}::timestamp))

@@ -84,14 +84,17 @@ export function holderDeadline(lease: Pick<Lease, 'heartbeatSeconds' | 'lastSeen
 }
 
 /**
- * A released or broken resource is destroyed only once no live lease is on it (resource-update.ts):
+ * A released or broken resource is destroyed (a draining one, released) only once no live lease is
+ * on it (resource-update.ts):
  * a lease that has ended tells it to look again. Also from a lease already DESTROYED: its end may
  * have committed while the resource, counting it still live, was being released.
  */
 function wakeEndingResource(ctx: TxContext, lease: Lease, held: HeldResource | null): void {
-  const status = held?.resource.status;
-  const onIt = lease.resourceId === held?.resource.id && leaseOnResourceStatuses.includes(lease.status);
-  if ((status === 'RELEASED' || status === 'BROKEN') && !onIt) scheduleResourceUpdate(ctx, held!.resource.id);
+  if (!held) return;
+  const { status, drainingAt, releaseWhenDrained } = held.resource;
+  const onIt = lease.resourceId === held.resource.id && leaseOnResourceStatuses.includes(lease.status);
+  const waiting = status === 'RELEASED' || status === 'BROKEN' || (drainingAt !== null && releaseWhenDrained);
+  if (waiting && !onIt) scheduleResourceUpdate(ctx, held.resource.id);
 }
 
 /** The resource a lease is on and its blueprint, read (not locked) with the lease's lock. */

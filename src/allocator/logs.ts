@@ -43,7 +43,9 @@ export interface LogData {
   'resource-activated': Record<string, never>;
   'resource-activation-failed-temporarily': { message: string };
   'resource-release-requested': { authorId: number | null; kind: 'release' | 'reclaim' };
-  'resource-released': { reason: 'command' | 'reclaimed' | 'expired' };
+  'resource-released': { reason: 'command' | 'reclaimed' | 'expired' | 'drained' };
+  'resource-draining': { authorId: number | null; release: boolean };
+  'resource-undrained': { authorId: number | null };
   'resource-reclaim-refused': { liveLeases: number };
   'resource-broken': { message: string; reason?: 'activation-failed' | 'health-check-failed'; hopeless?: true };
   'resource-check-failed-temporarily': { message: string };

@@ -97,6 +97,12 @@ async function handle(
   if (liveResourceStatuses.includes(resource.status) && resource.until && resource.until <= ctx.now) {
     resource = await releaseResource(ctx, resource, 'expired');
   }
+  if (resource.status === 'ACTIVE' && resource.drainingAt && resource.releaseWhenDrained) {
+    // Drained: its last lease has ended (each lease's end wakes this update, see lease-update.ts).
+    const [counted] = await ctx.tx.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM "Lease" WHERE "resourceId" = ${resource.id} AND status IN ('ACQUIRED', 'ACTIVE')`;
+    if ((counted?.n ?? 0) === 0) resource = await releaseResource(ctx, resource, 'drained');
+  }
   if (resource.status === 'RELEASED' || resource.status === 'BROKEN') {
     // Its leases end first (each lease's own update; they wake this one as they end): no lease is
     // ever live on a destroyed resource, nor on one being torn down.
@@ -114,7 +120,7 @@ async function handle(
 async function releaseResource(
   ctx: TxContext,
   resource: Resource,
-  reason: 'command' | 'reclaimed' | 'expired',
+  reason: 'command' | 'reclaimed' | 'expired' | 'drained',
 ): Promise<Resource> {
   return transitionResource(ctx, resource, 'RELEASED', { type: 'resource-released', data: { reason } });
 }

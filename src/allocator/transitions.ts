@@ -131,7 +131,8 @@ export async function guardedTransitionLease<T extends LogType>(
   }
   const guard = extras.onActiveResource;
   const ctes: Prisma.Sql[] = [];
-  if (guard !== undefined) ctes.push(Prisma.sql`r AS (SELECT status FROM "Resource" WHERE id = ${guard} FOR SHARE)`);
+  if (guard !== undefined)
+    ctes.push(Prisma.sql`r AS (SELECT status FROM "Resource" WHERE id = ${guard} AND "drainingAt" IS NULL FOR SHARE)`);
   // A grant takes the resource's next fence in its own statement, so no holder can ever see a
   // fence lower than one handed out before it. Grants of a type are made by its one pass at a
   // time, so the resource's row lock taken here serializes nothing that was parallel.

@@ -13,6 +13,8 @@ const messages: Record<string, (blocker: Blocker) => string> = {
   'waiting-for-resource-activation': (b) => `waiting for resource ${String(b['resourceId'])} to finish setting up`,
   'waiting-for-reclaim': (b) => `waiting for idle resource ${String(b['resourceId'])} to be reclaimed`,
   'no-capacity': () => 'waiting for resources: every matching resource is busy and no blueprint can build another now',
+  draining: (b) =>
+    `waiting for resources: the only matching capacity is draining (resources ${(b['resourceIds'] as number[]).join(', ')})`,
   'slot-lock': () => 'waiting for a slot held by another lease',
   'slot-lock-failure': () => 'lost a race for a slot lock; retrying',
   'resource-not-open': () => 'the chosen resource is not open yet; retrying',

@@ -33,6 +33,14 @@ export const ResourceNode = builder.prismaNode('Resource', {
     activatedAt: t.expose('activatedAt', { type: 'DateTime', nullable: true }),
     releasedAt: t.expose('releasedAt', { type: 'DateTime', nullable: true }),
     destroyedAt: t.expose('destroyedAt', { type: 'DateTime', nullable: true }),
+    drainingAt: t.expose('drainingAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Draining since: it takes no new lease while its leases run to their end.',
+    }),
+    releaseWhenDrained: t.exposeBoolean('releaseWhenDrained', {
+      description: 'Released once drained (no live lease left on it).',
+    }),
     blueprint: t.relation('blueprint'),
     leases: t.relatedConnection('leases', {
       cursor: 'id',
@@ -88,6 +96,32 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.globalID({ required: true, for: ResourceNode }) },
     resolve: async (_root, args, ctx) => ({
       resource: unwrap(await ctx.services.resources.release(ctx.actor, databaseId(args.id) ?? 0)),
+    }),
+  }),
+  drainResource: t.field({
+    type: ResourcePayload,
+    description:
+      'Drains a resource: it takes no new lease, its live leases run to their end, and with `release` it is then released (admins and the owner of its blueprint).',
+    errors: { types: [...domainErrors], directResult: true },
+    args: {
+      id: t.arg.globalID({ required: true, for: ResourceNode }),
+      release: t.arg.boolean({ description: 'Release it once no live lease is left (default false).' }),
+    },
+    resolve: async (_root, args, ctx) => ({
+      resource: unwrap(
+        await ctx.services.resources.setDraining(ctx.actor, databaseId(args.id) ?? 0, {
+          release: args.release ?? false,
+        }),
+      ),
+    }),
+  }),
+  undrainResource: t.field({
+    type: ResourcePayload,
+    description: 'Ends a drain: the resource takes leases again (admins and the owner of its blueprint).',
+    errors: { types: [...domainErrors], directResult: true },
+    args: { id: t.arg.globalID({ required: true, for: ResourceNode }) },
+    resolve: async (_root, args, ctx) => ({
+      resource: unwrap(await ctx.services.resources.setDraining(ctx.actor, databaseId(args.id) ?? 0, null)),
     }),
   }),
   reclaimResources: t.field({

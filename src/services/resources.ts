@@ -1,22 +1,28 @@
 import type { Resource } from '../generated/prisma/client.js';
 import { sendCommand } from '../allocator/commands.js';
 import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
-import { notFound, type DomainError } from '../allocator/errors.js';
+import { notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { canResourceTransition } from '../allocator/state-machines.js';
 import { updateResource } from '../allocator/resource-update.js';
+import { setDraining } from '../allocator/drain.js';
 import { may, visibleWhere } from '../access/policy.js';
 import type { Actor } from './actor.js';
 
 export interface ResourceService {
-  /** Asks a resource to release itself; its update then tells every lease on it to release. Admins only. */
+  /** Asks a resource to release itself: its leases release first, then it is destroyed. Admins only. */
   release(actor: Actor, resourceId: number): Promise<Result<Resource>>;
   /** Asks every idle resource (of a type) to go; returns those asked. Admins only. */
   reclaim(actor: Actor, input: { resourceType?: string }): Promise<Result<Resource[]>>;
   get(actor: Actor, resourceId: number): Promise<Result<Resource>>;
   /** Runs the resource's update now, under its lock (Drydock's `update-resource`). Admins only. */
   update(actor: Actor, resourceId: number): Promise<Result<Resource>>;
+  /**
+   * Drains a live resource (no new lease; its leases run to their end), released once drained
+   * when `release`; null ends the drain. Admins and the owner of its blueprint.
+   */
+  setDraining(actor: Actor, resourceId: number, drain: { release: boolean } | null): Promise<Result<Resource>>;
 }
 
 export function resourceService(deps: AllocatorDeps): ResourceService {
@@ -100,6 +106,32 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
         where: { AND: [{ id: resourceId }, visibleWhere(actor, 'Resource')] },
       });
       return resource ? ok(resource) : fail(notFound('resource', resourceId));
+    },
+
+    async setDraining(actor, resourceId, drain) {
+      return inTransaction(deps, async (ctx): Promise<Result<Resource>> => {
+        // The row lock first: a grant in flight on this resource finishes (or waits) around it.
+        const [locked] = await ctx.tx.$queryRaw<{ id: number }[]>`
+          SELECT id FROM "Resource" WHERE id = ${resourceId} FOR NO KEY UPDATE`;
+        const resource = locked
+          ? await ctx.tx.resource.findUnique({ where: { id: resourceId }, include: { blueprint: true } })
+          : null;
+        if (!resource) return fail(notFound('resource', resourceId));
+        const refused = may(actor, {
+          kind: 'resource.drain',
+          resource: { id: resourceId },
+          blueprint: { id: resource.blueprintId, createdById: resource.blueprint.createdById },
+        });
+        if (refused) return fail(refused);
+        if (resource.status !== 'PENDING' && resource.status !== 'ACTIVE') {
+          const what = drain ? 'drained' : 'undrained';
+          return fail(
+            validationError(['id'], `resource ${resourceId} is ${resource.status}: only a live one can be ${what}`),
+          );
+        }
+        const { blueprint: _blueprint, ...row } = resource;
+        return ok(await setDraining(ctx, row, drain, actor.principalId));
+      });
     },
 
     async update(actor, resourceId) {

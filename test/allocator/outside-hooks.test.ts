@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PermanentFailure, TemporaryFailure } from '../../src/failures.js';
 import { defineImplementation, type ActivationResult } from '../../src/blueprints/implementation.js';
+import { waitFor } from '../support/wait.js';
 import { describeEachDatabase } from '../support/database.js';
 import {
   authorizeBlueprintOn,
@@ -139,9 +140,11 @@ describeEachDatabase('hooks outside transactions', (kind) => {
     unwrap(await h.services.resources.release(h.system, resource.id));
     await waitForLease(h, baseLeaseId, ['DESTROYED']);
     await waitForLease(h, lease.id, ['DESTROYED']);
+    // The resource is torn down and destroyed once its leases are gone.
+    await waitFor(
+      async () => (await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resource.id } })).status === 'DESTROYED',
+    );
     expect(control.teardowns).toEqual([resource.id]);
-    const destroyed = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resource.id } });
-    expect(destroyed.status).toBe('DESTROYED');
   });
 
   it('a blueprint not authorized on what it leases: its resources break, and the lease gives up after a few', async () => {

@@ -119,6 +119,11 @@ describe('drydock management commands', () => {
     expect(updated).toMatchObject({ code: 0, stdout: expect.stringMatching(/update scheduled/) });
     const updatedResource = await runCli(['update-resource', '--id', String(lease.resource.databaseId)], { env });
     expect(updatedResource).toMatchObject({ code: 0, stdout: expect.stringMatching(/update scheduled/) });
+    const resourceId = String(lease.resource.databaseId);
+    const drained = await runCli(['drain-resource', '--id', resourceId], { env });
+    expect(drained).toMatchObject({ code: 0, stdout: expect.stringMatching(/ACTIVE: draining\n$/) });
+    const undrained = await runCli(['undrain-resource', resourceId], { env });
+    expect(undrained).toMatchObject({ code: 0, stdout: expect.stringMatching(/ACTIVE: in service\n$/) });
     const reclaimed = await runCli(['reclaim', '--type', 'host'], { env });
     expect(reclaimed).toMatchObject({ code: 0, stdout: 'no idle resources to reclaim\n' });
 

@@ -221,6 +221,8 @@ export class LogChecker {
       if (on.length > 0) this.violate(log, `resource ${id} reclaimed while leases ${on.join(', ')} were on it`);
     }
     if (to === 'DESTROYED') {
+      const on = [...(this.onResource.get(id) ?? [])];
+      if (on.length > 0) this.violate(log, `resource ${id} destroyed while leases ${on.join(', ')} were on it`);
       this.live.set(resource.blueprintId, (this.live.get(resource.blueprintId) ?? 0) - 1);
       const slot = this.resourceSlot(id);
       if (slot !== undefined && this.slots.get(slot) === id) this.slots.delete(slot);

@@ -80,7 +80,7 @@ export class PassGrants implements GrantBatch {
       f AS (
         UPDATE "Resource" r SET "fenceCounter" = r."fenceCounter" + c.k
         FROM (SELECT resource, count(*)::int AS k FROM q GROUP BY resource ORDER BY resource) c
-        WHERE r.id = c.resource AND r.status = 'ACTIVE'
+        WHERE r.id = c.resource AND r.status = 'ACTIVE' AND r."drainingAt" IS NULL
         RETURNING r.id, r."fenceCounter" AS top, c.k),
       x AS (
         SELECT q.lease, q.resource, q.n,

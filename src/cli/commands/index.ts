@@ -3,6 +3,7 @@ import { blueprintCommand } from './blueprint.js';
 import { candidatesCommand } from './candidates.js';
 import type { Command } from './command.js';
 import { completionCommand } from './completion.js';
+import { drainResourceCommand, undrainResourceCommand } from './drain.js';
 import { leaseCommand } from './lease.js';
 import { leasesCommand, resourcesCommand } from './listings.js';
 import { logCommand } from './log.js';
@@ -27,6 +28,8 @@ export const commands: Command[] = [
   watchCommand,
   logCommand,
   releaseResourceCommand,
+  drainResourceCommand,
+  undrainResourceCommand,
   reclaimCommand,
   updateLeaseCommand,
   updateResourceCommand,
