@@ -6,7 +6,7 @@ import { scheduleJob, schedulePass } from '../jobs.js';
 import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';
 import { demandKey } from './demand.js';
-import { serveGang, serveLease } from './plan.js';
+import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, readOwners, takeTurn, type OwnerRow } from './read.js';
@@ -108,21 +108,39 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
     served += count;
     for (const lease of unit.parts ?? [unit.lease]) grantedIds.add(lease.id);
   };
+  const shapeOf = (lease: Lease) => JSON.stringify(lease.attributes ?? {});
+  /** Leases ahead of `lease` of its attributes but another demand were refused in this pass. */
+  const refusedAhead = (lease: Lease) =>
+    passedOver.some((p) => shapeOf(p.lease) === shapeOf(lease) && failedDemand.get(demandKey(p.lease)) === p.unit.id);
   /**
-   * A lease of another demand was just served with what leases ahead of it, of the same
-   * attributes, were refused a moment before: the pool changed while this pass ran (each lease's
-   * view is read when it is tried, so capacity committed meanwhile, e.g. a raised resource limit or
-   * a freed slot, is seen only by those tried after it). Those leases are offered the pool again,
-   * in their order, before the pass goes on, instead of waiting behind their own stale failure
-   * while everything behind them is served.
+   * Serves `lease`; but if leases ahead of it, of its attributes and another demand, were refused
+   * what it gets, first offers that to them again, in their order. Each lease's view of the pool
+   * is read when it is tried, so capacity committed while the pass runs (a raised resource limit,
+   * a freed slot) would otherwise go to the first lease tried after it, while the ones refused a
+   * moment before waited behind their own stale failure. So the lease is tried in a savepoint:
+   * refused, that stands; served, it is rolled back, the others go first, and it is tried again.
    */
-  const offerAgain = async (winner: Lease) => {
-    const shape = JSON.stringify(winner.attributes ?? {});
-    if (!passedOver.some((p) => JSON.stringify(p.lease.attributes ?? {}) === shape)) return;
+  const serveInOrder = async (lease: Lease): Promise<Lease> => {
+    if (!refusedAhead(lease)) return serveLease(ctx, lease, pool);
+    const trial = trialOf(ctx);
+    await ctx.tx.$executeRaw`SAVEPOINT probe`;
+    const probe = await serveLease(trial, lease, pool);
+    if (!isLive(probe)) {
+      await ctx.tx.$executeRaw`RELEASE SAVEPOINT probe`;
+      keepTrial(ctx, trial);
+      return probe;
+    }
+    await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
+    pool.forget();
+    await offerAgain(shapeOf(lease));
+    return serveLease(ctx, lease, pool);
+  };
+  /** Offers the pool again to the leases passed over so far of this shape, in their order. */
+  const offerAgain = async (shape: string) => {
     const stillFailing = new Map<string, number>();
     for (const entry of [...passedOver]) {
       const key = demandKey(entry.lease);
-      if (JSON.stringify(entry.lease.attributes ?? {}) !== shape || stillFailing.has(key)) continue;
+      if (shapeOf(entry.lease) !== shape || stillFailing.has(key)) continue;
       if (!mayServe(queue.bandOf(entry.unit), stopBand) || !underQuota(entry.unit, 1)) continue;
       const after = await serveLease(ctx, entry.lease, pool);
       if (isLive(after)) {
@@ -192,11 +210,8 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
       passedOver.push({ unit, lease: unit.lease });
       continue;
     }
-    const after = await serveLease(ctx, unit.lease, pool);
-    if (isLive(after)) {
-      grant();
-      await offerAgain(after);
-    }
+    const after = await serveInOrder(unit.lease);
+    if (isLive(after)) grant();
     // A lease waiting for the resource it is building holds nothing back: the next one of its
     // demand may build or find its own.
     else if (
