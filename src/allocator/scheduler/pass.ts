@@ -83,8 +83,11 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
   const queue = new PolicyQueue(units, owners, ctx.now, settings);
   const grants = new Map<number, number>();
   const failedDemand = new Map<string, number>();
-  /** Single leases not served so far in this pass, failed or queued behind a failure, in order. */
-  const passedOver: { unit: Unit; lease: Lease }[] = [];
+  /**
+   * Single leases not served so far in this pass, failed or queued behind a failure, in order,
+   * each with the pass's grant count when it was passed over.
+   */
+  const passedOver: { unit: Unit; lease: Lease; grantsBefore: number }[] = [];
   const grantedIds = new Set<number>();
   const blocked: Blocked[] = [];
   let stopBand = -Infinity;
@@ -111,7 +114,13 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
   const shapeOf = (lease: Lease) => JSON.stringify(lease.attributes ?? {});
   /** Leases ahead of `lease` of its attributes but another demand were refused in this pass. */
   const refusedAhead = (lease: Lease) =>
-    passedOver.some((p) => shapeOf(p.lease) === shapeOf(lease) && failedDemand.get(demandKey(p.lease)) === p.unit.id);
+    passedOver.some((p) => retriable(p, shapeOf(lease)) && failedDemand.get(demandKey(p.lease)) === p.unit.id);
+  /**
+   * Only leases passed over since the pass's last grant are offered the pool again: one served
+   * now after a grant that came behind it in the order would be granted out of order.
+   */
+  const retriable = (p: (typeof passedOver)[number], shape: string) =>
+    shapeOf(p.lease) === shape && p.grantsBefore === served;
   /**
    * Serves `lease`; but if leases ahead of it, of its attributes and another demand, were refused
    * what it gets, first offers that to them again, in their order. Each lease's view of the pool
@@ -138,9 +147,10 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
   /** Offers the pool again to the leases passed over so far of this shape, in their order. */
   const offerAgain = async (shape: string) => {
     const stillFailing = new Map<string, number>();
-    for (const entry of [...passedOver]) {
+    const retry = passedOver.filter((p) => retriable(p, shape));
+    for (const entry of retry) {
       const key = demandKey(entry.lease);
-      if (shapeOf(entry.lease) !== shape || stillFailing.has(key)) continue;
+      if (stillFailing.has(key)) continue;
       if (!mayServe(queue.bandOf(entry.unit), stopBand) || !underQuota(entry.unit, 1)) continue;
       const after = await serveLease(ctx, entry.lease, pool);
       if (isLive(after)) {
@@ -207,7 +217,7 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
     const key = demandKey(unit.lease);
     const ahead = failedDemand.get(key);
     if (ahead !== undefined) {
-      passedOver.push({ unit, lease: unit.lease });
+      passedOver.push({ unit, lease: unit.lease, grantsBefore: served });
       continue;
     }
     const after = await serveInOrder(unit.lease);
@@ -219,7 +229,7 @@ async function serve(ctx: TxContext, resourceType: string, heads: Lease[]): Prom
       (after.blocker as { reason?: string } | null)?.reason !== 'waiting-for-resource-activation'
     ) {
       failedDemand.set(key, unit.id);
-      passedOver.push({ unit, lease: after });
+      passedOver.push({ unit, lease: after, grantsBefore: served });
       failed(unit, leaseBand);
     }
   }
