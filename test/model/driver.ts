@@ -102,12 +102,19 @@ export async function drive(options: DriverOptions): Promise<DriverResult> {
 
   const releaseLease = async () => {
     const id = live.splice(rng.int(0, live.length - 1), 1)[0]!;
-    const result = await services.leases.release(system, id);
-    // A gang's parts are released together.
-    if (result.ok) for (const part of model.get(id)!.gang ?? [id]) model.get(part)!.releasedByUs = true;
-    else if (result.error.kind === 'IllegalTransitionError') refused++;
-    else throw new Error(`release of lease ${id}: ${result.error.kind}: ${result.error.message}`);
-    note(`release lease ${id}${result.ok ? '' : ' (already gone)'}`);
+    // A gang's parts are released together, by a release of any part that is still live.
+    const parts = model.get(id)!.gang ?? [id];
+    let released: number | null = null;
+    for (const part of parts) {
+      const result = await services.leases.release(system, part);
+      if (result.ok) released = part;
+      else if (result.error.kind !== 'IllegalTransitionError')
+        throw new Error(`release of lease ${part}: ${result.error.kind}: ${result.error.message}`);
+      if (result.ok) break;
+    }
+    if (released === null) refused++;
+    else for (const part of parts) model.get(part)!.releasedByUs = true;
+    note(`release lease ${released ?? id}${released === null ? ' (already gone)' : ''}`);
   };
 
   const releaseResource = async () => {

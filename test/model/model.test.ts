@@ -7,9 +7,8 @@ import { runModel, type ModelReport } from './run.js';
 // processes against a model of the spec, with the invariants checked while it runs and from the
 // log afterwards. MODEL_OPS sets the PostgreSQL run's length (the long mode is 100,000:
 // `npm run test:model:long`); MODEL_SEED replays a run's choice of operations (what the allocator
-// makes of them still depends on timing, so the printed trace is the record of a failure).
-// Measured on the shared two-core machine: 2,000 operations in ~30-100 s depending on load; 20,000
-// in 9 min (~27 ms an operation, 46 kills), so the 100,000 of the long mode take about 45 min.
+// makes of them still depends on timing, so the printed trace is the record of a failure). The
+// run prints its progress and rate every 5,000 operations, and its tallies at the end.
 
 const seed = seedFromEnv('MODEL_SEED');
 const pgOps = Number(process.env['MODEL_OPS'] ?? 2_000);

@@ -35,8 +35,8 @@ export async function settle(
       if (!wanted || wanted.releasedByUs || wanted.until) continue;
       if (!['PENDING', 'ACQUIRED', 'ACTIVE'].includes(lease.status)) continue;
       const result = await services.leases.release(system, lease.id);
-      // A gang's parts are released together (as the driver's releases count them).
-      if (result.ok) for (const part of wanted.gang ?? [lease.id]) (model.get(part) ?? wanted).releasedByUs = true;
+      // A gang's parts are released together.
+      if (result.ok) for (const part of wanted.gang ?? [wanted.id]) model.get(part)!.releasedByUs = true;
     }
     const resources = await db.prisma.resource.findMany({
       where: { status: { in: ['PENDING', 'RELEASED', 'BROKEN'] } },

@@ -6,7 +6,7 @@ import { scheduleJob, schedulePass } from '../jobs.js';
 import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';
 import { demandKey } from './demand.js';
-import { serveGang, serveLease } from './plan.js';
+import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, readOwners, takeTurn, type OwnerRow } from './read.js';
@@ -85,8 +85,11 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
   const queue = new PolicyQueue(units, owners, ctx.now, settings);
   const grants = new Map<number, number>();
   const failedDemand = new Map<string, number>();
-  /** Single leases not served so far in this pass, failed or queued behind a failure, in order. */
-  const passedOver: { unit: Unit; lease: Lease }[] = [];
+  /**
+   * Single leases not served so far in this pass, failed or queued behind a failure, in order,
+   * each with the pass's grant count when it was passed over.
+   */
+  const passedOver: { unit: Unit; lease: Lease; grantsBefore: number }[] = [];
   const grantedIds = new Set<number>();
   const blocked: Blocked[] = [];
   let stopBand = -Infinity;
@@ -110,21 +113,48 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
     served += count;
     for (const lease of unit.parts ?? [unit.lease]) grantedIds.add(lease.id);
   };
+  const shapeOf = (lease: Lease) => JSON.stringify(lease.attributes ?? {});
+  /** Leases ahead of `lease` of its attributes but another demand were refused in this pass. */
+  const refusedAhead = (lease: Lease) =>
+    passedOver.some((p) => retriable(p, shapeOf(lease)) && failedDemand.get(demandKey(p.lease)) === p.unit.id);
   /**
-   * A lease of another demand was just served with what leases ahead of it, of the same
-   * attributes, were refused a moment before: the pool changed while this pass ran (each lease's
-   * view is read when it is tried, so capacity committed meanwhile, e.g. a raised resource limit or
-   * a freed slot, is seen only by those tried after it). Those leases are offered the pool again,
-   * in their order, before the pass goes on, instead of waiting behind their own stale failure
-   * while everything behind them is served.
+   * Only leases passed over since the pass's last grant are offered the pool again: one served
+   * now after a grant that came behind it in the order would be granted out of order.
    */
-  const offerAgain = async (winner: Lease) => {
-    const shape = JSON.stringify(winner.attributes ?? {});
-    if (!passedOver.some((p) => JSON.stringify(p.lease.attributes ?? {}) === shape)) return;
+  const retriable = (p: (typeof passedOver)[number], shape: string) =>
+    shapeOf(p.lease) === shape && p.grantsBefore === served;
+  /**
+   * Serves `lease`; but if leases ahead of it, of its attributes and another demand, were refused
+   * what it gets, first offers that to them again, in their order. Each lease's view of the pool
+   * is read when it is tried, so capacity committed while the pass runs (a raised resource limit,
+   * a freed slot) would otherwise go to the first lease tried after it, while the ones refused a
+   * moment before waited behind their own stale failure. So the lease is tried in a savepoint:
+   * refused, that stands; served, it is rolled back, the others go first, and it is tried again.
+   */
+  const serveInOrder = async (lease: Lease): Promise<Lease> => {
+    if (!refusedAhead(lease)) return serveLease(ctx, lease, pool);
+    // The probe reads the pool from the database and writes its own grant inside the savepoint.
+    await batch.flush(ctx);
+    const trial = trialOf(ctx);
+    await ctx.tx.$executeRaw`SAVEPOINT probe`;
+    const probe = await serveLease(trial, lease, pool);
+    if (!isLive(probe)) {
+      await ctx.tx.$executeRaw`RELEASE SAVEPOINT probe`;
+      keepTrial(ctx, trial);
+      return probe;
+    }
+    await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
+    pool.forget();
+    await offerAgain(shapeOf(lease));
+    return serveLease(ctx, lease, pool);
+  };
+  /** Offers the pool again to the leases passed over so far of this shape, in their order. */
+  const offerAgain = async (shape: string) => {
     const stillFailing = new Map<string, number>();
-    for (const entry of [...passedOver]) {
+    const retry = passedOver.filter((p) => retriable(p, shape));
+    for (const entry of retry) {
       const key = demandKey(entry.lease);
-      if (JSON.stringify(entry.lease.attributes ?? {}) !== shape || stillFailing.has(key)) continue;
+      if (stillFailing.has(key)) continue;
       if (!mayServe(queue.bandOf(entry.unit), stopBand) || !underQuota(entry.unit, 1)) continue;
       const after = await serveLease(ctx, entry.lease, pool);
       if (isLive(after)) {
@@ -193,14 +223,11 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
     const key = demandKey(unit.lease);
     const ahead = failedDemand.get(key);
     if (ahead !== undefined) {
-      passedOver.push({ unit, lease: unit.lease });
+      passedOver.push({ unit, lease: unit.lease, grantsBefore: served });
       continue;
     }
-    const after = await serveLease(ctx, unit.lease, pool);
-    if (isLive(after)) {
-      grant();
-      await offerAgain(after);
-    }
+    const after = await serveInOrder(unit.lease);
+    if (isLive(after)) grant();
     // A lease waiting for the resource it is building holds nothing back: the next one of its
     // demand may build or find its own.
     else if (
@@ -208,7 +235,7 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
       (after.blocker as { reason?: string } | null)?.reason !== 'waiting-for-resource-activation'
     ) {
       failedDemand.set(key, unit.id);
-      passedOver.push({ unit, lease: after });
+      passedOver.push({ unit, lease: after, grantsBefore: served });
       failed(unit, leaseBand);
     }
   }

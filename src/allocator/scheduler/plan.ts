@@ -30,15 +30,7 @@ export async function serveGang(
   ctx: TxContext,
   parts: readonly Lease[],
 ): Promise<{ kind: 'granted' } | { kind: 'waiting'; part: Lease } | { kind: 'failed'; part: Lease }> {
-  // Its grants are written here, inside the savepoint, not with the pass's batch.
-  const trial: TxContext = {
-    ...ctx,
-    after: new AfterCommit(),
-    jobs: new Map(),
-    passes: new Map(),
-    onCommit: [],
-    grants: undefined,
-  };
+  const trial = trialOf(ctx);
   await ctx.tx.$executeRaw`SAVEPOINT gang`;
   let missing: Lease | null = null;
   for (const part of parts) {
@@ -55,6 +47,19 @@ export async function serveGang(
     return { kind: missing.status === 'PENDING' ? 'waiting' : 'failed', part: missing };
   }
   await ctx.tx.$executeRaw`RELEASE SAVEPOINT gang`;
+  keepTrial(ctx, trial);
+  return { kind: 'granted' };
+}
+
+/** A context for work inside a savepoint: what it would publish and schedule is kept apart. */
+export function trialOf(ctx: TxContext): TxContext {
+  // Grants inside the savepoint are written there, not with the pass's batch, so that rolling it
+  // back takes them too.
+  return { ...ctx, after: new AfterCommit(), jobs: new Map(), passes: new Map(), onCommit: [], grants: undefined };
+}
+
+/** The savepoint of `trial` was kept: what it publishes and schedules becomes the transaction's. */
+export function keepTrial(ctx: TxContext, trial: TxContext): void {
   ctx.after.merge(trial.after);
   for (const [key, job] of trial.jobs) {
     const existing = ctx.jobs.get(key);
@@ -65,5 +70,4 @@ export async function serveGang(
     if (!existing || at < existing) ctx.passes.set(type, at);
   }
   ctx.onCommit?.push(...(trial.onCommit ?? []));
-  return { kind: 'granted' };
 }
