@@ -70,9 +70,14 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
       ...(pool ? { workers: pool } : {}),
     });
     const opsMs = Date.now() - started;
+    const phase = (name: string) =>
+      options.ops >= 10_000 && console.log(`model: ${name} at ${Math.round((Date.now() - started) / 1_000)} s`);
+    phase(`${driven.done} operations done`);
     await pool?.settled();
+    phase('workers settled');
     const dead = pool?.dead ?? [];
     const settled = await settle(h.db, h.services, h.system, driven.model, started + options.budgetMs, dead);
+    phase(settled.settled ? 'settled' : 'not settled');
     const checkStarted = Date.now();
     const problems = [...driven.violations, ...(pool?.errors ?? [])];
     if (driven.done < options.ops) problems.push(`only ${driven.done} of ${options.ops} operations within the budget`);
@@ -82,6 +87,7 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
     const bindings = await bindingsOf(h.db, fleet.ids.pool);
     const checker = new LogChecker(fleet.rules, (id) => bindings.get(id));
     await replayLogs(h.db, checker);
+    phase('log replayed');
     problems.push(...checker.finish(await finalStatuses(h.db), settled.settled));
     problems.push(...checkLeases(driven.model, checker, fleet));
     const quotas = new Map(fleet.owners.map((o) => [o.actor.principalId, o.quota]));
@@ -91,6 +97,7 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
         quota: (ownerId, type) => (type === 'test-slot' && ownerId !== null ? (quotas.get(ownerId) ?? null) : null),
       })),
     );
+    phase('checked');
     if (problems.length > 0 && pool) problems.push(...pool.complaints());
 
     const tally = (values: Iterable<string | null>) => {

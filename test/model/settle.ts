@@ -25,6 +25,7 @@ export async function settle(
 ): Promise<Settled> {
   const started = Date.now();
   let left: string[] = [];
+  let reported = started;
   while (Date.now() < deadline) {
     const leases = await db.prisma.lease.findMany({
       where: { status: { not: 'DESTROYED' } },
@@ -48,6 +49,11 @@ export async function settle(
       ...(await jobProblems(db, deadWorkers)),
     ];
     if (left.length === 0) return { settled: true, ms: Date.now() - started, left };
+    // A long run that does not settle must say why while it waits, not only at its deadline.
+    if (Date.now() - reported >= 30_000) {
+      reported = Date.now();
+      console.log(`model: settling for ${Math.round((reported - started) / 1_000)} s; left: ${left.join('; ')}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return { settled: false, ms: Date.now() - started, left };
