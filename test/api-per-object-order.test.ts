@@ -58,7 +58,13 @@ describePostgres('per-object order of the subscriptions across two server proces
         query: 'subscription { resourcesChanged { id status changeCursor } }',
       }),
     );
-    // Subscribed once a change made now reaches every stream.
+    const members = async (app: App) =>
+      Number(
+        /^drydock_subscription_cohort_members (\d+)$/m.exec(await (await fetch(`${app.url}/metrics`)).text())?.[1],
+      );
+    // Subscribed once each process counts its clients' 2 × 2 *Changed subscriptions (on a busy
+    // machine a connection can take seconds to open), and a change made now reaches every stream.
+    await waitFor(async () => (await members(a)) === 4 && (await members(b)) === 4, 60_000);
     const probe = await graphqlRequest<{ requestLease: { leases: { id: string }[] } }>(
       a.graphqlUrl,
       'mutation { requestLease(input: { resourceType: "host" }) { ... on RequestLeasePayload { leases { id } } } }',
@@ -96,10 +102,6 @@ describePostgres('per-object order of the subscriptions across two server proces
         collect<Followed>(client, { query: follow, variables: { id } }),
       ),
     );
-    const members = async (app: App) =>
-      Number(
-        /^drydock_subscription_cohort_members (\d+)$/m.exec(await (await fetch(`${app.url}/metrics`)).text())?.[1],
-      );
     // In place once each process counts them (with the 2 × 2 *Changed subscriptions of its clients).
     await waitFor(async () => (await members(a)) === 2 * LEASES + 4 && (await members(b)) === LEASES + 4);
     await Promise.all(

@@ -25,9 +25,14 @@ export class PostgresEventTarget extends EventTarget {
   // Publishing is a statement: a small pool of its own keeps it off the request path.
   private readonly publisher: pg.Pool;
   // Events dispatched in the same tick (a commit's events and its wake-up) go out as one
-  // notification: one statement instead of one per event and topic.
+  // notification: one statement instead of one per event and topic. One notification is in flight
+  // at a time; what is dispatched meanwhile waits and goes out together when it returns. That
+  // keeps the events in the order they were dispatched, and under load turns a statement per
+  // commit into a statement per round trip.
   private pending: string[] = [];
   private pendingBytes = 0;
+  private readonly full: string[] = [];
+  private sending = false;
 
   constructor(
     private readonly url: string,
@@ -36,7 +41,7 @@ export class PostgresEventTarget extends EventTarget {
     super();
     // A notification is a hint (subscribers read the rows, and resume by cursor after a crash):
     // it need not wait for the WAL to reach the disk, which every notifying commit otherwise does.
-    this.publisher = new pg.Pool({ connectionString: url, max: 2, options: '-c synchronous_commit=off' });
+    this.publisher = new pg.Pool({ connectionString: url, max: 1, options: '-c synchronous_commit=off' });
     this.publisher.on('error', (error) => this.logger.warn(`event publisher connection lost: ${error.message}`));
   }
 
@@ -112,25 +117,47 @@ export class PostgresEventTarget extends EventTarget {
       this.logger.error(`event on ${event.type} too large to publish (${bytes} bytes)`);
       return false;
     }
-    if (this.pendingBytes + bytes + 1 + ENVELOPE > MAX_PAYLOAD) this.send();
-    if (this.pending.length === 0) queueMicrotask(() => this.send());
+    if (this.pendingBytes + bytes + 1 + ENVELOPE > MAX_PAYLOAD) this.seal();
+    if (this.pending.length === 0 && this.full.length === 0) queueMicrotask(() => this.send());
     this.pending.push(json);
     this.pendingBytes += bytes + 1;
     return true;
   }
 
-  private send(): void {
+  /** Closes the batch being filled: it goes out as one notification, in its turn. */
+  private seal(): void {
     if (this.pending.length === 0) return;
-    const payload = `[${this.pending.join(',')}]`;
+    this.full.push(`[${this.pending.join(',')}]`);
     this.pending = [];
     this.pendingBytes = 0;
+  }
+
+  private send(): void {
+    if (this.sending) return;
+    this.seal();
+    const payload = this.full.shift();
+    if (payload === undefined) return;
+    this.sending = true;
     this.publisher
       .query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
-      .catch((error: Error) => this.logger.warn(`could not publish events: ${error.message}`));
+      .catch((error: Error) => this.logger.warn(`could not publish events: ${error.message}`))
+      .finally(() => {
+        this.sending = false;
+        this.send();
+      });
+  }
+
+  /** Resolves once every event dispatched so far has been handed to PostgreSQL. */
+  private async flushed(): Promise<void> {
+    this.send();
+    while (this.sending || this.full.length > 0 || this.pending.length > 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      this.send();
+    }
   }
 
   async close(): Promise<void> {
-    this.send();
+    await this.flushed();
     this.closed = true;
     await this.listener?.end().catch(() => {});
     this.listener = undefined;

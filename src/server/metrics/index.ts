@@ -49,6 +49,12 @@ export function createMetrics(db: Database): Metrics {
       graphql_envelop_phase_execute: true,
       graphql_envelop_phase_subscribe: true,
       graphql_yoga_http_duration: true,
+      // On by default in the plugin, off here: each walks or sorts on every request (the
+      // deprecated-field counter visits the whole document, the summary keeps a sorted sample)
+      // for something the histograms above already answer or this schema does not have.
+      graphql_envelop_deprecated_field: false,
+      graphql_envelop_request_time_summary: false,
+      graphql_envelop_schema_change: false,
     },
   });
   const countSubscriptions: Plugin = {
