@@ -99,8 +99,8 @@ export async function requestLease(
       w AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt")
         SELECT 'lease:' || l.id, 'LEASE_UPDATE', l.id,
-               LEAST(l."waitUntil", l."lastSeenAt" + make_interval(secs => l."heartbeatSeconds"))
-        FROM l WHERE l."waitUntil" IS NOT NULL OR l."heartbeatSeconds" IS NOT NULL)
+               LEAST(l."waitUntil", l.until, l."lastSeenAt" + make_interval(secs => l."heartbeatSeconds"))
+        FROM l WHERE l."waitUntil" IS NOT NULL OR l.until IS NOT NULL OR l."heartbeatSeconds" IS NOT NULL)
       SELECT l.*, g.id AS __log, ${jobColumns}, seen.impls AS __impls, (SELECT id FROM q) AS __queue
       FROM seen LEFT JOIN l ON true LEFT JOIN g ON true LEFT JOIN j ON true`;
   } catch (error) {
@@ -115,10 +115,12 @@ export async function requestLease(
   const { __impls: _impls, __queue: queueId, ...lease } = rest;
   const after = new AfterCommit();
   publishLog(after, { leaseId: lease.id }, logId!, { lease: lease.status });
-  // The lease's own first look (wait timeout, holder's deadline) is due later, and the wake-up of
-  // a commit names only its earliest job (the pass, now): a worker's timer is told of this one
-  // apart, or only its periodic sweep would find it.
-  const firstLook = [lease.waitUntil, holderDeadline(lease)].filter((d): d is Date => d !== null);
+  // The lease's own first look (wait timeout, expiry, holder's deadline) is due later, and the
+  // wake-up of a commit names only its earliest job (the pass, now): a worker's timer is told of
+  // this one apart, or only its periodic sweep would find it. Expiry too: a lease still waiting at
+  // its `until` ends there (a pass that never serves it must not keep it, or an aged one's
+  // reservation, forever).
+  const firstLook = [lease.waitUntil, lease.until, holderDeadline(lease)].filter((d): d is Date => d !== null);
   if (firstLook.length > 0) deps.queue.wake(new Date(Math.min(...firstLook.map((d) => d.getTime()))));
   if (queueId === null) {
     // The type's first lease: its queue row is made now, and its pass asked for with it.
@@ -254,7 +256,9 @@ export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<L
     for (const type of types) schedulePass(ctx, type);
     return rows.map(({ __log: logId, ...lease }) => {
       publishLog(ctx.after, { leaseId: lease.id }, logId, { lease: lease.status });
-      if (lease.waitUntil) scheduleLeaseUpdate(ctx, lease.id, lease.waitUntil);
+      const firstLook = [lease.waitUntil, lease.until].filter((d): d is Date => d !== null);
+      if (firstLook.length > 0)
+        scheduleLeaseUpdate(ctx, lease.id, new Date(Math.min(...firstLook.map((d) => d.getTime()))));
       return lease;
     });
   });

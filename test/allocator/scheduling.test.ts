@@ -37,7 +37,7 @@ describeEachDatabase('scheduling policies', (kind) => {
       .create(h.system, { name, implementation: 'test', config: { exclusive: true, maxResources, ...extra } })
       .then(unwrap);
   const request = (
-    fields: { priority?: number; attributes?: Record<string, unknown>; waitTimeoutSeconds?: number } = {},
+    fields: { priority?: number; attributes?: Record<string, unknown>; waitTimeoutSeconds?: number; until?: Date } = {},
     actor: Actor = h.system,
   ) => h.services.leases.request(actor, { resourceType: 'test-slot', ...fields }).then(unwrap);
   /** A user authorized on every blueprint there is. */
@@ -180,6 +180,38 @@ describeEachDatabase('scheduling policies', (kind) => {
     expect(new Set(acquired.map((l) => l.createdAt.getTime())).size).toBe(1);
     unwrap(await h.services.leases.release(h.system, gang[1]!.id));
     for (const part of gang) await waitForLease(h, part.id, ['DESTROYED']);
+  }, 60_000);
+
+  it('a lease still waiting at its until ends there, expired, a gang whole, and an aged one frees what it reserved', async () => {
+    await slots(1);
+    const holder = await request();
+    start();
+    await waitForLease(h, holder.id, ['ACTIVE']);
+    const until = new Date(Date.now() + 2_000);
+    // Aged, so that it reserves the slot for itself against the newer lease below.
+    offsetMs = -2 * AGING_MS;
+    const gang = unwrap(
+      await h.services.leases.requestGang(h.system, { parts: [{ resourceType: 'test-slot', count: 2 }], until }),
+    );
+    offsetMs = 0;
+    const single = await request({ until });
+    const after = await request();
+    for (const lease of [...gang, single]) await waitForLease(h, lease.id, ['DESTROYED']);
+    const reasons = async (leases: Lease[]) =>
+      (
+        await h.db.prisma.log.findMany({
+          where: { type: 'lease-released', leaseId: { in: leases.map((l) => l.id) } },
+          orderBy: { leaseId: 'asc' },
+        })
+      ).map((l) => (l.data as { reason: string }).reason);
+    expect(await reasons([single])).toEqual(['expired']);
+    // The gang's parts go together: each is released, at least one for its own expiry.
+    const gangReasons = await reasons(gang);
+    expect(gangReasons).toHaveLength(2);
+    expect(gangReasons).toContain('expired');
+    // No reservation is left behind: the holder's end serves the lease that came after them.
+    unwrap(await h.services.leases.release(h.system, holder.id));
+    await waitForLease(h, after.id, ['ACTIVE']);
   }, 60_000);
 
   it('an aged gang keeps what frees for itself against newer single leases', async () => {
