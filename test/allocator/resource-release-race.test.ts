@@ -88,4 +88,47 @@ describePostgres('grants racing a resource release', () => {
       expect(await onDestroyed()).toBe(0);
     }, 60_000);
   }
+  // Resources that open later: their leases are ACQUIRED (not yet ACTIVE) when the release lands,
+  // and a lease update that read the resource just before the release committed sends its lease
+  // back to the queue; the released resource must still be destroyed, not wait for a wake-up
+  // that the lease, no longer on it, would never send.
+  for (let round = 1; round <= ROUNDS; round++) {
+    it(`resources released while their leases wait for them to open (round ${round})`, async () => {
+      const worker = h.services.worker.start({ concurrency: 4 });
+      try {
+        unwrap(
+          await h.services.blueprints.create(h.system, {
+            name: 'later',
+            implementation: 'test',
+            config: { exclusive: true, activation: 'later', activateAfterMs: 20 + (round % 4) * 10 },
+          }),
+        );
+        const request = () => h.services.leases.request(h.system, { resourceType: 'test-slot' }).then(unwrap);
+        const leases = await Promise.all(Array.from({ length: 6 }, request));
+        await waitFor(
+          async () => (await h.db.prisma.resource.count({ where: { status: { in: ['PENDING', 'ACTIVE'] } } })) >= 3,
+        );
+        const resources = await h.db.prisma.resource.findMany({ where: { status: { in: ['PENDING', 'ACTIVE'] } } });
+        await Promise.all(resources.map(async (r) => unwrap(await h.services.resources.release(h.system, r.id))));
+        const released = resources.map((r) => r.id);
+        await waitFor(
+          async () =>
+            (await h.db.prisma.resource.count({ where: { id: { in: released }, status: 'DESTROYED' } })) ===
+            released.length,
+          30_000,
+        );
+        // Every lease comes to rest: ended with its resource, or sent back and served on a new one.
+        await waitFor(
+          async () =>
+            (await h.db.prisma.lease.count({
+              where: { id: { in: leases.map((l) => l.id) }, status: { in: ['PENDING', 'ACQUIRED'] } },
+            })) === 0,
+          30_000,
+        );
+        expect(await onDestroyed()).toBe(0);
+      } finally {
+        await worker.stop();
+      }
+    }, 90_000);
+  }
 });
