@@ -1,0 +1,6 @@
+-- AlterEnum
+ALTER TYPE "JobKind" ADD VALUE 'WARM_POOL';
+
+-- AlterTable
+ALTER TABLE "Blueprint" ADD COLUMN     "minReady" INTEGER NOT NULL DEFAULT 0,
+ADD COLUMN     "warmAttributes" JSONB NOT NULL DEFAULT '{}';
