@@ -44,7 +44,7 @@ export interface LogData {
   'resource-activation-failed-temporarily': { message: string };
   'resource-release-requested': { authorId: number | null; kind: 'release' | 'reclaim' };
   'resource-released': { reason: 'command' | 'reclaimed' | 'expired' | 'drained' };
-  'resource-draining': { authorId: number | null; release: boolean };
+  'resource-draining': { authorId: number | null; release: boolean; maintenance?: true };
   'resource-undrained': { authorId: number | null };
   'resource-reclaim-refused': { liveLeases: number };
   'resource-broken': { message: string; reason?: 'activation-failed' | 'health-check-failed'; hopeless?: true };

@@ -223,6 +223,12 @@ export interface BlueprintImplementation<Config = unknown> {
    * every lease on it. TemporaryFailure (or any other error) is logged and checked again later.
    */
   checkResource?(blueprint: BlueprintOf<Config>, resource: Resource, runtime: BlueprintRuntime): Promise<void>;
+  /**
+   * Whether the config has taken this resource out of service (a host-pool binding marked in
+   * maintenance). The allocator drains it when the config is saved (no new lease; its leases run
+   * to their end) and undrains it once this says false again. Absent: never.
+   */
+  inMaintenance?(blueprint: BlueprintOf<Config>, resource: Resource): boolean;
   /** True when a busy resource should make the allocator build another instead of sharing it. */
   shouldAllocateSupplementalResource(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): boolean;
   /** What a lease on this resource offers its owner (e.g. how to reach a host). */

@@ -3,6 +3,8 @@ import type { Blueprint, Prisma } from '../generated/prisma/client.js';
 import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from '../allocator/context.js';
 import { bookMaintenance } from '../allocator/maintenance.js';
+import { bindBlueprint } from '../allocator/blueprints.js';
+import { drainForMaintenance } from '../allocator/drain.js';
 import { conflict, notFound, validationProblems, type ValidationIssue } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -84,8 +86,13 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     return existing !== null && existing.id !== exceptId;
   }
 
-  /** Blueprint changes can create capacity: waiting leases get a look at once. */
-  async function changed(ctx: TxContext, blueprint: Blueprint) {
+  /**
+   * Blueprint changes can create capacity: waiting leases get a look at once. Resources the config
+   * now takes out of service (or puts back) are drained (or undrained) with the change.
+   */
+  async function changed(ctx: TxContext, blueprint: Blueprint, authorId: number | null = null) {
+    const loaded = bindBlueprint(registry, blueprint);
+    if (loaded) await drainForMaintenance(ctx, loaded, authorId);
     schedulePass(ctx, blueprint.resourceType);
     bookMaintenance(ctx, registry, blueprint);
     scheduleWarmPool(ctx, blueprint.id);
@@ -198,7 +205,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       const blueprint = await inTransaction(deps, async (ctx) => {
         const updated = await ctx.tx.blueprint.update({ where: { id }, data });
         await writeLog(ctx, { type: 'blueprint-updated', data: { fields }, blueprintId: id });
-        await changed(ctx, updated);
+        await changed(ctx, updated, actor.principalId);
         return updated;
       });
       return ok(blueprint);
