@@ -424,7 +424,10 @@ export async function buildResource(
   const { resource } = created;
   await logResource(ctx, resource, {
     type: 'resource-allocated',
-    data: forLeaseId === null ? { leaseId: null, warmPool: true, status: 'PENDING' } : { leaseId: forLeaseId, status: 'PENDING' },
+    data:
+      forLeaseId === null
+        ? { leaseId: null, warmPool: true, status: 'PENDING' }
+        : { leaseId: forLeaseId, status: 'PENDING' },
     ...(forLeaseId === null ? {} : { leaseId: forLeaseId }),
   });
   if (plan.activation === 'now') {

@@ -80,7 +80,8 @@ export async function fillWarmPool(deps: AllocatorDeps, blueprintId: number, cla
   await inUpdateTransaction(
     deps,
     async (ctx) => {
-      await ctx.tx.$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprintId}::int)`;
+      await ctx.tx
+        .$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprintId}::int)`;
       const loaded = await loadBlueprint(ctx.tx, deps.registry, blueprintId);
       if (!loaded || loaded.blueprint.disabled || loaded.blueprint.minReady <= 0) return;
       const failure = await fill(ctx, loaded);

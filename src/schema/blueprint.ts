@@ -104,7 +104,9 @@ const CreateBlueprintInput = builder.inputType('CreateBlueprintInput', {
     resourceType: t.string({ description: "Defaults to the implementation's resource type." }),
     config: t.field({ type: 'JSON', required: true, description: "Validated against the implementation's schema." }),
     resourceLimit: t.int({ description: 'Concurrent-resource limit; omit for none.' }),
-    minReady: t.int({ description: 'Idle resources kept ready (a warm pool), within the resource limit; omit for none.' }),
+    minReady: t.int({
+      description: 'Idle resources kept ready (a warm pool), within the resource limit; omit for none.',
+    }),
     warmAttributes: t.field({
       type: 'JSON',
       description: "The lease attributes the warm pool's resources are built for (validated like a lease's).",

@@ -146,7 +146,7 @@ const RequestGangInput = builder.inputType('RequestGangInput', {
     waitTimeoutSeconds: t.int({ description: 'As for requestLease: every part breaks together.' }),
     heartbeatSeconds: t.int({
       description:
-        "As for requestLease, for the gang as a whole: a heartbeat (or an open leaseEvents subscription) of any part counts for every part, and a lost holder releases every part with the reason `holder-lost`.",
+        'As for requestLease, for the gang as a whole: a heartbeat (or an open leaseEvents subscription) of any part counts for every part, and a lost holder releases every part with the reason `holder-lost`.',
     }),
   }),
 });

@@ -172,8 +172,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
             id,
             name: parsed.data.name ?? existing.name,
             resourceType: parsed.data.resourceType ?? existing.resourceType,
-            resourceLimit:
-              parsed.data.resourceLimit !== undefined ? parsed.data.resourceLimit : existing.resourceLimit,
+            resourceLimit: parsed.data.resourceLimit !== undefined ? parsed.data.resourceLimit : existing.resourceLimit,
             minReady: parsed.data.minReady ?? existing.minReady,
             warmAttributes: (parsed.data.warmAttributes ?? existing.warmAttributes) as Prisma.JsonValue,
             config: configValue,

@@ -50,10 +50,7 @@ export function warmPoolProblems(
     createdAt: now,
     updatedAt: now,
   };
-  if (
-    (implementation.canAnyBlueprintEverAllocate?.(lease) ?? true) &&
-    implementation.canEverAllocate(shaped, lease)
-  )
+  if ((implementation.canAnyBlueprintEverAllocate?.(lease) ?? true) && implementation.canEverAllocate(shaped, lease))
     return [];
   const why = implementation.explainCannotEverAllocate?.(shaped, lease);
   return [

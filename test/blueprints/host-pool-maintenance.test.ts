@@ -30,7 +30,11 @@ describeEachDatabase('host-pool binding maintenance', (kind) => {
 
   it('drains the binding’s host while it is in maintenance and undrains it when cleared', async () => {
     const bp = unwrap(
-      await h.services.blueprints.create(h.system, { name: 'pool', implementation: 'host-pool', config: config(false) }),
+      await h.services.blueprints.create(h.system, {
+        name: 'pool',
+        implementation: 'host-pool',
+        config: config(false),
+      }),
     );
     const first = await waitForLease(h, (await request()).id, ['ACTIVE']);
     const resourceId = first.resourceId!;
@@ -50,8 +54,9 @@ describeEachDatabase('host-pool binding maintenance', (kind) => {
     await waitForLease(h, first.id, ['DESTROYED']);
     await waitFor(
       async () =>
-        (await h.db.prisma.job.count({ where: { OR: [{ lockedBy: { not: null } }, { runAt: { lte: new Date() } }] } })) ===
-        0,
+        (await h.db.prisma.job.count({
+          where: { OR: [{ lockedBy: { not: null } }, { runAt: { lte: new Date() } }] },
+        })) === 0,
     );
     expect(await blockerOf(waiting.id)).toBe('draining');
     // No second host was built for the binding in maintenance.
@@ -69,7 +74,11 @@ describeEachDatabase('host-pool binding maintenance', (kind) => {
 
   it('leaves a drain an operator asked for when maintenance is cleared', async () => {
     const bp = unwrap(
-      await h.services.blueprints.create(h.system, { name: 'pool', implementation: 'host-pool', config: config(false) }),
+      await h.services.blueprints.create(h.system, {
+        name: 'pool',
+        implementation: 'host-pool',
+        config: config(false),
+      }),
     );
     const first = await waitForLease(h, (await request()).id, ['ACTIVE']);
     const resourceId = first.resourceId!;

@@ -200,7 +200,8 @@ describePostgres('warm pools of built resources', () => {
         Array.from({ length: 6 }, () => h.services.leases.request(h.system, { resourceType: 'host' }).then(unwrap)),
       );
       await waitFor(
-        async () => (await h.db.prisma.lease.count({ where: { id: { in: leases.map((l) => l.id) }, status: 'ACTIVE' } })) === 6,
+        async () =>
+          (await h.db.prisma.lease.count({ where: { id: { in: leases.map((l) => l.id) }, status: 'ACTIVE' } })) === 6,
         30_000,
       );
       await waitFor(async () => (await idle(bp.id)).length === 3 && (await quiet()), 30_000);

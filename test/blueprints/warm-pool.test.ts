@@ -178,9 +178,9 @@ describeEachDatabase('warm pool', (kind) => {
 
     unwrap(await h.services.blueprints.update(h.system, bp.id, { minReady: 0 }));
     const served = await waitForLease(h, bsd.id, ['ACTIVE']);
-    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: served.resourceId! } })).attributes).toMatchObject(
-      { os: 'bsd' },
-    );
+    expect(
+      (await h.db.prisma.resource.findUniqueOrThrow({ where: { id: served.resourceId! } })).attributes,
+    ).toMatchObject({ os: 'bsd' });
     expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: warm!.id } })).status).toBe('DESTROYED');
   });
 });
