@@ -1,4 +1,5 @@
 import type { Blueprint, Lease, Resource } from '../generated/prisma/client.js';
+import { WARM_LEASE_ID } from '../blueprints/implementation.js';
 import { jobKey } from '../queue/jobs.js';
 import type { JobClaim } from '../queue/port.js';
 import { ALLOCATION_LOCKS, buildResource } from './allocate.js';
@@ -16,8 +17,6 @@ import { allocationQueries } from './queries.js';
 // transition of its resources. It builds as for a lease asking for the blueprint's warm attributes,
 // with the same hooks, limit units and slot locks as a lease's build: the limit holds for both.
 
-/** The id of the lease a warm resource is built for: none (lease ids start at 1). */
-export const WARM_LEASE_ID = 0;
 /** Warm builds that broke in a row before the pool waits (`warmPoolRetryMs`) instead of building. */
 const BROKEN_IN_A_ROW = 3;
 

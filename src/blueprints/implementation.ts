@@ -260,5 +260,11 @@ export function defineImplementation<Config>(
   return implementation as unknown as BlueprintImplementation<unknown>;
 }
 
+/**
+ * The lease id a blueprint's warm pool builds for (none: lease ids start at 1). allocateResource
+ * and the other hooks get a lease of this id asking for the blueprint's warm attributes.
+ */
+export const WARM_LEASE_ID = 0;
+
 /** The key naming one unit of a blueprint's concurrent-resource limit. */
 export const limitSlotKey = (blueprintId: number, unit: number) => `allocator(${blueprintId}).limit(${unit})`;

@@ -79,6 +79,7 @@ describePostgres('warm pools of built resources', () => {
         return ready.length === 2 && (await quiet()) ? ready : null;
       }, 30_000);
       expect(provisioner.allBoxes()).toHaveLength(2);
+      expect(warm.map((r) => r.name)).toEqual(['cloud warm box', 'cloud warm box']);
 
       const requested = unwrap(await h.services.leases.request(h.system, { resourceType: 'machine' }));
       const first = await waitForLease(h, requested.id, ['ACTIVE']);
