@@ -155,6 +155,58 @@ describeEachDatabase('lease holders', (kind) => {
     60_000,
   );
 
+  it('a gang with heartbeatSeconds lives while any part is seen, and loses every part (holder-lost) when its holder stops', async () => {
+    const heartbeatSeconds = 2;
+    const gang = `mutation ($input: RequestGangInput!) { requestGang(input: $input) {
+      __typename ... on RequestLeasePayload { leases { id } } ... on ValidationError { path } } }`;
+    type Gang = { requestGang: { __typename: string; leases?: { id: string }[]; path?: string[] } };
+    const parts = [{ resourceType: 'host', count: 3 }];
+    const before = await db.prisma.lease.count();
+    for (const bad of [0, 3601])
+      expect((await call<Gang>('alice', gang, { input: { parts, heartbeatSeconds: bad } })).requestGang).toMatchObject({
+        __typename: 'ValidationError',
+        path: ['heartbeatSeconds'],
+      });
+    expect(await db.prisma.lease.count()).toBe(before);
+
+    const ids = (await call<Gang>('alice', gang, { input: { parts, heartbeatSeconds } })).requestGang.leases!.map(
+      (l) => l.id,
+    );
+    expect(ids).toHaveLength(3);
+    const rows = () => Promise.all(ids.map(leaseRow));
+    await waitFor(async () => (await rows()).every((l) => l.status === 'ACTIVE'));
+    expect((await rows()).every((l) => l.heartbeatSeconds === heartbeatSeconds)).toBe(true);
+
+    // Heartbeats of the first part only keep all three past two of their deadlines.
+    const beat = 'mutation ($id: ID!) { heartbeatLease(id: $id) { __typename } }';
+    const startedAt = Date.now();
+    const beating = setInterval(() => void call('alice', beat, { id: ids[0] }).catch(() => {}), 200);
+    let stoppedAt: number;
+    try {
+      await waitFor(async () => {
+        const now = await rows();
+        return (
+          now.some((l) => l.status !== 'ACTIVE') ||
+          now.every((l) => l.lastSeenAt!.getTime() > startedAt + 2 * heartbeatSeconds * 1000)
+        );
+      }, 20_000);
+      expect((await rows()).map((l) => l.status)).toEqual(['ACTIVE', 'ACTIVE', 'ACTIVE']);
+    } finally {
+      clearInterval(beating);
+      stoppedAt = Date.now();
+    }
+    const ended = await waitFor(async () => {
+      const now = await rows();
+      return now.every((l) => l.status === 'RELEASED' || l.status === 'DESTROYED') ? Date.now() : null;
+    }, 20_000);
+    // A beat in flight when the interval stopped may still land: heartbeat + 1 s from then.
+    expect(ended - stoppedAt).toBeLessThanOrEqual((heartbeatSeconds + 1) * 1000 + 500);
+    for (const id of ids) {
+      const released = await db.prisma.log.findFirstOrThrow({ where: { leaseId: dbId(id), type: 'lease-released' } });
+      expect(released.data, `part ${dbId(id)}`).toEqual({ reason: 'holder-lost' });
+    }
+  });
+
   it('keeps a lease without a heartbeat whatever its holder does, and takes heartbeats from its owner only', async () => {
     const { id } = await activeLease('alice', {});
     const beat = `mutation ($id: ID!) { heartbeatLease(id: $id) { __typename ... on Error { message } } }`;

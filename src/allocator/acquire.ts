@@ -1,5 +1,5 @@
 import type { Lease, Resource, ResourceStatus } from '../generated/prisma/client.js';
-import { scheduleLeaseUpdate } from './jobs.js';
+import { scheduleLeaseUpdate, scheduleWarmPool } from './jobs.js';
 import type { LoadedBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
 import type { SlotLockHolder } from './logs.js';
@@ -26,6 +26,8 @@ export async function acquireOn(
   resource: Resource,
   loaded: LoadedBlueprint,
 ): Promise<AcquireOutcome> {
+  // A grant may take a warm resource: the pool looks whether to build another (after commit).
+  if (loaded.blueprint.minReady > 0) scheduleWarmPool(ctx, loaded.blueprint.id);
   const open = resource.status === 'ACTIVE' ? await acquireOnOpen(ctx, lease, resource, loaded) : null;
   if (open) return open;
   const rows = await ctx.tx.$queryRaw<

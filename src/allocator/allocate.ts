@@ -32,7 +32,7 @@ const ALLOCATION_ATTEMPTS = 3;
  */
 export const VIEW_RESOURCES = 32;
 /** The advisory lock namespace of per-blueprint allocation turns ("DRAL"). */
-const ALLOCATION_LOCKS = 0x4452414c;
+export const ALLOCATION_LOCKS = 0x4452414c;
 
 interface Candidate {
   resource: Resource;
@@ -372,6 +372,30 @@ type Allocation =
   | { kind: 'failed'; lease: Lease };
 
 async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedBlueprint): Promise<Allocation> {
+  const built = await buildResource(ctx, candidate, lease, lease.id);
+  if (built.kind !== 'hook-failed') return built;
+  const failed = await hookFailed(ctx, lease, candidate.blueprint.id, built.error);
+  return failed ? { kind: 'failed', lease: failed } : { kind: 'temporary-failure' };
+}
+
+export type Built =
+  | { kind: 'allocated'; resource: Resource }
+  | { kind: 'conflict'; holders: SlotLockHolder[] }
+  | { kind: 'no-capacity' }
+  | { kind: 'hook-failed'; error: unknown };
+
+/**
+ * Builds one resource of the blueprint as `lease` asks: a unit of its limit, the implementation's
+ * plan, the row and its slot locks, then open now or a scheduled setup. `forLeaseId`: the lease it
+ * is built for, or null for a warm pool's resource (see warm-pool.ts), which `lease` only
+ * describes. A throwing hook is the caller's to judge.
+ */
+export async function buildResource(
+  ctx: TxContext,
+  candidate: LoadedBlueprint,
+  lease: Lease,
+  forLeaseId: number | null,
+): Promise<Built> {
   const { blueprint, implementation } = candidate;
   const limitKeys: string[] = [];
   if (blueprint.resourceLimit !== null) {
@@ -388,21 +412,23 @@ async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedB
   try {
     plan = await implementation.allocateResource(blueprint, lease, allocationQueries(ctx.tx));
   } catch (error) {
-    const failed = await hookFailed(ctx, lease, blueprint.id, error);
-    return failed ? { kind: 'failed', lease: failed } : { kind: 'temporary-failure' };
+    return { kind: 'hook-failed', error };
   }
   if (typeof plan.name !== 'string' || typeof plan.attributes !== 'object' || !Array.isArray(plan.slotLocks)) {
     throw new Error(`blueprint ${blueprint.id} (${implementation.key}) returned a malformed resource plan`);
   }
   // The row comes first so that the locks can name it (in the same statement); losing the lock
   // race deletes it again, before anything else (a log, a lease) refers to it.
-  const created = await createResource(ctx, blueprint, lease, plan, [...plan.slotLocks, ...limitKeys]);
+  const created = await createResource(ctx, blueprint, forLeaseId, plan, [...plan.slotLocks, ...limitKeys]);
   if (!created.ok) return { kind: 'conflict', holders: created.holders };
   const { resource } = created;
   await logResource(ctx, resource, {
     type: 'resource-allocated',
-    data: { leaseId: lease.id, status: 'PENDING' },
-    leaseId: lease.id,
+    data:
+      forLeaseId === null
+        ? { leaseId: null, warmPool: true, status: 'PENDING' }
+        : { leaseId: forLeaseId, status: 'PENDING' },
+    ...(forLeaseId === null ? {} : { leaseId: forLeaseId }),
   });
   if (plan.activation === 'now') {
     const active = await transitionResource(ctx, resource, 'ACTIVE', { type: 'resource-activated', data: {} });
@@ -443,9 +469,14 @@ async function reclaimableResource(
 ): Promise<Resource | null> {
   const since = new Date(ctx.now.getTime() - ctx.deps.options.reclaimGraceMs);
   const exclude = usable.map((c) => c.resource.id);
+  // A blueprint's warm pool keeps its minReady idle resources: only ones past those are reclaimed.
   const rows = await ctx.tx.$queryRaw<{ id: number }[]>`
-    SELECT r.id FROM "Resource" r
+    SELECT r.id FROM "Resource" r JOIN "Blueprint" b ON b.id = r."blueprintId"
     WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
+      AND (b."minReady" = 0 OR b."minReady" < (
+        SELECT count(*) FROM "Resource" i
+        WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."drainingAt" IS NULL
+          AND NOT EXISTS (SELECT 1 FROM "Lease" il WHERE il."resourceId" = i.id AND il.status IN ('ACQUIRED', 'ACTIVE'))))
       AND r.status = 'ACTIVE' AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
       AND COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
       AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
@@ -464,7 +495,7 @@ async function reclaimableResource(
 async function createResource(
   ctx: TxContext,
   blueprint: LoadedBlueprint['blueprint'],
-  lease: Lease,
+  forLeaseId: number | null,
   plan: { name: string; attributes: unknown },
   keys: readonly string[],
 ): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] }> {
@@ -474,7 +505,7 @@ async function createResource(
       INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "createdAt",
                               "lastUsedAt", "updatedAt")
       VALUES (${blueprint.id}, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
-              ${lease.id}, 'PENDING', ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
+              ${forLeaseId}::int, 'PENDING', ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
       RETURNING *),
     s AS (
       INSERT INTO "SlotLock" (key, "ownerLeaseId", "ownerResourceId")

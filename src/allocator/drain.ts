@@ -1,4 +1,5 @@
 import type { Resource } from '../generated/prisma/client.js';
+import type { LoadedBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
 import { schedulePass, scheduleResourceUpdate } from './jobs.js';
 import { logResource } from './transitions.js';
@@ -12,21 +13,48 @@ import { logResource } from './transitions.js';
 export async function setDraining(
   ctx: TxContext,
   resource: Resource,
-  drain: { release: boolean } | null,
+  drain: { release: boolean; maintenance?: boolean } | null,
   authorId: number | null,
 ): Promise<Resource> {
-  const [row] = await ctx.tx.$queryRaw<{ drainingAt: Date | null; releaseWhenDrained: boolean }[]>`
+  const [row] = await ctx.tx.$queryRaw<
+    { drainingAt: Date | null; releaseWhenDrained: boolean; drainedForMaintenance: boolean }[]
+  >`
     UPDATE "Resource" SET "drainingAt" = ${drain ? ctx.now : null}::timestamp,
-      "releaseWhenDrained" = ${drain?.release ?? false}, "updatedAt" = ${ctx.now}::timestamp
+      "releaseWhenDrained" = ${drain?.release ?? false}, "drainedForMaintenance" = ${drain?.maintenance ?? false},
+      "updatedAt" = ${ctx.now}::timestamp
     WHERE id = ${resource.id}
-    RETURNING "drainingAt" AT TIME ZONE 'UTC' AS "drainingAt", "releaseWhenDrained"`;
+    RETURNING "drainingAt" AT TIME ZONE 'UTC' AS "drainingAt", "releaseWhenDrained", "drainedForMaintenance"`;
   const updated = { ...resource, ...row };
   if (drain) {
-    await logResource(ctx, updated, { type: 'resource-draining', data: { authorId, release: drain.release } });
+    await logResource(ctx, updated, {
+      type: 'resource-draining',
+      data: { authorId, release: drain.release, ...(drain.maintenance ? { maintenance: true as const } : {}) },
+    });
     if (drain.release) scheduleResourceUpdate(ctx, resource.id);
   } else {
     await logResource(ctx, updated, { type: 'resource-undrained', data: { authorId } });
   }
   schedulePass(ctx, resource.type);
   return updated;
+}
+
+/**
+ * Drains the blueprint's live resources its config takes out of service (implementation hook
+ * `inMaintenance`: a host-pool binding in maintenance) and undrains those it put back, in the
+ * transaction that saved the config. A drain an operator asked for is left alone either way.
+ */
+export async function drainForMaintenance(ctx: TxContext, loaded: LoadedBlueprint, authorId: number | null) {
+  const inMaintenance = loaded.implementation.inMaintenance;
+  if (!inMaintenance) return;
+  // Row locks in id order, as setDraining's callers take them: a grant in flight finishes first.
+  const rows = await ctx.tx.$queryRaw<Resource[]>`
+    SELECT * FROM "Resource" WHERE "blueprintId" = ${loaded.blueprint.id} AND status IN ('PENDING', 'ACTIVE')
+    ORDER BY id FOR NO KEY UPDATE`;
+  for (const resource of rows) {
+    const wanted = inMaintenance(loaded.blueprint, resource);
+    if (wanted && resource.drainingAt === null)
+      await setDraining(ctx, resource, { release: false, maintenance: true }, authorId);
+    else if (!wanted && resource.drainingAt !== null && resource.drainedForMaintenance)
+      await setDraining(ctx, resource, null, authorId);
+  }
 }

@@ -1,4 +1,4 @@
-import { type Prisma, type Lease } from '../generated/prisma/client.js';
+import { Prisma, type Lease } from '../generated/prisma/client.js';
 import { rawQueries } from '../db/raw-sql.js';
 import { inUpdateTransaction, type AllocatorDeps } from './context.js';
 import { publishLog } from './logs.js';
@@ -22,10 +22,12 @@ export type HeartbeatOutcome =
 export async function heartbeatLease(deps: AllocatorDeps, leaseId: number, may: Prisma.Sql): Promise<HeartbeatOutcome> {
   const now = deps.options.clock();
   const raw = await rawQueries(deps.db);
-  const [seen] = await raw.$queryRaw<Lease[]>`
+  // A gang's parts share one holder: seeing it through one part sees it for all of them.
+  const rows = await raw.$queryRaw<Lease[]>`
     UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
-    WHERE id = ${leaseId} AND (${may}) IS TRUE AND status::text = ANY(${liveLeaseStatuses}::text[])
+    WHERE ${sameHolder(leaseId)} AND (${may}) IS TRUE AND status::text = ANY(${liveLeaseStatuses}::text[])
     RETURNING *`;
+  const seen = rows.find((row) => row.id === leaseId);
   if (seen) return { kind: 'seen', lease: seen };
   const [lease] = await raw.$queryRaw<(Lease & { __may: boolean })[]>`
     SELECT *, (${may}) IS TRUE AS __may FROM "Lease" WHERE id = ${leaseId}`;
@@ -43,12 +45,18 @@ export async function leaseSeen(deps: AllocatorDeps, ownerId: number, leaseId: n
   const [row] = await (
     await rawQueries(deps.db)
   ).$queryRaw<{ heartbeatSeconds: number }[]>`
-    UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
-    WHERE id = ${leaseId} AND "ownerId" = ${ownerId}::int AND "heartbeatSeconds" IS NOT NULL
-      AND status::text = ANY(${liveLeaseStatuses}::text[])
-    RETURNING "heartbeatSeconds"`;
+    WITH u AS (
+      UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
+      WHERE ${sameHolder(leaseId)} AND "ownerId" = ${ownerId}::int AND "heartbeatSeconds" IS NOT NULL
+        AND status::text = ANY(${liveLeaseStatuses}::text[])
+      RETURNING id, "heartbeatSeconds")
+    SELECT "heartbeatSeconds" FROM u WHERE u.id = ${leaseId}`;
   return row?.heartbeatSeconds ?? null;
 }
+
+/** The lease and, when it is a gang's part, the gang's other parts: they have one holder. */
+const sameHolder = (leaseId: number) => Prisma.sql`
+  (id = ${leaseId} OR "gangId" = (SELECT g."gangId" FROM "Lease" g WHERE g.id = ${leaseId}))`;
 
 export type TransferOutcome =
   | { kind: 'transferred'; lease: Lease }

@@ -18,6 +18,13 @@ export const scheduleResourceUpdate = (ctx: TxContext, resourceId: number, runAt
   scheduleJob(ctx, 'RESOURCE_UPDATE', resourceId, runAt);
 export const scheduleBlueprintMaintenance = (ctx: TxContext, blueprintId: number, runAt?: Date) =>
   scheduleJob(ctx, 'BLUEPRINT_MAINTENANCE', blueprintId, runAt);
+/**
+ * Asks the blueprint's warm pool to look at what it holds (see warm-pool.ts). Written only when the
+ * blueprint keeps one (minReady > 0), checked by the statement that writes the jobs: callers that
+ * change a blueprint's resources need not read the blueprint for it.
+ */
+export const scheduleWarmPool = (ctx: TxContext, blueprintId: number, runAt?: Date) =>
+  scheduleJob(ctx, 'WARM_POOL', blueprintId, runAt);
 
 /**
  * Asks for the scheduling pass of `resourceType` (see scheduler/pass.ts): something its waiting
@@ -70,6 +77,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
       FROM unnest(${entries.map(([key]) => key)}::text[], ${entries.map(([, job]) => job.kind)}::text[],
                   ${entries.map(([, job]) => job.targetId)}::int[],
                   ${entries.map(([, job]) => job.runAt.toISOString())}::text[]) AS j(k, c, t, r)
+      WHERE c <> 'WARM_POOL' OR EXISTS (SELECT 1 FROM "Blueprint" b WHERE b.id = t AND b."minReady" > 0)
       UNION ALL
       SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r
       FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)

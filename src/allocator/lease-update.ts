@@ -37,6 +37,17 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
       }
       let lease = locked.lease;
 
+      // A lost holder first: a gang's parts share it, and the part that found it lost tells the
+      // others to release, so each of them, looking now, says why (holder-lost), not `command`.
+      const lostAt = holderDeadline(lease);
+      if (liveLeaseStatuses.includes(lease.status) && lostAt && lostAt <= ctx.now) {
+        await logLease(ctx, lease, {
+          type: 'lease-holder-lost',
+          data: { lastSeenAt: lease.lastSeenAt!.toISOString(), heartbeatSeconds: lease.heartbeatSeconds! },
+        });
+        await releaseOtherParts(ctx, lease);
+        lease = await releaseLease(ctx, lease, 'holder-lost', locked.held);
+      }
       for (const kind of locked.commands) {
         if (kind === 'RELEASE' && liveLeaseStatuses.includes(lease.status)) {
           lease = await releaseLease(ctx, lease, 'command', locked.held);
@@ -44,14 +55,6 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
       }
       if (liveLeaseStatuses.includes(lease.status) && lease.until && lease.until <= ctx.now) {
         lease = await releaseLease(ctx, lease, 'expired', locked.held);
-      }
-      const lostAt = holderDeadline(lease);
-      if (liveLeaseStatuses.includes(lease.status) && lostAt && lostAt <= ctx.now) {
-        await logLease(ctx, lease, {
-          type: 'lease-holder-lost',
-          data: { lastSeenAt: lease.lastSeenAt!.toISOString(), heartbeatSeconds: lease.heartbeatSeconds! },
-        });
-        lease = await releaseLease(ctx, lease, 'holder-lost', locked.held);
       }
 
       if (leaseOnResourceStatuses.includes(lease.status) && locked.held?.resource.status === 'RELEASED') {

@@ -39,12 +39,12 @@ export interface LogData {
   'lease-setup-progress': { message: string; [key: string]: unknown };
   'lease-setup-failed-temporarily': { message: string };
   // resource
-  'resource-allocated': { leaseId: number | null; status: string };
+  'resource-allocated': { leaseId: number | null; status: string; warmPool?: true };
   'resource-activated': Record<string, never>;
   'resource-activation-failed-temporarily': { message: string };
   'resource-release-requested': { authorId: number | null; kind: 'release' | 'reclaim' };
   'resource-released': { reason: 'command' | 'reclaimed' | 'expired' | 'drained' };
-  'resource-draining': { authorId: number | null; release: boolean };
+  'resource-draining': { authorId: number | null; release: boolean; maintenance?: true };
   'resource-undrained': { authorId: number | null };
   'resource-reclaim-refused': { liveLeases: number };
   'resource-broken': { message: string; reason?: 'activation-failed' | 'health-check-failed'; hopeless?: true };
@@ -62,6 +62,7 @@ export interface LogData {
   'authorization-requested': { principalId: number; authorizationId: number };
   'blueprint-maintenance': { message: string; [key: string]: unknown };
   'blueprint-maintenance-failed': { message: string };
+  'warm-pool-failed': { message: string; retryAt: string };
   'authorization-changed': { principalId: number; authorizationId: number; state: string };
 }
 

@@ -29,6 +29,8 @@ export interface AllocatorOptions {
   teardownAttempts: number;
   /** A lease whose resources keep breaking while they open gives up (breaks) after this many. */
   maxBrokenResourcesPerLease: number;
+  /** A warm pool whose builds fail (or whose last few broke while opening) waits this long to try again. */
+  warmPoolRetryMs: number;
   /** Bounds on what a lease request may carry as attributes; a request past one is a ValidationError. */
   leaseAttributeLimits: LeaseAttributeLimits;
 }
@@ -54,6 +56,7 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   healthCheckIntervalMs: 60_000,
   teardownAttempts: 5,
   maxBrokenResourcesPerLease: 3,
+  warmPoolRetryMs: 30_000,
   leaseAttributeLimits: { maxKeys: 64, maxValueLength: 1_024, maxTotalBytes: 16_384 },
 };
 

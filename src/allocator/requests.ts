@@ -223,6 +223,8 @@ export interface NewGang {
   ownerId: number;
   priority: number;
   waitUntil: Date | null;
+  /** For every part; heartbeats of any part count for all (holders.ts). */
+  heartbeatSeconds: number | null;
 }
 
 /**
@@ -231,7 +233,7 @@ export interface NewGang {
  */
 export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<Lease[]> {
   const leases = gang.parts.flatMap((part) => Array.from({ length: part.count }, () => part));
-  return inUpdateTransaction(deps, async (ctx) => {
+  const rows = await inUpdateTransaction(deps, async (ctx) => {
     const types = [...new Set(leases.map((l) => l.resourceType))].sort();
     for (const type of types) await ensureQueue(ctx, type);
     const rows = await ctx.tx.$queryRaw<(Lease & { __log: bigint })[]>`
@@ -241,10 +243,11 @@ export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<L
                              ${leases.map((l) => l.blueprintIds.join(','))}::text[]) WITH ORDINALITY AS p(type, attributes, blueprints, n)),
       l AS (
         INSERT INTO "Lease" ("resourceType", attributes, until, "allowedBlueprintIds", "ownerId", "authorizingPrincipalId",
-                             priority, "waitUntil", "gangId", "createdAt", "updatedAt")
+                             priority, "waitUntil", "gangId", "heartbeatSeconds", "lastSeenAt", "createdAt", "updatedAt")
         SELECT p.type, p.attributes::jsonb, ${gang.until}::timestamp,
                COALESCE(string_to_array(NULLIF(p.blueprints, ''), ',')::int[], '{}'), ${gang.ownerId}::int, ${gang.ownerId}::int,
-               ${gang.priority}::int, ${gang.waitUntil}::timestamp, gang.id, ${ctx.now}::timestamp, ${ctx.now}::timestamp
+               ${gang.priority}::int, ${gang.waitUntil}::timestamp, gang.id, ${gang.heartbeatSeconds}::int,
+               ${gang.heartbeatSeconds === null ? null : ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp
         FROM p, gang ORDER BY p.n
         RETURNING *),
       g AS (
@@ -256,10 +259,17 @@ export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<L
     for (const type of types) schedulePass(ctx, type);
     return rows.map(({ __log: logId, ...lease }) => {
       publishLog(ctx.after, { leaseId: lease.id }, logId, { lease: lease.status });
-      const firstLook = [lease.waitUntil, lease.until].filter((d): d is Date => d !== null);
+      // Its first look: wait timeout, expiry, or the holder's first deadline (the part's update
+      // looks then, and moves itself if the holder was seen since).
+      const firstLook = [lease.waitUntil, lease.until, holderDeadline(lease)].filter((d): d is Date => d !== null);
       if (firstLook.length > 0)
         scheduleLeaseUpdate(ctx, lease.id, new Date(Math.min(...firstLook.map((d) => d.getTime()))));
       return lease;
     });
   });
+  // As for a lease (requestLease): the commit's wake-up names only its earliest job, the pass, so
+  // the worker's timer is told of the parts' first deadline apart.
+  const firstLook = rows.map(holderDeadline).find((d) => d !== null);
+  if (firstLook) deps.queue.wake(firstLook);
+  return rows;
 }

@@ -5,7 +5,7 @@ import {
   type Resource,
   type ResourceStatus,
 } from '../generated/prisma/client.js';
-import { schedulePass, scheduleResourceUpdate } from './jobs.js';
+import { schedulePass, scheduleResourceUpdate, scheduleWarmPool } from './jobs.js';
 import type { TxContext } from './context.js';
 import { publishLog, writeLog, type LogEntry, type LogType } from './logs.js';
 import { assertLeaseTransition, assertResourceTransition } from './state-machines.js';
@@ -197,6 +197,8 @@ export async function transitionResource<T extends LogType>(
   extra: ResourceChanges = {},
 ): Promise<Resource> {
   assertResourceTransition(resource.id, resource.status, to);
+  // Its blueprint's warm pool, if it keeps one, counts again (jobs.ts writes it only then).
+  scheduleWarmPool(ctx, resource.blueprintId);
   const set: Assignment[] = [
     ['status', Prisma.sql`${to}::"ResourceStatus"`],
     ['updatedAt', timestamp(ctx.now)],

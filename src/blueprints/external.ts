@@ -7,7 +7,7 @@ import { connect } from './external/connect.js';
 import { satisfies } from './external/matching.js';
 import { requestIdOf } from './external/protocol.js';
 import { sweepLeaks } from './external/sweep.js';
-import { defineImplementation, type BlueprintOf } from './implementation.js';
+import { defineImplementation, WARM_LEASE_ID, type BlueprintOf } from './implementation.js';
 
 // Boxes (machines, clusters, anything) built by a provisioner reached over HTTP; the protocol is
 // docs/external-provisioner.md. Nothing here talks to the provisioner inside a transaction: a box
@@ -80,7 +80,7 @@ export const external = defineImplementation<ExternalConfig>({
     const frontier = mysteryBox ? await queries.resourceFrontier(blueprint.id) : { newestId: 0, pendingCount: 0 };
     if (frontier.pendingCount > 0) throw new TemporaryFailure('another box of this blueprint is being opened');
     return {
-      name: `${blueprint.name} box for lease ${lease.id}`,
+      name: lease.id === WARM_LEASE_ID ? `${blueprint.name} warm box` : `${blueprint.name} box for lease ${lease.id}`,
       attributes: { [BOX_KEY]: { requested: wanted(lease) } },
       slotLocks: mysteryBox ? [mysteryBoxSlotKey(blueprint.id, frontier.newestId)] : [],
       activation: 'later',

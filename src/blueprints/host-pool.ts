@@ -16,6 +16,8 @@ const binding = z.strictObject({
   port: z.number().int().min(1).max(65_535),
   attributes: z.record(z.string(), attributeValue).default({}),
   enabled: z.boolean().default(true),
+  /** Out of service for a while: its host is drained (leases on it run to their end) until cleared. */
+  maintenance: z.boolean().default(false),
   /** How commands reach the host; without it, leases on the host cannot run commands. */
   transport: transportConfig.optional(),
 });
@@ -170,6 +172,8 @@ export const hostPool = defineImplementation<HostPoolConfig>({
 
   acquireLease: () => ({ slotLocks: [] }),
 
+  inMaintenance: (blueprint, resource) => bindingOf(blueprint, resource)?.maintenance ?? false,
+
   // Use every host before doubling up on one.
   shouldAllocateSupplementalResource: () => true,
 
@@ -212,5 +216,6 @@ async function firstFreeBinding(
   const taken = new Set(
     await queries.attributeValues(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN'], 'binding'),
   );
-  return list.find((b) => b.enabled && matches(b, lease) && !taken.has(bindingId(b)));
+  // A binding in maintenance gets no new host either: it would only be drained at once.
+  return list.find((b) => b.enabled && !b.maintenance && matches(b, lease) && !taken.has(bindingId(b)));
 }

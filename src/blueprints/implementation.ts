@@ -223,6 +223,12 @@ export interface BlueprintImplementation<Config = unknown> {
    * every lease on it. TemporaryFailure (or any other error) is logged and checked again later.
    */
   checkResource?(blueprint: BlueprintOf<Config>, resource: Resource, runtime: BlueprintRuntime): Promise<void>;
+  /**
+   * Whether the config has taken this resource out of service (a host-pool binding marked in
+   * maintenance). The allocator drains it when the config is saved (no new lease; its leases run
+   * to their end) and undrains it once this says false again. Absent: never.
+   */
+  inMaintenance?(blueprint: BlueprintOf<Config>, resource: Resource): boolean;
   /** True when a busy resource should make the allocator build another instead of sharing it. */
   shouldAllocateSupplementalResource(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): boolean;
   /** What a lease on this resource offers its owner (e.g. how to reach a host). */
@@ -253,6 +259,12 @@ export function defineImplementation<Config>(
 ): BlueprintImplementation<unknown> {
   return implementation as unknown as BlueprintImplementation<unknown>;
 }
+
+/**
+ * The lease id a blueprint's warm pool builds for (none: lease ids start at 1). allocateResource
+ * and the other hooks get a lease of this id asking for the blueprint's warm attributes.
+ */
+export const WARM_LEASE_ID = 0;
 
 /** The key naming one unit of a blueprint's concurrent-resource limit. */
 export const limitSlotKey = (blueprintId: number, unit: number) => `allocator(${blueprintId}).limit(${unit})`;

@@ -9,6 +9,7 @@ const keyPrefix: Record<JobKind, string> = {
   RESOURCE_UPDATE: 'resource',
   BLUEPRINT_MAINTENANCE: 'blueprint',
   SCHEDULING_PASS: 'pass',
+  WARM_POOL: 'warm',
 };
 
 export function jobKey(kind: JobKind, targetId: number): string {

@@ -83,6 +83,11 @@ export class QueueWorker {
     this.liveness = new ProcessLiveness(db, (error) => options.onError?.(null, error));
   }
 
+  /** A failure of work done for this worker outside any job (booking work at start-up). */
+  reportError(error: unknown): void {
+    this.options.onError?.(null, error);
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;

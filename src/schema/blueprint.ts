@@ -33,6 +33,15 @@ export const BlueprintNode = builder.prismaNode('Blueprint', {
       nullable: true,
       description: 'Concurrent-resource limit; null is unlimited.',
     }),
+    minReady: t.exposeInt('minReady', {
+      description:
+        'Warm pool: idle resources (ACTIVE, or PENDING on their way) kept ready within the resource limit, so that a lease is granted without waiting for one to open; 0 is none.',
+    }),
+    warmAttributes: t.field({
+      type: 'JSON',
+      description: "The lease attributes the warm pool's resources are built for.",
+      resolve: (blueprint) => blueprint.warmAttributes,
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     resources: t.relatedConnection('resources', {
@@ -95,6 +104,13 @@ const CreateBlueprintInput = builder.inputType('CreateBlueprintInput', {
     resourceType: t.string({ description: "Defaults to the implementation's resource type." }),
     config: t.field({ type: 'JSON', required: true, description: "Validated against the implementation's schema." }),
     resourceLimit: t.int({ description: 'Concurrent-resource limit; omit for none.' }),
+    minReady: t.int({
+      description: 'Idle resources kept ready (a warm pool), within the resource limit; omit for none.',
+    }),
+    warmAttributes: t.field({
+      type: 'JSON',
+      description: "The lease attributes the warm pool's resources are built for (validated like a lease's).",
+    }),
   }),
 });
 
@@ -104,8 +120,20 @@ const UpdateBlueprintInput = builder.inputType('UpdateBlueprintInput', {
     resourceType: t.string(),
     config: t.field({ type: 'JSON' }),
     resourceLimit: t.int(),
+    minReady: t.int(),
+    warmAttributes: t.field({ type: 'JSON' }),
   }),
 });
+
+/** The warm-pool fields given (null: left as is); their values are the service's to validate. */
+function warmInput(input: { minReady?: number | null; warmAttributes?: unknown }) {
+  return {
+    ...(input.minReady !== null && input.minReady !== undefined ? { minReady: input.minReady } : {}),
+    ...(input.warmAttributes !== null && input.warmAttributes !== undefined
+      ? { warmAttributes: input.warmAttributes as Record<string, unknown> }
+      : {}),
+  };
+}
 
 const BlueprintPayload = builder.objectRef<{ blueprint: Blueprint }>('BlueprintPayload').implement({
   fields: (t) => ({ blueprint: t.field({ type: BlueprintNode, resolve: (payload) => payload.blueprint }) }),
@@ -126,6 +154,7 @@ builder.mutationFields((t) => ({
           ...(input.resourceLimit !== null && input.resourceLimit !== undefined
             ? { resourceLimit: input.resourceLimit }
             : {}),
+          ...warmInput(input),
         }),
       ),
     }),
@@ -144,6 +173,7 @@ builder.mutationFields((t) => ({
           ...(input.resourceType ? { resourceType: input.resourceType } : {}),
           ...(input.config !== null && input.config !== undefined ? { config: input.config } : {}),
           ...(input.resourceLimit !== undefined ? { resourceLimit: input.resourceLimit } : {}),
+          ...warmInput(input),
         }),
       ),
     }),

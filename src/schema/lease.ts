@@ -144,6 +144,10 @@ const RequestGangInput = builder.inputType('RequestGangInput', {
     until: t.field({ type: 'DateTime', description: 'Release every part by itself at this time.' }),
     priority: t.int({ description: 'As for requestLease.' }),
     waitTimeoutSeconds: t.int({ description: 'As for requestLease: every part breaks together.' }),
+    heartbeatSeconds: t.int({
+      description:
+        'As for requestLease, for the gang as a whole: a heartbeat (or an open leaseEvents subscription) of any part counts for every part, and a lost holder releases every part with the reason `holder-lost`.',
+    }),
   }),
 });
 
@@ -241,6 +245,9 @@ builder.mutationFields((t) => ({
             ...(input.priority !== null && input.priority !== undefined ? { priority: input.priority } : {}),
             ...(input.waitTimeoutSeconds !== null && input.waitTimeoutSeconds !== undefined
               ? { waitTimeoutSeconds: input.waitTimeoutSeconds }
+              : {}),
+            ...(input.heartbeatSeconds !== null && input.heartbeatSeconds !== undefined
+              ? { heartbeatSeconds: input.heartbeatSeconds }
               : {}),
           }),
         ),

@@ -41,6 +41,10 @@ export const ResourceNode = builder.prismaNode('Resource', {
     releaseWhenDrained: t.exposeBoolean('releaseWhenDrained', {
       description: 'Released once drained (no live lease left on it).',
     }),
+    drainedForMaintenance: t.exposeBoolean('drainedForMaintenance', {
+      description:
+        "Draining because its blueprint's config took it out of service (a host-pool binding's `maintenance`): clearing that undrains it.",
+    }),
     blueprint: t.relation('blueprint'),
     leases: t.relatedConnection('leases', {
       cursor: 'id',

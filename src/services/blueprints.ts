@@ -3,14 +3,17 @@ import type { Blueprint, Prisma } from '../generated/prisma/client.js';
 import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
 import { inTransaction, type AllocatorDeps, type TxContext } from '../allocator/context.js';
 import { bookMaintenance } from '../allocator/maintenance.js';
+import { bindBlueprint } from '../allocator/blueprints.js';
+import { drainForMaintenance } from '../allocator/drain.js';
 import { conflict, notFound, validationProblems, type ValidationIssue } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
-import { schedulePass } from '../allocator/jobs.js';
+import { schedulePass, scheduleWarmPool } from '../allocator/jobs.js';
 import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { referenceProblems } from './config-references.js';
 import { fromZod, zodIssues } from './validation.js';
+import { warmPoolFields, warmPoolProblems } from './warm-pool-input.js';
 
 export interface BlueprintInput {
   name: string;
@@ -19,6 +22,10 @@ export interface BlueprintInput {
   resourceType?: string;
   config: unknown;
   resourceLimit?: number | null;
+  /** Idle resources kept ready (see allocator/warm-pool.ts); 0: none. */
+  minReady?: number;
+  /** The lease attributes the warm pool builds its resources for. */
+  warmAttributes?: Record<string, unknown>;
 }
 
 export type BlueprintPatch = Partial<Omit<BlueprintInput, 'implementation'>>;
@@ -36,6 +43,7 @@ const common = z.object({
   name: z.string().trim().min(1, 'a name is required').max(200),
   resourceType: z.string().trim().min(1).max(100).optional(),
   resourceLimit: z.number().int().positive('the resource limit must be positive').max(10_000).nullable().optional(),
+  ...warmPoolFields,
 });
 
 export function blueprintService(deps: AllocatorDeps): BlueprintService {
@@ -78,10 +86,16 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     return existing !== null && existing.id !== exceptId;
   }
 
-  /** Blueprint changes can create capacity: waiting leases get a look at once. */
-  async function changed(ctx: TxContext, blueprint: Blueprint) {
+  /**
+   * Blueprint changes can create capacity: waiting leases get a look at once. Resources the config
+   * now takes out of service (or puts back) are drained (or undrained) with the change.
+   */
+  async function changed(ctx: TxContext, blueprint: Blueprint, authorId: number | null = null) {
+    const loaded = bindBlueprint(registry, blueprint);
+    if (loaded) await drainForMaintenance(ctx, loaded, authorId);
     schedulePass(ctx, blueprint.resourceType);
     bookMaintenance(ctx, registry, blueprint);
+    scheduleWarmPool(ctx, blueprint.id);
   }
 
   return {
@@ -96,8 +110,18 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       );
       if (!config.ok) return config;
       if (!parsed.success) return fail(fromZod(parsed.error));
-      if (await nameTaken(parsed.data.name)) return fail(conflict(`a blueprint named "${parsed.data.name}" exists`));
       const implementation = registry.get(input.implementation)!;
+      const warm = warmPoolProblems(implementation, {
+        id: 0,
+        name: parsed.data.name,
+        resourceType: parsed.data.resourceType ?? implementation.resourceType,
+        resourceLimit: parsed.data.resourceLimit ?? null,
+        minReady: parsed.data.minReady ?? 0,
+        warmAttributes: (parsed.data.warmAttributes ?? {}) as Prisma.JsonObject,
+        config: config.value,
+      });
+      if (warm.length > 0) return fail(validationProblems(warm));
+      if (await nameTaken(parsed.data.name)) return fail(conflict(`a blueprint named "${parsed.data.name}" exists`));
       const blueprint = await inTransaction(deps, async (ctx) => {
         const created = await ctx.tx.blueprint.create({
           data: {
@@ -106,6 +130,8 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
             resourceType: parsed.data.resourceType ?? implementation.resourceType,
             config: config.value as Prisma.InputJsonValue,
             resourceLimit: parsed.data.resourceLimit ?? null,
+            minReady: parsed.data.minReady ?? 0,
+            warmAttributes: (parsed.data.warmAttributes ?? {}) as Prisma.InputJsonValue,
             createdById: actor.principalId,
           },
         });
@@ -131,13 +157,36 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       const problems = parsed.success ? [] : zodIssues(parsed.error);
       const data: Prisma.BlueprintUncheckedUpdateInput = {};
       const fields: string[] = [];
+      let configValue: unknown = registry.get(existing.implementation)?.configSchema.safeParse(existing.config).data;
       if (patch.config !== undefined) {
         const config = await validateConfig(existing.implementation, patch.config, problems);
         if (!config.ok) return config;
         data.config = config.value as Prisma.InputJsonValue;
+        configValue = config.value;
         fields.push('config');
       }
       if (!parsed.success) return fail(validationProblems(problems));
+      const implementation = registry.get(existing.implementation);
+      const warm = implementation
+        ? warmPoolProblems(implementation, {
+            id,
+            name: parsed.data.name ?? existing.name,
+            resourceType: parsed.data.resourceType ?? existing.resourceType,
+            resourceLimit: parsed.data.resourceLimit !== undefined ? parsed.data.resourceLimit : existing.resourceLimit,
+            minReady: parsed.data.minReady ?? existing.minReady,
+            warmAttributes: (parsed.data.warmAttributes ?? existing.warmAttributes) as Prisma.JsonValue,
+            config: configValue,
+          })
+        : [];
+      if (warm.length > 0) return fail(validationProblems(warm));
+      if (parsed.data.minReady !== undefined) {
+        data.minReady = parsed.data.minReady;
+        fields.push('minReady');
+      }
+      if (parsed.data.warmAttributes !== undefined) {
+        data.warmAttributes = parsed.data.warmAttributes as Prisma.InputJsonValue;
+        fields.push('warmAttributes');
+      }
       if (parsed.data.name !== undefined) {
         if (await nameTaken(parsed.data.name, id))
           return fail(conflict(`a blueprint named "${parsed.data.name}" exists`));
@@ -155,7 +204,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       const blueprint = await inTransaction(deps, async (ctx) => {
         const updated = await ctx.tx.blueprint.update({ where: { id }, data });
         await writeLog(ctx, { type: 'blueprint-updated', data: { fields }, blueprintId: id });
-        await changed(ctx, updated);
+        await changed(ctx, updated, actor.principalId);
         return updated;
       });
       return ok(blueprint);

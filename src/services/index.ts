@@ -6,6 +6,7 @@ import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js
 import { updateResource } from '../allocator/resource-update.js';
 import { runSchedulingPass } from '../allocator/scheduler/pass.js';
 import { maintainBlueprint } from '../allocator/maintenance.js';
+import { bookWarmPools, fillWarmPool } from '../allocator/warm-pool.js';
 import { bareRuntime, type RuntimeTools } from '../allocator/runtime.js';
 import { createTransportFactory } from '../transports/factory.js';
 import { createCommandRunner } from '../transports/runner.js';
@@ -124,11 +125,14 @@ export function createServices(deps: ServicesDeps): Services {
             RESOURCE_UPDATE: (job, claim) => updateResource(allocator, job.targetId, claim),
             BLUEPRINT_MAINTENANCE: (job) => maintainBlueprint(allocator, job.targetId),
             SCHEDULING_PASS: (job, claim) => runSchedulingPass(allocator, job.targetId, claim),
+            WARM_POOL: (job, claim) => fillWarmPool(allocator, job.targetId, claim),
           },
           { ...defaultWorkerOptions, ...deps.worker, concurrency, workerId },
         );
         worker = running;
         running.start();
+        // Resources may have changed while no process ran: every warm pool counts again.
+        bookWarmPools(allocator).catch((error: unknown) => running.reportError(error));
         return {
           notify: (runAt) => running.notify(runAt),
           async stop() {

@@ -43,10 +43,19 @@ export interface GangRequest {
   until?: Date;
   priority?: number;
   waitTimeoutSeconds?: number;
+  /** As for a lease, for the whole gang: any part seen counts for all, a lost holder ends all. */
+  heartbeatSeconds?: number;
 }
 
 /** A gang of more parts than this is not a gang but a fleet: request it in pieces. */
 export const MAX_GANG_LEASES = 64;
+
+const heartbeatSeconds = z
+  .number()
+  .int()
+  .min(MIN_HEARTBEAT_SECONDS, `heartbeatSeconds must be at least ${MIN_HEARTBEAT_SECONDS}`)
+  .max(MAX_HEARTBEAT_SECONDS, `heartbeatSeconds is at most ${MAX_HEARTBEAT_SECONDS}`)
+  .optional();
 
 const leaseRequest = z.object({
   resourceType: z.string().trim().min(1, 'a resource type is required').max(100),
@@ -55,12 +64,7 @@ const leaseRequest = z.object({
   blueprintIds: z.array(z.number().int().positive()).default([]),
   priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).default(0),
   waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
-  heartbeatSeconds: z
-    .number()
-    .int()
-    .min(MIN_HEARTBEAT_SECONDS, `heartbeatSeconds must be at least ${MIN_HEARTBEAT_SECONDS}`)
-    .max(MAX_HEARTBEAT_SECONDS, `heartbeatSeconds is at most ${MAX_HEARTBEAT_SECONDS}`)
-    .optional(),
+  heartbeatSeconds,
 });
 
 const gangRequest = z.object({
@@ -80,6 +84,7 @@ const gangRequest = z.object({
   until: z.date().optional(),
   priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).default(0),
   waitTimeoutSeconds: z.number().int().positive().max(MAX_WAIT_TIMEOUT_SECONDS).optional(),
+  heartbeatSeconds,
 });
 
 export interface LeaseService {
@@ -285,6 +290,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           priority: gang.priority,
           waitUntil:
             gang.waitTimeoutSeconds === undefined ? null : new Date(now.getTime() + gang.waitTimeoutSeconds * 1000),
+          heartbeatSeconds: gang.heartbeatSeconds ?? null,
         }),
       );
     },

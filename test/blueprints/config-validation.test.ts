@@ -96,6 +96,32 @@ describeEachDatabase('blueprint config validation', (kind) => {
     ]);
   });
 
+  it('refuses a warm pool past the resource limit or for attributes no binding has, creating nothing', async () => {
+    const config = { services: [{ name: 's', bindings: [binding({ attributes: { platform: 'linux' } })] }] };
+    const before = await db.prisma.blueprint.count();
+    const overLimit = await createBlueprint({
+      name: 'warm',
+      implementation: 'host-pool',
+      config,
+      resourceLimit: 1,
+      minReady: 2,
+    });
+    expect(overLimit).toMatchObject({
+      __typename: 'ValidationError',
+      path: ['minReady'],
+      message: 'minReady (2) is more than the resource limit (1) allows',
+    });
+    const unservable = await createBlueprint({
+      name: 'warm',
+      implementation: 'host-pool',
+      config,
+      minReady: 1,
+      warmAttributes: { platform: 'windows' },
+    });
+    expect(unservable).toMatchObject({ __typename: 'ValidationError', path: ['warmAttributes', 'platform'] });
+    expect(await db.prisma.blueprint.count()).toBe(before);
+  });
+
   it('lists the valid implementations when the one asked for is unknown', async () => {
     const result = await createBlueprint({ name: 'x', implementation: 'host-poll', config: {} });
     expect(result.path).toEqual(['implementation']);
