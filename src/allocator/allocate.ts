@@ -1,4 +1,4 @@
-import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js';
+import { Prisma, type Lease, type Resource, type ResourceStatus } from '../generated/prisma/client.js';
 import type { AllocationQueries } from '../blueprints/implementation.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { limitSlotKey } from '../blueprints/implementation.js';
@@ -55,7 +55,8 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   const { candidates } = blueprints;
 
   // 2–3. Candidate resources, split into free and used.
-  let viewed = new ViewedResources(view.resources ?? { complete: true, rows: [] });
+  const memo = view.memo;
+  let viewed = new ViewedResources(view.resources ?? { complete: true, rows: [] }, memo);
   let queries = viewed.queries(tx, ctx.grants, ctx);
   let resources = await candidateResources(lease, candidates, viewed, queries);
   const split = () => {
@@ -74,7 +75,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   const widen = async (): Promise<boolean> => {
     if (viewed.complete) return false;
     await ctx.grants?.flush(ctx);
-    viewed = new ViewedResources(await allResources(ctx, lease));
+    viewed = new ViewedResources(await allResources(ctx, lease), memo);
     queries = viewed.queries(tx, ctx.grants, ctx);
     resources = await candidateResources(lease, candidates, viewed, queries);
     ({ free, used } = split());
@@ -122,10 +123,13 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   // 5. Allocate a new resource where a blueprint can allocate now.
   for (const candidate of candidates) {
     const { blueprint, implementation } = candidate;
+    // Another lease of this demand found no capacity on it in this pass: neither would this one.
+    if (memo?.noBuild.has(blueprint.id)) continue;
     // A lost slot lock race is tried again at once, a few times: the insert that lost waited for
     // the winner's commit, so the blueprint now sees what the winner took and picks something
     // else (the next binding, the next limit unit) instead of the lease backing off for it.
-    let serialized = false;
+    // A pass keeps its turn on a blueprint until it commits: its later leases need not ask again.
+    let serialized = memo?.turns.has(blueprint.id) ?? false;
     for (let attempt = 1; ; attempt++) {
       let canNow: boolean;
       try {
@@ -137,6 +141,9 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
           serialized = true;
           await ctx.tx
             .$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprint.id}::int)`;
+          // What the pass looked up before its turn may miss what a racer committed meanwhile.
+          memo?.forgetLookups();
+          memo?.turns.add(blueprint.id);
           canNow = await implementation.canAllocateNow(blueprint, lease, queries);
         }
       } catch (error) {
@@ -145,20 +152,28 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
         retrySoon = true;
         break;
       }
-      if (!canNow) break;
-      const allocation = await allocateResource(ctx, lease, candidate);
+      if (!canNow) {
+        if (attempt === 1) memo?.noBuild.add(blueprint.id);
+        break;
+      }
+      const allocation = await allocateResource(ctx, lease, candidate, memo ? queries : allocationQueries(ctx.tx));
       if (allocation.kind === 'failed') return allocation.lease;
       if (allocation.kind === 'temporary-failure') {
         retrySoon = true;
         break;
       }
-      if (allocation.kind === 'no-capacity') break;
+      if (allocation.kind === 'no-capacity') {
+        memo?.noBuild.add(blueprint.id);
+        break;
+      }
       if (allocation.kind === 'conflict') {
+        memo?.forgetLookups();
         lockFailures.push(...allocation.holders);
         if (attempt < ALLOCATION_ATTEMPTS) continue;
         retrySoon = true;
         break;
       }
+      memo?.add(allocation.resource);
       const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
       const outcome = acceptsNow ? await acquireOn(ctx, lease, allocation.resource, candidate) : null;
       if (outcome?.ok) return outcome.lease;
@@ -223,6 +238,57 @@ export interface AllocationView {
   broken: { count: number; last: number | null; hopeless: boolean } | null;
   /** A resource the lease is building (step 4); null when none. */
   building: number | null;
+  /** Set by a pass that keeps the view for the leases of one demand (see PoolViews). */
+  memo?: PassMemo;
+}
+
+/**
+ * What a pass learned of the pool since it read a view, so that the leases of one demand after
+ * the first do not each ask the database (and the blueprint, over the whole pool) again: which
+ * blueprints could not build for the demand, the blueprints' attribute lookups with the resources
+ * the pass built added, and those resources themselves. Dropped with the view (a savepoint rolled
+ * back, a change the view does not follow).
+ */
+export class PassMemo {
+  readonly noBuild = new Set<number>();
+  /** Blueprints whose allocation turn the pass holds (see the allocation loop). */
+  readonly turns = new Set<number>();
+  readonly built: { resource: Resource; live: number }[] = [];
+  private readonly values: { blueprintId: number; statuses: readonly string[]; attribute: string; values: string[] }[] =
+    [];
+
+  async attributeValues(
+    blueprintId: number,
+    statuses: readonly ResourceStatus[],
+    attribute: string,
+    read: () => Promise<string[]>,
+  ): Promise<string[]> {
+    const key = [...statuses].sort().join();
+    const kept = this.values.find(
+      (v) => v.blueprintId === blueprintId && v.attribute === attribute && v.statuses.join() === key,
+    );
+    if (kept) return kept.values;
+    const values = await read();
+    this.values.push({ blueprintId, statuses: [...statuses].sort(), attribute, values });
+    return values;
+  }
+
+  /** A resource this pass built: the lookups it answers would now include it. */
+  add(resource: Resource): void {
+    this.built.push({ resource, live: 0 });
+    const attributes = resource.attributes as Record<string, unknown>;
+    for (const v of this.values) {
+      const value = attributes[v.attribute];
+      if (v.blueprintId !== resource.blueprintId || !v.statuses.includes(resource.status) || value == null) continue;
+      // As attributes->>'name' gives it.
+      v.values.push(typeof value === 'string' ? value : JSON.stringify(value));
+    }
+  }
+
+  /** A racing allocation took what a lookup called free: look in the database again. */
+  forgetLookups(): void {
+    this.values.length = 0;
+  }
 }
 
 /**
@@ -327,9 +393,16 @@ class ViewedResources {
   private readonly looked = new Set<number>();
   readonly complete: boolean;
 
-  constructor(view: ViewResources) {
+  constructor(
+    view: ViewResources,
+    private readonly memo?: PassMemo,
+  ) {
     this.complete = view.complete;
     this.rows = (view.rows ?? []).map(({ row, live }) => ({ resource: decodeResource(row), live: Number(live) }));
+    // What the pass built since reading the view: in a whole pool's view, the pool is still whole.
+    const listed = new Set(this.rows.map((r) => r.resource.id));
+    this.rows.push(...(memo?.built ?? []).filter((b) => !listed.has(b.resource.id)));
+    this.rows.sort((a, b) => a.live - b.live || a.resource.id - b.resource.id);
     for (const { resource, live } of this.rows) this.live.set(resource.id, live);
   }
 
@@ -359,6 +432,12 @@ class ViewedResources {
           .map((r) => r.resource)
           .filter((r) => r.blueprintId === blueprintId && statuses.includes(r.status));
       },
+      attributeValues: (blueprintId, statuses, attribute) =>
+        this.memo
+          ? this.memo.attributeValues(blueprintId, statuses, attribute, () =>
+              db.attributeValues(blueprintId, statuses, attribute),
+            )
+          : db.attributeValues(blueprintId, statuses, attribute),
       liveLeaseCount: async (resourceId) => {
         const known = this.live.get(resourceId);
         if (known !== undefined) return known;
@@ -376,7 +455,12 @@ type Allocation =
   | { kind: 'temporary-failure' }
   | { kind: 'failed'; lease: Lease };
 
-async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedBlueprint): Promise<Allocation> {
+async function allocateResource(
+  ctx: TxContext,
+  lease: Lease,
+  candidate: LoadedBlueprint,
+  queries: AllocationQueries,
+): Promise<Allocation> {
   const { blueprint, implementation } = candidate;
   const limitKeys: string[] = [];
   if (blueprint.resourceLimit !== null) {
@@ -391,7 +475,7 @@ async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedB
   }
   let plan;
   try {
-    plan = await implementation.allocateResource(blueprint, lease, allocationQueries(ctx.tx));
+    plan = await implementation.allocateResource(blueprint, lease, queries);
   } catch (error) {
     const failed = await hookFailed(ctx, lease, blueprint.id, error);
     return failed ? { kind: 'failed', lease: failed } : { kind: 'temporary-failure' };
