@@ -1,5 +1,5 @@
 import { Prisma, type Lease, type Resource, type ResourceStatus } from '../generated/prisma/client.js';
-import type { AllocationQueries } from '../blueprints/implementation.js';
+import type { AllocationQueries, ResourcePlan } from '../blueprints/implementation.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { limitSlotKey } from '../blueprints/implementation.js';
 import { scheduleResourceUpdate } from './jobs.js';
@@ -16,11 +16,11 @@ import { sendCommand } from './commands.js';
 import type { GrantBatch, TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { scheduleHealthCheck } from './health.js';
-import type { SlotLockHolder } from './logs.js';
+import { publishLog, type SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
 import { heldKeys, heldSlotLocks, slotLockHolders } from './slot-locks.js';
 import { breakLease, brokenBuildsColumns, giveUpAfterBrokenBuilds } from './lease-end.js';
-import { logLease, logResource, transitionResource } from './transitions.js';
+import { logLease } from './transitions.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { sameWait, waitAndRetry, type Blocker } from './waiting.js';
 
@@ -484,21 +484,12 @@ async function allocateResource(
     throw new Error(`blueprint ${blueprint.id} (${implementation.key}) returned a malformed resource plan`);
   }
   // The row comes first so that the locks can name it (in the same statement); losing the lock
-  // race deletes it again, before anything else (a log, a lease) refers to it.
+  // race deletes it again, before anything else (a lease) refers to it.
   const created = await createResource(ctx, blueprint, lease, plan, [...plan.slotLocks, ...limitKeys]);
   if (!created.ok) return { kind: 'conflict', holders: created.holders };
   const { resource } = created;
-  await logResource(ctx, resource, {
-    type: 'resource-allocated',
-    data: { leaseId: lease.id, status: 'PENDING' },
-    leaseId: lease.id,
-  });
-  if (plan.activation === 'now') {
-    const active = await transitionResource(ctx, resource, 'ACTIVE', { type: 'resource-activated', data: {} });
-    scheduleHealthCheck(ctx, active, candidate);
-    return { kind: 'allocated', resource: active };
-  }
-  scheduleResourceUpdate(ctx, resource.id);
+  if (plan.activation === 'now') scheduleHealthCheck(ctx, resource, candidate);
+  else scheduleResourceUpdate(ctx, resource.id);
   return { kind: 'allocated', resource };
 }
 
@@ -546,34 +537,52 @@ async function reclaimableResource(
 }
 
 /**
- * The resource row and its slot locks in one statement; the locks as acquireSlotLocks takes them
- * (one INSERT … ON CONFLICT DO NOTHING, all or none): if any was held, the ones this inserted and
- * the row are deleted again and the holders reported.
+ * The resource row, its slot locks and its logs in one statement; the locks as acquireSlotLocks
+ * takes them (one INSERT … ON CONFLICT DO NOTHING, all or none): if any was held, no log is
+ * written, the locks this inserted and the row are deleted again and the holders reported. A
+ * resource that opens now is written ACTIVE with both its logs, allocated then activated, as its
+ * own PENDING → ACTIVE transition would have logged them.
  */
 async function createResource(
   ctx: TxContext,
   blueprint: LoadedBlueprint['blueprint'],
   lease: Lease,
-  plan: { name: string; attributes: unknown },
+  plan: ResourcePlan,
   keys: readonly string[],
 ): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] }> {
   const wanted = [...new Set(keys)].sort();
-  const [row] = await ctx.tx.$queryRaw<(Resource & { __locked: string[] })[]>`
+  const open = plan.activation === 'now';
+  const [row] = await ctx.tx.$queryRaw<(Resource & { __locked: string[]; __logs: string[] })[]>`
     WITH r AS (
-      INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "createdAt",
-                              "lastUsedAt", "updatedAt")
+      INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "activatedAt",
+                              "createdAt", "lastUsedAt", "updatedAt")
       VALUES (${blueprint.id}, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
-              ${lease.id}, 'PENDING', ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
+              ${lease.id}, ${open ? 'ACTIVE' : 'PENDING'}::"ResourceStatus", ${open ? ctx.now : null}::timestamp,
+              ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
       RETURNING *),
     s AS (
       INSERT INTO "SlotLock" (key, "ownerLeaseId", "ownerResourceId")
       SELECT k, NULL, r.id FROM r, unnest(${wanted}::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n
       ON CONFLICT (key) DO NOTHING
-      RETURNING key)
-    SELECT r.*, ARRAY(SELECT key FROM s) AS __locked FROM r`;
+      RETURNING key),
+    g AS (
+      INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
+      SELECT e.type, e.data, ${ctx.now}::timestamp, e.lease, r.id, r."blueprintId"
+      FROM r CROSS JOIN (VALUES
+        (1, 'resource-allocated', ${JSON.stringify({ leaseId: lease.id, status: 'PENDING' })}::jsonb, ${lease.id}::int),
+        (2, 'resource-activated', '{}'::jsonb, NULL::int)) AS e(n, type, data, lease)
+      WHERE (e.n = 1 OR ${open}) AND (SELECT count(*) FROM s) = ${wanted.length}::int
+      ORDER BY e.n
+      RETURNING id)
+    SELECT r.*, ARRAY(SELECT key FROM s) AS __locked, ARRAY(SELECT id::text FROM g ORDER BY id) AS __logs FROM r`;
   if (!row) throw new Error('the resource insert returned nothing');
-  const { __locked: mine, ...resource } = row;
-  if (mine.length === wanted.length) return { ok: true, resource };
+  const { __locked: mine, __logs: logs, ...resource } = row;
+  if (mine.length === wanted.length) {
+    const entry = { resourceId: resource.id, blueprintId: resource.blueprintId };
+    publishLog(ctx.after, { ...entry, leaseId: lease.id }, BigInt(logs[0]!), { resource: 'PENDING' });
+    if (open) publishLog(ctx.after, entry, BigInt(logs[1]!), { resource: 'ACTIVE' });
+    return { ok: true, resource };
+  }
   if (mine.length > 0) await ctx.tx.$executeRaw`DELETE FROM "SlotLock" WHERE key = ANY(${mine}::text[])`;
   await ctx.tx.$executeRaw`DELETE FROM "Resource" WHERE id = ${resource.id}`;
   return {
