@@ -85,13 +85,13 @@ describeEachDatabase('a pool larger than the allocation view', (kind) => {
     expect(lease.resourceId).toBe(newest.resourceId);
   });
 
-
-  it('keeps every resource\'s lease count equal to its live leases through grants and releases', async () => {
+  it("keeps every resource's lease count equal to its live leases through grants and releases", async () => {
     await pool();
     const filled = await fill();
     const shared = await Promise.all([request(), request(), request()]);
     await Promise.all(shared.map((l) => waitForLease(h, l.id, ['ACTIVE'])));
-    for (const lease of [...filled.slice(0, 5), shared[0]!]) unwrap(await h.services.leases.release(h.system, lease.id));
+    for (const lease of [...filled.slice(0, 5), shared[0]!])
+      unwrap(await h.services.leases.release(h.system, lease.id));
     await Promise.all([...filled.slice(0, 5), shared[0]!].map((l) => waitForLease(h, l.id, ['DESTROYED'])));
     const counted = await h.db.prisma.$queryRaw<{ id: number; kept: number; live: number }[]>`
       SELECT r.id, r."leaseCount" AS kept,
