@@ -1,5 +1,5 @@
-import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js';
-import type { AllocationQueries } from '../blueprints/implementation.js';
+import { Prisma, type Lease, type Resource, type ResourceStatus } from '../generated/prisma/client.js';
+import type { AllocationQueries, ResourcePlan } from '../blueprints/implementation.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { limitSlotKey } from '../blueprints/implementation.js';
 import { scheduleResourceUpdate } from './jobs.js';
@@ -16,11 +16,11 @@ import { sendCommand } from './commands.js';
 import type { GrantBatch, TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { scheduleHealthCheck } from './health.js';
-import type { SlotLockHolder } from './logs.js';
+import { publishLog, type SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
 import { heldKeys, heldSlotLocks, slotLockHolders } from './slot-locks.js';
 import { breakLease, brokenBuildsColumns, giveUpAfterBrokenBuilds } from './lease-end.js';
-import { logLease, logResource, transitionResource } from './transitions.js';
+import { logLease } from './transitions.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { sameWait, waitAndRetry, type Blocker } from './waiting.js';
 
@@ -55,7 +55,8 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   const { candidates } = blueprints;
 
   // 2–3. Candidate resources, split into free and used.
-  let viewed = new ViewedResources(view.resources ?? { complete: true, rows: [] });
+  const memo = view.memo;
+  let viewed = new ViewedResources(view.resources ?? { complete: true, rows: [] }, memo);
   let queries = viewed.queries(tx, ctx.grants, ctx);
   let resources = await candidateResources(lease, candidates, viewed, queries);
   const split = () => {
@@ -74,7 +75,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   const widen = async (): Promise<boolean> => {
     if (viewed.complete) return false;
     await ctx.grants?.flush(ctx);
-    viewed = new ViewedResources(await allResources(ctx, lease));
+    viewed = new ViewedResources(await allResources(ctx, lease), memo);
     queries = viewed.queries(tx, ctx.grants, ctx);
     resources = await candidateResources(lease, candidates, viewed, queries);
     ({ free, used } = split());
@@ -122,10 +123,13 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   // 5. Allocate a new resource where a blueprint can allocate now.
   for (const candidate of candidates) {
     const { blueprint, implementation } = candidate;
+    // Another lease of this demand found no capacity on it in this pass: neither would this one.
+    if (memo?.noBuild.has(blueprint.id)) continue;
     // A lost slot lock race is tried again at once, a few times: the insert that lost waited for
     // the winner's commit, so the blueprint now sees what the winner took and picks something
     // else (the next binding, the next limit unit) instead of the lease backing off for it.
-    let serialized = false;
+    // A pass keeps its turn on a blueprint until it commits: its later leases need not ask again.
+    let serialized = memo?.turns.has(blueprint.id) ?? false;
     for (let attempt = 1; ; attempt++) {
       let canNow: boolean;
       try {
@@ -137,6 +141,9 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
           serialized = true;
           await ctx.tx
             .$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprint.id}::int)`;
+          // What the pass looked up before its turn may miss what a racer committed meanwhile.
+          memo?.forgetLookups();
+          memo?.turns.add(blueprint.id);
           canNow = await implementation.canAllocateNow(blueprint, lease, queries);
         }
       } catch (error) {
@@ -145,20 +152,28 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
         retrySoon = true;
         break;
       }
-      if (!canNow) break;
-      const allocation = await allocateResource(ctx, lease, candidate);
+      if (!canNow) {
+        if (attempt === 1) memo?.noBuild.add(blueprint.id);
+        break;
+      }
+      const allocation = await allocateResource(ctx, lease, candidate, memo ? queries : allocationQueries(ctx.tx));
       if (allocation.kind === 'failed') return allocation.lease;
       if (allocation.kind === 'temporary-failure') {
         retrySoon = true;
         break;
       }
-      if (allocation.kind === 'no-capacity') break;
+      if (allocation.kind === 'no-capacity') {
+        memo?.noBuild.add(blueprint.id);
+        break;
+      }
       if (allocation.kind === 'conflict') {
+        memo?.forgetLookups();
         lockFailures.push(...allocation.holders);
         if (attempt < ALLOCATION_ATTEMPTS) continue;
         retrySoon = true;
         break;
       }
+      memo?.add(allocation.resource);
       const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
       const outcome = acceptsNow ? await acquireOn(ctx, lease, allocation.resource, candidate) : null;
       if (outcome?.ok) return outcome.lease;
@@ -223,6 +238,57 @@ export interface AllocationView {
   broken: { count: number; last: number | null; hopeless: boolean } | null;
   /** A resource the lease is building (step 4); null when none. */
   building: number | null;
+  /** Set by a pass that keeps the view for the leases of one demand (see PoolViews). */
+  memo?: PassMemo;
+}
+
+/**
+ * What a pass learned of the pool since it read a view, so that the leases of one demand after
+ * the first do not each ask the database (and the blueprint, over the whole pool) again: which
+ * blueprints could not build for the demand, the blueprints' attribute lookups with the resources
+ * the pass built added, and those resources themselves. Dropped with the view (a savepoint rolled
+ * back, a change the view does not follow).
+ */
+export class PassMemo {
+  readonly noBuild = new Set<number>();
+  /** Blueprints whose allocation turn the pass holds (see the allocation loop). */
+  readonly turns = new Set<number>();
+  readonly built: { resource: Resource; live: number }[] = [];
+  private readonly values: { blueprintId: number; statuses: readonly string[]; attribute: string; values: string[] }[] =
+    [];
+
+  async attributeValues(
+    blueprintId: number,
+    statuses: readonly ResourceStatus[],
+    attribute: string,
+    read: () => Promise<string[]>,
+  ): Promise<string[]> {
+    const key = [...statuses].sort().join();
+    const kept = this.values.find(
+      (v) => v.blueprintId === blueprintId && v.attribute === attribute && v.statuses.join() === key,
+    );
+    if (kept) return kept.values;
+    const values = await read();
+    this.values.push({ blueprintId, statuses: [...statuses].sort(), attribute, values });
+    return values;
+  }
+
+  /** A resource this pass built: the lookups it answers would now include it. */
+  add(resource: Resource): void {
+    this.built.push({ resource, live: 0 });
+    const attributes = resource.attributes as Record<string, unknown>;
+    for (const v of this.values) {
+      const value = attributes[v.attribute];
+      if (v.blueprintId !== resource.blueprintId || !v.statuses.includes(resource.status) || value == null) continue;
+      // As attributes->>'name' gives it.
+      v.values.push(typeof value === 'string' ? value : JSON.stringify(value));
+    }
+  }
+
+  /** A racing allocation took what a lookup called free: look in the database again. */
+  forgetLookups(): void {
+    this.values.length = 0;
+  }
 }
 
 /**
@@ -248,26 +314,31 @@ export type ViewResources = { complete: boolean; rows: { row: Record<string, unk
 
 /**
  * The type's live resources with their live lease counts (see AllocationView.resources): whole,
- * or when there are more than `limit`, the `limit` least-loaded ACTIVE ones. Only ids and counts
- * are computed for the whole pool; rows are built for what is returned.
+ * or when there are more than `limit`, the `limit` least-loaded ACTIVE ones. The counts are
+ * Resource."leaseCount" (kept by the database, see its migration), so that the least-loaded few
+ * are an index range per blueprint and telling a large pool from a small one counts at most
+ * `limit` + 1 rows: what a large pool's view costs does not grow with the pool.
  */
 function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
-  const cap = limit ?? 2_147_483_647;
+  const live = Prisma.sql`r.status IN ('PENDING', 'ACTIVE', 'RELEASED', 'BROKEN')`;
+  const complete =
+    limit === null
+      ? Prisma.sql`SELECT true AS complete`
+      : Prisma.sql`SELECT count(*) <= ${limit}::int AS complete FROM (
+          SELECT 1 FROM "Resource" r WHERE r."blueprintId" IN (SELECT id FROM b) AND r.type = ${lease.resourceType} AND ${live}
+          LIMIT ${limit + 1}::int) x`;
   return Prisma.sql`(
-    WITH c AS MATERIALIZED (
-      -- A count per resource, not one grouped pass joined: inside lease-update.ts's statement the
-      -- lease's type is a column of the outer row, and a join on a subquery that refers to it is
-      -- re-run for every resource (measured: 1,000-host grant p50 61 ms -> 5.8 s).
-      SELECT r.id, r.status,
-        (SELECT count(*) FROM "Lease" rl WHERE rl."resourceId" = r.id AND rl.status IN ('ACQUIRED', 'ACTIVE')) AS live
-      FROM "Resource" r
-      WHERE r.type = ${lease.resourceType} AND r.status IN ('PENDING', 'ACTIVE', 'RELEASED', 'BROKEN')
-        AND r."blueprintId" IN (SELECT b.id FROM "Blueprint" b WHERE b."resourceType" = ${lease.resourceType} AND NOT b.disabled)),
-    n AS (SELECT count(*) <= ${cap}::int AS complete FROM c),
+    WITH b AS (SELECT b.id FROM "Blueprint" b WHERE b."resourceType" = ${lease.resourceType} AND NOT b.disabled),
+    n AS (${complete}),
     picked AS (
-      SELECT c.id, c.live FROM c, n WHERE n.complete
+      SELECT r.id, r."leaseCount" AS live FROM "Resource" r, n
+      WHERE n.complete AND r."blueprintId" IN (SELECT id FROM b) AND r.type = ${lease.resourceType} AND ${live}
       UNION ALL
-      (SELECT c.id, c.live FROM c, n WHERE NOT n.complete AND c.status = 'ACTIVE' ORDER BY c.live, c.id LIMIT ${cap}::int))
+      (SELECT p.id, p.live FROM n, b CROSS JOIN LATERAL (
+         SELECT r.id, r."leaseCount" AS live FROM "Resource" r
+         WHERE r."blueprintId" = b.id AND r.status = 'ACTIVE' AND r.type = ${lease.resourceType}
+         ORDER BY r."leaseCount", r.id LIMIT ${limit ?? 0}::int) p
+       WHERE NOT n.complete ORDER BY p.live, p.id LIMIT ${limit ?? 0}::int))
     SELECT json_build_object('complete', n.complete, 'rows',
       (SELECT json_agg(json_build_object('row', to_jsonb(r), 'live', p.live) ORDER BY p.live, p.id)
        FROM picked p JOIN "Resource" r ON r.id = p.id))
@@ -322,9 +393,16 @@ class ViewedResources {
   private readonly looked = new Set<number>();
   readonly complete: boolean;
 
-  constructor(view: ViewResources) {
+  constructor(
+    view: ViewResources,
+    private readonly memo?: PassMemo,
+  ) {
     this.complete = view.complete;
     this.rows = (view.rows ?? []).map(({ row, live }) => ({ resource: decodeResource(row), live: Number(live) }));
+    // What the pass built since reading the view: in a whole pool's view, the pool is still whole.
+    const listed = new Set(this.rows.map((r) => r.resource.id));
+    this.rows.push(...(memo?.built ?? []).filter((b) => !listed.has(b.resource.id)));
+    this.rows.sort((a, b) => a.live - b.live || a.resource.id - b.resource.id);
     for (const { resource, live } of this.rows) this.live.set(resource.id, live);
   }
 
@@ -354,6 +432,12 @@ class ViewedResources {
           .map((r) => r.resource)
           .filter((r) => r.blueprintId === blueprintId && statuses.includes(r.status));
       },
+      attributeValues: (blueprintId, statuses, attribute) =>
+        this.memo
+          ? this.memo.attributeValues(blueprintId, statuses, attribute, () =>
+              db.attributeValues(blueprintId, statuses, attribute),
+            )
+          : db.attributeValues(blueprintId, statuses, attribute),
       liveLeaseCount: async (resourceId) => {
         const known = this.live.get(resourceId);
         if (known !== undefined) return known;
@@ -371,8 +455,13 @@ type Allocation =
   | { kind: 'temporary-failure' }
   | { kind: 'failed'; lease: Lease };
 
-async function allocateResource(ctx: TxContext, lease: Lease, candidate: LoadedBlueprint): Promise<Allocation> {
-  const built = await buildResource(ctx, candidate, lease, lease.id);
+async function allocateResource(
+  ctx: TxContext,
+  lease: Lease,
+  candidate: LoadedBlueprint,
+  queries: AllocationQueries,
+): Promise<Allocation> {
+  const built = await buildResource(ctx, candidate, lease, lease.id, queries);
   if (built.kind !== 'hook-failed') return built;
   const failed = await hookFailed(ctx, lease, candidate.blueprint.id, built.error);
   return failed ? { kind: 'failed', lease: failed } : { kind: 'temporary-failure' };
@@ -395,6 +484,7 @@ export async function buildResource(
   candidate: LoadedBlueprint,
   lease: Lease,
   forLeaseId: number | null,
+  queries: AllocationQueries,
 ): Promise<Built> {
   const { blueprint, implementation } = candidate;
   const limitKeys: string[] = [];
@@ -410,7 +500,7 @@ export async function buildResource(
   }
   let plan;
   try {
-    plan = await implementation.allocateResource(blueprint, lease, allocationQueries(ctx.tx));
+    plan = await implementation.allocateResource(blueprint, lease, queries);
   } catch (error) {
     return { kind: 'hook-failed', error };
   }
@@ -422,20 +512,8 @@ export async function buildResource(
   const created = await createResource(ctx, blueprint, forLeaseId, plan, [...plan.slotLocks, ...limitKeys]);
   if (!created.ok) return { kind: 'conflict', holders: created.holders };
   const { resource } = created;
-  await logResource(ctx, resource, {
-    type: 'resource-allocated',
-    data:
-      forLeaseId === null
-        ? { leaseId: null, warmPool: true, status: 'PENDING' }
-        : { leaseId: forLeaseId, status: 'PENDING' },
-    ...(forLeaseId === null ? {} : { leaseId: forLeaseId }),
-  });
-  if (plan.activation === 'now') {
-    const active = await transitionResource(ctx, resource, 'ACTIVE', { type: 'resource-activated', data: {} });
-    scheduleHealthCheck(ctx, active, candidate);
-    return { kind: 'allocated', resource: active };
-  }
-  scheduleResourceUpdate(ctx, resource.id);
+  if (plan.activation === 'now') scheduleHealthCheck(ctx, resource, candidate);
+  else scheduleResourceUpdate(ctx, resource.id);
   return { kind: 'allocated', resource };
 }
 
@@ -488,34 +566,58 @@ async function reclaimableResource(
 }
 
 /**
- * The resource row and its slot locks in one statement; the locks as acquireSlotLocks takes them
- * (one INSERT … ON CONFLICT DO NOTHING, all or none): if any was held, the ones this inserted and
- * the row are deleted again and the holders reported.
+ * The resource row, its slot locks and its logs in one statement; the locks as acquireSlotLocks
+ * takes them (one INSERT … ON CONFLICT DO NOTHING, all or none): if any was held, no log is
+ * written, the locks this inserted and the row are deleted again and the holders reported. A
+ * resource that opens now is written ACTIVE with both its logs, allocated then activated, as its
+ * own PENDING → ACTIVE transition would have logged them.
  */
 async function createResource(
   ctx: TxContext,
   blueprint: LoadedBlueprint['blueprint'],
   forLeaseId: number | null,
-  plan: { name: string; attributes: unknown },
+  plan: ResourcePlan,
   keys: readonly string[],
 ): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] }> {
   const wanted = [...new Set(keys)].sort();
-  const [row] = await ctx.tx.$queryRaw<(Resource & { __locked: string[] })[]>`
+  const open = plan.activation === 'now';
+  const allocatedLog =
+    forLeaseId === null
+      ? { leaseId: null, warmPool: true, status: 'PENDING' }
+      : { leaseId: forLeaseId, status: 'PENDING' };
+  const [row] = await ctx.tx.$queryRaw<(Resource & { __locked: string[]; __logs: string[] })[]>`
     WITH r AS (
-      INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "createdAt",
-                              "lastUsedAt", "updatedAt")
+      INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "activatedAt",
+                              "createdAt", "lastUsedAt", "updatedAt")
       VALUES (${blueprint.id}, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
-              ${forLeaseId}::int, 'PENDING', ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
+              ${forLeaseId}::int, ${open ? 'ACTIVE' : 'PENDING'}::"ResourceStatus", ${open ? ctx.now : null}::timestamp,
+              ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
       RETURNING *),
     s AS (
       INSERT INTO "SlotLock" (key, "ownerLeaseId", "ownerResourceId")
       SELECT k, NULL, r.id FROM r, unnest(${wanted}::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n
       ON CONFLICT (key) DO NOTHING
-      RETURNING key)
-    SELECT r.*, ARRAY(SELECT key FROM s) AS __locked FROM r`;
+      RETURNING key),
+    g AS (
+      INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
+      SELECT e.type, e.data, ${ctx.now}::timestamp, e.lease, r.id, r."blueprintId"
+      FROM r CROSS JOIN (VALUES
+        (1, 'resource-allocated', ${JSON.stringify(allocatedLog)}::jsonb, ${forLeaseId}::int),
+        (2, 'resource-activated', '{}'::jsonb, NULL::int)) AS e(n, type, data, lease)
+      WHERE (e.n = 1 OR ${open}) AND (SELECT count(*) FROM s) = ${wanted.length}::int
+      ORDER BY e.n
+      RETURNING id)
+    SELECT r.*, ARRAY(SELECT key FROM s) AS __locked, ARRAY(SELECT id::text FROM g ORDER BY id) AS __logs FROM r`;
   if (!row) throw new Error('the resource insert returned nothing');
-  const { __locked: mine, ...resource } = row;
-  if (mine.length === wanted.length) return { ok: true, resource };
+  const { __locked: mine, __logs: logs, ...resource } = row;
+  if (mine.length === wanted.length) {
+    const entry = { resourceId: resource.id, blueprintId: resource.blueprintId };
+    publishLog(ctx.after, forLeaseId === null ? entry : { ...entry, leaseId: forLeaseId }, BigInt(logs[0]!), {
+      resource: 'PENDING',
+    });
+    if (open) publishLog(ctx.after, entry, BigInt(logs[1]!), { resource: 'ACTIVE' });
+    return { ok: true, resource };
+  }
   if (mine.length > 0) await ctx.tx.$executeRaw`DELETE FROM "SlotLock" WHERE key = ANY(${mine}::text[])`;
   await ctx.tx.$executeRaw`DELETE FROM "Resource" WHERE id = ${resource.id}`;
   return {

@@ -122,7 +122,7 @@ async function fill(ctx: TxContext, loaded: LoadedBlueprint): Promise<Failure> {
     }
     // No capacity to build now: the next transition of its resources (or grant) looks again.
     if (!canNow) return null;
-    const built = await buildResource(ctx, loaded, lease, null);
+    const built = await buildResource(ctx, loaded, lease, null, allocationQueries(ctx.tx));
     if (built.kind === 'no-capacity') return null;
     if (built.kind === 'conflict') return later('a slot lock of the new resource was held');
     if (built.kind === 'hook-failed') return later(messageOf(built.error));

@@ -213,9 +213,39 @@ async function firstFreeBinding(
   const list = bindings(blueprint);
   // Nothing to look up when no binding could take the lease anyway.
   if (!list.some((b) => b.enabled && matches(b, lease))) return undefined;
-  const taken = new Set(
+  const taken = takenSet(
     await queries.attributeValues(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN'], 'binding'),
   );
-  // A binding in maintenance gets no new host either: it would only be drained at once.
-  return list.find((b) => b.enabled && !b.maintenance && matches(b, lease) && !taken.has(bindingId(b)));
+  const shape = JSON.stringify(lease.attributes ?? {});
+  const hints = scanHints.get(taken.set) ?? new Map<string, { list: Binding[]; from: number }>();
+  scanHints.set(taken.set, hints);
+  const hint = hints.get(shape);
+  for (let i = hint?.list === list ? hint.from : 0; i < list.length; i++) {
+    const b = list[i]!;
+    // A binding in maintenance gets no new host either: it would only be drained at once.
+    if (b.enabled && !b.maintenance && matches(b, lease) && !taken.set.has(bindingId(b))) {
+      hints.set(shape, { list, from: i });
+      return b;
+    }
+  }
+  hints.set(shape, { list, from: list.length });
+  return undefined;
+}
+
+// A scheduling pass answers the bindings lookup of many leases with one list, to which it appends
+// the bindings it takes (AllocationQueries.attributeValues): the set of taken bindings is built
+// once per list and extended with what was appended, and the scan for a shape's first free
+// binding goes on from where it last stopped (bindings before it stay taken or unsuitable while
+// the set only grows), so that filling a pool of N hosts costs N steps, not N² / 2.
+const takenSets = new WeakMap<readonly string[], { seen: number; set: Set<string> }>();
+const scanHints = new WeakMap<Set<string>, Map<string, { list: Binding[]; from: number }>>();
+
+function takenSet(values: readonly string[]): { set: Set<string> } {
+  let entry = takenSets.get(values);
+  if (!entry) {
+    entry = { seen: 0, set: new Set() };
+    takenSets.set(values, entry);
+  }
+  for (; entry.seen < values.length; entry.seen++) entry.set.add(values[entry.seen]!);
+  return entry;
 }

@@ -84,4 +84,21 @@ describeEachDatabase('a pool larger than the allocation view', (kind) => {
     const lease = await waitForLease(h, (await request()).id, ['ACTIVE']);
     expect(lease.resourceId).toBe(newest.resourceId);
   });
+
+  it("keeps every resource's lease count equal to its live leases through grants and releases", async () => {
+    await pool();
+    const filled = await fill();
+    const shared = await Promise.all([request(), request(), request()]);
+    await Promise.all(shared.map((l) => waitForLease(h, l.id, ['ACTIVE'])));
+    for (const lease of [...filled.slice(0, 5), shared[0]!])
+      unwrap(await h.services.leases.release(h.system, lease.id));
+    await Promise.all([...filled.slice(0, 5), shared[0]!].map((l) => waitForLease(h, l.id, ['DESTROYED'])));
+    const counted = await h.db.prisma.$queryRaw<{ id: number; kept: number; live: number }[]>`
+      SELECT r.id, r."leaseCount" AS kept,
+        (SELECT count(*)::int FROM "Lease" l WHERE l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE')) AS live
+      FROM "Resource" r ORDER BY r.id`;
+    expect(counted.length).toBe(HOSTS);
+    expect(counted.filter((r) => r.kept !== r.live)).toEqual([]);
+    expect(counted.reduce((sum, r) => sum + r.live, 0)).toBe(HOSTS + 3 - 6);
+  });
 });

@@ -1,5 +1,5 @@
 import type { Lease } from '../../generated/prisma/client.js';
-import { allocationView, type AllocationView } from '../allocate.js';
+import { allocationView, PassMemo, type AllocationView } from '../allocate.js';
 import type { TxContext } from '../context.js';
 import { demandKey } from './demand.js';
 
@@ -23,25 +23,32 @@ export class PoolViews {
     // The pool's load as the database shows it must include this pass's grants so far.
     await ctx.grants?.flush(ctx);
     const view = await allocationView(ctx, lease);
-    if (fresh) this.views.set(key, view);
-    return view;
+    if (!fresh) return view;
+    const memoized = { ...view, memo: new PassMemo() };
+    this.views.set(key, memoized);
+    return memoized;
   }
 
   /**
-   * What serving `lease` did to the pool: a grant on a resource the views show adds one live lease
-   * to it in each; anything else (a resource built, a lease left waiting for one, a gang) may have
-   * changed the pool in ways a view does not follow, so every view is read again.
+   * What serving `lease` did to the pool: a grant on a resource a view shows (read, or built by
+   * this pass) adds one live lease to it there; a view that does not show it (the resource was
+   * built for another demand) is read again, and so is every view after anything else (a lease
+   * left waiting for a resource, a gang), which may have changed the pool in ways a view does not
+   * follow.
    */
   served(lease: Lease): void {
     const resourceId = lease.status === 'ACQUIRED' || lease.status === 'ACTIVE' ? lease.resourceId : null;
-    const rows = [...this.views.values()].map((view) =>
-      view.resources?.rows?.find((r) => Number(r.row['id']) === resourceId),
-    );
-    if (resourceId === null || rows.every((row) => row === undefined)) {
+    if (resourceId === null) {
       this.views.clear();
       return;
     }
-    for (const row of rows) if (row) row.live = Number(row.live) + 1;
+    for (const [key, view] of this.views) {
+      const row =
+        view.resources?.rows?.find((r) => Number(r.row['id']) === resourceId) ??
+        view.memo?.built.find((b) => b.resource.id === resourceId);
+      if (row) row.live = Number(row.live) + 1;
+      else this.views.delete(key);
+    }
   }
 
   /** The pool changed in ways the views do not follow (a gang's grants): read it again. */
