@@ -170,7 +170,11 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     // The lease was ACQUIRED on the resource that broke: it goes back to PENDING and builds another.
     const recovered = await waitForLease(h, doomed.id, ['ACTIVE']);
     expect(await logTypes(h, { leaseId: doomed.id })).toContain('lease-reacquiring');
-    const resources = await h.db.prisma.resource.findMany({ where: { type: 'doomed' }, orderBy: { id: 'asc' } });
+    // The broken resource's destruction is its own job: it may still be BROKEN when the lease is ACTIVE.
+    const resources = await waitFor(async () => {
+      const rows = await h.db.prisma.resource.findMany({ where: { type: 'doomed' }, orderBy: { id: 'asc' } });
+      return rows[0]?.status === 'DESTROYED' ? rows : null;
+    });
     expect(resources.map((r) => r.status)).toEqual(['DESTROYED', 'ACTIVE']);
     expect(resources[0]!.statusReason).toBe('resource-broken');
     expect(recovered.resourceId).toBe(resources[1]!.id);
