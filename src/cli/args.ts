@@ -66,3 +66,8 @@ export function positiveInteger(name: string, value: string | undefined, fallbac
     throw new UsageError(`${name} must be a positive whole number, not "${value}"`);
   return Number(value);
 }
+
+export function nonNegativeInteger(name: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, 0 or more, not "${value}"`);
+  return Number(value);
+}

@@ -9,7 +9,7 @@ import { maintainBlueprint } from '../allocator/maintenance.js';
 import { bookWarmPools, fillWarmPool } from '../allocator/warm-pool.js';
 import { bareRuntime, type RuntimeTools } from '../allocator/runtime.js';
 import { createTransportFactory } from '../transports/factory.js';
-import { createCommandRunner } from '../transports/runner.js';
+import { createCommandRunner } from '../allocator/command-runner.js';
 import type { BlueprintImplementation } from '../blueprints/implementation.js';
 import { BlueprintRegistry, createRegistry } from '../blueprints/registry.js';
 import { defaultWorkerOptions, QueueWorker, type WorkerOptions } from '../queue/worker.js';

@@ -3,6 +3,7 @@ import { serve, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { waitFor } from '../support/wait.js';
 import { runCli, startCli } from './run-cli.js';
 
 // The management commands of the real `drydock` binary against a real server.
@@ -232,5 +233,59 @@ describe('drydock management commands', () => {
     });
     const unknown = await runCli(['lese']);
     expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "lese"/) });
+  });
+
+  // Last: the warm hosts it keeps would take the host leases of the tests above.
+  it('keeps a warm pool: created with --min-ready, changed with `blueprint warm`, bad values refused', async () => {
+    const hosts = {
+      services: [
+        {
+          name: 'warm',
+          bindings: [1, 2, 3].map((n) => ({ name: `w${n}`, address: `10.0.3.${n}`, port: 22 })),
+        },
+      ],
+    };
+    const created = await runCli(
+      ['blueprint', 'create', '--name', 'warm-hosts', '--implementation', 'host-pool', '--config', '-'].concat([
+        '--type',
+        'warm-host',
+        '--limit',
+        '2',
+        '--min-ready',
+        '1',
+        '--json',
+      ]),
+      { env, stdin: JSON.stringify(hosts) },
+    );
+    expect(created.code).toBe(0);
+    const blueprint = JSON.parse(created.stdout) as { databaseId: number; minReady: number };
+    expect(blueprint.minReady).toBe(1);
+    const ready = (count: number) =>
+      waitFor(async () => {
+        const active = await db.prisma.resource.count({
+          where: { blueprintId: blueprint.databaseId, status: 'ACTIVE' },
+        });
+        return active === count;
+      });
+    await ready(1);
+
+    const warmed = await runCli(['blueprint', 'warm', String(blueprint.databaseId), '--min-ready', '2'], { env });
+    expect(warmed).toMatchObject({ code: 0, stdout: expect.stringMatching(/"warm-hosts" .*: keeps 2 ready/) });
+    await ready(2);
+    const shown = await runCli(['blueprint', 'show', String(blueprint.databaseId)], { env });
+    expect(shown.stdout).toMatch(/min ready\s+2/);
+
+    const negative = await runCli(['blueprint', 'warm', String(blueprint.databaseId), '--min-ready=-1'], { env });
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toMatch(/--min-ready must be a whole number/);
+    const pastLimit = await runCli(['blueprint', 'warm', String(blueprint.databaseId), '--min-ready', '3'], { env });
+    expect(pastLimit.code).not.toBe(0);
+    expect(pastLimit.stderr).toMatch(/minReady/);
+    const attributesAlone = await runCli(
+      ['blueprint', 'warm', String(blueprint.databaseId), '--warm-attributes', '-'],
+      { env, stdin: '{}' },
+    );
+    expect(attributesAlone.code).toBe(2);
+    expect((await db.prisma.blueprint.findUniqueOrThrow({ where: { id: blueprint.databaseId } })).minReady).toBe(2);
   });
 });

@@ -3,9 +3,10 @@ import {
   CliBlueprintsDocument,
   CliCreateBlueprintDocument,
   CliSetBlueprintDisabledDocument,
+  CliUpdateBlueprintDocument,
   type CliBlueprintFragment,
 } from '../../generated/graphql/graphql.js';
-import { idArguments, positiveInteger } from '../args.js';
+import { idArguments, nonNegativeInteger, positiveInteger } from '../args.js';
 import { execute } from '../client/http.js';
 import { globalId } from '../client/ids.js';
 import { collectPages } from '../client/pages.js';
@@ -17,6 +18,21 @@ import { forEachId } from './batch.js';
 import { defineCommand, type Command } from './command.js';
 import { defineGroup } from './group.js';
 
+/** The warm-pool flags shared by create and warm; the server validates their values against the blueprint. */
+async function warmInput(
+  values: { 'min-ready'?: string | undefined; 'warm-attributes'?: string | undefined },
+  stdin: NodeJS.ReadableStream,
+): Promise<{ minReady?: number; warmAttributes?: Record<string, unknown> }> {
+  if (values['warm-attributes'] !== undefined && values['min-ready'] === undefined)
+    throw new UsageError('--warm-attributes describes a warm pool: give --min-ready too');
+  return {
+    ...(values['min-ready'] !== undefined ? { minReady: nonNegativeInteger('--min-ready', values['min-ready']) } : {}),
+    ...(values['warm-attributes'] !== undefined
+      ? { warmAttributes: await readJsonObject('--warm-attributes', values['warm-attributes'], stdin) }
+      : {}),
+  };
+}
+
 function describe(blueprint: CliBlueprintFragment): string {
   return `blueprint ${blueprint.databaseId} "${blueprint.name}" (${blueprint.implementation}, ${blueprint.resourceType}) ${blueprint.disabled ? 'disabled' : 'enabled'}`;
 }
@@ -26,6 +42,7 @@ const create = defineCommand({
   summary: 'create a blueprint (admins)',
   help: `
 Usage: drydock blueprint create --name NAME --implementation IMPL --config FILE|- [--type TYPE] [--limit N]
+                               [--min-ready N [--warm-attributes FILE|-]]
 
 Flags:
   --name NAME             a name people recognise
@@ -33,6 +50,8 @@ Flags:
   --config FILE|-         the implementation's configuration as JSON, from a file or stdin
   --type TYPE             resource type it yields (default: the implementation's)
   --limit N               concurrent-resource limit (default: none)
+  --min-ready N           idle resources kept ready, a warm pool (default: 0, none)
+  --warm-attributes FILE|-  the lease attributes the warm pool's resources are built for, as JSON
 
 Example:
   echo '{"services":[{"name":"build","bindings":[{"name":"h1","address":"10.0.0.1","port":22}]}]}' |
@@ -43,11 +62,15 @@ Example:
     config: { type: 'string' },
     type: { type: 'string', short: 't' },
     limit: { type: 'string' },
+    'min-ready': { type: 'string' },
+    'warm-attributes': { type: 'string' },
   },
   async run({ values }, context) {
     if (!values.name) throw new UsageError('--name is required');
     if (!values.implementation) throw new UsageError('--implementation is required, e.g. host-pool');
     if (!values.config) throw new UsageError('--config FILE (or - for stdin) is required');
+    if (values.config === '-' && values['warm-attributes'] === '-')
+      throw new UsageError('only one of --config and --warm-attributes can be read from stdin');
     const { createBlueprint } = await execute(context.connection, CliCreateBlueprintDocument, {
       input: {
         name: values.name,
@@ -55,6 +78,7 @@ Example:
         config: await readJsonObject('--config', values.config, context.io.stdin),
         ...(values.type ? { resourceType: values.type } : {}),
         ...(values.limit ? { resourceLimit: positiveInteger('--limit', values.limit, 1) } : {}),
+        ...(await warmInput(values, context.io.stdin)),
       },
     });
     const { blueprint } = payloadOf(createBlueprint, 'BlueprintPayload');
@@ -113,12 +137,45 @@ Usage: drydock blueprint show --id ID`,
     }
     context.print(describe(blueprint));
     context.print(`  resource limit  ${blueprint.resourceLimit ?? 'none'}`);
+    context.print(`  min ready       ${blueprint.minReady}`);
+    if (blueprint.minReady > 0 && blueprint.warmAttributes)
+      context.print(`  warm attributes ${JSON.stringify(blueprint.warmAttributes)}`);
     // What operators authorize when this blueprint leases from others (a working copy's host).
     if (blueprint.principal)
       context.print(`  principal       ${blueprint.principal.name} (principal ${blueprint.principal.databaseId})`);
     context.print(`  created         ${blueprint.createdAt}`);
     context.print(`  config\n${JSON.stringify(blueprint.config, null, 2).replace(/^/gm, '    ')}`);
     if (blueprint.authorizations.length > 0) context.print(`\n${authorizationTable(blueprint.authorizations)}`);
+    return 0;
+  },
+});
+
+const warm = defineCommand({
+  name: 'warm',
+  summary: "set a blueprint's warm pool: idle resources kept ready (admins)",
+  help: `
+Usage: drydock blueprint warm --id ID --min-ready N [--warm-attributes FILE|-]
+
+Keeps N idle ACTIVE resources of the blueprint ready (within its resource limit), so a lease on it is
+granted without waiting for activation; --min-ready 0 builds no more (ready ones stay until reclaimed).
+
+Flags:
+  --id ID                   blueprint id
+  --min-ready N             idle resources to keep ready
+  --warm-attributes FILE|-  the lease attributes they are built for, as JSON (e.g. a working copy's repositories)`,
+  options: { id: { type: 'string' }, 'min-ready': { type: 'string' }, 'warm-attributes': { type: 'string' } },
+  async run({ values, positionals }, context) {
+    const [id, extra] = idArguments(values.id, positionals);
+    if (!id || extra)
+      throw new UsageError('give exactly one blueprint id: drydock blueprint warm --id ID --min-ready N');
+    if (values['min-ready'] === undefined) throw new UsageError('--min-ready N is required');
+    const { updateBlueprint } = await execute(context.connection, CliUpdateBlueprintDocument, {
+      id: globalId('Blueprint', id),
+      input: await warmInput(values, context.io.stdin),
+    });
+    const { blueprint } = payloadOf(updateBlueprint, 'BlueprintPayload');
+    if (context.json) context.printJson(blueprint);
+    else context.print(`${describe(blueprint)}: keeps ${blueprint.minReady} ready`);
     return 0;
   },
 });
@@ -149,10 +206,11 @@ Usage: drydock blueprint ${name} --id ID...`,
   });
 }
 
-export const blueprintCommand = defineGroup('blueprint', 'create, list, show, disable or enable blueprints', [
+export const blueprintCommand = defineGroup('blueprint', 'create, list, show, warm, disable or enable blueprints', [
   create,
   list,
   show,
+  warm,
   toggle('disable'),
   toggle('enable'),
 ]);

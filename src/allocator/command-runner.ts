@@ -1,4 +1,4 @@
-import { findResource, loadBlueprint } from '../allocator/blueprints.js';
+import { findResource, loadBlueprint } from './blueprints.js';
 import { PermanentFailure } from '../failures.js';
 import type { BlueprintRuntime, CommandRunner } from '../blueprints/implementation.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
