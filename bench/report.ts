@@ -177,7 +177,7 @@ export function spreadRows(s: SpreadResult): Row[] {
   return [
     {
       row: `memory per idle subscriber, ${s.subscribers} connected over ${n} server processes sharing one PostgreSQL (each one's RSS growth over its second half ÷ its subscribers)`,
-      result: `${perServer((p) => `${kib(p.marginalBytesPerSubscriber)} KiB (heap ${kib(p.marginalHeapBytesPerSubscriber)} KiB; ${p.connected}/${p.subscribers} connected; RSS ${mib(p.rssBeforeBytes)} → ${mib(p.rssAfterBytes)} MiB)`)}; connected in ${s.connectSeconds.toFixed(1)} s`,
+      result: `${perServer((p) => `${kib(p.marginalBytesPerSubscriber)} KiB (heap ${kib(p.marginalHeapBytesPerSubscriber)} KiB; ${p.connected}/${p.subscribers} connected${p.failed ? `, ${p.failed} failed` : ''}; RSS ${mib(p.rssBeforeBytes)} → ${mib(p.rssAfterBytes)} MiB)`)}; connected in ${s.connectSeconds.toFixed(1)} s`,
       target: `≤ ${targets.idleKiBPerSubscriber} KiB`,
       met:
         s.connected === s.subscribers &&

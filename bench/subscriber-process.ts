@@ -15,8 +15,8 @@ export type SubscriberCommand =
 export type SubscriberReport =
   /** Totals so far: connections the server acknowledged, and those that failed or were refused. */
   | { type: 'opened'; connected: number; failed: number }
-  /** When each subscriber received the release (Date.now(), ms since the epoch). */
-  | { type: 'received'; at: number[] }
+  /** When each subscriber received the release (Date.now(), ms since the epoch); failures so far. */
+  | { type: 'received'; at: number[]; failed: number }
   | { type: 'closed' };
 
 const clients: Client[] = [];
@@ -24,33 +24,41 @@ const receivedAt: number[] = [];
 let connected = 0;
 let failed = 0;
 let onReceived = () => {};
+/** Set once the parent closes the subscribers: their ends are not failures. */
+let closing = false;
 
 const send = (report: SubscriberReport) =>
   new Promise<void>((resolve, reject) =>
     process.send!(report, (error: Error | null) => (error ? reject(error) : resolve())),
   );
 
-/** One subscriber; resolves once the server has acknowledged its connection or it has failed. */
+/**
+ * One subscriber; resolves once the server has acknowledged its connection or it has failed. A
+ * connection lost or a subscription refused later counts as failed from then on.
+ */
 function subscribe(graphqlUrl: string, leaseId: string): Promise<void> {
   const client = wsClient(graphqlUrl);
   clients.push(client);
+  // 'ended': the server completed the subscription (the lease is DESTROYED), and the lazy client
+  // then closes its socket, which is no failure.
+  let state: 'opening' | 'open' | 'ended' | 'failed' = 'opening';
   let got = false;
   return new Promise((resolve) => {
-    const settle = (ok: boolean) => {
-      if (ok) connected++;
-      else failed++;
+    const fail = () => {
+      if (state === 'failed' || state === 'ended' || closing) return;
+      if (state === 'open') connected--;
+      state = 'failed';
+      failed++;
       resolve();
+      onReceived();
     };
-    const offConnected = client.on('connected', () => {
-      offConnected();
-      offClosed();
-      settle(true);
+    client.on('connected', () => {
+      if (state !== 'opening') return;
+      state = 'open';
+      connected++;
+      resolve();
     });
-    const offClosed = client.on('closed', () => {
-      offConnected();
-      offClosed();
-      settle(false);
-    });
+    client.on('closed', fail);
     client.subscribe<LeaseEvent>(
       { query: followLease, variables: { id: leaseId } },
       {
@@ -60,8 +68,10 @@ function subscribe(graphqlUrl: string, leaseId: string): Promise<void> {
           receivedAt.push(Date.now());
           onReceived();
         },
-        error: () => {},
-        complete: () => {},
+        error: fail,
+        complete: () => {
+          if (state === 'open') state = 'ended';
+        },
       },
     );
   });
@@ -87,10 +97,11 @@ async function collect(timeoutMs: number): Promise<void> {
     };
     onReceived();
   });
-  await send({ type: 'received', at: receivedAt });
+  await send({ type: 'received', at: receivedAt, failed });
 }
 
 async function close(): Promise<void> {
+  closing = true;
   await Promise.all(clients.map((client) => client.dispose()));
   await send({ type: 'closed' });
   process.disconnect();

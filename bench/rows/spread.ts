@@ -13,6 +13,8 @@ export interface SpreadServerResult {
   pid: number;
   subscribers: number;
   connected: number;
+  /** Connections refused or lost, and subscriptions refused, as its subscriber process saw them. */
+  failed: number;
   received: number;
   p50: number;
   p99: number;
@@ -174,6 +176,7 @@ export async function spread(
           pid: server.pid,
           subscribers: perServer[i]!,
           connected: connected(i),
+          failed: received[i]!.failed,
           received: latencies[i]!.length,
           p50: percentile(latencies[i]!, 50),
           p99: percentile(latencies[i]!, 99),
