@@ -61,6 +61,27 @@ export async function untilActive(url: string, id: string, timeoutMs = 30_000): 
   }
 }
 
+/** A new lease of `resourceType`, once ACTIVE (seen on a subscription, as a client would). */
+export async function activeLease(graphqlUrl: string, resourceType: string): Promise<string> {
+  const control = wsClient(graphqlUrl);
+  const watcher = new LeaseWatcher(control);
+  try {
+    await watcher.start(graphqlUrl, resourceType);
+    const [leaseId] = await requestLeases(graphqlUrl, { resourceType });
+    await watcher.when(leaseId!, 'ACTIVE', 30_000);
+    return leaseId!;
+  } finally {
+    watcher.close();
+    await control.dispose();
+  }
+}
+
+/** One unlabelled sample of the server's /metrics (NaN when it has none). */
+export async function serverMetric(graphqlUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
+  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
 export async function releaseLease(url: string, id: string): Promise<void> {
   const data = await gql<{ releaseLease: { __typename: string; message?: string } }>(
     url,

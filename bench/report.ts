@@ -6,6 +6,7 @@ import type { OverloadResult } from './rows/overload.js';
 import type { MixedOrderResult } from './rows/mixed-order.js';
 import type { PoolScalingResult } from './rows/pool-scaling.js';
 import type { RawFloorResult } from './rows/raw-floor.js';
+import type { SpreadResult } from './rows/spread.js';
 import { fmtMs } from './stats.js';
 import type { Row } from './table.js';
 
@@ -144,12 +145,15 @@ export function fanoutRows(f: FanoutResult): Row[] {
   ];
 }
 
-/** The same fan-out with many more subscribers: what each idle one costs the server. */
-export function idleRows(f: FanoutResult): Row[] {
+/**
+ * The same fan-out with many more subscribers: what each idle one costs the server. `fileLimit`:
+ * the per-process open-file limit, which bounds how many one process can hold.
+ */
+export function idleRows(f: FanoutResult, fileLimit: string): Row[] {
   const kib = f.marginalBytesPerSubscriber / 1024;
   return [
     {
-      row: `memory per idle subscriber, ${f.subscribers} connected (server RSS growth over the second half ÷ its subscribers)`,
+      row: `memory per idle subscriber, ${f.subscribers} connected to one process (open-file limit ${fileLimit}; server RSS growth over the second half ÷ its subscribers)`,
       result: `${kib.toFixed(1)} KiB (over all ${f.connected}: ${(f.bytesPerSubscriber / 1024).toFixed(1)} KiB; RSS ${(f.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(f.rssAfterBytes / 2 ** 20).toFixed(0)} MiB; connected in ${f.connectSeconds.toFixed(1)} s)`,
       target: `≤ ${targets.idleKiBPerSubscriber} KiB`,
       met: f.connected === f.subscribers && within(kib, targets.idleKiBPerSubscriber),
@@ -157,6 +161,31 @@ export function idleRows(f: FanoutResult): Row[] {
     {
       row: `fan-out to ${f.subscribers} subscribers (p50 / p99)`,
       result: `${fmtMs(f.p50)} / ${fmtMs(f.p99)} (${f.delivered}/${f.connected} delivered; max ${fmtMs(f.max)})`,
+      target: 'reference',
+      met: undefined,
+    },
+  ];
+}
+
+/** Subscribers over two server processes: each process's memory per idle one, and the fan-out to all. */
+export function spreadRows(s: SpreadResult): Row[] {
+  const n = s.servers.length;
+  const perServer = (f: (server: SpreadResult['servers'][number]) => string) =>
+    s.servers.map((server, i) => `server ${i + 1}: ${f(server)}`).join('; ');
+  const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+  const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+  return [
+    {
+      row: `memory per idle subscriber, ${s.subscribers} connected over ${n} server processes sharing one PostgreSQL (each one's RSS growth over its second half ÷ its subscribers)`,
+      result: `${perServer((p) => `${kib(p.marginalBytesPerSubscriber)} KiB (heap ${kib(p.marginalHeapBytesPerSubscriber)} KiB; ${p.connected}/${p.subscribers} connected${p.failed ? `, ${p.failed} failed` : ''}; RSS ${mib(p.rssBeforeBytes)} → ${mib(p.rssAfterBytes)} MiB)`)}; connected in ${s.connectSeconds.toFixed(1)} s`,
+      target: `≤ ${targets.idleKiBPerSubscriber} KiB`,
+      met:
+        s.connected === s.subscribers &&
+        s.servers.every((p) => within(p.marginalBytesPerSubscriber / 1024, targets.idleKiBPerSubscriber)),
+    },
+    {
+      row: `fan-out of one release to those ${s.subscribers} (p50 / p99; sent to server 1, on to server 2 by NOTIFY)`,
+      result: `${fmtMs(s.p50)} / ${fmtMs(s.p99)} (${s.received}/${s.connected} received; max ${fmtMs(s.max)}; p99 ${perServer((p) => `${fmtMs(p.p99)} (${p.received})`)}; release mutation ${fmtMs(s.releaseMs)})`,
       target: 'reference',
       met: undefined,
     },

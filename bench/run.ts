@@ -15,6 +15,7 @@ import {
   mixedOrderRows,
   overloadRows,
   poolRows,
+  spreadRows,
 } from './report.js';
 import { backlogGrantLatency } from './rows/backlog.js';
 import { mixedOrder } from './rows/mixed-order.js';
@@ -26,6 +27,7 @@ import { handoff } from './rows/handoff.js';
 import { fanout } from './rows/fanout.js';
 import { overload } from './rows/overload.js';
 import { poolScaling } from './rows/pool-scaling.js';
+import { spread } from './rows/spread.js';
 import { cpuMs, startBenchServer, type BenchServer } from './servers.js';
 import { benchSettings } from './settings.js';
 import { markdownTable, type Row } from './table.js';
@@ -34,7 +36,19 @@ import { checkFileLimit } from './ulimit.js';
 // npm run bench [-- --quick] [--rate=200 --subscribers=5000 ...] [--rows=fanout,idle,overload]:
 // see settings.ts for every knob; ROW_NAMES for the rows.
 const settings = benchSettings(process.argv.slice(2));
-const ROW_NAMES = ['floor', 'grants', 'backlog', 'cycles', 'mixed', 'handoff', 'fanout', 'idle', 'overload', 'pools'];
+const ROW_NAMES = [
+  'floor',
+  'grants',
+  'backlog',
+  'cycles',
+  'mixed',
+  'handoff',
+  'fanout',
+  'idle',
+  'spread',
+  'overload',
+  'pools',
+];
 const unknownRows = [...(settings.rows ?? [])].filter((name) => !ROW_NAMES.includes(name));
 if (unknownRows.length > 0)
   throw new Error(`unknown --rows: ${unknownRows.join(', ')} (rows: ${ROW_NAMES.join(', ')})`);
@@ -43,7 +57,14 @@ const want = (name: string) => settings.rows?.has(name) ?? true;
 class Done extends Error {}
 const log = (text: string) => process.stderr.write(`[bench] ${text}\n`);
 const started = Date.now();
-const fileLimit = checkFileLimit(Math.max(settings.subscribers, want('idle') ? settings.idleSubscribers : 0) + 1_000);
+// The spread row's subscribers are split over two server processes and two client processes.
+const fileLimit = checkFileLimit(
+  Math.max(
+    settings.subscribers,
+    want('idle') ? settings.idleSubscribers : 0,
+    want('spread') ? Math.ceil(settings.spreadSubscribers / 2) : 0,
+  ) + 1_000,
+);
 log(`open-file limit: ${fileLimit}`);
 
 // --pglite: the embedded database every new user runs first, in a directory of its own.
@@ -196,9 +217,28 @@ try {
           batch: settings.subscriberBatch * 4,
           timeoutMs: 120_000,
         }),
+        fileLimit,
       ),
     );
     load.push(`after idle ${loadavg()[0]!.toFixed(2)}`);
+  }
+  if (want('spread')) {
+    // Two server processes of its own, so that each one's memory is that of this row alone.
+    const pair = [await startBenchServer(serverSettings), await startBenchServer(serverSettings)] as const;
+    servers.push(...pair);
+    log(`${settings.spreadSubscribers} subscribers over two servers (pids ${pair[0].pid}, ${pair[1].pid})`);
+    await createHostPool(pair[0].graphqlUrl, 'spread', 1);
+    push(
+      ...spreadRows(
+        await spread([...pair], 'spread', {
+          subscribers: settings.spreadSubscribers,
+          batch: settings.subscriberBatch * 4,
+          timeoutMs: 120_000,
+        }),
+      ),
+    );
+    for (const server of servers.splice(-2)) await server.stop();
+    load.push(`after spread ${loadavg()[0]!.toFixed(2)}`);
   }
 
   if (want('overload')) {
@@ -253,7 +293,7 @@ const conditions = pgliteDir
       `server processes: 1 (2 for the two-process cycle row); DATABASE_POOL_SIZE ${settings.poolSize} per process; WORKER_CONCURRENCY ${settings.workerConcurrency}`,
       `raw floor: ${settings.poolSize} connections for ${settings.rawSeconds} s; grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool`,
       `cycles: ${settings.cycleClients} closed-loop clients for ${settings.cycleSeconds} s; hand-off: up to ${settings.handoffs} in ${settings.handoffSeconds} s`,
-      `fan-out: ${settings.subscribers} graphql-ws connections from one client process (idle row: ${settings.idleSubscribers}); overload: ${settings.overloadSeconds} s, default MAX_IN_FLIGHT; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
+      `fan-out: ${settings.subscribers} graphql-ws connections from one client process (idle row: ${settings.idleSubscribers}; spread row: ${settings.spreadSubscribers} over 2 server processes, from 2 client processes); overload: ${settings.overloadSeconds} s, default MAX_IN_FLIGHT; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
       `open-file limit ${fileLimit}; load average (1 min): ${load.join(', ')} — the machine is shared, so numbers are noisy`,
     ];
 process.stdout.write(`\n${conditions.map((c) => `- ${c}`).join('\n')}\n\n${markdownTable(rows)}\n`);

@@ -17,8 +17,10 @@ export interface BenchSettings {
   handoffSeconds: number;
   subscribers: number;
   subscriberBatch: number;
-  /** Subscribers of the idle-memory row. */
+  /** Subscribers of the idle-memory row: what one process's open-file limit (20,000 here) can hold. */
   idleSubscribers: number;
+  /** Subscribers of the spread row, split evenly over its two server processes. */
+  spreadSubscribers: number;
   overloadSeconds: number;
   /** The overload row's server limits (--max-in-flight=N[,per-principal]); the server's defaults when not given. */
   overloadLimits: { maxInFlight: number; maxInFlightPerPrincipal: number } | null;
@@ -52,7 +54,8 @@ export function benchSettings(argv: string[]): BenchSettings {
     handoffSeconds: number('handoff-seconds', 30, 5),
     subscribers: number('subscribers', 5_000, 200),
     subscriberBatch: number('subscriber-batch', 250, 100),
-    idleSubscribers: number('idle-subscribers', 20_000, 500),
+    idleSubscribers: number('idle-subscribers', 19_000, 500),
+    spreadSubscribers: number('spread-subscribers', 20_000, 500),
     overloadSeconds: number('overload-seconds', 15, 3),
     overloadLimits: ((given) => {
       if (!given) return null;

@@ -1,5 +1,5 @@
 import type { Client } from 'graphql-ws';
-import { LeaseWatcher, releaseLease, requestLeases, wsClient } from '../client.js';
+import { activeLease, releaseLease, serverMetric, wsClient } from '../client.js';
 import { rssBytes } from '../servers.js';
 import { now, percentile, sleep } from '../stats.js';
 
@@ -22,13 +22,17 @@ export interface FanoutResult {
   marginalBytesPerSubscriber: number;
 }
 
-type Event = { leaseEvents: { cursor: string; log: { type: string } } };
+export type LeaseEvent = { leaseEvents: { cursor: string; log: { type: string } } };
 
-/** Subscriptions the server serves from shared executions, read from its /metrics. */
-async function cohortMembers(graphqlUrl: string): Promise<number> {
-  const text = await (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
-  return Number(/^drydock_subscription_cohort_members (\d+)/m.exec(text)?.[1] ?? Number.NaN);
-}
+/** What a dashboard following one lease live subscribes to (no replay, so all share one execution). */
+export const followLease = 'subscription ($id: ID!) { leaseEvents(leaseId: $id) { cursor log { type } } }';
+
+/** Whether an event of the followed lease is the release the row sent. */
+export const isRelease = (event: LeaseEvent | null | undefined) =>
+  event?.leaseEvents.log.type.includes('release') ?? false;
+
+/** Subscriptions the server serves from shared executions. */
+export const cohortMembers = (graphqlUrl: string) => serverMetric(graphqlUrl, 'drydock_subscription_cohort_members');
 
 /**
  * N graphql-ws connections, each following the same lease live (as a dashboard does: no replay);
@@ -42,13 +46,7 @@ export async function fanout(
   resourceType: string,
   options: { subscribers: number; batch: number; timeoutMs: number },
 ): Promise<FanoutResult> {
-  const control = wsClient(graphqlUrl);
-  const watcher = new LeaseWatcher(control);
-  await watcher.start(graphqlUrl, resourceType);
-  const [leaseId] = await requestLeases(graphqlUrl, { resourceType });
-  await watcher.when(leaseId!, 'ACTIVE', 30_000);
-  watcher.close();
-  await control.dispose();
+  const leaseId = await activeLease(graphqlUrl, resourceType);
   global.gc?.();
   await sleep(1_000);
   const rssBefore = rssBytes(serverPid);
@@ -73,15 +71,12 @@ export async function fanout(
       clients.push(client);
       let got = false;
       stops.push(
-        client.subscribe<Event>(
-          {
-            query: 'subscription ($id: ID!) { leaseEvents(leaseId: $id) { cursor log { type } } }',
-            variables: { id: leaseId },
-          },
+        client.subscribe<LeaseEvent>(
+          { query: followLease, variables: { id: leaseId } },
           {
             next: ({ data }) => {
               const at = now();
-              if (!got && at > releaseSentAt && data?.leaseEvents.log.type.includes('release')) {
+              if (!got && at > releaseSentAt && isRelease(data)) {
                 got = true;
                 received.push(at - releaseSentAt);
               }
@@ -103,7 +98,7 @@ export async function fanout(
   const rssAfter = rssBytes(serverPid);
 
   releaseSentAt = now();
-  await releaseLease(graphqlUrl, leaseId!);
+  await releaseLease(graphqlUrl, leaseId);
   const releaseMs = now() - releaseSentAt;
   const deadline = now() + options.timeoutMs;
   while (received.length < connected && now() < deadline) await sleep(20);
