@@ -27,7 +27,8 @@ describe('the server process on embedded PGlite (no DATABASE_URL)', () => {
     const second = await startServerProcess({ DATA_DIR: dataDir });
     expect(second.output()).toContain('migrations: up to date');
     expect(await second.stop('SIGINT')).toBe(0);
-  });
+    // Two starts on the WASM database: each may take most of a minute on a busy machine.
+  }, 150_000);
 });
 
 describePostgres('the server process on PostgreSQL (DATABASE_URL)', () => {
@@ -56,7 +57,7 @@ describePostgres('the server process on PostgreSQL (DATABASE_URL)', () => {
       .sort();
     expect(rows.map((row: { migration_name: string }) => row.migration_name)).toEqual(committed);
     expect(await server.stop('SIGTERM')).toBe(0);
-  });
+  }, 90_000);
 });
 
 describe('configuration', () => {

@@ -196,6 +196,11 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
         res.end(JSON.stringify({ error: 'internal error' }));
       });
   });
+  // An idle keep-alive socket must outlive the client's own idle timeout (undici's is 4 s): when
+  // the server closes first, a request the client sent on it meanwhile dies with ECONNRESET, which
+  // a busy machine (late timers) makes likely with Node's default of 5 s.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const ws = attachWebSocketServer(
     server,
     yoga,

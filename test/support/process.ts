@@ -16,7 +16,7 @@ export interface ServerProcess {
 }
 
 /** Runs the server the way `npm start` does, on a free port, and waits until it listens. */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env },
@@ -35,10 +35,11 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`)),
-      timeoutMs,
-    );
+    // A server that did not start in time is killed: left running it would load the rest of the suite.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
     const onData = () => {
       const match = /drydock listening on (\S+)/.exec(output);
       if (match?.[1]) {
