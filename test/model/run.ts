@@ -8,6 +8,7 @@ import { Prng } from '../support/prng.js';
 import { bindingsOf, finalStatuses, replayLogs } from './replay.js';
 import { settle } from './settle.js';
 import { schedulingViolations } from './scheduling-checker.js';
+import { printEvidence } from './evidence.js';
 import { settledViolations } from './snapshot.js';
 import { WorkerPool } from './workers.js';
 
@@ -98,6 +99,7 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
       })),
     );
     phase('checked');
+    if (problems.length > 0) await printEvidence(h.db, problems);
     if (problems.length > 0 && pool) problems.push(...pool.complaints());
 
     const tally = (values: Iterable<string | null>) => {
