@@ -213,6 +213,7 @@ try {
           seconds: settings.overloadSeconds,
           probeSeconds: settings.quick ? 1 : 5,
           clients: 16,
+          connections: 256,
         }),
       ),
     );

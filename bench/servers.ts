@@ -44,7 +44,7 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       RATE_LIMIT_PER_MINUTE: '1000000000',
       // Lifted like the rate limit: the rows measure the service, not its load shedding.
       ...(!settings.shedding
-        ? { MAX_IN_FLIGHT: '1000000', MAX_IN_FLIGHT_PER_PRINCIPAL: '1000000' }
+        ? { MAX_IN_FLIGHT: '1000000', MAX_IN_FLIGHT_PER_PRINCIPAL: '1000000', ADAPTIVE_IN_FLIGHT: 'false' }
         : typeof settings.shedding === 'object'
           ? {
               MAX_IN_FLIGHT: String(settings.shedding.maxInFlight),

@@ -1,5 +1,8 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { gql } from '../client.js';
-import { now, percentile, sleep } from '../stats.js';
+import type { LoadCommand, Outcome } from '../load-client.js';
+import { percentile, sleep } from '../stats.js';
 
 export interface OverloadResult {
   /** Requests per second the server completes with closed-loop clients: its measured capacity. */
@@ -23,35 +26,28 @@ export interface OverloadResult {
 
 const QUERY = 'query { leases(first: 20) { edges { node { id status resourceType } } } }';
 
-type Outcome = { ms: number; kind: 'admitted' | 'refused' | 'lost' | 'unanswered'; status: number };
-
-async function one(graphqlUrl: string): Promise<Outcome> {
-  const start = now();
-  try {
-    const response = await fetch(graphqlUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: QUERY }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const body = (await response.json()) as { data?: unknown; errors?: unknown };
-    const ms = now() - start;
-    if (response.status === 503 || response.status === 429) return { ms, kind: 'refused', status: response.status };
-    return { ms, kind: response.ok && body.data && !body.errors ? 'admitted' : 'lost', status: response.status };
-  } catch {
-    return { ms: now() - start, kind: 'unanswered', status: 0 };
-  }
-}
-
-async function closedLoop(graphqlUrl: string, clients: number, seconds: number): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
-  const until = now() + seconds * 1_000;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (now() < until) outcomes.push(await one(graphqlUrl));
-    }),
+/** The clients' process, kept for the row's phases, so its start-up is not in any of them. */
+function loadProcess() {
+  const child = fork(fileURLToPath(new URL('../load-client.ts', import.meta.url)), [], {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`the load client exited with ${code}`))),
   );
-  return outcomes;
+  // Handled where a phase waits on it; this keeps an exit between phases from being unhandled.
+  exited.catch(() => {});
+  return {
+    run(command: LoadCommand): Promise<Outcome[]> {
+      const answered = new Promise<Outcome[]>((resolve) => child.once('message', (m) => resolve(m as Outcome[])));
+      child.send(command);
+      return Promise.race([answered, exited]);
+    },
+    stop: () => {
+      child.removeAllListeners('exit');
+      child.kill();
+    },
+  };
 }
 
 /**
@@ -62,24 +58,37 @@ async function closedLoop(graphqlUrl: string, clients: number, seconds: number):
  */
 export async function overload(
   graphqlUrl: string,
-  options: { factor: number; seconds: number; probeSeconds: number; clients: number },
+  options: { factor: number; seconds: number; probeSeconds: number; clients: number; connections: number },
 ): Promise<OverloadResult> {
   await gql(graphqlUrl, QUERY);
-  const unloaded = (await closedLoop(graphqlUrl, 1, options.probeSeconds)).filter((o) => o.kind === 'admitted');
-  const saturated = await closedLoop(graphqlUrl, options.clients, options.probeSeconds);
-  const capacity = saturated.filter((o) => o.kind === 'admitted').length / options.probeSeconds;
-  await sleep(1_000);
-
-  const offered = capacity * options.factor;
-  const pending: Promise<Outcome>[] = [];
-  const start = now();
-  const end = start + options.seconds * 1_000;
-  while (now() < end) {
-    const due = Math.floor(((now() - start) / 1_000) * offered);
-    while (pending.length < due) pending.push(one(graphqlUrl));
-    await sleep(2);
+  const load = loadProcess();
+  const base = { url: graphqlUrl, query: QUERY, seconds: options.probeSeconds };
+  try {
+    const unloaded = (await load.run({ ...base, kind: 'closed', clients: 1 })).filter((o) => o.kind === 'admitted');
+    const saturated = await load.run({ ...base, kind: 'closed', clients: options.clients });
+    const capacity = saturated.filter((o) => o.kind === 'admitted').length / options.probeSeconds;
+    await sleep(1_000);
+    const offered = capacity * options.factor;
+    const outcomes = await load.run({
+      ...base,
+      kind: 'open',
+      perSecond: offered,
+      seconds: options.seconds,
+      connections: options.connections,
+    });
+    return summary(capacity, unloaded, offered, options.seconds, outcomes);
+  } finally {
+    load.stop();
   }
-  const outcomes = await Promise.all(pending);
+}
+
+function summary(
+  capacity: number,
+  unloaded: Outcome[],
+  offered: number,
+  seconds: number,
+  outcomes: Outcome[],
+): OverloadResult {
   const of = (kind: Outcome['kind']) => outcomes.filter((o) => o.kind === kind);
   const refusedBy: Record<string, number> = {};
   for (const o of of('refused')) refusedBy[o.status] = (refusedBy[o.status] ?? 0) + 1;
@@ -90,7 +99,7 @@ export async function overload(
       99,
     ),
     offeredPerSecond: offered,
-    seconds: options.seconds,
+    seconds,
     sent: outcomes.length,
     admitted: of('admitted').length,
     admittedP99: percentile(
