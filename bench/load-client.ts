@@ -28,21 +28,18 @@ async function openConnections(url: string, connections: number): Promise<void> 
   agent.destroy();
   agent = new Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections, scheduling: 'fifo' });
   const health = new URL('/healthz', url);
-  const batch = 32;
-  for (let opened = 0; opened < connections; opened += batch) {
-    // Held until the whole batch is connected, so each request takes a connection of its own.
-    await Promise.all(
-      Array.from(
-        { length: Math.min(batch, connections - opened) },
-        () =>
-          new Promise<void>((resolve, reject) =>
-            request(health, { agent }, (res) => res.resume().on('end', resolve))
-              .on('error', reject)
-              .end(),
-          ),
-      ),
-    );
-  }
+  // All at once, so each takes a connection of its own (fewer than the server's accept backlog).
+  await Promise.all(
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<void>((resolve, reject) =>
+          request(health, { agent }, (res) => res.resume().on('end', resolve))
+            .on('error', reject)
+            .end(),
+        ),
+    ),
+  );
 }
 
 function sender(url: string, query: string): () => Promise<Outcome> {

@@ -21,6 +21,8 @@ export interface ServerSettings {
   workerConcurrency: number;
   /** Keeps load shedding on (the overload row): its defaults, or these limits; otherwise it is lifted. */
   shedding?: boolean | { maxInFlight: number; maxInFlightPerPrincipal: number };
+  /** More of the server's environment, over what these settings give (e.g. MIN_IN_FLIGHT for the overload row). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       MAX_BODY_BYTES: String(16 * 2 ** 20),
       LOG_LEVEL: 'warn',
       SHUTDOWN_TIMEOUT_MS: '3000',
+      ...settings.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

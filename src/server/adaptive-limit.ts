@@ -66,10 +66,12 @@ export class AdaptiveLimit {
 
   private adjust(mean: number, peak: number): void {
     const baseline = this.baseline;
-    // Only a window that used the limit says anything about it: latency that rose while little
-    // ran (a busy machine, a slow database) is not this process queueing, and shrinking would
-    // only refuse work that would have run.
-    const used = peak * 2 >= this.value;
+    // Only a window that used the limit, or ran as much as the floor allows, says anything about
+    // it: latency that rose while little ran (a busy machine, a slow database) is not this process
+    // queueing, and shrinking would only refuse work that would have run. The floor counts because
+    // a process short of CPU queues requests unread in its sockets, and may never run half its
+    // ceiling at once.
+    const used = peak * 2 >= this.value || peak >= this.floor;
     if (mean < baseline) this.baseline = mean;
     else if (!used) this.baseline = baseline + (mean - baseline) * BASELINE_DRIFT;
     if (!Number.isFinite(baseline)) return;

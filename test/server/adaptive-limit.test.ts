@@ -38,8 +38,15 @@ describe('adaptive in-flight limit', () => {
   it('does not shrink when latency rises while little runs: a busy machine is not this process queueing', () => {
     const limit = new AdaptiveLimit({ floor: 4, ceiling: 64, tolerance: 2 });
     feed(limit, 1, 5, 1);
-    feed(limit, 50, 100, 20);
+    feed(limit, 50, 100, 3);
     expect(limit.limit).toBe(64);
+  });
+
+  it('shrinks when as many as the floor run, far below half the ceiling: a process short of CPU leaves requests unread', () => {
+    const limit = new AdaptiveLimit({ floor: 4, ceiling: 64, tolerance: 2 });
+    feed(limit, 1, 5, 1);
+    feed(limit, 1, 20, 4);
+    expect(limit.limit).toBe(32);
   });
 
   it('grows back to the ceiling once latency is within the tolerance again', () => {
