@@ -209,10 +209,12 @@ try {
       ...(settings.overloadMinInFlight ? { env: { MIN_IN_FLIGHT: String(settings.overloadMinInFlight) } } : {}),
     });
     servers.push(shedding);
-    log(`overload: 3× capacity for ${settings.overloadSeconds} s (server ${shedding.pid})`);
+    const lifted = await startBenchServer(serverSettings);
+    servers.push(lifted);
+    log(`overload: 3× capacity (server ${lifted.pid}) for ${settings.overloadSeconds} s (server ${shedding.pid})`);
     push(
       ...overloadRows(
-        await overload(shedding.graphqlUrl, {
+        await overload(shedding.graphqlUrl, lifted.graphqlUrl, {
           factor: 3,
           seconds: settings.overloadSeconds,
           probeSeconds: settings.quick ? 1 : 5,
@@ -221,6 +223,7 @@ try {
         }),
       ),
     );
+    await servers.pop()!.stop();
     await servers.pop()!.stop();
     load.push(`after overload ${loadavg()[0]!.toFixed(2)}`);
   }

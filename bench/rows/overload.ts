@@ -5,7 +5,11 @@ import type { LoadCommand, Outcome } from '../load-client.js';
 import { percentile, sleep } from '../stats.js';
 
 export interface OverloadResult {
-  /** Requests per second the server completes with closed-loop clients: its measured capacity. */
+  /**
+   * Requests per second a server with load shedding lifted completes with closed-loop clients: its
+   * measured capacity. Measured with shedding on, refused clients would retry at once and the
+   * refusals' cost would pass for a lower capacity.
+   */
   capacity: number;
   /** One client at a time: the latency admitted requests should keep. */
   unloadedP99: number;
@@ -51,21 +55,25 @@ function loadProcess() {
 }
 
 /**
- * Capacity first (closed-loop clients, each sending its next request when the last is answered),
+ * Capacity first (closed-loop clients, each sending its next request when the last is answered,
+ * against the server without shedding), and the unloaded latency of the shedding server,
  * then an open-loop offer of `factor` × that capacity: requests go out on schedule whether or not
  * earlier ones were answered, as independent clients would send them. The server must take what
  * it can at its usual latency and refuse the rest at once.
  */
 export async function overload(
   graphqlUrl: string,
+  /** The same service with load shedding lifted, for the capacity probe. */
+  capacityUrl: string,
   options: { factor: number; seconds: number; probeSeconds: number; clients: number; connections: number },
 ): Promise<OverloadResult> {
   await gql(graphqlUrl, QUERY);
+  await gql(capacityUrl, QUERY);
   const load = loadProcess();
   const base = { url: graphqlUrl, query: QUERY, seconds: options.probeSeconds };
   try {
     const unloaded = (await load.run({ ...base, kind: 'closed', clients: 1 })).filter((o) => o.kind === 'admitted');
-    const saturated = await load.run({ ...base, kind: 'closed', clients: options.clients });
+    const saturated = await load.run({ ...base, url: capacityUrl, kind: 'closed', clients: options.clients });
     const capacity = saturated.filter((o) => o.kind === 'admitted').length / options.probeSeconds;
     await sleep(1_000);
     const offered = capacity * options.factor;
