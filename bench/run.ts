@@ -243,19 +243,27 @@ try {
 
   if (want('overload')) {
     // A server of its own with load shedding at its defaults.
-    const shedding = await startBenchServer({ ...serverSettings, shedding: settings.overloadLimits ?? true });
+    const shedding = await startBenchServer({
+      ...serverSettings,
+      shedding: settings.overloadLimits ?? true,
+      ...(settings.overloadMinInFlight ? { env: { MIN_IN_FLIGHT: String(settings.overloadMinInFlight) } } : {}),
+    });
     servers.push(shedding);
-    log(`overload: 3× capacity for ${settings.overloadSeconds} s (server ${shedding.pid})`);
+    const lifted = await startBenchServer(serverSettings);
+    servers.push(lifted);
+    log(`overload: 3× capacity (server ${lifted.pid}) for ${settings.overloadSeconds} s (server ${shedding.pid})`);
     push(
       ...overloadRows(
-        await overload(shedding.graphqlUrl, {
+        await overload(shedding.graphqlUrl, lifted.graphqlUrl, {
           factor: 3,
           seconds: settings.overloadSeconds,
           probeSeconds: settings.quick ? 1 : 5,
           clients: 16,
+          connections: 256,
         }),
       ),
     );
+    await servers.pop()!.stop();
     await servers.pop()!.stop();
     load.push(`after overload ${loadavg()[0]!.toFixed(2)}`);
   }
@@ -293,7 +301,7 @@ const conditions = pgliteDir
       `server processes: 1 (2 for the two-process cycle row); DATABASE_POOL_SIZE ${settings.poolSize} per process; WORKER_CONCURRENCY ${settings.workerConcurrency}`,
       `raw floor: ${settings.poolSize} connections for ${settings.rawSeconds} s; grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool`,
       `cycles: ${settings.cycleClients} closed-loop clients for ${settings.cycleSeconds} s; hand-off: up to ${settings.handoffs} in ${settings.handoffSeconds} s`,
-      `fan-out: ${settings.subscribers} graphql-ws connections from one client process (idle row: ${settings.idleSubscribers}; spread row: ${settings.spreadSubscribers} over 2 server processes, from 2 client processes); overload: ${settings.overloadSeconds} s, default MAX_IN_FLIGHT; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
+      `fan-out: ${settings.subscribers} graphql-ws connections from one client process (idle row: ${settings.idleSubscribers}; spread row: ${settings.spreadSubscribers} over 2 server processes, from 2 client processes); overload: ${settings.overloadSeconds} s, default MAX_IN_FLIGHT, MIN_IN_FLIGHT ${settings.overloadMinInFlight ?? 'default'}; pools: ${settings.poolSizes.join(', ')} hosts, ${settings.poolRate}/s for ${settings.poolSeconds} s`,
       `open-file limit ${fileLimit}; load average (1 min): ${load.join(', ')} — the machine is shared, so numbers are noisy`,
     ];
 process.stdout.write(`\n${conditions.map((c) => `- ${c}`).join('\n')}\n\n${markdownTable(rows)}\n`);

@@ -21,6 +21,8 @@ export interface ServerSettings {
   workerConcurrency: number;
   /** Keeps load shedding on (the overload row): its defaults, or these limits; otherwise it is lifted. */
   shedding?: boolean | { maxInFlight: number; maxInFlightPerPrincipal: number };
+  /** More of the server's environment, over what these settings give (e.g. MIN_IN_FLIGHT for the overload row). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -44,7 +46,7 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       RATE_LIMIT_PER_MINUTE: '1000000000',
       // Lifted like the rate limit: the rows measure the service, not its load shedding.
       ...(!settings.shedding
-        ? { MAX_IN_FLIGHT: '1000000', MAX_IN_FLIGHT_PER_PRINCIPAL: '1000000' }
+        ? { MAX_IN_FLIGHT: '1000000', MAX_IN_FLIGHT_PER_PRINCIPAL: '1000000', ADAPTIVE_IN_FLIGHT: 'false' }
         : typeof settings.shedding === 'object'
           ? {
               MAX_IN_FLIGHT: String(settings.shedding.maxInFlight),
@@ -55,6 +57,7 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       MAX_BODY_BYTES: String(16 * 2 ** 20),
       LOG_LEVEL: 'warn',
       SHUTDOWN_TIMEOUT_MS: '3000',
+      ...settings.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

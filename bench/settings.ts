@@ -24,6 +24,8 @@ export interface BenchSettings {
   overloadSeconds: number;
   /** The overload row's server limits (--max-in-flight=N[,per-principal]); the server's defaults when not given. */
   overloadLimits: { maxInFlight: number; maxInFlightPerPrincipal: number } | null;
+  /** The overload row's MIN_IN_FLIGHT (--min-in-flight=N); the server's default when not given. */
+  overloadMinInFlight: number | null;
   /** The rows to run (--rows=fanout,idle,...); every row when not given. */
   rows: Set<string> | null;
   poolSizes: number[];
@@ -62,6 +64,9 @@ export function benchSettings(argv: string[]): BenchSettings {
       const [total, perPrincipal] = given.split('=')[1]!.split(',').map(Number);
       return { maxInFlight: total!, maxInFlightPerPrincipal: perPrincipal ?? total! };
     })(argv.find((arg) => arg.startsWith('--max-in-flight='))),
+    overloadMinInFlight: ((given) => (given ? Number(given.split('=')[1]) : null))(
+      argv.find((arg) => arg.startsWith('--min-in-flight=')),
+    ),
     rows: ((given) => (given ? new Set(given.split('=')[1]!.split(',')) : null))(
       argv.find((arg) => arg.startsWith('--rows=')),
     ),

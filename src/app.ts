@@ -40,6 +40,10 @@ type ServeOptions = Pick<
   | 'rateLimitPerMinute'
   | 'maxInFlight'
   | 'maxInFlightPerPrincipal'
+  | 'adaptiveInFlight'
+  | 'minInFlight'
+  | 'inFlightLatencyTolerance'
+  | 'eventLoopLagLimitMs'
   | 'wsMaxBufferedBytes'
   | 'metrics'
   | 'otlpEndpoint'
@@ -108,7 +112,13 @@ export async function serve(
       },
       maxBodyBytes: config.maxBodyBytes,
       rateLimitPerMinute: config.rateLimitPerMinute,
-      maxInFlight: config.maxInFlight,
+      shedding: {
+        maxInFlight: config.maxInFlight,
+        adaptiveInFlight: config.adaptiveInFlight,
+        minInFlight: config.minInFlight,
+        inFlightLatencyTolerance: config.inFlightLatencyTolerance,
+        eventLoopLagLimitMs: config.eventLoopLagLimitMs,
+      },
       maxInFlightPerPrincipal: config.maxInFlightPerPrincipal,
       wsMaxBufferedBytes: config.wsMaxBufferedBytes,
     },

@@ -67,6 +67,13 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   MAX_IN_FLIGHT: positiveInt.default(64),
   MAX_IN_FLIGHT_PER_PRINCIPAL: positiveInt.default(32),
+  ADAPTIVE_IN_FLIGHT: boolean.default(true),
+  MIN_IN_FLIGHT: positiveInt.default(8),
+  IN_FLIGHT_LATENCY_TOLERANCE: z.coerce
+    .number({ error: 'must be a number' })
+    .min(1, 'must be at least 1 (the uncontended latency)')
+    .default(2),
+  EVENT_LOOP_LAG_LIMIT_MS: positiveInt.default(50),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(4_194_304),
   JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
   LOG_LEVEL: z
@@ -126,6 +133,13 @@ export type Config = {
   maxInFlight: number;
   /** The same for one principal; past it, 429 with Retry-After. */
   maxInFlightPerPrincipal: number;
+  /** The process bound moves between minInFlight and maxInFlight with measured latency and loop lag. */
+  adaptiveInFlight: boolean;
+  minInFlight: number;
+  /** How many times its uncontended latency a process lets its mean latency reach before admitting less. */
+  inFlightLatencyTolerance: number;
+  /** Loop lag that, held for a few checks in a row, refuses new work. */
+  eventLoopLagLimitMs: number;
   /** Unsent data a WebSocket may hold before it is closed as too slow. */
   wsMaxBufferedBytes: number;
 };
@@ -184,6 +198,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
     maxInFlight: v.MAX_IN_FLIGHT,
     maxInFlightPerPrincipal: v.MAX_IN_FLIGHT_PER_PRINCIPAL,
+    adaptiveInFlight: v.ADAPTIVE_IN_FLIGHT,
+    minInFlight: v.MIN_IN_FLIGHT,
+    inFlightLatencyTolerance: v.IN_FLIGHT_LATENCY_TOLERANCE,
+    eventLoopLagLimitMs: v.EVENT_LOOP_LAG_LIMIT_MS,
     wsMaxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,
   };
 }

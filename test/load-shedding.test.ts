@@ -155,6 +155,75 @@ describeEachDatabase('load shedding', (kind) => {
   });
 });
 
+/** Blocks every turn of this process's event loop for `ms` until the returned function is called. */
+function blockLoop(ms: number): () => void {
+  let blocking = true;
+  const turn = () => {
+    if (!blocking) return;
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // Busy: the loop can do nothing else, as under a flood of work.
+    }
+    setImmediate(turn);
+  };
+  setImmediate(turn);
+  return () => {
+    blocking = false;
+  };
+}
+
+describe('adaptive admission', () => {
+  let db: TestDatabase;
+  let adaptive: App;
+  let fixed: App;
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    const config = { ...loadConfig({}), port: 0, workerConcurrency: 0 };
+    adaptive = await serve(db, { ...config, minInFlight: 2 }, quiet);
+    fixed = await serve(db, { ...config, adaptiveInFlight: false }, quiet);
+  });
+  afterAll(async () => {
+    await adaptive?.close();
+    await fixed?.close();
+    await db?.dispose();
+  });
+
+  it('starts at MAX_IN_FLIGHT and says so in its metrics', async () => {
+    expect(await metric(adaptive, 'drydock_requests_in_flight_limit')).toBe(64);
+    expect(await metric(fixed, 'drydock_requests_in_flight_limit')).toBe(64);
+  });
+
+  it('refuses with 503 while the event loop lags with work in flight, and admits again once it does not', async () => {
+    // Lag with less than MIN_IN_FLIGHT running refuses nothing: it is not the requests' doing.
+    const unblockIdle = blockLoop(80);
+    await waitFor(async () => (await metric(adaptive, 'drydock_event_loop_lag_seconds')) > 0.05);
+    const idle = await Promise.all(Array.from({ length: 5 }, () => timed(adaptive.graphqlUrl)));
+    unblockIdle();
+    expect(idle.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200]);
+
+    const held = [heldRequest(adaptive.graphqlUrl), heldRequest(adaptive.graphqlUrl)];
+    await inFlight(adaptive, 2);
+    const unblock = blockLoop(80);
+    try {
+      const refused = await waitFor(async () => {
+        const answer = await timed(adaptive.graphqlUrl);
+        return answer.status === 503 && answer;
+      });
+      expect(refused.retryAfter).toBe('1');
+      expect(refused.body.errors?.[0]?.extensions?.code).toBe('OVERLOADED');
+      expect(await metric(adaptive, 'drydock_event_loop_lag_seconds')).toBeGreaterThan(0.05);
+      // With adaptation off, lag refuses nothing: the bound is MAX_IN_FLIGHT alone.
+      expect((await timed(fixed.graphqlUrl)).status).toBe(200);
+    } finally {
+      unblock();
+    }
+    await waitFor(async () => (await timed(adaptive.graphqlUrl)).status === 200);
+    for (const h of held) h.finish();
+    expect((await Promise.all(held.map((h) => h.response))).map((a) => a.status)).toEqual([200, 200]);
+    expect(await metric(adaptive, 'drydock_requests_refused_total{scope="process"}')).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('slow WebSocket consumers', () => {
   let db: TestDatabase;
   let app: App;

@@ -1,8 +1,15 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { gql } from '../client.js';
-import { now, percentile, sleep } from '../stats.js';
+import type { LoadCommand, Outcome } from '../load-client.js';
+import { percentile, sleep } from '../stats.js';
 
 export interface OverloadResult {
-  /** Requests per second the server completes with closed-loop clients: its measured capacity. */
+  /**
+   * Requests per second a server with load shedding lifted completes with closed-loop clients: its
+   * measured capacity. Measured with shedding on, refused clients would retry at once and the
+   * refusals' cost would pass for a lower capacity.
+   */
   capacity: number;
   /** One client at a time: the latency admitted requests should keep. */
   unloadedP99: number;
@@ -23,63 +30,73 @@ export interface OverloadResult {
 
 const QUERY = 'query { leases(first: 20) { edges { node { id status resourceType } } } }';
 
-type Outcome = { ms: number; kind: 'admitted' | 'refused' | 'lost' | 'unanswered'; status: number };
-
-async function one(graphqlUrl: string): Promise<Outcome> {
-  const start = now();
-  try {
-    const response = await fetch(graphqlUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: QUERY }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const body = (await response.json()) as { data?: unknown; errors?: unknown };
-    const ms = now() - start;
-    if (response.status === 503 || response.status === 429) return { ms, kind: 'refused', status: response.status };
-    return { ms, kind: response.ok && body.data && !body.errors ? 'admitted' : 'lost', status: response.status };
-  } catch {
-    return { ms: now() - start, kind: 'unanswered', status: 0 };
-  }
-}
-
-async function closedLoop(graphqlUrl: string, clients: number, seconds: number): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
-  const until = now() + seconds * 1_000;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (now() < until) outcomes.push(await one(graphqlUrl));
-    }),
+/** The clients' process, kept for the row's phases, so its start-up is not in any of them. */
+function loadProcess() {
+  const child = fork(fileURLToPath(new URL('../load-client.ts', import.meta.url)), [], {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`the load client exited with ${code}`))),
   );
-  return outcomes;
+  // Handled where a phase waits on it; this keeps an exit between phases from being unhandled.
+  exited.catch(() => {});
+  return {
+    run(command: LoadCommand): Promise<Outcome[]> {
+      const answered = new Promise<Outcome[]>((resolve) => child.once('message', (m) => resolve(m as Outcome[])));
+      child.send(command);
+      return Promise.race([answered, exited]);
+    },
+    stop: () => {
+      child.removeAllListeners('exit');
+      child.kill();
+    },
+  };
 }
 
 /**
- * Capacity first (closed-loop clients, each sending its next request when the last is answered),
+ * Capacity first (closed-loop clients, each sending its next request when the last is answered,
+ * against the server without shedding), and the unloaded latency of the shedding server,
  * then an open-loop offer of `factor` × that capacity: requests go out on schedule whether or not
  * earlier ones were answered, as independent clients would send them. The server must take what
  * it can at its usual latency and refuse the rest at once.
  */
 export async function overload(
   graphqlUrl: string,
-  options: { factor: number; seconds: number; probeSeconds: number; clients: number },
+  /** The same service with load shedding lifted, for the capacity probe. */
+  capacityUrl: string,
+  options: { factor: number; seconds: number; probeSeconds: number; clients: number; connections: number },
 ): Promise<OverloadResult> {
   await gql(graphqlUrl, QUERY);
-  const unloaded = (await closedLoop(graphqlUrl, 1, options.probeSeconds)).filter((o) => o.kind === 'admitted');
-  const saturated = await closedLoop(graphqlUrl, options.clients, options.probeSeconds);
-  const capacity = saturated.filter((o) => o.kind === 'admitted').length / options.probeSeconds;
-  await sleep(1_000);
-
-  const offered = capacity * options.factor;
-  const pending: Promise<Outcome>[] = [];
-  const start = now();
-  const end = start + options.seconds * 1_000;
-  while (now() < end) {
-    const due = Math.floor(((now() - start) / 1_000) * offered);
-    while (pending.length < due) pending.push(one(graphqlUrl));
-    await sleep(2);
+  await gql(capacityUrl, QUERY);
+  const load = loadProcess();
+  const base = { url: graphqlUrl, query: QUERY, seconds: options.probeSeconds };
+  try {
+    const unloaded = (await load.run({ ...base, kind: 'closed', clients: 1 })).filter((o) => o.kind === 'admitted');
+    const saturated = await load.run({ ...base, url: capacityUrl, kind: 'closed', clients: options.clients });
+    const capacity = saturated.filter((o) => o.kind === 'admitted').length / options.probeSeconds;
+    await sleep(1_000);
+    const offered = capacity * options.factor;
+    const outcomes = await load.run({
+      ...base,
+      kind: 'open',
+      perSecond: offered,
+      seconds: options.seconds,
+      connections: options.connections,
+    });
+    return summary(capacity, unloaded, offered, options.seconds, outcomes);
+  } finally {
+    load.stop();
   }
-  const outcomes = await Promise.all(pending);
+}
+
+function summary(
+  capacity: number,
+  unloaded: Outcome[],
+  offered: number,
+  seconds: number,
+  outcomes: Outcome[],
+): OverloadResult {
   const of = (kind: Outcome['kind']) => outcomes.filter((o) => o.kind === kind);
   const refusedBy: Record<string, number> = {};
   for (const o of of('refused')) refusedBy[o.status] = (refusedBy[o.status] ?? 0) + 1;
@@ -90,7 +107,7 @@ export async function overload(
       99,
     ),
     offeredPerSecond: offered,
-    seconds: options.seconds,
+    seconds,
     sent: outcomes.length,
     admitted: of('admitted').length,
     admittedP99: percentile(

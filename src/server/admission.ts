@@ -7,6 +7,19 @@
  */
 export type Refusal = { scope: 'process' | 'principal'; retryAfterSeconds: number };
 
+/** What bounds the whole process: a count that may move, and may depend on more than the count. */
+export interface ProcessBound {
+  /** Whether one more may start while `inFlight` run. */
+  allows(inFlight: number): boolean;
+  /** A request that started with `inFlight` running (itself included) held its slot for `ms`. */
+  observe(ms: number, inFlight: number): void;
+}
+
+/** MAX_IN_FLIGHT as it is, with adaptation turned off. */
+export function fixedBound(limit: number): ProcessBound {
+  return { allows: (inFlight) => inFlight < limit, observe: () => {} };
+}
+
 export interface Ticket {
   /** Idempotent: a request may end through several paths (finished, aborted). */
   release(): void;
@@ -17,7 +30,7 @@ export class Admission {
   private readonly perPrincipal = new Map<string, number>();
 
   constructor(
-    private readonly maxInFlight: number,
+    private readonly bound: ProcessBound,
     private readonly maxInFlightPerPrincipal: number,
     /** Told of every refusal and of every change of the work in flight (metrics). */
     private readonly observer: { refused(refusal: Refusal): void; inFlight(count: number): void } = {
@@ -35,7 +48,7 @@ export class Admission {
   }
 
   private refusal(principal: string): Refusal | null {
-    if (this.total >= this.maxInFlight) return { scope: 'process', retryAfterSeconds: this.retryAfterSeconds };
+    if (!this.bound.allows(this.total)) return { scope: 'process', retryAfterSeconds: this.retryAfterSeconds };
     if ((this.perPrincipal.get(principal) ?? 0) >= this.maxInFlightPerPrincipal) {
       return { scope: 'principal', retryAfterSeconds: this.retryAfterSeconds };
     }
@@ -49,11 +62,14 @@ export class Admission {
     this.total += 1;
     this.observer.inFlight(this.total);
     this.perPrincipal.set(principal, (this.perPrincipal.get(principal) ?? 0) + 1);
+    const started = performance.now();
+    const running = this.total;
     let held = true;
     return {
       release: () => {
         if (!held) return;
         held = false;
+        this.bound.observe(performance.now() - started, running);
         this.total -= 1;
         this.observer.inFlight(this.total);
         const left = (this.perPrincipal.get(principal) ?? 1) - 1;

@@ -11,6 +11,7 @@ import type { Services } from '../services/index.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { Admission, isRefusal, type Refusal, principalKey, refusalError } from './admission.js';
+import { createProcessBound, type ProcessBoundOptions } from './process-bound.js';
 import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
 import type { Metrics } from './metrics/index.js';
@@ -21,6 +22,8 @@ import { createStaticHandler } from './static.js';
 import { attachWebSocketServer } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
+/** What a refused client is told to wait before it tries again. */
+const RETRY_AFTER_SECONDS = 1;
 
 const GRAPHIQL_EXAMPLE = `# Drydock: lease resources from blueprints, watch them live.
 # Run "Leases" to list; "Candidates" is a dry run of a request.
@@ -61,8 +64,8 @@ export interface HttpServerOptions {
   limits: QueryLimits;
   maxBodyBytes: number;
   rateLimitPerMinute: number;
-  /** Work in flight in this process, in total and per principal, past which requests are refused. */
-  maxInFlight: number;
+  /** Work in flight in this process, in total (fixed or adaptive) and per principal, past which requests are refused. */
+  shedding: ProcessBoundOptions;
   maxInFlightPerPrincipal: number;
   /** A WebSocket whose unsent data passes this is closed: a subscriber that cannot keep up. */
   wsMaxBufferedBytes: number;
@@ -109,12 +112,36 @@ function refuseQueryString(url: string): { status: number; code: string; message
   return null;
 }
 
+/**
+ * The two refusals, serialized once: under overload most requests are refused, and a refusal must
+ * cost next to nothing, or refusing becomes the work that overloads the process.
+ */
+const refusals = new Map(
+  (['process', 'principal'] as const).map((scope) => {
+    const refusal: Refusal = { scope, retryAfterSeconds: RETRY_AFTER_SECONDS };
+    const body = Buffer.from(JSON.stringify({ errors: [refusalError(refusal)] }));
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      'retry-after': String(RETRY_AFTER_SECONDS),
+    };
+    return [scope, { status: scope === 'process' ? 503 : 429, headers, body }];
+  }),
+);
+
 function refuse(res: ServerResponse, refusal: Refusal): void {
-  res.writeHead(refusal.scope === 'process' ? 503 : 429, {
-    'content-type': 'application/json',
-    'retry-after': String(refusal.retryAfterSeconds),
-  });
-  res.end(JSON.stringify({ errors: [refusalError(refusal)] }));
+  const { status, headers, body } = refusals.get(refusal.scope)!;
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Whether a request is GraphQL work, the only work that is shed: /metrics must answer most of all when the server is busy. */
+function isGraphql(url: string | undefined): boolean {
+  return (
+    url !== undefined &&
+    url.startsWith(GRAPHQL_PATH) &&
+    (url.length === GRAPHQL_PATH.length || url[GRAPHQL_PATH.length] === '?')
+  );
 }
 
 export async function startHttpServer(options: HttpServerOptions, port: number, host: string): Promise<RunningServer> {
@@ -151,14 +178,22 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     }),
   });
 
-  const admission = new Admission(options.maxInFlight, options.maxInFlightPerPrincipal, {
-    refused: (refusal) => options.metrics?.refused.inc({ scope: refusal.scope }),
-    inFlight: (count) => options.metrics?.inFlight.set(count),
+  const processBound = createProcessBound(options.shedding, {
+    limit: (limit) => options.metrics?.inFlightLimit.set(limit),
+    lag: (lagMs) => options.metrics?.eventLoopLag.set(lagMs / 1_000),
   });
+  const admission = new Admission(
+    processBound.bound,
+    options.maxInFlightPerPrincipal,
+    {
+      refused: (refusal) => options.metrics?.refused.inc({ scope: refusal.scope }),
+      inFlight: (count) => options.metrics?.inFlight.set(count),
+    },
+    RETRY_AFTER_SECONDS,
+  );
   /** Admits a GraphQL request for as long as its response is open, or answers the refusal at once. */
   const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
-    // Only GraphQL work is shed; /metrics must answer most of all when the server is busy.
-    if (new URL(req.url ?? '/', 'http://localhost').pathname !== GRAPHQL_PATH) return true;
+    if (!isGraphql(req.url)) return true;
     const key = principalKey(req.headers.authorization);
     // A subscription over SSE is long-lived and mostly idle: it is refused when there is no room,
     // but holds no slot while it streams.
@@ -181,6 +216,8 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
   // and the health paths fall through.
   const page = createStaticHandler(join(projectRoot, 'web-playground', 'dist'));
   const server = createServer((req, res) => {
+    // First of all, before the body, authentication or parsing: that is the work being shed.
+    if (!admit(req, res)) return;
     const refusal = refuseBody(req, options.maxBodyBytes);
     if (refusal) {
       res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });
@@ -189,7 +226,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     }
     health(req, res)
       .then((handled) => handled || page(req, res))
-      .then((handled) => (handled || !admit(req, res) ? undefined : yoga(req, res)))
+      .then((handled) => (handled ? undefined : yoga(req, res)))
       .catch((error: unknown) => {
         logger.error('request failed', error);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -230,6 +267,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     url: `http://${shownHost}:${address.port}`,
     async close() {
       shuttingDown = true;
+      processBound.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await ws.close();

@@ -18,6 +18,10 @@ export interface Metrics extends DomainMetrics {
   /** Requests and operations refused by load shedding, by scope (process, principal). */
   refused: Counter<'scope'>;
   inFlight: Gauge;
+  /** The process bound now: MAX_IN_FLIGHT, or where the adaptive limit stands. */
+  inFlightLimit: Gauge;
+  /** How late the last event-loop check fired. */
+  eventLoopLag: Gauge;
   /** Where the WebSocket server's shared executions are read from at scrape time. */
   readCohorts(read: () => { cohorts: number; members: number }): void;
 }
@@ -108,7 +112,17 @@ export function createMetrics(db: Database): Metrics {
     }),
     inFlight: new Gauge({
       name: 'drydock_requests_in_flight',
-      help: 'GraphQL requests and operations running now in this process (bounded by MAX_IN_FLIGHT).',
+      help: 'GraphQL requests and operations running now in this process (bounded by drydock_requests_in_flight_limit).',
+      registers: [registry],
+    }),
+    inFlightLimit: new Gauge({
+      name: 'drydock_requests_in_flight_limit',
+      help: 'How many GraphQL requests this process admits at once now: MAX_IN_FLIGHT, or the adaptive limit between MIN_IN_FLIGHT and it.',
+      registers: [registry],
+    }),
+    eventLoopLag: new Gauge({
+      name: 'drydock_event_loop_lag_seconds',
+      help: 'How late the last event-loop check fired (adaptive admission refuses new work while it stays over EVENT_LOOP_LAG_LIMIT_MS).',
       registers: [registry],
     }),
   };
