@@ -14,12 +14,11 @@ export async function printEvidence(db: Database, problems: readonly string[], l
   const leases = await db.prisma.lease.findMany({ where: { id: { in: ids } }, orderBy: { id: 'asc' } });
   const logs = await db.prisma.log.findMany({ where: { leaseId: { in: ids } }, orderBy: { id: 'asc' } });
   const lines = leases.map((lease) => {
-    const { id, ownerId, priority, status, statusReason, resourceType, resourceId, attributes, createdAt } = lease;
+    const { id } = lease;
     const own = logs
       .filter((log) => log.leaseId === id)
       .map((log) => `    ${log.createdAt.toISOString()} #${log.id} ${log.type} ${JSON.stringify(log.data)}`);
-    const row = { ownerId, priority, status, statusReason, resourceType, resourceId, attributes, createdAt };
-    return [`  lease ${id} ${JSON.stringify(row)}`, ...own].join('\n');
+    return [`  lease ${id} ${JSON.stringify(lease)}`, ...own].join('\n');
   });
   console.log(`model: evidence for the problems above\n${lines.join('\n')}`);
 }
