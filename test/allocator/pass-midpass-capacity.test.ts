@@ -36,11 +36,48 @@ function windowBlueprint(control: { open: boolean; refusals: number }) {
   });
 }
 
+/**
+ * The same window, plus side resources (leases asking for `side`) that can always be built; the
+ * first side resource built opens the window: a grant of another shape comes between the refusal
+ * of the window's first lease and the capacity that lease was refused.
+ */
+function sideWindowBlueprint(control: { open: boolean; refusals: number }) {
+  const side = (attributes: unknown) => Boolean((attributes as { side?: boolean } | null)?.side);
+  return defineImplementation<Record<string, never>>({
+    key: 'side-window',
+    resourceType: 'side-window',
+    configSchema: z.object({}).strict(),
+    canEverAllocate: () => true,
+    async canAllocateNow(blueprint, lease, queries) {
+      const built = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE']);
+      if (side(lease.attributes)) return !built.some((r) => side(r.attributes));
+      if (!control.open) {
+        control.refusals++;
+        return false;
+      }
+      return !built.some((r) => !side(r.attributes));
+    },
+    allocateResource: async (_b, lease) => {
+      if (side(lease.attributes)) control.open = true;
+      return {
+        name: 'window',
+        attributes: side(lease.attributes) ? { side: true } : {},
+        slotLocks: [],
+        activation: 'now',
+      };
+    },
+    canAcquireLeaseOn: async (_b, resource, lease) =>
+      resource.status === 'ACTIVE' && side(resource.attributes) === side(lease.attributes),
+    acquireLease: () => ({ slotLocks: [] }),
+    shouldAllocateSupplementalResource: () => false,
+  });
+}
+
 describeEachDatabase('capacity that appears while a pass runs', (kind) => {
   let h: Harness;
   const control = { open: false, refusals: 0 };
   beforeAll(async () => {
-    h = await createHarness(kind, { implementations: [windowBlueprint(control)] });
+    h = await createHarness(kind, { implementations: [windowBlueprint(control), sideWindowBlueprint(control)] });
   });
   afterAll(() => h.dispose());
   beforeEach(() => Object.assign(control, { open: false, refusals: 0 }));
@@ -75,5 +112,35 @@ describeEachDatabase('capacity that appears while a pass runs', (kind) => {
       where: { type: 'waiting-for-resources', leaseId: { in: [a2, b2] } },
     });
     expect(queuedBehind).toBe(0);
+  });
+
+  it('after a grant of another shape, is kept for the leases refused it, not given to a lower band', async () => {
+    await h.reset();
+    unwrap(await h.services.blueprints.create(h.system, { name: 'side', implementation: 'side-window', config: {} }));
+    const [a, b, c] = await Promise.all(
+      ['owner-a', 'owner-b', 'owner-c'].map((name) => ensurePrincipal(h.db, { name, kind: 'USER', isAdmin: true })),
+    );
+    const ask = async (actor: typeof a, priority: number, attributes: Record<string, unknown> = {}) =>
+      unwrap(await h.services.leases.request(actor!, { resourceType: 'side-window', priority, attributes })).id;
+    // Policy order: a1, a2 (band 1; the window is shut, a1 is refused), c1 (band 0, another shape:
+    // its grant opens the window), b1, b2 (band -1, another demand, which finds the window open).
+    const a1 = await ask(a, 1);
+    const a2 = await ask(a, 1);
+    const c1 = await ask(c, 0, { side: true });
+    const b1 = await ask(b, -1);
+    const b2 = await ask(b, -1);
+    const stop = h.services.worker.start({ concurrency: 1 }).stop;
+    try {
+      await waitFor(async () => (await h.db.prisma.lease.count({ where: { status: 'ACTIVE' } })) === 5);
+    } finally {
+      await stop();
+    }
+    expect(control.refusals, 'the pool refused the first lease once').toBe(1);
+    const acquired = await h.db.prisma.log.findMany({ where: { type: 'lease-acquired' }, orderBy: { id: 'asc' } });
+    // a1 and a2 could no longer be served in order in that pass, and b1 was not given the window
+    // ahead of them: the next pass served them first.
+    expect(acquired.map((l) => l.leaseId)).toEqual([c1, a1, a2, b1, b2]);
+    const kept = await h.db.prisma.log.findMany({ where: { type: 'waiting-for-resources', leaseId: b1 } });
+    expect(kept.map((l) => (l.data as { reason: string }).reason)).toContain('reserved');
   });
 });

@@ -3,6 +3,7 @@ import type { Lease } from '../../src/generated/prisma/client.js';
 import { ensurePrincipal, type Actor } from '../../src/services/index.js';
 import { describeEachDatabase } from '../support/database.js';
 import { createHarness, hostPoolConfig, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import { HEADS_PER_DEMAND, OLDEST_PER_PASS } from '../../src/allocator/scheduler/read.js';
 
 // The scheduling pass's policies (drydock-spec.md, "Scheduling"): leases are queued while no
 // worker runs, so that the first pass sees them all at once and its grant order (the order of
@@ -116,6 +117,30 @@ describeEachDatabase('scheduling policies', (kind) => {
     const high = await request({ priority: 2 });
     // The old lease's band is 0 + 3 = 3, above the new lease's 2.
     expect(await serveOneByOne([old, high])).toEqual([old.id, high.id]);
+  }, 60_000);
+
+  it("an aged lease of a low priority is read among its shape's heads behind many newer higher ones", async () => {
+    await slots(1, { label: 'busy' }, 'busy');
+    await slots(1, { label: 'free' }, 'free');
+    const holder = await request({ attributes: { label: 'busy' } });
+    start();
+    await waitForLease(h, holder.id, ['ACTIVE']);
+    await stopWorker?.();
+    stopWorker = null;
+    // The first leases of the type (by id) wait for the busy slot, so that the aged lease is not
+    // among the oldest a pass reads whatever their shape (they have not aged: an aged one refused
+    // would keep what frees for itself); it is behind more newer leases of its own shape and a
+    // higher priority than a pass reads of one shape by priority.
+    for (let i = 0; i < OLDEST_PER_PASS; i++) await request({ attributes: { label: 'busy' } });
+    offsetMs = -3 * AGING_MS;
+    const aged = await request({ attributes: { label: 'free' }, priority: -1 });
+    offsetMs = 0;
+    const newer: Lease[] = [];
+    for (let i = 0; i < HEADS_PER_DEMAND + 1; i++) newer.push(await request({ attributes: { label: 'free' } }));
+    // Its band is -1 + 3 = 2, above the newer leases' 0: the one free slot is its.
+    start();
+    await waitForLease(h, aged.id, ['ACTIVE']);
+    expect((await grantOrder()).slice(1, 2)).toEqual([aged.id]);
   }, 60_000);
 
   it('fair share: the owner with fewer live leases goes first; grants in the pass count', async () => {

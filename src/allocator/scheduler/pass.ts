@@ -46,6 +46,9 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
 
 const isLive = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';
 
+/** Why a lease is refused when what it lacks is capacity another lease of its demand could get. */
+const CAPACITY_REASONS = new Set(['no-capacity', 'slot-lock-failure', 'draining', 'waiting-for-reclaim']);
+
 /** The heads as units of the order: single leases, and each gang once, with all its parts. */
 async function unitsOf(ctx: TxContext, resourceType: string, heads: Lease[]) {
   const gangIds = [...new Set(heads.flatMap((l) => (l.gangId === null ? [] : [l.gangId])))];
@@ -124,6 +127,26 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
   const retriable = (p: (typeof passedOver)[number], shape: string) =>
     shapeOf(p.lease) === shape && p.grantsBefore === served;
   /**
+   * A lease passed over before the pass's last grant that could use whatever `lease` is given (the
+   * same attributes and allowed blueprints; refused for want of capacity, not for something of its
+   * own such as authorizations): it may no longer be offered the pool in this pass, and `lease`
+   * may not take what it would have had. Its id, or undefined.
+   */
+  const heldAhead = (lease: Lease): number | undefined => {
+    const shape = shapeOf(lease);
+    const blueprints = lease.allowedBlueprintIds.join(',');
+    const held = passedOver.find((p) => {
+      if (shapeOf(p.lease) !== shape || retriable(p, shape) || p.lease.allowedBlueprintIds.join(',') !== blueprints)
+        return false;
+      const firstId = failedDemand.get(demandKey(p.lease));
+      const first = passedOver.find((q) => q.unit.id === firstId) ?? p;
+      return CAPACITY_REASONS.has((first.lease.blocker as { reason?: string } | null)?.reason ?? '');
+    });
+    return held?.unit.id;
+  };
+  /** Shapes whose freed capacity waits for the next pass (see serveInOrder). */
+  const heldShapes = new Set<string>();
+  /**
    * Serves `lease`; but if leases ahead of it, of its attributes and another demand, were refused
    * what it gets, first offers that to them again, in their order. Each lease's view of the pool
    * is read when it is tried, so capacity committed while the pass runs (a raised resource limit,
@@ -131,8 +154,10 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
    * moment before waited behind their own stale failure. So the lease is tried in a savepoint:
    * refused, that stands; served, it is rolled back, the others go first, and it is tried again.
    */
-  const serveInOrder = async (lease: Lease): Promise<Lease> => {
-    if (!refusedAhead(lease)) return serveLease(ctx, lease, pool);
+  const serveInOrder = async (lease: Lease): Promise<Lease | { keptFor: number }> => {
+    const keptFor = heldAhead(lease);
+    if (keptFor !== undefined && heldShapes.has(shapeOf(lease))) return { keptFor };
+    if (!refusedAhead(lease) && keptFor === undefined) return serveLease(ctx, lease, pool);
     // The probe reads the pool from the database and writes its own grant inside the savepoint.
     await batch.flush(ctx);
     const trial = trialOf(ctx);
@@ -145,6 +170,14 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
     }
     await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
     pool.forget();
+    if (keptFor !== undefined) {
+      // Capacity freed after a lease ahead was refused it, and a grant has come between: serving
+      // that lease now would put it out of order, serving this one would give it what the lease
+      // ahead could use. Neither; the next pass, right after this one, starts with it.
+      heldShapes.add(shapeOf(lease));
+      schedulePass(ctx, resourceType);
+      return { keptFor };
+    }
     await offerAgain(shapeOf(lease));
     return serveLease(ctx, lease, pool);
   };
@@ -227,7 +260,8 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
       continue;
     }
     const after = await serveInOrder(unit.lease);
-    if (isLive(after)) grant();
+    if ('keptFor' in after) block([unit.lease], { reason: 'reserved', leaseId: after.keptFor });
+    else if (isLive(after)) grant();
     // A lease waiting for the resource it is building holds nothing back: the next one of its
     // demand may build or find its own.
     else if (

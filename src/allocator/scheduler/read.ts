@@ -21,9 +21,16 @@ export async function takeTurn(ctx: TxContext, queueId: number): Promise<string 
 /**
  * The heads of the type's queue, row-locked: for each demand shape (distinct attributes, found by
  * a loose index scan, so that a thousand waiting leases of one shape cost one step, not a
- * thousand), its first HEADS_PER_DEMAND in priority then arrival order; and the oldest
- * OLDEST_PER_PASS of the whole type, whose aging may have lifted them past any priority. What a
- * pass reads thus depends on how many shapes wait, not how many leases.
+ * thousand), its first HEADS_PER_DEMAND in band order (priority plus aging, then arrival); and
+ * the oldest OLDEST_PER_PASS of the whole type. What a pass reads thus depends on how many shapes
+ * and priorities wait, not how many leases.
+ *
+ * Band order is not an index order: an older lease of a lower priority may have aged past newer
+ * ones of a higher. But within one priority the oldest has the highest band, so the shape's best
+ * are among the first HEADS_PER_DEMAND of each priority it has (a second loose scan, over the
+ * bounded range of priorities); those are ranked by band and the best kept. Taking the first of
+ * the shape by priority alone missed an aged lease behind a run of newer higher ones (found by
+ * the model check: a later lease of its demand was granted what it could use).
  *
  * SKIP LOCKED: a lease whose own update holds it (a release, a wait timeout) is left to it, and
  * `skipped` says how many were. That update asks for another pass if the lease is still waiting,
@@ -31,6 +38,8 @@ export async function takeTurn(ctx: TxContext, queueId: number): Promise<string 
  * request with it, so the pass must look again itself (found by the model check, NO_SKIP_RETRY).
  */
 export async function readHeads(ctx: TxContext, resourceType: string): Promise<{ heads: Lease[]; skipped: number }> {
+  const nowMs = ctx.now.getTime();
+  const agingMs = ctx.deps.options.agingIntervalMs;
   const rows = await ctx.tx.$queryRaw<(Lease & { __heads: number })[]>`
     WITH RECURSIVE shapes AS (
       (SELECT attributes, 1 AS n FROM "Lease"
@@ -40,12 +49,32 @@ export async function readHeads(ctx: TxContext, resourceType: string): Promise<{
               WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes > s.attributes
               ORDER BY l.attributes LIMIT 1), s.n + 1
       FROM shapes s WHERE s.attributes IS NOT NULL AND s.n < ${SHAPES_PER_PASS}::int),
+    levels AS (
+      SELECT s.attributes,
+        (SELECT l.priority FROM "Lease" l
+         WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = s.attributes
+         ORDER BY l.priority DESC LIMIT 1) AS priority
+      FROM shapes s WHERE s.attributes IS NOT NULL
+      UNION ALL
+      SELECT v.attributes,
+        (SELECT l.priority FROM "Lease" l
+         WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = v.attributes
+           AND l.priority < v.priority
+         ORDER BY l.priority DESC LIMIT 1)
+      FROM levels v WHERE v.priority IS NOT NULL),
+    candidates AS (
+      SELECT c.id, c.attributes,
+        c.priority + floor(GREATEST(0, ${nowMs}::float8 - extract(epoch FROM c."createdAt") * 1000) / ${agingMs}::float8) AS band
+      FROM levels v CROSS JOIN LATERAL (
+        SELECT l.id, l.attributes, l.priority, l."createdAt" FROM "Lease" l
+        WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = v.attributes
+          AND l.priority = v.priority
+        ORDER BY l.id LIMIT ${HEADS_PER_DEMAND}::int) c
+      WHERE v.priority IS NOT NULL),
     heads AS (
-      SELECT h.id FROM shapes s CROSS JOIN LATERAL (
-        SELECT l.id FROM "Lease" l
-        WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = s.attributes
-        ORDER BY l.priority DESC, l.id LIMIT ${HEADS_PER_DEMAND}::int) h
-      WHERE s.attributes IS NOT NULL
+      SELECT id FROM (
+        SELECT id, row_number() OVER (PARTITION BY attributes ORDER BY band DESC, id) AS rank FROM candidates) ranked
+      WHERE rank <= ${HEADS_PER_DEMAND}::int
       UNION
       (SELECT id FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
        ORDER BY id LIMIT ${OLDEST_PER_PASS}::int)),
