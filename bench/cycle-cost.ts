@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { serve } from '../src/app.js';
@@ -8,7 +7,7 @@ import { applyMigrations } from '../src/db/migrate.js';
 import { createLogger } from '../src/logger.js';
 import { createHostPool, LeaseWatcher, releaseLease, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
-import { cpuMs, startBenchServer } from './servers.js';
+import { cpuMs, postgresCpuMs, startBenchServer } from './servers.js';
 import { sleep } from './stats.js';
 
 // npm run build && npx tsx bench/cycle-cost.ts [--cycles=100] [--show=25] [--server [--clients=8 --seconds=10]]
@@ -36,25 +35,6 @@ const clients = arg('clients', 0);
 const poolSize = arg('pool-size', 10);
 const workerConcurrency = arg('worker-concurrency', 4);
 const seconds = arg('seconds', 10);
-
-/**
- * CPU of the PostgreSQL backends serving `database` (other databases' backends, other users of
- * the machine, are left out, and so are the server's shared processes), in ms.
- */
-function postgresCpuMs(database: string): number {
-  let total = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
-      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(` ${database} `)) continue;
-      total += cpuMs(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total;
-}
 
 type Phase = 'grant' | 'release';
 const phases = ['grant', 'release'] as const;

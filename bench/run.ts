@@ -28,7 +28,7 @@ import { fanout } from './rows/fanout.js';
 import { overload } from './rows/overload.js';
 import { poolScaling } from './rows/pool-scaling.js';
 import { spread } from './rows/spread.js';
-import { cpuMs, startBenchServer, type BenchServer } from './servers.js';
+import { cpuMs, postgresCpuMs, startBenchServer, type BenchServer } from './servers.js';
 import { benchSettings } from './settings.js';
 import { markdownTable, type Row } from './table.js';
 import { checkFileLimit } from './ulimit.js';
@@ -276,6 +276,7 @@ try {
         rate: settings.poolRate,
         seconds: settings.poolSeconds,
         fillTimeoutSeconds: settings.poolFillSeconds,
+        cpuMs: () => cpuMs(first.pid) + postgresCpuMs(new URL(db.url).pathname.slice(1)),
       }),
     );
   }

@@ -6,17 +6,21 @@ export interface PoolScalingResult extends GrantResult {
   hosts: number;
   resources: number;
   fillSeconds: number;
+  /** CPU (server process and its PostgreSQL backends) per timed grant, in ms; undefined: not measured. */
+  cpuMsPerGrant?: number;
 }
 
 /**
  * A host pool of `hosts` bindings is filled until every binding is a resource (one lease each,
  * requested 100 at a time) or until the fill deadline, then grants are timed on it as in the
- * grant-latency row.
+ * grant-latency row. `cpuMs` (the CPU used so far by the server and the database) gives the
+ * timed grants' cost: what the issue bounds is per-grant cost, which latency at a fixed rate only
+ * shows once a machine is near saturation.
  */
 export async function poolScaling(
   graphqlUrl: string,
   hosts: number,
-  options: { rate: number; seconds: number; fillTimeoutSeconds: number },
+  options: { rate: number; seconds: number; fillTimeoutSeconds: number; cpuMs?: () => number },
 ): Promise<PoolScalingResult> {
   const resourceType = `pool${hosts}`;
   await createHostPool(graphqlUrl, resourceType, hosts);
@@ -45,6 +49,9 @@ export async function poolScaling(
   const fillSeconds = (now() - fillStart) / 1_000;
   watcher.close();
   await client.dispose();
+  const cpuBefore = options.cpuMs?.();
   const grants = await grantLatency(graphqlUrl, resourceType, options);
-  return { ...grants, hosts, resources, fillSeconds };
+  const cpuMsPerGrant =
+    cpuBefore === undefined ? undefined : (options.cpuMs!() - cpuBefore) / Math.max(1, grants.granted);
+  return { ...grants, hosts, resources, fillSeconds, ...(cpuMsPerGrant === undefined ? {} : { cpuMsPerGrant }) };
 }
