@@ -15,6 +15,12 @@ export function allocationQueries(tx: Tx): AllocationQueries {
         WHERE "blueprintId" = ${blueprintId} AND status::text = ANY(${[...statuses]}::text[]) AND attributes->>${attribute} IS NOT NULL`;
       return rows.map((r) => r.value);
     },
+    resourceCount: async (blueprintId, statuses) => {
+      const [row] = await tx.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM "Resource"
+        WHERE "blueprintId" = ${blueprintId} AND status::text = ANY(${[...statuses]}::text[])`;
+      return row?.n ?? 0;
+    },
     liveLeaseCount: async (resourceId) => {
       const [row] = await tx.$queryRaw<{ n: number }[]>`
         SELECT count(*)::int AS n FROM "Lease" WHERE "resourceId" = ${resourceId} AND status IN ('ACQUIRED', 'ACTIVE')`;

@@ -213,9 +213,9 @@ async function firstFreeBinding(
   const list = bindings(blueprint);
   // Nothing to look up when no binding could take the lease anyway.
   if (!list.some((b) => b.enabled && matches(b, lease))) return undefined;
-  const taken = takenSet(
-    await queries.attributeValues(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN'], 'binding'),
-  );
+  if (await everyBindingTaken(blueprint, queries)) return undefined;
+  const values = await queries.attributeValues(blueprint.id, LIVE, 'binding');
+  const taken = takenSet(values);
   const shape = JSON.stringify(lease.attributes ?? {});
   const hints = scanHints.get(taken.set) ?? new Map<string, { list: Binding[]; from: number }>();
   scanHints.set(taken.set, hints);
@@ -229,7 +229,31 @@ async function firstFreeBinding(
     }
   }
   hints.set(shape, { list, from: list.length });
+  if (values.length >= list.length) countOrphans(blueprint, values);
   return undefined;
+}
+
+const LIVE = ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN'] as const;
+
+// A full pool is asked for a free binding by every pass that serves it (a used host may take the
+// lease, but one nobody uses is preferred), and the list of taken bindings is as long as the pool.
+// Each live resource holds one binding, so a count of them says the pool is full, except for
+// resources left on bindings the config no longer lists: those are counted by the last full
+// lookup that found no free binding, and trusted for a while only, since a process still on an
+// older config could build on one meanwhile.
+const orphans = new WeakMap<object, { count: number; at: number }>();
+const ORPHANS_TRUSTED_MS = 10_000;
+
+function countOrphans(blueprint: HostPool, values: readonly string[]): void {
+  const listed = new Set(bindings(blueprint).map(bindingId));
+  orphans.set(blueprint.config, { count: values.filter((v) => !listed.has(v)).length, at: Date.now() });
+}
+
+async function everyBindingTaken(blueprint: HostPool, queries: AllocationQueries): Promise<boolean> {
+  const known = orphans.get(blueprint.config);
+  if (!known || Date.now() - known.at > ORPHANS_TRUSTED_MS) return false;
+  const live = await queries.resourceCount(blueprint.id, LIVE);
+  return live - known.count >= bindings(blueprint).length;
 }
 
 // A scheduling pass answers the bindings lookup of many leases with one list, to which it appends

@@ -19,6 +19,8 @@ export interface AllocationQueries {
    * left out): what a large pool needs to know of its resources without reading every row.
    */
   attributeValues(blueprintId: number, statuses: readonly ResourceStatus[], attribute: string): Promise<string[]>;
+  /** How many of this blueprint's resources are in the given statuses: a count, not the rows. */
+  resourceCount(blueprintId: number, statuses: readonly ResourceStatus[]): Promise<number>;
   /** Leases acquired or active on a resource. */
   liveLeaseCount(resourceId: number): Promise<number>;
   /** Every resource this blueprint ever built for the lease, whatever its status. */
