@@ -78,7 +78,10 @@ describePostgres('kill -9 a server process', () => {
         'mutation { requestLease(input: { resourceType: "host" }) { ... on RequestLeasePayload { leases { id } } } }',
       ),
     );
-    const ids = (await Promise.all(requests)).map((r) => r.body.data!.requestLease.leases[0]!.id);
+    const ids = (await Promise.all(requests)).map((r) => {
+      expect(r.body.errors, `requestLease answered HTTP ${r.status}`).toBeUndefined();
+      return r.body.data!.requestLease.leases[0]!.id;
+    });
     // Judged by the log, not by `lease.status`, which is the lease as it is now, also in a replay.
     const untilActive = (events: Event[]) =>
       events.some((e) => ['lease-activated', 'lease-broken', 'lease-destroyed'].includes(e.log.type));
