@@ -22,16 +22,39 @@ export function authorizationHeader(token: string | undefined): Record<string, s
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
-/** Runs one generated operation over HTTP; transport and GraphQL errors become CliErrors that say what to do. */
+/** Load-shedding refusals: the server answered before running anything, so sending again is safe. */
+const SHED_CODES = new Set(['OVERLOADED', 'TOO_MANY_IN_FLIGHT']);
+/** How long a command keeps sending a shed request again before it gives up and says so. */
+export const SHED_PATIENCE_MS = 30_000;
+
+/**
+ * Runs one generated operation over HTTP; transport and GraphQL errors become CliErrors that say
+ * what to do. A server shedding load (503 or 429 with Retry-After) is asked again after the time it
+ * gives, for up to SHED_PATIENCE_MS: a CI job's `drydock lease` should wait out a busy moment, not
+ * fail on it.
+ */
 export async function execute<TResult, TVariables>(
   connection: Connection,
   document: TypedDocumentString<TResult, TVariables>,
   variables?: TVariables,
 ): Promise<TResult> {
-  const url = endpoint(connection.server);
-  let response: Response;
+  const giveUpAt = Date.now() + SHED_PATIENCE_MS;
+  for (;;) {
+    const { response, text } = await send(connection, document, variables);
+    const retryAfterMs = shedRetryMs(response, text);
+    if (retryAfterMs === null || Date.now() + retryAfterMs > giveUpAt)
+      return decode<TResult>(connection, response, text);
+    await new Promise((resolve) => setTimeout(resolve, retryAfterMs));
+  }
+}
+
+async function send<TResult, TVariables>(
+  connection: Connection,
+  document: TypedDocumentString<TResult, TVariables>,
+  variables?: TVariables,
+): Promise<{ response: Response; text: string }> {
   try {
-    response = await fetch(url, {
+    const response = await fetch(endpoint(connection.server), {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -41,10 +64,26 @@ export async function execute<TResult, TVariables>(
       body: JSON.stringify({ query: document.toString(), variables: variables ?? {} }),
       signal: AbortSignal.timeout(30_000),
     });
+    return { response, text: await response.text() };
   } catch (error) {
     throw unreachable(connection.server, error);
   }
-  const text = await response.text();
+}
+
+/** The wait a load-shedding refusal asks for, in ms; null: not such a refusal. */
+function shedRetryMs(response: Response, text: string): number | null {
+  if (response.status !== 503 && response.status !== 429) return null;
+  try {
+    const code = (JSON.parse(text) as GraphQLResponse<unknown>).errors?.[0]?.extensions?.code;
+    if (code === undefined || !SHED_CODES.has(code)) return null;
+  } catch {
+    return null;
+  }
+  const seconds = Number(response.headers.get('retry-after') ?? 1);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : 1) * 1_000;
+}
+
+function decode<TResult>(connection: Connection, response: Response, text: string): TResult {
   let body: GraphQLResponse<TResult>;
   try {
     body = JSON.parse(text) as GraphQLResponse<TResult>;
