@@ -79,15 +79,18 @@ const matches = (b: Binding, lease: Lease) => firstMismatch(b, lease) === undefi
 // pool in one update, and a linear search per resource made each update O(pool²).
 const bindingIndex = new WeakMap<object, Map<string, Binding>>();
 
-function bindingOf(blueprint: HostPool, resource: Resource): Binding | undefined {
-  const id = (resource.attributes as { binding?: string }).binding;
-  if (id === undefined) return undefined;
+function indexOf(blueprint: HostPool): Map<string, Binding> {
   let index = bindingIndex.get(blueprint.config);
   if (!index) {
     index = new Map(bindings(blueprint).map((b) => [bindingId(b), b]));
     bindingIndex.set(blueprint.config, index);
   }
-  return index.get(id);
+  return index;
+}
+
+function bindingOf(blueprint: HostPool, resource: Resource): Binding | undefined {
+  const id = (resource.attributes as { binding?: string }).binding;
+  return id === undefined ? undefined : indexOf(blueprint).get(id);
 }
 
 export const hostPool = defineImplementation<HostPoolConfig>({
@@ -245,7 +248,7 @@ const orphans = new WeakMap<object, { count: number; at: number }>();
 const ORPHANS_TRUSTED_MS = 10_000;
 
 function countOrphans(blueprint: HostPool, values: readonly string[]): void {
-  const listed = new Set(bindings(blueprint).map(bindingId));
+  const listed = indexOf(blueprint);
   orphans.set(blueprint.config, { count: values.filter((v) => !listed.has(v)).length, at: Date.now() });
 }
 
