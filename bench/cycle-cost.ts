@@ -35,12 +35,15 @@ const clients = arg('clients', 0);
 const poolSize = arg('pool-size', 10);
 const workerConcurrency = arg('worker-concurrency', 4);
 const seconds = arg('seconds', 10);
+// --trace: the statements of the last cycle, in the order they were sent, per phase.
+const trace = process.argv.includes('--trace');
 
 type Phase = 'grant' | 'release';
 const phases = ['grant', 'release'] as const;
 let phase: Phase | null = null;
 const statements: Record<Phase, Map<string, number>> = { grant: new Map(), release: new Map() };
 const cpu: Record<Phase, number> = { grant: 0, release: 0 };
+const sequence: Record<Phase, string[]> = { grant: [], release: [] };
 
 const db = await createBenchDatabase();
 let graphqlUrl: string;
@@ -71,6 +74,7 @@ if (separate) {
       const text = typeof first === 'string' ? first : (first?.text ?? '?');
       const key = text.replace(/\s+/g, ' ').trim().slice(0, 110);
       statements[phase].set(key, (statements[phase].get(key) ?? 0) + 1);
+      sequence[phase].push(key.slice(0, 100));
     }
     return (realQuery as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof realQuery;
@@ -139,7 +143,10 @@ try {
       cpu[name] = 0;
     }
     const started = performance.now();
-    for (let i = 0; i < cycles; i++) await cycle();
+    for (let i = 0; i < cycles; i++) {
+      for (const name of phases) sequence[name] = [];
+      await cycle();
+    }
     const elapsed = performance.now() - started;
     watcher.close();
     await client.dispose();
@@ -157,6 +164,9 @@ try {
           lines.push(`  ${(n / cycles).toFixed(2).padStart(6)}  ${text}`);
         }
       }
+      if (trace)
+        for (const name of phases)
+          lines.push(`${name}, the last cycle in order:`, ...sequence[name].map((t) => `    ${t}`));
       lines.push(`cycle: ${((total(statements.grant) + total(statements.release)) / cycles).toFixed(2)} statements`);
     }
     lines.push(

@@ -7,6 +7,7 @@ import type { BlueprintRegistry } from '../blueprints/registry.js';
 import type { AllocatorOptions } from './options.js';
 import { rawTransaction, type RawQueries } from '../db/raw-sql.js';
 import type { RuntimeTools } from './runtime.js';
+import type { IdleQueues } from './scheduler/idle-queues.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
 export type Tx = RawQueries;
@@ -71,6 +72,8 @@ export interface AllocatorDeps {
   queue: QueuePort;
   /** Transports and command running for hooks outside transactions; none: every use fails clearly. */
   tools?: RuntimeTools;
+  /** This process's hint of which types' queues are idle (scheduler/idle-queues.ts); none: no hint. */
+  idleQueues?: IdleQueues;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { AllocatorDeps } from '../allocator/context.js';
 import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
+import { IdleQueues } from '../allocator/scheduler/idle-queues.js';
 import { runSchedulingPass } from '../allocator/scheduler/pass.js';
 import { maintainBlueprint } from '../allocator/maintenance.js';
 import { bookWarmPools, fillWarmPool } from '../allocator/warm-pool.js';
@@ -90,6 +91,7 @@ export function createServices(deps: ServicesDeps): Services {
     events: deps.events,
     registry,
     options,
+    idleQueues: new IdleQueues(),
     queue: {
       wake: (runAt) => {
         worker?.notify(runAt);

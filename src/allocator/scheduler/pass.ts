@@ -9,6 +9,7 @@ import { demandKey } from './demand.js';
 import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
+import { anyWaiting } from './idle-queues.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, readOwners, takeTurn, type OwnerRow } from './read.js';
 import type { Unit } from './types.js';
 import { PassGrants, writeBlockers, type Blocked } from './write.js';
@@ -21,6 +22,9 @@ import { PassGrants, writeBlockers, type Blocked } from './write.js';
  * everything that arrived meanwhile is served together by the next.
  */
 export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, claim?: JobClaim): Promise<void> {
+  // A request starting its own pass (it carries the request's event) has a lease waiting for sure.
+  const idle = deps.idleQueues;
+  if (idle?.has(queueId) && !claim?.carried && !(await anyWaiting(deps.db, queueId))) return;
   await inUpdateTransaction(
     deps,
     async (ctx) => {
@@ -28,6 +32,8 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
       if (resourceType === null) return;
       const { heads, skipped } = await readHeads(ctx, resourceType);
       const served = await serve(ctx, resourceType, heads);
+      const leftWaiting = served.leftWaiting || served.mayHaveMore || skipped > 0;
+      ctx.onCommit?.push(() => idle?.record(queueId, leftWaiting));
       if (served.mayHaveMore) schedulePass(ctx, resourceType);
       // A head another transaction held was left to it; should that one die before committing,
       // nothing else would bring this type's pass back for it.
@@ -75,7 +81,11 @@ async function unitsOf(ctx: TxContext, resourceType: string, heads: Lease[]) {
  * with this pass's grants, quotas checked before anything is tried. Returns whether more may
  * wait than were read.
  */
-async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Promise<{ mayHaveMore: boolean }> {
+async function serve(
+  txCtx: TxContext,
+  resourceType: string,
+  heads: Lease[],
+): Promise<{ mayHaveMore: boolean; leftWaiting: boolean }> {
   const batch = new PassGrants();
   const ctx: TxContext = { ...txCtx, grants: batch };
   const settings: PolicySettings = { agingIntervalMs: ctx.deps.options.agingIntervalMs };
@@ -287,5 +297,5 @@ async function serve(txCtx: TxContext, resourceType: string, heads: Lease[]): Pr
     perShape.set(shape, (perShape.get(shape) ?? 0) + 1);
   }
   const mayHaveMore = served > 0 && [...perShape.values()].some((n) => n >= HEADS_PER_DEMAND);
-  return { mayHaveMore };
+  return { mayHaveMore, leftWaiting: heads.some((lease) => !grantedIds.has(lease.id)) };
 }
