@@ -330,18 +330,19 @@ function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
   return Prisma.sql`(
     WITH b AS (SELECT b.id FROM "Blueprint" b WHERE b."resourceType" = ${lease.resourceType} AND NOT b.disabled),
     n AS (${complete}),
+    -- Each picked row carries its own columns: joining the picks back to "Resource" by id was
+    -- planned as a hash join over the whole table (the planner cannot know the picks are few).
     picked AS (
-      SELECT r.id, r."leaseCount" AS live FROM "Resource" r, n
+      SELECT to_jsonb(r) AS row, r.id, r."leaseCount" AS live FROM "Resource" r, n
       WHERE n.complete AND r."blueprintId" IN (SELECT id FROM b) AND r.type = ${lease.resourceType} AND ${live}
       UNION ALL
-      (SELECT p.id, p.live FROM n, b CROSS JOIN LATERAL (
-         SELECT r.id, r."leaseCount" AS live FROM "Resource" r
+      (SELECT p.row, p.id, p.live FROM n, b CROSS JOIN LATERAL (
+         SELECT to_jsonb(r) AS row, r.id, r."leaseCount" AS live FROM "Resource" r
          WHERE r."blueprintId" = b.id AND r.status = 'ACTIVE' AND r.type = ${lease.resourceType}
          ORDER BY r."leaseCount", r.id LIMIT ${limit ?? 0}::int) p
        WHERE NOT n.complete ORDER BY p.live, p.id LIMIT ${limit ?? 0}::int))
     SELECT json_build_object('complete', n.complete, 'rows',
-      (SELECT json_agg(json_build_object('row', to_jsonb(r), 'live', p.live) ORDER BY p.live, p.id)
-       FROM picked p JOIN "Resource" r ON r.id = p.id))
+      (SELECT json_agg(json_build_object('row', p.row, 'live', p.live) ORDER BY p.live, p.id) FROM picked p))
     FROM n)`;
 }
 
