@@ -2,6 +2,7 @@ import { isLoopback } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { applyMigrations } from './db/migrate.js';
+import { AUTOVACUUM_OFF_WARNING, autovacuumSetting } from './db/upkeep.js';
 import { createEventFanout } from './events/event-target.js';
 import { createDrydockPubSub, pubSubSink } from './events/pubsub.js';
 import type { Logger } from './logger.js';
@@ -62,6 +63,7 @@ export async function serve(
 ): Promise<App> {
   const fanout = await createEventFanout({ redisUrl: config.redisUrl, db, logger });
   logger.info(`events between processes: ${fanout.kind}`);
+  if ((await autovacuumSetting(db)) === 'off') logger.warn(AUTOVACUUM_OFF_WARNING);
   const metrics = config.metrics ? createMetrics(db) : undefined;
   const tracing = config.otlpEndpoint ? await startTracing(config.otelServiceName, logger) : undefined;
   const pubsub = createDrydockPubSub(fanout.target, metrics && ((ms) => metrics.deliveryLag.observe(ms / 1_000)));
