@@ -6,6 +6,8 @@ const adminUrl = 'postgresql://postgres@127.0.0.1:5432/test';
 export interface BenchDatabase {
   url: string;
   serverVersion: string;
+  /** The server's `autovacuum` setting (on, off). */
+  autovacuum: string;
   drop(): Promise<void>;
 }
 
@@ -15,9 +17,10 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   const admin = new pg.Client({ connectionString: given ?? adminUrl });
   await admin.connect();
   const serverVersion = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+  const autovacuum = (await admin.query<{ autovacuum: string }>('SHOW autovacuum')).rows[0]!.autovacuum;
   if (given) {
     await admin.end();
-    return { url: given, serverVersion, drop: async () => {} };
+    return { url: given, serverVersion, autovacuum, drop: async () => {} };
   }
   const name = `drydock_bench_${randomBytes(5).toString('hex')}`;
   await admin.query(`CREATE DATABASE "${name}"`);
@@ -27,6 +30,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   return {
     url: url.toString(),
     serverVersion,
+    autovacuum,
     async drop() {
       const client = new pg.Client({ connectionString: adminUrl });
       await client.connect();
@@ -37,4 +41,19 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
       }
     },
   };
+}
+
+/**
+ * VACUUM ANALYZE of a bench database: what autovacuum would have done by now on a server that
+ * runs it (`autovacuum = off` is a server setting, and `npm run bench` prints it), so that a row
+ * can be measured both ways.
+ */
+export async function vacuumAnalyze(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('VACUUM ANALYZE');
+  } finally {
+    await client.end();
+  }
 }

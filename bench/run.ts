@@ -1,6 +1,6 @@
 import { cpus, loadavg } from 'node:os';
 import { createHostPool } from './client.js';
-import { createBenchDatabase } from './database.js';
+import { createBenchDatabase, vacuumAnalyze } from './database.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,7 @@ const db = pgliteDir
   ? {
       url: '',
       serverVersion: 'PGlite (embedded)',
+      autovacuum: 'n/a',
       drop: () => Promise.resolve(rmSync(pgliteDir, { recursive: true, force: true })),
     }
   : await createBenchDatabase();
@@ -277,6 +278,7 @@ try {
         seconds: settings.poolSeconds,
         fillTimeoutSeconds: settings.poolFillSeconds,
         cpuMs: () => cpuMs(first.pid) + postgresCpuMs(new URL(db.url).pathname.slice(1)),
+        ...(pgliteDir ? {} : { maintain: () => vacuumAnalyze(db.url) }),
       }),
     );
   }
@@ -298,7 +300,7 @@ const conditions = pgliteDir
     ]
   : [
       `mode: ${settings.quick ? 'quick' : 'full'}; total ${((Date.now() - started) / 1_000).toFixed(0)} s`,
-      `node ${process.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); PostgreSQL ${db.serverVersion}`,
+      `node ${process.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}); PostgreSQL ${db.serverVersion} (autovacuum ${db.autovacuum})`,
       `server processes: 1 (2 for the two-process cycle row); DATABASE_POOL_SIZE ${settings.poolSize} per process; WORKER_CONCURRENCY ${settings.workerConcurrency}`,
       `raw floor: ${settings.poolSize} connections for ${settings.rawSeconds} s; grants: ${settings.grantRate}/s for ${settings.grantSeconds} s on a 64-host pool`,
       `cycles: ${settings.cycleClients} closed-loop clients for ${settings.cycleSeconds} s; hand-off: up to ${settings.handoffs} in ${settings.handoffSeconds} s`,

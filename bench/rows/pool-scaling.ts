@@ -2,12 +2,17 @@ import { LeaseWatcher, createHostPool, releaseLease, requestLeases, wsClient } f
 import { now, sleep } from '../stats.js';
 import { grantLatency, type GrantResult } from './grant-latency.js';
 
-export interface PoolScalingResult extends GrantResult {
+export interface PoolGrants extends GrantResult {
+  /** CPU (server process and its PostgreSQL backends) per timed grant, in ms; undefined: not measured. */
+  cpuMsPerGrant?: number;
+}
+
+export interface PoolScalingResult extends PoolGrants {
   hosts: number;
   resources: number;
   fillSeconds: number;
-  /** CPU (server process and its PostgreSQL backends) per timed grant, in ms; undefined: not measured. */
-  cpuMsPerGrant?: number;
+  /** The same grants timed again after `maintain` (VACUUM ANALYZE), and how long it took. */
+  maintained?: PoolGrants & { maintenanceSeconds: number };
 }
 
 /**
@@ -20,7 +25,19 @@ export interface PoolScalingResult extends GrantResult {
 export async function poolScaling(
   graphqlUrl: string,
   hosts: number,
-  options: { rate: number; seconds: number; fillTimeoutSeconds: number; cpuMs?: () => number },
+  options: {
+    rate: number;
+    seconds: number;
+    fillTimeoutSeconds: number;
+    cpuMs?: () => number;
+    /**
+     * What autovacuum does to a table that grew and changed this much (VACUUM ANALYZE): the
+     * grants are timed once as the fill left the database and once after it. A PostgreSQL that
+     * runs no autovacuum never gathers statistics of the grown tables, and its planner then
+     * picks plans made for the empty tables the migrations created.
+     */
+    maintain?: () => Promise<void>;
+  },
 ): Promise<PoolScalingResult> {
   const resourceType = `pool${hosts}`;
   await createHostPool(graphqlUrl, resourceType, hosts);
@@ -49,9 +66,25 @@ export async function poolScaling(
   const fillSeconds = (now() - fillStart) / 1_000;
   watcher.close();
   await client.dispose();
+  const asFilled = await timedGrants(graphqlUrl, resourceType, options);
+  let maintained: PoolScalingResult['maintained'];
+  if (options.maintain) {
+    const started = now();
+    await options.maintain();
+    const maintenanceSeconds = (now() - started) / 1_000;
+    maintained = { ...(await timedGrants(graphqlUrl, resourceType, options)), maintenanceSeconds };
+  }
+  return { ...asFilled, hosts, resources, fillSeconds, ...(maintained ? { maintained } : {}) };
+}
+
+async function timedGrants(
+  graphqlUrl: string,
+  resourceType: string,
+  options: { rate: number; seconds: number; cpuMs?: () => number },
+): Promise<PoolGrants> {
   const cpuBefore = options.cpuMs?.();
   const grants = await grantLatency(graphqlUrl, resourceType, options);
   const cpuMsPerGrant =
     cpuBefore === undefined ? undefined : (options.cpuMs!() - cpuBefore) / Math.max(1, grants.granted);
-  return { ...grants, hosts, resources, fillSeconds, ...(cpuMsPerGrant === undefined ? {} : { cpuMsPerGrant }) };
+  return { ...grants, ...(cpuMsPerGrant === undefined ? {} : { cpuMsPerGrant }) };
 }
