@@ -33,8 +33,8 @@ export async function poolScaling(
     /**
      * What autovacuum does to a table that grew and changed this much (VACUUM ANALYZE): the
      * grants are timed once as the fill left the database and once after it. A PostgreSQL that
-     * runs no autovacuum never gathers statistics of the grown tables, and its planner then
-     * picks plans made for the empty tables the migrations created.
+     * runs no autovacuum keeps every dead row version the fill left, and has no statistics of
+     * the grown tables' columns to plan by.
      */
     maintain?: () => Promise<void>;
   },

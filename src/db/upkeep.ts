@@ -2,8 +2,9 @@ import type { Database } from './database.js';
 
 /**
  * PostgreSQL's `autovacuum` setting; null for PGlite, which runs no background workers. With it
- * off, nothing gathers statistics of the lease and resource tables as they grow: the planner goes
- * on using what it knew of them empty, and a large pool's grants take plans made for a few rows.
+ * off, nothing gathers statistics of the lease and resource tables' columns (the planner guesses
+ * how many rows each condition keeps, and on a large pool guesses wrong) nor clears their dead
+ * row versions, which every index scan then steps over.
  */
 export async function autovacuumSetting(db: Database): Promise<string | null> {
   if (db.kind !== 'postgresql') return null;
