@@ -362,6 +362,31 @@ inline plan() {
 }
 
 inline runPass() {
+  /*
+   * idle-queues.ts: a pass may first look, in one statement and without the turn, whether any
+   * lease waits, and end there if none does (the code looks only when its last pass left the
+   * queue idle: either choice may be made here).
+   */
+  if
+  :: atomic {
+       idle = 1;
+       for (t : 0 .. NL - 1) {
+         if
+         :: ls[t] == PENDING -> idle = 0
+         :: else -> skip
+         fi
+       }
+       t = 0;
+       if
+       :: idle -> printf("@@ p%d: finds no lease waiting, without the turn: the pass ends\n", me)
+       :: else -> skip
+       fi
+     }
+  :: skip
+  fi;
+  if
+  :: idle -> idle = 0
+  :: else ->
 #ifndef NO_TURN
   /* takeTurn: the first statement of the transaction */
   atomic { turn == 0 -> turn = me; printf("@@ p%d: takes the turn of type host\n", me) }
@@ -380,10 +405,8 @@ inline runPass() {
       fi
     }
     t = 0;
-    printf("@@ p%d: reads the queue: heads %d (bit i = lease i), row-locked\n", me, heads)
-  }
-  /* readOwners: live leases per owner, for quotas and fair share */
-  atomic {
+    printf("@@ p%d: reads the queue: heads %d (bit i = lease i), row-locked\n", me, heads);
+    /* and, in the same statement, the heads' owners' live leases, for quotas and fair share */
     q1snap = 0;
     for (t : 0 .. NL - 1) {
       if
@@ -518,6 +541,7 @@ replan:
   :: stale -> stale = 0; goto replan
   :: else -> skip
   fi
+  fi
 }
 
 /* ---- a server: claims jobs and runs them (queue/worker.ts); may crash at any step ---- */
@@ -528,7 +552,7 @@ replan:
 
 proctype Server(byte me) {
   byte j, t, k, kq, wake, resched, heads, blocked, q1snap, q, bsnap, key0snap, limitSnap, ns;
-  bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale;
+  bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale, idle;
   byte pr[NL];
 
 end_idle:
@@ -628,7 +652,7 @@ end_claim:
        }
        j = 0; t = 0; k = 0; kq = 0; wake = 0; resched = 0; heads = 0; blocked = 0; q1snap = 0;
        q = 0; bsnap = 0; key0snap = 0; limitSnap = 0; ns = 0; slotSnap = 0; newRes = 0;
-       r0used = 0; sr0 = 0; sNew = 0; ok = 0; ok2 = 0; stale = 0;
+       r0used = 0; sr0 = 0; sNew = 0; ok = 0; ok2 = 0; stale = 0; idle = 0;
        for (t : 0 .. NL - 1) { pr[t] = 0 }
        t = 0;
        busy[me] = 0;

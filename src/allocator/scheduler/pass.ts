@@ -10,7 +10,7 @@ import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { anyWaiting } from './idle-queues.js';
-import { HEADS_PER_DEMAND, readGangs, readHeads, readOwners, takeTurn, type OwnerRow } from './read.js';
+import { HEADS_PER_DEMAND, readGangs, readHeads, takeTurn, type OwnerRow } from './read.js';
 import type { Unit } from './types.js';
 import { PassGrants, writeBlockers, type Blocked } from './write.js';
 
@@ -30,8 +30,8 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
     async (ctx) => {
       const resourceType = await takeTurn(ctx, queueId);
       if (resourceType === null) return;
-      const { heads, skipped } = await readHeads(ctx, resourceType);
-      const served = await serve(ctx, resourceType, heads);
+      const { heads, skipped, owners } = await readHeads(ctx, resourceType);
+      const served = await serve(ctx, resourceType, heads, owners);
       const leftWaiting = served.leftWaiting || served.mayHaveMore || skipped > 0;
       ctx.onCommit?.push(() => idle?.record(queueId, leftWaiting));
       if (served.mayHaveMore) schedulePass(ctx, resourceType);
@@ -85,16 +85,13 @@ async function serve(
   txCtx: TxContext,
   resourceType: string,
   heads: Lease[],
+  owners: Map<number, OwnerRow>,
 ): Promise<{ mayHaveMore: boolean; leftWaiting: boolean }> {
   const batch = new PassGrants();
   const ctx: TxContext = { ...txCtx, grants: batch };
   const settings: PolicySettings = { agingIntervalMs: ctx.deps.options.agingIntervalMs };
+  // The units' owners are their heads' (a gang's unit is its head's): readHeads read them.
   const { units, gangs } = await unitsOf(ctx, resourceType, heads);
-  const owners = await readOwners(
-    ctx,
-    resourceType,
-    units.flatMap((u) => (u.ownerId === null ? [] : [u.ownerId])),
-  );
   const queue = new PolicyQueue(units, owners, ctx.now, settings);
   const grants = new Map<number, number>();
   const failedDemand = new Map<string, number>();

@@ -1,4 +1,4 @@
-import type { Lease } from '../../generated/prisma/client.js';
+import { Prisma, type Lease } from '../../generated/prisma/client.js';
 import type { TxContext } from '../context.js';
 
 /** Waiting leases read per demand shape (attributes) and per pass: see readHeads. */
@@ -37,10 +37,13 @@ export async function takeTurn(ctx: TxContext, queueId: number): Promise<string 
  * but only if it commits: one that dies first (its claim expired, its process killed) takes that
  * request with it, so the pass must look again itself (found by the model check, NO_SKIP_RETRY).
  */
-export async function readHeads(ctx: TxContext, resourceType: string): Promise<{ heads: Lease[]; skipped: number }> {
+export async function readHeads(
+  ctx: TxContext,
+  resourceType: string,
+): Promise<{ heads: Lease[]; skipped: number; owners: Map<number, OwnerRow> }> {
   const nowMs = ctx.now.getTime();
   const agingMs = ctx.deps.options.agingIntervalMs;
-  const rows = await ctx.tx.$queryRaw<(Lease & { __heads: number })[]>`
+  const rows = await ctx.tx.$queryRaw<(Lease & { __heads: number; __owners: OwnerRow[] | null })[]>`
     WITH RECURSIVE shapes AS (
       (SELECT attributes, 1 AS n FROM "Lease"
        WHERE "resourceType" = ${resourceType} AND status = 'PENDING' ORDER BY attributes LIMIT 1)
@@ -81,12 +84,17 @@ export async function readHeads(ctx: TxContext, resourceType: string): Promise<{
     locked AS (
       SELECT * FROM "Lease"
       WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
-      FOR NO KEY UPDATE SKIP LOCKED)
+      FOR NO KEY UPDATE SKIP LOCKED),
+    owners AS (${ownersSql(resourceType, Prisma.sql`SELECT "ownerId" FROM locked`)})
     -- One row even when every head was skipped, so that the count of heads always comes back.
-    SELECT h.n AS __heads, l.* FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
+    SELECT h.n AS __heads, (SELECT json_agg(o) FROM owners o) AS __owners, l.*
+    FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
     ORDER BY l.id`;
-  const heads = rows.filter((row) => row.id !== null).map(({ __heads: _, ...lease }) => lease as Lease);
-  return { heads, skipped: (rows[0]?.__heads ?? 0) - heads.length };
+  const heads = rows
+    .filter((row) => row.id !== null)
+    .map(({ __heads: _, __owners: _owners, ...lease }) => lease as Lease);
+  const owners = new Map((rows[0]?.__owners ?? []).map((row) => [row.id, row]));
+  return { heads, skipped: (rows[0]?.__heads ?? 0) - heads.length, owners };
 }
 
 /** What the policies need of an owner of waiting leases, for this type. */
@@ -99,20 +107,17 @@ export interface OwnerRow {
   quota: number | null;
 }
 
-/** The owners of `ownerIds`: weights, live counts and quotas for `resourceType`, in one statement. */
-export async function readOwners(
-  ctx: TxContext,
-  resourceType: string,
-  ownerIds: readonly number[],
-): Promise<Map<number, OwnerRow>> {
-  if (ownerIds.length === 0) return new Map();
-  const rows = await ctx.tx.$queryRaw<OwnerRow[]>`
+/**
+ * The owners of the leases `ownerIds` selects: weights, live counts and quotas for
+ * `resourceType`. Read with the heads (readHeads), in the same statement.
+ */
+function ownersSql(resourceType: string, ownerIds: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
     SELECT p.id, p.weight,
       (SELECT count(*)::int FROM "Lease" l
        WHERE l."resourceType" = ${resourceType} AND l."ownerId" = p.id AND l.status IN ('ACQUIRED', 'ACTIVE')) AS live,
       (SELECT q."maxLeases" FROM "Quota" q WHERE q."principalId" = p.id AND q."resourceType" = ${resourceType}) AS quota
-    FROM "Principal" p WHERE p.id = ANY(${[...new Set(ownerIds)]}::int[])`;
-  return new Map(rows.map((row) => [row.id, row]));
+    FROM "Principal" p WHERE p.id IN (${ownerIds})`;
 }
 
 /**
