@@ -116,6 +116,8 @@ export interface TxContext<T extends Tx = Tx> {
   claim?: JobClaim | undefined;
   /** Bookkeeping that is true only once the transaction has committed. */
   onCommit?: (() => void)[];
+  /** What to undo if the transaction does not commit (a worker slot reserved for its job). */
+  onRollback?: (() => void)[];
   /** Set by a scheduling pass: its plain grants, written together (see GrantBatch). */
   grants?: GrantBatch | undefined;
 }
@@ -157,21 +159,29 @@ async function run<T, X extends Tx>(
 ): Promise<T> {
   const after = new AfterCommit();
   const onCommit: (() => void)[] = [];
-  const result = await transaction(async (tx) => {
-    const ctx: TxContext<X> = {
-      tx,
-      after,
-      now: deps.options.clock(),
-      deps,
-      jobs: new Map(),
-      passes: new Map(),
-      claim,
-      onCommit,
-    };
-    const value = await fn(ctx);
-    await writeScheduledJobs(ctx);
-    return value;
-  });
+  const onRollback: (() => void)[] = [];
+  let result: T;
+  try {
+    result = await transaction(async (tx) => {
+      const ctx: TxContext<X> = {
+        tx,
+        after,
+        now: deps.options.clock(),
+        deps,
+        jobs: new Map(),
+        passes: new Map(),
+        claim,
+        onCommit,
+        onRollback,
+      };
+      const value = await fn(ctx);
+      await writeScheduledJobs(ctx);
+      return value;
+    });
+  } catch (error) {
+    for (const undo of onRollback) undo();
+    throw error;
+  }
   for (const done of onCommit) done();
   const carried = claim ? takeCarried(claim) : null;
   if (carried instanceof CarriedCommit) after.absorb(carried.after);

@@ -1,5 +1,6 @@
 import type { JobKind } from '../generated/prisma/client.js';
-import { jobKey } from '../queue/jobs.js';
+import { jobKey, startOrCancel } from '../queue/jobs.js';
+import type { Reservation } from '../queue/port.js';
 import type { TxContext } from './context.js';
 
 // Scheduling is part of the caller's transaction: the job exists exactly when the change that
@@ -69,26 +70,67 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   if (ctx.jobs.size === 0 && ctx.passes.size === 0) return;
   const entries = [...ctx.jobs.entries()];
   const passes = [...ctx.passes.entries()];
-  // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>).
-  await ctx.tx.$executeRaw`
-    INSERT INTO "Job" (key, kind, "targetId", "runAt")
-    SELECT k, c::"JobKind", t, r::timestamp FROM (
-      SELECT k, c, t, r
-      FROM unnest(${entries.map(([key]) => key)}::text[], ${entries.map(([, job]) => job.kind)}::text[],
-                  ${entries.map(([, job]) => job.targetId)}::int[],
-                  ${entries.map(([, job]) => job.runAt.toISOString())}::text[]) AS j(k, c, t, r)
-      WHERE c <> 'WARM_POOL' OR EXISTS (SELECT 1 FROM "Blueprint" b WHERE b.id = t AND b."minReady" > 0)
-      UNION ALL
-      SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r
-      FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)
-      JOIN "ResourceTypeQueue" q ON q."resourceType" = p.type) AS s
-    ORDER BY k
-    ON CONFLICT (key) DO UPDATE SET
-      "runAt" = CASE WHEN "Job"."lockedBy" IS NOT NULL AND NOT "Job".rerun THEN EXCLUDED."runAt"
-                     ELSE LEAST("Job"."runAt", EXCLUDED."runAt") END,
-      rerun = "Job"."lockedBy" IS NOT NULL`;
+  const reservation = reservePass(ctx, passes);
+  const token = reservation?.token ?? null;
+  let rows: { key: string; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean }[];
+  try {
+    // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
+    // conflict rules are upsertJobSql's: a reserved pass is claimed only if nobody holds it.
+    rows = await ctx.tx.$queryRaw`
+      INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
+      SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (
+        SELECT k, c, t, r, NULL::text AS o, NULL::text AS u
+        FROM unnest(${entries.map(([key]) => key)}::text[], ${entries.map(([, job]) => job.kind)}::text[],
+                    ${entries.map(([, job]) => job.targetId)}::int[],
+                    ${entries.map(([, job]) => job.runAt.toISOString())}::text[]) AS j(k, c, t, r)
+        WHERE c <> 'WARM_POOL' OR EXISTS (SELECT 1 FROM "Blueprint" b WHERE b.id = t AND b."minReady" > 0)
+        UNION ALL
+        SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r,
+               CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${token}::text END,
+               CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${reservation?.lockedUntil.toISOString() ?? null}::text END
+        FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)
+        JOIN "ResourceTypeQueue" q ON q."resourceType" = p.type) AS s
+      ORDER BY k
+      ON CONFLICT (key) DO UPDATE SET
+        "runAt" = CASE WHEN "Job"."lockedBy" IS NOT NULL AND NOT "Job".rerun THEN EXCLUDED."runAt"
+                       ELSE LEAST("Job"."runAt", EXCLUDED."runAt") END,
+        rerun = "Job"."lockedBy" IS NOT NULL,
+        attempts = CASE WHEN "Job"."lockedBy" IS NULL AND EXCLUDED."lockedBy" IS NOT NULL
+                        THEN "Job".attempts + 1 ELSE "Job".attempts END,
+        "lockedUntil" = CASE WHEN "Job"."lockedBy" IS NULL THEN EXCLUDED."lockedUntil" ELSE "Job"."lockedUntil" END,
+        "lockedBy" = COALESCE("Job"."lockedBy", EXCLUDED."lockedBy")
+      RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine`;
+  } catch (error) {
+    reservation?.slot.cancel();
+    throw error;
+  }
+  const started = reservation ? rows.find((row) => row.mine) : undefined;
+  if (reservation) {
+    if (started) {
+      // Run it here as soon as this commits; given back if it does not.
+      ctx.onCommit!.push(() => startOrCancel(reservation.slot, 'SCHEDULING_PASS', started.targetId, started));
+      ctx.onRollback!.push(() => reservation.slot.cancel());
+    } else reservation.slot.cancel();
+  }
   for (const [, job] of entries) ctx.after.jobScheduled(job.runAt);
-  for (const [, runAt] of passes) ctx.after.jobScheduled(runAt);
+  for (const [type, runAt] of passes) if (!started || type !== reservation?.type) ctx.after.jobScheduled(runAt);
   ctx.jobs.clear();
   ctx.passes.clear();
+}
+
+/**
+ * A worker slot of this process for the first pass asked for now (a release's, most often): the
+ * pass is written already claimed and starts when this transaction commits, with no claim
+ * statement and no wake-up round trip. None when no slot is free, when the transaction runs as a
+ * job whose completion is still to come (a pass asking for itself), or outside `run`.
+ */
+function reservePass(
+  ctx: TxContext,
+  passes: [string, Date][],
+): { type: string; slot: Reservation; lockedUntil: Date; token: string } | null {
+  if (!ctx.onCommit || !ctx.onRollback) return null;
+  const due = passes.find(([, at]) => at <= ctx.now);
+  if (!due) return null;
+  const slot = ctx.deps.queue.reserve();
+  return slot ? { type: due[0], slot, lockedUntil: slot.lockedUntil, token: slot.token } : null;
 }
