@@ -26,7 +26,7 @@ import { leaseCycles } from './rows/cycles.js';
 import { handoff } from './rows/handoff.js';
 import { fanout } from './rows/fanout.js';
 import { overload } from './rows/overload.js';
-import { poolScaling } from './rows/pool-scaling.js';
+import { maintainedPools, poolScaling } from './rows/pool-scaling.js';
 import { spread } from './rows/spread.js';
 import { cpuMs, postgresCpuMs, startBenchServer, type BenchServer } from './servers.js';
 import { benchSettings } from './settings.js';
@@ -278,9 +278,17 @@ try {
         seconds: settings.poolSeconds,
         fillTimeoutSeconds: settings.poolFillSeconds,
         cpuMs: () => cpuMs(first.pid) + postgresCpuMs(new URL(db.url).pathname.slice(1)),
-        ...(pgliteDir ? {} : { maintain: () => vacuumAnalyze(db.url) }),
       }),
     );
+  }
+  if (pools.length > 0 && !pgliteDir) {
+    log('pools again, after VACUUM ANALYZE');
+    const maintained = await maintainedPools(first.graphqlUrl, pools, () => vacuumAnalyze(db.url), {
+      rate: settings.poolRate,
+      seconds: settings.poolSeconds,
+      cpuMs: () => cpuMs(first.pid) + postgresCpuMs(new URL(db.url).pathname.slice(1)),
+    });
+    pools.splice(0, pools.length, ...maintained);
   }
   if (pools.length > 0) push(...poolRows(pools));
   load.push(`end ${loadavg()[0]!.toFixed(2)}`);

@@ -117,20 +117,30 @@ export function cpuMs(pid: number): number {
 }
 
 /**
- * CPU of the PostgreSQL backends serving `database` (other databases' backends, other users of
- * the machine, are left out, and so are the server's shared processes), in ms.
+ * CPU of the PostgreSQL backends serving `database`, in ms: the live ones, and those that have
+ * exited (a pool closing an idle connection), whose CPU the postmaster collects when it reaps
+ * them. Other databases' live backends and the server's shared processes are left out; exited
+ * backends of other databases are not, so run it where nothing else uses the server.
  */
 export function postgresCpuMs(database: string): number {
   let total = 0;
+  const parents = new Map<number, number>();
+  const collected = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+      collected.set(Number(entry), ((Number(fields[13]) + Number(fields[14])) * 1_000) / 100);
       if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(` ${database} `)) continue;
       total += cpuMs(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
+  // The postmaster: the one PostgreSQL process whose parent is not one.
+  for (const [pid, parent] of parents) if (!parents.has(parent)) total += collected.get(pid) ?? 0;
   return total;
 }

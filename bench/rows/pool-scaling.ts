@@ -30,13 +30,6 @@ export async function poolScaling(
     seconds: number;
     fillTimeoutSeconds: number;
     cpuMs?: () => number;
-    /**
-     * What autovacuum does to a table that grew and changed this much (VACUUM ANALYZE): the
-     * grants are timed once as the fill left the database and once after it. A PostgreSQL that
-     * runs no autovacuum keeps every dead row version the fill left, and has no statistics of
-     * the grown tables' columns to plan by.
-     */
-    maintain?: () => Promise<void>;
   },
 ): Promise<PoolScalingResult> {
   const resourceType = `pool${hosts}`;
@@ -67,14 +60,31 @@ export async function poolScaling(
   watcher.close();
   await client.dispose();
   const asFilled = await timedGrants(graphqlUrl, resourceType, options);
-  let maintained: PoolScalingResult['maintained'];
-  if (options.maintain) {
-    const started = now();
-    await options.maintain();
-    const maintenanceSeconds = (now() - started) / 1_000;
-    maintained = { ...(await timedGrants(graphqlUrl, resourceType, options)), maintenanceSeconds };
+  return { ...asFilled, hosts, resources, fillSeconds };
+}
+
+/**
+ * What autovacuum does to tables that grew and changed this much (VACUUM ANALYZE), then every
+ * pool's grants timed again. Run once after every pool was filled and timed, so that no pool's
+ * first timing profits from statistics an earlier pool's maintenance gathered: a PostgreSQL that
+ * runs no autovacuum keeps every dead row version the fills left, and has no statistics of the
+ * grown tables' columns to plan by.
+ */
+export async function maintainedPools(
+  graphqlUrl: string,
+  pools: PoolScalingResult[],
+  maintain: () => Promise<void>,
+  options: { rate: number; seconds: number; cpuMs?: () => number },
+): Promise<PoolScalingResult[]> {
+  const started = now();
+  await maintain();
+  const maintenanceSeconds = (now() - started) / 1_000;
+  const again: PoolScalingResult[] = [];
+  for (const pool of pools) {
+    const maintained = { ...(await timedGrants(graphqlUrl, `pool${pool.hosts}`, options)), maintenanceSeconds };
+    again.push({ ...pool, maintained });
   }
-  return { ...asFilled, hosts, resources, fillSeconds, ...(maintained ? { maintained } : {}) };
+  return again;
 }
 
 async function timedGrants(
