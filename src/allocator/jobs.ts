@@ -1,5 +1,5 @@
 import type { JobKind } from '../generated/prisma/client.js';
-import { jobKey, startOrCancel } from '../queue/jobs.js';
+import { jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
 import type { Reservation } from '../queue/port.js';
 import type { TxContext } from './context.js';
 
@@ -71,11 +71,12 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   const entries = [...ctx.jobs.entries()];
   const passes = [...ctx.passes.entries()];
   const reservation = reservePass(ctx, passes);
-  const token = reservation?.token ?? null;
+  const token = reservation?.slot.token ?? null;
   let rows: { key: string; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean }[];
   try {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
-    // conflict rules are upsertJobSql's: a reserved pass is claimed only if nobody holds it.
+    // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
+    // nobody holds it.
     rows = await ctx.tx.$queryRaw`
       INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
       SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (
@@ -87,18 +88,11 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
         UNION ALL
         SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r,
                CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${token}::text END,
-               CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${reservation?.lockedUntil.toISOString() ?? null}::text END
+               CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${reservation?.slot.lockedUntil.toISOString() ?? null}::text END
         FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)
         JOIN "ResourceTypeQueue" q ON q."resourceType" = p.type) AS s
       ORDER BY k
-      ON CONFLICT (key) DO UPDATE SET
-        "runAt" = CASE WHEN "Job"."lockedBy" IS NOT NULL AND NOT "Job".rerun THEN EXCLUDED."runAt"
-                       ELSE LEAST("Job"."runAt", EXCLUDED."runAt") END,
-        rerun = "Job"."lockedBy" IS NOT NULL,
-        attempts = CASE WHEN "Job"."lockedBy" IS NULL AND EXCLUDED."lockedBy" IS NOT NULL
-                        THEN "Job".attempts + 1 ELSE "Job".attempts END,
-        "lockedUntil" = CASE WHEN "Job"."lockedBy" IS NULL THEN EXCLUDED."lockedUntil" ELSE "Job"."lockedUntil" END,
-        "lockedBy" = COALESCE("Job"."lockedBy", EXCLUDED."lockedBy")
+      ${upsertConflictSql}
       RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine`;
   } catch (error) {
     reservation?.slot.cancel();
@@ -124,13 +118,10 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
  * statement and no wake-up round trip. None when no slot is free, when the transaction runs as a
  * job whose completion is still to come (a pass asking for itself), or outside `run`.
  */
-function reservePass(
-  ctx: TxContext,
-  passes: [string, Date][],
-): { type: string; slot: Reservation; lockedUntil: Date; token: string } | null {
+function reservePass(ctx: TxContext, passes: [string, Date][]): { type: string; slot: Reservation } | null {
   if (!ctx.onCommit || !ctx.onRollback) return null;
   const due = passes.find(([, at]) => at <= ctx.now);
   if (!due) return null;
   const slot = ctx.deps.queue.reserve();
-  return slot ? { type: due[0], slot, lockedUntil: slot.lockedUntil, token: slot.token } : null;
+  return slot ? { type: due[0], slot } : null;
 }

@@ -17,6 +17,20 @@ export function jobKey(kind: JobKind, targetId: number): string {
 }
 
 /**
+ * What writing a job that exists already does to it: a job running now is marked to run again
+ * (at the time asked for if it was not marked yet), one not running takes the earlier time, and
+ * a claim written with the row (a reserved worker slot) takes it only if nobody holds it.
+ */
+export const upsertConflictSql = Prisma.sql`ON CONFLICT (key) DO UPDATE SET
+      "runAt" = CASE WHEN "Job"."lockedBy" IS NOT NULL AND NOT "Job".rerun THEN EXCLUDED."runAt"
+                     ELSE LEAST("Job"."runAt", EXCLUDED."runAt") END,
+      rerun = "Job"."lockedBy" IS NOT NULL,
+      attempts = CASE WHEN "Job"."lockedBy" IS NULL AND EXCLUDED."lockedBy" IS NOT NULL
+                      THEN "Job".attempts + 1 ELSE "Job".attempts END,
+      "lockedUntil" = CASE WHEN "Job"."lockedBy" IS NULL THEN EXCLUDED."lockedUntil" ELSE "Job"."lockedUntil" END,
+      "lockedBy" = COALESCE("Job"."lockedBy", EXCLUDED."lockedBy")`;
+
+/**
  * The job of one object, due at `runAt`, as a statement for a WITH clause (RETURNING whether this
  * process now holds it), with the conflict rules of writeScheduledJobs. With a reservation, a job
  * nobody holds is written claimed by this process's worker, which runs it as soon as the
@@ -37,14 +51,7 @@ export function upsertJobSql(
     SELECT ${`${keyPrefix[kind]}:`} || t.id, ${kind}::"JobKind", t.id, ${runAt}::timestamp,
            ${token}::text, ${lockedUntil}::timestamp, CASE WHEN ${token}::text IS NULL THEN 0 ELSE 1 END
     FROM (${target}) AS t(id)
-    ON CONFLICT (key) DO UPDATE SET
-      "runAt" = CASE WHEN "Job"."lockedBy" IS NOT NULL AND NOT "Job".rerun THEN EXCLUDED."runAt"
-                     ELSE LEAST("Job"."runAt", EXCLUDED."runAt") END,
-      rerun = "Job"."lockedBy" IS NOT NULL,
-      attempts = CASE WHEN "Job"."lockedBy" IS NULL AND EXCLUDED."lockedBy" IS NOT NULL
-                      THEN "Job".attempts + 1 ELSE "Job".attempts END,
-      "lockedUntil" = CASE WHEN "Job"."lockedBy" IS NULL THEN EXCLUDED."lockedUntil" ELSE "Job"."lockedUntil" END,
-      "lockedBy" = COALESCE("Job"."lockedBy", EXCLUDED."lockedBy")
+    ${upsertConflictSql}
     RETURNING id, key, "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine,
       "lockedBy" IS NOT NULL AND "lockedBy" IS DISTINCT FROM ${token}::text AS held`;
 }
