@@ -365,7 +365,9 @@ inline runPass() {
   /*
    * idle-queues.ts: a pass may first look, in one statement and without the turn, whether any
    * lease waits, and end there if none does (the code looks only when its last pass left the
-   * queue idle: either choice may be made here).
+   * queue idle: either choice may be made here). The code's statement also completes the job
+   * (deletes its row unless it was asked for again): the job's completion below, taken at once
+   * after the look, which is one of the orders this model already explores.
    */
   if
   :: atomic {

@@ -1,4 +1,4 @@
-import type { JobKind } from '../generated/prisma/client.js';
+import { Prisma, type JobKind } from '../generated/prisma/client.js';
 import { jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
 import type { Reservation } from '../queue/port.js';
 import type { TxContext } from './context.js';
@@ -77,7 +77,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
     // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
     // nobody holds it.
-    rows = await ctx.tx.$queryRaw`
+    const sql = Prisma.sql`
       INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
       SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (
         SELECT k, c, t, r, NULL::text AS o, NULL::text AS u
@@ -94,6 +94,8 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
       ORDER BY k
       ${upsertConflictSql}
       RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine`;
+    // The transaction's last statement: its COMMIT goes with it where the database allows.
+    rows = ctx.tx.$queryRawAndCommit ? await ctx.tx.$queryRawAndCommit(sql) : await ctx.tx.$queryRaw(sql);
   } catch (error) {
     reservation?.slot.cancel();
     throw error;

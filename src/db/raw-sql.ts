@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { Database } from './database.js';
@@ -12,6 +13,12 @@ import { Prisma } from '../generated/prisma/client.js';
 export interface RawQueries {
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T>;
   $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number>;
+  /**
+   * A transaction's last statement and its COMMIT in one round trip (plain pg only; absent
+   * elsewhere, where the caller sends the statement as usual and the transaction commits after).
+   * Nothing that can fail may follow it: once it returns, the transaction has committed.
+   */
+  $queryRawAndCommit?<T = unknown>(query: Prisma.Sql): Promise<T>;
 }
 
 // Why plain pg: a lease update is a handful of small statements, and through the Prisma client
@@ -126,30 +133,97 @@ export async function rawTransaction<T>(
   client.on('error', onError);
   let expired = false;
   const timer = setTimeout(() => (expired = true), timeoutMs);
-  const guarded = new PgQueries(client);
-  const tx: RawQueries = {
-    $queryRaw: (query, ...values) => {
-      if (expired) throw new Error(`transaction expired after ${timeoutMs} ms`);
-      return guarded.$queryRaw(query, ...values);
-    },
-    $executeRaw: (query, ...values) => {
-      if (expired) throw new Error(`transaction expired after ${timeoutMs} ms`);
-      return guarded.$executeRaw(query, ...values);
-    },
-  };
-  try {
-    await client.query('BEGIN');
-    const value = await fn(tx);
+  const tx = new PgTransaction(client, () => {
     if (expired) throw new Error(`transaction expired after ${timeoutMs} ms`);
-    await client.query('COMMIT');
+  });
+  try {
+    const value = await fn(tx);
+    if (tx.state === 'open') {
+      if (expired) throw new Error(`transaction expired after ${timeoutMs} ms`);
+      await client.query('COMMIT');
+    }
     return value;
   } catch (error) {
     // A connection that cannot even roll back is not given back to the pool.
-    if (!broken) await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+    if (!broken && tx.state !== 'new') await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
     throw error;
   } finally {
     clearTimeout(timer);
     client.off('error', onError);
+    tx.close();
     client.release(broken);
   }
+}
+
+/**
+ * The statements of one transaction on one connection. Its BEGIN is not a round trip of its own:
+ * it is written together with the first statement, and the last statement may carry the COMMIT
+ * ($queryRawAndCommit). Each statement sent to PostgreSQL costs the server a system call that
+ * wakes another process, a large share of its CPU per lease; a transaction with nothing to say
+ * sends nothing.
+ *
+ * pg's pipeline mode writes a query without waiting for the previous one's answer; the socket is
+ * corked around the queries of one round trip so that they leave in one write. Each still has its
+ * own answer, and PostgreSQL runs them in order: a failing statement leaves the transaction
+ * aborted, and the COMMIT behind it then rolls back, as a COMMIT of an aborted transaction does.
+ */
+class PgTransaction implements RawQueries {
+  state: 'new' | 'open' | 'committed' = 'new';
+
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly check: () => void,
+  ) {
+    setPipeline(client, true);
+  }
+
+  async $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
+    return (await this.send(statement(query, values), false)).rows as T;
+  }
+
+  async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
+    return (await this.send(statement(query, values), false)).rowCount ?? 0;
+  }
+
+  async $queryRawAndCommit<T = unknown>(query: Prisma.Sql): Promise<T> {
+    return (await this.send(statement(query, []), true)).rows as T;
+  }
+
+  /** Leaves pipeline mode once nothing is in flight: the connection goes back to the pool as it came. */
+  close(): void {
+    setPipeline(this.client, false);
+  }
+
+  private async send(config: pg.QueryConfig, commit: boolean): Promise<pg.QueryResult> {
+    this.check();
+    if (this.state === 'committed') throw new Error('this transaction has committed');
+    const begin = this.state === 'new';
+    this.state = commit ? 'committed' : 'open';
+    if (!begin && !commit) return this.client.query(config);
+    const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream;
+    let sent: [Promise<unknown> | null, Promise<pg.QueryResult>, Promise<unknown> | null];
+    socket.cork();
+    try {
+      sent = [
+        begin ? this.client.query('BEGIN') : null,
+        this.client.query(config),
+        commit ? this.client.query('COMMIT') : null,
+      ];
+    } finally {
+      socket.uncork();
+    }
+    const [began, result, committed] = await Promise.allSettled(sent);
+    // The statement's own failure says most; a failed BEGIN or COMMIT otherwise.
+    if (result.status === 'rejected') throw result.reason;
+    if (began.status === 'rejected') throw began.reason;
+    if (committed.status === 'rejected') throw committed.reason;
+    if (commit && (committed.value as pg.QueryResult).command !== 'COMMIT')
+      throw new Error('the transaction rolled back at commit');
+    return result.value;
+  }
+}
+
+/** pg's pipeline mode is a client's setting; the pool's clients are made without it. */
+function setPipeline(client: pg.PoolClient, on: boolean): void {
+  (client as unknown as { pipeline: boolean }).pipeline = on;
 }

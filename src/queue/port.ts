@@ -32,6 +32,8 @@ export interface JobClaim {
    * completion keeps the row and sets it to this time (see ../queue/jobs.ts).
    */
   rescheduleAt: Date | null;
+  /** The handler removed the job's row itself, in a statement of its own work: no completion is due. */
+  completed?: boolean;
 }
 
 export function takeCarried(claim: JobClaim): Carried | null {

@@ -270,7 +270,7 @@ export class QueueWorker {
         const execute = () => handler(job, claim);
         await (this.options.wrap ? this.options.wrap(job, execute) : execute());
         clearInterval(heartbeat);
-        const dueAgainAt = await completeJob(this.db, job, claim.rescheduleAt);
+        const dueAgainAt = claim.completed ? null : await completeJob(this.db, job, claim.rescheduleAt);
         if (dueAgainAt) this.notify(dueAgainAt);
       } catch (error) {
         clearInterval(heartbeat);

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
 import type { AllocatorDeps } from '../../src/allocator/context.js';
+import type { JobClaim } from '../../src/queue/port.js';
 import { IdleQueues } from '../../src/allocator/scheduler/idle-queues.js';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describePostgres } from '../support/database.js';
@@ -86,5 +87,73 @@ describePostgres('a pass on an idle queue', () => {
     expect(waiting.status).toBe('PENDING');
     expect(waiting.blocker).not.toBeNull();
     expect(idleQueues.has(queueId)).toBe(false);
+  });
+
+  it('completes its own job in the statement that finds nothing waiting, unless it was asked for again', async () => {
+    // A database of its own: the test above leaves a lease waiting on its type.
+    const h = await createHarness('postgresql');
+    onTestFinished(() => h.dispose());
+    const idleQueues = new IdleQueues();
+    const deps: AllocatorDeps = {
+      db: h.db,
+      events: h.events,
+      registry: h.services.registry,
+      options: h.services.options,
+      queue: { wake: () => {}, reserve: () => null },
+      idleQueues,
+    };
+    unwrap(await h.services.blueprints.create(h.system, { name: 'roomy', implementation: 'test', config: {} }));
+    const lease = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
+    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    const queueId = queue!.id;
+    await runSchedulingPass(deps, queueId);
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: lease.id } })).status).toBe('ACTIVE');
+    expect(idleQueues.has(queueId)).toBe(true);
+
+    // The pass's job as a worker holds it (no worker runs here).
+    const claimed = async (rerun: boolean): Promise<JobClaim> => {
+      await h.db.prisma.$executeRaw`DELETE FROM "Job" WHERE key = ${`pass:${queueId}`}`;
+      const [row] = await h.db.prisma.$queryRaw<{ id: bigint; runAt: Date }[]>`
+        INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts, rerun)
+        VALUES (${`pass:${queueId}`}, 'SCHEDULING_PASS', ${queueId}, now(), 'test-claim', now() + interval '1 hour', 1, ${rerun})
+        RETURNING id, "runAt"`;
+      const job = {
+        id: row!.id,
+        key: `pass:${queueId}`,
+        kind: 'SCHEDULING_PASS' as const,
+        targetId: queueId,
+        runAt: row!.runAt,
+        attempts: 1,
+        token: 'test-claim',
+      };
+      return { job, carried: null, rescheduleAt: null };
+    };
+    const jobRows = async () =>
+      (
+        await h.db.prisma.$queryRaw<
+          { n: number }[]
+        >`SELECT count(*)::int AS n FROM "Job" WHERE key = ${`pass:${queueId}`}`
+      )[0]!.n;
+
+    // Nothing waits: the look removed the row, and the worker is told not to complete it.
+    const idle = await claimed(false);
+    await runSchedulingPass(deps, queueId, idle);
+    expect(idle.completed).toBe(true);
+    expect(await jobRows()).toBe(0);
+
+    // Asked for again while it ran: the row stays for the worker's completion to make due.
+    const again = await claimed(true);
+    await runSchedulingPass(deps, queueId, again);
+    expect(again.completed).toBeFalsy();
+    expect(await jobRows()).toBe(1);
+
+    // A lease waits: the pass runs, and its completion is left to the worker as usual.
+    const waiting = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
+    const busy = await claimed(false);
+    await runSchedulingPass(deps, queueId, busy);
+    expect(busy.completed).toBeFalsy();
+    expect(await jobRows()).toBe(1);
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: waiting.id } })).status).toBe('ACTIVE');
   });
 });

@@ -9,7 +9,7 @@ import { demandKey } from './demand.js';
 import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
-import { anyWaiting } from './idle-queues.js';
+import { nothingWaiting } from './idle-queues.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, takeTurn, type OwnerRow } from './read.js';
 import type { Unit } from './types.js';
 import { PassGrants, writeBlockers, type Blocked } from './write.js';
@@ -24,7 +24,7 @@ import { PassGrants, writeBlockers, type Blocked } from './write.js';
 export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, claim?: JobClaim): Promise<void> {
   // A request starting its own pass (it carries the request's event) has a lease waiting for sure.
   const idle = deps.idleQueues;
-  if (idle?.has(queueId) && !claim?.carried && !(await anyWaiting(deps.db, queueId))) return;
+  if (idle?.has(queueId) && !claim?.carried && (await nothingWaiting(deps.db, queueId, claim))) return;
   await inUpdateTransaction(
     deps,
     async (ctx) => {
