@@ -595,7 +595,12 @@ end_claim:
           :: j >= JLEASE(0) && j < JLEASE(NL) -> leaseUpdate(j - JLEASE(0))
           :: else -> resourceUpdate(j - JRES(0))
           fi;
-          /* completeJob: deleted, or kept when asked for again while it ran; then notify */
+          /*
+           * completeJob: deleted, or kept when asked for again while it ran; then notify. A pass
+           * or a lease update with nothing left to run deletes its row in its own transaction's
+           * last statement (allocator/jobs.ts): this step taken at once after the commit, with
+           * nothing in between, which is one of the orders explored here.
+           */
           atomic {
             if
             :: jlock[j] == me ->

@@ -140,6 +140,28 @@ describe('limits', () => {
     expect(response.status).toBe(413);
   });
 
+  it('refuses a streamed body of undeclared length before reading it', async () => {
+    const { request } = await import('node:http');
+    const send = (headers: Record<string, string>, chunks: string[]) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(app.graphqlUrl, { method: 'POST', headers }, (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        for (const chunk of chunks) req.write(chunk);
+        req.end();
+      });
+    const big = JSON.stringify({ query, variables: { padding: 'x'.repeat(5_000) } });
+    // Streamed (chunked): refused before a byte of it is read, whatever its size.
+    const streamed = await send({ 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, [
+      big.slice(0, 2_500),
+      big.slice(2_500),
+    ]);
+    expect(streamed.status).toBe(411);
+  });
+
   it('refuses introspection when it is turned off', async () => {
     const { body } = await graphqlRequest(app.graphqlUrl, '{ __schema { types { name } } }');
     expect(body.errors?.[0]?.message).toMatch(/introspection/i);

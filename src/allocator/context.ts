@@ -114,6 +114,12 @@ export interface TxContext<T extends Tx = Tx> {
    * job's work follows clears it, so that such a request marks the job to run again as usual.
    */
   claim?: JobClaim | undefined;
+  /**
+   * Set by a handler whose job ends with this transaction (nothing of it runs after the commit):
+   * the job's row is deleted in the transaction's last statement (see ./jobs.ts), not by the
+   * worker a round trip later.
+   */
+  endsJob?: boolean;
   /** Bookkeeping that is true only once the transaction has committed. */
   onCommit?: (() => void)[];
   /** What to undo if the transaction does not commit (a worker slot reserved for its job). */

@@ -54,9 +54,15 @@ export function schedulePass(ctx: TxContext, resourceType: string, runAt: Date =
  * When the transaction runs as a job (`ctx.claim`), a request for that same job is not written:
  * the row is this worker's until the handler returns, and its completion then keeps it with this
  * time instead of deleting it (one statement instead of an upsert that marks it to run again, a
- * failed delete and an update). The completion stays outside the transaction on purpose: a job row
- * released by the commit could be claimed by another process before this handler has returned,
- * and one object's update must never be seen running twice at once.
+ * failed delete and an update). That completion stays outside the transaction on purpose: a job
+ * row released by the commit could be claimed by another process before this handler has
+ * returned, and one object's update must never be seen running twice at once.
+ *
+ * A transaction that ends its job (`ctx.endsJob`: the handler does nothing after it) and asks
+ * for no more of it deletes the job's row in this same statement instead, unless it was asked for
+ * again while it ran (`rerun`): the worker's completion would only delete it a round trip later,
+ * when nothing of the job's work is left to run either. A request committed after that delete
+ * writes a new row, which waits for the row lock this transaction holds until it commits.
  */
 export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   const claim = ctx.claim;
@@ -67,40 +73,51 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
       if (!claim.rescheduleAt || own.runAt < claim.rescheduleAt) claim.rescheduleAt = own.runAt;
     });
   }
-  if (ctx.jobs.size === 0 && ctx.passes.size === 0) return;
+  const ending = claim && ctx.endsJob && !own && claim.rescheduleAt === null ? claim : null;
+  if (ctx.jobs.size === 0 && ctx.passes.size === 0 && !ending) return;
   const entries = [...ctx.jobs.entries()];
   const passes = [...ctx.passes.entries()];
   const reservation = reservePass(ctx, passes);
   const token = reservation?.slot.token ?? null;
-  let rows: { key: string; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean }[];
+  let rows: { key: string | null; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean }[];
   try {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
     // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
-    // nobody holds it.
+    // nobody holds it. The ending job's row comes back with no key.
     const sql = Prisma.sql`
-      INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
-      SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (
-        SELECT k, c, t, r, NULL::text AS o, NULL::text AS u
-        FROM unnest(${entries.map(([key]) => key)}::text[], ${entries.map(([, job]) => job.kind)}::text[],
-                    ${entries.map(([, job]) => job.targetId)}::int[],
-                    ${entries.map(([, job]) => job.runAt.toISOString())}::text[]) AS j(k, c, t, r)
-        WHERE c <> 'WARM_POOL' OR EXISTS (SELECT 1 FROM "Blueprint" b WHERE b.id = t AND b."minReady" > 0)
-        UNION ALL
-        SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r,
-               CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${token}::text END,
-               CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${reservation?.slot.lockedUntil.toISOString() ?? null}::text END
-        FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)
-        JOIN "ResourceTypeQueue" q ON q."resourceType" = p.type) AS s
-      ORDER BY k
-      ${upsertConflictSql}
-      RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine`;
+      WITH done AS (
+        DELETE FROM "Job"
+        WHERE ${ending !== null} AND id = ${ending?.job.id.toString() ?? null}::bigint
+          AND "lockedBy" = ${ending?.job.token ?? null}::text AND NOT rerun
+        RETURNING id),
+      written AS (
+        INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
+        SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (
+          SELECT k, c, t, r, NULL::text AS o, NULL::text AS u
+          FROM unnest(${entries.map(([key]) => key)}::text[], ${entries.map(([, job]) => job.kind)}::text[],
+                      ${entries.map(([, job]) => job.targetId)}::int[],
+                      ${entries.map(([, job]) => job.runAt.toISOString())}::text[]) AS j(k, c, t, r)
+          WHERE c <> 'WARM_POOL' OR EXISTS (SELECT 1 FROM "Blueprint" b WHERE b.id = t AND b."minReady" > 0)
+          UNION ALL
+          SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r,
+                 CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${token}::text END,
+                 CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${reservation?.slot.lockedUntil.toISOString() ?? null}::text END
+          FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)
+          JOIN "ResourceTypeQueue" q ON q."resourceType" = p.type) AS s
+        ORDER BY k
+        ${upsertConflictSql}
+        RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine)
+      SELECT * FROM written
+      UNION ALL SELECT NULL, id, NULL, NULL, NULL, NULL FROM done`;
     // The transaction's last statement: its COMMIT goes with it where the database allows.
     rows = ctx.tx.$queryRawAndCommit ? await ctx.tx.$queryRawAndCommit(sql) : await ctx.tx.$queryRaw(sql);
   } catch (error) {
     reservation?.slot.cancel();
     throw error;
   }
-  const started = reservation ? rows.find((row) => row.mine) : undefined;
+  const written = rows.filter((row): row is (typeof rows)[number] & { key: string } => row.key !== null);
+  if (ending && written.length < rows.length) ctx.onCommit?.push(() => (ending.completed = true));
+  const started = reservation ? written.find((row) => row.mine) : undefined;
   if (reservation) {
     if (started) {
       // Run it here as soon as this commits; given back if it does not.

@@ -29,6 +29,8 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
   const setup = await inUpdateTransaction(
     deps,
     async (ctx): Promise<LeaseSetup | null> => {
+      // The job ends with this transaction unless a setup follows (which keeps the claim, below).
+      ctx.endsJob = true;
       const locked = await lockLease(ctx, leaseId, true);
       if (!locked) return null;
       if (locked.lease.status === 'DESTROYED') {

@@ -163,6 +163,10 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     },
     // Unexpected errors reach clients as "Unexpected error." and the server log keeps the detail.
     maskedErrors: true,
+    // The body's size is judged before Yoga sees the request (refuseBody: by its declared length,
+    // which Node's parser never reads past). Yoga's own limit would pipe every body through a
+    // counting stream, a cost on every request for a check already made.
+    maxRequestBodySize: false,
     plugins: [
       ...limitPlugins(options.limits),
       operationLogPlugin(logger),

@@ -28,6 +28,8 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
   await inUpdateTransaction(
     deps,
     async (ctx) => {
+      // Nothing of the pass runs after its transaction.
+      ctx.endsJob = true;
       const resourceType = await takeTurn(ctx, queueId);
       if (resourceType === null) return;
       const { heads, skipped, owners } = await readHeads(ctx, resourceType);

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { inUpdateTransaction, type AllocatorDeps, type TxContext } from '../../src/allocator/context.js';
+import { ensureQueue, scheduleJob, schedulePass } from '../../src/allocator/jobs.js';
+import type { JobClaim } from '../../src/queue/port.js';
+import { describeEachDatabase } from '../support/database.js';
+import { createHarness, type Harness } from '../support/allocator-harness.js';
+
+// A handler whose job ends with its transaction (a scheduling pass, a lease update with no setup
+// to follow) deletes the job's row in the transaction's last statement, instead of leaving it to
+// the worker's completion a round trip later. Only when nothing asked for the job again, and only
+// if the transaction commits.
+
+describeEachDatabase('a job that ends with its transaction', (kind) => {
+  let h: Harness;
+  let deps: AllocatorDeps;
+  beforeAll(async () => {
+    h = await createHarness(kind);
+  });
+  beforeEach(async () => {
+    await h.reset();
+    deps = {
+      db: h.db,
+      events: h.events,
+      registry: h.services.registry,
+      options: h.services.options,
+      queue: { wake: () => {}, reserve: () => null },
+    };
+  });
+  afterAll(() => h.dispose());
+
+  /** The lease update job of lease 1 (a target needs no row of its own), held by this test. */
+  const claimed = async (rerun = false): Promise<JobClaim> => {
+    const [row] = await h.db.prisma.$queryRaw<{ id: bigint; runAt: Date }[]>`
+      INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts, rerun)
+      VALUES ('lease:1', 'LEASE_UPDATE', 1, now(), 'test-claim', now() + interval '1 hour', 1, ${rerun})
+      RETURNING id, "runAt"`;
+    const job = { id: row!.id, key: 'lease:1', kind: 'LEASE_UPDATE' as const, targetId: 1, runAt: row!.runAt };
+    return { job: { ...job, attempts: 1, token: 'test-claim' }, carried: null, rescheduleAt: null };
+  };
+  const jobs = async () =>
+    (
+      await h.db.prisma.$queryRaw<{ key: string; lockedBy: string | null }[]>`
+        SELECT key, "lockedBy" FROM "Job" ORDER BY key`
+    ).map((row) => `${row.key}${row.lockedBy ? ' (held)' : ''}`);
+  const ending = (claim: JobClaim, body: (ctx: TxContext) => Promise<void> | void = () => {}) =>
+    inUpdateTransaction(
+      deps,
+      async (ctx) => {
+        ctx.endsJob = true;
+        await body(ctx);
+      },
+      claim,
+    );
+
+  it('deletes its row in the last statement, alone or with the jobs the transaction asks for', async () => {
+    const alone = await claimed();
+    await ending(alone);
+    expect(alone.completed).toBe(true);
+    expect(await jobs()).toEqual([]);
+
+    const withOthers = await claimed();
+    await ending(withOthers, async (ctx) => {
+      await ensureQueue(ctx, 'test-slot');
+      schedulePass(ctx, 'test-slot');
+    });
+    expect(withOthers.completed).toBe(true);
+    expect(await jobs()).toEqual([expect.stringMatching(/^pass:\d+$/)]);
+  });
+
+  it('leaves the row to the worker when the job was asked for again, or does not end', async () => {
+    // Marked to run again while it ran (another transaction's request).
+    const rerun = await claimed(true);
+    await ending(rerun);
+    expect(rerun.completed).toBeFalsy();
+    expect(await jobs()).toEqual(['lease:1 (held)']);
+    await h.reset();
+
+    // Asked for again by its own transaction: the worker's completion sets the new time.
+    const again = await claimed();
+    const later = new Date(Date.now() + 60_000);
+    await ending(again, (ctx) => scheduleJob(ctx, 'LEASE_UPDATE', 1, later));
+    expect(again.completed).toBeFalsy();
+    expect(again.rescheduleAt).toEqual(later);
+    expect(await jobs()).toEqual(['lease:1 (held)']);
+    await h.reset();
+
+    // More of the job runs after this transaction.
+    const going = await claimed();
+    await inUpdateTransaction(deps, async () => {}, going);
+    expect(going.completed).toBeFalsy();
+    expect(await jobs()).toEqual(['lease:1 (held)']);
+  });
+
+  it('keeps its row when the transaction does not commit', async () => {
+    const failing = await claimed();
+    await expect(
+      ending(failing, (ctx) => {
+        // The last statement fails on this one: nothing commits, the delete included.
+        ctx.jobs.set('bad', { kind: 'NOT_A_KIND' as never, targetId: 1, runAt: ctx.now });
+      }),
+    ).rejects.toThrow();
+    expect(failing.completed).toBeFalsy();
+    expect(await jobs()).toEqual(['lease:1 (held)']);
+  });
+});
