@@ -148,12 +148,12 @@ describePostgres('a pass on an idle queue', () => {
     expect(again.completed).toBeFalsy();
     expect(await jobRows()).toBe(1);
 
-    // A lease waits: the pass runs, and its completion is left to the worker as usual.
+    // A lease waits: the pass runs, and ends its job in its own transaction (job-ends-with-transaction.test.ts).
     const waiting = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const busy = await claimed(false);
     await runSchedulingPass(deps, queueId, busy);
-    expect(busy.completed).toBeFalsy();
-    expect(await jobRows()).toBe(1);
+    expect(busy.completed).toBe(true);
+    expect(await jobRows()).toBe(0);
     expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: waiting.id } })).status).toBe('ACTIVE');
   });
 });
