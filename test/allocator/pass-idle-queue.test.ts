@@ -17,6 +17,16 @@ class Done extends Error {
   }
 }
 
+/** No worker runs: every pass is the test's own. */
+const passDeps = (h: Harness, idleQueues: IdleQueues): AllocatorDeps => ({
+  db: h.db,
+  events: h.events,
+  registry: h.services.registry,
+  options: h.services.options,
+  queue: { wake: () => {}, reserve: () => null },
+  idleQueues,
+});
+
 describePostgres('a pass on an idle queue', () => {
   let h: Harness;
   beforeAll(async () => {
@@ -33,14 +43,7 @@ describePostgres('a pass on an idle queue', () => {
       }),
     );
     const idleQueues = new IdleQueues();
-    const deps: AllocatorDeps = {
-      db: h.db,
-      events: h.events,
-      registry: h.services.registry,
-      options: h.services.options,
-      queue: { wake: () => {}, reserve: () => null },
-      idleQueues,
-    };
+    const deps = passDeps(h, idleQueues);
     // No worker runs: every pass below is this test's.
     const first = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
@@ -94,14 +97,7 @@ describePostgres('a pass on an idle queue', () => {
     const h = await createHarness('postgresql');
     onTestFinished(() => h.dispose());
     const idleQueues = new IdleQueues();
-    const deps: AllocatorDeps = {
-      db: h.db,
-      events: h.events,
-      registry: h.services.registry,
-      options: h.services.options,
-      queue: { wake: () => {}, reserve: () => null },
-      idleQueues,
-    };
+    const deps = passDeps(h, idleQueues);
     unwrap(await h.services.blueprints.create(h.system, { name: 'roomy', implementation: 'test', config: {} }));
     const lease = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
