@@ -1,5 +1,5 @@
 import { Prisma, type JobKind } from '../generated/prisma/client.js';
-import { jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
+import { deleteFinishedJobSql, jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
 import type { Reservation } from '../queue/port.js';
 import type { TxContext } from './context.js';
 
@@ -85,11 +85,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
     // nobody holds it. The ending job's row comes back with no key.
     const sql = Prisma.sql`
-      WITH done AS (
-        DELETE FROM "Job"
-        WHERE ${ending !== null} AND id = ${ending?.job.id.toString() ?? null}::bigint
-          AND "lockedBy" = ${ending?.job.token ?? null}::text AND NOT rerun
-        RETURNING id),
+      WITH done AS (${deleteFinishedJobSql(ending?.job ?? null)}),
       written AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
         SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (

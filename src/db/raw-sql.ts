@@ -133,13 +133,14 @@ export async function rawTransaction<T>(
   client.on('error', onError);
   let expired = false;
   const timer = setTimeout(() => (expired = true), timeoutMs);
-  const tx = new PgTransaction(client, () => {
+  const unexpired = () => {
     if (expired) throw new Error(`transaction expired after ${timeoutMs} ms`);
-  });
+  };
+  const tx = new PgTransaction(client, unexpired);
   try {
     const value = await fn(tx);
     if (tx.state === 'open') {
-      if (expired) throw new Error(`transaction expired after ${timeoutMs} ms`);
+      unexpired();
       await client.query('COMMIT');
     }
     return value;

@@ -31,6 +31,21 @@ export const upsertConflictSql = Prisma.sql`ON CONFLICT (key) DO UPDATE SET
       "lockedBy" = COALESCE("Job"."lockedBy", EXCLUDED."lockedBy")`;
 
 /**
+ * Removes a job whose work is done, as a statement for a WITH clause (RETURNING id), unless it was
+ * asked for again while it ran (`rerun`): then the worker's completion makes it due again. Also
+ * only while `when` holds; no job (null) removes nothing.
+ */
+export function deleteFinishedJobSql(
+  job: { id: bigint; token: string } | null,
+  when: Prisma.Sql = Prisma.sql`true`,
+): Prisma.Sql {
+  return Prisma.sql`
+    DELETE FROM "Job" WHERE id = ${job?.id.toString() ?? null}::bigint AND "lockedBy" = ${job?.token ?? null}::text
+      AND NOT rerun AND ${when}
+    RETURNING id`;
+}
+
+/**
  * The job of one object, due at `runAt`, as a statement for a WITH clause (RETURNING whether this
  * process now holds it), with the conflict rules of writeScheduledJobs. With a reservation, a job
  * nobody holds is written claimed by this process's worker, which runs it as soon as the

@@ -1,5 +1,7 @@
 import type { Database } from '../../db/database.js';
 import { rawQueries } from '../../db/raw-sql.js';
+import { Prisma } from '../../generated/prisma/client.js';
+import { deleteFinishedJobSql } from '../../queue/jobs.js';
 import type { JobClaim } from '../../queue/port.js';
 
 /**
@@ -43,10 +45,7 @@ export async function nothingWaiting(db: Database, queueId: number, claim: JobCl
       SELECT EXISTS (
         SELECT 1 FROM "ResourceTypeQueue" q JOIN "Lease" l ON l."resourceType" = q."resourceType"
         WHERE q.id = ${queueId} AND l.status = 'PENDING') AS waiting),
-    d AS (
-      DELETE FROM "Job" WHERE id = ${claim?.job.id.toString() ?? null}::bigint AND "lockedBy" = ${claim?.job.token ?? null}
-        AND NOT rerun AND NOT (SELECT waiting FROM w)
-      RETURNING id)
+    d AS (${deleteFinishedJobSql(claim?.job ?? null, Prisma.sql`NOT (SELECT waiting FROM w)`)})
     SELECT (SELECT waiting FROM w) AS waiting, EXISTS (SELECT 1 FROM d) AS done`;
   if (!row || row.waiting) return false;
   if (row.done && claim) claim.completed = true;
