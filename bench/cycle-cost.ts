@@ -39,15 +39,16 @@ const seconds = arg('seconds', 10);
 // --trace: the statements of the last cycle, in the order they were sent, per phase.
 const trace = process.argv.includes('--trace');
 
-type Phase = 'grant' | 'release';
+// 'load': everything sent while --clients run, counted per cycle.
+type Phase = 'grant' | 'release' | 'load';
 const phases = ['grant', 'release'] as const;
 let phase: Phase | null = null;
-const statements: Record<Phase, Map<string, number>> = { grant: new Map(), release: new Map() };
-const cpu: Record<Phase, number> = { grant: 0, release: 0 };
+const statements: Record<Phase, Map<string, number>> = { grant: new Map(), release: new Map(), load: new Map() };
+const cpu: Record<Phase, number> = { grant: 0, release: 0, load: 0 };
 // Writes to PostgreSQL's sockets: statements sent together (a transaction's BEGIN with its first
 // statement) leave in one write, one round trip.
-const writes: Record<Phase, number> = { grant: 0, release: 0 };
-const sequence: Record<Phase, string[]> = { grant: [], release: [] };
+const writes: Record<Phase, number> = { grant: 0, release: 0, load: 0 };
+const sequence: Record<Phase, string[]> = { grant: [], release: [], load: [] };
 
 const db = await createBenchDatabase();
 let graphqlUrl: string;
@@ -129,6 +130,7 @@ try {
     const started = performance.now();
     const deadline = started + seconds * 1_000;
     let done = 0;
+    phase = 'load';
     await Promise.all(
       Array.from({ length: clients }, async () => {
         while (performance.now() < deadline) {
@@ -142,6 +144,7 @@ try {
       }),
     );
     const elapsed = (performance.now() - started) / 1_000;
+    phase = null;
     const own = process.cpuUsage(before.client);
     const per = (ms: number) => `${(ms / done).toFixed(2)} ms`;
     process.stdout.write(
@@ -149,6 +152,18 @@ try {
         `server ${per(serverCpu() - before.server)}, client ${per((own.user + own.system) / 1_000)}, ` +
         `PostgreSQL ${per(postgresCpuMs(database) - before.postgres)}; load ${loadavg()[0]!.toFixed(2)}\n`,
     );
+    if (!separate) {
+      const counted = [...statements.load.entries()].sort((a, b) => b[1] - a[1]);
+      const sum = counted.reduce((a, [, n]) => a + n, 0);
+      process.stdout.write(
+        `statements per cycle: ${(sum / done).toFixed(2)} in ${(writes.load / done).toFixed(2)} writes\n` +
+          counted
+            .slice(0, show)
+            .map(([text, n]) => `  ${(n / done).toFixed(2).padStart(6)}  ${text}`)
+            .join('\n') +
+          '\n',
+      );
+    }
     watcher.close();
     await client.dispose();
   }

@@ -554,7 +554,7 @@ replan:
 
 proctype Server(byte me) {
   byte j, t, k, kq, wake, resched, heads, blocked, q1snap, q, bsnap, key0snap, limitSnap, ns;
-  bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale, idle;
+  bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale, idle, again;
   byte pr[NL];
 
 end_idle:
@@ -568,7 +568,12 @@ end_claim:
              * the lowest-numbered idle one claims (symmetry reduction); jobs go lowest key first
              * (claimJobs orders by runAt, id) unless ANY_ORDER.
              */
-            (me == 1 || busy[me - 1]) && CLAIMABLE_ANY ->
+            again || ((me == 1 || busy[me - 1]) && CLAIMABLE_ANY) ->
+            if
+            :: again ->
+              /* the job this server kept claimed when it completed (below): it runs again */
+              again = 0; printf("@@ p%d: runs job %d again, still claimed\n", me, j)
+            :: else ->
 #ifdef ANY_ORDER
             if
             :: CLAIMABLE(0) -> j = 0
@@ -589,6 +594,7 @@ end_claim:
 #endif
             printf("@@ p%d: claims job %d (claim before: %d)\n", me, j, jlock[j]);
             jlock[j] = me; jrerun[j] = 0; jknown[j] = 0; busy[me] = 1
+            fi
           }
           if
           :: j == JPASS -> runPass()
@@ -599,7 +605,9 @@ end_claim:
            * completeJob: deleted, or kept when asked for again while it ran; then notify. A pass
            * or a lease update with nothing left to run deletes its row in its own transaction's
            * last statement (allocator/jobs.ts): this step taken at once after the commit, with
-           * nothing in between, which is one of the orders explored here.
+           * nothing in between, which is one of the orders explored here. Asked for again, that
+           * statement may instead keep the job claimed (continueRerunJobSql): this server runs it
+           * again at once, no other server can claim it in between (the claim step above).
            */
           atomic {
             if
@@ -608,7 +616,12 @@ end_claim:
               if
 #ifndef NO_RERUN
               :: jrerun[j] && (jex[j] == JDUE || resched == JDUE) ->
-                jex[j] = JDUE; jknown[j] = 1; printf("@@ p%d: job %d was asked for while it ran: due again\n", me, j)
+                jex[j] = JDUE;
+                if
+                :: jknown[j] = 1; printf("@@ p%d: job %d was asked for while it ran: due again\n", me, j)
+                :: jlock[j] = me; again = 1;
+                   printf("@@ p%d: job %d was asked for while it ran: kept claimed to run again\n", me, j)
+                fi
               :: jrerun[j] && jex[j] == JDELAYED && resched != JDUE -> skip /* kept for its time */
 #endif
               :: else ->
@@ -622,11 +635,14 @@ end_claim:
             :: else -> printf("@@ p%d: job %d done, but its claim was lost meanwhile\n", me, j)
             fi;
             printf("@@ p%d: completes job %d\n", me, j);
-            j = 0; resched = 0; wake = 0; heads = 0; blocked = 0; q1snap = 0; bsnap = 0; ns = 0;
+            if
+            :: again -> skip
+            :: else -> j = 0; busy[me] = 0
+            fi;
+            resched = 0; wake = 0; heads = 0; blocked = 0; q1snap = 0; bsnap = 0; ns = 0;
             newRes = 0;
             for (t : 0 .. NL - 1) { pr[t] = 0 }
-            t = 0;
-            busy[me] = 0
+            t = 0
           }
        od
      } unless { crash[me] };
@@ -659,7 +675,7 @@ end_claim:
        }
        j = 0; t = 0; k = 0; kq = 0; wake = 0; resched = 0; heads = 0; blocked = 0; q1snap = 0;
        q = 0; bsnap = 0; key0snap = 0; limitSnap = 0; ns = 0; slotSnap = 0; newRes = 0;
-       r0used = 0; sr0 = 0; sNew = 0; ok = 0; ok2 = 0; stale = 0; idle = 0;
+       r0used = 0; sr0 = 0; sNew = 0; ok = 0; ok2 = 0; stale = 0; idle = 0; again = 0;
        for (t : 0 .. NL - 1) { pr[t] = 0 }
        t = 0;
        busy[me] = 0;

@@ -1,5 +1,5 @@
 import { Prisma, type JobKind } from '../generated/prisma/client.js';
-import { deleteFinishedJobSql, jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
+import { continueRerunJobSql, deleteFinishedJobSql, jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
 import type { Reservation } from '../queue/port.js';
 import type { TxContext } from './context.js';
 
@@ -62,7 +62,10 @@ export function schedulePass(ctx: TxContext, resourceType: string, runAt: Date =
  * for no more of it deletes the job's row in this same statement instead, unless it was asked for
  * again while it ran (`rerun`): the worker's completion would only delete it a round trip later,
  * when nothing of the job's work is left to run either. A request committed after that delete
- * writes a new row, which waits for the row lock this transaction holds until it commits.
+ * writes a new row, which waits for the row lock this transaction holds until it commits. If it
+ * was asked for again (for now), the same statement keeps it claimed instead and the worker runs
+ * it again at once (JobClaim.again): under load, nearly every pass is such a rerun, which
+ * otherwise cost a failed delete, a reset and a claim, three round trips between two passes.
  */
 export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   const claim = ctx.claim;
@@ -79,13 +82,14 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   const passes = [...ctx.passes.entries()];
   const reservation = reservePass(ctx, passes);
   const token = reservation?.slot.token ?? null;
-  let rows: { key: string | null; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean }[];
+  let rows: { key: string | null; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean | null }[];
   try {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
     // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
     // nobody holds it. The ending job's row comes back with no key.
     const sql = Prisma.sql`
       WITH done AS (${deleteFinishedJobSql(ending?.job ?? null)}),
+      again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock())}),
       written AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
         SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (
@@ -104,15 +108,18 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
         ${upsertConflictSql}
         RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine)
       SELECT * FROM written
-      UNION ALL SELECT NULL, id, NULL, NULL, NULL, NULL FROM done`;
+      UNION ALL SELECT NULL, id, NULL, NULL, NULL, NULL FROM done
+      UNION ALL SELECT NULL, id, NULL, NULL, NULL, true FROM again`;
     // The transaction's last statement: its COMMIT goes with it where the database allows.
     rows = ctx.tx.$queryRawAndCommit ? await ctx.tx.$queryRawAndCommit(sql) : await ctx.tx.$queryRaw(sql);
   } catch (error) {
     reservation?.slot.cancel();
     throw error;
   }
-  const written = rows.filter((row): row is (typeof rows)[number] & { key: string } => row.key !== null);
-  if (ending && written.length < rows.length) ctx.onCommit?.push(() => (ending.completed = true));
+  const written = rows.filter((row): row is (typeof rows)[number] & { key: string; mine: boolean } => row.key !== null);
+  // The ending job's row: deleted (completed), kept claimed to run again (mine), or neither.
+  const finished = rows.find((row) => row.key === null);
+  if (ending && finished) ctx.onCommit?.push(() => (finished.mine ? (ending.again = true) : (ending.completed = true)));
   const started = reservation ? written.find((row) => row.mine) : undefined;
   if (reservation) {
     if (started) {

@@ -105,6 +105,9 @@ function poolOf(db: Database): Promise<pg.Pool | null> {
   return pool;
 }
 
+/** PostgreSQL's SQLSTATE for a statement refused because its transaction had already failed. */
+const IN_FAILED_TRANSACTION = '25P02';
+
 /** Statements outside a transaction (each one its own): plain pg on PostgreSQL, else the client. */
 export async function rawQueries(db: Database): Promise<RawQueries> {
   const pool = await poolOf(db);
@@ -147,6 +150,9 @@ export async function rawTransaction<T>(
   } catch (error) {
     // A connection that cannot even roll back is not given back to the pool.
     if (!broken && tx.state !== 'new') await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+    // Statements sent together fail together, and the caller may hear first of one refused only
+    // because the transaction was already aborted: the cause is the first that failed.
+    if ((error as { code?: string }).code === IN_FAILED_TRANSACTION && tx.failure) throw tx.failure;
     throw error;
   } finally {
     clearTimeout(timer);
@@ -164,12 +170,17 @@ export async function rawTransaction<T>(
  * sends nothing.
  *
  * pg's pipeline mode writes a query without waiting for the previous one's answer; the socket is
- * corked around the queries of one round trip so that they leave in one write. Each still has its
- * own answer, and PostgreSQL runs them in order: a failing statement leaves the transaction
- * aborted, and the COMMIT behind it then rolls back, as a COMMIT of an aborted transaction does.
+ * corked from a transaction's first statement of a tick until the next tick, so that statements
+ * sent together (a BEGIN and the statement behind it; statements a caller starts at once without
+ * waiting, as a pass's turn and its heads) leave in one write. Each still has its own answer, and
+ * PostgreSQL runs them in order: a failing statement leaves the transaction aborted, the ones
+ * behind it fail, and a COMMIT then rolls back, as a COMMIT of an aborted transaction does.
  */
 class PgTransaction implements RawQueries {
   state: 'new' | 'open' | 'committed' = 'new';
+  /** The first statement of this transaction that failed, in the order they were sent. */
+  failure: Error | undefined;
+  private corked = false;
 
   constructor(
     private readonly client: pg.PoolClient,
@@ -190,6 +201,25 @@ class PgTransaction implements RawQueries {
     return (await this.send(statement(query, []), true)).rows as T;
   }
 
+  /** pg answers a pipeline's statements in the order they were sent, so the first to fail is recorded first. */
+  private query(config: pg.QueryConfig | string): Promise<pg.QueryResult> {
+    return this.client.query(config).catch((error: Error) => {
+      this.failure ??= error;
+      throw error;
+    });
+  }
+
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream;
+    socket.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
+  }
+
   /** Leaves pipeline mode once nothing is in flight: the connection goes back to the pool as it came. */
   close(): void {
     setPipeline(this.client, false);
@@ -200,19 +230,13 @@ class PgTransaction implements RawQueries {
     if (this.state === 'committed') throw new Error('this transaction has committed');
     const begin = this.state === 'new';
     this.state = commit ? 'committed' : 'open';
-    if (!begin && !commit) return this.client.query(config);
-    const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream;
-    let sent: [Promise<unknown> | null, Promise<pg.QueryResult>, Promise<unknown> | null];
-    socket.cork();
-    try {
-      sent = [
-        begin ? this.client.query('BEGIN') : null,
-        this.client.query(config),
-        commit ? this.client.query('COMMIT') : null,
-      ];
-    } finally {
-      socket.uncork();
-    }
+    this.corkUntilNextTick();
+    if (!begin && !commit) return this.query(config);
+    const sent = [
+      begin ? this.query('BEGIN') : null,
+      this.query(config),
+      commit ? this.query('COMMIT') : null,
+    ] as const;
     const [began, result, committed] = await Promise.allSettled(sent);
     // The statement's own failure says most; a failed BEGIN or COMMIT otherwise.
     if (result.status === 'rejected') throw result.reason;

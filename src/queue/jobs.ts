@@ -46,6 +46,22 @@ export function deleteFinishedJobSql(
 }
 
 /**
+ * Keeps a job whose work is done claimed, as a statement for a WITH clause (RETURNING id), when it
+ * was asked for again while it ran (`rerun`) for a time that has come: its worker runs it again at
+ * once with the same claim (JobClaim.again). That is what the worker's completion and next claim
+ * would do a few round trips later, with a window in which another process could claim it, which
+ * is the only difference. Never matches the row deleteFinishedJobSql deletes (that one needs NOT
+ * rerun); a rerun asked for later than `now` is left to the completion, which makes it due then.
+ */
+export function continueRerunJobSql(job: { id: bigint; token: string } | null, now: Date): Prisma.Sql {
+  return Prisma.sql`
+    UPDATE "Job" SET rerun = false
+    WHERE id = ${job?.id.toString() ?? null}::bigint AND "lockedBy" = ${job?.token ?? null}::text
+      AND rerun AND "runAt" <= ${now}::timestamp
+    RETURNING id`;
+}
+
+/**
  * The job of one object, due at `runAt`, as a statement for a WITH clause (RETURNING whether this
  * process now holds it), with the conflict rules of writeScheduledJobs. With a reservation, a job
  * nobody holds is written claimed by this process's worker, which runs it as soon as the

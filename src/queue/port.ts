@@ -34,6 +34,13 @@ export interface JobClaim {
   rescheduleAt: Date | null;
   /** The handler removed the job's row itself, in a statement of its own work: no completion is due. */
   completed?: boolean;
+  /**
+   * The handler's last transaction found the job asked for again while it ran, and kept it claimed
+   * (see continueRerunJobSql): the worker runs it again at once, with no completion and no claim.
+   */
+  again?: boolean;
+  /** This run is such a run again: it was asked for while the one before it ran. */
+  continues?: boolean;
 }
 
 export function takeCarried(claim: JobClaim): Carried | null {

@@ -49,6 +49,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const CARRY_MS = 20;
 
 /**
+ * How many times in a row one claim runs a job asked for again while it ran (JobClaim.again)
+ * before the slot gives it back to the queue's order: jobs due for longer then get their turn.
+ */
+const MAX_RUNS_PER_CLAIM = 16;
+
+/**
  * Runs the durable queue in this process: claims due jobs up to `concurrency`, runs their handler,
  * and sleeps until the next due job (a timer) or until notify() says something new is due.
  */
@@ -267,10 +273,19 @@ export class QueueWorker {
         Math.max(this.options.claimTtlMs / 3, 50),
       );
       try {
-        const execute = () => handler(job, claim);
-        await (this.options.wrap ? this.options.wrap(job, execute) : execute());
+        let current = claim;
+        for (let runs = 1; ; runs++) {
+          const running = current;
+          const execute = () => handler(job, running);
+          await (this.options.wrap ? this.options.wrap(job, execute) : execute());
+          if (!current.again || this.stopped || runs >= MAX_RUNS_PER_CLAIM) break;
+          current = { job, rescheduleAt: null, carried: null, continues: true };
+        }
         clearInterval(heartbeat);
-        const dueAgainAt = claim.completed ? null : await completeJob(this.db, job, claim.rescheduleAt);
+        // A job kept claimed to run again that is not run here now is due at once, for anyone.
+        const dueAgainAt = current.completed
+          ? null
+          : await completeJob(this.db, job, current.again ? new Date() : current.rescheduleAt);
         if (dueAgainAt) this.notify(dueAgainAt);
       } catch (error) {
         clearInterval(heartbeat);

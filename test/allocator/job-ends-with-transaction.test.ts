@@ -3,7 +3,7 @@ import { inUpdateTransaction, type AllocatorDeps, type TxContext } from '../../s
 import { ensureQueue, scheduleJob, schedulePass } from '../../src/allocator/jobs.js';
 import type { JobClaim } from '../../src/queue/port.js';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, type Harness } from '../support/allocator-harness.js';
+import { bareAllocatorDeps, createHarness, type Harness } from '../support/allocator-harness.js';
 
 // A handler whose job ends with its transaction (a scheduling pass, a lease update with no setup
 // to follow) deletes the job's row in the transaction's last statement, instead of leaving it to
@@ -18,30 +18,24 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
   });
   beforeEach(async () => {
     await h.reset();
-    deps = {
-      db: h.db,
-      events: h.events,
-      registry: h.services.registry,
-      options: h.services.options,
-      queue: { wake: () => {}, reserve: () => null },
-    };
+    deps = bareAllocatorDeps(h);
   });
   afterAll(() => h.dispose());
 
   /** The lease update job of lease 1 (a target needs no row of its own), held by this test. */
-  const claimed = async (rerun = false): Promise<JobClaim> => {
+  const claimed = async (rerun = false, runAt = new Date()): Promise<JobClaim> => {
     const [row] = await h.db.prisma.$queryRaw<{ id: bigint; runAt: Date }[]>`
       INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts, rerun)
-      VALUES ('lease:1', 'LEASE_UPDATE', 1, now(), 'test-claim', now() + interval '1 hour', 1, ${rerun})
+      VALUES ('lease:1', 'LEASE_UPDATE', 1, ${runAt}, 'test-claim', now() + interval '1 hour', 1, ${rerun})
       RETURNING id, "runAt"`;
     const job = { id: row!.id, key: 'lease:1', kind: 'LEASE_UPDATE' as const, targetId: 1, runAt: row!.runAt };
     return { job: { ...job, attempts: 1, token: 'test-claim' }, carried: null, rescheduleAt: null };
   };
   const jobs = async () =>
     (
-      await h.db.prisma.$queryRaw<{ key: string; lockedBy: string | null }[]>`
-        SELECT key, "lockedBy" FROM "Job" ORDER BY key`
-    ).map((row) => `${row.key}${row.lockedBy ? ' (held)' : ''}`);
+      await h.db.prisma.$queryRaw<{ key: string; lockedBy: string | null; rerun: boolean }[]>`
+        SELECT key, "lockedBy", rerun FROM "Job" ORDER BY key`
+    ).map((row) => `${row.key}${row.lockedBy ? ' (held)' : ''}${row.rerun ? ' (rerun)' : ''}`);
   const ending = (claim: JobClaim, body: (ctx: TxContext) => Promise<void> | void = () => {}) =>
     inUpdateTransaction(
       deps,
@@ -67,14 +61,33 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
     expect(await jobs()).toEqual([expect.stringMatching(/^pass:\d+$/)]);
   });
 
-  it('leaves the row to the worker when the job was asked for again, or does not end', async () => {
-    // Marked to run again while it ran (another transaction's request).
+  it('keeps the row claimed to run again at once when the job was asked for again while it ran', async () => {
+    // Marked to run again while it ran (another transaction's request), for now.
     const rerun = await claimed(true);
     await ending(rerun);
     expect(rerun.completed).toBeFalsy();
+    expect(rerun.again).toBe(true);
     expect(await jobs()).toEqual(['lease:1 (held)']);
     await h.reset();
 
+    // Asked for at a later time: the worker's completion makes it due then.
+    const later = await claimed(true, new Date(Date.now() + 60_000));
+    await ending(later);
+    expect(later.completed).toBeFalsy();
+    expect(later.again).toBeFalsy();
+    expect(await jobs()).toEqual(['lease:1 (held) (rerun)']);
+    await h.reset();
+
+    // Not if the transaction does not commit.
+    const failing = await claimed(true);
+    await expect(
+      ending(failing, (ctx) => void ctx.jobs.set('bad', { kind: 'NOT_A_KIND' as never, targetId: 1, runAt: ctx.now })),
+    ).rejects.toThrow();
+    expect(failing.again).toBeFalsy();
+    expect(await jobs()).toEqual(['lease:1 (held) (rerun)']);
+  });
+
+  it('leaves the row to the worker when the job asks for itself, or does not end', async () => {
     // Asked for again by its own transaction: the worker's completion sets the new time.
     const again = await claimed();
     const later = new Date(Date.now() + 60_000);

@@ -1,31 +1,20 @@
 import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
-import type { AllocatorDeps } from '../../src/allocator/context.js';
 import type { JobClaim } from '../../src/queue/port.js';
 import { IdleQueues } from '../../src/allocator/scheduler/idle-queues.js';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describePostgres } from '../support/database.js';
-import { createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
-import { waitFor } from '../support/wait.js';
+import {
+  bareAllocatorDeps,
+  createHarness,
+  unwrap,
+  startWaitingForTurn,
+  withTurnHeld,
+  type Harness,
+} from '../support/allocator-harness.js';
 
 // A pass asked for while its type's queue is idle (most often by a release, with nothing waiting)
 // first looks whether any lease waits, without the type's turn; when one does, it takes the turn
 // as any pass does. The turn is held here by another connection: PostgreSQL only.
-
-class Done extends Error {
-  constructor(readonly pass: Promise<void>) {
-    super('done');
-  }
-}
-
-/** No worker runs: every pass is the test's own. */
-const passDeps = (h: Harness, idleQueues: IdleQueues): AllocatorDeps => ({
-  db: h.db,
-  events: h.events,
-  registry: h.services.registry,
-  options: h.services.options,
-  queue: { wake: () => {}, reserve: () => null },
-  idleQueues,
-});
 
 describePostgres('a pass on an idle queue', () => {
   let h: Harness;
@@ -43,7 +32,7 @@ describePostgres('a pass on an idle queue', () => {
       }),
     );
     const idleQueues = new IdleQueues();
-    const deps = passDeps(h, idleQueues);
+    const deps = bareAllocatorDeps(h, { idleQueues });
     // No worker runs: every pass below is this test's.
     const first = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
@@ -54,36 +43,15 @@ describePostgres('a pass on an idle queue', () => {
     expect(idleQueues.has(queueId)).toBe(true);
 
     let second = 0;
-    await h.db.prisma
-      .$transaction(
-        async (tx) => {
-          await tx.$queryRaw`SELECT id FROM "ResourceTypeQueue" WHERE id = ${queueId} FOR NO KEY UPDATE`;
-          // Nothing waits: the pass returns although the turn is held.
-          await runSchedulingPass(deps, queueId);
-          expect(idleQueues.has(queueId)).toBe(true);
+    await withTurnHeld(h, queueId, async () => {
+      // Nothing waits: the pass returns although the turn is held.
+      await runSchedulingPass(deps, queueId);
+      expect(idleQueues.has(queueId)).toBe(true);
 
-          // A lease waits now (committed on another connection): the pass waits for the turn.
-          second = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' })).id;
-          let finished = false;
-          const pass = runSchedulingPass(deps, queueId).then(() => {
-            finished = true;
-          });
-          await waitFor(async () => {
-            const [row] = await h.db.prisma.$queryRaw<{ n: number }[]>`
-              SELECT count(*)::int AS n FROM pg_stat_activity
-              WHERE datname = current_database() AND wait_event_type = 'Lock'
-                AND query LIKE '%FROM "ResourceTypeQueue"%FOR NO KEY UPDATE%'`;
-            return row!.n > 0 || finished;
-          }, 30_000);
-          expect(finished).toBe(false);
-          throw new Done(pass);
-        },
-        { timeout: 60_000, maxWait: 10_000 },
-      )
-      .catch(async (error: unknown) => {
-        if (!(error instanceof Done)) throw error;
-        await error.pass;
-      });
+      // A lease waits now (committed on another connection): the pass waits for the turn.
+      second = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' })).id;
+      return startWaitingForTurn(h, () => runSchedulingPass(deps, queueId));
+    });
     // It ran once the turn was free: the second lease waits for the one slot, and the queue is
     // no longer idle.
     const waiting = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: second } });
@@ -97,7 +65,7 @@ describePostgres('a pass on an idle queue', () => {
     const h = await createHarness('postgresql');
     onTestFinished(() => h.dispose());
     const idleQueues = new IdleQueues();
-    const deps = passDeps(h, idleQueues);
+    const deps = bareAllocatorDeps(h, { idleQueues });
     unwrap(await h.services.blueprints.create(h.system, { name: 'roomy', implementation: 'test', config: {} }));
     const lease = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`

@@ -1,8 +1,8 @@
-import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawTransaction, type RawQueries } from '../../src/db/raw-sql.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { createTestDatabase, describePostgres, type TestDatabase } from '../support/database.js';
+import { countSocketWrites } from '../support/socket-writes.js';
 
 // The allocator's transactions on plain pg: BEGIN leaves with the first statement and COMMIT with
 // the last ($queryRawAndCommit), one write and one round trip each, and a failure anywhere still
@@ -12,7 +12,7 @@ import { createTestDatabase, describePostgres, type TestDatabase } from '../supp
 describePostgres('a transaction on plain pg', () => {
   let db: TestDatabase;
   let port: number;
-  let writes = 0;
+  let writes = () => 0;
   const restore: (() => void)[] = [];
   beforeAll(async () => {
     db = await createTestDatabase('postgresql', { poolSize: 2 });
@@ -20,17 +20,9 @@ describePostgres('a transaction on plain pg', () => {
     await db.prisma.$executeRawUnsafe(
       `CREATE TABLE pipelined (id int PRIMARY KEY, later int REFERENCES pipelined (id) DEFERRABLE INITIALLY DEFERRED)`,
     );
-    for (const method of ['_write', '_writev'] as const) {
-      const real = net.Socket.prototype[method] as (...a: unknown[]) => unknown;
-      (net.Socket.prototype as unknown as Record<string, unknown>)[method] = function (
-        this: net.Socket,
-        ...a: unknown[]
-      ) {
-        if (this.remotePort === port) writes++;
-        return real.apply(this, a);
-      };
-      restore.push(() => ((net.Socket.prototype as unknown as Record<string, unknown>)[method] = real));
-    }
+    const counter = countSocketWrites(port);
+    restore.push(counter.restore);
+    writes = counter.count;
   });
   afterAll(async () => {
     for (const undo of restore) undo();
@@ -40,9 +32,9 @@ describePostgres('a transaction on plain pg', () => {
   const rows = async () =>
     (await db.prisma.$queryRawUnsafe<{ id: number }[]>('SELECT id FROM pipelined ORDER BY id')).map((r) => r.id);
   const counted = async <T>(body: () => Promise<T>) => {
-    const before = writes;
+    const before = writes();
     const value = await body();
-    return { value, writes: writes - before };
+    return { value, writes: writes() - before };
   };
 
   it('sends BEGIN with the first statement and COMMIT with the last: one write per statement', async () => {
@@ -70,6 +62,35 @@ describePostgres('a transaction on plain pg', () => {
     const empty = await counted(() => rawTransaction(db, 10_000, async () => 'nothing'));
     expect(empty).toEqual({ value: 'nothing', writes: 0 });
     expect(await rows()).toEqual([1, 2, 3]);
+  });
+
+  it('sends statements started together (without waiting) in one write, run in the order started', async () => {
+    await db.prisma.$executeRawUnsafe('DELETE FROM pipelined');
+    const run = () =>
+      rawTransaction(db, 10_000, async (tx) => {
+        const [, second] = await Promise.all([
+          tx.$executeRaw`INSERT INTO pipelined (id) VALUES (1) ON CONFLICT DO NOTHING`,
+          // Runs after the insert, in a snapshot of its own: it sees it.
+          tx.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pipelined`,
+        ]);
+        return second;
+      });
+    await run();
+    const { value, writes: sent } = await counted(run);
+    expect(value).toEqual([{ n: 1 }]);
+    // BEGIN and both statements, then the COMMIT.
+    expect(sent).toBe(2);
+
+    // The first fails: the one sent with it fails too, and nothing commits.
+    await expect(
+      rawTransaction(db, 10_000, (tx) =>
+        Promise.all([
+          tx.$executeRaw`INSERT INTO pipelined (id) VALUES (2), (NULL)`,
+          tx.$executeRaw`INSERT INTO pipelined (id) VALUES (3)`,
+        ]),
+      ),
+    ).rejects.toThrow(/null value/);
+    expect(await rows()).toEqual([1]);
   });
 
   it('rolls back when the first, a middle or the last statement fails, or the COMMIT does', async () => {

@@ -1,6 +1,7 @@
 import type { DatabaseKind } from '../../src/db/database.js';
 import type { DomainEvent, EventSink } from '../../src/events/domain-events.js';
 import type { Lease, LeaseStatus } from '../../src/generated/prisma/client.js';
+import type { AllocatorDeps } from '../../src/allocator/context.js';
 import type { AllocatorOptions } from '../../src/allocator/options.js';
 import type { WorkerOptions } from '../../src/queue/worker.js';
 import { createServices, systemActor, type Actor, type Services } from '../../src/services/index.js';
@@ -8,6 +9,7 @@ import type { BlueprintImplementation } from '../../src/blueprints/implementatio
 import { blueprintPrincipalName } from '../../src/allocator/blueprint-principal.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { createTestBlueprint, TestBlueprintControl } from './test-blueprint.js';
+import { waitFor } from './wait.js';
 
 /** Records every event and lets tests wait for one without polling. */
 export class RecordingEvents implements EventSink {
@@ -181,4 +183,65 @@ export async function authorizeBlueprintOn(h: Harness, consumerBlueprintId: numb
     await h.services.authorizations.request(h.system, { blueprintId: providerBlueprintId, principalId: principal.id }),
   );
   return unwrap(await h.services.authorizations.set(h.system, { authorizationId: requested.id, state: 'AUTHORIZED' }));
+}
+
+/**
+ * The allocator's dependencies over the harness's database with no worker behind them: every pass
+ * and update runs only when a test calls it. `extra` adds per-process hints (idle queues, types).
+ */
+export function bareAllocatorDeps(h: Harness, extra: Partial<AllocatorDeps> = {}): AllocatorDeps {
+  return {
+    db: h.db,
+    events: h.events,
+    registry: h.services.registry,
+    options: h.services.options,
+    queue: { wake: () => {}, reserve: () => null },
+    ...extra,
+  };
+}
+
+class TurnReleased extends Error {
+  constructor(readonly waiting: Promise<unknown>) {
+    super('turn released');
+  }
+}
+
+/**
+ * Runs `body` while another transaction holds the turn of the queue `queueId` (its row lock), then
+ * releases it and waits for the work `body` returned, which may have been waiting for the turn.
+ */
+export async function withTurnHeld(
+  h: Harness,
+  queueId: number,
+  body: () => Promise<{ running: Promise<unknown> }>,
+): Promise<void> {
+  await h.db.prisma
+    .$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT id FROM "ResourceTypeQueue" WHERE id = ${queueId} FOR NO KEY UPDATE`;
+        throw new TurnReleased((await body()).running);
+      },
+      { timeout: 60_000, maxWait: 10_000 },
+    )
+    .catch(async (error: unknown) => {
+      if (!(error instanceof TurnReleased)) throw error;
+      await error.waiting;
+    });
+}
+
+/** Starts `pass` and resolves (with it, still running) once it waits for a turn another holds. */
+export async function startWaitingForTurn(h: Harness, pass: () => Promise<void>): Promise<{ running: Promise<void> }> {
+  let finished = false;
+  const running = pass().then(() => {
+    finished = true;
+  });
+  await waitFor(async () => {
+    const [row] = await h.db.prisma.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock'
+        AND query LIKE '%FROM "ResourceTypeQueue"%FOR NO KEY UPDATE%'`;
+    return row!.n > 0 || finished;
+  }, 30_000);
+  if (finished) throw new Error('the pass finished without waiting for the turn');
+  return { running };
 }

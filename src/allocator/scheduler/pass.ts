@@ -22,17 +22,31 @@ import { PassGrants, writeBlockers, type Blocked } from './write.js';
  * everything that arrived meanwhile is served together by the next.
  */
 export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, claim?: JobClaim): Promise<void> {
-  // A request starting its own pass (it carries the request's event) has a lease waiting for sure.
+  // A request starting its own pass (it carries the request's event) has a lease waiting for sure;
+  // a pass asked for again while the one before it ran most likely has one too (a request came).
   const idle = deps.idleQueues;
-  if (idle?.has(queueId) && !claim?.carried && (await nothingWaiting(deps.db, queueId, claim))) return;
+  if (idle?.has(queueId) && !claim?.carried && !claim?.continues && (await nothingWaiting(deps.db, queueId, claim)))
+    return;
+  const running = deps.runningPasses;
+  const startedAt = running?.started(queueId) ?? 0;
+  try {
+    await passTransaction(deps, queueId, startedAt, claim);
+  } finally {
+    running?.ended(queueId, startedAt, deps);
+  }
+}
+
+async function passTransaction(deps: AllocatorDeps, queueId: number, startedAt: number, claim?: JobClaim) {
+  const idle = deps.idleQueues;
   await inUpdateTransaction(
     deps,
     async (ctx) => {
       // Nothing of the pass runs after its transaction.
       ctx.endsJob = true;
-      const resourceType = await takeTurn(ctx, queueId);
+      // Requests committed before this pass read the queue: their events go out with its own.
+      ctx.onCommit?.push(() => deps.runningPasses?.publishWith(queueId, startedAt, ctx.after));
+      const { resourceType, heads, skipped, owners } = await turnAndHeads(ctx, queueId);
       if (resourceType === null) return;
-      const { heads, skipped, owners } = await readHeads(ctx, resourceType);
       const served = await serve(ctx, resourceType, heads, owners);
       const leftWaiting = served.leftWaiting || served.mayHaveMore || skipped > 0;
       ctx.onCommit?.push(() => idle?.record(queueId, leftWaiting));
@@ -50,6 +64,23 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
     },
     claim,
   );
+}
+
+/**
+ * The type's turn, then its heads. Once this process knows the queue's type, both statements are
+ * sent at once, one round trip: PostgreSQL runs the heads' read after the turn is taken, in a
+ * snapshot of its own, so it sees every commit the turn waited for.
+ */
+async function turnAndHeads(ctx: TxContext, queueId: number) {
+  const known = ctx.deps.queueTypes?.get(queueId);
+  if (known === undefined) {
+    const resourceType = await takeTurn(ctx, queueId);
+    if (resourceType === null) return { resourceType, heads: [], skipped: 0, owners: new Map<number, OwnerRow>() };
+    ctx.deps.queueTypes?.set(queueId, resourceType);
+    return { resourceType, ...(await readHeads(ctx, resourceType)) };
+  }
+  const [resourceType, read] = await Promise.all([takeTurn(ctx, queueId), readHeads(ctx, known)]);
+  return { resourceType, ...read };
 }
 
 const isLive = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';

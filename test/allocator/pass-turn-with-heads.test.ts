@@ -1,0 +1,85 @@
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
+import { describePostgres } from '../support/database.js';
+import {
+  bareAllocatorDeps,
+  createHarness,
+  unwrap,
+  startWaitingForTurn,
+  withTurnHeld,
+  type Harness,
+} from '../support/allocator-harness.js';
+import { countSocketWrites } from '../support/socket-writes.js';
+
+// Once a process knows a queue's resource type, its pass sends the type's turn and the read of
+// the queue's heads in one write. The heads' read runs after the turn is taken, in a snapshot of
+// its own: a lease committed while the pass waited for the turn is among them. PostgreSQL only
+// (the turn is held by another connection; writes are counted at the socket).
+
+describePostgres('a pass whose queue type this process knows', () => {
+  let h: Harness;
+  let port: number;
+  let writes = () => 0;
+  /** Each statement's text, with the count of writes made before it was handed to pg. */
+  const sent: { text: string; write: number }[] = [];
+  const restore: (() => void)[] = [];
+  beforeAll(async () => {
+    h = await createHarness('postgresql');
+    port = Number(new URL(h.db.url!).port || 5432);
+    const counter = countSocketWrites(port);
+    restore.push(counter.restore);
+    writes = counter.count;
+    const query = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const first = args[0] as string | { text?: string };
+      sent.push({ text: typeof first === 'string' ? first : (first?.text ?? ''), write: writes() });
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    restore.push(() => (pg.Client.prototype.query = query));
+  });
+  afterAll(async () => {
+    for (const undo of restore) undo();
+    await h.dispose();
+  });
+
+  /** The writes in which the pass's turn and its heads' read left: [turn, heads]. */
+  const turnAndHeadsWrites = (from: number) => {
+    const pass = sent.slice(from);
+    const turn = pass.find((s) => s.text.includes('SELECT "resourceType" FROM "ResourceTypeQueue" WHERE id ='));
+    const heads = pass.find((s) => s.text.includes('WITH RECURSIVE shapes'));
+    return [turn?.write, heads?.write];
+  };
+
+  it('sends the turn and the heads together, and the heads see what committed while it waited', async () => {
+    unwrap(await h.services.blueprints.create(h.system, { name: 'roomy', implementation: 'test', config: {} }));
+    // No worker runs: every pass is this test's.
+    const deps = bareAllocatorDeps(h, { queueTypes: new Map() });
+    const first = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
+    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    const queueId = queue!.id;
+
+    // The type is not known yet: the heads wait for the turn's answer.
+    let from = sent.length;
+    await runSchedulingPass(deps, queueId);
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: first.id } })).status).toBe('ACTIVE');
+    const [turn1, heads1] = turnAndHeadsWrites(from);
+    expect(turn1).toBeDefined();
+    expect(heads1).toBeGreaterThan(turn1!);
+    expect(deps.queueTypes?.get(queueId)).toBe('test-slot');
+
+    // Known now: one write for both; the turn is held elsewhere while a lease commits.
+    let second = 0;
+    from = sent.length;
+    await withTurnHeld(h, queueId, async () => {
+      const pass = await startWaitingForTurn(h, () => runSchedulingPass(deps, queueId));
+      second = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' })).id;
+      return pass;
+    });
+    const [turn2, heads2] = turnAndHeadsWrites(from);
+    expect(turn2).toBeDefined();
+    expect(heads2).toBe(turn2);
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: second } })).status).toBe('ACTIVE');
+  });
+});
