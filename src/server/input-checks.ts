@@ -40,9 +40,17 @@ const refusal = (message: string) => ({
 
 /** Refuses a request whose variables or literals break the rules above, over HTTP and graphql-ws alike. */
 export function inputChecks(maxDepth: number): Plugin {
+  // Yoga's parser cache hands out one document object per query text: its literals are walked
+  // once, not on every request that sends it again.
+  const checked = new WeakMap<DocumentNode, string | null>();
+  const literalsProblem = (document: DocumentNode) => {
+    let problem = checked.get(document);
+    if (problem === undefined) checked.set(document, (problem = documentProblem(document)));
+    return problem;
+  };
   const problemOf = (args: ExecutionArgs) =>
     // The variables count from their object: { filter: { attributes: ... } } is depth 2 at attributes.
-    variablesProblem(args.variableValues ?? {}, maxDepth) ?? documentProblem(args.document);
+    variablesProblem(args.variableValues ?? {}, maxDepth) ?? literalsProblem(args.document);
   return {
     onExecute: ({ args, setResultAndStopExecution }) => {
       const problem = problemOf(args);
