@@ -5,7 +5,7 @@ import type { AfterCommit, AllocatorDeps } from '../context.js';
  * type has run here since (its pass ran again in another process, or not at all): a safety net.
  * A pass that ran without taking them (it rolled back, or found nothing) publishes them as it ends.
  */
-const CARRY_MS = 250;
+const CARRIED_AT_MOST_MS = 250;
 
 interface Carried {
   after: AfterCommit;
@@ -53,7 +53,7 @@ export class RunningPasses {
       timer: setTimeout(() => {
         this.remove(queueId, entry);
         after.flush(deps);
-      }, CARRY_MS),
+      }, CARRIED_AT_MOST_MS),
     };
     list.push(entry);
     this.carried.set(queueId, list);
@@ -71,21 +71,22 @@ export class RunningPasses {
 
   /** The events of requests committed before `startedAt`, earliest first, no longer kept. */
   private take(queueId: number, startedAt: number): Carried[] {
-    const list = this.carried.get(queueId);
-    if (!list) return [];
+    const list = this.carried.get(queueId) ?? [];
     const taken = list.filter((entry) => entry.at < startedAt);
-    for (const entry of taken) {
-      clearTimeout(entry.timer);
-      this.remove(queueId, entry);
-    }
+    for (const entry of taken) clearTimeout(entry.timer);
+    this.keep(queueId, taken.length > 0 ? list.filter((entry) => entry.at >= startedAt) : list);
     return taken;
   }
 
   private remove(queueId: number, entry: Carried): void {
-    const list = this.carried.get(queueId);
-    if (!list) return;
-    const rest = list.filter((other) => other !== entry);
-    if (rest.length > 0) this.carried.set(queueId, rest);
+    this.keep(
+      queueId,
+      (this.carried.get(queueId) ?? []).filter((other) => other !== entry),
+    );
+  }
+
+  private keep(queueId: number, list: Carried[]): void {
+    if (list.length > 0) this.carried.set(queueId, list);
     else this.carried.delete(queueId);
   }
 }
