@@ -8,7 +8,6 @@ import type { AllocatorOptions } from './options.js';
 import { rawTransaction, type RawQueries } from '../db/raw-sql.js';
 import type { RuntimeTools } from './runtime.js';
 import type { IdleQueues } from './scheduler/idle-queues.js';
-import type { RunningPasses } from './scheduler/running-passes.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
 export type Tx = RawQueries;
@@ -80,8 +79,6 @@ export interface AllocatorDeps {
    * changes): a pass that knows it sends its heads' read together with the turn (scheduler/pass.ts).
    */
   queueTypes?: Map<number, string>;
-  /** The passes running in this process, which take the events of requests that come meanwhile. */
-  runningPasses?: RunningPasses;
 }
 
 /**

@@ -129,9 +129,7 @@ export async function requestLease(
     await firstOfType(deps, lease.resourceType);
   } else if (!startOrCancel(reservation, 'SCHEDULING_PASS', queueId, job, new CarriedCommit(after, deps))) {
     // A pass running now (here or elsewhere) runs again when it completes, and serves this lease
-    // then: a wake-up would only send workers looking for a job they cannot claim. Running here,
-    // its next commit publishes this lease's event with its own.
-    if (held && deps.runningPasses?.carry(queueId, after, deps)) return { lease: lease as Lease };
+    // then: a wake-up would only send workers looking for a job they cannot claim.
     if (!held) after.jobScheduled(now);
     after.flush(deps);
   }

@@ -5,7 +5,6 @@ import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
 import { IdleQueues } from '../allocator/scheduler/idle-queues.js';
-import { RunningPasses } from '../allocator/scheduler/running-passes.js';
 import { runSchedulingPass } from '../allocator/scheduler/pass.js';
 import { maintainBlueprint } from '../allocator/maintenance.js';
 import { bookWarmPools, fillWarmPool } from '../allocator/warm-pool.js';
@@ -94,7 +93,6 @@ export function createServices(deps: ServicesDeps): Services {
     options,
     idleQueues: new IdleQueues(),
     queueTypes: new Map(),
-    runningPasses: new RunningPasses(),
     queue: {
       wake: (runAt) => {
         worker?.notify(runAt);

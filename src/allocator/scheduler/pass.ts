@@ -27,24 +27,11 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
   const idle = deps.idleQueues;
   if (idle?.has(queueId) && !claim?.carried && !claim?.continues && (await nothingWaiting(deps.db, queueId, claim)))
     return;
-  const running = deps.runningPasses;
-  const startedAt = running?.started(queueId) ?? 0;
-  try {
-    await passTransaction(deps, queueId, startedAt, claim);
-  } finally {
-    running?.ended(queueId, startedAt, deps);
-  }
-}
-
-async function passTransaction(deps: AllocatorDeps, queueId: number, startedAt: number, claim?: JobClaim) {
-  const idle = deps.idleQueues;
   await inUpdateTransaction(
     deps,
     async (ctx) => {
       // Nothing of the pass runs after its transaction.
       ctx.endsJob = true;
-      // Requests committed before this pass read the queue: their events go out with its own.
-      ctx.onCommit?.push(() => deps.runningPasses?.publishWith(queueId, startedAt, ctx.after));
       const { resourceType, heads, skipped, owners } = await turnAndHeads(ctx, queueId);
       if (resourceType === null) return;
       const served = await serve(ctx, resourceType, heads, owners);
