@@ -25,6 +25,8 @@ export interface Database {
   /** Where the data lives, without credentials: for the start-up banner and /readyz. */
   location: string;
   prisma: PrismaClient;
+  /** The embedded database itself (PGlite only): the allocator's statements go to it directly. */
+  embedded?: PGlite;
   /** Adapter factory for the schema engine (migrations). */
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   /**
@@ -108,6 +110,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     url: undefined,
     location: options.dataDir,
     prisma,
+    embedded: client,
     adapterFactory,
     // PGlite is one connection in this process: no other process can be waiting on its locks.
     async openMigrationAdapter() {
