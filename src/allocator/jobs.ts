@@ -1,5 +1,6 @@
 import { Prisma, type JobKind } from '../generated/prisma/client.js';
 import { continueRerunJobSql, deleteFinishedJobSql, jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
+import { planGenerically } from '../db/statements.js';
 import type { Reservation } from '../queue/port.js';
 import type { TxContext } from './context.js';
 
@@ -87,7 +88,9 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
     // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
     // nobody holds it. The ending job's row comes back with no key.
-    const sql = Prisma.sql`
+    // Its shape changes with what the transaction asks for (empty lists, no ending job): PostgreSQL
+    // would plan it anew on every run, which costs more than running it.
+    const sql = planGenerically(Prisma.sql`
       WITH done AS (${deleteFinishedJobSql(ending?.job ?? null)}),
       again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock())}),
       written AS (
@@ -109,7 +112,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
         RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine)
       SELECT * FROM written
       UNION ALL SELECT NULL, id, NULL, NULL, NULL, NULL FROM done
-      UNION ALL SELECT NULL, id, NULL, NULL, NULL, true FROM again`;
+      UNION ALL SELECT NULL, id, NULL, NULL, NULL, true FROM again`);
     // The transaction's last statement: its COMMIT goes with it where the database allows.
     rows = ctx.tx.$queryRawAndCommit ? await ctx.tx.$queryRawAndCommit(sql) : await ctx.tx.$queryRaw(sql);
   } catch (error) {

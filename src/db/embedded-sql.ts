@@ -2,7 +2,7 @@ import { protocol, type messages, type PGlite } from '@electric-sql/pglite';
 import { prepareValue } from 'pg/lib/utils.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { RawQueries } from './raw-sql.js';
-import { statement, types } from './statements.js';
+import { GENERIC_PLANS, nameOf, statement, types, wantsGenericPlan } from './statements.js';
 
 // The allocator's statements on PGlite, through its wire protocol with prepared statements.
 // PGlite's own query() parses, describes and plans every statement again, in five calls into the
@@ -43,14 +43,17 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 /** Runs one statement; the caller holds PGlite's transaction mutex. */
-async function run(db: PGlite, query: TemplateStringsArray | Prisma.Sql, values: unknown[]): Promise<Result> {
+function run(db: PGlite, query: TemplateStringsArray | Prisma.Sql, values: unknown[]): Promise<Result> {
   const config = statement(query, values);
-  const name = config.name!;
+  return runNamed(db, config.name!, config.text, config.values ?? []);
+}
+
+async function runNamed(db: PGlite, name: string, text: string, values: unknown[]): Promise<Result> {
   return db._runExclusiveQuery(async () => {
-    await prepare(db, name, config.text);
+    await prepare(db, name, text);
     const bind = serialize.bind({
       statement: name,
-      values: (config.values ?? []).map((value) => prepareValue(value) as string | null),
+      values: values.map((value) => prepareValue(value) as string | null),
     });
     const answers = await db.execProtocolStream(
       concat([bind, serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
@@ -102,11 +105,22 @@ class EmbeddedQueries implements RawQueries {
 
 /** Statements outside a transaction, each its own, as PGlite's query() runs them. */
 export function embeddedQueries(db: PGlite): RawQueries {
-  return new EmbeddedQueries(db, async (query, values) => {
-    const outcome = await db._runExclusiveTransaction(() => run(db, query, values));
-    await db.syncToFs();
-    return outcome;
-  });
+  return new EmbeddedQueries(db, (query, values) => alone(db, () => run(db, query, values)));
+}
+
+/** One statement outside a transaction, in text with $1… placeholders (the job queue's own). */
+export async function embeddedStatement(
+  db: PGlite,
+  text: string,
+  values: unknown[],
+): Promise<Record<string, unknown>[]> {
+  return (await alone(db, () => runNamed(db, nameOf(text), text, values))).rows;
+}
+
+async function alone(db: PGlite, body: () => Promise<Result>): Promise<Result> {
+  const outcome = await db._runExclusiveTransaction(body);
+  await db.syncToFs();
+  return outcome;
 }
 
 async function simple(db: PGlite, text: string): Promise<string | undefined> {
@@ -125,9 +139,10 @@ export function embeddedTransaction<T>(db: PGlite, timeoutMs: number, fn: (tx: R
     const startedAt = performance.now();
     let closed = false;
     await simple(db, 'BEGIN');
-    const tx = new EmbeddedQueries(db, (query, values) => {
+    const tx = new EmbeddedQueries(db, async (query, values) => {
       if (closed) throw new Error('this transaction has ended');
       if (performance.now() - startedAt > timeoutMs) throw new Error(`transaction expired after ${timeoutMs} ms`);
+      if (wantsGenericPlan(query)) await simple(db, GENERIC_PLANS);
       return run(db, query, values);
     });
     try {

@@ -3,7 +3,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import type pg from 'pg';
 import type { Database } from './database.js';
 import { embeddedQueries, embeddedTransaction } from './embedded-sql.js';
-import { statement } from './statements.js';
+import { GENERIC_PLANS, statement, wantsGenericPlan } from './statements.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
 /**
@@ -137,15 +137,15 @@ class PgTransaction implements RawQueries {
   }
 
   async $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
-    return (await this.send(statement(query, values), false)).rows as T;
+    return (await this.send(statement(query, values), false, wantsGenericPlan(query))).rows as T;
   }
 
   async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
-    return (await this.send(statement(query, values), false)).rowCount ?? 0;
+    return (await this.send(statement(query, values), false, wantsGenericPlan(query))).rowCount ?? 0;
   }
 
   async $queryRawAndCommit<T = unknown>(query: Prisma.Sql): Promise<T> {
-    return (await this.send(statement(query, []), true)).rows as T;
+    return (await this.send(statement(query, []), true, wantsGenericPlan(query))).rows as T;
   }
 
   /** pg answers a pipeline's statements in the order they were sent, so the first to fail is recorded first. */
@@ -172,22 +172,24 @@ class PgTransaction implements RawQueries {
     setPipeline(this.client, false);
   }
 
-  private async send(config: pg.QueryConfig, commit: boolean): Promise<pg.QueryResult> {
+  private async send(config: pg.QueryConfig, commit: boolean, generic: boolean): Promise<pg.QueryResult> {
     this.check();
     if (this.state === 'committed') throw new Error('this transaction has committed');
     const begin = this.state === 'new';
     this.state = commit ? 'committed' : 'open';
     this.corkUntilNextTick();
-    if (!begin && !commit) return this.query(config);
+    if (!begin && !commit && !generic) return this.query(config);
     const sent = [
       begin ? this.query('BEGIN') : null,
+      generic ? this.query(GENERIC_PLANS) : null,
       this.query(config),
       commit ? this.query('COMMIT') : null,
     ] as const;
-    const [began, result, committed] = await Promise.allSettled(sent);
+    const [began, planned, result, committed] = await Promise.allSettled(sent);
     // The statement's own failure says most; a failed BEGIN or COMMIT otherwise.
     if (result.status === 'rejected') throw result.reason;
     if (began.status === 'rejected') throw began.reason;
+    if (planned.status === 'rejected') throw planned.reason;
     if (committed.status === 'rejected') throw committed.reason;
     if (commit && (committed.value as pg.QueryResult).command !== 'COMMIT')
       throw new Error('the transaction rolled back at commit');

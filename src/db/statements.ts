@@ -45,7 +45,7 @@ function argument(value: unknown): unknown {
 // allocation reads, a transition with its log) cost PostgreSQL more than running them. Names are
 // derived from the text, so one name is always one text; the shapes are finite, and so is this.
 const names = new Map<string, string>();
-function nameOf(text: string): string {
+export function nameOf(text: string): string {
   let name = names.get(text);
   if (!name) {
     name = `drydock_${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`;
@@ -59,3 +59,22 @@ export function statement(query: TemplateStringsArray | Prisma.Sql, values: unkn
   const sql = query instanceof Prisma.Sql ? query : Prisma.sql(query, ...(values as Prisma.Sql[]));
   return { name: nameOf(sql.text), text: sql.text, values: sql.values.map(argument), types };
 }
+
+// PostgreSQL plans a prepared statement anew on every run while it estimates a plan made for the
+// values at hand cheaper than the generic one. For a statement whose shape changes with its values
+// (empty arrays, a NULL that switches a part off) that is every run, and planning a big one costs
+// more than running it. Such a statement is marked; it runs its generic plan, planned once per
+// connection (SET LOCAL plan_cache_mode before it: the rest of its transaction plans the same way).
+const generic = new WeakSet<Prisma.Sql>();
+
+/** Marks `sql` to run its generic plan (see above); only inside a transaction. */
+export function planGenerically(sql: Prisma.Sql): Prisma.Sql {
+  generic.add(sql);
+  return sql;
+}
+
+export function wantsGenericPlan(query: TemplateStringsArray | Prisma.Sql): boolean {
+  return query instanceof Prisma.Sql && generic.has(query);
+}
+
+export const GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import type { Database } from '../db/database.js';
+import { embeddedStatement } from '../db/embedded-sql.js';
+import { nameOf } from '../db/statements.js';
 
 /**
  * The queue's own statements (claims, completions, heartbeats) on PostgreSQL go through a small
@@ -10,7 +12,11 @@ import type { Database } from '../db/database.js';
  * every job is an update that may run once more. What must be durable, that a job exists when the
  * change that asked for it committed, is written in that change's own transaction. And these run
  * on every job: the client's per-statement cost and a WAL flush each were a good part of a lease
- * cycle. PGlite (one connection, no URL) keeps using the client.
+ * cycle. PGlite (one connection, no URL) runs them on that connection (db/embedded-sql.ts).
+ *
+ * Each is prepared once per connection and always runs the generic plan: they are a few small
+ * statements on the job table, whose plan does not depend on the values, and PostgreSQL would
+ * otherwise plan the claim again on every run, its estimate of a custom plan being lower.
  */
 export interface Bookkeeping {
   query(text: string, values: unknown[]): Promise<Record<string, unknown>[]>;
@@ -32,7 +38,7 @@ export function openBookkeeping(db: Database, onError: (error: Error) => void): 
     max: 2,
     idleTimeoutMillis: 5_000,
     allowExitOnIdle: true,
-    options: `-c synchronous_commit=off${schema ? ` -c search_path="${schema}"` : ''}`,
+    options: `-c synchronous_commit=off -c plan_cache_mode=force_generic_plan${schema ? ` -c search_path="${schema}"` : ''}`,
   });
   // A connection lost while idle (a database restart) is replaced on the next statement.
   pool.on('error', onError);
@@ -48,6 +54,9 @@ export async function closeBookkeeping(db: Database): Promise<void> {
 
 export function bookkeeping(db: Database): Bookkeeping {
   const entry = pools.get(db);
-  if (entry) return { query: async (text, values) => (await entry.pool.query(text, values)).rows };
+  if (entry)
+    return { query: async (text, values) => (await entry.pool.query({ name: nameOf(text), text, values })).rows };
+  const embedded = db.embedded;
+  if (embedded) return { query: (text, values) => embeddedStatement(embedded, text, values) };
   return { query: (text, values) => db.prisma.$queryRawUnsafe<Record<string, unknown>[]>(text, ...values) };
 }
