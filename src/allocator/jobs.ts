@@ -87,9 +87,9 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   try {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
     // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
-    // nobody holds it. The ending job's row comes back with no key.
-    // Its shape changes with what the transaction asks for (empty lists, no ending job): PostgreSQL
-    // would plan it anew on every run, which costs more than running it.
+    // nobody holds it. The ending job's row comes back with no key. Its shape changes with what
+    // the transaction asks for (empty lists, no ending job), so PostgreSQL would plan it anew on
+    // every run, which costs more than running it: it runs its generic plan.
     const sql = planGenerically(Prisma.sql`
       WITH done AS (${deleteFinishedJobSql(ending?.job ?? null)}),
       again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock())}),

@@ -90,7 +90,6 @@ function result(answers: Message[]): Result {
 
 class EmbeddedQueries implements RawQueries {
   constructor(
-    private readonly db: PGlite,
     private readonly runStatement: (query: TemplateStringsArray | Prisma.Sql, values: unknown[]) => Promise<Result>,
   ) {}
 
@@ -105,7 +104,7 @@ class EmbeddedQueries implements RawQueries {
 
 /** Statements outside a transaction, each its own, as PGlite's query() runs them. */
 export function embeddedQueries(db: PGlite): RawQueries {
-  return new EmbeddedQueries(db, (query, values) => alone(db, () => run(db, query, values)));
+  return new EmbeddedQueries((query, values) => alone(db, () => run(db, query, values)));
 }
 
 /** One statement outside a transaction, in text with $1… placeholders (the job queue's own). */
@@ -137,17 +136,20 @@ async function simple(db: PGlite, text: string): Promise<string | undefined> {
 export function embeddedTransaction<T>(db: PGlite, timeoutMs: number, fn: (tx: RawQueries) => Promise<T>): Promise<T> {
   return db._runExclusiveTransaction(async () => {
     const startedAt = performance.now();
+    const unexpired = () => {
+      if (performance.now() - startedAt > timeoutMs) throw new Error(`transaction expired after ${timeoutMs} ms`);
+    };
     let closed = false;
     await simple(db, 'BEGIN');
-    const tx = new EmbeddedQueries(db, async (query, values) => {
+    const tx = new EmbeddedQueries(async (query, values) => {
       if (closed) throw new Error('this transaction has ended');
-      if (performance.now() - startedAt > timeoutMs) throw new Error(`transaction expired after ${timeoutMs} ms`);
+      unexpired();
       if (wantsGenericPlan(query)) await simple(db, GENERIC_PLANS);
       return run(db, query, values);
     });
     try {
       const value = await fn(tx);
-      if (performance.now() - startedAt > timeoutMs) throw new Error(`transaction expired after ${timeoutMs} ms`);
+      unexpired();
       closed = true;
       if ((await simple(db, 'COMMIT')) !== 'COMMIT') throw new Error('the transaction rolled back at commit');
       return value;

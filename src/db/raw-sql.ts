@@ -8,8 +8,8 @@ import type { Prisma } from '../generated/prisma/client.js';
 
 /**
  * What the allocator asks of a database: raw statements, as Prisma's tagged templates write them.
- * A Prisma client or transaction is one; on PostgreSQL the allocator's own transactions use plain
- * pg instead (below).
+ * A Prisma client or transaction is one; the allocator's own statements use plain pg on
+ * PostgreSQL (below) and PGlite's wire protocol on PGlite (embedded-sql.ts) instead.
  */
 export interface RawQueries {
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T>;
