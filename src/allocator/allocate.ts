@@ -203,7 +203,11 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
 
   // 7. Reclaim an idle resource whose capacity could be rebuilt for this lease.
   const reclaimable = await reclaimableResource(ctx, candidates, resources);
-  if (reclaimable) {
+  // The view was read before this statement: a resource that opened or came free since then is
+  // idle here but was not among the lease's candidates. Destroying what the lease could use would
+  // only build it again; the lease looks again soon, and then sees it.
+  if (reclaimable && (await usableBy(lease, reclaimable, candidates, queries))) retrySoon = true;
+  else if (reclaimable) {
     await sendCommand(ctx, 'RECLAIM', { resourceId: reclaimable.id }, null);
     await logLease(ctx, lease, {
       type: 'reclaim-requested',
@@ -541,6 +545,16 @@ async function hookFailed(ctx: TxContext, lease: Lease, blueprintId: number, err
  * idle (no acquisition or release) and with nothing destroyed on it for the grace period, and not
  * already asked to go. Reclaiming it frees capacity (a binding, a limit slot) for this lease.
  */
+async function usableBy(
+  lease: Lease,
+  resource: Resource,
+  candidates: LoadedBlueprint[],
+  queries: AllocationQueries,
+): Promise<boolean> {
+  const loaded = candidates.find((c) => c.blueprint.id === resource.blueprintId);
+  return loaded !== undefined && loaded.implementation.canAcquireLeaseOn(loaded.blueprint, resource, lease, queries);
+}
+
 async function reclaimableResource(
   ctx: TxContext,
   candidates: LoadedBlueprint[],

@@ -87,7 +87,10 @@ describePostgres('external blueprint', () => {
       .allBoxes()
       .map((b) => `${b.id} ${b.requestId} created ${b.createdAt} ready ${b.readyAt} deleted ${b.deletedAt}`);
     const logs = await h.db.prisma.log.findMany({ where: { resourceId: { not: null } }, orderBy: { id: 'asc' } });
-    const rows = logs.map((l) => `${l.createdAt.getTime()} resource ${l.resourceId} ${l.type} lease ${l.leaseId}`);
+    const rows = logs.map(
+      (l) =>
+        `${l.id} ${l.createdAt.getTime()} resource ${l.resourceId} ${l.type} lease ${l.leaseId} ${JSON.stringify(l.data)}`,
+    );
     return [...boxes, ...rows].join('\n');
   };
   const resourceLogs = (resourceId: number, type: string) =>
@@ -330,7 +333,7 @@ describePostgres('external blueprint', () => {
       const active = await Promise.all(leases.map((l) => waitForLease(h, l.id, ['ACTIVE'], 30_000)));
       expect(new Set(active.map((l) => l.resourceId)).size).toBe(4);
       expect(provisioner.maxPending(), await timeline()).toBe(1);
-      expect(provisioner.count('allocate', 201)).toBe(5);
+      expect(provisioner.count('allocate', 201), await timeline()).toBe(5);
     });
   }
 });
