@@ -1,12 +1,11 @@
 import type { Database } from '../db/database.js';
 import { PendingEvents, type DomainEvent, type EventSink } from '../events/domain-events.js';
-import type { JobKind, Lease, Prisma } from '../generated/prisma/client.js';
-import { takeCarried, type Carried, type JobClaim, type QueuePort } from '../queue/port.js';
-import { writeScheduledJobs } from './jobs.js';
+import type { JobKind, Lease } from '../generated/prisma/client.js';
+import type { Carried, JobClaim, QueuePort } from '../queue/port.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import type { AllocatorOptions } from './options.js';
-import { rawTransaction, type RawQueries } from '../db/raw-sql.js';
-import type { RuntimeTools } from './runtime.js';
+import type { RawQueries } from '../db/statements.js';
+import type { RuntimeTools } from './runtime-tools.js';
 import type { IdleQueues } from './scheduler/idle-queues.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
@@ -131,72 +130,4 @@ export interface TxContext<T extends Tx = Tx> {
   onRollback?: (() => void)[];
   /** Set by a scheduling pass: its plain grants, written together (see GrantBatch). */
   grants?: GrantBatch | undefined;
-}
-
-/**
- * Runs `fn` in one interactive transaction of the Prisma client and, only once it has committed,
- * publishes its events and wakes the worker. A throw rolls everything back and publishes nothing.
- */
-export async function inTransaction<T>(
-  deps: AllocatorDeps,
-  fn: (ctx: TxContext<Prisma.TransactionClient>) => Promise<T>,
-  claim?: JobClaim,
-): Promise<T> {
-  return run(deps, claim, fn, (body) =>
-    deps.db.prisma.$transaction(body, {
-      timeout: deps.options.transactionTimeoutMs,
-      maxWait: deps.options.transactionTimeoutMs,
-    }),
-  );
-}
-
-/**
- * The same for the allocator's updates, which need raw statements only: on PostgreSQL they run on
- * plain pg (see raw-sql.ts for why), elsewhere through the client.
- */
-export async function inUpdateTransaction<T>(
-  deps: AllocatorDeps,
-  fn: (ctx: TxContext) => Promise<T>,
-  claim?: JobClaim,
-): Promise<T> {
-  return run(deps, claim, fn, (body) => rawTransaction(deps.db, deps.options.transactionTimeoutMs, body));
-}
-
-async function run<T, X extends Tx>(
-  deps: AllocatorDeps,
-  claim: JobClaim | undefined,
-  fn: (ctx: TxContext<X>) => Promise<T>,
-  transaction: (body: (tx: X) => Promise<T>) => Promise<T>,
-): Promise<T> {
-  const after = new AfterCommit();
-  const onCommit: (() => void)[] = [];
-  const onRollback: (() => void)[] = [];
-  let result: T;
-  try {
-    result = await transaction(async (tx) => {
-      const ctx: TxContext<X> = {
-        tx,
-        after,
-        now: deps.options.clock(),
-        deps,
-        jobs: new Map(),
-        passes: new Map(),
-        claim,
-        onCommit,
-        onRollback,
-      };
-      const value = await fn(ctx);
-      await writeScheduledJobs(ctx);
-      return value;
-    });
-  } catch (error) {
-    for (const undo of onRollback) undo();
-    throw error;
-  }
-  for (const done of onCommit) done();
-  const carried = claim ? takeCarried(claim) : null;
-  if (carried instanceof CarriedCommit) after.absorb(carried.after);
-  else carried?.flush();
-  after.flush(deps);
-  return result;
 }

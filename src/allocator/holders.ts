@@ -1,6 +1,7 @@
 import { Prisma, type Lease } from '../generated/prisma/client.js';
 import { rawQueries } from '../db/raw-sql.js';
-import { inUpdateTransaction, type AllocatorDeps } from './context.js';
+import type { AllocatorDeps } from './context.js';
+import { inUpdateTransaction } from './transaction.js';
 import { publishLog } from './logs.js';
 import { leaseOnResourceStatuses, liveLeaseStatuses } from './state-machines.js';
 

@@ -1,8 +1,13 @@
-import { Prisma, type Lease } from '../generated/prisma/client.js';
-import { findResourceWithBlueprint } from './blueprints.js';
+import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js';
+import { findResourceWithBlueprint, type LoadedBlueprint } from './blueprints.js';
 import type { TxContext } from './context.js';
-import type { HeldResource } from './lease-update.js';
 import { transitionLease } from './transitions.js';
+
+/** The resource a lease is on and its blueprint, read (not locked) with the lease's lock. */
+export interface HeldResource {
+  resource: Resource;
+  loaded: LoadedBlueprint | null;
+}
 
 /** A permanent failure: BROKEN with the reason logged, then destroyed in the same update. */
 export async function breakLease(

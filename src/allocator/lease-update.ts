@@ -11,9 +11,17 @@ import {
   type BlueprintColumn,
   type LoadedBlueprint,
 } from './blueprints.js';
-import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
+import type { AllocatorDeps, TxContext } from './context.js';
+import { inUpdateTransaction } from './transaction.js';
 import { TemporaryFailure } from '../failures.js';
-import { breakLease, brokenMessage, destroyLease, giveUpAfterBrokenBuilds, releaseLease } from './lease-end.js';
+import {
+  breakLease,
+  brokenMessage,
+  destroyLease,
+  giveUpAfterBrokenBuilds,
+  releaseLease,
+  type HeldResource,
+} from './lease-end.js';
 import { leaseRuntime } from './runtime.js';
 import { releaseSlotLocks } from './slot-locks.js';
 import { leaseOnResourceStatuses, liveLeaseStatuses } from './state-machines.js';
@@ -100,12 +108,6 @@ function wakeEndingResource(ctx: TxContext, lease: Lease, held: HeldResource | n
   const onIt = lease.resourceId === held.resource.id && leaseOnResourceStatuses.includes(lease.status);
   const waiting = status === 'RELEASED' || status === 'BROKEN' || (drainingAt !== null && releaseWhenDrained);
   if (waiting && !onIt) scheduleResourceUpdate(ctx, held.resource.id);
-}
-
-/** The resource a lease is on and its blueprint, read (not locked) with the lease's lock. */
-export interface HeldResource {
-  resource: Resource;
-  loaded: LoadedBlueprint | null;
 }
 
 interface LockedLease {

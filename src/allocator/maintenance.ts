@@ -2,7 +2,8 @@ import type { Blueprint } from '../generated/prisma/client.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { scheduleBlueprintMaintenance } from './jobs.js';
 import { loadBlueprint } from './blueprints.js';
-import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
+import type { AllocatorDeps, TxContext } from './context.js';
+import { inTransaction } from './transaction.js';
 import { writeLog } from './logs.js';
 import { maintenanceRuntime } from './runtime.js';
 

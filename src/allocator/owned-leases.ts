@@ -3,7 +3,8 @@ import type { OwnedLeaseRequest, OwnedLeases } from '../blueprints/implementatio
 import { ensureQueue, schedulePass } from './jobs.js';
 import { blueprintPrincipalId } from './blueprint-principal.js';
 import { sendCommand } from './commands.js';
-import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
+import type { AllocatorDeps, TxContext } from './context.js';
+import { inTransaction } from './transaction.js';
 import { writeLog, type LogData } from './logs.js';
 import { liveLeaseStatuses } from './state-machines.js';
 import { logResource } from './transitions.js';

@@ -2,7 +2,8 @@ import { Prisma, type Lease, type LeaseStatus } from '../generated/prisma/client
 import { rawQueries } from '../db/raw-sql.js';
 import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
 import type { Reservation } from '../queue/port.js';
-import { AfterCommit, CarriedCommit, inUpdateTransaction, type AllocatorDeps } from './context.js';
+import { AfterCommit, CarriedCommit, type AllocatorDeps } from './context.js';
+import { inUpdateTransaction } from './transaction.js';
 import { ensureQueue, scheduleLeaseUpdate, schedulePass } from './jobs.js';
 import { publishLog } from './logs.js';
 import { leaseTransitions } from './state-machines.js';

@@ -4,7 +4,8 @@ import { scheduleLeaseUpdate, schedulePass, scheduleResourceUpdate } from './job
 import type { ActivationResult } from '../blueprints/implementation.js';
 import { backoffDelayMs } from './backoff.js';
 import { loadBlueprint, type LoadedBlueprint } from './blueprints.js';
-import { inUpdateTransaction, type AllocatorDeps, type TxContext } from './context.js';
+import type { AllocatorDeps, TxContext } from './context.js';
+import { inUpdateTransaction } from './transaction.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import { scheduleHealthCheck } from './health.js';
 import { releaseOwnedLeases } from './owned-leases.js';

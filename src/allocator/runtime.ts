@@ -1,24 +1,10 @@
 import type { Lease, Resource } from '../generated/prisma/client.js';
-import type { BlueprintRuntime, CommandRunner, MaintenanceRuntime, OwnedLeases } from '../blueprints/implementation.js';
-import type { TransportFactory } from '../transports/transport.js';
-import { inTransaction, type AllocatorDeps, type TxContext } from './context.js';
-import { PermanentFailure } from '../failures.js';
+import type { BlueprintRuntime, MaintenanceRuntime, OwnedLeases } from '../blueprints/implementation.js';
+import type { AllocatorDeps, TxContext } from './context.js';
+import { noRuntimeTools, type RuntimeTools } from './runtime-tools.js';
+import { inTransaction } from './transaction.js';
 import { writeLog } from './logs.js';
 import { ownedLeases } from './owned-leases.js';
-
-/** What the outside-transaction hooks reach the world through; services build it once per process. */
-export interface RuntimeTools {
-  transports: TransportFactory;
-  commands: CommandRunner;
-  /** Aborted at shutdown, so that long setups stop and are retried by another process. */
-  signal: AbortSignal;
-}
-
-/** For a process that has not been given transports: every use fails with a clear reason. */
-export function noRuntimeTools(signal: AbortSignal = new AbortController().signal): RuntimeTools {
-  const unavailable = () => Promise.reject(new PermanentFailure('this process has no host transports configured'));
-  return { transports: { open: unavailable }, commands: { transportOf: unavailable, run: unavailable }, signal };
-}
 
 const noOwnedLeases: OwnedLeases = {
   list: () => Promise.resolve([]),

@@ -1,8 +1,7 @@
 import { protocol, type messages, type PGlite } from '@electric-sql/pglite';
 import { prepareValue } from 'pg/lib/utils.js';
 import type { Prisma } from '../generated/prisma/client.js';
-import type { RawQueries } from './raw-sql.js';
-import { GENERIC_PLANS, nameOf, statement, types, wantsGenericPlan } from './statements.js';
+import { GENERIC_PLANS, nameOf, statement, types, wantsGenericPlan, type RawQueries } from './statements.js';
 
 // The allocator's statements on PGlite, through its wire protocol with prepared statements.
 // PGlite's own query() parses, describes and plans every statement again, in five calls into the

@@ -3,24 +3,8 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import type pg from 'pg';
 import type { Database } from './database.js';
 import { embeddedQueries, embeddedTransaction } from './embedded-sql.js';
-import { GENERIC_PLANS, statement, wantsGenericPlan } from './statements.js';
+import { GENERIC_PLANS, statement, wantsGenericPlan, type RawQueries } from './statements.js';
 import type { Prisma } from '../generated/prisma/client.js';
-
-/**
- * What the allocator asks of a database: raw statements, as Prisma's tagged templates write them.
- * A Prisma client or transaction is one; the allocator's own statements use plain pg on
- * PostgreSQL (below) and PGlite's wire protocol on PGlite (embedded-sql.ts) instead.
- */
-export interface RawQueries {
-  $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T>;
-  $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number>;
-  /**
-   * A transaction's last statement and its COMMIT in one round trip (plain pg only; absent
-   * elsewhere, where the caller sends the statement as usual and the transaction commits after).
-   * Nothing that can fail may follow it: once it returns, the transaction has committed.
-   */
-  $queryRawAndCommit?<T = unknown>(query: Prisma.Sql): Promise<T>;
-}
 
 class PgQueries implements RawQueries {
   constructor(private readonly client: pg.Pool | pg.PoolClient) {}

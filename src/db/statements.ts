@@ -5,10 +5,9 @@ import { Prisma } from '../generated/prisma/client.js';
 // The allocator's statements as both databases' own drivers send them: plain pg on PostgreSQL
 // (raw-sql.ts), PGlite's wire protocol in process (embedded-sql.ts).
 //
-// Why not the Prisma client: a lease update is a handful of small statements, and through the Prisma client
-// each cost about four times the CPU of the statement itself in pg (measured on this project's
-// machine: ~200 µs against ~50 µs a statement, ~500 µs against ~75 µs a transaction's
-// BEGIN/COMMIT), which made the client a fifth of the server's CPU per lease. The statements and
+// Why not the Prisma client: a lease update is a handful of small statements, and through the
+// Prisma client each (and each transaction's BEGIN and COMMIT) cost several times the CPU of the
+// same statement sent by pg, a large share of the server's CPU per lease. The statements and
 // their results are the same as through Prisma's $queryRaw: the conversions below are the ones it
 // makes for the column types the allocator reads.
 
@@ -78,3 +77,19 @@ export function wantsGenericPlan(query: TemplateStringsArray | Prisma.Sql): bool
 }
 
 export const GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
+
+/**
+ * What the allocator asks of a database: raw statements, as Prisma's tagged templates write them.
+ * A Prisma client or transaction is one; the allocator's own statements use plain pg on
+ * PostgreSQL (below) and PGlite's wire protocol on PGlite (embedded-sql.ts) instead.
+ */
+export interface RawQueries {
+  $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T>;
+  $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number>;
+  /**
+   * A transaction's last statement and its COMMIT in one round trip (plain pg only; absent
+   * elsewhere, where the caller sends the statement as usual and the transaction commits after).
+   * Nothing that can fail may follow it: once it returns, the transaction has committed.
+   */
+  $queryRawAndCommit?<T = unknown>(query: Prisma.Sql): Promise<T>;
+}

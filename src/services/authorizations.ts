@@ -1,5 +1,6 @@
 import type { Authorization } from '../generated/prisma/client.js';
-import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps } from '../allocator/context.js';
+import { inTransaction } from '../allocator/transaction.js';
 import { notFound } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Blueprint, Prisma } from '../generated/prisma/client.js';
 import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
-import { inTransaction, type AllocatorDeps, type TxContext } from '../allocator/context.js';
+import type { AllocatorDeps, TxContext } from '../allocator/context.js';
+import { inTransaction } from '../allocator/transaction.js';
 import { bookMaintenance } from '../allocator/maintenance.js';
 import { bindBlueprint } from '../allocator/blueprints.js';
 import { drainForMaintenance } from '../allocator/drain.js';

@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps } from '../allocator/context.js';
+import { inTransaction } from '../allocator/transaction.js';
 import { may } from '../access/policy.js';
 import { conflict, notFound, validationError } from '../allocator/errors.js';
 import { PermanentFailure } from '../failures.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
-import { noRuntimeTools } from '../allocator/runtime.js';
+import { noRuntimeTools } from '../allocator/runtime-tools.js';
 import type { HostTransport, OutputStream } from '../transports/transport.js';
 import type { Actor } from './actor.js';
 import { commandStream, type LeaseCommandEvent } from './lease-command-stream.js';

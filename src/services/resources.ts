@@ -1,6 +1,7 @@
 import type { Resource } from '../generated/prisma/client.js';
 import { sendCommand } from '../allocator/commands.js';
-import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps } from '../allocator/context.js';
+import { inTransaction } from '../allocator/transaction.js';
 import { notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Lease, Principal, Quota } from '../generated/prisma/client.js';
-import { inTransaction, type AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps } from '../allocator/context.js';
+import { inTransaction } from '../allocator/transaction.js';
 import { leaseVisible, may } from '../access/policy.js';
 import { notFound } from '../allocator/errors.js';
 import { schedulePass } from '../allocator/jobs.js';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { inUpdateTransaction, type AllocatorDeps, type TxContext } from '../../src/allocator/context.js';
+import type { AllocatorDeps, TxContext } from '../../src/allocator/context.js';
+import { inUpdateTransaction } from '../../src/allocator/transaction.js';
 import { ensureQueue, scheduleJob, schedulePass } from '../../src/allocator/jobs.js';
 import type { JobClaim } from '../../src/queue/port.js';
 import { describeEachDatabase } from '../support/database.js';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { inUpdateTransaction, type AllocatorDeps } from '../../src/allocator/context.js';
+import type { AllocatorDeps } from '../../src/allocator/context.js';
+import { inUpdateTransaction } from '../../src/allocator/transaction.js';
 import { ensureQueue, schedulePass } from '../../src/allocator/jobs.js';
 import type { Reservation } from '../../src/queue/port.js';
 import type { ClaimedJob } from '../../src/queue/store.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { allocateLease, allocationView } from '../../src/allocator/allocate.js';
-import { inUpdateTransaction } from '../../src/allocator/context.js';
+import { inUpdateTransaction } from '../../src/allocator/transaction.js';
 import { describeEachDatabase } from '../support/database.js';
 import { bareAllocatorDeps, createHarness, logTypes, unwrap, type Harness } from '../support/allocator-harness.js';
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { rawTransaction, type RawQueries } from '../../src/db/raw-sql.js';
+import { rawTransaction } from '../../src/db/raw-sql.js';
+import type { RawQueries } from '../../src/db/statements.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { createTestDatabase, describePostgres, type TestDatabase } from '../support/database.js';
 import { countSocketWrites } from '../support/socket-writes.js';

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { inUpdateTransaction, type AllocatorDeps } from '../../src/allocator/context.js';
+import type { AllocatorDeps } from '../../src/allocator/context.js';
+import { inUpdateTransaction } from '../../src/allocator/transaction.js';
 import type { JobClaim } from '../../src/queue/port.js';
 import { defaultWorkerOptions, QueueWorker } from '../../src/queue/worker.js';
 import { describeEachDatabase } from '../support/database.js';

@@ -1,7 +1,8 @@
 import type { Lease } from '../../generated/prisma/client.js';
 import type { JobClaim } from '../../queue/port.js';
 import { backoffDelayMs } from '../backoff.js';
-import { inUpdateTransaction, type AllocatorDeps, type TxContext } from '../context.js';
+import type { AllocatorDeps, TxContext } from '../context.js';
+import { inUpdateTransaction } from '../transaction.js';
 import { scheduleJob, schedulePass } from '../jobs.js';
 import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';

@@ -1,5 +1,5 @@
 import type { Lease } from '../../generated/prisma/client.js';
-import type { RawQueries } from '../../db/raw-sql.js';
+import type { RawQueries } from '../../db/statements.js';
 import type { AllocatorOptions } from '../options.js';
 import { band, policyOrder, type Owner } from './policy-order.js';
 

@@ -1,0 +1,76 @@
+import type { Prisma } from '../generated/prisma/client.js';
+import { rawTransaction } from '../db/raw-sql.js';
+import { takeCarried, type JobClaim } from '../queue/port.js';
+import { AfterCommit, CarriedCommit, type AllocatorDeps, type Tx, type TxContext } from './context.js';
+import { writeScheduledJobs } from './jobs.js';
+
+// The allocator's transactions: the work of one, the jobs it asked for written as its last
+// statement, and its events published only once it has committed.
+
+/**
+ * Runs `fn` in one interactive transaction of the Prisma client and, only once it has committed,
+ * publishes its events and wakes the worker. A throw rolls everything back and publishes nothing.
+ */
+export async function inTransaction<T>(
+  deps: AllocatorDeps,
+  fn: (ctx: TxContext<Prisma.TransactionClient>) => Promise<T>,
+  claim?: JobClaim,
+): Promise<T> {
+  return run(deps, claim, fn, (body) =>
+    deps.db.prisma.$transaction(body, {
+      timeout: deps.options.transactionTimeoutMs,
+      maxWait: deps.options.transactionTimeoutMs,
+    }),
+  );
+}
+
+/**
+ * The same for the allocator's updates, which need raw statements only: on PostgreSQL they run on
+ * plain pg (see ../db/statements.ts for why), elsewhere through the client.
+ */
+export async function inUpdateTransaction<T>(
+  deps: AllocatorDeps,
+  fn: (ctx: TxContext) => Promise<T>,
+  claim?: JobClaim,
+): Promise<T> {
+  return run(deps, claim, fn, (body) => rawTransaction(deps.db, deps.options.transactionTimeoutMs, body));
+}
+
+async function run<T, X extends Tx>(
+  deps: AllocatorDeps,
+  claim: JobClaim | undefined,
+  fn: (ctx: TxContext<X>) => Promise<T>,
+  transaction: (body: (tx: X) => Promise<T>) => Promise<T>,
+): Promise<T> {
+  const after = new AfterCommit();
+  const onCommit: (() => void)[] = [];
+  const onRollback: (() => void)[] = [];
+  let result: T;
+  try {
+    result = await transaction(async (tx) => {
+      const ctx: TxContext<X> = {
+        tx,
+        after,
+        now: deps.options.clock(),
+        deps,
+        jobs: new Map(),
+        passes: new Map(),
+        claim,
+        onCommit,
+        onRollback,
+      };
+      const value = await fn(ctx);
+      await writeScheduledJobs(ctx);
+      return value;
+    });
+  } catch (error) {
+    for (const undo of onRollback) undo();
+    throw error;
+  }
+  for (const done of onCommit) done();
+  const carried = claim ? takeCarried(claim) : null;
+  if (carried instanceof CarriedCommit) after.absorb(carried.after);
+  else carried?.flush();
+  after.flush(deps);
+  return result;
+}
