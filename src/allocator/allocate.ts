@@ -540,11 +540,7 @@ async function hookFailed(ctx: TxContext, lease: Lease, blueprintId: number, err
   throw error;
 }
 
-/**
- * An ACTIVE resource of a candidate blueprint that this lease cannot use, with no lease on it,
- * idle (no acquisition or release) and with nothing destroyed on it for the grace period, and not
- * already asked to go. Reclaiming it frees capacity (a binding, a limit slot) for this lease.
- */
+/** Whether the lease could take the resource as it is now (its blueprint judging). */
 async function usableBy(
   lease: Lease,
   resource: Resource,
@@ -555,6 +551,11 @@ async function usableBy(
   return loaded !== undefined && loaded.implementation.canAcquireLeaseOn(loaded.blueprint, resource, lease, queries);
 }
 
+/**
+ * An ACTIVE resource of a candidate blueprint that this lease cannot use, with no lease on it,
+ * idle (no acquisition or release) and with nothing destroyed on it for the grace period, and not
+ * already asked to go. Reclaiming it frees capacity (a binding, a limit slot) for this lease.
+ */
 async function reclaimableResource(
   ctx: TxContext,
   candidates: LoadedBlueprint[],

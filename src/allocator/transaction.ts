@@ -25,8 +25,8 @@ export async function inTransaction<T>(
 }
 
 /**
- * The same for the allocator's updates, which need raw statements only: on PostgreSQL they run on
- * plain pg (see ../db/statements.ts for why), elsewhere through the client.
+ * The same for the allocator's updates, which need raw statements only: they go to each
+ * database's own driver, plain pg or PGlite's wire protocol (see ../db/statements.ts for why).
  */
 export async function inUpdateTransaction<T>(
   deps: AllocatorDeps,
