@@ -1,7 +1,8 @@
 // npx tsx bench/cpu-per-grant.ts [N]: server CPU (user + system, from /proc) per operation for a
-// GraphQL query with one read, and per grant (requestLease until ACTIVE on a leasesChanged
-// subscription) on a filled 64-host pool; a build of another commit can be measured the same way
-// for a ratio on one machine at one time. `npm run bench` builds dist/ first; this does not.
+// GraphQL query that reads nothing (the HTTP and GraphQL stack's own cost per request), one with
+// one read, and per grant (requestLease until ACTIVE on a leasesChanged subscription) on a filled
+// 64-host pool; a build of another commit can be measured the same way for a ratio on one machine
+// at one time. `npm run bench` builds dist/ first; this does not.
 import { createHostPool, gql, LeaseWatcher, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
 import { cpuMs, startBenchServer } from './servers.js';
@@ -36,9 +37,11 @@ try {
     const [id] = await requestLeases(server.graphqlUrl, { resourceType: 'grant' });
     await watcher.when(id!, 'ACTIVE', 60_000);
   };
-  // Warm-up: the JIT, and a pool whose resources all exist.
-  await inParallel(Math.max(200, n / 2), () => gql(server.graphqlUrl, '{ viewer { id } }'));
-  await inParallel(200, grant);
+  // Warm-up: enough requests for the JIT to have compiled the request path (a few hundred were
+  // not), and a pool whose resources all exist.
+  await inParallel(Math.max(1_000, n), () => gql(server.graphqlUrl, '{ viewer { id } }'));
+  await inParallel(Math.max(200, n / 2), grant);
+  await measure('query { __typename }', n, () => gql(server.graphqlUrl, '{ __typename }'));
   await measure('query { viewer { id } }', n, () => gql(server.graphqlUrl, '{ viewer { id } }'));
   await measure('grant (requestLease → ACTIVE on subscription)', n, grant);
   watcher.close();
