@@ -81,7 +81,7 @@ export const GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
 /**
  * What the allocator asks of a database: raw statements, as Prisma's tagged templates write them.
  * A Prisma client or transaction is one; the allocator's own statements use plain pg on
- * PostgreSQL (below) and PGlite's wire protocol on PGlite (embedded-sql.ts) instead.
+ * PostgreSQL (raw-sql.ts) and PGlite's wire protocol on PGlite (embedded-sql.ts) instead.
  */
 export interface RawQueries {
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T>;
