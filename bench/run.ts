@@ -259,6 +259,7 @@ try {
           factor: 3,
           seconds: settings.overloadSeconds,
           probeSeconds: settings.quick ? 1 : 5,
+          warmSeconds: settings.quick ? 1 : 10,
           clients: 16,
           connections: 256,
         }),
