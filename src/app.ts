@@ -2,7 +2,7 @@ import { isLoopback } from './auth/authenticate.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { applyMigrations } from './db/migrate.js';
-import { AUTOVACUUM_OFF_WARNING, autovacuumSetting } from './db/upkeep.js';
+import { autovacuumOffWarning, autovacuumSetting, startUpkeep, UPKEEP_INTERVAL_MS } from './db/upkeep.js';
 import { createEventFanout } from './events/event-target.js';
 import { createDrydockPubSub, pubSubSink } from './events/pubsub.js';
 import type { Logger } from './logger.js';
@@ -27,6 +27,7 @@ type ServeOptions = Pick<
   | 'shutdownTimeoutMs'
   | 'workerConcurrency'
   | 'jobClaimTtlMs'
+  | 'databaseUpkeep'
   | 'redisUrl'
   | 'allowLocalAnonymous'
   | 'allowLocalTransport'
@@ -63,7 +64,9 @@ export async function serve(
 ): Promise<App> {
   const fanout = await createEventFanout({ redisUrl: config.redisUrl, db, logger });
   logger.info(`events between processes: ${fanout.kind}`);
-  if ((await autovacuumSetting(db)) === 'off') logger.warn(AUTOVACUUM_OFF_WARNING);
+  const autovacuumOff = (await autovacuumSetting(db)) === 'off';
+  if (autovacuumOff) logger.warn(autovacuumOffWarning(config.databaseUpkeep));
+  const upkeep = autovacuumOff && config.databaseUpkeep ? startUpkeep(db, logger, UPKEEP_INTERVAL_MS) : null;
   const metrics = config.metrics ? createMetrics(db) : undefined;
   const tracing = config.otlpEndpoint ? await startTracing(config.otelServiceName, logger) : undefined;
   const pubsub = createDrydockPubSub(fanout.target, metrics && ((ms) => metrics.deliveryLag.observe(ms / 1_000)));
@@ -137,6 +140,7 @@ export async function serve(
       await server.close();
       await wakeUps?.return();
       await worker?.stop();
+      await upkeep?.stop();
       await fanout.close();
       await tracing?.shutdown();
     },

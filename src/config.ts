@@ -76,6 +76,7 @@ const schema = z.object({
   EVENT_LOOP_LAG_LIMIT_MS: positiveInt.default(50),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(4_194_304),
   JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
+  DATABASE_UPKEEP: boolean.default(true),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
     .default('info'),
@@ -108,6 +109,8 @@ export type Config = {
   workerConcurrency: number;
   /** A job claim not renewed for this long (its process died) is taken over by another process. */
   jobClaimTtlMs: number;
+  /** On a PostgreSQL without autovacuum, vacuum and analyze this service's tables as autovacuum would. */
+  databaseUpkeep: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** JSON lines by default; pretty when stderr is a terminal (or LOG_FORMAT=pretty). */
   logFormat: LogFormat;
@@ -177,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     workerConcurrency: v.WORKER_CONCURRENCY,
     jobClaimTtlMs: v.JOB_CLAIM_TTL_MS,
+    databaseUpkeep: v.DATABASE_UPKEEP,
     logLevel: v.LOG_LEVEL,
     logFormat: v.LOG_FORMAT ?? defaultLogFormat(stderr),
     metrics: v.METRICS,
