@@ -2,19 +2,43 @@ import { queryFromInfo } from '@pothos/plugin-prisma';
 import type { GraphQLResolveInfo } from 'graphql';
 import { rowMatches } from '../access/row-match.js';
 import { readThroughOutage } from '../db/connection-loss.js';
-import { rawQueries } from '../db/raw-sql.js';
-import { Prisma } from '../generated/prisma/client.js';
+import type { Prisma } from '../generated/prisma/client.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
 import type { GraphQLContext } from './context.js';
 import { freshLoaderCache } from './event-stream.js';
 import { sharedRead } from './shared-reads.js';
+import { readAhead } from './read-ahead.js';
+import { readSnapshot, type ChangedObject } from './snapshots.js';
 
 export type SelectionQuery = ReturnType<typeof queryFromInfo>;
 
 /** Where a `*Changed` row keeps the log cursor it reflects, for its `changeCursor` field. */
 export const CHANGE_CURSOR = Symbol('changeCursor');
 
-export type ChangedObject = { kind: 'lease' | 'resource'; id: number };
+/**
+ * A dashboard subscription (leasesChanged, resourcesChanged): each event's row as `changedRow`
+ * reads it, read ahead of what was sent (read-ahead.ts) and sent in event order, without the
+ * rows the subscriber's filter leaves out or that are older than one already sent.
+ */
+export async function* changedRows<E extends object, T extends object>(
+  ctx: GraphQLContext,
+  info: GraphQLResolveInfo,
+  events: AsyncIterable<E>,
+  objectOf: (event: E) => ChangedObject,
+  /** The subscriber's filter, for the object with this id. */
+  whereOf: (id: number) => object,
+  read: (query: SelectionQuery, where: object) => Prisma.PrismaPromise<T | null>,
+): AsyncGenerator<T> {
+  const seen = new SeenCursors();
+  const readOne = async (event: E) => {
+    const object = objectOf(event);
+    const where = whereOf(object.id);
+    const changed = await changedRow(ctx, info, event, object, where, (query) => read(query, where));
+    return { id: object.id, ...changed };
+  };
+  for await (const { id, row, cursor } of readAhead(events, readOne, readAheadLimit(ctx, info)))
+    if (!seen.isStale(id, cursor) && row) yield row;
+}
 
 /**
  * The row a dashboard subscription (leasesChanged, resourcesChanged) sends for one event, or null
@@ -70,15 +94,6 @@ function readSelection<T extends object>(
   );
 }
 
-type Snapshot = { row: Record<string, unknown> | null; cursor: bigint };
-
-const snapshotSql = (object: ChangedObject) =>
-  object.kind === 'lease'
-    ? Prisma.sql`SELECT (SELECT max(g.id) FROM "Log" g WHERE g."leaseId" = ${object.id}) AS cursor,
-        (SELECT to_jsonb(l) FROM "Lease" l WHERE l.id = ${object.id}) AS row`
-    : Prisma.sql`SELECT (SELECT max(g.id) FROM "Log" g WHERE g."resourceId" = ${object.id}) AS cursor,
-        (SELECT to_jsonb(r) FROM "Resource" r WHERE r.id = ${object.id}) AS row`;
-
 const dateColumns = (model: 'Lease' | 'Resource') =>
   new Set(
     getDatamodel()
@@ -107,13 +122,12 @@ function plainSnapshot<T>(
   query: SelectionQuery,
   where: object,
 ): Promise<{ row: T | null; cursor: bigint } | null> | null {
-  if (Object.values(query).some((part) => part && typeof part === 'object' && Object.keys(part).length > 0))
-    return null;
+  if (!ownColumnsOnly(query)) return null;
   const snapshot = sharedRead(event, JSON.stringify(['snapshot', object]), () =>
     readThroughOutage(async () => {
-      const [found] = await (await rawQueries(ctx.db)).$queryRaw<Snapshot[]>(snapshotSql(object));
-      const row = found?.row ? decodeRow(object.kind, found.row) : null;
-      const cursor = BigInt(found?.cursor ?? 0n);
+      const found = await readSnapshot(ctx.db, object);
+      const row = found.row ? decodeRow(object.kind, found.row) : null;
+      const cursor = found.cursor;
       if (row) (row as Record<symbol, unknown>)[CHANGE_CURSOR] = cursor;
       return { row, cursor };
     }),
@@ -129,6 +143,22 @@ function plainSnapshot<T>(
     return { row: matches ? (row as T) : null, cursor };
   });
 }
+
+/** How many events of a subscription may be read at once (read-ahead.ts). */
+const READ_AHEAD = 64;
+
+/**
+ * How far a `*Changed` subscription may read ahead of what it has sent: far, when its selection is
+ * the object's own columns (each event's read is one statement of its own, and those in flight
+ * together share one); one at a time otherwise, since every read of a selection with relations
+ * renews the subscription's one loader cache, which the event before it may still be using.
+ */
+function readAheadLimit(ctx: GraphQLContext, info: GraphQLResolveInfo): number {
+  return ownColumnsOnly(queryFromInfo({ context: ctx, info })) ? READ_AHEAD : 1;
+}
+
+const ownColumnsOnly = (query: SelectionQuery) =>
+  !Object.values(query).some((part) => part && typeof part === 'object' && Object.keys(part).length > 0);
 
 /** The cursor a `*Changed` row was read at, as its `changeCursor` field shows it. */
 export function changeCursorOf(row: object): string | null {

@@ -9,7 +9,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { LeaseFilter, leaseWhere } from './filters.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
-import { changeCursorOf, changedRow, SeenCursors } from './changed-rows.js';
+import { changeCursorOf, changedRows } from './changed-rows.js';
 import { keptAlive } from './keep-alive.js';
 import { PrincipalNode } from './principal.js';
 
@@ -307,21 +307,15 @@ builder.subscriptionFields((t) => ({
     type: 'Lease',
     description: 'Each lease you can see, whenever it changes (for dashboards); the same filter as `leases`.',
     args: { filter: t.arg({ type: LeaseFilter }) },
-    subscribe: async function* (_root, args, ctx, info) {
-      const seen = new SeenCursors();
-      for await (const event of ctx.pubsub.subscribe('leases:changed')) {
-        const where = { AND: [{ id: event.leaseId }, leaseWhere(ctx, args.filter)] };
-        const { row, cursor } = await changedRow(
-          ctx,
-          info,
-          event,
-          { kind: 'lease', id: event.leaseId },
-          where,
-          (query) => ctx.db.prisma.lease.findFirst({ ...query, where }),
-        );
-        if (!seen.isStale(event.leaseId, cursor) && row) yield row;
-      }
-    },
+    subscribe: (_root, args, ctx, info) =>
+      changedRows(
+        ctx,
+        info,
+        ctx.pubsub.subscribe('leases:changed'),
+        (event) => ({ kind: 'lease', id: event.leaseId }),
+        (id) => ({ AND: [{ id }, leaseWhere(ctx, args.filter)] }),
+        (query, where) => ctx.db.prisma.lease.findFirst({ ...query, where }),
+      ),
     resolve: (_query, lease) => lease as Lease,
   }),
 }));

@@ -8,7 +8,7 @@ import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream
 import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId, visibleNode } from './ids.js';
 import { LogNode } from './log.js';
-import { changeCursorOf, changedRow, SeenCursors } from './changed-rows.js';
+import { changeCursorOf, changedRows } from './changed-rows.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
@@ -179,17 +179,15 @@ builder.subscriptionFields((t) => ({
     type: 'Resource',
     description: 'Each resource you can see, whenever it changes (for dashboards); the same filter as `resources`.',
     args: { filter: t.arg({ type: ResourceFilter }) },
-    subscribe: async function* (_root, args, ctx, info) {
-      const seen = new SeenCursors();
-      for await (const event of ctx.pubsub.subscribe('resources:changed')) {
-        const where = { AND: [{ id: event.resourceId }, resourceWhere(ctx, args.filter)] };
-        const object = { kind: 'resource', id: event.resourceId } as const;
-        const { row, cursor } = await changedRow(ctx, info, event, object, where, (query) =>
-          ctx.db.prisma.resource.findFirst({ ...query, where }),
-        );
-        if (!seen.isStale(event.resourceId, cursor) && row) yield row;
-      }
-    },
+    subscribe: (_root, args, ctx, info) =>
+      changedRows(
+        ctx,
+        info,
+        ctx.pubsub.subscribe('resources:changed'),
+        (event) => ({ kind: 'resource', id: event.resourceId }),
+        (id) => ({ AND: [{ id }, resourceWhere(ctx, args.filter)] }),
+        (query, where) => ctx.db.prisma.resource.findFirst({ ...query, where }),
+      ),
     resolve: (_query, resource) => resource as Resource,
   }),
 }));
