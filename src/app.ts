@@ -39,6 +39,7 @@ type ServeOptions = Pick<
   | 'leaseAttributeLimits'
   | 'maxQueryCost'
   | 'maxBodyBytes'
+  | 'listenBacklog'
   | 'rateLimitPerMinute'
   | 'maxInFlight'
   | 'maxInFlightPerPrincipal'
@@ -116,6 +117,7 @@ export async function serve(
         maxTokens: config.maxQueryTokens,
       },
       maxBodyBytes: config.maxBodyBytes,
+      listenBacklog: config.listenBacklog,
       rateLimitPerMinute: config.rateLimitPerMinute,
       shedding: {
         maxInFlight: config.maxInFlight,

@@ -64,6 +64,7 @@ const schema = z.object({
   LEASE_ATTRIBUTE_VALUE_MAX_LENGTH: positiveInt.default(attributeDefaults.maxValueLength),
   LEASE_ATTRIBUTES_MAX_BYTES: positiveInt.default(attributeDefaults.maxTotalBytes),
   MAX_BODY_BYTES: positiveInt.default(262_144),
+  LISTEN_BACKLOG: positiveInt.default(4_096),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   MAX_IN_FLIGHT: positiveInt.default(64),
   MAX_IN_FLIGHT_PER_PRINCIPAL: positiveInt.default(32),
@@ -131,6 +132,8 @@ export type Config = {
   /** Bounds on a lease request's attributes: key count, one value's length (as JSON), their total size. */
   leaseAttributeLimits: LeaseAttributeLimits;
   maxBodyBytes: number;
+  /** Connections the kernel completes and holds for the process to accept (capped by net.core.somaxconn). */
+  listenBacklog: number;
   rateLimitPerMinute: number;
   /** GraphQL requests running at once in this process; past it, 503 with Retry-After. */
   maxInFlight: number;
@@ -199,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
       maxTotalBytes: v.LEASE_ATTRIBUTES_MAX_BYTES,
     },
     maxBodyBytes: v.MAX_BODY_BYTES,
+    listenBacklog: v.LISTEN_BACKLOG,
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
     maxInFlight: v.MAX_IN_FLIGHT,
     maxInFlightPerPrincipal: v.MAX_IN_FLIGHT_PER_PRINCIPAL,

@@ -19,6 +19,14 @@ export interface GrantResult {
 
 export const WARM_SECONDS = 5;
 
+/** fetch's own message ("fetch failed") hides what failed: its cause says. */
+function describe(error: unknown): string {
+  const { message, cause } = error as Error;
+  return cause instanceof Error
+    ? `${message}: ${(cause as NodeJS.ErrnoException).code ?? ''} ${cause.message}`
+    : message;
+}
+
 /**
  * Open-loop arrivals at a fixed rate (a late server does not slow the arrivals down, as it would
  * with a closed loop): each lease is timed from the moment its request is sent until its ACTIVE
@@ -53,7 +61,7 @@ export async function grantLatency(
         })
         .catch((error: unknown) => {
           failed++;
-          if (failed <= 3) console.error(`  grant failed: ${(error as Error).message}`);
+          if (failed <= 3) console.error(`  grant failed: ${describe(error)}`);
         }),
     );
   }

@@ -63,6 +63,14 @@ export interface HttpServerOptions {
   anonymous: 'local-admin' | 'reject';
   limits: QueryLimits;
   maxBodyBytes: number;
+  /**
+   * The listening socket's accept queue. libuv accepts one connection per turn of the event loop,
+   * and a loaded process turns slowly: a burst of new connections waits in this queue, and past it
+   * the kernel drops their SYNs, which clients retry after 1, 3 and 7 s or give up on (undici
+   * after 10 s). Node's default of 511 overflowed at 200 new connections a second on the
+   * embedded database; queued, they are admitted or refused when the process reaches them.
+   */
+  listenBacklog: number;
   rateLimitPerMinute: number;
   /** Work in flight in this process, in total (fixed or adaptive) and per principal, past which requests are refused. */
   shedding: ProcessBoundOptions;
@@ -258,7 +266,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: options.listenBacklog }, () => {
       server.off('error', reject);
       resolve();
     });
