@@ -122,7 +122,8 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   const written = rows.filter((row): row is (typeof rows)[number] & { key: string; mine: boolean } => row.key !== null);
   // The ending job's row: deleted (completed), kept claimed to run again (mine), or neither.
   const finished = rows.find((row) => row.key === null);
-  if (ending && finished) ctx.onCommit?.push(() => (finished.mine ? (ending.again = true) : (ending.completed = true)));
+  if (ending && finished)
+    ctx.onCommit?.push(() => (finished.mine ? (ending.again = true) : (ending.completedAt = performance.now())));
   const started = reservation ? written.find((row) => row.mine) : undefined;
   if (reservation) {
     if (started) {

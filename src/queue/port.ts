@@ -32,8 +32,12 @@ export interface JobClaim {
    * completion keeps the row and sets it to this time (see ../queue/jobs.ts).
    */
   rescheduleAt: Date | null;
-  /** The handler removed the job's row itself, in a statement of its own work: no completion is due. */
-  completed?: boolean;
+  /**
+   * When (performance.now()) the handler removed the job's row itself, in a statement of its own
+   * work: no completion is due, and the claim ended there, though the handler may still be running
+   * what its commit set off.
+   */
+  completedAt?: number;
   /**
    * The handler's last transaction found the job asked for again while it ran, and kept it claimed
    * (see continueRerunJobSql): the worker runs it again at once, with no completion and no claim.

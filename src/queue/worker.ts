@@ -29,8 +29,11 @@ export interface WorkerOptions {
   deadClaimIntervalMs: number;
   /** Delay before re-running a job whose handler threw (attempt is 1-based). */
   retryDelayMs: (attempt: number) => number;
-  /** Instrumentation around each job (tests use it to prove that updates never overlap). */
-  wrap?: (job: ClaimedJob, run: () => Promise<void>) => Promise<void>;
+  /**
+   * Instrumentation around each run of a job (tests use it to prove that updates never overlap;
+   * the claim says when the run's own commit ended it).
+   */
+  wrap?: (claim: JobClaim, run: () => Promise<void>) => Promise<void>;
   onError?: (job: ClaimedJob | null, error: unknown) => void;
 }
 
@@ -277,15 +280,16 @@ export class QueueWorker {
         for (let runs = 1; ; runs++) {
           const running = current;
           const execute = () => handler(job, running);
-          await (this.options.wrap ? this.options.wrap(job, execute) : execute());
+          await (this.options.wrap ? this.options.wrap(running, execute) : execute());
           if (!current.again || this.stopped || runs >= MAX_RUNS_PER_CLAIM) break;
           current = { job, rescheduleAt: null, carried: null, continues: true };
         }
         clearInterval(heartbeat);
         // A job kept claimed to run again that is not run here now is due at once, for anyone.
-        const dueAgainAt = current.completed
-          ? null
-          : await completeJob(this.db, job, current.again ? new Date() : current.rescheduleAt);
+        const dueAgainAt =
+          current.completedAt !== undefined
+            ? null
+            : await completeJob(this.db, job, current.again ? new Date() : current.rescheduleAt);
         if (dueAgainAt) this.notify(dueAgainAt);
       } catch (error) {
         clearInterval(heartbeat);

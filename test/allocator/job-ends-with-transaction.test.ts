@@ -50,7 +50,7 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
   it('deletes its row in the last statement, alone or with the jobs the transaction asks for', async () => {
     const alone = await claimed();
     await ending(alone);
-    expect(alone.completed).toBe(true);
+    expect(alone.completedAt).toBeDefined();
     expect(await jobs()).toEqual([]);
 
     const withOthers = await claimed();
@@ -58,7 +58,7 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
       await ensureQueue(ctx, 'test-slot');
       schedulePass(ctx, 'test-slot');
     });
-    expect(withOthers.completed).toBe(true);
+    expect(withOthers.completedAt).toBeDefined();
     expect(await jobs()).toEqual([expect.stringMatching(/^pass:\d+$/)]);
   });
 
@@ -66,7 +66,7 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
     // Marked to run again while it ran (another transaction's request), for now.
     const rerun = await claimed(true);
     await ending(rerun);
-    expect(rerun.completed).toBeFalsy();
+    expect(rerun.completedAt).toBeUndefined();
     expect(rerun.again).toBe(true);
     expect(await jobs()).toEqual(['lease:1 (held)']);
     await h.reset();
@@ -74,7 +74,7 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
     // Asked for at a later time: the worker's completion makes it due then.
     const later = await claimed(true, new Date(Date.now() + 60_000));
     await ending(later);
-    expect(later.completed).toBeFalsy();
+    expect(later.completedAt).toBeUndefined();
     expect(later.again).toBeFalsy();
     expect(await jobs()).toEqual(['lease:1 (held) (rerun)']);
     await h.reset();
@@ -93,7 +93,7 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
     const again = await claimed();
     const later = new Date(Date.now() + 60_000);
     await ending(again, (ctx) => scheduleJob(ctx, 'LEASE_UPDATE', 1, later));
-    expect(again.completed).toBeFalsy();
+    expect(again.completedAt).toBeUndefined();
     expect(again.rescheduleAt).toEqual(later);
     expect(await jobs()).toEqual(['lease:1 (held)']);
     await h.reset();
@@ -101,7 +101,7 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
     // More of the job runs after this transaction.
     const going = await claimed();
     await inUpdateTransaction(deps, async () => {}, going);
-    expect(going.completed).toBeFalsy();
+    expect(going.completedAt).toBeUndefined();
     expect(await jobs()).toEqual(['lease:1 (held)']);
   });
 
@@ -113,7 +113,7 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
         ctx.jobs.set('bad', { kind: 'NOT_A_KIND' as never, targetId: 1, runAt: ctx.now });
       }),
     ).rejects.toThrow();
-    expect(failing.completed).toBeFalsy();
+    expect(failing.completedAt).toBeUndefined();
     expect(await jobs()).toEqual(['lease:1 (held)']);
   });
 });

@@ -103,20 +103,20 @@ describePostgres('a pass on an idle queue', () => {
     // Nothing waits: the look removed the row, and the worker is told not to complete it.
     const idle = await claimed(false);
     await runSchedulingPass(deps, queueId, idle);
-    expect(idle.completed).toBe(true);
+    expect(idle.completedAt).toBeDefined();
     expect(await jobRows()).toBe(0);
 
     // Asked for again while it ran: the row stays for the worker's completion to make due.
     const again = await claimed(true);
     await runSchedulingPass(deps, queueId, again);
-    expect(again.completed).toBeFalsy();
+    expect(again.completedAt).toBeUndefined();
     expect(await jobRows()).toBe(1);
 
     // A lease waits: the pass runs, and ends its job in its own transaction (job-ends-with-transaction.test.ts).
     const waiting = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
     const busy = await claimed(false);
     await runSchedulingPass(deps, queueId, busy);
-    expect(busy.completed).toBe(true);
+    expect(busy.completedAt).toBeDefined();
     expect(await jobRows()).toBe(0);
     expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: waiting.id } })).status).toBe('ACTIVE');
   });

@@ -48,6 +48,6 @@ export async function nothingWaiting(db: Database, queueId: number, claim: JobCl
     d AS (${deleteFinishedJobSql(claim?.job ?? null, Prisma.sql`NOT (SELECT waiting FROM w)`)})
     SELECT (SELECT waiting FROM w) AS waiting, EXISTS (SELECT 1 FROM d) AS done`;
   if (!row || row.waiting) return false;
-  if (row.done && claim) claim.completed = true;
+  if (row.done && claim) claim.completedAt = performance.now();
   return true;
 }
