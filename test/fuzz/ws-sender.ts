@@ -20,7 +20,10 @@ export function runWsCase(wsUrl: string, c: WsCase, timeoutMs = 5_000): Promise<
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      socket.removeAllListeners('message');
+      // The outcome is what the server did until now: terminating a socket that is still
+      // connecting reports an error and a close with 1006 of the client's own making, which would
+      // read as a server that broke the connection.
+      for (const event of ['message', 'close', 'error'] as const) socket.removeAllListeners(event);
       if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
         socket.on('error', () => {});
         socket.terminate();
