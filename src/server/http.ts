@@ -67,8 +67,8 @@ export interface HttpServerOptions {
    * The listening socket's accept queue. libuv accepts one connection per turn of the event loop,
    * and a loaded process turns slowly: a burst of new connections waits in this queue, and past it
    * the kernel drops their SYNs, which clients retry after 1, 3 and 7 s or give up on (undici
-   * after 10 s). Node's default of 511 overflowed at 200 new connections a second on the
-   * embedded database; queued, they are admitted or refused when the process reaches them.
+   * after 10 s). Node's default (511) overflowed under a burst of new connections to a saturated
+   * process; queued, they are admitted or refused when the process reaches them.
    */
   listenBacklog: number;
   rateLimitPerMinute: number;
