@@ -40,6 +40,7 @@ type ServeOptions = Pick<
   | 'maxQueryCost'
   | 'maxBodyBytes'
   | 'listenBacklog'
+  | 'passGapMs'
   | 'rateLimitPerMinute'
   | 'maxInFlight'
   | 'maxInFlightPerPrincipal'
@@ -52,6 +53,13 @@ type ServeOptions = Pick<
   | 'otlpEndpoint'
   | 'otelServiceName'
 >;
+
+/**
+ * PGlite runs one statement at a time, in this process: there, passes that each found one lease
+ * waiting took most of a saturated process's time (scheduler/pacing.ts). On PostgreSQL passes
+ * already serve together what arrives while one runs.
+ */
+const EMBEDDED_PASS_GAP_MS = 10;
 
 /**
  * Serves the API on an open, migrated database and runs the allocator's queue in this process;
@@ -80,7 +88,11 @@ export async function serve(
     transports: { allowLocal: config.allowLocalTransport, stateDir: config.sshStateDir },
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
     ...extra,
-    allocator: { leaseAttributeLimits: config.leaseAttributeLimits, ...extra.allocator },
+    allocator: {
+      leaseAttributeLimits: config.leaseAttributeLimits,
+      passGapMs: config.passGapMs ?? (db.kind === 'pglite' ? EMBEDDED_PASS_GAP_MS : 0),
+      ...extra.allocator,
+    },
   });
   const worker = config.workerConcurrency > 0 ? services.worker.start({ concurrency: config.workerConcurrency }) : null;
   const wakeUps = worker && shareWakeUps ? pubsub.subscribe('jobs:due') : null;

@@ -65,6 +65,16 @@ const schema = z.object({
   LEASE_ATTRIBUTES_MAX_BYTES: positiveInt.default(attributeDefaults.maxTotalBytes),
   MAX_BODY_BYTES: positiveInt.default(262_144),
   LISTEN_BACKLOG: positiveInt.default(4_096),
+  // Unset: 10 ms on the embedded database, 0 on PostgreSQL (app.ts).
+  SCHEDULING_PASS_GAP_MS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(0, 'must be 0 or more')
+      .max(1_000, 'must be at most 1000')
+      .optional(),
+  ),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   MAX_IN_FLIGHT: positiveInt.default(64),
   MAX_IN_FLIGHT_PER_PRINCIPAL: positiveInt.default(32),
@@ -134,6 +144,8 @@ export type Config = {
   maxBodyBytes: number;
   /** Connections the kernel completes and holds for the process to accept (capped by net.core.somaxconn). */
   listenBacklog: number;
+  /** See AllocatorOptions.passGapMs; unset: the database's default (app.ts). */
+  passGapMs: number | undefined;
   rateLimitPerMinute: number;
   /** GraphQL requests running at once in this process; past it, 503 with Retry-After. */
   maxInFlight: number;
@@ -203,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     },
     maxBodyBytes: v.MAX_BODY_BYTES,
     listenBacklog: v.LISTEN_BACKLOG,
+    passGapMs: v.SCHEDULING_PASS_GAP_MS,
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
     maxInFlight: v.MAX_IN_FLIGHT,
     maxInFlightPerPrincipal: v.MAX_IN_FLIGHT_PER_PRINCIPAL,

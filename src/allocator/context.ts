@@ -7,6 +7,7 @@ import type { AllocatorOptions } from './options.js';
 import type { RawQueries } from '../db/statements.js';
 import type { RuntimeTools } from './runtime-tools.js';
 import type { IdleQueues } from './scheduler/idle-queues.js';
+import type { PassPacing } from './scheduler/pacing.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
 export type Tx = RawQueries;
@@ -73,6 +74,8 @@ export interface AllocatorDeps {
   tools?: RuntimeTools;
   /** This process's hint of which types' queues are idle (scheduler/idle-queues.ts); none: no hint. */
   idleQueues?: IdleQueues;
+  /** Spaces the passes requests ask for while they come back to back (scheduler/pacing.ts); none: no pacing. */
+  passPacing?: PassPacing;
   /**
    * The resource type of each queue row this process has taken the turn of (a row's type never
    * changes): a pass that knows it sends its heads' read together with the turn (scheduler/pass.ts).

@@ -18,6 +18,12 @@ export interface AllocatorOptions {
    * that waited this long and could not be served keeps capacity from leases of lower bands.
    */
   agingIntervalMs: number;
+  /**
+   * A pass a request asks for starts no sooner than this after the type's last pass in this
+   * process ended (scheduler/pacing.ts), so that passes coming back to back serve what arrived
+   * meanwhile together; 0: at once.
+   */
+  passGapMs: number;
   /** A resource is reclaimable only once idle this long and with nothing destroyed on it for as long. */
   reclaimGraceMs: number;
   transactionTimeoutMs: number;
@@ -50,6 +56,7 @@ export const defaultAllocatorOptions: AllocatorOptions = {
   idleRetryMs: 60_000,
   random: Math.random,
   agingIntervalMs: 5 * 60_000,
+  passGapMs: 0,
   reclaimGraceMs: 5 * 60_000,
   transactionTimeoutMs: 30_000,
   activationPollMs: 1_000,

@@ -75,7 +75,10 @@ export async function requestLease(
 ): Promise<{ lease: Lease } | { implementations: string[] }> {
   const now = deps.options.clock();
   const requested = { resourceType: request.resourceType, until: request.until?.toISOString() ?? null };
-  const reservation = deps.queue.reserve();
+  // A pass paced to start later is left to the worker's timer: this process's slot would idle till then.
+  const delayMs = deps.passPacing?.delayMs(request.resourceType) ?? 0;
+  const passAt = delayMs > 0 ? new Date(now.getTime() + delayMs) : now;
+  const reservation = delayMs > 0 ? null : deps.queue.reserve();
   let row: (LeaseRow & { __impls: string[]; __queue: number | null }) | undefined;
   try {
     [row] = await (
@@ -96,7 +99,7 @@ export async function requestLease(
         INSERT INTO "Log" (type, data, "createdAt", "leaseId")
         SELECT 'lease-requested', ${JSON.stringify(requested)}::jsonb, ${now}::timestamp, l.id FROM l RETURNING id),
       q AS (SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = ${request.resourceType} AND EXISTS (SELECT 1 FROM l)),
-      j AS (${upsertJobSql('SCHEDULING_PASS', Prisma.sql`SELECT id FROM q`, now, reservation)}),
+      j AS (${upsertJobSql('SCHEDULING_PASS', Prisma.sql`SELECT id FROM q`, passAt, reservation)}),
       w AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt")
         SELECT 'lease:' || l.id, 'LEASE_UPDATE', l.id,
@@ -131,7 +134,7 @@ export async function requestLease(
   } else if (!startOrCancel(reservation, 'SCHEDULING_PASS', queueId, job, new CarriedCommit(after, deps))) {
     // A pass running now (here or elsewhere) runs again when it completes, and serves this lease
     // then: a wake-up would only send workers looking for a job they cannot claim.
-    if (!held) after.jobScheduled(now);
+    if (!held) after.jobScheduled(passAt);
     after.flush(deps);
   }
   return { lease: lease as Lease };

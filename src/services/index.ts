@@ -5,6 +5,7 @@ import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
 import { IdleQueues } from '../allocator/scheduler/idle-queues.js';
+import { PassPacing } from '../allocator/scheduler/pacing.js';
 import { runSchedulingPass } from '../allocator/scheduler/pass.js';
 import { maintainBlueprint } from '../allocator/maintenance.js';
 import { bookWarmPools, fillWarmPool } from '../allocator/warm-pool.js';
@@ -93,6 +94,7 @@ export function createServices(deps: ServicesDeps): Services {
     registry,
     options,
     idleQueues: new IdleQueues(),
+    passPacing: new PassPacing(options.passGapMs),
     queueTypes: new Map(),
     queue: {
       wake: (runAt) => {

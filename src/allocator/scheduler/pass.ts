@@ -28,6 +28,7 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
   const idle = deps.idleQueues;
   if (idle?.has(queueId) && !claim?.carried && !claim?.continues && (await nothingWaiting(deps.db, queueId, claim)))
     return;
+  let passType: string | null = null;
   await inUpdateTransaction(
     deps,
     async (ctx) => {
@@ -35,6 +36,7 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
       ctx.endsJob = true;
       const { resourceType, heads, skipped, owners } = await turnAndHeads(ctx, queueId);
       if (resourceType === null) return;
+      passType = resourceType;
       const served = await serve(ctx, resourceType, heads, owners);
       const leftWaiting = served.leftWaiting || served.mayHaveMore || skipped > 0;
       ctx.onCommit?.push(() => idle?.record(queueId, leftWaiting));
@@ -52,6 +54,7 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
     },
     claim,
   );
+  if (passType !== null) deps.passPacing?.ended(passType);
 }
 
 /**
