@@ -74,7 +74,7 @@ export interface AllocatorDeps {
   tools?: RuntimeTools;
   /** This process's hint of which types' queues are idle (scheduler/idle-queues.ts); none: no hint. */
   idleQueues?: IdleQueues;
-  /** Spaces the passes requests ask for while they come back to back (scheduler/pacing.ts); none: no pacing. */
+  /** Delays the passes requests ask for while their type is busy (scheduler/pacing.ts); none: no pacing. */
   passPacing?: PassPacing;
   /**
    * The resource type of each queue row this process has taken the turn of (a row's type never

@@ -19,9 +19,9 @@ export interface AllocatorOptions {
    */
   agingIntervalMs: number;
   /**
-   * A pass a request asks for starts no sooner than this after the type's last pass in this
-   * process ended (scheduler/pacing.ts), so that passes coming back to back serve what arrived
-   * meanwhile together; 0: at once.
+   * While a type is busy (its last pass in this process ended less than ten of these ago), a pass
+   * a request asks for starts this much after the request, so that one pass serves the requests of
+   * that gap (scheduler/pacing.ts); 0: at once.
    */
   passGapMs: number;
   /** A resource is reclaimable only once idle this long and with nothing destroyed on it for as long. */

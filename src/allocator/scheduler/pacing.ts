@@ -1,10 +1,10 @@
 /**
  * Delays the passes requests ask for while the type is busy. A pass serves every lease waiting
  * when it starts, so one that starts `gapMs` after the request serves the requests that arrive
- * meanwhile too (their requests for it keep the earlier time its job row has): on a database that runs one
- * statement at a time (PGlite, in this process), passes that each found a single lease took most
- * of a saturated process's time. A type is busy while its last pass in this process ended less
- * than ten gaps ago; otherwise a request's pass starts at once, as without pacing.
+ * meanwhile too (their requests for it keep the earlier time its job row has): on a database that
+ * runs one statement at a time (PGlite, in this process), passes that each found a single lease
+ * took most of a saturated process's time. A type is busy while its last pass in this process
+ * ended less than ten gaps ago; otherwise a request's pass starts at once, as without pacing.
  */
 export class PassPacing {
   /** performance.now() when each type's last pass in this process ended. */
