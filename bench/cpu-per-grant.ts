@@ -1,6 +1,6 @@
 // npx tsx bench/cpu-per-grant.ts [N]: server CPU (user + system, from /proc) per operation for a
-// GraphQL query that reads nothing (the HTTP and GraphQL stack's own cost per request), one with
-// one read, and per grant (requestLease until ACTIVE on a leasesChanged subscription) on a filled
+// GraphQL query that reads nothing (the HTTP and GraphQL stack's own cost per request), the same
+// with an API token (what authenticating a request adds), one with one read, and per grant (requestLease until ACTIVE on a leasesChanged subscription) on a filled
 // 64-host pool; a build of another commit can be measured the same way for a ratio on one machine
 // at one time. `npm run bench` builds dist/ first; this does not.
 import { createHostPool, gql, LeaseWatcher, requestLeases, wsClient } from './client.js';
@@ -30,6 +30,10 @@ const measure = async (label: string, count: number, run: () => Promise<unknown>
 };
 try {
   await createHostPool(server.graphqlUrl, 'grant', 64);
+  const { createApiToken } = await gql<{ createApiToken: { token: string } }>(
+    server.graphqlUrl,
+    'mutation { createApiToken(input: { name: "bench", principalName: "bench-ci" }) { ... on CreateApiTokenPayload { token } } }',
+  );
   const client = wsClient(server.graphqlUrl);
   const watcher = new LeaseWatcher(client);
   await watcher.start(server.graphqlUrl, 'grant');
@@ -42,6 +46,9 @@ try {
   await inParallel(Math.max(1_000, n), () => gql(server.graphqlUrl, '{ viewer { id } }'));
   await inParallel(Math.max(200, n / 2), grant);
   await measure('query { __typename }', n, () => gql(server.graphqlUrl, '{ __typename }'));
+  await measure('query { __typename } with an API token', n, () =>
+    gql(server.graphqlUrl, '{ __typename }', undefined, createApiToken.token),
+  );
   await measure('query { viewer { id } }', n, () => gql(server.graphqlUrl, '{ viewer { id } }'));
   await measure('grant (requestLease → ACTIVE on subscription)', n, grant);
   watcher.close();

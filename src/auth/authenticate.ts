@@ -1,5 +1,7 @@
 import { fullActor, type Actor } from '../access/actor.js';
+import type { Scope } from '../access/scopes.js';
 import type { Database } from '../db/database.js';
+import { rawQueries } from '../db/raw-sql.js';
 import { hashToken } from './tokens.js';
 
 export type AuthenticatedActor = Actor;
@@ -10,27 +12,41 @@ export type Authentication =
 // lastUsedAt is for people auditing tokens, not for security: minute precision spares a write per request.
 const LAST_USED_PRECISION_MS = 60_000;
 
-/** Resolves a bearer token to its principal; a revoked, expired or unknown token is rejected with a reason. */
+interface TokenRow {
+  id: number;
+  scopes: Scope[];
+  revokedAt: Date | null;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  principalId: number;
+  name: string;
+  isAdmin: boolean;
+}
+
+/**
+ * Resolves a bearer token to its principal; a revoked, expired or unknown token is rejected with a reason.
+ *
+ * Every request with a token runs this, so it is one named statement sent by the database's own
+ * driver rather than a Prisma client query: through the client, the lookup cost several times the
+ * CPU of the rest of a small request. Nothing is cached, so a revoked token stops at once.
+ */
 export async function authenticate(db: Database, token: string | null, now = new Date()): Promise<Authentication> {
   if (token === null) return { kind: 'anonymous' };
-  const row = await db.prisma.apiToken.findUnique({
-    where: { tokenHash: hashToken(token) },
-    include: { principal: true },
-  });
+  const sql = await rawQueries(db);
+  const [row] = await sql.$queryRaw<TokenRow[]>`
+    SELECT t.id, t.scopes::text[] AS scopes, t."revokedAt", t."expiresAt", t."lastUsedAt",
+           p.id AS "principalId", p.name, p."isAdmin"
+    FROM "ApiToken" t JOIN "Principal" p ON p.id = t."principalId"
+    WHERE t."tokenHash" = ${hashToken(token)}`;
   if (!row) return { kind: 'rejected', reason: 'unknown API token' };
   if (row.revokedAt) return { kind: 'rejected', reason: 'this API token was revoked' };
   if (row.expiresAt && row.expiresAt <= now) return { kind: 'rejected', reason: 'this API token has expired' };
   if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
-    await db.prisma.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: now } });
+    await sql.$executeRaw`UPDATE "ApiToken" SET "lastUsedAt" = ${now}::timestamp WHERE id = ${row.id}`;
   }
   return {
     kind: 'token',
-    actor: {
-      principalId: row.principal.id,
-      name: row.principal.name,
-      principalIsAdmin: row.principal.isAdmin,
-      scopes: row.scopes,
-    },
+    actor: { principalId: row.principalId, name: row.name, principalIsAdmin: row.isAdmin, scopes: row.scopes },
   };
 }
 
