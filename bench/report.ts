@@ -87,13 +87,22 @@ export function mixedOrderRows(m: MixedOrderResult): Row[] {
   ];
 }
 
-type MeasuredCycles = CycleResult & { serverCpuMs?: number };
+type MeasuredCycles = CycleResult & {
+  serverCpuMs?: number;
+  /** PostgreSQL's backends for this database, per cycle. */
+  postgresCpuMs?: number;
+  /** The whole machine's CPU busy over the run (0–1, all cores): the bench's own clients included. */
+  machineBusy?: number;
+};
 
 /** Without `two` and `floor` (PGlite): the one-process row alone, reported as cycles per second. */
 export function cycleRows(one: MeasuredCycles, two: MeasuredCycles | null, floor: RawFloorResult | null): Row[] {
   const row = (c: MeasuredCycles): Row => {
     const share = floor ? c.perSecond / floor.perSecond : Number.NaN;
-    const cpu = c.serverCpuMs === undefined ? '' : `, server CPU ${c.serverCpuMs.toFixed(1)} ms/cycle`;
+    const cpu =
+      (c.serverCpuMs === undefined ? '' : `, server CPU ${c.serverCpuMs.toFixed(1)} ms/cycle`) +
+      (c.postgresCpuMs === undefined ? '' : `, PostgreSQL CPU ${c.postgresCpuMs.toFixed(1)} ms/cycle`) +
+      (c.machineBusy === undefined ? '' : `, machine ${(c.machineBusy * 100).toFixed(0)} % busy`);
     return {
       row: `full lease cycles/s, ${c.servers} server process${c.servers > 1 ? 'es' : ''} (request → ACTIVE → release → DESTROYED)`,
       result: `${c.perSecond.toFixed(1)}/s${floor ? ` = ${(share * 100).toFixed(1)} % of floor` : ''} (${c.cycles} cycles, ${c.clients} clients, ${c.seconds.toFixed(1)} s${cpu}${c.failed ? `, ${c.failed} failed` : ''})`,

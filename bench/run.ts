@@ -28,7 +28,7 @@ import { fanout } from './rows/fanout.js';
 import { overload } from './rows/overload.js';
 import { maintainedPools, poolScaling } from './rows/pool-scaling.js';
 import { spread } from './rows/spread.js';
-import { cpuMs, postgresCpuMs, startBenchServer, type BenchServer } from './servers.js';
+import { busyShare, cpuMs, machineTicks, postgresCpuMs, startBenchServer, type BenchServer } from './servers.js';
 import { benchSettings } from './settings.js';
 import { markdownTable, type Row } from './table.js';
 import { checkFileLimit } from './ulimit.js';
@@ -149,11 +149,26 @@ try {
       maxCycles: settings.maxCycles,
     };
     const serversCpu = () => servers.reduce((sum, server) => sum + cpuMs(server.pid), 0);
-    let cpuBefore = serversCpu();
-    const one = await leaseCycles([first.graphqlUrl], 'cycle', cycleOptions);
-    const oneCpu = (serversCpu() - cpuBefore) / Math.max(1, one.cycles);
+    // Whether the machine had CPU to spare: a second process can only add throughput if it had.
+    const database = pgliteDir ? null : new URL(db.url).pathname.slice(1);
+    const measureCycles = async (urls: string[]) => {
+      const [cpuBefore, postgresBefore, ticksBefore] = [
+        serversCpu(),
+        database ? postgresCpuMs(database) : 0,
+        machineTicks(),
+      ];
+      const result = await leaseCycles(urls, 'cycle', cycleOptions);
+      const cycles = Math.max(1, result.cycles);
+      return {
+        ...result,
+        serverCpuMs: (serversCpu() - cpuBefore) / cycles,
+        ...(database ? { postgresCpuMs: (postgresCpuMs(database) - postgresBefore) / cycles } : {}),
+        machineBusy: busyShare(ticksBefore, machineTicks()),
+      };
+    };
+    const one = await measureCycles([first.graphqlUrl]);
     if (!floor) {
-      push(...cycleRows({ ...one, serverCpuMs: oneCpu }, null, null));
+      push(...cycleRows(one, null, null));
       throw new Done();
     }
     servers.push(await startBenchServer(serverSettings));
@@ -165,14 +180,8 @@ try {
       ]),
     );
     log('cycles, two servers');
-    cpuBefore = serversCpu();
-    const two = await leaseCycles(
-      servers.map((s) => s.graphqlUrl),
-      'cycle',
-      cycleOptions,
-    );
-    const twoCpu = (serversCpu() - cpuBefore) / Math.max(1, two.cycles);
-    push(...cycleRows({ ...one, serverCpuMs: oneCpu }, { ...two, serverCpuMs: twoCpu }, floor));
+    const two = await measureCycles(servers.map((s) => s.graphqlUrl));
+    push(...cycleRows(one, two, floor));
     await servers.pop()!.stop();
     load.push(`after cycles ${loadavg()[0]!.toFixed(2)}`);
   }

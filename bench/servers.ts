@@ -144,3 +144,17 @@ export function postgresCpuMs(database: string): number {
   for (const [pid, parent] of parents) if (!parents.has(parent)) total += collected.get(pid) ?? 0;
   return total;
 }
+
+/** The machine's CPU time so far, busy and in all (every core), in ticks from /proc/stat (Linux only). */
+export function machineTicks(): { busy: number; total: number } {
+  const first = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const ticks = first.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((sum, t) => sum + t, 0);
+  // idle and iowait (fields 4 and 5) are the time no process ran.
+  return { busy: total - ticks[3]! - ticks[4]!, total };
+}
+
+/** The share of the machine's CPU (all cores) that was busy between two readings of machineTicks. */
+export function busyShare(before: { busy: number; total: number }, after: { busy: number; total: number }): number {
+  return (after.busy - before.busy) / Math.max(1, after.total - before.total);
+}
