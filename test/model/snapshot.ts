@@ -36,7 +36,20 @@ export async function settledViolations(db: Database, deadWorkers: readonly stri
       );
   }
   problems.push(...(await jobProblems(db, deadWorkers)));
+  problems.push(...(await leaseCountProblems(db)));
   return problems;
+}
+
+/**
+ * Resource."leaseCount", kept by the database's triggers, against a count of the leases on each
+ * resource: the allocation view trusts it to find the least-loaded resources.
+ */
+export async function leaseCountProblems(db: Database): Promise<string[]> {
+  const wrong = await db.prisma.$queryRaw<{ id: number; kept: number; live: number }[]>`
+    SELECT r.id, r."leaseCount" AS kept, count(l.id)::int AS live
+    FROM "Resource" r LEFT JOIN "Lease" l ON l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE')
+    GROUP BY r.id HAVING r."leaseCount" <> count(l.id) ORDER BY r.id`;
+  return wrong.map((r) => `resource ${r.id} counts ${r.kept} live leases, ${r.live} are on it`);
 }
 
 /** Jobs claimed by a killed worker, or due for a while and not running. */
