@@ -11,15 +11,20 @@ export type RawSnapshot = { row: Record<string, unknown> | null; cursor: bigint 
 /**
  * One statement for all of a kind's objects: each row and its newest log id in one snapshot. A row
  * per requested id, in the order asked (an id asked twice is answered twice).
+ *
+ * The ids travel as a JSON array, not an int[]: PostgreSQL estimates the rows of unnest() from the
+ * array it is given, so a plan made for the values at hand always looked cheaper than the generic
+ * one and the statement was planned again on every run, which cost it more than running it. A
+ * JSON array's elements are estimated the same either way, and the generic plan is kept.
  */
 const snapshotsSql = (kind: ChangedObject['kind'], ids: number[]) =>
   kind === 'lease'
-    ? Prisma.sql`SELECT (SELECT max(g.id) FROM "Log" g WHERE g."leaseId" = o.id) AS cursor,
-        (SELECT to_jsonb(l) FROM "Lease" l WHERE l.id = o.id) AS row
-      FROM unnest(${ids}::int[]) WITH ORDINALITY AS o(id, n) ORDER BY o.n`
-    : Prisma.sql`SELECT (SELECT max(g.id) FROM "Log" g WHERE g."resourceId" = o.id) AS cursor,
-        (SELECT to_jsonb(r) FROM "Resource" r WHERE r.id = o.id) AS row
-      FROM unnest(${ids}::int[]) WITH ORDINALITY AS o(id, n) ORDER BY o.n`;
+    ? Prisma.sql`SELECT (SELECT max(g.id) FROM "Log" g WHERE g."leaseId" = o.id::int) AS cursor,
+        (SELECT to_jsonb(l) FROM "Lease" l WHERE l.id = o.id::int) AS row
+      FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) WITH ORDINALITY AS o(id, n) ORDER BY o.n`
+    : Prisma.sql`SELECT (SELECT max(g.id) FROM "Log" g WHERE g."resourceId" = o.id::int) AS cursor,
+        (SELECT to_jsonb(r) FROM "Resource" r WHERE r.id = o.id::int) AS row
+      FROM jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb) WITH ORDINALITY AS o(id, n) ORDER BY o.n`;
 
 async function readSnapshots(db: Database, objects: readonly ChangedObject[]): Promise<RawSnapshot[]> {
   const answers = new Array<RawSnapshot>(objects.length);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawTransaction } from '../../src/db/raw-sql.js';
 import { planGenerically } from '../../src/db/statements.js';
+import { readSnapshot } from '../../src/schema/snapshots.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
 
@@ -52,5 +53,24 @@ describeEachDatabase('statements marked to run their generic plan', (kind) => {
     const [counted] = await plans('unmarked');
     expect(counted!.custom).toBeGreaterThanOrEqual(5);
     expect(counted!.generic + counted!.custom).toBe(runs);
+  });
+
+  it("keeps the generic plan of a subscription's change snapshot, a statement of its own read on every event", async () => {
+    const kinds = ['lease', 'resource'] as const;
+    for (let i = 0; i < 20; i++) await readSnapshot(db, { kind: kinds[i % 2]!, id: i });
+    const counted = await rawTransaction(
+      db,
+      10_000,
+      (tx) =>
+        tx.$queryRaw<{ generic: number; custom: number }[]>`
+        SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements
+        WHERE statement LIKE '%AS cursor%' AND statement NOT LIKE '%pg_prepared_statements%'`,
+    );
+    // PostgreSQL plans the first five runs for their values, then keeps the generic plan if it is
+    // no dearer: ten runs of each.
+    expect(counted).toEqual([
+      { generic: 5, custom: 5 },
+      { generic: 5, custom: 5 },
+    ]);
   });
 });
