@@ -34,9 +34,25 @@ export function floorRow(floor: RawFloorResult): Row {
   };
 }
 
-/** `serverCpuMs`: the server process's CPU time over the row, per grant (from /proc). */
-export function grantRows(g: GrantResult, serverCpuMs?: number): Row[] {
-  const cpu = serverCpuMs === undefined ? '' : `, server CPU ${serverCpuMs.toFixed(1)} ms/grant`;
+/** What a row's work cost, per unit (from /proc): the server's CPU, PostgreSQL's, and how busy the machine was. */
+export interface RunCost {
+  serverCpuMs?: number;
+  /** PostgreSQL's backends for this database. */
+  postgresCpuMs?: number;
+  /** The whole machine's CPU busy over the run (0–1, all cores): the bench's own clients included. */
+  machineBusy?: number;
+}
+
+function costText(cost: RunCost, unit: string): string {
+  return (
+    (cost.serverCpuMs === undefined ? '' : `, server CPU ${cost.serverCpuMs.toFixed(1)} ms/${unit}`) +
+    (cost.postgresCpuMs === undefined ? '' : `, PostgreSQL CPU ${cost.postgresCpuMs.toFixed(1)} ms/${unit}`) +
+    (cost.machineBusy === undefined ? '' : `, machine ${(cost.machineBusy * 100).toFixed(0)} % busy`)
+  );
+}
+
+export function grantRows(g: GrantResult, cost: RunCost = {}): Row[] {
+  const cpu = costText(cost, 'grant');
   const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${cpu}`;
   return [
     {
@@ -87,22 +103,13 @@ export function mixedOrderRows(m: MixedOrderResult): Row[] {
   ];
 }
 
-type MeasuredCycles = CycleResult & {
-  serverCpuMs?: number;
-  /** PostgreSQL's backends for this database, per cycle. */
-  postgresCpuMs?: number;
-  /** The whole machine's CPU busy over the run (0–1, all cores): the bench's own clients included. */
-  machineBusy?: number;
-};
+type MeasuredCycles = CycleResult & RunCost;
 
 /** Without `two` and `floor` (PGlite): the one-process row alone, reported as cycles per second. */
 export function cycleRows(one: MeasuredCycles, two: MeasuredCycles | null, floor: RawFloorResult | null): Row[] {
   const row = (c: MeasuredCycles): Row => {
     const share = floor ? c.perSecond / floor.perSecond : Number.NaN;
-    const cpu =
-      (c.serverCpuMs === undefined ? '' : `, server CPU ${c.serverCpuMs.toFixed(1)} ms/cycle`) +
-      (c.postgresCpuMs === undefined ? '' : `, PostgreSQL CPU ${c.postgresCpuMs.toFixed(1)} ms/cycle`) +
-      (c.machineBusy === undefined ? '' : `, machine ${(c.machineBusy * 100).toFixed(0)} % busy`);
+    const cpu = costText(c, 'cycle');
     return {
       row: `full lease cycles/s, ${c.servers} server process${c.servers > 1 ? 'es' : ''} (request → ACTIVE → release → DESTROYED)`,
       result: `${c.perSecond.toFixed(1)}/s${floor ? ` = ${(share * 100).toFixed(1)} % of floor` : ''} (${c.cycles} cycles, ${c.clients} clients, ${c.seconds.toFixed(1)} s${cpu}${c.failed ? `, ${c.failed} failed` : ''})`,

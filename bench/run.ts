@@ -16,6 +16,7 @@ import {
   overloadRows,
   poolRows,
   spreadRows,
+  type RunCost,
 } from './report.js';
 import { backlogGrantLatency } from './rows/backlog.js';
 import { mixedOrder } from './rows/mixed-order.js';
@@ -114,15 +115,29 @@ try {
       : await rawFloor(db.url, settings.poolSize, settings.rawSeconds);
   if (floor) push(floorRow(floor));
 
+  /** From now until `per` is called: the servers' and PostgreSQL's CPU per unit of work, and how busy the machine was. */
+  const runCostReading = (measured: readonly BenchServer[]) => {
+    const database = pgliteDir ? null : new URL(db.url).pathname.slice(1);
+    const serversCpu = () => measured.reduce((sum, server) => sum + cpuMs(server.pid), 0);
+    const [cpu, postgres, ticks] = [serversCpu(), database ? postgresCpuMs(database) : 0, machineTicks()];
+    return {
+      per: (units: number): RunCost => ({
+        serverCpuMs: (serversCpu() - cpu) / Math.max(1, units),
+        ...(database ? { postgresCpuMs: (postgresCpuMs(database) - postgres) / Math.max(1, units) } : {}),
+        machineBusy: busyShare(ticks, machineTicks()),
+      }),
+    };
+  };
+
   if (want('grants') || want('backlog')) {
     log('grant latency');
     await createHostPool(first.graphqlUrl, 'grant', 64);
-    const grantCpu = cpuMs(first.pid);
+    const before = runCostReading([first]);
     const grants = await grantLatency(first.graphqlUrl, 'grant', {
       rate: settings.grantRate,
       seconds: settings.grantSeconds,
     });
-    if (want('grants')) push(...grantRows(grants, (cpuMs(first.pid) - grantCpu) / Math.max(1, grants.granted)));
+    if (want('grants')) push(...grantRows(grants, before.per(grants.granted)));
     load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
 
     if (want('backlog')) {
@@ -148,23 +163,11 @@ try {
       seconds: settings.cycleSeconds,
       maxCycles: settings.maxCycles,
     };
-    const serversCpu = () => servers.reduce((sum, server) => sum + cpuMs(server.pid), 0);
     // Whether the machine had CPU to spare: a second process can only add throughput if it had.
-    const database = pgliteDir ? null : new URL(db.url).pathname.slice(1);
     const measureCycles = async (urls: string[]) => {
-      const [cpuBefore, postgresBefore, ticksBefore] = [
-        serversCpu(),
-        database ? postgresCpuMs(database) : 0,
-        machineTicks(),
-      ];
+      const before = runCostReading(servers);
       const result = await leaseCycles(urls, 'cycle', cycleOptions);
-      const cycles = Math.max(1, result.cycles);
-      return {
-        ...result,
-        serverCpuMs: (serversCpu() - cpuBefore) / cycles,
-        ...(database ? { postgresCpuMs: (postgresCpuMs(database) - postgresBefore) / cycles } : {}),
-        machineBusy: busyShare(ticksBefore, machineTicks()),
-      };
+      return { ...result, ...before.per(result.cycles) };
     };
     const one = await measureCycles([first.graphqlUrl]);
     if (!floor) {
