@@ -1,8 +1,9 @@
 // npx tsx bench/cpu-per-grant.ts [N]: server CPU (user + system, from /proc) per operation for a
 // GraphQL query that reads nothing (the HTTP and GraphQL stack's own cost per request), the same
-// with an API token (what authenticating a request adds), one with one read, and per grant (requestLease until ACTIVE on a leasesChanged subscription) on a filled
-// 64-host pool; a build of another commit can be measured the same way for a ratio on one machine
-// at one time. `npm run bench` builds dist/ first; this does not.
+// with an API token (what authenticating a request adds), one with one read, and per grant
+// (requestLease until ACTIVE on a leasesChanged subscription) on a filled 64-host pool; a build of
+// another commit can be measured the same way for a ratio on one machine at one time.
+// `npm run bench` builds dist/ first; this does not.
 import { createHostPool, gql, LeaseWatcher, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
 import { cpuMs, startBenchServer } from './servers.js';

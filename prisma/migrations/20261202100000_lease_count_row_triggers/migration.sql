@@ -2,9 +2,9 @@
 -- by row-level triggers whose WHEN clause lets through only a lease that moves onto or off a
 -- resource. The statement-level triggers fired on every statement that touched a lease (a request's
 -- insert, a blocker, a heartbeat) and each firing ran a PL/pgSQL function over transition tables
--- and a SQL function planned anew on every call: about ten times the cost of the lease update
--- itself, on every grant and every release. A WHEN clause is evaluated without calling the
--- function, so the other updates cost nothing here.
+-- and a SQL function planned anew on every call: many times the cost of the lease update itself,
+-- on every grant and every release. A WHEN clause is evaluated without calling the function, so
+-- the other updates cost nothing here.
 --
 -- Lock order: the one statement that moves several leases at once (a scheduling pass's grants)
 -- locks their resources in id order itself (it raises their fence counters first), so the
