@@ -71,6 +71,15 @@ export const notFound = (entity: NotFoundError['entity'], id: number): NotFoundE
 
 export const notAuthorized = (message: string): NotAuthorizedError => ({ kind: 'NotAuthorizedError', message });
 
+/** A change the object's status does not allow; `message` says why in the domain's words. */
+export const illegalTransition = (
+  entity: IllegalTransitionError['entity'],
+  id: number,
+  from: string,
+  to: string,
+  message: string,
+): IllegalTransitionError => ({ kind: 'IllegalTransitionError', entity, id, from, to, message });
+
 export const conflict = (message: string, holders?: ConflictError['holders']): ConflictError =>
   holders ? { kind: 'ConflictError', message, holders } : { kind: 'ConflictError', message };
 
@@ -84,6 +93,6 @@ export class IllegalTransition extends Error {
     const message = `${entity} ${id} cannot go from ${from} to ${to}`;
     super(message);
     this.name = 'IllegalTransition';
-    this.error = { kind: 'IllegalTransitionError', entity, id, from, to, message };
+    this.error = illegalTransition(entity, id, from, to, message);
   }
 }

@@ -9,6 +9,7 @@ import { inUpdateTransaction } from './transaction.js';
 import { scheduleWarmPool } from './jobs.js';
 import { writeLog } from './logs.js';
 import { allocationQueries } from './queries.js';
+import { unsavedLease } from './unsaved-lease.js';
 
 // A blueprint's warm pool: `minReady` idle resources (ACTIVE, or PENDING on their way) kept ready,
 // so that a lease on the blueprint is granted without waiting for a resource to open. The pool is
@@ -23,33 +24,17 @@ const BROKEN_IN_A_ROW = 3;
 
 /** The lease a warm resource is built as if for: the blueprint's warm attributes, from no one. */
 export function warmLease(blueprint: Pick<Blueprint, 'id' | 'resourceType' | 'warmAttributes'>, now: Date): Lease {
-  return {
-    id: WARM_LEASE_ID,
-    resourceType: blueprint.resourceType,
-    attributes: blueprint.warmAttributes ?? {},
-    status: 'PENDING',
-    resourceId: null,
-    ownerId: null,
-    authorizingPrincipalId: null,
-    ownerResourceId: null,
-    allowedBlueprintIds: [blueprint.id],
-    until: null,
-    blocker: null,
-    attempts: 0,
-    priority: 0,
-    waitUntil: null,
-    gangId: null,
-    fence: null,
-    heartbeatSeconds: null,
-    lastSeenAt: null,
-    statusReason: null,
-    createdAt: now,
-    updatedAt: now,
-    acquiredAt: null,
-    activatedAt: null,
-    releasedAt: null,
-    destroyedAt: null,
-  };
+  return unsavedLease(
+    {
+      id: WARM_LEASE_ID,
+      resourceType: blueprint.resourceType,
+      attributes: blueprint.warmAttributes ?? {},
+      ownerId: null,
+      authorizingPrincipalId: null,
+      allowedBlueprintIds: [blueprint.id],
+    },
+    now,
+  );
 }
 
 /**

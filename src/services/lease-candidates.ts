@@ -4,6 +4,7 @@ import type { Lease } from '../generated/prisma/client.js';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { explainCandidates, type BlueprintVerdict } from '../allocator/dry-run.js';
 import { fail, ok, type Result } from '../allocator/result.js';
+import { unsavedLease } from '../allocator/unsaved-lease.js';
 import type { Actor } from './actor.js';
 import { fromZod } from './validation.js';
 
@@ -30,34 +31,17 @@ export async function leaseCandidates(
 ): Promise<Result<BlueprintVerdict[]>> {
   const parsed = request.safeParse(input);
   if (!parsed.success) return fail(fromZod(parsed.error));
-  const now = deps.options.clock();
-  const lease: Lease = {
-    id: 0,
-    resourceType: parsed.data.resourceType,
-    attributes: parsed.data.attributes as Lease['attributes'],
-    status: 'PENDING',
-    resourceId: null,
-    ownerId: actor.principalId,
-    authorizingPrincipalId: actor.principalId,
-    ownerResourceId: null,
-    allowedBlueprintIds: parsed.data.blueprintIds,
-    until: null,
-    blocker: null,
-    attempts: 0,
-    priority: 0,
-    waitUntil: null,
-    gangId: null,
-    fence: null,
-    heartbeatSeconds: null,
-    lastSeenAt: null,
-    statusReason: null,
-    createdAt: now,
-    updatedAt: now,
-    acquiredAt: null,
-    activatedAt: null,
-    releasedAt: null,
-    destroyedAt: null,
-  };
+  const lease = unsavedLease(
+    {
+      id: 0,
+      resourceType: parsed.data.resourceType,
+      attributes: parsed.data.attributes as Lease['attributes'],
+      ownerId: actor.principalId,
+      authorizingPrincipalId: actor.principalId,
+      allowedBlueprintIds: parsed.data.blueprintIds,
+    },
+    deps.options.clock(),
+  );
   const verdicts = await deps.db.prisma.$transaction((tx) =>
     explainCandidates(tx, deps.registry, lease, { bypassAuthorizations: isAdmin(actor) }),
   );

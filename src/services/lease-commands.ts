@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
 import { may } from '../access/policy.js';
-import { conflict, notFound, validationError } from '../allocator/errors.js';
+import { conflict, illegalTransition, notFound, validationError } from '../allocator/errors.js';
 import { PermanentFailure } from '../failures.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -109,14 +109,15 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
         );
       }
       if (lease.status !== 'ACTIVE') {
-        return fail({
-          kind: 'IllegalTransitionError',
-          entity: 'lease',
-          id: lease.id,
-          from: lease.status,
-          to: 'ACTIVE',
-          message: `lease ${lease.id} is ${lease.status}; commands run only through ACTIVE leases`,
-        });
+        return fail(
+          illegalTransition(
+            'lease',
+            lease.id,
+            lease.status,
+            'ACTIVE',
+            `lease ${lease.id} is ${lease.status}; commands run only through ACTIVE leases`,
+          ),
+        );
       }
       const commands = (deps.tools ?? noRuntimeTools()).commands;
       let opened;

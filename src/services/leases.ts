@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Lease, Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
 import type { AllocatorDeps } from '../allocator/context.js';
-import { notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
+import { illegalTransition, notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
 import { rawQueries } from '../db/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { implementationsSql, requestGang, requestLease, requestRelease } from '../allocator/requests.js';
@@ -113,15 +113,25 @@ export interface LeaseService {
   transfer(actor: Actor, leaseId: number, toPrincipalId: number): Promise<Result<Lease>>;
 }
 
+/** An action that changes no status but that the lease's status rules out. */
+function stuck(lease: Pick<Lease, 'id' | 'status'>, why: string): DomainError {
+  return illegalTransition(
+    'lease',
+    lease.id,
+    lease.status,
+    lease.status,
+    `lease ${lease.id} is ${lease.status}: ${why}`,
+  );
+}
+
 function illegalRelease(lease: Lease): DomainError {
-  return {
-    kind: 'IllegalTransitionError',
-    entity: 'lease',
-    id: lease.id,
-    from: lease.status,
-    to: 'RELEASED',
-    message: `lease ${lease.id} is ${lease.status} and cannot be released`,
-  };
+  return illegalTransition(
+    'lease',
+    lease.id,
+    lease.status,
+    'RELEASED',
+    `lease ${lease.id} is ${lease.status} and cannot be released`,
+  );
 }
 
 /** A ValidationError when the attributes pass a configured limit (LEASE_ATTRIBUTES_* settings). */
@@ -338,14 +348,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
         case 'refused':
           return fail(may(actor, { kind: 'lease.heartbeat', lease: outcome.lease })!);
         case 'over':
-          return fail({
-            kind: 'IllegalTransitionError',
-            entity: 'lease',
-            id: leaseId,
-            from: outcome.lease.status,
-            to: outcome.lease.status,
-            message: `lease ${leaseId} is ${outcome.lease.status}: it has no holder to keep alive`,
-          });
+          return fail(stuck(outcome.lease, 'it has no holder to keep alive'));
       }
     },
 
@@ -371,14 +374,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
         case 'refused':
           return fail(may(actor, { kind: 'lease.transfer', lease: outcome.lease })!);
         case 'not-live':
-          return fail({
-            kind: 'IllegalTransitionError',
-            entity: 'lease',
-            id: leaseId,
-            from: outcome.lease.status,
-            to: outcome.lease.status,
-            message: `lease ${leaseId} is ${outcome.lease.status}: only an ACQUIRED or ACTIVE lease can be handed off`,
-          });
+          return fail(stuck(outcome.lease, 'only an ACQUIRED or ACTIVE lease can be handed off'));
         case 'no-recipient':
           return fail(validationError(['toPrincipalId'], `principal ${toPrincipalId} does not exist`));
         case 'recipient-not-authorized':

@@ -2,7 +2,7 @@ import type { Resource } from '../generated/prisma/client.js';
 import { sendCommand } from '../allocator/commands.js';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
-import { notFound, validationError, type DomainError } from '../allocator/errors.js';
+import { illegalTransition, notFound, validationError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { canResourceTransition } from '../allocator/state-machines.js';
@@ -36,15 +36,15 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
         const resource = await ctx.tx.resource.findUnique({ where: { id: resourceId } });
         if (!resource) return fail(notFound('resource', resourceId));
         if (!canResourceTransition(resource.status, 'RELEASED')) {
-          const error: DomainError = {
-            kind: 'IllegalTransitionError',
-            entity: 'resource',
-            id: resourceId,
-            from: resource.status,
-            to: 'RELEASED',
-            message: `resource ${resourceId} is ${resource.status} and cannot be released`,
-          };
-          return fail(error);
+          return fail(
+            illegalTransition(
+              'resource',
+              resourceId,
+              resource.status,
+              'RELEASED',
+              `resource ${resourceId} is ${resource.status} and cannot be released`,
+            ),
+          );
         }
         await sendCommand(ctx, 'RELEASE', { resourceId }, actor.principalId);
         await writeLog(
