@@ -1,38 +1,21 @@
-import { Prisma, type Lease, type Resource, type ResourceStatus } from '../generated/prisma/client.js';
-import type { AllocationQueries, ResourcePlan } from '../blueprints/implementation.js';
-import type { BlueprintRegistry } from '../blueprints/registry.js';
-import { limitSlotKey } from '../blueprints/implementation.js';
-import { scheduleResourceUpdate } from './jobs.js';
+import type { Lease, Resource } from '../generated/prisma/client.js';
+import type { AllocationQueries } from '../blueprints/implementation.js';
 import { acquireOn } from './acquire.js';
-import {
-  candidateBlueprintsSql,
-  candidatesFrom,
-  decodeResource,
-  findResource,
-  type CandidateBlueprintRows,
-  type LoadedBlueprint,
-} from './blueprints.js';
+import { allocationView, allResources, ViewedResources, type AllocationView } from './allocation-view.js';
+import { candidatesFrom, findResource, type LoadedBlueprint } from './blueprints.js';
+import { ALLOCATION_LOCKS, buildResource } from './build-resource.js';
 import { sendCommand } from './commands.js';
-import type { GrantBatch, TxContext } from './context.js';
+import type { TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
-import { scheduleHealthCheck } from './health.js';
-import { publishLog, type SlotLockHolder } from './logs.js';
+import type { SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
-import { heldKeys, heldSlotLocks, slotLockHolders } from './slot-locks.js';
-import { breakLease, brokenBuildsColumns, giveUpAfterBrokenBuilds } from './lease-end.js';
+import { heldSlotLocks } from './slot-locks.js';
+import { breakLease, giveUpAfterBrokenBuilds } from './lease-end.js';
 import { logLease } from './transitions.js';
-import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { sameWait, waitAndRetry, type Blocker } from './waiting.js';
 
 /** Allocations tried in one update on a blueprint whose slot locks keep being taken first. */
 const ALLOCATION_ATTEMPTS = 3;
-/**
- * Pools up to this size come whole in the allocation view; a larger one comes as its least-loaded
- * ACTIVE resources only, so that a grant on a pool of 10,000 hosts reads a few rows, not 10,000.
- */
-export const VIEW_RESOURCES = 32;
-/** The advisory lock namespace of per-blueprint allocation turns ("DRAL"). */
-export const ALLOCATION_LOCKS = 0x4452414c;
 
 interface Candidate {
   resource: Resource;
@@ -230,139 +213,6 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   return waitAndRetry(ctx, lease, blocker ?? { reason: 'no-capacity' }, { patient: !retrySoon });
 }
 
-export interface AllocationView {
-  blueprints: CandidateBlueprintRows;
-  /**
-   * The resources (not DESTROYED) of the enabled blueprints that yield the type with their live
-   * lease counts, least loaded first. `complete`: all of them; otherwise (a pool
-   * larger than VIEW_RESOURCES) only the VIEW_RESOURCES least-loaded ACTIVE ones.
-   */
-  resources: ViewResources | null;
-  /** The lease's broken builds (see giveUpAfterBrokenBuilds). */
-  broken: { count: number; last: number | null; hopeless: boolean } | null;
-  /** A resource the lease is building (step 4); null when none. */
-  building: number | null;
-  /** Set by a pass that keeps the view for the leases of one demand (see PoolViews). */
-  memo?: PassMemo;
-}
-
-/**
- * What a pass learned of the pool since it read a view, so that the leases of one demand after
- * the first do not each ask the database (and the blueprint, over the whole pool) again: which
- * blueprints could not build for the demand, the blueprints' attribute lookups with the resources
- * the pass built added, and those resources themselves. Dropped with the view (a savepoint rolled
- * back, a change the view does not follow).
- */
-export class PassMemo {
-  readonly noBuild = new Set<number>();
-  /** Blueprints whose allocation turn the pass holds (see the allocation loop). */
-  readonly turns = new Set<number>();
-  readonly built: { resource: Resource; live: number }[] = [];
-  private readonly values: { blueprintId: number; statuses: readonly string[]; attribute: string; values: string[] }[] =
-    [];
-
-  async attributeValues(
-    blueprintId: number,
-    statuses: readonly ResourceStatus[],
-    attribute: string,
-    read: () => Promise<string[]>,
-  ): Promise<string[]> {
-    const key = [...statuses].sort().join();
-    const kept = this.values.find(
-      (v) => v.blueprintId === blueprintId && v.attribute === attribute && v.statuses.join() === key,
-    );
-    if (kept) return kept.values;
-    const values = await read();
-    this.values.push({ blueprintId, statuses: [...statuses].sort(), attribute, values });
-    return values;
-  }
-
-  /** A resource this pass built: the lookups it answers would now include it. */
-  add(resource: Resource): void {
-    this.built.push({ resource, live: 0 });
-    const attributes = resource.attributes as Record<string, unknown>;
-    for (const v of this.values) {
-      const value = attributes[v.attribute];
-      if (v.blueprintId !== resource.blueprintId || !v.statuses.includes(resource.status) || value == null) continue;
-      // As attributes->>'name' gives it.
-      v.values.push(typeof value === 'string' ? value : JSON.stringify(value));
-    }
-  }
-
-  /** A racing allocation took what a lookup called free: look in the database again. */
-  forgetLookups(): void {
-    this.values.length = 0;
-  }
-}
-
-/**
- * What allocation reads, in one statement instead of one each, since every attempt of every lease
- * reads it: the candidate blueprints, an older waiting lease, and (only if there is none, since
- * the lease then just queues) the resources, the lease's broken builds and the resource it is
- * building. The resources are those of every enabled blueprint of the type; the ones the lease may
- * not use are filtered out by candidateResources. As columns, so that lease-update.ts can read
- * them with the lease's lock (`lease`: its columns there).
- */
-export function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma.Sql {
-  return Prisma.sql`(
-    SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)},
-      'resources', ${resourcesSql(lease, VIEW_RESOURCES)},
-      'broken', (
-        SELECT row_to_json(b) FROM (SELECT ${brokenBuildsColumns} FROM "Resource" r
-        WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') b),
-      'building', (
-        SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1)))`;
-}
-
-export type ViewResources = { complete: boolean; rows: { row: Record<string, unknown>; live: number }[] | null };
-
-/**
- * The type's live resources with their live lease counts (see AllocationView.resources): whole,
- * or when there are more than `limit`, the `limit` least-loaded ACTIVE ones. The counts are
- * Resource."leaseCount" (kept by the database, see its migration), so that the least-loaded few
- * are an index range per blueprint and telling a large pool from a small one counts at most
- * `limit` + 1 rows: what a large pool's view costs does not grow with the pool.
- */
-function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
-  const live = Prisma.sql`r.status IN ('PENDING', 'ACTIVE', 'RELEASED', 'BROKEN')`;
-  const complete =
-    limit === null
-      ? Prisma.sql`SELECT true AS complete`
-      : Prisma.sql`SELECT count(*) <= ${limit}::int AS complete FROM (
-          SELECT 1 FROM "Resource" r WHERE r."blueprintId" IN (SELECT id FROM b) AND r.type = ${lease.resourceType} AND ${live}
-          LIMIT ${limit + 1}::int) x`;
-  return Prisma.sql`(
-    WITH b AS (SELECT b.id FROM "Blueprint" b WHERE b."resourceType" = ${lease.resourceType} AND NOT b.disabled),
-    n AS (${complete}),
-    -- Each picked row carries its own columns: joining the picks back to "Resource" by id was
-    -- planned as a hash join over the whole table (the planner cannot know the picks are few).
-    picked AS (
-      SELECT to_jsonb(r) AS row, r.id, r."leaseCount" AS live FROM "Resource" r, n
-      WHERE n.complete AND r."blueprintId" IN (SELECT id FROM b) AND r.type = ${lease.resourceType} AND ${live}
-      UNION ALL
-      (SELECT p.row, p.id, p.live FROM n, b CROSS JOIN LATERAL (
-         SELECT to_jsonb(r) AS row, r.id, r."leaseCount" AS live FROM "Resource" r
-         WHERE r."blueprintId" = b.id AND r.status = 'ACTIVE' AND r.type = ${lease.resourceType}
-         ORDER BY r."leaseCount", r.id LIMIT ${limit ?? 0}::int) p
-       WHERE NOT n.complete ORDER BY p.live, p.id LIMIT ${limit ?? 0}::int))
-    SELECT json_build_object('complete', n.complete, 'rows',
-      (SELECT json_agg(json_build_object('row', p.row, 'live', p.live) ORDER BY p.live, p.id) FROM picked p))
-    FROM n)`;
-}
-
-/** Every live resource of the lease's type, for when the view's least-loaded few would not do. */
-async function allResources(ctx: TxContext, lease: Lease): Promise<ViewResources> {
-  const [row] = await ctx.tx.$queryRaw<{ resources: ViewResources }[]>`
-    SELECT ${resourcesSql(leaseValues(lease), null)} AS resources`;
-  return row?.resources ?? { complete: true, rows: [] };
-}
-
-export async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
-  const [row] = await ctx.tx.$queryRaw<{ view: AllocationView }[]>`
-    SELECT ${allocationViewSql(ctx.deps.registry, leaseValues(lease))} AS view`;
-  return row?.view ?? { blueprints: null, resources: null, broken: null, building: null };
-}
-
 /**
  * Policy: least-loaded first (fewest leases on it), then oldest, so that load spreads over a pool
  * and the same lease asked twice sees the same order.
@@ -386,73 +236,6 @@ async function candidateResources(
   return result.sort((a, b) => a.liveLeases - b.liveLeases || a.resource.id - b.resource.id);
 }
 
-/**
- * The view's resources, decoded once, and the blueprints' questions answered from them: a
- * blueprint's first look at its resources, and the live lease count of a listed resource, need no
- * statement of their own. Later looks read the database again, so that a blueprint that lost a
- * race (see the allocation loop) sees what the winner took.
- */
-class ViewedResources {
-  private readonly rows: { resource: Resource; live: number }[];
-  private readonly live = new Map<number, number>();
-  private readonly looked = new Set<number>();
-  readonly complete: boolean;
-
-  constructor(
-    view: ViewResources,
-    private readonly memo?: PassMemo,
-  ) {
-    this.complete = view.complete;
-    this.rows = (view.rows ?? []).map(({ row, live }) => ({ resource: decodeResource(row), live: Number(live) }));
-    // What the pass built since reading the view: in a whole pool's view, the pool is still whole.
-    const listed = new Set(this.rows.map((r) => r.resource.id));
-    this.rows.push(...(memo?.built ?? []).filter((b) => !listed.has(b.resource.id)));
-    this.rows.sort((a, b) => a.live - b.live || a.resource.id - b.resource.id);
-    for (const { resource, live } of this.rows) this.live.set(resource.id, live);
-  }
-
-  active() {
-    return this.rows.filter((r) => r.resource.status === 'ACTIVE');
-  }
-
-  /**
-   * Whether every ACTIVE resource without live leases is here: the view is complete, or it goes on
-   * past them (least loaded first) to a resource in use.
-   */
-  holdsEveryIdle(): boolean {
-    return this.complete || (this.rows.at(-1)?.live ?? 0) > 0;
-  }
-
-  /** `pending`: grants not yet written, flushed before a lease count is read from the database. */
-  queries(tx: TxContext['tx'], pending?: GrantBatch, ctx?: TxContext): AllocationQueries {
-    const db = allocationQueries(tx);
-    const listed = new Set<string>(['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN']);
-    return {
-      ...db,
-      resources: async (blueprintId, statuses) => {
-        if (!this.complete || this.looked.has(blueprintId) || !statuses.every((status) => listed.has(status)))
-          return db.resources(blueprintId, statuses);
-        this.looked.add(blueprintId);
-        return this.rows
-          .map((r) => r.resource)
-          .filter((r) => r.blueprintId === blueprintId && statuses.includes(r.status));
-      },
-      attributeValues: (blueprintId, statuses, attribute) =>
-        this.memo
-          ? this.memo.attributeValues(blueprintId, statuses, attribute, () =>
-              db.attributeValues(blueprintId, statuses, attribute),
-            )
-          : db.attributeValues(blueprintId, statuses, attribute),
-      liveLeaseCount: async (resourceId) => {
-        const known = this.live.get(resourceId);
-        if (known !== undefined) return known;
-        if (pending && ctx) await pending.flush(ctx);
-        return db.liveLeaseCount(resourceId);
-      },
-    };
-  }
-}
-
 type Allocation =
   | { kind: 'allocated'; resource: Resource }
   | { kind: 'conflict'; holders: SlotLockHolder[] }
@@ -470,56 +253,6 @@ async function allocateResource(
   if (built.kind !== 'hook-failed') return built;
   const failed = await hookFailed(ctx, lease, candidate.blueprint.id, built.error);
   return failed ? { kind: 'failed', lease: failed } : { kind: 'temporary-failure' };
-}
-
-export type Built =
-  | { kind: 'allocated'; resource: Resource }
-  | { kind: 'conflict'; holders: SlotLockHolder[] }
-  | { kind: 'no-capacity' }
-  | { kind: 'hook-failed'; error: unknown };
-
-/**
- * Builds one resource of the blueprint as `lease` asks: a unit of its limit, the implementation's
- * plan, the row and its slot locks, then open now or a scheduled setup. `forLeaseId`: the lease it
- * is built for, or null for a warm pool's resource (see warm-pool.ts), which `lease` only
- * describes. A throwing hook is the caller's to judge.
- */
-export async function buildResource(
-  ctx: TxContext,
-  candidate: LoadedBlueprint,
-  lease: Lease,
-  forLeaseId: number | null,
-  queries: AllocationQueries,
-): Promise<Built> {
-  const { blueprint, implementation } = candidate;
-  const limitKeys: string[] = [];
-  if (blueprint.resourceLimit !== null) {
-    const units = Array.from({ length: blueprint.resourceLimit }, (_, n) => limitSlotKey(blueprint.id, n));
-    const held = await heldKeys(ctx.tx, units);
-    const free = units.filter((key) => !held.has(key));
-    // Leases racing for the last units each start at a different one (by lease id), so that a
-    // burst of allocations does not all collide on the first free unit.
-    const unit = free[lease.id % Math.max(free.length, 1)];
-    if (!unit) return { kind: 'no-capacity' };
-    limitKeys.push(unit);
-  }
-  let plan;
-  try {
-    plan = await implementation.allocateResource(blueprint, lease, queries);
-  } catch (error) {
-    return { kind: 'hook-failed', error };
-  }
-  if (typeof plan.name !== 'string' || typeof plan.attributes !== 'object' || !Array.isArray(plan.slotLocks)) {
-    throw new Error(`blueprint ${blueprint.id} (${implementation.key}) returned a malformed resource plan`);
-  }
-  // The row comes first so that the locks can name it (in the same statement); losing the lock
-  // race deletes it again, before anything else (a log, a lease) refers to it.
-  const created = await createResource(ctx, blueprint, forLeaseId, plan, [...plan.slotLocks, ...limitKeys]);
-  if (!created.ok) return { kind: 'conflict', holders: created.holders };
-  const { resource } = created;
-  if (plan.activation === 'now') scheduleHealthCheck(ctx, resource, candidate);
-  else scheduleResourceUpdate(ctx, resource.id);
-  return { kind: 'allocated', resource };
 }
 
 /**
@@ -579,68 +312,4 @@ async function reclaimableResource(
     ORDER BY r.id LIMIT 1`;
   const id = rows[0]?.id;
   return id === undefined ? null : findResource(ctx.tx, id);
-}
-
-/**
- * The resource row, its slot locks and its logs in one statement; the locks as acquireSlotLocks
- * takes them (one INSERT … ON CONFLICT DO NOTHING, all or none): if any was held, no log is
- * written, the locks this inserted and the row are deleted again and the holders reported. A
- * resource that opens now is written ACTIVE with both its logs, allocated then activated, as its
- * own PENDING → ACTIVE transition would have logged them.
- */
-async function createResource(
-  ctx: TxContext,
-  blueprint: LoadedBlueprint['blueprint'],
-  forLeaseId: number | null,
-  plan: ResourcePlan,
-  keys: readonly string[],
-): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] }> {
-  const wanted = [...new Set(keys)].sort();
-  const open = plan.activation === 'now';
-  const allocatedLog =
-    forLeaseId === null
-      ? { leaseId: null, warmPool: true, status: 'PENDING' }
-      : { leaseId: forLeaseId, status: 'PENDING' };
-  const [row] = await ctx.tx.$queryRaw<(Resource & { __locked: string[]; __logs: string[] })[]>`
-    WITH r AS (
-      INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "activatedAt",
-                              "createdAt", "lastUsedAt", "updatedAt")
-      VALUES (${blueprint.id}, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
-              ${forLeaseId}::int, ${open ? 'ACTIVE' : 'PENDING'}::"ResourceStatus", ${open ? ctx.now : null}::timestamp,
-              ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
-      RETURNING *),
-    s AS (
-      INSERT INTO "SlotLock" (key, "ownerLeaseId", "ownerResourceId")
-      SELECT k, NULL, r.id FROM r, unnest(${wanted}::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n
-      ON CONFLICT (key) DO NOTHING
-      RETURNING key),
-    g AS (
-      INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
-      SELECT e.type, e.data, ${ctx.now}::timestamp, e.lease, r.id, r."blueprintId"
-      FROM r CROSS JOIN (VALUES
-        (1, 'resource-allocated', ${JSON.stringify(allocatedLog)}::jsonb, ${forLeaseId}::int),
-        (2, 'resource-activated', '{}'::jsonb, NULL::int)) AS e(n, type, data, lease)
-      WHERE (e.n = 1 OR ${open}) AND (SELECT count(*) FROM s) = ${wanted.length}::int
-      ORDER BY e.n
-      RETURNING id)
-    SELECT r.*, ARRAY(SELECT key FROM s) AS __locked, ARRAY(SELECT id::text FROM g ORDER BY id) AS __logs FROM r`;
-  if (!row) throw new Error('the resource insert returned nothing');
-  const { __locked: mine, __logs: logs, ...resource } = row;
-  if (mine.length === wanted.length) {
-    const entry = { resourceId: resource.id, blueprintId: resource.blueprintId };
-    publishLog(ctx.after, forLeaseId === null ? entry : { ...entry, leaseId: forLeaseId }, BigInt(logs[0]!), {
-      resource: 'PENDING',
-    });
-    if (open) publishLog(ctx.after, entry, BigInt(logs[1]!), { resource: 'ACTIVE' });
-    return { ok: true, resource };
-  }
-  if (mine.length > 0) await ctx.tx.$executeRaw`DELETE FROM "SlotLock" WHERE key = ANY(${mine}::text[])`;
-  await ctx.tx.$executeRaw`DELETE FROM "Resource" WHERE id = ${resource.id}`;
-  return {
-    ok: false,
-    holders: await slotLockHolders(
-      ctx.tx,
-      wanted.filter((key) => !mine.includes(key)),
-    ),
-  };
 }

@@ -156,7 +156,7 @@ export type CandidateBlueprints =
 /**
  * The enabled blueprints that yield the lease's type (and that it allows), each as a
  * blueprintSql column with whether the lease's principal is authorized on it, as one JSON array
- * for a column of a bigger statement (allocate.ts); decode it with candidatesFrom. The system and
+ * for a column of a bigger statement (allocation-view.ts); decode it with candidatesFrom. The system and
  * admins bypass authorizations, as Drydock's command line does; no principal, none.
  */
 export function candidateBlueprintsSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma.Sql {

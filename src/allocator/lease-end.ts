@@ -114,7 +114,7 @@ export const brokenBuildsColumns = Prisma.sql`count(*)::int AS count, max(r.id) 
  * otherwise build resources for one lease forever: after `maxBrokenResourcesPerLease` of its
  * resources broke, the lease breaks with the last one's reason. A resource that broke hopelessly
  * (the blueprint said no other resource could do better) breaks the lease at once.
- * `counted`: the count, if the caller has read it already (allocate.ts).
+ * `counted`: the count, if the caller has read it already (the allocation view).
  */
 export async function giveUpAfterBrokenBuilds(
   ctx: TxContext,

@@ -2,7 +2,7 @@ import type { Blueprint, Lease, Resource } from '../generated/prisma/client.js';
 import { WARM_LEASE_ID } from '../blueprints/implementation.js';
 import { jobKey } from '../queue/jobs.js';
 import type { JobClaim } from '../queue/port.js';
-import { ALLOCATION_LOCKS, buildResource } from './allocate.js';
+import { ALLOCATION_LOCKS, buildResource } from './build-resource.js';
 import { loadBlueprint, type LoadedBlueprint } from './blueprints.js';
 import type { AllocatorDeps, TxContext } from './context.js';
 import { inUpdateTransaction } from './transaction.js';

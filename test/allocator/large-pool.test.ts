@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { VIEW_RESOURCES } from '../../src/allocator/allocate.js';
+import { VIEW_RESOURCES } from '../../src/allocator/allocation-view.js';
 import { describeEachDatabase } from '../support/database.js';
 import { createHarness, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
 

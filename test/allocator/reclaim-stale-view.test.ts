@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { allocateLease, allocationView } from '../../src/allocator/allocate.js';
+import { allocateLease } from '../../src/allocator/allocate.js';
+import { allocationView } from '../../src/allocator/allocation-view.js';
 import { inUpdateTransaction } from '../../src/allocator/transaction.js';
 import { describeEachDatabase } from '../support/database.js';
 import { bareAllocatorDeps, createHarness, logTypes, unwrap, type Harness } from '../support/allocator-harness.js';

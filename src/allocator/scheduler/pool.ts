@@ -1,5 +1,5 @@
 import type { Lease } from '../../generated/prisma/client.js';
-import { allocationView, PassMemo, type AllocationView } from '../allocate.js';
+import { allocationView, PassMemo, type AllocationView } from '../allocation-view.js';
 import type { TxContext } from '../context.js';
 import { demandKey } from './demand.js';
 

@@ -1,0 +1,130 @@
+import type { Lease, Resource } from '../generated/prisma/client.js';
+import type { AllocationQueries, ResourcePlan } from '../blueprints/implementation.js';
+import { limitSlotKey } from '../blueprints/implementation.js';
+import { scheduleResourceUpdate } from './jobs.js';
+import type { LoadedBlueprint } from './blueprints.js';
+import type { TxContext } from './context.js';
+import { scheduleHealthCheck } from './health.js';
+import { publishLog, type SlotLockHolder } from './logs.js';
+import { heldKeys, slotLockHolders } from './slot-locks.js';
+
+// Building one resource of a blueprint: a unit of its limit, the implementation's plan, the row
+// with its slot locks and logs in one statement. Leases (allocate.ts) and warm pools
+// (warm-pool.ts) build the same way, so that the blueprint's limit holds for both.
+
+/** The advisory lock namespace of per-blueprint allocation turns ("DRAL"). */
+export const ALLOCATION_LOCKS = 0x4452414c;
+
+export type Built =
+  | { kind: 'allocated'; resource: Resource }
+  | { kind: 'conflict'; holders: SlotLockHolder[] }
+  | { kind: 'no-capacity' }
+  | { kind: 'hook-failed'; error: unknown };
+
+/**
+ * Builds one resource of the blueprint as `lease` asks: a unit of its limit, the implementation's
+ * plan, the row and its slot locks, then open now or a scheduled setup. `forLeaseId`: the lease it
+ * is built for, or null for a warm pool's resource (see warm-pool.ts), which `lease` only
+ * describes. A throwing hook is the caller's to judge.
+ */
+export async function buildResource(
+  ctx: TxContext,
+  candidate: LoadedBlueprint,
+  lease: Lease,
+  forLeaseId: number | null,
+  queries: AllocationQueries,
+): Promise<Built> {
+  const { blueprint, implementation } = candidate;
+  const limitKeys: string[] = [];
+  if (blueprint.resourceLimit !== null) {
+    const units = Array.from({ length: blueprint.resourceLimit }, (_, n) => limitSlotKey(blueprint.id, n));
+    const held = await heldKeys(ctx.tx, units);
+    const free = units.filter((key) => !held.has(key));
+    // Leases racing for the last units each start at a different one (by lease id), so that a
+    // burst of allocations does not all collide on the first free unit.
+    const unit = free[lease.id % Math.max(free.length, 1)];
+    if (!unit) return { kind: 'no-capacity' };
+    limitKeys.push(unit);
+  }
+  let plan;
+  try {
+    plan = await implementation.allocateResource(blueprint, lease, queries);
+  } catch (error) {
+    return { kind: 'hook-failed', error };
+  }
+  if (typeof plan.name !== 'string' || typeof plan.attributes !== 'object' || !Array.isArray(plan.slotLocks)) {
+    throw new Error(`blueprint ${blueprint.id} (${implementation.key}) returned a malformed resource plan`);
+  }
+  // The row comes first so that the locks can name it (in the same statement); losing the lock
+  // race deletes it again, before anything else (a log, a lease) refers to it.
+  const created = await createResource(ctx, blueprint, forLeaseId, plan, [...plan.slotLocks, ...limitKeys]);
+  if (!created.ok) return { kind: 'conflict', holders: created.holders };
+  const { resource } = created;
+  if (plan.activation === 'now') scheduleHealthCheck(ctx, resource, candidate);
+  else scheduleResourceUpdate(ctx, resource.id);
+  return { kind: 'allocated', resource };
+}
+
+/**
+ * The resource row, its slot locks and its logs in one statement; the locks as acquireSlotLocks
+ * takes them (one INSERT … ON CONFLICT DO NOTHING, all or none): if any was held, no log is
+ * written, the locks this inserted and the row are deleted again and the holders reported. A
+ * resource that opens now is written ACTIVE with both its logs, allocated then activated, as its
+ * own PENDING → ACTIVE transition would have logged them.
+ */
+async function createResource(
+  ctx: TxContext,
+  blueprint: LoadedBlueprint['blueprint'],
+  forLeaseId: number | null,
+  plan: ResourcePlan,
+  keys: readonly string[],
+): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] }> {
+  const wanted = [...new Set(keys)].sort();
+  const open = plan.activation === 'now';
+  const allocatedLog =
+    forLeaseId === null
+      ? { leaseId: null, warmPool: true, status: 'PENDING' }
+      : { leaseId: forLeaseId, status: 'PENDING' };
+  const [row] = await ctx.tx.$queryRaw<(Resource & { __locked: string[]; __logs: string[] })[]>`
+    WITH r AS (
+      INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "activatedAt",
+                              "createdAt", "lastUsedAt", "updatedAt")
+      VALUES (${blueprint.id}, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
+              ${forLeaseId}::int, ${open ? 'ACTIVE' : 'PENDING'}::"ResourceStatus", ${open ? ctx.now : null}::timestamp,
+              ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
+      RETURNING *),
+    s AS (
+      INSERT INTO "SlotLock" (key, "ownerLeaseId", "ownerResourceId")
+      SELECT k, NULL, r.id FROM r, unnest(${wanted}::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n
+      ON CONFLICT (key) DO NOTHING
+      RETURNING key),
+    g AS (
+      INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
+      SELECT e.type, e.data, ${ctx.now}::timestamp, e.lease, r.id, r."blueprintId"
+      FROM r CROSS JOIN (VALUES
+        (1, 'resource-allocated', ${JSON.stringify(allocatedLog)}::jsonb, ${forLeaseId}::int),
+        (2, 'resource-activated', '{}'::jsonb, NULL::int)) AS e(n, type, data, lease)
+      WHERE (e.n = 1 OR ${open}) AND (SELECT count(*) FROM s) = ${wanted.length}::int
+      ORDER BY e.n
+      RETURNING id)
+    SELECT r.*, ARRAY(SELECT key FROM s) AS __locked, ARRAY(SELECT id::text FROM g ORDER BY id) AS __logs FROM r`;
+  if (!row) throw new Error('the resource insert returned nothing');
+  const { __locked: mine, __logs: logs, ...resource } = row;
+  if (mine.length === wanted.length) {
+    const entry = { resourceId: resource.id, blueprintId: resource.blueprintId };
+    publishLog(ctx.after, forLeaseId === null ? entry : { ...entry, leaseId: forLeaseId }, BigInt(logs[0]!), {
+      resource: 'PENDING',
+    });
+    if (open) publishLog(ctx.after, entry, BigInt(logs[1]!), { resource: 'ACTIVE' });
+    return { ok: true, resource };
+  }
+  if (mine.length > 0) await ctx.tx.$executeRaw`DELETE FROM "SlotLock" WHERE key = ANY(${mine}::text[])`;
+  await ctx.tx.$executeRaw`DELETE FROM "Resource" WHERE id = ${resource.id}`;
+  return {
+    ok: false,
+    holders: await slotLockHolders(
+      ctx.tx,
+      wanted.filter((key) => !mine.includes(key)),
+    ),
+  };
+}
