@@ -49,25 +49,6 @@ export async function acquireOn(
   // A lease with a setup step (a checkout) is ACQUIRED first; its own update runs the setup.
   const needsSetup = loaded.implementation.setupLease !== undefined;
   if (activation?.status === 'active' && needsSetup) scheduleLeaseUpdate(ctx, lease.id);
-  if (activation?.status === 'active' && !needsSetup) {
-    return {
-      ok: true,
-      shared,
-      lease: await transitionLease(
-        ctx,
-        lease,
-        'ACQUIRED',
-        { type: 'lease-acquired', data: { resourceId: resource.id }, resourceId: resource.id },
-        { resourceId: resource.id, ...clearedWait },
-        {
-          then: {
-            to: 'ACTIVE',
-            log: { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
-          },
-        },
-      ),
-    };
-  }
   if (activation?.status === 'wait') {
     scheduleLeaseUpdate(
       ctx,
@@ -75,6 +56,7 @@ export async function acquireOn(
       new Date(ctx.now.getTime() + (activation.retryAfterMs ?? ctx.deps.options.activationPollMs)),
     );
   }
+  const activeNow = activation?.status === 'active' && !needsSetup;
   return {
     ok: true,
     shared,
@@ -84,6 +66,14 @@ export async function acquireOn(
       'ACQUIRED',
       { type: 'lease-acquired', data: { resourceId: resource.id }, resourceId: resource.id },
       { resourceId: resource.id, ...clearedWait },
+      activeNow
+        ? {
+            then: {
+              to: 'ACTIVE',
+              log: { type: 'lease-activated', data: { resourceId: resource.id }, resourceId: resource.id },
+            },
+          }
+        : {},
     ),
   };
 }
@@ -91,8 +81,8 @@ export async function acquireOn(
 /**
  * The common case as one statement: a resource that was ACTIVE when read, a blueprint that takes
  * no slot lock for the lease and activates it at once. The share lock, the lease's ACTIVE row and
- * its two logs are one statement, written only if the resource is still ACTIVE under the lock. Null: not that case, or the resource moved
- * on; the general path looks again.
+ * its two logs are one statement, written only if the resource is still ACTIVE under the lock.
+ * Null: not that case, or the resource moved on; the general path looks again.
  */
 async function acquireOnOpen(
   ctx: TxContext,
