@@ -76,10 +76,45 @@ export async function activeLease(graphqlUrl: string, resourceType: string): Pro
   }
 }
 
+const metricsText = async (graphqlUrl: string) => (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
+const sampleOf = (text: string, series: string) =>
+  Number(
+    text
+      .split('\n')
+      .find((line) => line.startsWith(`${series} `))
+      ?.slice(series.length + 1) ?? Number.NaN,
+  );
+
 /** One unlabelled sample of the server's /metrics (NaN when it has none). */
 export async function serverMetric(graphqlUrl: string, name: string): Promise<number> {
-  const text = await (await fetch(graphqlUrl.replace(/\/graphql$/, '/metrics'))).text();
-  return Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return sampleOf(await metricsText(graphqlUrl), name);
+}
+
+/** The scheduling passes one server has run for a resource type so far (its pass histograms). */
+export interface PassReading {
+  passes: number;
+  seconds: number;
+  granted: number;
+}
+
+export async function passReading(graphqlUrl: string, resourceType: string): Promise<PassReading> {
+  const text = await metricsText(graphqlUrl);
+  const of = (series: string) => sampleOf(text, `${series}{resource_type="${resourceType}"}`) || 0;
+  return {
+    passes: of('drydock_scheduling_pass_seconds_count'),
+    seconds: of('drydock_scheduling_pass_seconds_sum'),
+    granted: of('drydock_scheduling_pass_grants_sum'),
+  };
+}
+
+/** What the passes between two readings took on average: a pass's time and its grants. */
+export function passesBetween(before: PassReading, after: PassReading) {
+  const passes = after.passes - before.passes;
+  return {
+    passes,
+    meanMs: ((after.seconds - before.seconds) / Math.max(1, passes)) * 1_000,
+    grantsEach: (after.granted - before.granted) / Math.max(1, passes),
+  };
 }
 
 export async function releaseLease(url: string, id: string): Promise<void> {

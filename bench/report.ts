@@ -1,3 +1,4 @@
+import type { passesBetween } from './client.js';
 import type { CycleResult } from './rows/cycles.js';
 import type { FanoutResult } from './rows/fanout.js';
 import { WARM_SECONDS, type GrantResult } from './rows/grant-latency.js';
@@ -51,9 +52,13 @@ function costText(cost: RunCost, unit: string): string {
   );
 }
 
-export function grantRows(g: GrantResult, cost: RunCost = {}): Row[] {
+export function grantRows(g: GrantResult, cost: RunCost = {}, passes?: ReturnType<typeof passesBetween>): Row[] {
   const cpu = costText(cost, 'grant');
-  const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${cpu}`;
+  // The server's own account of its scheduling passes over the row: where a grant's time goes.
+  const served = passes?.passes
+    ? `; ${passes.passes} passes of ${passes.meanMs.toFixed(1)} ms on average (turn to commit), ${passes.grantsEach.toFixed(1)} grants each`
+    : '';
+  const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${cpu}${served}`;
   return [
     {
       row: 'grant latency p50 (requestLease → ACTIVE on subscription, free pool)',

@@ -1,5 +1,5 @@
 import { cpus, loadavg } from 'node:os';
-import { createHostPool } from './client.js';
+import { createHostPool, passesBetween, passReading } from './client.js';
 import { createBenchDatabase, vacuumAnalyze } from './database.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -133,11 +133,13 @@ try {
     log('grant latency');
     await createHostPool(first.graphqlUrl, 'grant', 64);
     const before = runCostReading([first]);
+    const passesBefore = await passReading(first.graphqlUrl, 'grant');
     const grants = await grantLatency(first.graphqlUrl, 'grant', {
       rate: settings.grantRate,
       seconds: settings.grantSeconds,
     });
-    if (want('grants')) push(...grantRows(grants, before.per(grants.granted)));
+    const passes = passesBetween(passesBefore, await passReading(first.graphqlUrl, 'grant'));
+    if (want('grants')) push(...grantRows(grants, before.per(grants.granted), passes));
     load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
 
     if (want('backlog')) {

@@ -87,6 +87,7 @@ export async function serve(
     worker: { claimTtlMs: config.jobClaimTtlMs },
     transports: { allowLocal: config.allowLocalTransport, stateDir: config.sshStateDir },
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
+    ...(metrics ? { passes: metrics.passes } : {}),
     ...extra,
     allocator: {
       leaseAttributeLimits: config.leaseAttributeLimits,

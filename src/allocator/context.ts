@@ -81,6 +81,17 @@ export interface AllocatorDeps {
    * changes): a pass that knows it sends its heads' read together with the turn (scheduler/pass.ts).
    */
   queueTypes?: Map<number, string>;
+  /** Told of every scheduling pass that ran in this process (metrics); none: nobody listens. */
+  passes?: PassObserver;
+}
+
+/** What a scheduling pass that ran reports once it has committed. */
+export interface PassObserver {
+  /**
+   * `seconds`: from the pass asking for its type's turn to its commit (waiting for the turn
+   * included); `granted`: leases (gang parts each) it made ACQUIRED or ACTIVE.
+   */
+  passed(pass: { resourceType: string; seconds: number; granted: number }): void;
 }
 
 /**

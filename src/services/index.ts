@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.js';
 import type { EventSink } from '../events/domain-events.js';
-import type { AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps, PassObserver } from '../allocator/context.js';
 import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
@@ -43,6 +43,8 @@ export interface ServicesDeps {
   onWake?: (runAt: Date) => void;
   /** Host transports: `local` runs commands on this machine, so it is off unless enabled. */
   transports?: { allowLocal?: boolean; stateDir?: string };
+  /** Told of each scheduling pass this process runs (metrics). */
+  passes?: PassObserver;
 }
 
 export interface WorkerHandle {
@@ -96,6 +98,7 @@ export function createServices(deps: ServicesDeps): Services {
     idleQueues: new IdleQueues(),
     passPacing: new PassPacing(options.passGapMs),
     queueTypes: new Map(),
+    ...(deps.passes ? { passes: deps.passes } : {}),
     queue: {
       wake: (runAt) => {
         worker?.notify(runAt);

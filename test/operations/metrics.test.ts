@@ -55,6 +55,7 @@ describeEachDatabase('/metrics after a lease cycle', (kind) => {
     expect(sample(text, 'drydock_jobs_due')).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'drydock_jobs_running')).toBe(0);
     expect(sample(text, 'drydock_lease_grant_seconds_count', { resource_type: 'host' })).toBeUndefined();
+    expect(sample(text, 'drydock_scheduling_pass_seconds_count', { resource_type: 'host' })).toBeUndefined();
 
     const client = wsClient(app.graphqlUrl);
     const watching = collect(client, { query: 'subscription Dashboard { leasesChanged { status } }' });
@@ -70,6 +71,14 @@ describeEachDatabase('/metrics after a lease cycle', (kind) => {
       expect(sample(text, 'drydock_leases', { status: 'PENDING', resource_type: 'host' })).toBeUndefined();
       expect(sample(text, 'drydock_leases_waiting', { resource_type: 'host' })).toBeUndefined();
       expect(sample(text, 'drydock_lease_grant_seconds_count', { resource_type: 'host' })).toBe(1);
+      // The pass that granted it: at least that one (a pass asked for again may run once more and find nothing).
+      const passes = sample(text, 'drydock_scheduling_pass_seconds_count', { resource_type: 'host' }) ?? 0;
+      expect(passes).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'drydock_scheduling_pass_grants_count', { resource_type: 'host' })).toBe(passes);
+      expect(sample(text, 'drydock_scheduling_pass_grants_sum', { resource_type: 'host' })).toBe(1);
+      expect(sample(text, 'drydock_scheduling_pass_seconds_sum', { resource_type: 'host' })).toBeGreaterThan(0);
+      // A grant on a free pool takes milliseconds: the histogram's buckets must tell them apart.
+      expect(sample(text, 'drydock_lease_grant_seconds_bucket', { resource_type: 'host', le: '0.005' })).toBeDefined();
 
       const second = await request();
       await expect.poll(() => status(second), { timeout: 30_000 }).toBe('ACTIVE');
@@ -89,6 +98,7 @@ describeEachDatabase('/metrics after a lease cycle', (kind) => {
       expect(sample(text, 'drydock_leases', { status: 'PENDING', resource_type: 'host' })).toBeUndefined();
       expect(sample(text, 'drydock_leases_waiting', { resource_type: 'host' })).toBeUndefined();
       expect(sample(text, 'drydock_lease_grant_seconds_count', { resource_type: 'host' })).toBe(2);
+      expect(sample(text, 'drydock_scheduling_pass_grants_sum', { resource_type: 'host' })).toBe(2);
       expect(sample(text, 'drydock_event_delivery_lag_seconds_count')).toBeGreaterThan(0);
       // Yoga's Prometheus plugin: the operations, by name and type.
       expect(

@@ -29,6 +29,8 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
   if (idle?.has(queueId) && !claim?.carried && !claim?.continues && (await nothingWaiting(deps.db, queueId, claim)))
     return;
   let passType: string | null = null;
+  let granted = 0;
+  const started = performance.now();
   await inUpdateTransaction(
     deps,
     async (ctx) => {
@@ -38,6 +40,7 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
       if (resourceType === null) return;
       passType = resourceType;
       const served = await serve(ctx, resourceType, heads, owners);
+      granted = served.granted;
       const leftWaiting = served.leftWaiting || served.mayHaveMore || skipped > 0;
       ctx.onCommit?.push(() => idle?.record(queueId, leftWaiting));
       if (served.mayHaveMore) schedulePass(ctx, resourceType);
@@ -54,7 +57,9 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
     },
     claim,
   );
-  if (passType !== null) deps.passPacing?.ended(passType);
+  if (passType === null) return;
+  deps.passPacing?.ended(passType);
+  deps.passes?.passed({ resourceType: passType, seconds: (performance.now() - started) / 1_000, granted });
 }
 
 /**
@@ -110,7 +115,7 @@ async function serve(
   resourceType: string,
   heads: Lease[],
   owners: Map<number, OwnerRow>,
-): Promise<{ mayHaveMore: boolean; leftWaiting: boolean }> {
+): Promise<{ mayHaveMore: boolean; leftWaiting: boolean; granted: number }> {
   const batch = new PassGrants();
   const ctx: TxContext = { ...txCtx, grants: batch };
   const settings: PolicySettings = { agingIntervalMs: ctx.deps.options.agingIntervalMs };
@@ -318,5 +323,5 @@ async function serve(
     perShape.set(shape, (perShape.get(shape) ?? 0) + 1);
   }
   const mayHaveMore = served > 0 && [...perShape.values()].some((n) => n >= HEADS_PER_DEMAND);
-  return { mayHaveMore, leftWaiting: heads.some((lease) => !grantedIds.has(lease.id)) };
+  return { mayHaveMore, leftWaiting: heads.some((lease) => !grantedIds.has(lease.id)), granted: served };
 }

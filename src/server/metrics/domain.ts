@@ -102,7 +102,8 @@ export function registerDomainMetrics(registry: Registry, db: Database): DomainM
     name: 'drydock_lease_grant_seconds',
     help: 'From a lease being requested to it being ACTIVE, for the leases this process activated.',
     labelNames: ['resource_type'],
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    // From the milliseconds a grant takes on a free pool to the half hour a lease may wait for one.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
     registers,
     async collect() {
       if (activated.size === 0) return;

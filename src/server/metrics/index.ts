@@ -2,6 +2,7 @@ import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PassObserver } from '../../allocator/context.js';
 import type { Database } from '../../db/database.js';
 import { registerDomainMetrics, type DomainMetrics } from './domain.js';
 
@@ -24,6 +25,8 @@ export interface Metrics extends DomainMetrics {
   eventLoopLag: Gauge;
   /** Where the WebSocket server's shared executions are read from at scrape time. */
   readCohorts(read: () => { cohorts: number; members: number }): void;
+  /** The scheduling passes this process runs: how long each took and how many leases it granted. */
+  passes: PassObserver;
 }
 
 /**
@@ -88,9 +91,30 @@ export function createMetrics(db: Database): Metrics {
       this.set(cohorts().members);
     },
   });
+  const passSeconds = new Histogram({
+    name: 'drydock_scheduling_pass_seconds',
+    help: "Scheduling passes this process ran, from asking for the type's turn to commit, by resource type.",
+    labelNames: ['resource_type'],
+    // A pass is a few statements and a commit: milliseconds, unless its turn or the database waits.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [registry],
+  });
+  const passGrants = new Histogram({
+    name: 'drydock_scheduling_pass_grants',
+    help: 'Leases each scheduling pass this process ran granted (gang parts each), by resource type.',
+    labelNames: ['resource_type'],
+    buckets: [0, 1, 2, 5, 10, 20, 50, 100, 200],
+    registers: [registry],
+  });
   return {
     ...domain,
     registry,
+    passes: {
+      passed({ resourceType, seconds, granted }) {
+        passSeconds.observe({ resource_type: resourceType }, seconds);
+        passGrants.observe({ resource_type: resourceType }, granted);
+      },
+    },
     readCohorts: (read) => (cohorts = read),
     plugins: [prometheus, countSubscriptions],
     deliveryLag: new Histogram({
