@@ -88,8 +88,8 @@ export interface AllocatorDeps {
 /** What a scheduling pass that ran reports once it has committed. */
 export interface PassObserver {
   /**
-   * `seconds`: from the pass asking for its type's turn to its commit (waiting for the turn
-   * included); `granted`: leases (gang parts each) it made ACQUIRED or ACTIVE.
+   * `seconds`: from the pass starting its transaction to its commit (waiting for a connection and
+   * for the type's turn included); `granted`: leases (gang parts each) it made ACQUIRED or ACTIVE.
    */
   passed(pass: { resourceType: string; seconds: number; granted: number }): void;
 }

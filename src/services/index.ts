@@ -25,6 +25,7 @@ import { resourceService, type ResourceService } from './resources.js';
 import { schedulingService, type SchedulingService } from './scheduling.js';
 
 export type { Actor } from './actor.js';
+export type { PassObserver } from '../allocator/context.js';
 export { ensurePrincipal, systemActor } from './actor.js';
 export * from './errors.js';
 export type { GangRequest, LeaseRequest } from './leases.js';

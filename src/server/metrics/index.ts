@@ -2,8 +2,8 @@ import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PassObserver } from '../../allocator/context.js';
 import type { Database } from '../../db/database.js';
+import type { PassObserver } from '../../services/index.js';
 import { registerDomainMetrics, type DomainMetrics } from './domain.js';
 
 export const METRICS_PATH = '/metrics';
@@ -93,7 +93,7 @@ export function createMetrics(db: Database): Metrics {
   });
   const passSeconds = new Histogram({
     name: 'drydock_scheduling_pass_seconds',
-    help: "Scheduling passes this process ran, from asking for the type's turn to commit, by resource type.",
+    help: "Scheduling passes this process ran, from starting the pass's transaction (its turn included) to commit, by resource type.",
     labelNames: ['resource_type'],
     // A pass is a few statements and a commit: milliseconds, unless its turn or the database waits.
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
