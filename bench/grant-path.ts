@@ -120,7 +120,7 @@ try {
     ),
   );
   console.log(
-    `scheduling passes: ${passes.passes}, ${passes.meanMs.toFixed(2)} ms on average from asking for the turn to commit, ` +
+    `scheduling passes: ${passes.passes}, ${passes.meanMs.toFixed(2)} ms on average from the pass's transaction starting to its commit, ` +
       `${passes.grantsEach.toFixed(2)} grants each`,
   );
 } finally {

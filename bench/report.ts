@@ -56,7 +56,7 @@ export function grantRows(g: GrantResult, cost: RunCost = {}, passes?: ReturnTyp
   const cpu = costText(cost, 'grant');
   // The server's own account of its scheduling passes over the row: where a grant's time goes.
   const served = passes?.passes
-    ? `; ${passes.passes} passes of ${passes.meanMs.toFixed(1)} ms on average (turn to commit), ${passes.grantsEach.toFixed(1)} grants each`
+    ? `; ${passes.passes} passes of ${passes.meanMs.toFixed(1)} ms on average (transaction start to commit), ${passes.grantsEach.toFixed(1)} grants each`
     : '';
   const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${cpu}${served}`;
   return [
