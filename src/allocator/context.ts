@@ -144,4 +144,12 @@ export interface TxContext<T extends Tx = Tx> {
   onRollback?: (() => void)[];
   /** Set by a scheduling pass: its plain grants, written together (see GrantBatch). */
   grants?: GrantBatch | undefined;
+  /**
+   * Statements sent without waiting for their answers, so that they reach the database with the
+   * transaction's last statement (a pass's last grant write, see PassGrants.finish); the
+   * transaction waits for each answer before it ends. `leaseIds`: leases the statement grants. One
+   * still PENDING when the last statement runs (its resource moved on meanwhile) makes the job
+   * this transaction runs as run again (see writeScheduledJobs).
+   */
+  unanswered?: { answer: Promise<void>; leaseIds: number[] }[];
 }

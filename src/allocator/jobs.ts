@@ -90,9 +90,14 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     // nobody holds it. The ending job's row comes back with no key. Its shape changes with what
     // the transaction asks for (empty lists, no ending job), so PostgreSQL would plan it anew on
     // every run, which costs more than running it: it runs its generic plan.
+    // A pass's last grant write, sent without waiting (PassGrants.finish), that left a lease PENDING
+    // (its resource moved on): the pass runs again, as flush would have asked for.
+    const ungranted = Prisma.sql`EXISTS (SELECT 1 FROM "Lease" WHERE id = ANY(${(ctx.unanswered ?? []).flatMap(
+      (sent) => sent.leaseIds,
+    )}::int[]) AND status = 'PENDING')`;
     const sql = planGenerically(Prisma.sql`
-      WITH done AS (${deleteFinishedJobSql(ending?.job ?? null)}),
-      again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock())}),
+      WITH done AS (${deleteFinishedJobSql(ending?.job ?? null, Prisma.sql`NOT ${ungranted}`)}),
+      again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock(), ungranted)}),
       written AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
         SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (

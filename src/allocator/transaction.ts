@@ -58,9 +58,16 @@ async function run<T, X extends Tx>(
         claim,
         onCommit,
         onRollback,
+        unanswered: [],
       };
       const value = await fn(ctx);
-      await writeScheduledJobs(ctx);
+      try {
+        await writeScheduledJobs(ctx);
+      } finally {
+        // A statement sent unanswered that failed is what failed: the ones after it only found
+        // the transaction aborted.
+        for (const sent of ctx.unanswered ?? []) await sent.answer;
+      }
       return value;
     });
   } catch (error) {

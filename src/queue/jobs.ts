@@ -51,13 +51,18 @@ export function deleteFinishedJobSql(
  * once with the same claim (JobClaim.again). That is what the worker's completion and next claim
  * would do a few round trips later, with a window in which another process could claim it, which
  * is the only difference. Never matches the row deleteFinishedJobSql deletes (that one needs NOT
- * rerun); a rerun asked for later than `now` is left to the completion, which makes it due then.
+ * rerun, and `again` not to hold); a rerun asked for later than `now` is left to the completion,
+ * which makes it due then. `again`: a reason of the transaction's own to run the job again.
  */
-export function continueRerunJobSql(job: { id: bigint; token: string } | null, now: Date): Prisma.Sql {
+export function continueRerunJobSql(
+  job: { id: bigint; token: string } | null,
+  now: Date,
+  again: Prisma.Sql = Prisma.sql`false`,
+): Prisma.Sql {
   return Prisma.sql`
     UPDATE "Job" SET rerun = false
     WHERE id = ${job?.id.toString() ?? null}::bigint AND "lockedBy" = ${job?.token ?? null}::text
-      AND rerun AND "runAt" <= ${now}::timestamp
+      AND (rerun OR ${again}) AND "runAt" <= ${now}::timestamp
     RETURNING id`;
 }
 

@@ -309,7 +309,7 @@ async function serve(
       failed(unit, leaseBand);
     }
   }
-  await batch.flush(ctx);
+  await batch.finish(ctx);
   // Queued behind the first lease of their demand that is still refused.
   for (const { unit, lease } of passedOver) {
     const first = failedDemand.get(demandKey(lease));

@@ -70,10 +70,38 @@ export class PassGrants implements GrantBatch {
     const planned = this.planned;
     if (planned.length === 0) return;
     this.planned = [];
+    const written = this.recordWritten(ctx, planned, await this.write(ctx, planned));
+    // A resource that moved on meanwhile: its leases wait for the next pass.
+    if (planned.some((p) => !written.has(p.lease.id))) schedulePass(ctx, planned[0]!.lease.resourceType);
+  }
+
+  /**
+   * The pass's last write: sent without waiting for its answer, so that it reaches PostgreSQL in
+   * one round trip with the transaction's last statement (the jobs and the commit), when nothing
+   * that statement writes depends on the answer. Two things could: a lease held for a resource
+   * of its own (a working copy's host lease), whose resource is told of the grant by a job; and a
+   * grant not written because its resource moved on since the pass read it, which asks for the
+   * pass again. With such a lease, or outside a pass that runs as its own job, it is flush. A
+   * lease left PENDING makes the pass's job run again in that last statement instead
+   * (TxContext.unanswered).
+   */
+  async finish(ctx: TxContext): Promise<void> {
+    const planned = this.planned;
+    if (planned.length === 0) return;
+    if (!ctx.claim || !ctx.endsJob || !ctx.unanswered || planned.some((p) => p.lease.ownerResourceId !== null))
+      return this.flush(ctx);
+    this.planned = [];
+    const answer = this.write(ctx, planned).then((rows) => void this.recordWritten(ctx, planned, rows));
+    // Waited for by the transaction (transaction.ts), which reports its failure.
+    answer.catch(() => {});
+    ctx.unanswered.push({ answer, leaseIds: planned.map((p) => p.lease.id) });
+  }
+
+  private write(ctx: TxContext, planned: { lease: Lease; resourceId: number }[]) {
     // Each grant takes its resource's next fence (as acquire.ts's grants do), numbered in grant
     // order; the resource's row update is also the guard: it waits for a release being committed
     // and then finds the resource no longer ACTIVE.
-    const rows = await ctx.tx.$queryRaw<{ id: number; ownerResourceId: number | null; logs: string[] }[]>`
+    return ctx.tx.$queryRaw<{ id: number; ownerResourceId: number | null; logs: string[] }[]>`
       WITH q AS (
         SELECT * FROM unnest(${planned.map((p) => p.lease.id)}::int[], ${planned.map((p) => p.resourceId)}::int[])
           WITH ORDINALITY AS q(lease, resource, n)),
@@ -101,6 +129,14 @@ export class PassGrants implements GrantBatch {
       SELECT u.id, u."ownerResourceId",
              ARRAY(SELECT g.id::text FROM g WHERE g."leaseId" = u.id ORDER BY g.id) AS logs
       FROM u ORDER BY u.n`;
+  }
+
+  /** The written grants' events and follow-ups; returns the leases written. */
+  private recordWritten(
+    ctx: TxContext,
+    planned: { lease: Lease; resourceId: number }[],
+    rows: { id: number; ownerResourceId: number | null; logs: string[] }[],
+  ): Set<number> {
     const written = new Set<number>();
     for (const row of rows) {
       written.add(row.id);
@@ -111,7 +147,6 @@ export class PassGrants implements GrantBatch {
       // A resource that holds this lease for itself (a working copy's host) waits on it: tell it.
       if (row.ownerResourceId !== null) scheduleResourceUpdate(ctx, row.ownerResourceId);
     }
-    // A resource that moved on meanwhile: its leases wait for the next pass.
-    if (planned.some((p) => !written.has(p.lease.id))) schedulePass(ctx, planned[0]!.lease.resourceType);
+    return written;
   }
 }
