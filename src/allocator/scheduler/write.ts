@@ -81,14 +81,22 @@ export class PassGrants implements GrantBatch {
    * that statement writes depends on the answer. Two things could: a lease held for a resource
    * of its own (a working copy's host lease), whose resource is told of the grant by a job; and a
    * grant not written because its resource moved on since the pass read it, which asks for the
-   * pass again. With such a lease, or outside a pass that runs as its own job, it is flush. A
-   * lease left PENDING makes the pass's job run again in that last statement instead
+   * pass again. With such a lease, outside a pass that runs as its own job, or on PGlite, it is
+   * flush. A lease left PENDING makes the pass's job run again in that last statement instead
    * (TxContext.unanswered).
    */
   async finish(ctx: TxContext): Promise<void> {
     const planned = this.planned;
     if (planned.length === 0) return;
-    if (!ctx.claim || !ctx.endsJob || !ctx.unanswered || planned.some((p) => p.lease.ownerResourceId !== null))
+    // Only where the last statement carries the commit (plain pg): PGlite runs in this process,
+    // so there is no round trip to save.
+    if (
+      !ctx.tx.$queryRawAndCommit ||
+      !ctx.claim ||
+      !ctx.endsJob ||
+      !ctx.unanswered ||
+      planned.some((p) => p.lease.ownerResourceId !== null)
+    )
       return this.flush(ctx);
     this.planned = [];
     const answer = this.write(ctx, planned).then((rows) => void this.recordWritten(ctx, planned, rows));
