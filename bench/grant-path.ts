@@ -6,14 +6,15 @@
 // the lease's createdAt (the request reached the allocator), its activatedAt (the scheduling pass
 // that granted it began), and the server's own histograms of its passes. The grant row says how
 // long; this says which step to work on. Requests sent in the first 5 s are left out, as in the
-// row's warm figures.
+// row's warm figures (the passes and the CPU cover the whole row, as in the bench).
 
+import { decodeGlobalID } from '@pothos/plugin-relay';
 import pg from 'pg';
-import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, wsClient, type PassReading } from './client.js';
+import { createHostPool, passesBetween, passReading } from './client.js';
 import { createBenchDatabase } from './database.js';
-import { WARM_SECONDS } from './rows/grant-latency.js';
+import { grantLatency, WARM_SECONDS, type GrantTimes } from './rows/grant-latency.js';
 import { cpuMs, startBenchServer } from './servers.js';
-import { now, percentile, sleep } from './stats.js';
+import { percentile } from './stats.js';
 
 const arg = (name: string, fallback: number) => {
   const given = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -22,66 +23,34 @@ const arg = (name: string, fallback: number) => {
 const rate = arg('rate', 200);
 const seconds = arg('seconds', 15);
 
-const REQUEST = `mutation ($input: RequestLeaseInput!) {
-  requestLease(input: $input) { ... on RequestLeasePayload { leases { id databaseId } } ... on Error { message } }
-}`;
-
 /** Client times (performance.now) on the epoch's scale, where the server's timestamps are. */
 const epochMs = (at: number) => performance.timeOrigin + at;
 
-interface Timed {
-  id: number;
-  sent: number;
-  answered: number;
-  seen: number;
-}
+type Timed = GrantTimes & { databaseId: number };
 
 const db = await createBenchDatabase();
 const server = await startBenchServer({ databaseUrl: db.url, poolSize: 10, workerConcurrency: 4 });
 try {
   await createHostPool(server.graphqlUrl, 'grant', 64);
-  const client = wsClient(server.graphqlUrl);
-  const watcher = new LeaseWatcher(client);
-  await watcher.start(server.graphqlUrl, 'grant');
   const timed: Timed[] = [];
-  const pending: Promise<void>[] = [];
-  const total = Math.round(rate * seconds);
-  const start = now();
-  let [passesBefore, cpuBefore]: [PassReading | null, number] = [null, 0];
-  for (let i = 0; i < total; i++) {
-    const wait = start + (i * 1_000) / rate - now();
-    if (wait > 1) await sleep(wait);
-    const sent = now();
-    if (i === Math.round(rate * WARM_SECONDS)) {
-      passesBefore = await passReading(server.graphqlUrl, 'grant');
-      cpuBefore = cpuMs(server.pid);
-    }
-    pending.push(
-      gql<{ requestLease: { leases?: { id: string; databaseId: number }[]; message?: string } }>(
-        server.graphqlUrl,
-        REQUEST,
-        { input: { resourceType: 'grant' } },
-      ).then(async ({ requestLease }) => {
-        const answered = now();
-        const lease = requestLease.leases?.[0];
-        if (!lease) throw new Error(`requestLease: ${requestLease.message}`);
-        const seen = await watcher.when(lease.id, 'ACTIVE', 30_000);
-        if (sent - start >= WARM_SECONDS * 1_000) timed.push({ id: lease.databaseId, sent, answered, seen });
-      }),
-    );
-  }
-  await Promise.all(pending);
-  const cpuPerGrant = (cpuMs(server.pid) - cpuBefore) / Math.max(1, timed.length);
-  const passes = passesBetween(passesBefore!, await passReading(server.graphqlUrl, 'grant'));
-  watcher.close();
-  await client.dispose();
+  const [passesBefore, cpuBefore] = [await passReading(server.graphqlUrl, 'grant'), cpuMs(server.pid)];
+  const row = await grantLatency(server.graphqlUrl, 'grant', {
+    rate,
+    seconds,
+    onGrant: (grant) => {
+      if (grant.warm) timed.push({ ...grant, databaseId: Number(decodeGlobalID(grant.id).id) });
+    },
+  });
+  // Over the whole row, as the bench's grant row reads them: its first seconds included.
+  const cpuPerGrant = (cpuMs(server.pid) - cpuBefore) / Math.max(1, row.granted);
+  const passes = passesBetween(passesBefore, await passReading(server.graphqlUrl, 'grant'));
 
   const reader = new pg.Client({ connectionString: db.url });
   await reader.connect();
   const { rows } = await reader.query<{ id: number; created: number; activated: number }>(
     `SELECT id, extract(epoch FROM "createdAt") * 1000 AS created, extract(epoch FROM "activatedAt") * 1000 AS activated
      FROM "Lease" WHERE id = ANY($1::int[])`,
-    [timed.map((t) => t.id)],
+    [timed.map((t) => t.databaseId)],
   );
   await reader.end();
   const stamps = new Map(
@@ -93,11 +62,11 @@ try {
       `${label.padEnd(58)} ${[50, 90, 99].map((p) => `p${p} ${percentile(values, p).toFixed(1).padStart(6)}`).join('  ')} ms`,
     );
   const span = (from: (t: Timed) => number, to: (t: Timed) => number) => timed.map((t) => to(t) - from(t));
-  const created = (t: Timed) => stamps.get(t.id)!.created;
-  const activated = (t: Timed) => stamps.get(t.id)!.activated;
+  const created = (t: Timed) => stamps.get(t.databaseId)!.created;
+  const activated = (t: Timed) => stamps.get(t.databaseId)!.activated;
   console.log(
-    `${rate}/s for ${seconds} s on a 64-host pool; ${timed.length} grants after the first ${WARM_SECONDS} s; ` +
-      `server CPU ${cpuPerGrant.toFixed(2)} ms per grant (timestamps in milliseconds)`,
+    `${rate}/s for ${seconds} s on a 64-host pool (${row.granted}/${row.sent} granted); ${timed.length} grants after ` +
+      `the first ${WARM_SECONDS} s; over the whole row, server CPU ${cpuPerGrant.toFixed(2)} ms per grant (times in ms)`,
   );
   line(
     'sent → request reached the allocator (HTTP, GraphQL)',

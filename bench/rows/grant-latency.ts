@@ -19,6 +19,15 @@ export interface GrantResult {
 
 export const WARM_SECONDS = 5;
 
+export interface GrantTimes {
+  /** The lease's global id. */
+  id: string;
+  sent: number;
+  answered: number;
+  seen: number;
+  warm: boolean;
+}
+
 /** fetch's own message ("fetch failed") hides what failed: its cause says. */
 function describe(error: unknown): string {
   const { message, cause } = error as Error;
@@ -35,7 +44,14 @@ function describe(error: unknown): string {
 export async function grantLatency(
   graphqlUrl: string,
   resourceType: string,
-  options: { rate: number; seconds: number; timeoutMs?: number; attributes?: Record<string, unknown> },
+  options: {
+    rate: number;
+    seconds: number;
+    timeoutMs?: number;
+    attributes?: Record<string, unknown>;
+    /** Told of each grant: when it was sent, answered and seen ACTIVE (performance.now), and whether the server was warm. */
+    onGrant?: (grant: GrantTimes) => void;
+  },
 ): Promise<GrantResult> {
   const client = wsClient(graphqlUrl);
   const watcher = new LeaseWatcher(client);
@@ -54,10 +70,13 @@ export async function grantLatency(
     const sent = now();
     inflight.push(
       requestLeases(graphqlUrl, { resourceType, ...(options.attributes ? { attributes: options.attributes } : {}) })
-        .then(([id]) => watcher.when(id!, 'ACTIVE', options.timeoutMs ?? 30_000))
-        .then((at) => {
+        .then(async ([id]) => {
+          const answered = now();
+          const at = await watcher.when(id!, 'ACTIVE', options.timeoutMs ?? 30_000);
+          const warm = sent - start >= WARM_SECONDS * 1_000;
           latencies.push(at - sent);
-          if (sent - start >= WARM_SECONDS * 1_000) steady.push(at - sent);
+          if (warm) steady.push(at - sent);
+          options.onGrant?.({ id: id!, sent, answered, seen: at, warm });
         })
         .catch((error: unknown) => {
           failed++;
