@@ -15,10 +15,9 @@ export function allocationQueries(tx: Tx): AllocationQueries {
         WHERE "blueprintId" = ${blueprintId} AND status::text = ANY(${[...statuses]}::text[]) AND attributes->>${attribute} IS NOT NULL`;
       return rows.map((r) => r.value);
     },
-    resourceCount: async (blueprintId, statuses) => {
+    liveResourceCount: async (blueprintId) => {
       const [row] = await tx.$queryRaw<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM "Resource"
-        WHERE "blueprintId" = ${blueprintId} AND status::text = ANY(${[...statuses]}::text[])`;
+        SELECT count AS n FROM "LiveResourceCount" WHERE "blueprintId" = ${blueprintId}`;
       return row?.n ?? 0;
     },
     liveLeaseCount: async (resourceId) => {

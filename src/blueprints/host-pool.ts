@@ -240,10 +240,11 @@ const LIVE = ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN'] as const;
 
 // A full pool is asked for a free binding by every pass that serves it (a used host may take the
 // lease, but one nobody uses is preferred), and the list of taken bindings is as long as the pool.
-// Each live resource holds one binding, so a count of them says the pool is full, except for
-// resources left on bindings the config no longer lists: those are counted by the last full
-// lookup that found no free binding, and trusted for a while only, since a process still on an
-// older config could build on one meanwhile.
+// Each live resource holds one binding, so the count of them the database keeps says the pool is
+// full, except for resources left on bindings the config no longer lists: those are counted by
+// the last full lookup that found no free binding, and trusted for a while only, since a process
+// still on an older config could build on one meanwhile. The kept count leaves out what this
+// transaction built: it can only call a full pool not full, and the lookup then answers.
 const orphans = new WeakMap<object, { count: number; at: number }>();
 const ORPHANS_TRUSTED_MS = 10_000;
 
@@ -255,7 +256,7 @@ function countOrphans(blueprint: HostPool, values: readonly string[]): void {
 async function everyBindingTaken(blueprint: HostPool, queries: AllocationQueries): Promise<boolean> {
   const known = orphans.get(blueprint.config);
   if (!known || Date.now() - known.at > ORPHANS_TRUSTED_MS) return false;
-  const live = await queries.resourceCount(blueprint.id, LIVE);
+  const live = await queries.liveResourceCount(blueprint.id);
   return live - known.count >= bindings(blueprint).length;
 }
 

@@ -19,8 +19,12 @@ export interface AllocationQueries {
    * left out): what a large pool needs to know of its resources without reading every row.
    */
   attributeValues(blueprintId: number, statuses: readonly ResourceStatus[], attribute: string): Promise<string[]>;
-  /** How many of this blueprint's resources are in the given statuses: a count, not the rows. */
-  resourceCount(blueprintId: number, statuses: readonly ResourceStatus[]): Promise<number>;
+  /**
+   * How many of this blueprint's resources are live (not DESTROYED), from a count the database
+   * keeps as transactions commit: one row, whatever the pool's size. This transaction's own
+   * changes are not in it yet (a resource it built is not counted until it commits).
+   */
+  liveResourceCount(blueprintId: number): Promise<number>;
   /** Leases acquired or active on a resource. */
   liveLeaseCount(resourceId: number): Promise<number>;
   /** Every resource this blueprint ever built for the lease, whatever its status. */

@@ -37,6 +37,7 @@ export async function settledViolations(db: Database, deadWorkers: readonly stri
   }
   problems.push(...(await jobProblems(db, deadWorkers)));
   problems.push(...(await leaseCountProblems(db)));
+  problems.push(...(await liveResourceCountProblems(db)));
   return problems;
 }
 
@@ -50,6 +51,19 @@ export async function leaseCountProblems(db: Database): Promise<string[]> {
     FROM "Resource" r LEFT JOIN "Lease" l ON l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE')
     GROUP BY r.id HAVING r."leaseCount" <> count(l.id) ORDER BY r.id`;
   return wrong.map((r) => `resource ${r.id} counts ${r.kept} live leases, ${r.live} are on it`);
+}
+
+/**
+ * LiveResourceCount, kept by the database's triggers, against a count of each blueprint's live
+ * resources: a host pool trusts it to say that every host is taken.
+ */
+export async function liveResourceCountProblems(db: Database): Promise<string[]> {
+  const wrong = await db.prisma.$queryRaw<{ id: number; kept: number; live: number }[]>`
+    SELECT b.id, coalesce(c.count, 0) AS kept, count(r.id)::int AS live
+    FROM "Blueprint" b LEFT JOIN "LiveResourceCount" c ON c."blueprintId" = b.id
+      LEFT JOIN "Resource" r ON r."blueprintId" = b.id AND r.status <> 'DESTROYED'
+    GROUP BY b.id, c.count HAVING coalesce(c.count, 0) <> count(r.id) ORDER BY b.id`;
+  return wrong.map((b) => `blueprint ${b.id} counts ${b.kept} live resources, ${b.live} are live`);
 }
 
 /** Jobs claimed by a killed worker, or due for a while and not running. */

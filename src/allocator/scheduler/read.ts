@@ -85,7 +85,11 @@ export async function readHeads(
       SELECT * FROM "Lease"
       WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
       FOR NO KEY UPDATE SKIP LOCKED),
-    owners AS (${ownersSql(resourceType, Prisma.sql`SELECT "ownerId" FROM locked`)})
+    owners AS (${ownersSql(
+      resourceType,
+      Prisma.sql`SELECT "ownerId" FROM locked`,
+      Prisma.sql`(SELECT count(DISTINCT coalesce("ownerId", 0)) FROM locked) > 1`,
+    )})
     -- One row even when every head was skipped, so that the count of heads always comes back.
     SELECT h.n AS __heads, (SELECT json_agg(o) FROM owners o) AS __owners, l.*
     FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
@@ -101,7 +105,7 @@ export async function readHeads(
 export interface OwnerRow {
   id: number;
   weight: number;
-  /** Its ACQUIRED and ACTIVE leases of the type. */
+  /** Its ACQUIRED and ACTIVE leases of the type; 0 when the pass has no use for them (see ownersSql). */
   live: number;
   /** Its quota of live leases of the type; null: none. */
   quota: number | null;
@@ -110,14 +114,21 @@ export interface OwnerRow {
 /**
  * The owners of the leases `ownerIds` selects: weights, live counts and quotas for
  * `resourceType`. Read with the heads (readHeads), in the same statement.
+ *
+ * An owner's live count is a count of its leases of the type, as many rows as it holds (a CI
+ * fleet's one principal may hold thousands). The pass needs it only to compare owners' shares
+ * (`compared`: more than one owner waits, leases without an owner being one) or to hold an
+ * owner to its quota; otherwise it is not counted.
  */
-function ownersSql(resourceType: string, ownerIds: Prisma.Sql): Prisma.Sql {
+function ownersSql(resourceType: string, ownerIds: Prisma.Sql, compared: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`
-    SELECT p.id, p.weight,
+    SELECT o.id, o.weight, o.quota, CASE WHEN o.quota IS NOT NULL OR ${compared} THEN
       (SELECT count(*)::int FROM "Lease" l
-       WHERE l."resourceType" = ${resourceType} AND l."ownerId" = p.id AND l.status IN ('ACQUIRED', 'ACTIVE')) AS live,
+       WHERE l."resourceType" = ${resourceType} AND l."ownerId" = o.id AND l.status IN ('ACQUIRED', 'ACTIVE'))
+      ELSE 0 END AS live
+    FROM (SELECT p.id, p.weight,
       (SELECT q."maxLeases" FROM "Quota" q WHERE q."principalId" = p.id AND q."resourceType" = ${resourceType}) AS quota
-    FROM "Principal" p WHERE p.id IN (${ownerIds})`;
+      FROM "Principal" p WHERE p.id IN (${ownerIds})) o`;
 }
 
 /**
