@@ -70,6 +70,15 @@ describeEachDatabase('LiveResourceCount, kept by the database', (kind) => {
       }),
     ).rejects.toThrow('rolled back');
     expect(await counts()).toEqual({ ...before, pool: before['pool']! + 1 });
+
+    // A build inside a savepoint that is rolled back (as a pass's try that failed is) never counts.
+    await db.prisma.$transaction(async (tx) => {
+      await tx.$executeRawUnsafe('SAVEPOINT try');
+      await tx.resource.create({ data: { blueprintId: pool, type: 'host', name: 'h' } });
+      await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT try');
+      await tx.resource.create({ data: { blueprintId: other, type: 'host', name: 'h' } });
+    });
+    expect(await counts()).toEqual({ ...before, pool: before['pool']! + 1, other: (before['other'] ?? 0) + 1 });
     expect(await liveResourceCountProblems(db)).toEqual([]);
   });
 
