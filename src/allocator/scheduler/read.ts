@@ -85,11 +85,7 @@ export async function readHeads(
       SELECT * FROM "Lease"
       WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
       FOR NO KEY UPDATE SKIP LOCKED),
-    owners AS (${ownersSql(
-      resourceType,
-      Prisma.sql`SELECT "ownerId" FROM locked`,
-      Prisma.sql`(SELECT count(DISTINCT coalesce("ownerId", 0)) FROM locked) > 1`,
-    )})
+    owners AS (${ownersSql(resourceType, Prisma.sql`SELECT "ownerId" FROM locked`)})
     -- One row even when every head was skipped, so that the count of heads always comes back.
     SELECT h.n AS __heads, (SELECT json_agg(o) FROM owners o) AS __owners, l.*
     FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
@@ -117,12 +113,13 @@ export interface OwnerRow {
  *
  * An owner's live count is a count of its leases of the type, as many rows as it holds (a CI
  * fleet's one principal may hold thousands). The pass needs it only to compare owners' shares
- * (`compared`: more than one owner waits, leases without an owner being one) or to hold an
+ * (more than one owner among `ownerIds`, leases without an owner being one) or to hold an
  * owner to its quota; otherwise it is not counted.
  */
-function ownersSql(resourceType: string, ownerIds: Prisma.Sql, compared: Prisma.Sql): Prisma.Sql {
+function ownersSql(resourceType: string, ownerIds: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`
-    SELECT o.id, o.weight, o.quota, CASE WHEN o.quota IS NOT NULL OR ${compared} THEN
+    SELECT o.id, o.weight, o.quota,
+      CASE WHEN o.quota IS NOT NULL OR (SELECT count(DISTINCT coalesce(w, 0)) FROM (${ownerIds}) AS x(w)) > 1 THEN
       (SELECT count(*)::int FROM "Lease" l
        WHERE l."resourceType" = ${resourceType} AND l."ownerId" = o.id AND l.status IN ('ACQUIRED', 'ACTIVE'))
       ELSE 0 END AS live
