@@ -8,12 +8,14 @@ import { createHostPool, LeaseWatcher, requestLeases, wsClient } from './client.
 import { createBenchDatabase } from './database.js';
 import { sleep } from './stats.js';
 
-// npx tsx bench/pool-cost.ts [--hosts=10000] [--grants=200] [--show=15]
+// npx tsx bench/pool-cost.ts [--hosts=10000] [--grants=200] [--show=15] [--waiting=0]
 //
 // Where a grant's time goes on a filled pool: a host pool of --hosts bindings is filled (one
 // lease per host), then --grants leases are granted one at a time, and every statement the
 // server sends meanwhile is timed at the pg driver (round trip included) and summed by text.
-// Run it at two sizes to see which statement grows with the pool.
+// Run it at two sizes to see which statement grows with the pool. --waiting=N first queues N
+// leases nothing can serve, as the backlog row does (the pool has one more binding, of another
+// platform, than it may build), to see what they cost each pass.
 
 const arg = (name: string, fallback: number) => {
   const given = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -22,6 +24,7 @@ const arg = (name: string, fallback: number) => {
 const hosts = arg('hosts', 10_000);
 const grants = arg('grants', 200);
 const show = arg('show', 15);
+const waiting = arg('waiting', 0);
 // --keep: the database is left for EXPLAIN (its URL is printed).
 const keep = process.argv.includes('--keep');
 
@@ -69,18 +72,23 @@ const app = await serve(
 );
 try {
   const url = app.graphqlUrl;
-  await createHostPool(url, 'pool', hosts);
+  const platform = (binding: number) => ({ platform: binding < hosts ? 'now' : 'later' });
+  const wanted = waiting > 0 ? { attributes: { platform: 'now' } } : {};
+  if (waiting > 0) await createHostPool(url, 'pool', hosts + 1, hosts, platform);
+  else await createHostPool(url, 'pool', hosts);
   const client = wsClient(url);
   const watcher = new LeaseWatcher(client);
   await watcher.start(url, 'pool');
   const filling = performance.now();
   const ids: string[] = [];
   for (let left = hosts; left > 0; left -= 100) {
-    ids.push(...(await requestLeases(url, { resourceType: 'pool', count: Math.min(100, left) })));
+    ids.push(...(await requestLeases(url, { resourceType: 'pool', count: Math.min(100, left), ...wanted })));
     while (ids.filter((id) => !watcher.has(id, 'ACTIVE')).length >= 200) await sleep(50);
   }
   while (ids.some((id) => !watcher.has(id, 'ACTIVE'))) await sleep(100);
   process.stdout.write(`${hosts} hosts filled in ${((performance.now() - filling) / 1_000).toFixed(1)} s\n`);
+  for (let left = waiting; left > 0; left -= 100)
+    await requestLeases(url, { resourceType: 'pool', count: Math.min(100, left), attributes: { platform: 'later' } });
   // --vacuum / --analyze: what autovacuum would have done after the fill, on a server that runs it.
   const maintenance = process.argv.includes('--vacuum')
     ? 'VACUUM ANALYZE'
@@ -96,7 +104,7 @@ try {
   timed = true;
   const started = performance.now();
   for (let i = 0; i < grants; i++) {
-    const [id] = (await requestLeases(url, { resourceType: 'pool' })) as [string];
+    const [id] = (await requestLeases(url, { resourceType: 'pool', ...wanted })) as [string];
     await watcher.when(id, 'ACTIVE', 30_000);
   }
   const perGrant = (performance.now() - started) / grants;

@@ -28,6 +28,10 @@ export async function waitAndRetry(
   const attempts = lease.attempts + 1;
   const delay = options.patient ? ctx.deps.options.idleRetryMs : backoffDelayMs(attempts, ctx.deps.options);
   schedulePass(ctx, lease.resourceType, new Date(ctx.now.getTime() + delay));
+  // A patient wait that has not changed, holders included, has nothing to write: its retry does
+  // not back off, so its count of attempts is not used. A lease nothing can serve is tried again
+  // by every pass of its type; this keeps that try from writing its row each time.
+  if (options.patient && JSON.stringify(lease.blocker) === JSON.stringify(blocker)) return lease;
   const { reason, ...blockers } = blocker;
   // The log only when the wait changed, in the statement of the row: this runs on every retry of
   // every waiting lease.

@@ -11,7 +11,7 @@ import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { nothingWaiting } from './idle-queues.js';
-import { HEADS_PER_DEMAND, readGangs, readHeads, takeTurn, type OwnerRow } from './read.js';
+import { HEADS_PER_DEMAND, readGangs, readHeads, SHAPES_PER_PASS, takeTurn, type OwnerRow } from './read.js';
 import type { Unit } from './types.js';
 import { PassGrants, writeBlockers, type Blocked } from './write.js';
 
@@ -130,6 +130,8 @@ async function serve(
    */
   const passedOver: { unit: Unit; lease: Lease; grantsBefore: number }[] = [];
   const grantedIds = new Set<number>();
+  /** Heads the pass ended without a grant (broken). */
+  const endedIds = new Set<number>();
   const blocked: Blocked[] = [];
   let stopBand = -Infinity;
   let stopLease = 0;
@@ -265,6 +267,7 @@ async function serve(
         const message = `part ${ended[0]!.id} of the gang ended (${ended[0]!.statusReason ?? ended[0]!.status})`;
         for (const part of unit.parts.filter((p) => p.status === 'PENDING'))
           await breakLease(ctx, part, 'gang-part-ended', message);
+        for (const part of unit.parts) endedIds.add(part.id);
         continue;
       }
       const whole = unit.parts.length === gangs.sizes.get(gangId) && unit.parts.every((p) => p.status === 'PENDING');
@@ -281,7 +284,10 @@ async function serve(
       if (outcome.kind === 'granted') grant();
       else if (outcome.kind === 'failed') {
         const message = `part ${outcome.part.id} cannot be served: ${outcome.part.statusReason ?? 'broken'}`;
-        for (const part of unit.parts) await breakLease(ctx, part, 'gang-part-failed', message);
+        for (const part of unit.parts) {
+          await breakLease(ctx, part, 'gang-part-failed', message);
+          endedIds.add(part.id);
+        }
       } else {
         block(leases, { reason: 'gang-waiting', gangId, leaseId: outcome.part.id, part: outcome.part.blocker });
         failed(unit, leaseBand);
@@ -307,7 +313,7 @@ async function serve(
       failedDemand.set(key, unit.id);
       passedOver.push({ unit, lease: after, grantsBefore: served });
       failed(unit, leaseBand);
-    }
+    } else if (after.status !== 'PENDING') endedIds.add(after.id);
   }
   await batch.finish(ctx);
   // Queued behind the first lease of their demand that is still refused.
@@ -316,12 +322,30 @@ async function serve(
     if (first !== undefined && first !== unit.id) block([lease], { reason: 'queued-behind', leaseId: first });
   }
   await writeBlockers(ctx, blocked);
-  // Every head of some shape was served: more of that shape may be waiting than were read.
-  const perShape = new Map<string, number>();
+  const left = new Set([...grantedIds, ...endedIds]);
+  return {
+    mayHaveMore: readsFurther(heads, left),
+    leftWaiting: heads.some((lease) => !grantedIds.has(lease.id)),
+    granted: served,
+  };
+}
+
+/**
+ * Whether the next read of the queue may reach leases this pass's did not: a shape was read to
+ * its limit, or as many shapes as a pass reads, and some of what was read left the queue (granted
+ * or ended). Nothing having left, the next read would be this one, and served the same: a lease
+ * nothing can serve now, with more of its shape behind it, must not make every pass run twice.
+ */
+function readsFurther(heads: readonly Lease[], left: ReadonlySet<number>): boolean {
+  const perShape = new Map<string, { read: number; left: number }>();
   for (const lease of heads) {
     const shape = JSON.stringify(lease.attributes ?? {});
-    perShape.set(shape, (perShape.get(shape) ?? 0) + 1);
+    const count = perShape.get(shape) ?? { read: 0, left: 0 };
+    count.read++;
+    if (left.has(lease.id)) count.left++;
+    perShape.set(shape, count);
   }
-  const mayHaveMore = served > 0 && [...perShape.values()].some((n) => n >= HEADS_PER_DEMAND);
-  return { mayHaveMore, leftWaiting: heads.some((lease) => !grantedIds.has(lease.id)), granted: served };
+  const counts = [...perShape.values()];
+  if (perShape.size >= SHAPES_PER_PASS) return counts.some((c) => c.left > 0);
+  return counts.some((c) => c.read >= HEADS_PER_DEMAND && c.left > 0);
 }

@@ -41,9 +41,24 @@ export async function readHeads(
   ctx: TxContext,
   resourceType: string,
 ): Promise<{ heads: Lease[]; skipped: number; owners: Map<number, OwnerRow> }> {
-  const nowMs = ctx.now.getTime();
-  const agingMs = ctx.deps.options.agingIntervalMs;
-  const rows = await ctx.tx.$queryRaw<(Lease & { __heads: number; __owners: OwnerRow[] | null })[]>`
+  const rows = await ctx.tx.$queryRaw<(Lease & { __heads: number; __owners: OwnerRow[] | null })[]>(
+    headsSql(resourceType, ctx.now.getTime(), ctx.deps.options.agingIntervalMs),
+  );
+  const heads = rows
+    .filter((row) => row.id !== null)
+    .map(({ __heads: _, __owners: _owners, ...lease }) => lease as Lease);
+  const owners = new Map((rows[0]?.__owners ?? []).map((row) => [row.id, row]));
+  return { heads, skipped: (rows[0]?.__heads ?? 0) - heads.length, owners };
+}
+
+/**
+ * readHeads' statement. Every read of "Lease" in it is an index range of a bounded length or a
+ * lookup by id: a plan that scans the type's waiting leases would make a pass's cost grow with its
+ * queue. The waiting leases' own index (partial: PENDING only) is what keeps the planner on it
+ * when the table's statistics were taken before a burst of requests.
+ */
+export function headsSql(resourceType: string, nowMs: number, agingMs: number): Prisma.Sql {
+  return Prisma.sql`
     WITH RECURSIVE shapes AS (
       (SELECT attributes, 1 AS n FROM "Lease"
        WHERE "resourceType" = ${resourceType} AND status = 'PENDING' ORDER BY attributes LIMIT 1)
@@ -81,20 +96,17 @@ export async function readHeads(
       UNION
       (SELECT id FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
        ORDER BY id LIMIT ${OLDEST_PER_PASS}::int)),
+    -- By id, one head at a time (LIMIT keeps the lookup from being flattened into a join, which the
+    -- planner may make a scan of every waiting lease).
     locked AS (
-      SELECT * FROM "Lease"
-      WHERE id IN (SELECT id FROM heads) AND status = 'PENDING'
-      FOR NO KEY UPDATE SKIP LOCKED),
+      SELECT l.* FROM heads h CROSS JOIN LATERAL (
+        SELECT * FROM "Lease" l WHERE l.id = h.id AND l.status = 'PENDING' LIMIT 1) l
+      FOR NO KEY UPDATE OF l SKIP LOCKED),
     owners AS (${ownersSql(resourceType, Prisma.sql`SELECT "ownerId" FROM locked`)})
     -- One row even when every head was skipped, so that the count of heads always comes back.
     SELECT h.n AS __heads, (SELECT json_agg(o) FROM owners o) AS __owners, l.*
     FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
     ORDER BY l.id`;
-  const heads = rows
-    .filter((row) => row.id !== null)
-    .map(({ __heads: _, __owners: _owners, ...lease }) => lease as Lease);
-  const owners = new Map((rows[0]?.__owners ?? []).map((row) => [row.id, row]));
-  return { heads, skipped: (rows[0]?.__heads ?? 0) - heads.length, owners };
 }
 
 /** What the policies need of an owner of waiting leases, for this type. */

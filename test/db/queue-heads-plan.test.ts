@@ -1,0 +1,68 @@
+import { Prisma } from '../../src/generated/prisma/client.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { headsSql, HEADS_PER_DEMAND, OLDEST_PER_PASS } from '../../src/allocator/scheduler/read.js';
+import { GENERIC_PLANS } from '../../src/db/statements.js';
+import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
+
+// A pass's read of its queue's heads must not grow with the queue. What it reads is bounded by
+// the statement; how many rows the database steps over to find them is the plan's. The table is
+// never analyzed here, as a new deployment's is not until its first upkeep: the planner knows
+// nothing of how many leases wait, and must still not scan them (the locking of the heads was
+// once planned as a scan of every waiting lease joined to the few heads).
+
+type PlanNode = {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+};
+
+/** Rows of "Lease" the plan's scans produced or stepped over, over every loop. */
+function leaseRowsVisited(node: PlanNode): number {
+  const own =
+    node['Relation Name'] === 'Lease'
+      ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops']
+      : 0;
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + leaseRowsVisited(child), 0);
+}
+
+describeEachDatabase("the heads' read of a long queue", (kind) => {
+  let db: TestDatabase;
+  const WAITING = 3_000;
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    const owner = await db.prisma.principal.create({ data: { name: 'ci', kind: 'USER' } });
+    // Statistics of the empty table, as a first analyze leaves them.
+    // Leases of the type that were served, then a long queue of one shape and a few other shapes
+    // behind it, at two priorities; all of one owner, as a CI fleet's are.
+    await db.prisma.$executeRaw`
+      INSERT INTO "Lease" ("resourceType", attributes, "allowedBlueprintIds", "ownerId", status, "createdAt", "updatedAt")
+      SELECT 'host', '{"label":"busy"}', '{}', ${owner.id}::int, 'ACTIVE', now(), now() FROM generate_series(1, 100)`;
+    await db.prisma.$executeRaw`
+      INSERT INTO "Lease" ("resourceType", attributes, "allowedBlueprintIds", "ownerId", priority, "createdAt", "updatedAt")
+      SELECT 'host', CASE WHEN i % 100 = 0 THEN jsonb_build_object('label', 'l' || (i % 700)) ELSE '{"label":"busy"}' END,
+             '{}', ${owner.id}::int, CASE WHEN i % 3 = 0 THEN 1 ELSE 0 END, now(), now()
+      FROM generate_series(1, ${WAITING}::int) AS i`;
+  });
+  afterAll(() => db.dispose());
+
+  it('visits a bounded number of lease rows, whatever the statistics say', async () => {
+    const sql = headsSql('host', Date.now(), 60_000);
+    // Planned as a pass plans it: once, for any type and time.
+    const [explained] = await db.prisma.$transaction(async (tx) => {
+      await tx.$executeRawUnsafe(GENERIC_PLANS);
+      return tx.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`);
+    });
+    const rows = await db.prisma.$transaction((tx) => tx.$queryRaw<{ id: number | null }[]>(sql));
+    // What it read: every shape's heads (busy at two priorities, seven others) and the oldest.
+    expect(rows.filter((r) => r.id !== null).length).toBeGreaterThanOrEqual(OLDEST_PER_PASS);
+    const visited = leaseRowsVisited(explained!['QUERY PLAN'][0].Plan);
+    // Each shape's heads at each priority, the oldest, and their lookups by id: a few hundred,
+    // against the thousands a scan of the queue would step over.
+    const shapes = 8;
+    expect(visited).toBeLessThan(4 * (shapes * 2 * HEADS_PER_DEMAND + OLDEST_PER_PASS));
+    expect(visited).toBeLessThan(WAITING / 2);
+  });
+});
