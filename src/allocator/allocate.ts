@@ -297,14 +297,16 @@ async function reclaimableResource(
   const since = new Date(ctx.now.getTime() - ctx.deps.options.reclaimGraceMs);
   const exclude = usable.map((c) => c.resource.id);
   // A blueprint's warm pool keeps its minReady idle resources: only ones past those are reclaimed.
+  // Idle is "leaseCount" = 0 (the live leases on the resource, kept by the database): an index
+  // range of the idle ones, where asking each ACTIVE resource for its live leases read the whole
+  // pool, on every pass that found a full pool unable to serve a lease.
   const rows = await ctx.tx.$queryRaw<{ id: number }[]>`
     SELECT r.id FROM "Resource" r JOIN "Blueprint" b ON b.id = r."blueprintId"
     WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
       AND (b."minReady" = 0 OR b."minReady" < (
         SELECT count(*) FROM "Resource" i
-        WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."drainingAt" IS NULL
-          AND NOT EXISTS (SELECT 1 FROM "Lease" il WHERE il."resourceId" = i.id AND il.status IN ('ACQUIRED', 'ACTIVE'))))
-      AND r.status = 'ACTIVE' AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
+        WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."leaseCount" = 0 AND i."drainingAt" IS NULL))
+      AND r.status = 'ACTIVE' AND r."leaseCount" = 0 AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
       AND COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
       AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
                       AND (l.status IN ('ACQUIRED', 'ACTIVE') OR l."acquiredAt" >= ${since}::timestamp OR l."destroyedAt" >= ${since}::timestamp))
