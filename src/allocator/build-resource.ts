@@ -37,12 +37,7 @@ export async function buildResource(
   const { blueprint, implementation } = candidate;
   const limitKeys: string[] = [];
   if (blueprint.resourceLimit !== null) {
-    const units = Array.from({ length: blueprint.resourceLimit }, (_, n) => limitSlotKey(blueprint.id, n));
-    const held = await heldKeys(ctx.tx, units);
-    const free = units.filter((key) => !held.has(key));
-    // Leases racing for the last units each start at a different one (by lease id), so that a
-    // burst of allocations does not all collide on the first free unit.
-    const unit = free[lease.id % Math.max(free.length, 1)];
+    const unit = await freeLimitUnit(ctx, blueprint.id, blueprint.resourceLimit, lease, queries);
     if (!unit) return { kind: 'no-capacity' };
     limitKeys.push(unit);
   }
@@ -63,6 +58,40 @@ export async function buildResource(
   if (plan.activation === 'now') scheduleHealthCheck(ctx, resource, candidate);
   else scheduleResourceUpdate(ctx, resource.id);
   return { kind: 'allocated', resource };
+}
+
+/** Units of a resource limit looked at before all of them are. */
+const UNIT_WINDOW = 64;
+
+/**
+ * A free unit of the blueprint's resource limit, or null when every unit is held. The units from
+ * the blueprint's count of live resources on are looked at first, a window of them: builds take
+ * units there, so a limit fills from its lowest units up and the free ones lie past the count.
+ * Only when none of the window is free are all units looked at, so that filling a limit of
+ * thousands reads a window per build rather than every unit (and a full limit reads them all, as
+ * it must to say it is full). Leases racing for units each take a different one of those found
+ * free (by lease id), so that a burst of allocations does not all collide on the first.
+ */
+async function freeLimitUnit(
+  ctx: TxContext,
+  blueprintId: number,
+  limit: number,
+  lease: Lease,
+  queries: AllocationQueries,
+): Promise<string | undefined> {
+  const aFreeUnit = async (units: number[]) => {
+    const keys = units.map((n) => limitSlotKey(blueprintId, n));
+    const held = await heldKeys(ctx.tx, keys);
+    const free = keys.filter((key) => !held.has(key));
+    return free[lease.id % Math.max(free.length, 1)];
+  };
+  const all = (from: number, count: number) => Array.from({ length: count }, (_, n) => from + n);
+  if (limit > UNIT_WINDOW) {
+    const from = Math.min(await queries.liveResourceCount(blueprintId), limit - UNIT_WINDOW);
+    const unit = await aFreeUnit(all(from, UNIT_WINDOW));
+    if (unit) return unit;
+  }
+  return aFreeUnit(all(0, limit));
 }
 
 /**
