@@ -24,6 +24,12 @@
  *   NEWEST_FIRST     the pass takes the queue newest first instead of in policy order
  *   NO_SKIP_RETRY    a pass that skipped a head locked by another transaction does not look again
  *   ALWAYS_AGAIN     every pass asks for another pass (a livelock, for the cycle check)
+ *   NO_MARK          a change that may free capacity does not mark the pass job (with EPOCH)
+ *   SKIP_STALE       the pass skips in its epoch even when the pool it reads shows a newer mark
+ *
+ * -DEPOCH adds the capacity epoch (scheduler/capacity-epoch.ts): a pass plans a lease whose
+ * patient wait was recorded in the current epoch as refused, without trying it. Without it, the
+ * model is the protocol with every wait tried by every pass (an epoch that always moves on).
  */
 
 /* ---- configuration ---- */
@@ -112,6 +118,18 @@ byte jex[NJ];    /* Job row: none, delayed, due */
 byte jlock[NJ];  /* Job.lockedBy: 0, a server, or DEAD */
 bit jrerun[NJ];  /* Job.rerun */
 bit jknown[NJ];  /* a wake-up for it reached the workers (notify, timer, sweep) */
+/*
+ * The capacity epoch (scheduler/capacity-epoch.ts). In the code a mark is the id of the
+ * transaction that wrote it, and the queue row keeps the mark its epoch moved on for. Here only
+ * what a pass compares is kept, as bits: whether the job's mark is not the queue's (jnew), and for
+ * server p's pass whether the mark it read was not the queue's (rd[p]) and whether a mark came
+ * after its read (st[p]).
+ */
+bit jnew;
+bit hasRead[NP + 1]; /* server p's pass has read the mark (and not ended): rd and st are kept */
+bit rd[NP + 1];
+bit st[NP + 1];
+bit lcur[NL];    /* a patient wait recorded in the current epoch: passes of this epoch skip it */
 byte nextQk = 1;
 
 /* ---- locks held by open transactions ---- */
@@ -177,6 +195,20 @@ inline scheduleAtUntil(dK) {
   fi
 }
 
+/* The pass asked for by a change that may free capacity (schedulePass with capacity). */
+inline markCapacity() {
+#if defined(EPOCH) && !defined(NO_MARK)
+  jnew = 1;
+  st[1] = st[1] | hasRead[1];
+  st[2] = st[2] | hasRead[2];
+#if NP > 2
+  st[3] = st[3] | hasRead[3];
+#endif
+#else
+  skip
+#endif
+}
+
 /* The same from a client's request (requests.ts): the API's process may die before the wake-up. */
 inline request(rK) {
   if
@@ -200,7 +232,7 @@ inline endLease(eI, eHow) {
   :: else -> skip
   fi;
   if
-  :: lres[eI] != NORES -> schedule(JPASS)
+  :: lres[eI] != NORES -> schedule(JPASS); markCapacity()
   :: else -> skip
   fi
 }
@@ -229,7 +261,8 @@ inline leaseUpdate(uI) {
       if
       :: ls[uI] == PENDING -> /* waitingLease: the pass may have skipped it */
         printf("@@ p%d: lease %d still waits: asks for a pass\n", me, uI);
-        schedule(JPASS)
+        schedule(JPASS);
+        markCapacity()
       :: ls[uI] == ACQUIRED && rs[lres[uI]] == ACTIVE ->
         printf("@@ p%d: lease %d ACQUIRED -> ACTIVE on R%d\n", me, uI, lres[uI]);
         setStatus(uI, ACTIVE)
@@ -249,7 +282,9 @@ inline leaseUpdate(uI) {
         :: else -> skip
         fi;
         lres[uI] = NORES;
-        schedule(JPASS)
+        lcur[uI] = 0;
+        schedule(JPASS);
+        markCapacity()
       :: ls[uI] == ACTIVE && rs[lres[uI]] != ACTIVE -> /* checkActive: resource-broken */
         releaseOtherParts(uI);
         endLease(uI, BROKEN)
@@ -285,7 +320,8 @@ inline resourceUpdate(uR) {
         :: else -> skip
         fi
       }
-      schedule(JPASS)
+      schedule(JPASS);
+      markCapacity()
     :: else -> skip
     fi;
     rbreak[uR] = 0
@@ -325,7 +361,10 @@ inline plan() {
 #endif
     for (t : 0 .. NL - 1) {
       if
-      :: (heads & (1 << t)) && qk[t] == kq && !GANG(t) ->
+      :: (heads & (1 << t)) && qk[t] == kq && !GANG(t) && skipOk && !bump && lcur[t] ->
+        /* capacity-epoch.ts: refused in this epoch, nothing freed since: refused again, untried */
+        printf("@@ p%d: skips lease %d: it waits patiently since this epoch\n", me, t)
+      :: (heads & (1 << t)) && qk[t] == kq && !GANG(t) && !(skipOk && !bump && lcur[t]) ->
         if
         :: OWNER(t) != 1 || q + 1 <= QUOTA1 ->
           planLease(t, ok);
@@ -371,6 +410,9 @@ inline runPass() {
    */
   if
   :: atomic {
+#ifdef EPOCH
+       rd[me] = jnew; st[me] = 0; hasRead[me] = 1; /* see the turn below */
+#endif
        idle = 1;
        for (t : 0 .. NL - 1) {
          if
@@ -384,17 +426,29 @@ inline runPass() {
        :: else -> skip
        fi
      }
+#ifdef EPOCH
+  :: atomic { rd[me] = jnew; st[me] = 0; hasRead[me] = 1 }
+#else
   :: skip
+#endif
   fi;
   if
   :: idle -> idle = 0
   :: else ->
+  /*
+   * takeTurn's statement reads the pass job's capacity mark in its snapshot, taken before it may
+   * wait for the turn: read above, in the step before the turn.
+   */
 #ifndef NO_TURN
   /* takeTurn: the first statement of the transaction */
   atomic { turn == 0 -> turn = me; printf("@@ p%d: takes the turn of type host\n", me) }
 #endif
   /* readHeads (+ readGangs): the waiting leases, row-locked, SKIP LOCKED */
   atomic {
+    /* the same statement as the turn: the epoch moves on when the mark is not the one it stands for */
+#ifdef EPOCH
+    bump = rd[me];
+#endif
     for (t : 0 .. NL - 1) {
       if
       :: ls[t] == PENDING && lockL[t] == 0 -> lockL[t] = me; beginWrite(t); heads = heads | (1 << t)
@@ -421,6 +475,15 @@ inline runPass() {
 replan:
   /* read the pool (resources, their slot keys), and plan in memory */
   atomic {
+    /*
+     * The views carry the job's mark: one other than the turn's, and the leases the pass skipped
+     * are tried first (trySkipped), which against this one read of the pool is not skipping.
+     */
+#if defined(EPOCH) && !defined(SKIP_STALE)
+    skipOk = !st[me];
+#elif defined(EPOCH)
+    skipOk = 1;
+#endif
     key0snap = key0;
     limitSnap = keyLimit;
     bsnap = 0;
@@ -520,6 +583,36 @@ replan:
         :: else -> skip
         fi
       }
+      /*
+       * The queue row moves to the turn's epoch and mark; a single lease read and still waiting,
+       * not for its quota, records the epoch (a patient wait); one granted forgets it.
+       */
+#ifdef EPOCH
+      if
+      :: bump -> for (t : 0 .. NL - 1) { lcur[t] = 0 }
+      :: else -> skip
+      fi;
+      for (t : 0 .. NL - 1) {
+        if
+        :: (heads & (1 << t)) && !GANG(t) && pr[t] == NORES && !(blocked & (1 << t)) -> lcur[t] = 1
+        :: (heads & (1 << t)) && pr[t] != NORES -> lcur[t] = 0
+        :: else -> skip
+        fi
+      }
+      /*
+       * The queue's mark becomes the one this pass read. Another pass's read mark is the same
+       * one only if no mark came between the two reads: sure when no mark came after either;
+       * when marks came after both, they are taken as different (that pass moves the epoch on).
+       */
+      jnew = st[me];
+      for (t : 1 .. NP) {
+        if
+        :: t != me && hasRead[t] -> rd[t] = st[t] | st[me]
+        :: else -> skip
+        fi
+      }
+      rd[me] = 0; st[me] = 0; hasRead[me] = 0;
+#endif
       /* commit: every row lock and the turn go */
       for (t : 0 .. NL - 1) {
         if
@@ -554,7 +647,7 @@ replan:
 
 proctype Server(byte me) {
   byte j, t, k, kq, wake, resched, heads, blocked, q1snap, q, bsnap, key0snap, limitSnap, ns;
-  bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale, idle, again;
+  bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale, idle, again, skipOk, bump;
   byte pr[NL];
 
 end_idle:
@@ -640,7 +733,7 @@ end_claim:
             :: else -> j = 0; busy[me] = 0
             fi;
             resched = 0; wake = 0; heads = 0; blocked = 0; q1snap = 0; bsnap = 0; ns = 0;
-            newRes = 0;
+            newRes = 0; skipOk = 0; bump = 0; rd[me] = 0; st[me] = 0; hasRead[me] = 0;
             for (t : 0 .. NL - 1) { pr[t] = 0 }
             t = 0
           }
@@ -676,6 +769,7 @@ end_claim:
        j = 0; t = 0; k = 0; kq = 0; wake = 0; resched = 0; heads = 0; blocked = 0; q1snap = 0;
        q = 0; bsnap = 0; key0snap = 0; limitSnap = 0; ns = 0; slotSnap = 0; newRes = 0;
        r0used = 0; sr0 = 0; sNew = 0; ok = 0; ok2 = 0; stale = 0; idle = 0; again = 0;
+       skipOk = 0; bump = 0; rd[me] = 0; st[me] = 0; hasRead[me] = 0;
        for (t : 0 .. NL - 1) { pr[t] = 0 }
        t = 0;
        busy[me] = 0;

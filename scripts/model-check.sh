@@ -18,6 +18,8 @@ CONFIGS=(
   "crash|-DMAXCRASH=1 -DMAXSTALL=0|a server killed at any step, or a wake-up lost"
   "crash-exclusive|-DMAXCRASH=1 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|the same, L0 and the gang competing for R0 (no quota)"
   "stall|-DMAXCRASH=0 -DMAXSTALL=1|a claim expiring while its server still runs the job"
+  "epoch|-DEPOCH -DMAXCRASH=1 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|crash-exclusive with the capacity epoch (patient waits skipped)"
+  "epoch-big|-DEPOCH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|four leases, three of them for R0, with the capacity epoch"
 )
 FULL_CONFIGS=(
   "crash-stall|-DMAXCRASH=1 -DMAXSTALL=1|a stall and a crash in one run"

@@ -28,6 +28,11 @@ export interface AllocationView {
   broken: { count: number; last: number | null; hopeless: boolean } | null;
   /** A resource the lease is building (step 4); null when none. */
   building: number | null;
+  /**
+   * The type's pass job's capacity mark when the view was read (see scheduler/capacity-epoch.ts),
+   * as text: a pass that skipped leases in an epoch learns from it that capacity may have freed.
+   */
+  capacityMark?: string | null;
   /** Set by a pass that keeps the view for the leases of one demand (see PoolViews). */
   memo?: PassMemo;
 }
@@ -95,7 +100,10 @@ function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma
         SELECT row_to_json(b) FROM (SELECT ${brokenBuildsColumns} FROM "Resource" r
         WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') b),
       'building', (
-        SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1)))`;
+        SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1),
+      'capacityMark', (
+        SELECT j."capacityMark"::text FROM "ResourceTypeQueue" q JOIN "Job" j ON j.key = 'pass:' || q.id
+        WHERE q."resourceType" = ${lease.resourceType})))`;
 }
 
 export type ViewResources = {

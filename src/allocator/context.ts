@@ -106,6 +106,13 @@ export interface GrantBatch {
 }
 
 /** A job a transaction asked for; written just before it commits (see ../queue/jobs.ts). */
+/** A scheduling pass asked for (see jobs.ts, schedulePass). */
+export interface PassRequest {
+  runAt: Date;
+  /** Capacity of the type may have freed: the pass's capacity epoch moves on. */
+  capacity: boolean;
+}
+
 export interface JobRequest {
   kind: JobKind;
   targetId: number;
@@ -125,7 +132,12 @@ export interface TxContext<T extends Tx = Tx> {
   /** Jobs to schedule at the end of the transaction, by job key (earliest time wins). */
   jobs: Map<string, JobRequest>;
   /** Scheduling passes to ask for at the end of the transaction, by resource type (see jobs.ts). */
-  passes: Map<string, Date>;
+  passes: Map<string, PassRequest>;
+  /**
+   * Set by a scheduling pass: its type and the capacity epoch it runs in, which a patient wait it
+   * records carries (see scheduler/capacity-epoch.ts).
+   */
+  capacityEpoch?: { resourceType: string; epoch: number } | undefined;
   /**
    * The queue job this transaction runs as: a request for that job itself becomes the time its
    * completion leaves it due again (see ../queue/jobs.ts). A transaction after which more of the

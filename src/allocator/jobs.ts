@@ -2,7 +2,7 @@ import { Prisma, type JobKind } from '../generated/prisma/client.js';
 import { continueRerunJobSql, deleteFinishedJobSql, jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
 import { planGenerically } from '../db/statements.js';
 import type { Reservation } from '../queue/port.js';
-import type { TxContext } from './context.js';
+import type { PassRequest, TxContext } from './context.js';
 
 // Scheduling is part of the caller's transaction: the job exists exactly when the change that
 // asked for it committed. One row per object (`key`) dedupes requests.
@@ -40,9 +40,30 @@ export async function ensureQueue(ctx: TxContext, resourceType: string): Promise
     INSERT INTO "ResourceTypeQueue" ("resourceType") VALUES (${resourceType}) ON CONFLICT DO NOTHING`;
 }
 
-export function schedulePass(ctx: TxContext, resourceType: string, runAt: Date = ctx.now): void {
-  const existing = ctx.passes.get(resourceType);
-  if (!existing || runAt < existing) ctx.passes.set(resourceType, runAt);
+/**
+ * `capacity`: something this transaction did may let a lease waiting patiently be served (capacity
+ * freed, a resource opened, a blueprint or quota changed). Such a request moves the type's
+ * capacity epoch on (see scheduler/capacity-epoch.ts), so that the next pass tries those leases
+ * again; the default, since a request that wrongly says so costs a try, and one that wrongly says
+ * not would leave a lease waiting until the idle retry. Requests, retries and a pass asking for
+ * itself say not.
+ */
+export function schedulePass(
+  ctx: TxContext,
+  resourceType: string,
+  runAt: Date = ctx.now,
+  { capacity = true }: { capacity?: boolean } = {},
+): void {
+  mergePass(ctx.passes, resourceType, { runAt, capacity });
+}
+
+/** Several requests for one type's pass: the earliest time, and capacity if any said so. */
+export function mergePass(passes: Map<string, PassRequest>, resourceType: string, request: PassRequest): void {
+  const existing = passes.get(resourceType);
+  passes.set(resourceType, {
+    runAt: existing && existing.runAt <= request.runAt ? existing.runAt : request.runAt,
+    capacity: request.capacity || (existing?.capacity ?? false),
+  });
 }
 
 /**
@@ -99,9 +120,10 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
       WITH done AS (${deleteFinishedJobSql(ending?.job ?? null, Prisma.sql`NOT ${ungranted}`)}),
       again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock(), ungranted)}),
       written AS (
-        INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts)
-        SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END FROM (
-          SELECT k, c, t, r, NULL::text AS o, NULL::text AS u
+        INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts, "capacityMark")
+        SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END,
+               CASE WHEN m THEN pg_current_xact_id()::text::bigint END FROM (
+          SELECT k, c, t, r, NULL::text AS o, NULL::text AS u, false AS m
           FROM unnest(${entries.map(([key]) => key)}::text[], ${entries.map(([, job]) => job.kind)}::text[],
                       ${entries.map(([, job]) => job.targetId)}::int[],
                       ${entries.map(([, job]) => job.runAt.toISOString())}::text[]) AS j(k, c, t, r)
@@ -109,8 +131,10 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
           UNION ALL
           SELECT 'pass:' || q.id, 'SCHEDULING_PASS', q.id, p.r,
                  CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${token}::text END,
-                 CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${reservation?.slot.lockedUntil.toISOString() ?? null}::text END
-          FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, at]) => at.toISOString())}::text[]) AS p(type, r)
+                 CASE WHEN p.type = ${reservation?.type ?? null}::text THEN ${reservation?.slot.lockedUntil.toISOString() ?? null}::text END,
+                 p.m
+          FROM unnest(${passes.map(([type]) => type)}::text[], ${passes.map(([, pass]) => pass.runAt.toISOString())}::text[],
+                      ${passes.map(([, pass]) => pass.capacity)}::boolean[]) AS p(type, r, m)
           JOIN "ResourceTypeQueue" q ON q."resourceType" = p.type) AS s
         ORDER BY k
         ${upsertConflictSql}
@@ -138,7 +162,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     } else reservation.slot.cancel();
   }
   for (const [, job] of entries) ctx.after.jobScheduled(job.runAt);
-  for (const [type, runAt] of passes) if (!started || type !== reservation?.type) ctx.after.jobScheduled(runAt);
+  for (const [type, pass] of passes) if (!started || type !== reservation?.type) ctx.after.jobScheduled(pass.runAt);
   ctx.jobs.clear();
   ctx.passes.clear();
 }
@@ -149,9 +173,9 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
  * statement and no wake-up round trip. None when no slot is free, when the transaction runs as a
  * job whose completion is still to come (a pass asking for itself), or outside `run`.
  */
-function reservePass(ctx: TxContext, passes: [string, Date][]): { type: string; slot: Reservation } | null {
+function reservePass(ctx: TxContext, passes: [string, PassRequest][]): { type: string; slot: Reservation } | null {
   if (!ctx.onCommit || !ctx.onRollback) return null;
-  const due = passes.find(([, at]) => at <= ctx.now);
+  const due = passes.find(([, pass]) => pass.runAt <= ctx.now);
   if (!due) return null;
   const slot = ctx.deps.queue.reserve();
   return slot ? { type: due[0], slot } : null;

@@ -143,7 +143,7 @@ export async function requestLease(
 async function firstOfType(deps: AllocatorDeps, resourceType: string): Promise<void> {
   await inUpdateTransaction(deps, async (ctx) => {
     await ensureQueue(ctx, resourceType);
-    schedulePass(ctx, resourceType);
+    schedulePass(ctx, resourceType, ctx.now, { capacity: false });
   });
 }
 
@@ -260,7 +260,7 @@ export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<L
                ${ctx.now}::timestamp, l.id
         FROM l ORDER BY l.id RETURNING id, "leaseId")
       SELECT l.*, g.id AS __log FROM l JOIN g ON g."leaseId" = l.id ORDER BY l.id`;
-    for (const type of types) schedulePass(ctx, type);
+    for (const type of types) schedulePass(ctx, type, ctx.now, { capacity: false });
     return rows.map(({ __log: logId, ...lease }) => {
       publishLog(ctx.after, { leaseId: lease.id }, logId, { lease: lease.status });
       // Its first look: wait timeout, expiry, or the holder's first deadline (the part's update

@@ -3,6 +3,7 @@ import { schedulePass } from './jobs.js';
 import { backoffDelayMs } from './backoff.js';
 import type { TxContext } from './context.js';
 import { publishLog } from './logs.js';
+import { epochFor } from './scheduler/capacity-epoch.js';
 
 export interface Blocker {
   reason: string;
@@ -27,11 +28,14 @@ export async function waitAndRetry(
 ): Promise<Lease> {
   const attempts = lease.attempts + 1;
   const delay = options.patient ? ctx.deps.options.idleRetryMs : backoffDelayMs(attempts, ctx.deps.options);
-  schedulePass(ctx, lease.resourceType, new Date(ctx.now.getTime() + delay));
+  schedulePass(ctx, lease.resourceType, new Date(ctx.now.getTime() + delay), { capacity: false });
+  // A patient wait found by its type's pass records the pass's capacity epoch: passes of the same
+  // epoch do not try it again (scheduler/capacity-epoch.ts).
+  const epoch = options.patient ? epochFor(ctx, lease) : undefined;
+  const recorded: Blocker = epoch === undefined ? blocker : { ...blocker, epoch };
   // A patient wait that has not changed, holders included, has nothing to write: its retry does
-  // not back off, so its count of attempts is not used. A lease nothing can serve is tried again
-  // by every pass of its type; this keeps that try from writing its row each time.
-  if (options.patient && JSON.stringify(lease.blocker) === JSON.stringify(blocker)) return lease;
+  // not back off, so its count of attempts is not used.
+  if (options.patient && sameJson(lease.blocker, recorded)) return lease;
   const { reason, ...blockers } = blocker;
   // The log only when the wait changed, in the statement of the row: this runs on every retry of
   // every waiting lease.
@@ -43,19 +47,37 @@ export async function waitAndRetry(
         FROM u RETURNING id)`;
   const [row] = await ctx.tx.$queryRaw<{ log: bigint | null }[]>`
     WITH u AS (
-      UPDATE "Lease" SET attempts = ${attempts}, blocker = ${JSON.stringify(blocker)}::jsonb, "updatedAt" = ${ctx.now}::timestamp
+      UPDATE "Lease" SET attempts = ${attempts}, blocker = ${JSON.stringify(recorded)}::jsonb, "updatedAt" = ${ctx.now}::timestamp
       WHERE id = ${lease.id} RETURNING id) ${log}
     SELECT ${log === Prisma.empty ? Prisma.sql`NULL::bigint` : Prisma.sql`(SELECT id FROM g)`} AS log`;
   if (row?.log != null) publishLog(ctx.after, { leaseId: lease.id }, row.log, { lease: lease.status });
-  return { ...lease, attempts, blocker: blocker as Prisma.JsonValue, updatedAt: ctx.now };
+  return { ...lease, attempts, blocker: recorded as Prisma.JsonValue, updatedAt: ctx.now };
 }
 
-/** Same wait, for logging purposes: who holds a lock may change without the wait changing. */
+/**
+ * Same wait, for logging purposes: who holds a lock may change without the wait changing, and the
+ * capacity epoch it was found in is the scheduler's bookkeeping.
+ */
 export function sameWait(previous: unknown, next: Blocker): boolean {
   if (previous === null || typeof previous !== 'object') return false;
-  const { holders: _a, ...before } = previous as Blocker;
-  const { holders: _b, ...after } = next;
-  return JSON.stringify(before) === JSON.stringify(after);
+  const { holders: _a, epoch: _e, ...before } = previous as Blocker;
+  const { holders: _b, epoch: _f, ...after } = next;
+  return sameJson(before, after);
+}
+
+/** Equal as JSON values, whatever the order of their keys (jsonb keeps its own). */
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
+}
+
+function sorted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((key) => [key, sorted((value as Record<string, unknown>)[key])]),
+  );
 }
 
 /** The lease got what it waited for: forget the blocker and the backoff. */

@@ -19,12 +19,14 @@ export function jobKey(kind: JobKind, targetId: number): string {
 /**
  * What writing a job that exists already does to it: a job running now is marked to run again
  * (at the time asked for if it was not marked yet), one not running takes the earlier time, and
- * a claim written with the row (a reserved worker slot) takes it only if nobody holds it.
+ * a claim written with the row (a reserved worker slot) takes it only if nobody holds it. A
+ * scheduling pass's capacity mark is the latest writer's that set one (jobs.ts, schedulePass).
  */
 export const upsertConflictSql = Prisma.sql`ON CONFLICT (key) DO UPDATE SET
       "runAt" = CASE WHEN "Job"."lockedBy" IS NOT NULL AND NOT "Job".rerun THEN EXCLUDED."runAt"
                      ELSE LEAST("Job"."runAt", EXCLUDED."runAt") END,
       rerun = "Job"."lockedBy" IS NOT NULL,
+      "capacityMark" = COALESCE(EXCLUDED."capacityMark", "Job"."capacityMark"),
       attempts = CASE WHEN "Job"."lockedBy" IS NULL AND EXCLUDED."lockedBy" IS NOT NULL
                       THEN "Job".attempts + 1 ELSE "Job".attempts END,
       "lockedUntil" = CASE WHEN "Job"."lockedBy" IS NULL THEN EXCLUDED."lockedUntil" ELSE "Job"."lockedUntil" END,

@@ -37,7 +37,11 @@ export const LeaseBlockerRef = builder.objectRef<{ lease: Lease; blocker: Blocke
       resolve: (p) => p.blocker.reason,
     }),
     message: t.string({ resolve: (p) => blockerMessage(p.blocker) }),
-    details: t.field({ type: 'JSON', resolve: ({ blocker: { reason: _reason, ...details } }) => details }),
+    details: t.field({
+      type: 'JSON',
+      // The capacity epoch a patient wait records is the scheduler's bookkeeping, not a detail.
+      resolve: ({ blocker: { reason: _reason, epoch: _epoch, ...details } }) => details,
+    }),
     resource: t.prismaField({
       type: 'Resource',
       nullable: true,

@@ -46,7 +46,7 @@ describePostgres('a pass whose queue type this process knows', () => {
   /** The writes in which the pass's turn and its heads' read left: [turn, heads]. */
   const turnAndHeadsWrites = (from: number) => {
     const pass = sent.slice(from);
-    const turn = pass.find((s) => s.text.includes('SELECT "resourceType" FROM "ResourceTypeQueue" WHERE id ='));
+    const turn = pass.find((s) => s.text.includes('UPDATE "ResourceTypeQueue" q SET'));
     const heads = pass.find((s) => s.text.includes('WITH RECURSIVE shapes'));
     return [turn?.write, heads?.write];
   };

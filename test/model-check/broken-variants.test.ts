@@ -45,6 +45,11 @@ const variants: Variant[] = [
   { defines: ['NO_SKIP_RETRY'], config: 'crash-stall', violated: /a lease had not ended/ },
   // Liveness under weak fairness: a cycle of steps every process keeps taking, leases unserved.
   { defines: ['ALWAYS_AGAIN'], config: 'fair-cycles', violated: /non-progress cycle/ },
+  // The capacity epoch: a release that does not mark the pass job leaves a skipped lease waiting.
+  { defines: ['NO_MARK'], config: 'epoch', violated: /a lease had not ended/ },
+  // A pass that skips although the pool it reads shows a newer mark (a release committed after
+  // its turn read the mark) gives what freed to a lease behind the skipped one.
+  { defines: ['SKIP_STALE'], config: 'epoch-big', violated: /greedy policy order/ },
 ];
 
 function modelCheck(args: string[]): Promise<{ code: number; output: string }> {

@@ -239,7 +239,7 @@ export async function startWaitingForTurn(h: Harness, pass: () => Promise<void>)
     const [row] = await h.db.prisma.$queryRaw<{ n: number }[]>`
       SELECT count(*)::int AS n FROM pg_stat_activity
       WHERE datname = current_database() AND wait_event_type = 'Lock'
-        AND query LIKE '%FROM "ResourceTypeQueue"%FOR NO KEY UPDATE%'`;
+        AND query LIKE '%UPDATE "ResourceTypeQueue" q SET%'`;
     return row!.n > 0 || finished;
   }, 30_000);
   if (finished) throw new Error('the pass finished without waiting for the turn');

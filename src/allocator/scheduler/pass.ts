@@ -10,6 +10,7 @@ import { demandKey } from './demand.js';
 import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
+import { waitsUnchanged } from './capacity-epoch.js';
 import { nothingWaiting } from './idle-queues.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, SHAPES_PER_PASS, takeTurn, type OwnerRow } from './read.js';
 import type { Unit } from './types.js';
@@ -36,23 +37,29 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
     async (ctx) => {
       // Nothing of the pass runs after its transaction.
       ctx.endsJob = true;
-      const { resourceType, heads, skipped, owners } = await turnAndHeads(ctx, queueId);
-      if (resourceType === null) return;
+      const { turn, heads, skipped, owners } = await turnAndHeads(ctx, queueId);
+      if (turn === null) return;
+      const { resourceType, epoch } = turn;
       passType = resourceType;
-      const served = await serve(ctx, resourceType, heads, owners);
+      ctx.capacityEpoch = { resourceType, epoch };
+      const served = await serve(ctx, resourceType, turn, heads, owners);
       granted = served.granted;
       const leftWaiting = served.leftWaiting || served.mayHaveMore || skipped > 0;
       ctx.onCommit?.push(() => idle?.record(queueId, leftWaiting));
-      if (served.mayHaveMore) schedulePass(ctx, resourceType);
+      if (served.mayHaveMore) schedulePass(ctx, resourceType, ctx.now, { capacity: false });
       // A head another transaction held was left to it; should that one die before committing,
       // nothing else would bring this type's pass back for it.
       else if (skipped > 0)
-        schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + backoffDelayMs(1, ctx.deps.options)));
-      // This pass's own job: a request for it becomes the time its completion leaves it due.
+        schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + backoffDelayMs(1, ctx.deps.options)), {
+          capacity: false,
+        });
+      // This pass's own job: a request for it becomes the time its completion leaves it due. What
+      // the pass asks of its own type carries no capacity: a pass frees none for its own leases
+      // (the leases it breaks held nothing), and what it tried it tried after every mark it read.
       const again = ctx.passes.get(resourceType);
       if (again) {
         ctx.passes.delete(resourceType);
-        scheduleJob(ctx, 'SCHEDULING_PASS', queueId, again);
+        scheduleJob(ctx, 'SCHEDULING_PASS', queueId, again.runAt);
       }
     },
     claim,
@@ -70,13 +77,13 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
 async function turnAndHeads(ctx: TxContext, queueId: number) {
   const known = ctx.deps.queueTypes?.get(queueId);
   if (known === undefined) {
-    const resourceType = await takeTurn(ctx, queueId);
-    if (resourceType === null) return { resourceType, heads: [], skipped: 0, owners: new Map<number, OwnerRow>() };
-    ctx.deps.queueTypes?.set(queueId, resourceType);
-    return { resourceType, ...(await readHeads(ctx, resourceType)) };
+    const turn = await takeTurn(ctx, queueId);
+    if (turn === null) return { turn, heads: [], skipped: 0, owners: new Map<number, OwnerRow>() };
+    ctx.deps.queueTypes?.set(queueId, turn.resourceType);
+    return { turn, ...(await readHeads(ctx, turn.resourceType)) };
   }
-  const [resourceType, read] = await Promise.all([takeTurn(ctx, queueId), readHeads(ctx, known)]);
-  return { resourceType, ...read };
+  const [turn, read] = await Promise.all([takeTurn(ctx, queueId), readHeads(ctx, known)]);
+  return { turn, ...read };
 }
 
 const isLive = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';
@@ -113,6 +120,7 @@ async function unitsOf(ctx: TxContext, resourceType: string, heads: Lease[]) {
 async function serve(
   txCtx: TxContext,
   resourceType: string,
+  turn: { epoch: number; mark: string | null },
   heads: Lease[],
   owners: Map<number, OwnerRow>,
 ): Promise<{ mayHaveMore: boolean; leftWaiting: boolean; granted: number }> {
@@ -137,6 +145,9 @@ async function serve(
   let stopLease = 0;
   let served = 0;
   const pool = new PoolViews();
+  /** Leases refused in this pass without a try (capacity-epoch.ts), in order. */
+  let skipped: (typeof passedOver)[number][] = [];
+  let skipping = true;
   const block = (leases: readonly Lease[], blocker: Blocker) =>
     blocked.push(...leases.map((lease) => ({ lease, blocker })));
   const failed = (unit: Unit, leaseBand: number) => {
@@ -236,11 +247,38 @@ async function serve(
         stillFailing.set(key, entry.unit.id);
       }
     }
+    firstFailures();
+  };
+  /** Each demand's first lease still passed over, after some of them were served. */
+  const firstFailures = () => {
     for (const key of [...failedDemand.keys()]) {
       const first = passedOver.find((p) => demandKey(p.lease) === key);
       if (first) failedDemand.set(key, first.unit.id);
       else failedDemand.delete(key);
     }
+  };
+  /**
+   * Capacity may have freed since the pass's turn (a view shows a capacity mark other than the
+   * epoch's), and what freed would go to a lease behind the skipped ones: they are tried first, in
+   * their order, and nothing more is skipped in this pass.
+   */
+  const trySkipped = async () => {
+    skipping = false;
+    const retry = skipped;
+    skipped = [];
+    for (const entry of retry) {
+      if (!passedOver.includes(entry) || !mayServe(queue.bandOf(entry.unit), stopBand)) continue;
+      if (!underQuota(entry.unit, 1)) continue;
+      const after = await serveLease(ctx, entry.lease, pool);
+      if (after.status === 'PENDING') {
+        entry.lease = after;
+        continue;
+      }
+      passedOver.splice(passedOver.indexOf(entry), 1);
+      if (isLive(after)) grantUnit(entry.unit, 1);
+      else endedIds.add(after.id);
+    }
+    firstFailures();
   };
 
   for (let unit = queue.next(); unit; unit = queue.next()) {
@@ -277,7 +315,10 @@ async function serve(
         schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + backoffDelayMs(1, ctx.deps.options)));
         continue;
       }
-      // The gang reads the pool from the database: what this pass granted must be there first.
+      // The gang reads the pool from the database, whatever freed since the turn: leases skipped
+      // ahead of it go first.
+      if (skipped.length > 0) await trySkipped();
+      // What this pass granted must be there first.
       await batch.flush(ctx);
       const outcome = await serveGang(ctx, unit.parts);
       pool.forget();
@@ -301,6 +342,21 @@ async function serve(
       passedOver.push({ unit, lease: unit.lease, grantsBefore: served });
       continue;
     }
+    if (skipping && waitsUnchanged(unit.lease, turn.epoch)) {
+      // Refused in this epoch for want of capacity, none of which has freed since as far as the
+      // pass has seen: refused again, as a try would be, without the try. Its wait's safety net
+      // stands.
+      schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + ctx.deps.options.idleRetryMs), {
+        capacity: false,
+      });
+      failedDemand.set(key, unit.id);
+      const entry = { unit, lease: unit.lease, grantsBefore: served };
+      passedOver.push(entry);
+      skipped.push(entry);
+      failed(unit, leaseBand);
+      continue;
+    }
+    if (skipped.length > 0 && (await pool.peek(ctx, unit.lease)).capacityMark !== turn.mark) await trySkipped();
     const after = await serveInOrder(unit.lease);
     if ('keptFor' in after) block([unit.lease], { reason: 'reserved', leaseId: after.keptFor });
     else if (isLive(after)) grant();

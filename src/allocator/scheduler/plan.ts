@@ -1,7 +1,7 @@
 import type { Lease } from '../../generated/prisma/client.js';
 import { allocateLease } from '../allocate.js';
 import { AfterCommit, type TxContext } from '../context.js';
-import { scheduleLeaseUpdate } from '../jobs.js';
+import { mergePass, scheduleLeaseUpdate } from '../jobs.js';
 import type { PoolViews } from './pool.js';
 
 // Serving one unit of the pass's order: a lease, or a gang's parts all together.
@@ -65,9 +65,6 @@ export function keepTrial(ctx: TxContext, trial: TxContext): void {
     const existing = ctx.jobs.get(key);
     if (!existing || job.runAt < existing.runAt) ctx.jobs.set(key, job);
   }
-  for (const [type, at] of trial.passes) {
-    const existing = ctx.passes.get(type);
-    if (!existing || at < existing) ctx.passes.set(type, at);
-  }
+  for (const [type, pass] of trial.passes) mergePass(ctx.passes, type, pass);
   ctx.onCommit?.push(...(trial.onCommit ?? []));
 }

@@ -14,8 +14,20 @@ import { demandKey } from './demand.js';
  */
 export class PoolViews {
   private readonly views = new Map<string, AllocationView>();
+  /** A view read ahead for one lease (see peek), which is not kept: handed out once. */
+  private peeked: { leaseId: number; view: AllocationView } | null = null;
+
+  /** The view `lease` will be served with, read now (the pass looks at it before serving). */
+  async peek(ctx: TxContext, lease: Lease): Promise<AllocationView> {
+    const view = await this.viewFor(ctx, lease);
+    this.peeked = { leaseId: lease.id, view };
+    return view;
+  }
 
   async viewFor(ctx: TxContext, lease: Lease): Promise<AllocationView> {
+    const peeked = this.peeked;
+    this.peeked = null;
+    if (peeked?.leaseId === lease.id) return peeked.view;
     const fresh = lease.blocker === null;
     const key = demandKey(lease);
     const kept = fresh ? this.views.get(key) : undefined;
@@ -37,6 +49,7 @@ export class PoolViews {
    * follow.
    */
   served(lease: Lease): void {
+    this.peeked = null;
     const resourceId = lease.status === 'ACQUIRED' || lease.status === 'ACTIVE' ? lease.resourceId : null;
     if (resourceId === null) {
       this.views.clear();
@@ -53,6 +66,7 @@ export class PoolViews {
 
   /** The pool changed in ways the views do not follow (a gang's grants): read it again. */
   forget(): void {
+    this.peeked = null;
     this.views.clear();
   }
 }

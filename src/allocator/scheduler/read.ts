@@ -10,12 +10,29 @@ export const OLDEST_PER_PASS = 64;
 
 /**
  * The type's turn: its queue row, locked until the pass commits, so that one pass at a time runs
- * per type across every process. Null: no such row.
+ * per type across every process. The same statement moves the type's capacity epoch on when its
+ * pass job carries a capacity mark the epoch has not moved on for, or when the epoch is older than
+ * `staleBefore` (see capacity-epoch.ts). The job's mark is read in the statement's snapshot, taken
+ * before the turn may have to wait: a mark written meanwhile is seen by the next pass, which the
+ * writer asked for. `mark`: the one the epoch stands for now. Null: no such row.
  */
-export async function takeTurn(ctx: TxContext, queueId: number): Promise<string | null> {
-  const [row] = await ctx.tx.$queryRaw<{ resourceType: string }[]>`
-    SELECT "resourceType" FROM "ResourceTypeQueue" WHERE id = ${queueId} FOR NO KEY UPDATE`;
-  return row?.resourceType ?? null;
+export async function takeTurn(
+  ctx: TxContext,
+  queueId: number,
+): Promise<{ resourceType: string; epoch: number; mark: string | null } | null> {
+  const staleBefore = new Date(ctx.now.getTime() - ctx.deps.options.idleRetryMs);
+  // q is the row as it is once the turn is had (a pass that held it may have moved the epoch on).
+  const moves = Prisma.sql`((j.mark IS NOT NULL AND j.mark IS DISTINCT FROM q."capacityMark")
+                            OR q."epochAt" <= ${staleBefore}::timestamp)`;
+  const [row] = await ctx.tx.$queryRaw<{ resourceType: string; epoch: number; mark: string | null }[]>`
+    UPDATE "ResourceTypeQueue" q SET
+      "capacityEpoch" = q."capacityEpoch" + CASE WHEN ${moves} THEN 1 ELSE 0 END,
+      "epochAt" = CASE WHEN ${moves} THEN ${ctx.now}::timestamp ELSE q."epochAt" END,
+      "capacityMark" = COALESCE(j.mark, q."capacityMark")
+    FROM (SELECT (SELECT "capacityMark" FROM "Job" WHERE key = ${`pass:${queueId}`}) AS mark) j
+    WHERE q.id = ${queueId}
+    RETURNING q."resourceType", q."capacityEpoch" AS epoch, q."capacityMark"::text AS mark`;
+  return row ?? null;
 }
 
 /**

@@ -72,7 +72,8 @@ export class PassGrants implements GrantBatch {
     this.planned = [];
     const written = this.recordWritten(ctx, planned, await this.write(ctx, planned));
     // A resource that moved on meanwhile: its leases wait for the next pass.
-    if (planned.some((p) => !written.has(p.lease.id))) schedulePass(ctx, planned[0]!.lease.resourceType);
+    if (planned.some((p) => !written.has(p.lease.id)))
+      schedulePass(ctx, planned[0]!.lease.resourceType, ctx.now, { capacity: false });
   }
 
   /**

@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { updateLease } from '../../src/allocator/lease-update.js';
+import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
+import { describeEachDatabase } from '../support/database.js';
+import {
+  bareAllocatorDeps,
+  createHarness,
+  startWaitingForTurn,
+  unwrap,
+  withTurnHeld,
+  type Harness,
+} from '../support/allocator-harness.js';
+
+// A lease whose wait is patient (only freed capacity can end it) is not tried again by passes of
+// the capacity epoch it was refused in; a transaction that may free capacity moves the epoch on,
+// and so does the idle retry's time. Each step changes the pool in a way a try would see: what
+// the pass does with the lease shows whether it tried. No worker runs here; each pass is the
+// test's own, with the type's job left as the transactions before it wrote it.
+
+describeEachDatabase('the capacity epoch: a patient wait is tried again only once capacity may have freed', (kind) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(kind);
+  });
+  afterAll(() => h.dispose());
+  beforeEach(() => h.reset());
+
+  const request = (label: string) =>
+    h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
+  async function pass(): Promise<void> {
+    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    await runSchedulingPass(bareAllocatorDeps(h), queue!.id);
+  }
+  const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
+  const epoch = async () =>
+    (
+      await h.db.prisma.$queryRaw<{ epoch: number }[]>`
+      SELECT "capacityEpoch" AS epoch FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`
+    )[0]!.epoch;
+  /** A resource limit raised behind the allocator's back: capacity no transaction told it of. */
+  const raiseLimitQuietly = (id: number, maxResources: number) =>
+    h.db.prisma.$executeRaw`
+      UPDATE "Blueprint" SET config = jsonb_set(config, '{maxResources}', to_jsonb(${maxResources}::int))
+      WHERE id = ${id}`;
+
+  async function oneWaiting() {
+    const busy = unwrap(
+      await h.services.blueprints.create(h.system, {
+        name: 'busy',
+        implementation: 'test',
+        config: { label: 'busy', exclusive: true, maxResources: 1 },
+      }),
+    );
+    const holder = await request('busy');
+    await pass();
+    expect((await lease(holder.id)).status).not.toBe('PENDING');
+    const waiting = await request('busy');
+    await pass();
+    const refused = await lease(waiting.id);
+    expect(refused.status).toBe('PENDING');
+    expect(refused.blocker).toMatchObject({ reason: 'slot-lock-failure', epoch: await epoch() });
+    return { busy, holder, waiting };
+  }
+
+  it('skips it while nothing freed, and tries it once a change that may free capacity commits', async () => {
+    unwrap(
+      await h.services.blueprints.create(h.system, { name: 'free', implementation: 'test', config: { label: 'free' } }),
+    );
+    const { busy, waiting } = await oneWaiting();
+    const before = await epoch();
+
+    // A try would now build a second resource. Nothing told the allocator; a request of another
+    // shape brings a pass, which must leave the lease alone.
+    await raiseLimitQuietly(busy.id, 2);
+    const other = await request('free');
+    await pass();
+    expect((await lease(other.id)).status).not.toBe('PENDING');
+    expect((await lease(waiting.id)).status).toBe('PENDING');
+    for (let i = 0; i < 3; i++) await pass();
+    expect((await lease(waiting.id)).status).toBe('PENDING');
+    expect(await epoch()).toBe(before);
+
+    // Through the service, a change of the blueprint asks for the pass with capacity.
+    unwrap(
+      await h.services.blueprints.update(h.system, busy.id, {
+        config: { label: 'busy', exclusive: true, maxResources: 2 },
+      }),
+    );
+    await pass();
+    expect(await epoch()).toBe(before + 1);
+    expect((await lease(waiting.id)).status).not.toBe('PENDING');
+  });
+
+  it('tries it again once the epoch is older than the idle retry, whatever asked for the pass', async () => {
+    const { busy, waiting } = await oneWaiting();
+    await raiseLimitQuietly(busy.id, 2);
+    await pass();
+    expect((await lease(waiting.id)).status).toBe('PENDING');
+    await h.db.prisma.$executeRaw`
+      UPDATE "ResourceTypeQueue" SET "epochAt" = "epochAt" - make_interval(secs => ${h.services.options.idleRetryMs / 1000 + 1})`;
+    await pass();
+    expect((await lease(waiting.id)).status).not.toBe('PENDING');
+  });
+
+  it("the holder's release moves the epoch on, and the waiting lease gets the resource", async () => {
+    const { holder, waiting } = await oneWaiting();
+    unwrap(await h.services.leases.release(h.system, holder.id));
+    // The release is a command the holder's own update carries out, until it is DESTROYED.
+    for (let i = 0; i < 5 && (await lease(holder.id)).status !== 'DESTROYED'; i++)
+      await updateLease(bareAllocatorDeps(h), holder.id);
+    expect((await lease(holder.id)).status).toBe('DESTROYED');
+    await pass();
+    expect((await lease(waiting.id)).status).not.toBe('PENDING');
+  });
+});
+
+// A capacity change that commits while a pass waits for its turn: the turn's statement read the
+// job's mark before the wait, so the epoch does not move, and the pass skips the lease; the view
+// of the next lease it serves shows the new mark, and the skipped lease is tried first, in that
+// same pass. Needs a second connection to hold the turn: PostgreSQL only.
+describe('a skipped lease is tried first once a view shows that capacity may have freed', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness('postgresql');
+  });
+  afterAll(() => h.dispose());
+
+  it('serves the skipped lease before the one behind it, in the pass whose turn missed the change', async () => {
+    const create = (name: string, config: Record<string, unknown>) =>
+      h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
+    unwrap(await create('free', {}));
+    const busy = unwrap(await create('busy', { exclusive: true, maxResources: 1 }));
+    const request = (label: string) =>
+      h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
+    const deps = bareAllocatorDeps(h);
+    const holder = await request('busy'); // the type's first lease makes its queue
+    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    const pass = () => runSchedulingPass(deps, queue!.id);
+    const status = async (id: number) => (await h.db.prisma.lease.findUniqueOrThrow({ where: { id } })).status;
+    const epoch = async () =>
+      (
+        await h.db.prisma.$queryRaw<{ epoch: number }[]>`
+        SELECT "capacityEpoch" AS epoch FROM "ResourceTypeQueue" WHERE id = ${queue!.id}`
+      )[0]!.epoch;
+
+    await pass();
+    expect(await status(holder.id)).toBe('ACTIVE');
+    const waiting = await request('busy');
+    await pass();
+    expect(await status(waiting.id)).toBe('PENDING');
+    const before = await epoch();
+    const behind = await request('free');
+
+    await withTurnHeld(h, queue!.id, async () => {
+      const running = await startWaitingForTurn(h, pass);
+      unwrap(
+        await h.services.blueprints.update(h.system, busy.id, {
+          config: { label: 'busy', exclusive: true, maxResources: 2 },
+        }),
+      );
+      return running;
+    });
+    // The turn did not see the change: the same epoch, and yet the lease was tried and served.
+    expect(await epoch()).toBe(before);
+    expect(await status(waiting.id)).toBe('ACTIVE');
+    expect(await status(behind.id)).toBe('ACTIVE');
+  });
+});
