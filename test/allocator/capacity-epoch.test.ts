@@ -167,4 +167,52 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     expect(await status(waiting.id)).toBe('ACTIVE');
     expect(await status(behind.id)).toBe('ACTIVE');
   });
+
+  it('stops, rather than serve a skipped lease after one behind it, when the change commits after a grant', async () => {
+    await h.reset();
+    const create = (name: string, config: Record<string, unknown>) =>
+      h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
+    unwrap(await create('free', {}));
+    unwrap(await create('other', {}));
+    const busy = unwrap(await create('busy', { exclusive: true, maxResources: 1 }));
+    const request = (label: string) =>
+      h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
+    const deps = bareAllocatorDeps(h);
+    const holder = await request('busy');
+    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    const pass = () => runSchedulingPass(deps, queue!.id);
+    const status = async (id: number) => (await h.db.prisma.lease.findUniqueOrThrow({ where: { id } })).status;
+    await pass();
+    expect(await status(holder.id)).toBe('ACTIVE');
+    const waiting = await request('busy');
+    await pass();
+    expect(await status(waiting.id)).toBe('PENDING');
+
+    // Behind the waiting lease: one whose build commits, on another connection, a change that
+    // frees capacity for it; then one of another shape, whose view shows the change's mark.
+    const built = await request('free');
+    const behind = await request('other');
+    h.control.onAllocate = async (leaseId) => {
+      if (leaseId !== built.id) return;
+      h.control.onAllocate = null;
+      unwrap(
+        await h.services.blueprints.update(h.system, busy.id, {
+          config: { label: 'busy', exclusive: true, maxResources: 2 },
+        }),
+      );
+    };
+    await pass();
+    expect(await status(built.id)).toBe('ACTIVE');
+    // Served now, the waiting lease would come after a lease behind it: it waits for the next
+    // pass, which the stopped one asked for at once, and so does the lease after the stop.
+    expect(await status(waiting.id)).toBe('PENDING');
+    expect(await status(behind.id)).toBe('PENDING');
+    const [job] = await h.db.prisma.$queryRaw<{ due: boolean }[]>`
+      SELECT "runAt" <= now() AS due FROM "Job" WHERE key = ${`pass:${queue!.id}`}`;
+    expect(job?.due).toBe(true);
+    await pass();
+    expect(await status(waiting.id)).toBe('ACTIVE');
+    expect(await status(behind.id)).toBe('ACTIVE');
+  });
 });

@@ -56,6 +56,8 @@ export class TestBlueprintControl {
 
   /** Hooks that never return once entered (a process to be killed in the middle of its work). */
   readonly blockIn = new Set<'allocateResource' | 'activateResource'>();
+  /** Awaited by every allocate-resource call (a change another transaction commits meanwhile). */
+  onAllocate: ((leaseId: number) => Promise<void>) | null = null;
   /** Told when a hook blocks, so that a test knows when to kill. */
   onBlocked: (hook: string, detail: number) => void = () => {};
 
@@ -102,6 +104,7 @@ export function createTestBlueprint(
     async allocateResource(blueprint, lease, queries) {
       control.count('allocateResource');
       await control.maybeBlock('allocateResource', lease.id);
+      await control.onAllocate?.(lease.id);
       fail(control.allocateFailures.shift(), 'allocate');
       const existing = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE', 'RELEASED', 'BROKEN', 'DESTROYED']);
       return {

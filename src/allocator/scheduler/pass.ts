@@ -148,6 +148,8 @@ async function serve(
   /** Leases refused in this pass without a try (capacity-epoch.ts), in order. */
   let skipped: (typeof passedOver)[number][] = [];
   let skipping = true;
+  /** The pass stopped before the end of its order (see trySkipped). */
+  let stopped = false;
   const block = (leases: readonly Lease[], blocker: Blocker) =>
     blocked.push(...leases.map((lease) => ({ lease, blocker })));
   const failed = (unit: Unit, leaseBand: number) => {
@@ -260,10 +262,16 @@ async function serve(
   /**
    * Capacity may have freed since the pass's turn (a view shows a capacity mark other than the
    * epoch's), and what freed would go to a lease behind the skipped ones: they are tried first, in
-   * their order, and nothing more is skipped in this pass.
+   * their order, and nothing more is skipped in this pass. If a lease behind one of them has been
+   * granted already, serving it now would put the pass's grants out of order: the pass stops
+   * there instead, and the next one, right after it, starts with them in a new epoch.
    */
   const trySkipped = async () => {
     skipping = false;
+    if (skipped.some((entry) => entry.grantsBefore !== served)) {
+      stopped = true;
+      return;
+    }
     const retry = skipped;
     skipped = [];
     for (const entry of retry) {
@@ -318,6 +326,7 @@ async function serve(
       // The gang reads the pool from the database, whatever freed since the turn: leases skipped
       // ahead of it go first.
       if (skipped.length > 0) await trySkipped();
+      if (stopped) break;
       // What this pass granted must be there first.
       await batch.flush(ctx);
       const outcome = await serveGang(ctx, unit.parts);
@@ -357,6 +366,7 @@ async function serve(
       continue;
     }
     if (skipped.length > 0 && (await pool.peek(ctx, unit.lease)).capacityMark !== turn.mark) await trySkipped();
+    if (stopped) break;
     const after = await serveInOrder(unit.lease);
     if ('keptFor' in after) block([unit.lease], { reason: 'reserved', leaseId: after.keptFor });
     else if (isLive(after)) grant();
@@ -371,6 +381,7 @@ async function serve(
       failed(unit, leaseBand);
     } else if (after.status !== 'PENDING') endedIds.add(after.id);
   }
+  if (stopped) schedulePass(ctx, resourceType, ctx.now, { capacity: false });
   await batch.finish(ctx);
   // Queued behind the first lease of their demand that is still refused.
   for (const { unit, lease } of passedOver) {
