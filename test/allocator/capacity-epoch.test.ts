@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { updateLease } from '../../src/allocator/lease-update.js';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describeEachDatabase } from '../support/database.js';
+import { ensurePrincipal } from '../../src/services/index.js';
 import {
   bareAllocatorDeps,
   createHarness,
@@ -214,5 +215,50 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     await pass();
     expect(await status(waiting.id)).toBe('ACTIVE');
     expect(await status(behind.id)).toBe('ACTIVE');
+  });
+
+  it("re-checks the lease it had taken once the skipped ones were served: the owner's quota holds", async () => {
+    await h.reset();
+    const create = (name: string, config: Record<string, unknown>) =>
+      h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
+    unwrap(await create('free', {}));
+    const busy = unwrap(await create('busy', { exclusive: true, maxResources: 1 }));
+    const owner = await ensurePrincipal(h.db, { name: 'quota-owner', kind: 'USER', isAdmin: true });
+    const request = (label: string) =>
+      h.services.leases.request(owner, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
+    const deps = bareAllocatorDeps(h);
+    const holder = await request('busy');
+    unwrap(
+      await h.services.scheduling.setQuota(h.system, {
+        principalId: owner.principalId,
+        resourceType: 'test-slot',
+        maxLeases: 2,
+      }),
+    );
+    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    const pass = () => runSchedulingPass(deps, queue!.id);
+    const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
+    await pass();
+    expect((await lease(holder.id)).status).toBe('ACTIVE');
+    const waiting = await request('busy');
+    await pass();
+    expect((await lease(waiting.id)).status).toBe('PENDING');
+    // One live lease of two: the next one, of another shape, passes the quota check, and then the
+    // skipped one ahead of it is served first (the change committed while the pass waited).
+    const behind = await request('free');
+    await withTurnHeld(h, queue!.id, async () => {
+      const running = await startWaitingForTurn(h, pass);
+      unwrap(
+        await h.services.blueprints.update(h.system, busy.id, {
+          config: { label: 'busy', exclusive: true, maxResources: 2 },
+        }),
+      );
+      return running;
+    });
+    expect((await lease(waiting.id)).status).toBe('ACTIVE');
+    const after = await lease(behind.id);
+    expect(after.status).toBe('PENDING');
+    expect(after.blocker).toMatchObject({ reason: 'quota' });
   });
 });

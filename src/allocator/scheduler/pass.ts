@@ -325,8 +325,13 @@ async function serve(
       }
       // The gang reads the pool from the database, whatever freed since the turn: leases skipped
       // ahead of it go first.
-      if (skipped.length > 0) await trySkipped();
-      if (stopped) break;
+      if (skipped.length > 0) {
+        // Their grants change the shares, quotas and bands this gang was taken and checked by.
+        await trySkipped();
+        if (stopped) break;
+        queue.putBack(unit);
+        continue;
+      }
       // What this pass granted must be there first.
       await batch.flush(ctx);
       const outcome = await serveGang(ctx, unit.parts);
@@ -365,8 +370,13 @@ async function serve(
       failed(unit, leaseBand);
       continue;
     }
-    if (skipped.length > 0 && (await pool.peek(ctx, unit.lease)).capacityMark !== turn.mark) await trySkipped();
-    if (stopped) break;
+    if (skipped.length > 0 && (await pool.peek(ctx, unit.lease)).capacityMark !== turn.mark) {
+      await trySkipped();
+      if (stopped) break;
+      // Their grants change the shares, quotas and bands this lease was taken and checked by.
+      queue.putBack(unit);
+      continue;
+    }
     const after = await serveInOrder(unit.lease);
     if ('keptFor' in after) block([unit.lease], { reason: 'reserved', leaseId: after.keptFor });
     else if (isLive(after)) grant();

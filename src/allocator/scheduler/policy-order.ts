@@ -105,6 +105,15 @@ export class PolicyQueue<T extends Waiting> {
     this.grants.set(owner, (this.grants.get(owner) ?? 0) + count);
   }
 
+  /**
+   * `lease`, just taken by next(), goes back to the head of its owner's leases: something served
+   * before it changed the shares, quotas or bands it was taken by, and the order is asked again.
+   */
+  putBack(lease: T): void {
+    const owner = ownerOf(lease);
+    this.byOwner.set(owner, [lease, ...(this.byOwner.get(owner) ?? [])]);
+  }
+
   /** Drops every remaining lease of `ownerId` (an owner at its quota). */
   dropOwner(ownerId: number | null): T[] {
     const owner = ownerId ?? NO_OWNER;
