@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
@@ -20,20 +21,21 @@ import { countSocketWrites } from '../support/socket-writes.js';
 describePostgres('a pass whose queue type this process knows', () => {
   let h: Harness;
   let port: number;
-  let writes = () => 0;
-  /** Each statement's text, with the count of writes made before it was handed to pg. */
-  const sent: { text: string; write: number }[] = [];
+  /** Each statement's text, with the count of writes its connection had made before it was handed to pg. */
+  const sent: { text: string; client: pg.Client; write: number }[] = [];
   const restore: (() => void)[] = [];
   beforeAll(async () => {
     h = await createHarness('postgresql');
     port = Number(new URL(h.db.url!).port || 5432);
     const counter = countSocketWrites(port);
     restore.push(counter.restore);
-    writes = counter.count;
     const query = pg.Client.prototype.query;
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
       const first = args[0] as string | { text?: string };
-      sent.push({ text: typeof first === 'string' ? first : (first?.text ?? ''), write: writes() });
+      // Counted per connection: the test's poll and the turn's holder write on their own sockets meanwhile.
+      const socket = (this as unknown as { connection: { stream: Socket } }).connection.stream;
+      const text = typeof first === 'string' ? first : (first?.text ?? '');
+      sent.push({ text, client: this, write: counter.countOf(socket) });
       return (query as (...a: unknown[]) => unknown).apply(this, args);
     } as typeof query;
     restore.push(() => (pg.Client.prototype.query = query));
@@ -46,8 +48,13 @@ describePostgres('a pass whose queue type this process knows', () => {
   /** The writes in which the pass's turn and its heads' read left: [turn, heads]. */
   const turnAndHeadsWrites = (from: number) => {
     const pass = sent.slice(from);
-    const turn = pass.find((s) => s.text.includes('UPDATE "ResourceTypeQueue" q SET'));
+    // The test's own poll for a pass waiting on the turn names the turn's statement too.
+    const turn = pass.find(
+      (s) => s.text.includes('UPDATE "ResourceTypeQueue" q SET') && !s.text.includes('pg_stat_activity'),
+    );
     const heads = pass.find((s) => s.text.includes('WITH RECURSIVE shapes'));
+    // On another connection, the heads could not share the turn's write.
+    if (turn && heads && turn.client !== heads.client) return [turn.write, undefined];
     return [turn?.write, heads?.write];
   };
 
