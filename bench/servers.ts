@@ -134,7 +134,10 @@ export function postgresCpuMs(database: string): number {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       parents.set(Number(entry), Number(fields[1]));
       collected.set(Number(entry), ((Number(fields[13]) + Number(fields[14])) * 1_000) / 100);
-      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(` ${database} `)) continue;
+      // A backend on its way out has no command line left, and until the postmaster reaps it its
+      // CPU is in neither place: counted here, or a reading taken then comes out short.
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmdline !== '' && !cmdline.includes(` ${database} `)) continue;
       total += cpuMs(Number(entry));
     } catch {
       // gone meanwhile

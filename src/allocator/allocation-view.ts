@@ -92,7 +92,13 @@ export class PassMemo {
  * those of every enabled blueprint of the type; candidateResources (allocate.ts) leaves out the
  * ones this lease may not use. A pass reads it once per demand (scheduler/pool.ts).
  */
-function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma.Sql {
+function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql, withMark: boolean): Prisma.Sql {
+  // Only a pass compares marks: a lease updated on its own does not read the pass job.
+  const capacityMark = withMark
+    ? Prisma.sql`(
+        SELECT j."capacityMark"::text FROM "ResourceTypeQueue" q JOIN "Job" j ON j.key = 'pass:' || q.id
+        WHERE q."resourceType" = ${lease.resourceType})`
+    : Prisma.sql`NULL::text`;
   return Prisma.sql`(
     SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)},
       'resources', ${resourcesSql(lease, VIEW_RESOURCES)},
@@ -101,9 +107,7 @@ function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql): Prisma
         WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') b),
       'building', (
         SELECT id FROM "Resource" WHERE "allocatedForLeaseId" = ${lease.id} AND status = 'PENDING' LIMIT 1),
-      'capacityMark', (
-        SELECT j."capacityMark"::text FROM "ResourceTypeQueue" q JOIN "Job" j ON j.key = 'pass:' || q.id
-        WHERE q."resourceType" = ${lease.resourceType})))`;
+      'capacityMark', ${capacityMark}))`;
 }
 
 export type ViewResources = {
@@ -156,9 +160,10 @@ export async function allResources(ctx: TxContext, lease: Lease): Promise<ViewRe
   return row?.resources ?? { complete: true, rows: [] };
 }
 
-export async function allocationView(ctx: TxContext, lease: Lease): Promise<AllocationView> {
+/** `lease`'s view; `withMark`: with the type's pass job's capacity mark, for a pass (see AllocationView). */
+export async function allocationView(ctx: TxContext, lease: Lease, withMark = false): Promise<AllocationView> {
   const [row] = await ctx.tx.$queryRaw<{ view: AllocationView }[]>`
-    SELECT ${allocationViewSql(ctx.deps.registry, leaseValues(lease))} AS view`;
+    SELECT ${allocationViewSql(ctx.deps.registry, leaseValues(lease), withMark)} AS view`;
   return row?.view ?? { blueprints: null, resources: null, broken: null, building: null };
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { updateLease } from '../../src/allocator/lease-update.js';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describeEachDatabase } from '../support/database.js';
-import { ensurePrincipal } from '../../src/services/index.js';
+import { ensurePrincipal, type Actor } from '../../src/services/index.js';
 import {
   bareAllocatorDeps,
   createHarness,
@@ -126,69 +126,69 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     h = await createHarness('postgresql');
   });
   afterAll(() => h.dispose());
+  beforeEach(() => h.reset());
 
-  it('serves the skipped lease before the one behind it, in the pass whose turn missed the change', async () => {
+  /**
+   * Blueprints labelled `free`, each serving any lease that asks for its label at once, and
+   * `busy`, with one exclusive resource: one lease holds it and a second, which a pass has
+   * refused, waits in the type's epoch. `freeCapacity` lets `busy` build a second resource.
+   */
+  async function oneWaiting(free: string[], owner: Actor = h.system) {
     const create = (name: string, config: Record<string, unknown>) =>
       h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
-    unwrap(await create('free', {}));
+    for (const name of free) unwrap(await create(name, {}));
     const busy = unwrap(await create('busy', { exclusive: true, maxResources: 1 }));
     const request = (label: string) =>
-      h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
-    const deps = bareAllocatorDeps(h);
+      h.services.leases.request(owner, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
     const holder = await request('busy'); // the type's first lease makes its queue
     const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
       SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const pass = () => runSchedulingPass(deps, queue!.id);
-    const status = async (id: number) => (await h.db.prisma.lease.findUniqueOrThrow({ where: { id } })).status;
-    const epoch = async () =>
-      (
-        await h.db.prisma.$queryRaw<{ epoch: number }[]>`
-        SELECT "capacityEpoch" AS epoch FROM "ResourceTypeQueue" WHERE id = ${queue!.id}`
-      )[0]!.epoch;
-
+    const queueId = queue!.id;
+    const deps = bareAllocatorDeps(h);
+    const pass = () => runSchedulingPass(deps, queueId);
+    const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
     await pass();
-    expect(await status(holder.id)).toBe('ACTIVE');
+    expect((await lease(holder.id)).status).toBe('ACTIVE');
     const waiting = await request('busy');
     await pass();
-    expect(await status(waiting.id)).toBe('PENDING');
-    const before = await epoch();
-    const behind = await request('free');
-
-    await withTurnHeld(h, queue!.id, async () => {
-      const running = await startWaitingForTurn(h, pass);
+    expect((await lease(waiting.id)).status).toBe('PENDING');
+    const freeCapacity = async () => {
       unwrap(
         await h.services.blueprints.update(h.system, busy.id, {
           config: { label: 'busy', exclusive: true, maxResources: 2 },
         }),
       );
-      return running;
-    });
+    };
+    /** A pass that waits for the turn another connection holds, while `busy` is given capacity. */
+    const passMissingTheChange = () =>
+      withTurnHeld(h, queueId, async () => {
+        const running = await startWaitingForTurn(h, pass);
+        await freeCapacity();
+        return running;
+      });
+    return { queueId, request, pass, lease, waiting, freeCapacity, passMissingTheChange };
+  }
+
+  it('serves the skipped lease before the one behind it, in the pass whose turn missed the change', async () => {
+    const { queueId, request, lease, waiting, passMissingTheChange } = await oneWaiting(['free']);
+    const epoch = async () =>
+      (
+        await h.db.prisma.$queryRaw<{ epoch: number }[]>`
+        SELECT "capacityEpoch" AS epoch FROM "ResourceTypeQueue" WHERE id = ${queueId}`
+      )[0]!.epoch;
+    const before = await epoch();
+    const behind = await request('free');
+
+    await passMissingTheChange();
     // The turn did not see the change: the same epoch, and yet the lease was tried and served.
     expect(await epoch()).toBe(before);
-    expect(await status(waiting.id)).toBe('ACTIVE');
-    expect(await status(behind.id)).toBe('ACTIVE');
+    expect((await lease(waiting.id)).status).toBe('ACTIVE');
+    expect((await lease(behind.id)).status).toBe('ACTIVE');
   });
 
   it('stops, rather than serve a skipped lease after one behind it, when the change commits after a grant', async () => {
-    await h.reset();
-    const create = (name: string, config: Record<string, unknown>) =>
-      h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
-    unwrap(await create('free', {}));
-    unwrap(await create('other', {}));
-    const busy = unwrap(await create('busy', { exclusive: true, maxResources: 1 }));
-    const request = (label: string) =>
-      h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
-    const deps = bareAllocatorDeps(h);
-    const holder = await request('busy');
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const pass = () => runSchedulingPass(deps, queue!.id);
-    const status = async (id: number) => (await h.db.prisma.lease.findUniqueOrThrow({ where: { id } })).status;
-    await pass();
-    expect(await status(holder.id)).toBe('ACTIVE');
-    const waiting = await request('busy');
-    await pass();
-    expect(await status(waiting.id)).toBe('PENDING');
+    const { queueId, request, pass, lease, waiting, freeCapacity } = await oneWaiting(['free', 'other']);
+    const status = async (id: number) => (await lease(id)).status;
 
     // Behind the waiting lease: one whose build commits, on another connection, a change that
     // frees capacity for it; then one of another shape, whose view shows the change's mark.
@@ -197,11 +197,7 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     h.control.onAllocate = async (leaseId) => {
       if (leaseId !== built.id) return;
       h.control.onAllocate = null;
-      unwrap(
-        await h.services.blueprints.update(h.system, busy.id, {
-          config: { label: 'busy', exclusive: true, maxResources: 2 },
-        }),
-      );
+      await freeCapacity();
     };
     await pass();
     expect(await status(built.id)).toBe('ACTIVE');
@@ -210,7 +206,7 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     expect(await status(waiting.id)).toBe('PENDING');
     expect(await status(behind.id)).toBe('PENDING');
     const [job] = await h.db.prisma.$queryRaw<{ due: boolean }[]>`
-      SELECT "runAt" <= now() AS due FROM "Job" WHERE key = ${`pass:${queue!.id}`}`;
+      SELECT "runAt" <= now() AS due FROM "Job" WHERE key = ${`pass:${queueId}`}`;
     expect(job?.due).toBe(true);
     await pass();
     expect(await status(waiting.id)).toBe('ACTIVE');
@@ -218,16 +214,7 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
   });
 
   it("re-checks the lease it had taken once the skipped ones were served: the owner's quota holds", async () => {
-    await h.reset();
-    const create = (name: string, config: Record<string, unknown>) =>
-      h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
-    unwrap(await create('free', {}));
-    const busy = unwrap(await create('busy', { exclusive: true, maxResources: 1 }));
     const owner = await ensurePrincipal(h.db, { name: 'quota-owner', kind: 'USER', isAdmin: true });
-    const request = (label: string) =>
-      h.services.leases.request(owner, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
-    const deps = bareAllocatorDeps(h);
-    const holder = await request('busy');
     unwrap(
       await h.services.scheduling.setQuota(h.system, {
         principalId: owner.principalId,
@@ -235,27 +222,11 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
         maxLeases: 2,
       }),
     );
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const pass = () => runSchedulingPass(deps, queue!.id);
-    const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
-    await pass();
-    expect((await lease(holder.id)).status).toBe('ACTIVE');
-    const waiting = await request('busy');
-    await pass();
-    expect((await lease(waiting.id)).status).toBe('PENDING');
+    const { request, lease, waiting, passMissingTheChange } = await oneWaiting(['free'], owner);
     // One live lease of two: the next one, of another shape, passes the quota check, and then the
     // skipped one ahead of it is served first (the change committed while the pass waited).
     const behind = await request('free');
-    await withTurnHeld(h, queue!.id, async () => {
-      const running = await startWaitingForTurn(h, pass);
-      unwrap(
-        await h.services.blueprints.update(h.system, busy.id, {
-          config: { label: 'busy', exclusive: true, maxResources: 2 },
-        }),
-      );
-      return running;
-    });
+    await passMissingTheChange();
     expect((await lease(waiting.id)).status).toBe('ACTIVE');
     const after = await lease(behind.id);
     expect(after.status).toBe('PENDING');

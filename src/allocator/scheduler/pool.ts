@@ -34,7 +34,7 @@ export class PoolViews {
     if (kept) return kept;
     // The pool's load as the database shows it must include this pass's grants so far.
     await ctx.grants?.flush(ctx);
-    const view = await allocationView(ctx, lease);
+    const view = await allocationView(ctx, lease, true);
     if (!fresh) return view;
     const memoized = { ...view, memo: new PassMemo() };
     this.views.set(key, memoized);
