@@ -1,4 +1,4 @@
-import type { Lease, Resource } from '../generated/prisma/client.js';
+import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js';
 import type { AllocationQueries } from '../blueprints/implementation.js';
 import { acquireOn } from './acquire.js';
 import { allocationView, allResources, ViewedResources, type AllocationView } from './allocation-view.js';
@@ -210,7 +210,9 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
     .filter((r) => r.resource.drainingAt !== null && blueprintIds.has(r.resource.blueprintId))
     .map((r) => r.resource.id);
   const blocker = lockBlocker ?? (draining.length > 0 ? { reason: 'draining', resourceIds: draining } : null);
-  return waitAndRetry(ctx, lease, blocker ?? { reason: 'no-capacity' }, { patient: !retrySoon });
+  // An idle resource still in its reclaim grace frees capacity when the grace runs out.
+  const until = retrySoon || reclaimable ? null : await reclaimableAt(ctx, candidates, resources);
+  return waitAndRetry(ctx, lease, blocker ?? { reason: 'no-capacity' }, { patient: !retrySoon, until });
 }
 
 /**
@@ -285,9 +287,27 @@ async function usableBy(
 }
 
 /**
- * An ACTIVE resource of a candidate blueprint that this lease cannot use, with no lease on it,
- * idle (no acquisition or release) and with nothing destroyed on it for the grace period, and not
- * already asked to go. Reclaiming it frees capacity (a binding, a limit slot) for this lease.
+ * The ACTIVE resources of candidate blueprints that this lease cannot use, with no lease on them,
+ * not draining and not already asked to go; a blueprint's warm pool keeps its minReady idle
+ * resources, so only ones past those. Idle is "leaseCount" = 0 (the live leases on the resource,
+ * kept by the database): an index range of the idle ones, where asking each ACTIVE resource for
+ * its live leases read the whole pool, on every pass that found a full pool unable to serve a lease.
+ */
+function idleOthersSql(candidates: LoadedBlueprint[], usable: Candidate[]): Prisma.Sql {
+  const exclude = usable.map((c) => c.resource.id);
+  return Prisma.sql`
+    SELECT r.id, r."activatedAt", r."createdAt" FROM "Resource" r JOIN "Blueprint" b ON b.id = r."blueprintId"
+    WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
+      AND (b."minReady" = 0 OR b."minReady" < (
+        SELECT count(*) FROM "Resource" i
+        WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."leaseCount" = 0 AND i."drainingAt" IS NULL))
+      AND r.status = 'ACTIVE' AND r."leaseCount" = 0 AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
+      AND NOT EXISTS (SELECT 1 FROM "Command" c WHERE c."targetResourceId" = r.id AND NOT c.consumed)`;
+}
+
+/**
+ * Of idleOthersSql's resources, one idle (no acquisition or release, nothing destroyed on it) for
+ * the grace period: reclaiming it frees capacity (a binding, a limit slot) for this lease.
  */
 async function reclaimableResource(
   ctx: TxContext,
@@ -295,23 +315,29 @@ async function reclaimableResource(
   usable: Candidate[],
 ): Promise<Resource | null> {
   const since = new Date(ctx.now.getTime() - ctx.deps.options.reclaimGraceMs);
-  const exclude = usable.map((c) => c.resource.id);
-  // A blueprint's warm pool keeps its minReady idle resources: only ones past those are reclaimed.
-  // Idle is "leaseCount" = 0 (the live leases on the resource, kept by the database): an index
-  // range of the idle ones, where asking each ACTIVE resource for its live leases read the whole
-  // pool, on every pass that found a full pool unable to serve a lease.
   const rows = await ctx.tx.$queryRaw<{ id: number }[]>`
-    SELECT r.id FROM "Resource" r JOIN "Blueprint" b ON b.id = r."blueprintId"
-    WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
-      AND (b."minReady" = 0 OR b."minReady" < (
-        SELECT count(*) FROM "Resource" i
-        WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."leaseCount" = 0 AND i."drainingAt" IS NULL))
-      AND r.status = 'ACTIVE' AND r."leaseCount" = 0 AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
-      AND COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
+    SELECT r.id FROM (${idleOthersSql(candidates, usable)}) r
+    WHERE COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
       AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
                       AND (l.status IN ('ACQUIRED', 'ACTIVE') OR l."acquiredAt" >= ${since}::timestamp OR l."destroyedAt" >= ${since}::timestamp))
-      AND NOT EXISTS (SELECT 1 FROM "Command" c WHERE c."targetResourceId" = r.id AND NOT c.consumed)
     ORDER BY r.id LIMIT 1`;
   const id = rows[0]?.id;
   return id === undefined ? null : findResource(ctx.tx, id);
+}
+
+/**
+ * When the first of idleOthersSql's resources, none of them reclaimable yet, will have been idle
+ * for the grace period (null: there is none). Nothing else asks for a pass at that moment, so the
+ * lease's wait records it. Read only when nothing is reclaimable now, once per wait.
+ */
+async function reclaimableAt(ctx: TxContext, candidates: LoadedBlueprint[], usable: Candidate[]): Promise<Date | null> {
+  const [row] = await ctx.tx.$queryRaw<{ idleSinceMs: number | null }[]>`
+    SELECT (EXTRACT(EPOCH FROM min(GREATEST(COALESCE(r."activatedAt", r."createdAt"),
+      (SELECT max(GREATEST(l."acquiredAt", l."destroyedAt")) FROM "Lease" l WHERE l."resourceId" = r.id)))) * 1000)::float8
+      AS "idleSinceMs"
+    FROM (${idleOthersSql(candidates, usable)}) r
+    WHERE NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE'))`;
+  const idleSince = row?.idleSinceMs;
+  // Reclaimable once idle for longer than the grace: a millisecond after it ends.
+  return idleSince == null ? null : new Date(Math.ceil(Number(idleSince)) + ctx.deps.options.reclaimGraceMs + 1);
 }

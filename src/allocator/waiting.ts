@@ -24,15 +24,21 @@ export async function waitAndRetry(
   ctx: TxContext,
   lease: Lease,
   blocker: Blocker,
-  options: { patient?: boolean } = {},
+  options: { patient?: boolean; until?: Date | null } = {},
 ): Promise<Lease> {
   const attempts = lease.attempts + 1;
-  const delay = options.patient ? ctx.deps.options.idleRetryMs : backoffDelayMs(attempts, ctx.deps.options);
-  schedulePass(ctx, lease.resourceType, new Date(ctx.now.getTime() + delay), { capacity: false });
+  const now = ctx.now.getTime();
+  // A patient wait that time alone will also end (`until`: an idle resource's reclaim grace runs
+  // out) is looked at again then, since no change will ask for a pass at that moment.
+  const until = options.patient && options.until ? options.until.getTime() : null;
+  const delay = options.patient
+    ? Math.min(ctx.deps.options.idleRetryMs, Math.max(0, (until ?? Infinity) - now))
+    : backoffDelayMs(attempts, ctx.deps.options);
+  schedulePass(ctx, lease.resourceType, new Date(now + delay), { capacity: false });
   // A patient wait found by its type's pass records the pass's capacity epoch: passes of the same
-  // epoch do not try it again (scheduler/capacity-epoch.ts).
+  // epoch do not try it again (scheduler/capacity-epoch.ts), until its `until` has come.
   const epoch = options.patient ? epochFor(ctx, lease) : undefined;
-  const recorded: Blocker = epoch === undefined ? blocker : { ...blocker, epoch };
+  const recorded: Blocker = epoch === undefined ? blocker : { ...blocker, epoch, ...(until === null ? {} : { until }) };
   // A patient wait that has not changed, holders included, has nothing to write: its retry does
   // not back off, so its count of attempts is not used.
   if (options.patient && sameJson(lease.blocker, recorded)) return lease;
@@ -56,12 +62,12 @@ export async function waitAndRetry(
 
 /**
  * Same wait, for logging purposes: who holds a lock may change without the wait changing, and the
- * capacity epoch it was found in is the scheduler's bookkeeping.
+ * capacity epoch it was found in and when time alone ends it are the scheduler's bookkeeping.
  */
 export function sameWait(previous: unknown, next: Blocker): boolean {
   if (previous === null || typeof previous !== 'object') return false;
-  const { holders: _a, epoch: _e, ...before } = previous as Blocker;
-  const { holders: _b, epoch: _f, ...after } = next;
+  const { holders: _a, epoch: _e, until: _u, ...before } = previous as Blocker;
+  const { holders: _b, epoch: _f, until: _v, ...after } = next;
   return sameJson(before, after);
 }
 

@@ -39,8 +39,9 @@ export const LeaseBlockerRef = builder.objectRef<{ lease: Lease; blocker: Blocke
     message: t.string({ resolve: (p) => blockerMessage(p.blocker) }),
     details: t.field({
       type: 'JSON',
-      // The capacity epoch a patient wait records is the scheduler's bookkeeping, not a detail.
-      resolve: ({ blocker: { reason: _reason, epoch: _epoch, ...details } }) => details,
+      // The capacity epoch a patient wait records, and when time alone ends it, are the
+      // scheduler's bookkeeping, not details.
+      resolve: ({ blocker: { reason: _reason, epoch: _epoch, until: _until, ...details } }) => details,
     }),
     resource: t.prismaField({
       type: 'Resource',

@@ -199,3 +199,48 @@ describeEachDatabase('reclaim grace period', (kind) => {
     expect(unwrap(await h.services.resources.reclaim(h.system, {}))).toEqual([]);
   });
 });
+
+describeEachDatabase('the end of a reclaim grace period', (kind) => {
+  let h: Harness;
+  let stopWorker: () => Promise<void>;
+  beforeAll(async () => {
+    // The idle retry is far off: only the wait's own time can bring the pass back in this test.
+    h = await createHarness(kind, { allocator: { reclaimGraceMs: 1_500, idleRetryMs: 600_000 } });
+    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
+  });
+  afterAll(async () => {
+    await stopWorker();
+    await h.dispose();
+  });
+
+  it('reclaims the idle resource once its grace has run out, without waiting for the idle retry', async () => {
+    unwrap(
+      await h.services.blueprints.create(h.system, {
+        name: 'box',
+        implementation: 'test',
+        config: { mysteryBox: true, boxSizes: [1, 4] },
+        resourceLimit: 1,
+      }),
+    );
+    const small = unwrap(
+      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 1 } }),
+    );
+    const first = await waitForLease(h, small.id, ['ACTIVE']);
+    unwrap(await h.services.leases.release(h.system, small.id));
+    await waitForLease(h, small.id, ['DESTROYED']);
+    const released = Date.now();
+    const big = unwrap(
+      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 3 } }),
+    );
+    const granted = await waitForLease(h, big.id, ['ACTIVE'], 30_000);
+    // It waited for the grace (not reclaiming at once), and no longer than the grace and a build.
+    expect(Date.now() - released).toBeGreaterThanOrEqual(1_500);
+    expect(await logTypes(h, { leaseId: big.id })).toEqual(
+      expect.arrayContaining(['waiting-for-resources', 'reclaim-requested']),
+    );
+    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: first.resourceId! } })).status).toBe(
+      'DESTROYED',
+    );
+    expect(granted.resourceId).not.toBe(first.resourceId);
+  });
+});

@@ -30,8 +30,13 @@ export function epochFor(ctx: TxContext, lease: Lease): number | undefined {
   return current && current.resourceType === lease.resourceType && lease.gangId === null ? current.epoch : undefined;
 }
 
-/** Whether `lease` waits patiently since the pass's current epoch: trying it again would fail the same way. */
-export function waitsUnchanged(lease: Lease, epoch: number): boolean {
-  const blocker = lease.blocker as { epoch?: unknown } | null;
-  return lease.gangId === null && blocker !== null && typeof blocker === 'object' && blocker.epoch === epoch;
+/**
+ * Whether `lease` waits patiently since the pass's current epoch: trying it again would fail the
+ * same way. Not once the time its wait recorded as `until` has come (see waitAndRetry): what
+ * time frees, no mark announces.
+ */
+export function waitsUnchanged(lease: Lease, epoch: number, now: Date): boolean {
+  const blocker = lease.blocker as { epoch?: unknown; until?: unknown } | null;
+  if (lease.gangId !== null || blocker === null || typeof blocker !== 'object' || blocker.epoch !== epoch) return false;
+  return typeof blocker.until !== 'number' || blocker.until > now.getTime();
 }

@@ -356,7 +356,7 @@ async function serve(
       passedOver.push({ unit, lease: unit.lease, grantsBefore: served });
       continue;
     }
-    if (skipping && waitsUnchanged(unit.lease, turn.epoch)) {
+    if (skipping && waitsUnchanged(unit.lease, turn.epoch, ctx.now)) {
       // Refused in this epoch for want of capacity, none of which has freed since as far as the
       // pass has seen: refused again, as a try would be, without the try. Its wait's safety net
       // stands.
