@@ -153,6 +153,32 @@ describeEachDatabase('allocation policies', (kind) => {
   });
 });
 
+/**
+ * The grace tests' start: a one-resource mystery box whose small box a lease used and released
+ * just now, and a lease for a bigger box, which only a reclaim of the small one can serve.
+ */
+async function boxUsedJustNow(h: Harness) {
+  unwrap(
+    await h.services.blueprints.create(h.system, {
+      name: 'box',
+      implementation: 'test',
+      config: { mysteryBox: true, boxSizes: [1, 4] },
+      resourceLimit: 1,
+    }),
+  );
+  const small = unwrap(
+    await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 1 } }),
+  );
+  const first = await waitForLease(h, small.id, ['ACTIVE']);
+  unwrap(await h.services.leases.release(h.system, small.id));
+  await waitForLease(h, small.id, ['DESTROYED']);
+  const released = Date.now();
+  const big = unwrap(
+    await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 3 } }),
+  );
+  return { boxId: first.resourceId!, released, big };
+}
+
 describeEachDatabase('reclaim grace period', (kind) => {
   let h: Harness;
   let stopWorker: () => Promise<void>;
@@ -166,23 +192,7 @@ describeEachDatabase('reclaim grace period', (kind) => {
   });
 
   it('does not reclaim a resource that was used within the grace period', async () => {
-    unwrap(
-      await h.services.blueprints.create(h.system, {
-        name: 'box',
-        implementation: 'test',
-        config: { mysteryBox: true, boxSizes: [1, 4] },
-        resourceLimit: 1,
-      }),
-    );
-    const small = unwrap(
-      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 1 } }),
-    );
-    const first = await waitForLease(h, small.id, ['ACTIVE']);
-    unwrap(await h.services.leases.release(h.system, small.id));
-    await waitForLease(h, small.id, ['DESTROYED']);
-    const big = unwrap(
-      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 3 } }),
-    );
+    const { boxId, big } = await boxUsedJustNow(h);
     // A lease was destroyed on it just now: it waits instead of reclaiming.
     for (let i = 0; i < 200; i++) {
       const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: big.id } });
@@ -194,7 +204,7 @@ describeEachDatabase('reclaim grace period', (kind) => {
     expect(lease.status).toBe('PENDING');
     expect(lease.blocker).toMatchObject({ reason: 'no-capacity' });
     expect(await logTypes(h, { leaseId: big.id })).not.toContain('reclaim-requested');
-    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: first.resourceId! } })).status).toBe('ACTIVE');
+    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: boxId } })).status).toBe('ACTIVE');
     // The operator's reclaim follows the same rule.
     expect(unwrap(await h.services.resources.reclaim(h.system, {}))).toEqual([]);
   });
@@ -214,33 +224,14 @@ describeEachDatabase('the end of a reclaim grace period', (kind) => {
   });
 
   it('reclaims the idle resource once its grace has run out, without waiting for the idle retry', async () => {
-    unwrap(
-      await h.services.blueprints.create(h.system, {
-        name: 'box',
-        implementation: 'test',
-        config: { mysteryBox: true, boxSizes: [1, 4] },
-        resourceLimit: 1,
-      }),
-    );
-    const small = unwrap(
-      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 1 } }),
-    );
-    const first = await waitForLease(h, small.id, ['ACTIVE']);
-    unwrap(await h.services.leases.release(h.system, small.id));
-    await waitForLease(h, small.id, ['DESTROYED']);
-    const released = Date.now();
-    const big = unwrap(
-      await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 3 } }),
-    );
+    const { boxId, released, big } = await boxUsedJustNow(h);
     const granted = await waitForLease(h, big.id, ['ACTIVE'], 30_000);
-    // It waited for the grace (not reclaiming at once), and no longer than the grace and a build.
+    // It waited for the grace, not reclaiming at once; the idle retry lies far beyond the wait above.
     expect(Date.now() - released).toBeGreaterThanOrEqual(1_500);
     expect(await logTypes(h, { leaseId: big.id })).toEqual(
       expect.arrayContaining(['waiting-for-resources', 'reclaim-requested']),
     );
-    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: first.resourceId! } })).status).toBe(
-      'DESTROYED',
-    );
-    expect(granted.resourceId).not.toBe(first.resourceId);
+    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: boxId } })).status).toBe('DESTROYED');
+    expect(granted.resourceId).not.toBe(boxId);
   });
 });
