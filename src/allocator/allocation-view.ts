@@ -6,6 +6,7 @@ import type { GrantBatch, TxContext } from './context.js';
 import { brokenBuildsColumns } from './lease-end.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { allocationQueries } from './queries.js';
+import type { Demand } from './scheduler/demand.js';
 
 // What allocation sees of a resource type's pool, read in one statement, and what a pass learns of
 // the pool while it plans, so that the leases of one demand do not each read it again.
@@ -161,9 +162,21 @@ export async function allResources(ctx: TxContext, lease: Lease): Promise<ViewRe
 }
 
 /** `lease`'s view; `withMark`: with the type's pass job's capacity mark, for a pass (see AllocationView). */
-export async function allocationView(ctx: TxContext, lease: Lease, withMark = false): Promise<AllocationView> {
+export function allocationView(ctx: TxContext, lease: Lease, withMark = false): Promise<AllocationView> {
+  return readView(ctx, leaseValues(lease), withMark);
+}
+
+/**
+ * The view a pass reads for the first lease of `demand` that never waited (no broken builds, no
+ * build of its own): a pass that expects the demand reads it with its heads (scheduler/pass.ts).
+ */
+export function demandView(ctx: TxContext, resourceType: string, demand: Demand): Promise<AllocationView> {
+  return readView(ctx, leaseValues({ ...demand, resourceType, id: null }), true);
+}
+
+async function readView(ctx: TxContext, lease: LeaseSql, withMark: boolean): Promise<AllocationView> {
   const [row] = await ctx.tx.$queryRaw<{ view: AllocationView }[]>`
-    SELECT ${allocationViewSql(ctx.deps.registry, leaseValues(lease), withMark)} AS view`;
+    SELECT ${allocationViewSql(ctx.deps.registry, lease, withMark)} AS view`;
   return row?.view ?? { blueprints: null, resources: null, broken: null, building: null };
 }
 

@@ -8,6 +8,7 @@ import type { RawQueries } from '../db/statements.js';
 import type { RuntimeTools } from './runtime-tools.js';
 import type { IdleQueues } from './scheduler/idle-queues.js';
 import type { PassPacing } from './scheduler/pacing.js';
+import type { Demand } from './scheduler/demand.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
 export type Tx = RawQueries;
@@ -81,6 +82,12 @@ export interface AllocatorDeps {
    * changes): a pass that knows it sends its heads' read together with the turn (scheduler/pass.ts).
    */
   queueTypes?: Map<number, string>;
+  /**
+   * Per queue row, the demand of the first lease that never waited which this process's last pass
+   * of it granted: the next pass reads that demand's view of the pool with its heads, in the same
+   * round trip (scheduler/pass.ts). None: every view is read when its lease is served.
+   */
+  passDemands?: Map<number, Demand>;
   /** Told of every scheduling pass that ran in this process (metrics); none: nobody listens. */
   passes?: PassObserver;
 }

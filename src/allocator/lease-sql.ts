@@ -9,7 +9,12 @@ export interface LeaseSql {
   authorizingPrincipalId: Prisma.Sql;
 }
 
-export function leaseValues(lease: Lease): LeaseSql {
+/** `id` null: no lease in particular, only what its demand asks for (see scheduler/demand.ts). */
+export function leaseValues(
+  lease: Pick<Lease, 'resourceType' | 'attributes' | 'allowedBlueprintIds' | 'authorizingPrincipalId'> & {
+    id: number | null;
+  },
+): LeaseSql {
   return {
     id: Prisma.sql`${lease.id}::int`,
     resourceType: Prisma.sql`${lease.resourceType}::text`,

@@ -99,6 +99,7 @@ export function createServices(deps: ServicesDeps): Services {
     idleQueues: new IdleQueues(),
     passPacing: new PassPacing(options.passGapMs),
     queueTypes: new Map(),
+    passDemands: new Map(),
     ...(deps.passes ? { passes: deps.passes } : {}),
     queue: {
       wake: (runAt) => {

@@ -89,4 +89,53 @@ describePostgres('a pass whose queue type this process knows', () => {
     expect(heads2).toBe(turn2);
     expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: second } })).status).toBe('ACTIVE');
   });
+
+  it("reads the view of the last pass's first demand with its heads, and uses it for that demand only", async () => {
+    await h.reset();
+    const create = (name: string, config: Record<string, unknown> = {}) =>
+      h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
+    unwrap(await create('a'));
+    unwrap(await create('b'));
+    unwrap(await create('busy', { exclusive: true, maxResources: 1 }));
+    const deps = bareAllocatorDeps(h, { queueTypes: new Map(), passDemands: new Map() });
+    const request = (label: string) =>
+      h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
+    const status = async (id: number) => (await h.db.prisma.lease.findUniqueOrThrow({ where: { id } })).status;
+    let queueId = 0;
+    /** Runs a pass: the writes its views left in, and whether the first went with the turn. */
+    const pass = async () => {
+      const from = sent.length;
+      if (queueId === 0) {
+        const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+          SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+        queueId = queue!.id;
+      }
+      await runSchedulingPass(deps, queueId);
+      const [turn] = turnAndHeadsWrites(from);
+      const views = sent.slice(from).filter((s) => s.text.includes("json_build_object('blueprints'"));
+      return { views: views.length, ahead: views[0]?.write === turn };
+    };
+
+    const a1 = await request('a');
+    expect(await pass()).toEqual({ views: 1, ahead: false }); // the type was not known yet
+    expect(await status(a1.id)).toBe('ACTIVE');
+    // The same demand: its view comes with the turn and is the only one read.
+    const a2 = await request('a');
+    expect(await pass()).toEqual({ views: 1, ahead: true });
+    expect(await status(a2.id)).toBe('ACTIVE');
+    // Another demand: the view read ahead is not its own; it reads its own, and is served.
+    const b1 = await request('b');
+    expect(await pass()).toEqual({ views: 2, ahead: true });
+    expect(await status(b1.id)).toBe('ACTIVE');
+    // The pass remembers b now; a pass that grants nothing forgets, and the next reads nothing ahead.
+    const busy1 = await request('busy');
+    expect(await pass()).toEqual({ views: 2, ahead: true });
+    expect(await status(busy1.id)).toBe('ACTIVE');
+    const busy2 = await request('busy');
+    expect(await pass()).toEqual({ views: 1, ahead: true });
+    expect(await status(busy2.id)).toBe('PENDING');
+    const a3 = await request('a');
+    expect(await pass()).toEqual({ views: 1, ahead: false });
+    expect(await status(a3.id)).toBe('ACTIVE');
+  });
 });

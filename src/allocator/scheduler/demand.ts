@@ -6,7 +6,9 @@ import type { Lease } from '../../generated/prisma/client.js';
  * served, none behind it of the same demand can be either (it would get the same answer), so
  * they are not tried: this is what keeps a pass's cost independent of the queue's length.
  */
-export function demandKey(lease: Pick<Lease, 'attributes' | 'allowedBlueprintIds' | 'authorizingPrincipalId'>): string {
+export type Demand = Pick<Lease, 'attributes' | 'allowedBlueprintIds' | 'authorizingPrincipalId'>;
+
+export function demandKey(lease: Demand): string {
   // jsonb comes back with its keys in a canonical order, so equal attributes give equal text.
   return `${JSON.stringify(lease.attributes ?? {})}|${lease.allowedBlueprintIds.join(',')}|${lease.authorizingPrincipalId ?? ''}`;
 }

@@ -6,7 +6,8 @@ import { inUpdateTransaction } from '../transaction.js';
 import { scheduleJob, schedulePass } from '../jobs.js';
 import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';
-import { demandKey } from './demand.js';
+import { demandKey, type Demand } from './demand.js';
+import { demandView, type AllocationView } from '../allocation-view.js';
 import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
@@ -37,13 +38,14 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
     async (ctx) => {
       // Nothing of the pass runs after its transaction.
       ctx.endsJob = true;
-      const { turn, heads, skipped, owners } = await turnAndHeads(ctx, queueId);
+      const { turn, heads, skipped, owners, ahead } = await turnAndHeads(ctx, queueId);
       if (turn === null) return;
       const { resourceType, epoch } = turn;
       passType = resourceType;
       ctx.capacityEpoch = { resourceType, epoch };
-      const served = await serve(ctx, resourceType, turn, heads, owners);
+      const served = await serve(ctx, resourceType, turn, heads, owners, ahead);
       granted = served.granted;
+      ctx.onCommit?.push(() => expectDemand(deps, queueId, served.firstDemand));
       const leftWaiting = served.leftWaiting || served.mayHaveMore || skipped > 0;
       ctx.onCommit?.push(() => idle?.record(queueId, leftWaiting));
       if (served.mayHaveMore) schedulePass(ctx, resourceType, ctx.now, { capacity: false });
@@ -72,18 +74,36 @@ export async function runSchedulingPass(deps: AllocatorDeps, queueId: number, cl
 /**
  * The type's turn, then its heads. Once this process knows the queue's type, both statements are
  * sent at once, one round trip: PostgreSQL runs the heads' read after the turn is taken, in a
- * snapshot of its own, so it sees every commit the turn waited for.
+ * snapshot of its own, so it sees every commit the turn waited for. So is, when the last pass
+ * granted a lease that never waited, the view of that lease's demand (`ahead`): most passes
+ * serve the demand the one before served, and its first lease need not read the pool in a
+ * round trip of its own.
  */
 async function turnAndHeads(ctx: TxContext, queueId: number) {
   const known = ctx.deps.queueTypes?.get(queueId);
   if (known === undefined) {
     const turn = await takeTurn(ctx, queueId);
-    if (turn === null) return { turn, heads: [], skipped: 0, owners: new Map<number, OwnerRow>() };
+    if (turn === null) return { turn, heads: [], skipped: 0, owners: new Map<number, OwnerRow>(), ahead: undefined };
     ctx.deps.queueTypes?.set(queueId, turn.resourceType);
-    return { turn, ...(await readHeads(ctx, turn.resourceType)) };
+    return { turn, ...(await readHeads(ctx, turn.resourceType)), ahead: undefined };
   }
-  const [turn, read] = await Promise.all([takeTurn(ctx, queueId), readHeads(ctx, known)]);
-  return { turn, ...read };
+  const demand = ctx.deps.passDemands?.get(queueId);
+  const [turn, read, view] = await Promise.all([
+    takeTurn(ctx, queueId),
+    readHeads(ctx, known),
+    demand ? demandView(ctx, known, demand) : undefined,
+  ]);
+  return { turn, ...read, ahead: demand && view ? { demand, view } : undefined };
+}
+
+/**
+ * What the next pass of the queue reads ahead (see turnAndHeads): the demand of this one's first
+ * grant to a lease that never waited; none when it granted none, so that a queue whose leases
+ * all wait does not read a view no lease uses on every pass.
+ */
+function expectDemand(deps: AllocatorDeps, queueId: number, demand: Demand | null): void {
+  if (demand) deps.passDemands?.set(queueId, demand);
+  else deps.passDemands?.delete(queueId);
 }
 
 const isLive = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';
@@ -123,7 +143,8 @@ async function serve(
   turn: { epoch: number; mark: string | null },
   heads: Lease[],
   owners: Map<number, OwnerRow>,
-): Promise<{ mayHaveMore: boolean; leftWaiting: boolean; granted: number }> {
+  ahead?: { demand: Demand; view: AllocationView },
+): Promise<{ mayHaveMore: boolean; leftWaiting: boolean; granted: number; firstDemand: Demand | null }> {
   const batch = new PassGrants();
   const ctx: TxContext = { ...txCtx, grants: batch };
   const settings: PolicySettings = { agingIntervalMs: ctx.deps.options.agingIntervalMs };
@@ -145,6 +166,9 @@ async function serve(
   let stopLease = 0;
   let served = 0;
   const pool = new PoolViews();
+  if (ahead) pool.seed(ahead.demand, ahead.view);
+  /** The demand of the pass's first grant to a lease that never waited (see expectDemand). */
+  let firstDemand: Demand | null = null;
   /** Leases refused in this pass without a try (capacity-epoch.ts), in order. */
   let skipped: (typeof passedOver)[number][] = [];
   let skipping = true;
@@ -379,7 +403,10 @@ async function serve(
     }
     const after = await serveInOrder(unit.lease);
     if ('keptFor' in after) block([unit.lease], { reason: 'reserved', leaseId: after.keptFor });
-    else if (isLive(after)) grant();
+    else if (isLive(after)) {
+      grant();
+      if (unit.lease.blocker === null) firstDemand ??= unit.lease;
+    }
     // A lease waiting for the resource it is building holds nothing back: the next one of its
     // demand may build or find its own.
     else if (
@@ -404,6 +431,7 @@ async function serve(
     mayHaveMore: readsFurther(heads, left),
     leftWaiting: heads.some((lease) => !grantedIds.has(lease.id)),
     granted: served,
+    firstDemand,
   };
 }
 

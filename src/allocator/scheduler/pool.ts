@@ -1,7 +1,7 @@
 import type { Lease } from '../../generated/prisma/client.js';
 import { allocationView, PassMemo, type AllocationView } from '../allocation-view.js';
 import type { TxContext } from '../context.js';
-import { demandKey } from './demand.js';
+import { demandKey, type Demand } from './demand.js';
 
 /**
  * The pool as one pass reads it: the allocation view (candidate blueprints, the least-loaded
@@ -16,6 +16,14 @@ export class PoolViews {
   private readonly views = new Map<string, AllocationView>();
   /** A view read ahead for one lease (see peek), which is not kept: handed out once. */
   private peeked: { leaseId: number; view: AllocationView } | null = null;
+
+  /**
+   * A view of `demand` read ahead, with the pass's heads (see demandView): kept as the view its
+   * first lease that never waited would have read, since the pass has granted nothing yet.
+   */
+  seed(demand: Demand, view: AllocationView): void {
+    this.views.set(demandKey(demand), { ...view, memo: new PassMemo() });
+  }
 
   /** The view `lease` will be served with, read now (the pass looks at it before serving). */
   async peek(ctx: TxContext, lease: Lease): Promise<AllocationView> {
