@@ -6,7 +6,7 @@ import type { GrantBatch, TxContext } from './context.js';
 import { brokenBuildsColumns } from './lease-end.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { allocationQueries } from './queries.js';
-import type { Demand } from './scheduler/demand.js';
+import type { Demand } from './demand.js';
 
 // What allocation sees of a resource type's pool, read in one statement, and what a pass learns of
 // the pool while it plans, so that the leases of one demand do not each read it again.

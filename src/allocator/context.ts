@@ -6,9 +6,7 @@ import type { BlueprintRegistry } from '../blueprints/registry.js';
 import type { AllocatorOptions } from './options.js';
 import type { RawQueries } from '../db/statements.js';
 import type { RuntimeTools } from './runtime-tools.js';
-import type { IdleQueues } from './scheduler/idle-queues.js';
-import type { PassPacing } from './scheduler/pacing.js';
-import type { Demand } from './scheduler/demand.js';
+import type { Demand } from './demand.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
 export type Tx = RawQueries;
@@ -63,6 +61,18 @@ export class CarriedCommit implements Carried {
   }
 }
 
+/** Which queues' last pass in this process left no lease waiting (scheduler/idle-queues.ts). */
+export interface IdleQueueHints {
+  has(queueId: number): boolean;
+  record(queueId: number, leftWaiting: boolean): void;
+}
+
+/** How long a request's pass waits while its type is busy (scheduler/pacing.ts). */
+export interface PassPacer {
+  delayMs(resourceType: string): number;
+  ended(resourceType: string): void;
+}
+
 /** Everything the allocator needs from its surroundings; services build it once. */
 export interface AllocatorDeps {
   db: Database;
@@ -73,10 +83,10 @@ export interface AllocatorDeps {
   queue: QueuePort;
   /** Transports and command running for hooks outside transactions; none: every use fails clearly. */
   tools?: RuntimeTools;
-  /** This process's hint of which types' queues are idle (scheduler/idle-queues.ts); none: no hint. */
-  idleQueues?: IdleQueues;
-  /** Delays the passes requests ask for while their type is busy (scheduler/pacing.ts); none: no pacing. */
-  passPacing?: PassPacing;
+  /** This process's hint of which types' queues are idle; none: no hint. */
+  idleQueues?: IdleQueueHints;
+  /** Delays the passes requests ask for while their type is busy; none: no pacing. */
+  passPacing?: PassPacer;
   /**
    * The resource type of each queue row this process has taken the turn of (a row's type never
    * changes): a pass that knows it sends its heads' read together with the turn (scheduler/pass.ts).

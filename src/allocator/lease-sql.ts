@@ -9,7 +9,7 @@ export interface LeaseSql {
   authorizingPrincipalId: Prisma.Sql;
 }
 
-/** `id` null: no lease in particular, only what its demand asks for (see scheduler/demand.ts). */
+/** `id` null: no lease in particular, only what its demand asks for (see demand.ts). */
 export function leaseValues(
   lease: Pick<Lease, 'resourceType' | 'attributes' | 'allowedBlueprintIds' | 'authorizingPrincipalId'> & {
     id: number | null;

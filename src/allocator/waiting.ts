@@ -3,7 +3,6 @@ import { schedulePass } from './jobs.js';
 import { backoffDelayMs } from './backoff.js';
 import type { TxContext } from './context.js';
 import { publishLog } from './logs.js';
-import { epochFor } from './scheduler/capacity-epoch.js';
 
 export interface Blocker {
   reason: string;
@@ -58,6 +57,15 @@ export async function waitAndRetry(
     SELECT ${log === Prisma.empty ? Prisma.sql`NULL::bigint` : Prisma.sql`(SELECT id FROM g)`} AS log`;
   if (row?.log != null) publishLog(ctx.after, { leaseId: lease.id }, row.log, { lease: lease.status });
   return { ...lease, attempts, blocker: recorded as Prisma.JsonValue, updatedAt: ctx.now };
+}
+
+/**
+ * The capacity epoch a patient wait of `lease` records, if the transaction is its type's pass
+ * (see scheduler/capacity-epoch.ts).
+ */
+function epochFor(ctx: TxContext, lease: Lease): number | undefined {
+  const current = ctx.capacityEpoch;
+  return current && current.resourceType === lease.resourceType && lease.gangId === null ? current.epoch : undefined;
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { Lease } from '../../generated/prisma/client.js';
-import type { TxContext } from '../context.js';
 
 /**
  * A lease nothing can serve is tried again by every pass of its type, and such a try is the
@@ -14,8 +13,8 @@ import type { TxContext } from '../context.js';
  * - the pass, holding its type's turn, moves the queue's epoch on when the job's mark is not the
  *   one the epoch last moved on for (takeTurn), or when the epoch is older than the allocator's
  *   idle retry (the safety net patient waits always had);
- * - a patient wait records the epoch it was found in; a pass in the same epoch takes it as
- *   refused again without trying it.
+ * - a patient wait records the epoch it was found in (waitAndRetry); a pass in the same epoch
+ *   takes it as refused again without trying it.
  *
  * Why nothing is missed: the pass reads the mark after the changes it stands for committed, so
  * every read of the pool after it sees them. A change committed later writes its own mark, and
@@ -23,12 +22,6 @@ import type { TxContext } from '../context.js';
  * next pass sees a mark other than the one this one moved on for. Marks are transaction ids, so
  * a job row deleted and written again cannot bring back a mark the queue has already seen.
  */
-
-/** The epoch a patient wait of `lease` records, if the transaction is its type's pass. */
-export function epochFor(ctx: TxContext, lease: Lease): number | undefined {
-  const current = ctx.capacityEpoch;
-  return current && current.resourceType === lease.resourceType && lease.gangId === null ? current.epoch : undefined;
-}
 
 /**
  * Whether `lease` waits patiently since the pass's current epoch: trying it again would fail the

@@ -3,6 +3,7 @@ import { rawQueries } from '../../db/raw-sql.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import { deleteFinishedJobSql } from '../../queue/jobs.js';
 import type { JobClaim } from '../../queue/port.js';
+import type { IdleQueueHints } from '../context.js';
 
 /**
  * The queues whose last pass in this process left no lease waiting. Most passes asked for while
@@ -15,7 +16,7 @@ import type { JobClaim } from '../../queue/port.js';
  * commits. This set only says when looking first is likely to save work, so it is kept per
  * process and never shared.
  */
-export class IdleQueues {
+export class IdleQueues implements IdleQueueHints {
   private readonly ids = new Set<number>();
 
   has(queueId: number): boolean {

@@ -1,3 +1,5 @@
+import type { PassPacer } from '../context.js';
+
 /**
  * Delays the passes requests ask for while the type is busy. A pass serves every lease waiting
  * when it starts, so one that starts `gapMs` after the request serves the requests that arrive
@@ -6,7 +8,7 @@
  * took most of a saturated process's time. A type is busy while its last pass in this process
  * ended less than ten gaps ago; otherwise a request's pass starts at once, as without pacing.
  */
-export class PassPacing {
+export class PassPacing implements PassPacer {
   /** performance.now() when each type's last pass in this process ended. */
   private readonly endedAt = new Map<string, number>();
 

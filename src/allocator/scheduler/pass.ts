@@ -6,7 +6,7 @@ import { inUpdateTransaction } from '../transaction.js';
 import { scheduleJob, schedulePass } from '../jobs.js';
 import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';
-import { demandKey, type Demand } from './demand.js';
+import { demandKey, type Demand } from '../demand.js';
 import { demandView, type AllocationView } from '../allocation-view.js';
 import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';

@@ -1,7 +1,7 @@
 import type { Lease } from '../../generated/prisma/client.js';
 import { allocationView, PassMemo, type AllocationView } from '../allocation-view.js';
 import type { TxContext } from '../context.js';
-import { demandKey, type Demand } from './demand.js';
+import { demandKey, type Demand } from '../demand.js';
 
 /**
  * The pool as one pass reads it: the allocation view (candidate blueprints, the least-loaded

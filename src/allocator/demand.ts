@@ -1,4 +1,4 @@
-import type { Lease } from '../../generated/prisma/client.js';
+import type { Lease } from '../generated/prisma/client.js';
 
 /**
  * What a lease asks for, as far as the pool is concerned: two leases of one demand could use
