@@ -171,8 +171,8 @@ async function boxUsedJustNow(h: Harness) {
   );
   const first = await waitForLease(h, small.id, ['ACTIVE']);
   unwrap(await h.services.leases.release(h.system, small.id));
-  await waitForLease(h, small.id, ['DESTROYED']);
-  const released = Date.now();
+  // The grace runs from the last use the allocator recorded (its clock is this process's).
+  const released = (await waitForLease(h, small.id, ['DESTROYED'])).destroyedAt!.getTime();
   const big = unwrap(
     await h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { minSize: 3 } }),
   );
