@@ -184,7 +184,7 @@ export function idleRows(f: FanoutResult, fileLimit: string): Row[] {
   const kib = f.marginalBytesPerSubscriber / 1024;
   return [
     {
-      row: `memory per idle subscriber, ${f.subscribers} connected to one process (open-file limit ${fileLimit}; server RSS growth over the second half ÷ its subscribers)`,
+      row: `memory per idle subscriber, ${f.subscribers} connected to one process (open-file limit ${fileLimit}; server RSS growth over the second half ÷ its subscribers, each reading after a full collection)`,
       result: `${kib.toFixed(1)} KiB (over all ${f.connected}: ${(f.bytesPerSubscriber / 1024).toFixed(1)} KiB; RSS ${(f.rssBeforeBytes / 2 ** 20).toFixed(0)} → ${(f.rssAfterBytes / 2 ** 20).toFixed(0)} MiB; connected in ${f.connectSeconds.toFixed(1)} s)`,
       target: `≤ ${targets.idleKiBPerSubscriber} KiB`,
       met: f.connected === f.subscribers && within(kib, targets.idleKiBPerSubscriber),
@@ -207,7 +207,7 @@ export function spreadRows(s: SpreadResult): Row[] {
   const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
   return [
     {
-      row: `memory per idle subscriber, ${s.subscribers} connected over ${n} server processes sharing one PostgreSQL (each one's RSS growth over its second half ÷ its subscribers)`,
+      row: `memory per idle subscriber, ${s.subscribers} connected over ${n} server processes sharing one PostgreSQL (each one's RSS growth over its second half ÷ its subscribers, each reading after a full collection)`,
       result: `${perServer((p) => `${kib(p.marginalBytesPerSubscriber)} KiB (heap ${kib(p.marginalHeapBytesPerSubscriber)} KiB; ${p.connected}/${p.subscribers} connected${p.failed ? `, ${p.failed} failed` : ''}; RSS ${mib(p.rssBeforeBytes)} → ${mib(p.rssAfterBytes)} MiB)`)}; connected in ${s.connectSeconds.toFixed(1)} s`,
       target: `≤ ${targets.idleKiBPerSubscriber} KiB`,
       met:

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../src/db/migrations-folder.js';
+import { garbageCollector } from './collect-garbage.js';
 
 export interface BenchServer {
   child: ChildProcess;
@@ -10,6 +11,8 @@ export interface BenchServer {
   graphqlUrl: string;
   /** From spawning the process to its "listening" line (migrations included). */
   startToReadyMs: number;
+  /** A full garbage collection in the server, done (see collect-garbage.ts). */
+  collectGarbage(): Promise<void>;
   stop(): Promise<number | string | null>;
 }
 
@@ -34,7 +37,9 @@ export interface ServerSettings {
 export async function startBenchServer(settings: ServerSettings, timeoutMs = 180_000): Promise<BenchServer> {
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, join(projectRoot, 'dist', 'main.js')], {
+  // Where the inspector listens once collectGarbage opens it; nothing listens before.
+  const inspectPort = '--inspect-port=127.0.0.1:0';
+  const child = spawn(process.execPath, [inspectPort, ...nodeArgs, join(projectRoot, 'dist', 'main.js')], {
     cwd: projectRoot,
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -93,6 +98,7 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
     url,
     graphqlUrl: `${url}/graphql`,
     startToReadyMs: performance.now() - spawnedAt,
+    collectGarbage: garbageCollector(child, () => output),
     stop() {
       stopping = true;
       child.kill('SIGTERM');

@@ -44,12 +44,17 @@ export async function fanout(
   graphqlUrl: string,
   serverPid: number,
   resourceType: string,
-  options: { subscribers: number; batch: number; timeoutMs: number },
+  options: { subscribers: number; batch: number; timeoutMs: number; collectGarbage?: () => Promise<void> },
 ): Promise<FanoutResult> {
   const leaseId = await activeLease(graphqlUrl, resourceType);
   global.gc?.();
   await sleep(1_000);
-  const rssBefore = rssBytes(serverPid);
+  /** The server's resident memory after a full collection (when the caller can have one made). */
+  const rss = async () => {
+    await options.collectGarbage?.();
+    return rssBytes(serverPid);
+  };
+  const rssBefore = await rss();
 
   const clients: Client[] = [];
   const stops: (() => void)[] = [];
@@ -61,7 +66,7 @@ export async function fanout(
   for (let i = 0; i < options.subscribers; i += options.batch) {
     if (!half && i >= options.subscribers / 2) {
       await sleep(2_000);
-      half = { connected: await cohortMembers(graphqlUrl), rss: rssBytes(serverPid) };
+      half = { connected: await cohortMembers(graphqlUrl), rss: await rss() };
     }
     const batch = Math.min(options.batch, options.subscribers - i);
     const before = await cohortMembers(graphqlUrl);
@@ -95,7 +100,7 @@ export async function fanout(
   const connected = await cohortMembers(graphqlUrl);
   const connectSeconds = (now() - connectStart) / 1_000;
   await sleep(2_000);
-  const rssAfter = rssBytes(serverPid);
+  const rssAfter = await rss();
 
   releaseSentAt = now();
   await releaseLease(graphqlUrl, leaseId);

@@ -97,6 +97,8 @@ class SubscriberProcess {
 }
 
 async function sample(server: BenchServer): Promise<Sample> {
+  // Memory the server holds, not garbage it has yet to collect (see collect-garbage.ts).
+  await server.collectGarbage();
   return {
     members: await cohortMembers(server.graphqlUrl),
     rss: rssBytes(server.pid),
