@@ -1,4 +1,4 @@
-import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js';
+import type { Lease, Resource } from '../generated/prisma/client.js';
 import type { AllocationQueries } from '../blueprints/implementation.js';
 import { acquireOn } from './acquire.js';
 import { allocationView, allResources, ViewedResources, type AllocationView } from './allocation-view.js';
@@ -185,7 +185,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   }
 
   // 7. Reclaim an idle resource whose capacity could be rebuilt for this lease.
-  const reclaimable = await reclaimableResource(ctx, candidates, resources);
+  const { reclaimable, reclaimableAt } = await reclaimLook(ctx, candidates, resources);
   // The view was read before this statement: a resource that opened or came free since then is
   // idle here but was not among the lease's candidates. Destroying what the lease could use would
   // only build it again; the lease looks again soon, and then sees it.
@@ -211,7 +211,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
     .map((r) => r.resource.id);
   const blocker = lockBlocker ?? (draining.length > 0 ? { reason: 'draining', resourceIds: draining } : null);
   // An idle resource still in its reclaim grace frees capacity when the grace runs out.
-  const until = retrySoon || reclaimable ? null : await reclaimableAt(ctx, candidates, resources);
+  const until = retrySoon || reclaimable ? null : reclaimableAt;
   return waitAndRetry(ctx, lease, blocker ?? { reason: 'no-capacity' }, { patient: !retrySoon, until });
 }
 
@@ -287,57 +287,50 @@ async function usableBy(
 }
 
 /**
- * The ACTIVE resources of candidate blueprints that this lease cannot use, with no lease on them,
- * not draining and not already asked to go; a blueprint's warm pool keeps its minReady idle
- * resources, so only ones past those. Idle is "leaseCount" = 0 (the live leases on the resource,
- * kept by the database): an index range of the idle ones, where asking each ACTIVE resource for
- * its live leases read the whole pool, on every pass that found a full pool unable to serve a lease.
+ * An ACTIVE resource of a candidate blueprint that this lease cannot use, with no lease on it, not
+ * draining, not already asked to go, and idle (no acquisition or release, nothing destroyed on it)
+ * for the grace period: reclaiming it frees capacity (a binding, a limit slot) for this lease. A
+ * blueprint's warm pool keeps its minReady idle resources, so only ones past those. Idle is
+ * "leaseCount" = 0 (the live leases on the resource, kept by the database): an index range of the
+ * idle ones, where asking each ACTIVE resource for its live leases read the whole pool, on every
+ * pass that found a full pool unable to serve a lease.
+ *
+ * When there is none, the same statement says when the first such resource still inside its
+ * grace will be reclaimable (`reclaimableAt`, null: none is idle): nothing else asks for a pass
+ * at that moment, so the lease's wait records it.
  */
-function idleOthersSql(candidates: LoadedBlueprint[], usable: Candidate[]): Prisma.Sql {
-  const exclude = usable.map((c) => c.resource.id);
-  return Prisma.sql`
-    SELECT r.id, r."activatedAt", r."createdAt" FROM "Resource" r JOIN "Blueprint" b ON b.id = r."blueprintId"
-    WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
-      AND (b."minReady" = 0 OR b."minReady" < (
-        SELECT count(*) FROM "Resource" i
-        WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."leaseCount" = 0 AND i."drainingAt" IS NULL))
-      AND r.status = 'ACTIVE' AND r."leaseCount" = 0 AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
-      AND NOT EXISTS (SELECT 1 FROM "Command" c WHERE c."targetResourceId" = r.id AND NOT c.consumed)`;
-}
-
-/**
- * Of idleOthersSql's resources, one idle (no acquisition or release, nothing destroyed on it) for
- * the grace period: reclaiming it frees capacity (a binding, a limit slot) for this lease.
- */
-async function reclaimableResource(
+async function reclaimLook(
   ctx: TxContext,
   candidates: LoadedBlueprint[],
   usable: Candidate[],
-): Promise<Resource | null> {
+): Promise<{ reclaimable: Resource | null; reclaimableAt: Date | null }> {
   const since = new Date(ctx.now.getTime() - ctx.deps.options.reclaimGraceMs);
-  const rows = await ctx.tx.$queryRaw<{ id: number }[]>`
-    SELECT r.id FROM (${idleOthersSql(candidates, usable)}) r
-    WHERE COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
-      AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
-                      AND (l.status IN ('ACQUIRED', 'ACTIVE') OR l."acquiredAt" >= ${since}::timestamp OR l."destroyedAt" >= ${since}::timestamp))
-    ORDER BY r.id LIMIT 1`;
-  const id = rows[0]?.id;
-  return id === undefined ? null : findResource(ctx.tx, id);
-}
-
-/**
- * When the first of idleOthersSql's resources, none of them reclaimable yet, will have been idle
- * for the grace period (null: there is none). Nothing else asks for a pass at that moment, so the
- * lease's wait records it. Read only when nothing is reclaimable now, once per wait.
- */
-async function reclaimableAt(ctx: TxContext, candidates: LoadedBlueprint[], usable: Candidate[]): Promise<Date | null> {
-  const [row] = await ctx.tx.$queryRaw<{ idleSinceMs: number | null }[]>`
-    SELECT (EXTRACT(EPOCH FROM min(GREATEST(COALESCE(r."activatedAt", r."createdAt"),
-      (SELECT max(GREATEST(l."acquiredAt", l."destroyedAt")) FROM "Lease" l WHERE l."resourceId" = r.id)))) * 1000)::float8
-      AS "idleSinceMs"
-    FROM (${idleOthersSql(candidates, usable)}) r
-    WHERE NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE'))`;
+  const exclude = usable.map((c) => c.resource.id);
+  const [row] = await ctx.tx.$queryRaw<{ id: number | null; idleSinceMs: number | null }[]>`
+    WITH idle AS (
+      SELECT r.id, r."activatedAt", r."createdAt" FROM "Resource" r JOIN "Blueprint" b ON b.id = r."blueprintId"
+      WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
+        AND (b."minReady" = 0 OR b."minReady" < (
+          SELECT count(*) FROM "Resource" i
+          WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."leaseCount" = 0 AND i."drainingAt" IS NULL))
+        AND r.status = 'ACTIVE' AND r."leaseCount" = 0 AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
+        AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE'))
+        AND NOT EXISTS (SELECT 1 FROM "Command" c WHERE c."targetResourceId" = r.id AND NOT c.consumed)),
+    pick AS (
+      SELECT r.id FROM idle r
+      WHERE COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
+        AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
+                        AND (l."acquiredAt" >= ${since}::timestamp OR l."destroyedAt" >= ${since}::timestamp))
+      ORDER BY r.id LIMIT 1)
+    SELECT (SELECT id FROM pick) AS id,
+      (SELECT (EXTRACT(EPOCH FROM min(GREATEST(COALESCE(r."activatedAt", r."createdAt"),
+         (SELECT max(GREATEST(l."acquiredAt", l."destroyedAt")) FROM "Lease" l WHERE l."resourceId" = r.id)))) * 1000)::float8
+       FROM idle r WHERE NOT EXISTS (SELECT 1 FROM pick)) AS "idleSinceMs"`;
   const idleSince = row?.idleSinceMs;
-  // Reclaimable once idle for longer than the grace: a millisecond after it ends.
-  return idleSince == null ? null : new Date(Math.ceil(Number(idleSince)) + ctx.deps.options.reclaimGraceMs + 1);
+  return {
+    reclaimable: row?.id == null ? null : await findResource(ctx.tx, row.id),
+    // Reclaimable once idle for longer than the grace: a millisecond after it ends.
+    reclaimableAt:
+      idleSince == null ? null : new Date(Math.ceil(Number(idleSince)) + ctx.deps.options.reclaimGraceMs + 1),
+  };
 }
