@@ -63,6 +63,13 @@ const MAX_RUNS_PER_CLAIM = 16;
  */
 export class QueueWorker {
   private readonly running = new Set<Promise<void>>();
+  /**
+   * This process's latest run of each job key still in progress. A run whose own commit removed the
+   * job's row has ended its claim, so the same key can be claimed again (here too) while that run
+   * still carries out what its commit set off (events): a new run of the key here waits for it, so
+   * that one process never runs one key twice at once and sets off its runs' work in their order.
+   */
+  private readonly latestOf = new Map<string, Promise<void>>();
   private reserved = 0;
   private pumping = false;
   private pumpAgain = false;
@@ -270,7 +277,9 @@ export class QueueWorker {
     const handler = this.handlers[job.kind];
     const claim: JobClaim = { job, rescheduleAt: null, carried };
     const carryTimer = carried ? setTimeout(() => takeCarried(claim)?.flush(), CARRY_MS) : undefined;
+    const previous = this.latestOf.get(job.key);
     const task = (async () => {
+      if (previous) await previous;
       const heartbeat = setInterval(
         () => void extendClaim(this.db, job, this.options.claimTtlMs, new Date()).catch(() => {}),
         Math.max(this.options.claimTtlMs / 3, 50),
@@ -303,11 +312,13 @@ export class QueueWorker {
         if (dueAt) this.notify(dueAt);
       }
     })().finally(() => {
+      if (this.latestOf.get(job.key) === task) this.latestOf.delete(job.key);
       clearTimeout(carryTimer);
       takeCarried(claim)?.flush();
       this.running.delete(task);
       if (this.backlog || this.lookAhead) void this.pump();
     });
+    this.latestOf.set(job.key, task);
     this.running.add(task);
   }
 }

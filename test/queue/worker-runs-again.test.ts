@@ -11,6 +11,11 @@ import { waitFor } from '../support/wait.js';
 // claimed by the transaction that ends it, and the worker runs it again at once in the same slot
 // with the same claim: no completion, no claim statement, no other process in between. A bounded
 // number of times in a row; and a worker that stops gives such a job back, due at once.
+//
+// A run whose own commit removes its job's row has ended its claim there, but it still carries out
+// what that commit set off (events). The same job may be asked for, and claimed by this very
+// process, in that moment: the new run starts only once the earlier one has returned, so that one
+// process never runs one key twice at once and the runs' after-commit work keeps their order.
 
 describeEachDatabase('a job asked for again while it ran', (kind) => {
   let h: Harness;
@@ -94,5 +99,39 @@ describeEachDatabase('a job asked for again while it ran', (kind) => {
     expect(await job()).toEqual({ lockedBy: null, rerun: false });
     const [due] = await h.db.prisma.$queryRaw<{ due: boolean }[]>`SELECT "runAt" <= now() AS due FROM "Job"`;
     expect(due!.due).toBe(true);
+  });
+
+  it('a job claimed again while its last run finishes after its commit waits for that run', async () => {
+    const steps: string[] = [];
+    let runs = 0;
+    const claimed = async () => ((await job())?.lockedBy ? true : undefined);
+    worker = new QueueWorker(
+      h.db,
+      {
+        LEASE_UPDATE: async (_job, claim: JobClaim) => {
+          const n = ++runs;
+          steps.push(`start ${n}`);
+          // The run's transaction deletes the job's row as it commits (its claim ends there).
+          await inUpdateTransaction(deps, async (ctx) => void (ctx.endsJob = true), claim);
+          if (n === 1) {
+            // After the commit: the job is asked for again, and this worker (a free slot) claims it.
+            await insertJob();
+            worker!.notify();
+            await waitFor(claimed);
+          }
+          steps.push(`end ${n}`);
+        },
+        RESOURCE_UPDATE: async () => {},
+        BLUEPRINT_MAINTENANCE: async () => {},
+        SCHEDULING_PASS: async () => {},
+        WARM_POOL: async () => {},
+      },
+      { ...defaultWorkerOptions, ...fastWorker, workerId: `one-run-per-key-${kind}`, concurrency: 2 },
+    );
+    await insertJob();
+    worker.start();
+    await waitFor(async () => (steps.length === 4 ? true : undefined));
+    expect(steps).toEqual(['start 1', 'end 1', 'start 2', 'end 2']);
+    await worker.stop();
   });
 });

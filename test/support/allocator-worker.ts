@@ -48,7 +48,8 @@ const services = createServices({
               await run();
             } finally {
               // A run whose own commit removed the job's row held it until then: what the handler
-              // does after its commit (events) may overlap the next run of the job, by design.
+              // does after its commit (events) may overlap the next run of the job in another
+              // process, by design (in this one, the next run waits for it).
               const exit = performance.timeOrigin + (claim.completedAt ?? performance.now());
               appendFileSync(
                 env('WORKER_TRACE'),
