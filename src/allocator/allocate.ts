@@ -3,7 +3,7 @@ import type { AllocationQueries } from '../blueprints/implementation.js';
 import { acquireOn } from './acquire.js';
 import { allocationView, allResources, ViewedResources, type AllocationView } from './allocation-view.js';
 import { candidatesFrom, findResource, type LoadedBlueprint } from './blueprints.js';
-import { ALLOCATION_LOCKS, buildResource } from './build-resource.js';
+import { buildResource, takeBuildTurn } from './build-resource.js';
 import { sendCommand } from './commands.js';
 import type { TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
@@ -122,8 +122,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
           // same moment would otherwise all pick the same binding or unit, all but one losing
           // the slot lock race and backing off. After the wait, the blueprint looks again.
           serialized = true;
-          await ctx.tx
-            .$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprint.id}::int)`;
+          await takeBuildTurn(ctx, blueprint.id);
           // What the pass looked up before its turn may miss what a racer committed meanwhile.
           memo?.forgetLookups();
           memo?.turns.add(blueprint.id);
@@ -147,6 +146,12 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
       }
       if (allocation.kind === 'no-capacity') {
         memo?.noBuild.add(blueprint.id);
+        break;
+      }
+      if (allocation.kind === 'blueprint-changed') {
+        // The config this pass read is gone; the change asked for a pass, which reads the new one.
+        memo?.noBuild.add(blueprint.id);
+        retrySoon = true;
         break;
       }
       if (allocation.kind === 'conflict') {
@@ -242,6 +247,7 @@ type Allocation =
   | { kind: 'allocated'; resource: Resource }
   | { kind: 'conflict'; holders: SlotLockHolder[] }
   | { kind: 'no-capacity' }
+  | { kind: 'blueprint-changed' }
   | { kind: 'temporary-failure' }
   | { kind: 'failed'; lease: Lease };
 

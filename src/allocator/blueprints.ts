@@ -7,6 +7,11 @@ import type { LeaseSql } from './lease-sql.js';
 export interface LoadedBlueprint {
   blueprint: BlueprintOf<unknown>;
   implementation: BlueprintImplementation;
+  /**
+   * The row version (xmin) it was bound from, null when bound from a row in hand: a build checks
+   * it, so that nothing is built on a config that changed since it was read (see buildResource).
+   */
+  version: string | null;
 }
 
 /**
@@ -14,12 +19,16 @@ export interface LoadedBlueprint {
  * registered in this process or its stored config no longer passes the schema (it then serves
  * nothing rather than being half-understood).
  */
-export function bindBlueprint(registry: BlueprintRegistry, blueprint: Blueprint): LoadedBlueprint | null {
+export function bindBlueprint(
+  registry: BlueprintRegistry,
+  blueprint: Blueprint,
+  version: string | null = null,
+): LoadedBlueprint | null {
   const implementation = registry.get(blueprint.implementation);
   if (!implementation) return null;
   const parsed = implementation.configSchema.safeParse(blueprint.config);
   if (!parsed.success) return null;
-  return { blueprint: { ...blueprint, config: parsed.data }, implementation };
+  return { blueprint: { ...blueprint, config: parsed.data }, implementation, version };
 }
 
 // Bound blueprints by row version, per registry. Most updates need their blueprint, and binding
@@ -67,7 +76,7 @@ export function blueprintFrom(
   const cached = map.get(column.id);
   if (column.row === null) return cached?.version === column.version ? cached.loaded : undefined;
   if (cached?.version === column.version) return cached.loaded;
-  const loaded = bindBlueprint(registry, decodeBlueprint(column.row));
+  const loaded = bindBlueprint(registry, decodeBlueprint(column.row), column.version);
   map.set(column.id, { version: column.version, loaded });
   return loaded;
 }

@@ -13,12 +13,25 @@ import { heldKeys, slotLockHolders } from './slot-locks.js';
 // (warm-pool.ts) build the same way, so that the blueprint's limit holds for both.
 
 /** The advisory lock namespace of per-blueprint allocation turns ("DRAL"). */
-export const ALLOCATION_LOCKS = 0x4452414c;
+const ALLOCATION_LOCKS = 0x4452414c;
+
+/**
+ * The blueprint's build turn, held until commit: builds on one blueprint take turns (see the
+ * allocation loop), and a change of the blueprint takes one too, so that the builds in flight
+ * commit before the change looks at the blueprint's resources (to drain what it takes out of
+ * service). Its own statement: one that went on to read rows would read them as they were before
+ * the wait.
+ */
+export async function takeBuildTurn(ctx: TxContext, blueprintId: number): Promise<void> {
+  await ctx.tx.$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprintId}::int)`;
+}
 
 export type Built =
   | { kind: 'allocated'; resource: Resource }
   | { kind: 'conflict'; holders: SlotLockHolder[] }
   | { kind: 'no-capacity' }
+  /** The blueprint changed since `candidate` was read: nothing was built on the old config. */
+  | { kind: 'blueprint-changed' }
   | { kind: 'hook-failed'; error: unknown };
 
 /**
@@ -52,8 +65,9 @@ export async function buildResource(
   }
   // The row comes first so that the locks can name it (in the same statement); losing the lock
   // race deletes it again, before anything else (a log, a lease) refers to it.
-  const created = await createResource(ctx, blueprint, forLeaseId, plan, [...plan.slotLocks, ...limitKeys]);
-  if (!created.ok) return { kind: 'conflict', holders: created.holders };
+  const created = await createResource(ctx, candidate, forLeaseId, plan, [...plan.slotLocks, ...limitKeys]);
+  if (!created.ok)
+    return created.holders ? { kind: 'conflict', holders: created.holders } : { kind: 'blueprint-changed' };
   const { resource } = created;
   if (plan.activation === 'now') scheduleHealthCheck(ctx, resource, candidate);
   else scheduleResourceUpdate(ctx, resource.id);
@@ -103,11 +117,11 @@ async function freeLimitUnit(
  */
 async function createResource(
   ctx: TxContext,
-  blueprint: LoadedBlueprint['blueprint'],
+  { blueprint, version }: LoadedBlueprint,
   forLeaseId: number | null,
   plan: ResourcePlan,
   keys: readonly string[],
-): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] }> {
+): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] | null }> {
   const wanted = [...new Set(keys)].sort();
   const open = plan.activation === 'now';
   const allocatedLog =
@@ -118,9 +132,10 @@ async function createResource(
     WITH r AS (
       INSERT INTO "Resource" ("blueprintId", type, name, attributes, "allocatedForLeaseId", status, "activatedAt",
                               "createdAt", "lastUsedAt", "updatedAt")
-      VALUES (${blueprint.id}, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
-              ${forLeaseId}::int, ${open ? 'ACTIVE' : 'PENDING'}::"ResourceStatus", ${open ? ctx.now : null}::timestamp,
-              ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp)
+      SELECT b.id, ${blueprint.resourceType}, ${plan.name}, ${JSON.stringify(plan.attributes)}::jsonb,
+             ${forLeaseId}::int, ${open ? 'ACTIVE' : 'PENDING'}::"ResourceStatus", ${open ? ctx.now : null}::timestamp,
+             ${ctx.now}::timestamp, ${ctx.now}::timestamp, ${ctx.now}::timestamp
+      FROM "Blueprint" b WHERE b.id = ${blueprint.id} AND (${version}::text IS NULL OR b.xmin::text = ${version}::text)
       RETURNING *),
     s AS (
       INSERT INTO "SlotLock" (key, "ownerLeaseId", "ownerResourceId")
@@ -137,7 +152,8 @@ async function createResource(
       ORDER BY e.n
       RETURNING id)
     SELECT r.*, ARRAY(SELECT key FROM s) AS __locked, ARRAY(SELECT id::text FROM g ORDER BY id) AS __logs FROM r`;
-  if (!row) throw new Error('the resource insert returned nothing');
+  // The blueprint's row is not the version the plan was made from: a change committed since.
+  if (!row) return { ok: false, holders: null };
   const { __locked: mine, __logs: logs, ...resource } = row;
   if (mine.length === wanted.length) {
     const entry = { resourceId: resource.id, blueprintId: resource.blueprintId };

@@ -2,7 +2,7 @@ import type { Blueprint, Lease, Resource } from '../generated/prisma/client.js';
 import { WARM_LEASE_ID } from '../blueprints/implementation.js';
 import { jobKey } from '../queue/jobs.js';
 import type { JobClaim } from '../queue/port.js';
-import { ALLOCATION_LOCKS, buildResource } from './build-resource.js';
+import { buildResource, takeBuildTurn } from './build-resource.js';
 import { loadBlueprint, type LoadedBlueprint } from './blueprints.js';
 import type { AllocatorDeps, TxContext } from './context.js';
 import { inUpdateTransaction } from './transaction.js';
@@ -65,8 +65,7 @@ export async function fillWarmPool(deps: AllocatorDeps, blueprintId: number, cla
   await inUpdateTransaction(
     deps,
     async (ctx) => {
-      await ctx.tx
-        .$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprintId}::int)`;
+      await takeBuildTurn(ctx, blueprintId);
       const loaded = await loadBlueprint(ctx.tx, deps.registry, blueprintId);
       if (!loaded || loaded.blueprint.disabled || loaded.blueprint.minReady <= 0) return;
       const failure = await fill(ctx, loaded);
@@ -109,7 +108,8 @@ async function fill(ctx: TxContext, loaded: LoadedBlueprint): Promise<Failure> {
     // No capacity to build now: the next transition of its resources (or grant) looks again.
     if (!canNow) return null;
     const built = await buildResource(ctx, loaded, lease, null, allocationQueries(ctx.tx));
-    if (built.kind === 'no-capacity') return null;
+    // A change of the blueprint asks for a look of its own, which reads the new config.
+    if (built.kind === 'no-capacity' || built.kind === 'blueprint-changed') return null;
     if (built.kind === 'conflict') return later('a slot lock of the new resource was held');
     if (built.kind === 'hook-failed') return later(messageOf(built.error));
   }

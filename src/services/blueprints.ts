@@ -3,6 +3,7 @@ import type { Blueprint, Prisma } from '../generated/prisma/client.js';
 import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
 import type { AllocatorDeps, TxContext } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
+import { takeBuildTurn } from '../allocator/build-resource.js';
 import { bookMaintenance } from '../allocator/maintenance.js';
 import { bindBlueprint } from '../allocator/blueprints.js';
 import { drainForMaintenance } from '../allocator/drain.js';
@@ -203,6 +204,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
         fields.push('resourceLimit');
       }
       const blueprint = await inTransaction(deps, async (ctx) => {
+        await takeBuildTurn(ctx, id);
         const updated = await ctx.tx.blueprint.update({ where: { id }, data });
         await writeLog(ctx, { type: 'blueprint-updated', data: { fields }, blueprintId: id });
         await changed(ctx, updated, actor.principalId);
@@ -217,6 +219,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       const refused = may(actor, { kind: 'blueprint.edit', blueprint: existing });
       if (refused) return fail(refused);
       const blueprint = await inTransaction(deps, async (ctx) => {
+        await takeBuildTurn(ctx, id);
         const updated = await ctx.tx.blueprint.update({ where: { id }, data: { disabled } });
         await writeLog(ctx, { type: disabled ? 'blueprint-disabled' : 'blueprint-enabled', data: {}, blueprintId: id });
         if (!disabled) await changed(ctx, updated);
