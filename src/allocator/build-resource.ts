@@ -66,8 +66,7 @@ export async function buildResource(
   // The row comes first so that the locks can name it (in the same statement); losing the lock
   // race deletes it again, before anything else (a log, a lease) refers to it.
   const created = await createResource(ctx, candidate, forLeaseId, plan, [...plan.slotLocks, ...limitKeys]);
-  if (!created.ok)
-    return created.holders ? { kind: 'conflict', holders: created.holders } : { kind: 'blueprint-changed' };
+  if (created.kind !== 'created') return created;
   const { resource } = created;
   if (plan.activation === 'now') scheduleHealthCheck(ctx, resource, candidate);
   else scheduleResourceUpdate(ctx, resource.id);
@@ -121,7 +120,11 @@ async function createResource(
   forLeaseId: number | null,
   plan: ResourcePlan,
   keys: readonly string[],
-): Promise<{ ok: true; resource: Resource } | { ok: false; holders: SlotLockHolder[] | null }> {
+): Promise<
+  | { kind: 'created'; resource: Resource }
+  | { kind: 'conflict'; holders: SlotLockHolder[] }
+  | { kind: 'blueprint-changed' }
+> {
   const wanted = [...new Set(keys)].sort();
   const open = plan.activation === 'now';
   const allocatedLog =
@@ -153,7 +156,7 @@ async function createResource(
       RETURNING id)
     SELECT r.*, ARRAY(SELECT key FROM s) AS __locked, ARRAY(SELECT id::text FROM g ORDER BY id) AS __logs FROM r`;
   // The blueprint's row is not the version the plan was made from: a change committed since.
-  if (!row) return { ok: false, holders: null };
+  if (!row) return { kind: 'blueprint-changed' };
   const { __locked: mine, __logs: logs, ...resource } = row;
   if (mine.length === wanted.length) {
     const entry = { resourceId: resource.id, blueprintId: resource.blueprintId };
@@ -161,12 +164,12 @@ async function createResource(
       resource: 'PENDING',
     });
     if (open) publishLog(ctx.after, entry, BigInt(logs[1]!), { resource: 'ACTIVE' });
-    return { ok: true, resource };
+    return { kind: 'created', resource };
   }
   if (mine.length > 0) await ctx.tx.$executeRaw`DELETE FROM "SlotLock" WHERE key = ANY(${mine}::text[])`;
   await ctx.tx.$executeRaw`DELETE FROM "Resource" WHERE id = ${resource.id}`;
   return {
-    ok: false,
+    kind: 'conflict',
     holders: await slotLockHolders(
       ctx.tx,
       wanted.filter((key) => !mine.includes(key)),

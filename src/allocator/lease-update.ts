@@ -147,20 +147,15 @@ async function lockLease(ctx: TxContext, leaseId: number, consume: boolean): Pro
   if (!row) return undefined;
   const { __commands: commands, __resource: resourceRow, __blueprint: column, ...lease } = row;
   const resource = resourceRow ? decodeResource(resourceRow) : null;
-  if (lease.resourceId !== null && resource === null) {
-    // The lock waited for the lease's writer and returns the row as it committed, but the join read
-    // the statement's snapshot, taken before that commit: a resource the writer built and granted
-    // the lease (a pass) is not in it. Resources are never deleted, so read it again.
-    const held = await findResourceWithBlueprint(ctx.tx, ctx.deps.registry, lease.resourceId);
-    return { lease, commands: commands ?? [], held };
-  }
-  return {
-    lease,
-    commands: commands ?? [],
-    held: resource
-      ? { resource, loaded: await blueprintOf(ctx.tx, ctx.deps.registry, resource.blueprintId, column) }
-      : null,
-  };
+  // The lock waited for the lease's writer and returns the row as it committed, but the join read
+  // the statement's snapshot, taken before that commit: a resource the writer built and granted
+  // the lease (a pass) is not in it. Resources are never deleted, so it is read again.
+  const held = resource
+    ? { resource, loaded: await blueprintOf(ctx.tx, ctx.deps.registry, resource.blueprintId, column) }
+    : lease.resourceId !== null
+      ? await findResourceWithBlueprint(ctx.tx, ctx.deps.registry, lease.resourceId)
+      : null;
+  return { lease, commands: commands ?? [], held };
 }
 
 async function step(
