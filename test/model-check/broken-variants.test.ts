@@ -40,7 +40,8 @@ const variants: Variant[] = [
   { defines: ['NO_LEASE_LOCK'], config: 'crash', violated: /two writers of one lease/ },
   { defines: ['NO_SWEEP'], config: 'crash', violated: /a lease had not ended/ },
   { defines: ['NO_RERUN'], config: 'crash', violated: /a lease had not ended/ },
-  { defines: ['NEWEST_FIRST'], config: 'crash', violated: /greedy policy order/ },
+  // Found within a few states where three leases want R0 (under 'crash' it takes minutes of search).
+  { defines: ['NEWEST_FIRST'], config: 'epoch-big', violated: /greedy policy order/ },
   // The pass skipped a lease locked by an update whose claim had expired; that update then died.
   { defines: ['NO_SKIP_RETRY'], config: 'crash-stall', violated: /a lease had not ended/ },
   // Liveness under weak fairness: a cycle of steps every process keeps taking, leases unserved.
