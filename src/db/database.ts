@@ -68,7 +68,10 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
     // threshold, compiling it took 20 times as long as running it.
     options: ['-c jit=off', ...(schema ? [`-c search_path="${schema}"`] : [])].join(' '),
   };
-  const pool = new pg.Pool({ ...poolConfig, max: options.poolSize ?? 10 });
+  // Connections stay open once opened (pg's pool closes them after 10 s idle by default): leases
+  // come in bursts after quiet spells, and each reopened connection costs the burst's first requests
+  // a connection set-up and the planning of every prepared statement again.
+  const pool = new pg.Pool({ ...poolConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 0 });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (error) => console.error(`[db] idle connection error: ${error.message}`));
   const adapterFactory = new PrismaPg(pool, schema ? { schema } : undefined);

@@ -41,7 +41,13 @@ export class PostgresEventTarget extends EventTarget {
     super();
     // A notification is a hint (subscribers read the rows, and resume by cursor after a crash):
     // it need not wait for the WAL to reach the disk, which every notifying commit otherwise does.
-    this.publisher = new pg.Pool({ connectionString: url, max: 1, options: '-c synchronous_commit=off' });
+    // Kept open (see db/database.ts): the first event after a quiet spell does not wait for a connection.
+    this.publisher = new pg.Pool({
+      connectionString: url,
+      max: 1,
+      idleTimeoutMillis: 0,
+      options: '-c synchronous_commit=off',
+    });
     this.publisher.on('error', (error) => this.logger.warn(`event publisher connection lost: ${error.message}`));
   }
 

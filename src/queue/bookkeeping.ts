@@ -36,7 +36,9 @@ export function openBookkeeping(db: Database, onError: (error: Error) => void): 
   const pool = new pg.Pool({
     connectionString: db.url,
     max: 2,
-    idleTimeoutMillis: 5_000,
+    // Kept open, as the main pool's are (db/database.ts); unreferenced while idle, so an idle pool
+    // never keeps a process alive.
+    idleTimeoutMillis: 0,
     allowExitOnIdle: true,
     options: `-c synchronous_commit=off -c plan_cache_mode=force_generic_plan${schema ? ` -c search_path="${schema}"` : ''}`,
   });
