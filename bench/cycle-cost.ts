@@ -10,6 +10,7 @@ import { createHostPool, LeaseWatcher, releaseLease, requestLeases, wsClient } f
 import { createBenchDatabase } from './database.js';
 import { cpuMs, postgresCpuMs, startBenchServer } from './servers.js';
 import { sleep } from './stats.js';
+import { numberArg } from './args.js';
 
 // npm run build && npx tsx bench/cycle-cost.ts [--cycles=100] [--show=25] [--server [--clients=8 --seconds=10]]
 //                                                 [--pool-size=10] [--worker-concurrency=4]
@@ -25,17 +26,13 @@ import { sleep } from './stats.js';
 // row) and the CPU time of the server, of this client process and of PostgreSQL's processes is
 // reported per cycle: where a machine's cores go at full throughput.
 
-const arg = (name: string, fallback: number) => {
-  const given = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return given ? Number(given.split('=')[1]) : fallback;
-};
-const cycles = arg('cycles', 100);
-const show = arg('show', 25);
+const cycles = numberArg('cycles', 100);
+const show = numberArg('show', 25);
 const separate = process.argv.includes('--server');
-const clients = arg('clients', 0);
-const poolSize = arg('pool-size', 10);
-const workerConcurrency = arg('worker-concurrency', 4);
-const seconds = arg('seconds', 10);
+const clients = numberArg('clients', 0);
+const poolSize = numberArg('pool-size', 10);
+const workerConcurrency = numberArg('worker-concurrency', 4);
+const seconds = numberArg('seconds', 10);
 // --trace: the statements of the last cycle, in the order they were sent, per phase.
 const trace = process.argv.includes('--trace');
 

@@ -15,13 +15,10 @@ import { createBenchDatabase } from './database.js';
 import { grantLatency, WARM_SECONDS, type GrantTimes } from './rows/grant-latency.js';
 import { cpuMs, startBenchServer } from './servers.js';
 import { percentile } from './stats.js';
+import { numberArg } from './args.js';
 
-const arg = (name: string, fallback: number) => {
-  const given = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return given ? Number(given.split('=')[1]) : fallback;
-};
-const rate = arg('rate', 200);
-const seconds = arg('seconds', 15);
+const rate = numberArg('rate', 200);
+const seconds = numberArg('seconds', 15);
 
 /** Client times (performance.now) on the epoch's scale, where the server's timestamps are. */
 const epochMs = (at: number) => performance.timeOrigin + at;

@@ -7,6 +7,7 @@ import { createLogger } from '../src/logger.js';
 import { createHostPool, LeaseWatcher, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
 import { sleep } from './stats.js';
+import { numberArg } from './args.js';
 
 // npx tsx bench/pool-cost.ts [--hosts=10000] [--grants=200] [--show=15] [--waiting=0]
 //
@@ -17,14 +18,10 @@ import { sleep } from './stats.js';
 // leases nothing can serve, as the backlog row does (the pool has one more binding, of another
 // platform, than it may build), to see what they cost each pass.
 
-const arg = (name: string, fallback: number) => {
-  const given = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return given ? Number(given.split('=')[1]) : fallback;
-};
-const hosts = arg('hosts', 10_000);
-const grants = arg('grants', 200);
-const show = arg('show', 15);
-const waiting = arg('waiting', 0);
+const hosts = numberArg('hosts', 10_000);
+const grants = numberArg('grants', 200);
+const show = numberArg('show', 15);
+const waiting = numberArg('waiting', 0);
 // --keep: the database is left for EXPLAIN (its URL is printed).
 const keep = process.argv.includes('--keep');
 
@@ -48,7 +45,7 @@ pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
 const db = await createBenchDatabase();
 // --explain-ms=N: PostgreSQL logs the plan of every statement slower than N ms (auto_explain, to
 // the server's log), for the whole run: set before the server's connections open.
-const explainMs = arg('explain-ms', 0);
+const explainMs = numberArg('explain-ms', 0);
 if (explainMs > 0) {
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();

@@ -9,14 +9,11 @@ import { createHostPool, LeaseWatcher, releaseLease, requestLeases, wsClient } f
 import { createBenchDatabase } from './database.js';
 import { startBenchServer } from './servers.js';
 import { now, percentile, sleep } from './stats.js';
+import { numberArg } from './args.js';
 
-const arg = (name: string, fallback: number) => {
-  const given = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return given ? Number(given.split('=')[1]) : fallback;
-};
-const bursts = arg('bursts', 5);
-const quietSeconds = arg('quiet', 12);
-const size = arg('size', 40);
+const bursts = numberArg('bursts', 5);
+const quietSeconds = numberArg('quiet', 12);
+const size = numberArg('size', 40);
 
 const db = await createBenchDatabase();
 const server = await startBenchServer({ databaseUrl: db.url, poolSize: 10, workerConcurrency: 4 });

@@ -58,6 +58,14 @@ function schemaFromUrl(url: string): string | undefined {
   }
 }
 
+/**
+ * For every PostgreSQL pool of a process: connections stay open once opened (pg's pool closes them
+ * after 10 s idle by default). Leases come in bursts after quiet spells, and each reopened
+ * connection costs the burst's first requests a connection set-up and the planning of every
+ * prepared statement again.
+ */
+export const KEPT_OPEN = { idleTimeoutMillis: 0 } as const;
+
 function openPostgres(options: DatabaseOptions & { url: string }): Database {
   // adapter-pg ignores Prisma's `?schema=`; honour it, since users carry it over from Prisma 6.
   const schema = options.schema ?? schemaFromUrl(options.url);
@@ -68,10 +76,7 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
     // threshold, compiling it took 20 times as long as running it.
     options: ['-c jit=off', ...(schema ? [`-c search_path="${schema}"`] : [])].join(' '),
   };
-  // Connections stay open once opened (pg's pool closes them after 10 s idle by default): leases
-  // come in bursts after quiet spells, and each reopened connection costs the burst's first requests
-  // a connection set-up and the planning of every prepared statement again.
-  const pool = new pg.Pool({ ...poolConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 0 });
+  const pool = new pg.Pool({ ...poolConfig, ...KEPT_OPEN, max: options.poolSize ?? 10 });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (error) => console.error(`[db] idle connection error: ${error.message}`));
   const adapterFactory = new PrismaPg(pool, schema ? { schema } : undefined);

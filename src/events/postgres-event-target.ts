@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { KEPT_OPEN } from '../db/database.js';
 import type { Logger } from '../logger.js';
 
 // Subscriptions must see events caused in any process of the service. PostgreSQL is already
@@ -41,13 +42,7 @@ export class PostgresEventTarget extends EventTarget {
     super();
     // A notification is a hint (subscribers read the rows, and resume by cursor after a crash):
     // it need not wait for the WAL to reach the disk, which every notifying commit otherwise does.
-    // Kept open (see db/database.ts): the first event after a quiet spell does not wait for a connection.
-    this.publisher = new pg.Pool({
-      connectionString: url,
-      max: 1,
-      idleTimeoutMillis: 0,
-      options: '-c synchronous_commit=off',
-    });
+    this.publisher = new pg.Pool({ connectionString: url, ...KEPT_OPEN, max: 1, options: '-c synchronous_commit=off' });
     this.publisher.on('error', (error) => this.logger.warn(`event publisher connection lost: ${error.message}`));
   }
 

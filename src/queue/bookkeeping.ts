@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Database } from '../db/database.js';
+import { KEPT_OPEN, type Database } from '../db/database.js';
 import { embeddedStatement } from '../db/embedded-sql.js';
 import { nameOf } from '../db/statements.js';
 
@@ -36,9 +36,8 @@ export function openBookkeeping(db: Database, onError: (error: Error) => void): 
   const pool = new pg.Pool({
     connectionString: db.url,
     max: 2,
-    // Kept open, as the main pool's are (db/database.ts); unreferenced while idle, so an idle pool
-    // never keeps a process alive.
-    idleTimeoutMillis: 0,
+    ...KEPT_OPEN,
+    // Unreferenced while idle: an idle pool never keeps a process alive.
     allowExitOnIdle: true,
     options: `-c synchronous_commit=off -c plan_cache_mode=force_generic_plan${schema ? ` -c search_path="${schema}"` : ''}`,
   });
