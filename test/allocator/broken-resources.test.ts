@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { DomainEvent } from '../../src/events/domain-events.js';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, logTypes, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import { harnessForEachTest, logTypes, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
 
 // A resource that breaks while leases use it (drydock-spec.md, "Break", beyond Drydock): its health
 // check fails, it goes BROKEN → DESTROYED, and every lease on it goes BROKEN → DESTROYED too.
@@ -10,16 +10,7 @@ const CHECK_MS = 150;
 
 describeEachDatabase('broken resources', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind, { allocator: { healthCheckIntervalMs: CHECK_MS } });
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  const worker = harnessForEachTest(kind, (made) => (h = made), { allocator: { healthCheckIntervalMs: CHECK_MS } });
 
   const request = () => h.services.leases.request(h.system, { resourceType: 'test-slot' }).then(unwrap);
 
@@ -166,7 +157,7 @@ describeEachDatabase('broken resources', (kind) => {
     unwrap(await h.services.blueprints.create(h.system, { name: 'test', implementation: 'test', config: {} }));
     const a = await request();
     const resourceId = (await waitForLease(h, a.id, ['ACTIVE'])).resourceId!;
-    await stopWorker();
+    await worker.stop();
     let open = () => {};
     h.control.checkGate = new Promise((resolve) => (open = resolve));
     h.control.checkFailures.set(resourceId, ['permanent']);
@@ -182,7 +173,7 @@ describeEachDatabase('broken resources', (kind) => {
     expect(await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } })).toMatchObject({
       status: 'RELEASED',
     });
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
+    worker.start();
     expect((await waitForLease(h, a.id, ['DESTROYED'])).statusReason).toBe('lease-released');
     await eventually('the resource destroyed', async () => {
       const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } });

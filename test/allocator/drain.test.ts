@@ -1,20 +1,20 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, hostPoolConfig, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import {
+  harnessForEachTest,
+  hostPoolConfig,
+  unwrap,
+  waitForLease,
+  type Harness,
+} from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A draining resource takes no new lease while its leases run to their end; undrained, it takes
 // leases again; drained with `release`, it goes once its last lease has.
 describeEachDatabase('resource drain', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
+  harnessForEachTest(kind, (made) => (h = made));
   beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
     unwrap(
       await h.services.blueprints.create(h.system, {
         name: 'pool',
@@ -23,7 +23,6 @@ describeEachDatabase('resource drain', (kind) => {
       }),
     );
   });
-  afterEach(() => stopWorker());
 
   const request = () => h.services.leases.request(h.system, { resourceType: 'host' }).then(unwrap);
   const acquiredOn = (resourceId: number) => h.db.prisma.log.count({ where: { resourceId, type: 'lease-acquired' } });

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { VIEW_RESOURCES } from '../../src/allocator/allocation-view.js';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import { harnessForEachTest, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
 
 // A pool larger than the allocation view: an update reads only the least-loaded resources, and
 // must still find the one resource that suits a lease when it is not among them.
@@ -10,16 +10,7 @@ const HOSTS = VIEW_RESOURCES + 8;
 
 describeEachDatabase('a pool larger than the allocation view', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  harnessForEachTest(kind, (made) => (h = made));
 
   // The last binding alone is in rack z.
   const pool = () =>

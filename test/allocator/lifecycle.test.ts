@@ -1,8 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/database.js';
 import { waitFor } from '../support/wait.js';
 import {
   createHarness,
+  harnessForEachTest,
   hostPoolConfig,
   logTypes,
   unwrap,
@@ -12,16 +13,7 @@ import {
 
 describeEachDatabase('lease and resource lifecycle', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  harnessForEachTest(kind, (made) => (h = made));
 
   const testBlueprint = (config: Record<string, unknown> = {}, extra: { resourceLimit?: number; name?: string } = {}) =>
     h.services.blueprints

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { limitSlotKey } from '../../src/blueprints/implementation.js';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import { harnessForEachTest, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A blueprint's resource limit is one slot lock per unit. A build looks first at a window of units
@@ -12,16 +12,7 @@ const LIMIT = 70;
 
 describeEachDatabase('the units of a resource limit larger than the window a build looks at first', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  harnessForEachTest(kind, (made) => (h = made));
 
   /** Held units of the limit, by unit, with the resource holding each. */
   async function heldUnits(blueprintId: number): Promise<Map<number, number>> {

@@ -1,22 +1,20 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensurePrincipal } from '../../src/services/index.js';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, logTypes, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import {
+  createHarness,
+  harnessForEachTest,
+  logTypes,
+  unwrap,
+  waitForLease,
+  type Harness,
+} from '../support/allocator-harness.js';
 
 // Allocation policies: request order, reclaim, authorizations, the mystery box.
 
 describeEachDatabase('allocation policies', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  harnessForEachTest(kind, (made) => (h = made));
 
   const blueprint = (config: Record<string, unknown>, resourceLimit?: number, name = 'test') =>
     h.services.blueprints

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import { harnessForEachTest, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A full host pool is known full from a count of its live hosts instead of the list of every
@@ -8,16 +8,7 @@ import { waitFor } from '../support/wait.js';
 // on bindings the config no longer lists (which hold no binding a lease could get).
 describeEachDatabase('a full host pool', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  harnessForEachTest(kind, (made) => (h = made));
 
   const config = (...names: string[]) => ({
     services: [{ name: 'build', bindings: names.map((name, i) => ({ name, address: `10.0.0.${i + 1}`, port: 22 })) }],

@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import { harnessForEachTest, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A host-pool binding marked in maintenance drains its host: no new lease there, the leases on it
@@ -8,16 +8,7 @@ import { waitFor } from '../support/wait.js';
 // operator asked for is not undone by clearing the flag.
 describeEachDatabase('host-pool binding maintenance', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  harnessForEachTest(kind, (made) => (h = made));
 
   const config = (maintenance: boolean) => ({
     services: [{ name: 'build', bindings: [{ name: 'h1', address: '10.0.0.1', port: 22, maintenance }] }],

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Blueprint } from '../../src/generated/prisma/client.js';
 import { describeEachDatabase } from '../support/database.js';
-import { createHarness, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import { harnessForEachTest, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A blueprint's warm pool (minReady) on a host pool, through the services: it fills to minReady,
@@ -25,16 +25,7 @@ const hosts = (n: number, attributes: (i: number) => Record<string, string> = ()
 
 describeEachDatabase('warm pool', (kind) => {
   let h: Harness;
-  let stopWorker: () => Promise<void>;
-  beforeAll(async () => {
-    h = await createHarness(kind);
-  });
-  afterAll(() => h.dispose());
-  beforeEach(async () => {
-    await h.reset();
-    stopWorker = h.services.worker.start({ concurrency: 4 }).stop;
-  });
-  afterEach(() => stopWorker());
+  harnessForEachTest(kind, (made) => (h = made));
 
   const live = { in: ['ACQUIRED' as const, 'ACTIVE' as const] };
   const idle = (blueprintId: number) =>

@@ -1,3 +1,4 @@
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import type { DatabaseKind } from '../../src/db/database.js';
 import type { DomainEvent, EventSink } from '../../src/events/domain-events.js';
 import type { Lease, LeaseStatus } from '../../src/generated/prisma/client.js';
@@ -69,17 +70,16 @@ const tables = [
   'Principal',
 ];
 
-export async function createHarness(
-  kind: DatabaseKind,
-  options: {
-    allocator?: Partial<AllocatorOptions>;
-    worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
-    poolSize?: number;
-    /** More implementations next to the built-ins and the test blueprint. */
-    implementations?: readonly BlueprintImplementation[];
-    transports?: { allowLocal?: boolean; stateDir?: string };
-  } = {},
-): Promise<Harness> {
+export interface HarnessOptions {
+  allocator?: Partial<AllocatorOptions>;
+  worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
+  poolSize?: number;
+  /** More implementations next to the built-ins and the test blueprint. */
+  implementations?: readonly BlueprintImplementation[];
+  transports?: { allowLocal?: boolean; stateDir?: string };
+}
+
+export async function createHarness(kind: DatabaseKind, options: HarnessOptions = {}): Promise<Harness> {
   const db = await createTestDatabase(kind, options.poolSize ? { poolSize: options.poolSize } : {});
   const harness = {
     db,
@@ -107,6 +107,50 @@ export async function createHarness(
   harness.dispose = () => db.dispose();
   await build();
   return harness;
+}
+
+/** The worker a describe block's tests run with (see harnessForEachTest). */
+export interface TestWorker {
+  /** Stops it, for a test that drives updates by hand; the test's end then has nothing to stop. */
+  stop(): Promise<void>;
+  /** Starts it again after stop(). */
+  start(): void;
+}
+
+/**
+ * The set-up most allocator and blueprint tests share: one harness for the describe block, handed
+ * to `use` once made; before each test its tables emptied and a worker of four slots started,
+ * after each test the worker stopped. Hooks the block adds itself run after these before a test
+ * (the harness is empty and the worker running) and before them after it.
+ */
+export function harnessForEachTest(
+  kind: DatabaseKind,
+  use: (h: Harness) => void,
+  options: HarnessOptions = {},
+): TestWorker {
+  let h: Harness;
+  let running: (() => Promise<void>) | null = null;
+  const worker: TestWorker = {
+    start: () => {
+      running = h.services.worker.start({ concurrency: 4 }).stop;
+    },
+    stop: async () => {
+      const stop = running;
+      running = null;
+      await stop?.();
+    },
+  };
+  beforeAll(async () => {
+    h = await createHarness(kind, options);
+    use(h);
+  });
+  afterAll(() => h.dispose());
+  beforeEach(async () => {
+    await h.reset();
+    worker.start();
+  });
+  afterEach(() => worker.stop());
+  return worker;
 }
 
 /** Resolves once the lease is in one of `statuses` (checked on every lease event, not by polling). */
