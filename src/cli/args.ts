@@ -24,10 +24,45 @@ export function parseCommandArgs<const O extends Options>(args: string[], option
   try {
     return parseArgs({ args, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(
-      error instanceof Error ? error.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(error),
-    );
+    throw new UsageError(parseArgsProblem(error));
   }
+}
+
+/**
+ * node:util's parseArgs explains its refusals for the authors of a program (how to pass a
+ * positional that starts with a dash); this says them in the terms of a command line's user.
+ */
+function parseArgsProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(error);
+  // "Option '-t, --type <value>' …" names the long form last.
+  const flag = /^Option '(?:-\w, )?(-[^' ]+)/.exec(message)?.[1] ?? /^Unknown option '([^']+)'/.exec(message)?.[1];
+  if (flag === undefined) return message;
+  if (message.startsWith('Unknown option')) return `unknown flag ${flag}`;
+  if (message.includes('argument is ambiguous'))
+    return `${flag} needs a value; one that starts with "-" is written ${flag}=-VALUE`;
+  if (message.includes('argument missing')) return `${flag} needs a value`;
+  if (message.includes('does not take an argument')) return `${flag} takes no value`;
+  return message;
+}
+
+/** The common flags that take a value. */
+export const leadingValueFlags: ReadonlySet<string> = new Set(['--server', '--token']);
+
+/**
+ * The common flags a user put before the command (`drydock --server URL leases`), and the rest of
+ * the line. Each command parses its own flags; these are handed to it with them.
+ */
+export function leadingCommonFlags(argv: string[]): { flags: string[]; rest: string[] } {
+  const flags: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = arg.split('=', 1)[0]!;
+    if (arg === '--json' || (leadingValueFlags.has(name) && arg.includes('='))) flags.push(arg);
+    else if (leadingValueFlags.has(arg) && i + 1 < argv.length) flags.push(arg, argv[++i]!);
+    else break;
+  }
+  return { flags, rest: argv.slice(i) };
 }
 
 /** Flags first, then the environment, then the default: the usual precedence for a CLI. */

@@ -1,3 +1,4 @@
+import { leadingCommonFlags, leadingValueFlags } from './args.js';
 import { commands } from './commands/index.js';
 import type { Io } from './commands/command.js';
 import { CliError, ExitCode, UsageError } from './errors.js';
@@ -12,26 +13,37 @@ Commands:
 ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Run drydock <command> --help for a command's flags. Every command takes --server URL
-(env DRYDOCK_URL, default http://127.0.0.1:4000), --token TOKEN (env DRYDOCK_TOKEN) and --json.
+(env DRYDOCK_URL, default http://127.0.0.1:4000), --token TOKEN (env DRYDOCK_TOKEN) and --json,
+after its name or before it.
 `;
 }
 
 /** Runs one command line and returns its exit code; errors meant for the user are printed here. */
 export async function main(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
+  const { flags, rest: line } = leadingCommonFlags(argv);
+  const [name, ...afterName] = line;
   if (name === undefined) {
     io.stderr.write(overview());
     return ExitCode.usage;
   }
   if (name === '--help' || name === '-h' || name === 'help') {
-    const topic = rest[0] === undefined ? undefined : commands.find((c) => c.name === rest[0]);
+    const topic = afterName[0] === undefined ? undefined : commands.find((c) => c.name === afterName[0]);
     io.stdout.write(topic ? topic.help : overview());
     return ExitCode.ok;
   }
   try {
     const command = commands.find((c) => c.name === name);
+    if (!command && name.startsWith('-'))
+      throw new CliError(
+        leadingValueFlags.has(name) && afterName.length === 0
+          ? `${name} needs a value, and a command after it`
+          : `unknown flag ${name} before the command; run drydock --help for the commands and their flags`,
+        ExitCode.usage,
+      );
     if (!command) throw new UsageError(`unknown command "${name}"; run drydock --help for the list`);
-    return await command.run(rest, io);
+    // A group's flags follow its subcommand's name (`drydock blueprint list --json`).
+    const at = command.subcommands?.some((c) => c.name === afterName[0]) ? 1 : 0;
+    return await command.run([...afterName.slice(0, at), ...flags, ...afterName.slice(at)], io);
   } catch (error) {
     if (error instanceof CliError) {
       io.stderr.write(`drydock: ${error.message}\n`);

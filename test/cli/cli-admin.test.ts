@@ -166,7 +166,8 @@ describe('drydock management commands', () => {
 
     const missing = await runCli(['release-lease', '--id', '999'], { env });
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/lease TGVhc2U6OTk5|lease 999/);
+    // The id as the listings show it, once: not the API's global id.
+    expect(missing.stderr).toBe('drydock: lease 999 does not exist\n');
   });
 
   it("shows a blueprint's principal, and releases only the caller's own leases with release-lease --all", async () => {
@@ -233,6 +234,34 @@ describe('drydock management commands', () => {
     });
     const unknown = await runCli(['lese']);
     expect(unknown).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "lese"/) });
+  });
+
+  it('takes the common flags before the command too, and says which flag is wrong in its own words', async () => {
+    // No DRYDOCK_URL: only the flag before the command can point at the server.
+    const [before, beforeGroup, equals, after] = await Promise.all([
+      runCli(['--server', app.url, '--json', 'blueprint', 'list']),
+      runCli(['--json', 'blueprint', 'list'], { env }),
+      runCli([`--server=${app.url}`, 'blueprint', 'list', '--json']),
+      runCli(['blueprint', 'list', '--json'], { env }),
+    ]);
+    for (const run of [before, beforeGroup, equals]) expect(run).toEqual(after);
+    expect(JSON.parse(after.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'ci-hosts' })]));
+    const problems = await Promise.all([
+      runCli(['--server']),
+      runCli(['--verbose', 'leases'], { env }),
+      runCli(['leases', '--limit', '-1'], { env }),
+      runCli(['leases', '--json=yes'], { env }),
+      runCli(['lease', '--type'], { env }),
+      runCli(['log', '--id', '1'], { env }),
+    ]);
+    expect(problems.map((p) => [p.code, p.stderr.split('\n')[0]])).toEqual([
+      [2, 'drydock: --server needs a value, and a command after it'],
+      [2, 'drydock: unknown flag --verbose before the command; run drydock --help for the commands and their flags'],
+      [2, 'drydock: --limit needs a value; one that starts with "-" is written --limit=-VALUE'],
+      [2, 'drydock: --json takes no value'],
+      [2, 'drydock: --type needs a value'],
+      [2, 'drydock: unknown flag --id'],
+    ]);
   });
 
   // Last: the warm hosts it keeps would take the host leases of the tests above.

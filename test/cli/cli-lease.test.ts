@@ -170,7 +170,7 @@ describe('drydock lease', () => {
     expect(badJson).toMatchObject({ code: 2, stderr: expect.stringMatching(/--attributes: stdin is not valid JSON/) });
     expect(notObject).toMatchObject({ code: 2, stderr: expect.stringMatching(/expected a JSON object/) });
     expect(badUntil).toMatchObject({ code: 2, stderr: expect.stringMatching(/--until: expected a duration/) });
-    expect(badFlag).toMatchObject({ code: 2, stderr: expect.stringMatching(/Unknown option '--colour'/) });
+    expect(badFlag).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown flag --colour/) });
     expect(badId).toMatchObject({ code: 2, stderr: expect.stringMatching(/"forty-two" is not a lease id/) });
     expect(unreachable).toMatchObject({
       code: 3,

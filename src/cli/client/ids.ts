@@ -12,3 +12,9 @@ export function globalId(type: NodeType, id: string): string {
   if (decoded.startsWith(`${type}:`)) return id;
   throw new UsageError(`"${id}" is not a ${type.toLowerCase()} id: give the number the listings show, e.g. 42`);
 }
+
+/** The number a listing shows for a global id (as given, when it is not one). */
+export function shownId(id: string): string {
+  const [, number] = /^[A-Za-z]+:(\d+)$/.exec(Buffer.from(id, 'base64').toString('utf8')) ?? [];
+  return number ?? id;
+}

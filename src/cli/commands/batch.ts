@@ -1,3 +1,4 @@
+import { shownId } from '../client/ids.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import type { Context } from './command.js';
 
@@ -28,7 +29,9 @@ export async function forEachId<T>(
       )
         throw error;
       failed++;
-      context.note(`drydock: ${what} ${id}: ${error.message}`);
+      // The API's message mostly names the object already ("lease 9 does not exist").
+      const shown = `${what} ${shownId(id)}`;
+      context.note(`drydock: ${error.message.startsWith(`${shown} `) ? error.message : `${shown}: ${error.message}`}`);
     }
   }
   if (context.json) context.printJson(results);
