@@ -34,10 +34,19 @@ export const scheduleWarmPool = (ctx: TxContext, blueprintId: number, runAt?: Da
  * now runs once more after it (the job's rerun flag), so that marks made during a pass are never
  * lost and many of them cost one more pass, not one each.
  */
-/** The queue row of `resourceType`, made if it is the type's first lease (see schedulePass). */
+/**
+ * The queue row of `resourceType`, made if it is the type's first lease (see schedulePass). Looked
+ * for first: a pass updates its type's row (its turn) and holds it until it commits, and an insert
+ * that meets a key whose latest version is not committed yet waits for that transaction, so that
+ * a request of the type would wait for the pass running now (which, building a resource, may take
+ * long). Only two first leases of a type made at once still meet, each for the other's insert.
+ */
 export async function ensureQueue(ctx: TxContext, resourceType: string): Promise<void> {
   await ctx.tx.$executeRaw`
-    INSERT INTO "ResourceTypeQueue" ("resourceType") VALUES (${resourceType}) ON CONFLICT DO NOTHING`;
+    INSERT INTO "ResourceTypeQueue" ("resourceType")
+    SELECT ${resourceType}::text
+    WHERE NOT EXISTS (SELECT 1 FROM "ResourceTypeQueue" WHERE "resourceType" = ${resourceType})
+    ON CONFLICT DO NOTHING`;
 }
 
 /**
