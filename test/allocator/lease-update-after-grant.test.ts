@@ -44,17 +44,9 @@ describePostgres('a lease update that waited for the pass granting it', () => {
     const deps = bareAllocatorDeps(h);
 
     // The pass stops inside its transaction, holding the lease's row lock, before it builds.
-    let paused!: () => void;
-    const atAllocate = new Promise<void>((resolve) => (paused = resolve));
-    let resume!: () => void;
-    const resumed = new Promise<void>((resolve) => (resume = resolve));
-    h.control.onAllocate = async () => {
-      h.control.onAllocate = null;
-      paused();
-      await resumed;
-    };
+    const { paused, resume } = h.control.pauseNextAllocate();
     const pass = runSchedulingPass(deps, queue!.id);
-    await atAllocate;
+    await paused;
     const update = updateLease(deps, lease.id);
     await waitFor(async () => (await updatesWaiting()) > 0);
     resume();

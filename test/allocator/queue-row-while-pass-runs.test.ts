@@ -32,17 +32,9 @@ describePostgres("a request while its type's pass runs", () => {
       SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
 
     // The pass stops inside its transaction, after its turn, where it builds.
-    let paused!: () => void;
-    const atAllocate = new Promise<void>((resolve) => (paused = resolve));
-    let resume!: () => void;
-    const resumed = new Promise<void>((resolve) => (resume = resolve));
-    h.control.onAllocate = async () => {
-      h.control.onAllocate = null;
-      paused();
-      await resumed;
-    };
+    const { paused, resume } = h.control.pauseNextAllocate();
     const pass = runSchedulingPass(bareAllocatorDeps(h), queue!.id);
-    await atAllocate;
+    await paused;
     try {
       // A gang looks for its types' queue rows, as a type's first lease does.
       let answered = false;

@@ -61,6 +61,23 @@ export class TestBlueprintControl {
   /** Told when a hook blocks, so that a test knows when to kill. */
   onBlocked: (hook: string, detail: number) => void = () => {};
 
+  /**
+   * The next allocate-resource call stops there, inside its pass's transaction: `paused` resolves
+   * once it has, and it goes on when `resume` is called.
+   */
+  pauseNextAllocate(): { paused: Promise<void>; resume: () => void } {
+    let paused!: () => void;
+    const reached = new Promise<void>((resolve) => (paused = resolve));
+    let resume!: () => void;
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    this.onAllocate = async () => {
+      this.onAllocate = null;
+      paused();
+      await resumed;
+    };
+    return { paused: reached, resume };
+  }
+
   count(hook: string): void {
     this.calls[hook] = (this.calls[hook] ?? 0) + 1;
   }
