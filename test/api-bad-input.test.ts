@@ -203,3 +203,42 @@ describe('lease attribute limits (LEASE_ATTRIBUTES_* settings)', () => {
     expect(body.data?.['requestLease']?.__typename).toBe('RequestLeasePayload');
   });
 });
+
+describe('numbers out of range', () => {
+  it.each([
+    [
+      'a wait timeout of 0',
+      'requestLease(input: { resourceType: "host", waitTimeoutSeconds: 0 })',
+      ['waitTimeoutSeconds'],
+      'waitTimeoutSeconds must be more than 0',
+    ],
+    [
+      'a wait timeout past 30 days',
+      'requestLease(input: { resourceType: "host", waitTimeoutSeconds: 99999999 })',
+      ['waitTimeoutSeconds'],
+      'waitTimeoutSeconds must be at most 2592000',
+    ],
+    [
+      'a priority past 10',
+      'requestLease(input: { resourceType: "host", priority: 11 })',
+      ['priority'],
+      'priority must be at most 10',
+    ],
+    [
+      "a host's port past 65535",
+      'createBlueprint(input: { name: "p", implementation: "host-pool", config: { services: [{ name: "s", bindings: [{ name: "b", address: "a", port: 70000 }] }] } })',
+      ['config', 'services', '0', 'bindings', '0', 'port'],
+      'services.0.bindings.0.port must be at most 65535',
+    ],
+  ])(
+    '%s is refused in the words of the field and its bound, and stores nothing',
+    async (_name, field, path, message) => {
+      const before = await rows();
+      const { body } = await call(
+        `mutation { result: ${field} { __typename ... on ValidationError { message path } } }`,
+      );
+      expect(body.data?.['result']).toEqual({ __typename: 'ValidationError', message, path });
+      expect(await rows()).toEqual(before);
+    },
+  );
+});

@@ -14,7 +14,7 @@ import { schedulePass, scheduleWarmPool } from '../allocator/jobs.js';
 import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
 import { referenceProblems } from './config-references.js';
-import { fromZod, zodIssues } from './validation.js';
+import { fromZod, inputMessages, zodIssues } from './validation.js';
 import { warmPoolFields, warmPoolProblems } from './warm-pool-input.js';
 
 export interface BlueprintInput {
@@ -77,7 +77,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
         ]),
       );
     }
-    const parsed = implementation.configSchema.safeParse(config);
+    const parsed = implementation.configSchema.safeParse(config, inputMessages);
     if (!parsed.success) return fail(validationProblems([...extra, ...zodIssues(parsed.error, ['config'])]));
     const problems = [...extra, ...(await referenceProblems(db, implementation.references?.(parsed.data) ?? []))];
     return problems.length > 0 ? fail(validationProblems(problems)) : ok(parsed.data);
@@ -104,7 +104,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     async create(actor, input) {
       const refused = may(actor, { kind: 'blueprint.create' });
       if (refused) return fail(refused);
-      const parsed = common.safeParse(input);
+      const parsed = common.safeParse(input, inputMessages);
       const config = await validateConfig(
         input.implementation,
         input.config,
@@ -155,7 +155,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
       if (!existing) return fail(notFound('blueprint', id));
       const refused = may(actor, { kind: 'blueprint.edit', blueprint: existing });
       if (refused) return fail(refused);
-      const parsed = common.partial().safeParse(patch);
+      const parsed = common.partial().safeParse(patch, inputMessages);
       const problems = parsed.success ? [] : zodIssues(parsed.error);
       const data: Prisma.BlueprintUncheckedUpdateInput = {};
       const fields: string[] = [];

@@ -5,7 +5,7 @@ import { SSH_KEY_KIND } from '../transports/factory.js';
 import { may } from '../access/policy.js';
 import { conflict, fail, ok, validationError, type NotFoundError, type Result } from './errors.js';
 import type { Actor } from './actor.js';
-import { fromZod } from './validation.js';
+import { fromZod, inputMessages } from './validation.js';
 
 // Secrets that transports use, written and read only by administrators; the secret never leaves
 // the server once stored (the API shows name, kind and dates).
@@ -85,7 +85,7 @@ export function credentialService(db: Database): CredentialService {
     async create(actor, input) {
       const refused = may(actor, { kind: 'credential.manage' });
       if (refused) return fail(refused);
-      const parsed = credentialInput.safeParse(input);
+      const parsed = credentialInput.safeParse(input, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const { name, kind, secret } = parsed.data;
       const problem = sshKeyProblem(secret);

@@ -6,7 +6,7 @@ import { explainCandidates, type BlueprintVerdict } from '../allocator/dry-run.j
 import { fail, ok, type Result } from '../allocator/result.js';
 import { unsavedLease } from '../allocator/unsaved-lease.js';
 import type { Actor } from './actor.js';
-import { fromZod } from './validation.js';
+import { fromZod, inputMessages } from './validation.js';
 
 export interface CandidatesRequest {
   resourceType: string;
@@ -29,7 +29,7 @@ export async function leaseCandidates(
   actor: Actor,
   input: CandidatesRequest,
 ): Promise<Result<BlueprintVerdict[]>> {
-  const parsed = request.safeParse(input);
+  const parsed = request.safeParse(input, inputMessages);
   if (!parsed.success) return fail(fromZod(parsed.error));
   const lease = unsavedLease(
     {

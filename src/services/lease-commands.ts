@@ -10,7 +10,7 @@ import { noRuntimeTools } from '../allocator/runtime-tools.js';
 import type { HostTransport, OutputStream } from '../transports/transport.js';
 import type { Actor } from './actor.js';
 import { commandStream, type LeaseCommandEvent } from './lease-command-stream.js';
-import { fromZod } from './validation.js';
+import { fromZod, inputMessages } from './validation.js';
 
 export type { LeaseCommandEvent } from './lease-command-stream.js';
 
@@ -94,7 +94,7 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
 
   return {
     async start(actor, input) {
-      const parsed = request.safeParse(input);
+      const parsed = request.safeParse(input, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const { argv, timeoutSeconds } = parsed.data;
       const lease = await db.prisma.lease.findUnique({ where: { id: input.leaseId } });

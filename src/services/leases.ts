@@ -12,7 +12,7 @@ import { leaseHolderSql, leaseVisible, leaseWritableSql, may } from '../access/p
 import { heartbeatLease, leaseSeen, transferLease } from '../allocator/holders.js';
 import type { Actor } from './actor.js';
 import { mayRaisePriority } from './priority.js';
-import { fromZod } from './validation.js';
+import { fromZod, inputMessages } from './validation.js';
 
 export interface LeaseRequest {
   resourceType: string;
@@ -181,7 +181,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     let first: z.ZodError | undefined;
     for (const implementation of yielding) {
       if (!implementation.leaseAttributesSchema) return null;
-      const parsed = implementation.leaseAttributesSchema.safeParse(attributes);
+      const parsed = implementation.leaseAttributesSchema.safeParse(attributes, inputMessages);
       if (parsed.success) return null;
       first ??= parsed.error;
     }
@@ -215,7 +215,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     async request(actor, input) {
       const refused = may(actor, { kind: 'lease.request' });
       if (refused) return fail(refused);
-      const parsed = leaseRequest.safeParse(input);
+      const parsed = leaseRequest.safeParse(input, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const request = parsed.data;
       const tooBig = attributesTooBig(request.attributes, deps.options.leaseAttributeLimits);
@@ -271,7 +271,7 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
     async requestGang(actor, input) {
       const refused = may(actor, { kind: 'lease.request' });
       if (refused) return fail(refused);
-      const parsed = gangRequest.safeParse(input);
+      const parsed = gangRequest.safeParse(input, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const gang = parsed.data;
       if (gang.priority > 0 && mayRaisePriority(actor)) return fail(mayRaisePriority(actor)!);

@@ -9,7 +9,7 @@ import { fail, ok, type Result } from '../allocator/result.js';
 import { readQueue } from '../allocator/scheduler/queue-view.js';
 import { rawQueries } from '../db/raw-sql.js';
 import type { Actor } from './actor.js';
-import { fromZod } from './validation.js';
+import { fromZod, inputMessages } from './validation.js';
 
 /** One waiting lease in a type's queue, as `actor` may see it. */
 export interface QueueItem {
@@ -64,7 +64,7 @@ export function schedulingService(deps: AllocatorDeps): SchedulingService {
     async setPrincipalWeight(actor, principalId, weight) {
       const refused = may(actor, { kind: 'scheduling.manage' });
       if (refused) return fail(refused);
-      const parsed = weightInput.safeParse({ weight });
+      const parsed = weightInput.safeParse({ weight }, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const exists = await db.prisma.principal.findUnique({ where: { id: principalId }, select: { id: true } });
       if (!exists) return fail(notFound('principal', principalId));
@@ -81,7 +81,7 @@ export function schedulingService(deps: AllocatorDeps): SchedulingService {
     async setQuota(actor, input) {
       const refused = may(actor, { kind: 'scheduling.manage' });
       if (refused) return fail(refused);
-      const parsed = quotaInput.safeParse(input);
+      const parsed = quotaInput.safeParse(input, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const { resourceType, maxLeases } = parsed.data;
       const exists = await db.prisma.principal.findUnique({ where: { id: input.principalId }, select: { id: true } });
@@ -110,7 +110,7 @@ export function schedulingService(deps: AllocatorDeps): SchedulingService {
     },
 
     async queue(actor, resourceType, first) {
-      const parsed = queueInput.safeParse({ resourceType, first });
+      const parsed = queueInput.safeParse({ resourceType, first }, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const entries = await readQueue(await rawQueries(db), deps.options, parsed.data.resourceType);
       return ok(

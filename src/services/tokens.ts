@@ -6,7 +6,7 @@ import { may } from '../access/policy.js';
 import { ALL_SCOPES, DEFAULT_SCOPES, type Scope } from '../access/scopes.js';
 import { fail, notFound, ok, validationError, type Result } from './errors.js';
 import type { Actor } from './actor.js';
-import { fromZod } from './validation.js';
+import { fromZod, inputMessages } from './validation.js';
 
 export interface TokenInput {
   name: string;
@@ -43,7 +43,7 @@ export interface TokenService {
 export function tokenService(db: Database): TokenService {
   return {
     async create(actor, input) {
-      const parsed = tokenInput.safeParse(input);
+      const parsed = tokenInput.safeParse(input, inputMessages);
       if (!parsed.success) return fail(fromZod(parsed.error));
       const { name, principalName, isAdmin, expiresAt } = parsed.data;
       const scopes = [...new Set(parsed.data.scopes ?? DEFAULT_SCOPES)];

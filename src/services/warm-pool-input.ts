@@ -3,7 +3,7 @@ import type { Blueprint } from '../generated/prisma/client.js';
 import type { ValidationIssue } from '../allocator/errors.js';
 import type { BlueprintImplementation } from '../blueprints/implementation.js';
 import { warmLease } from '../allocator/warm-pool.js';
-import { zodIssues } from './validation.js';
+import { inputMessages, zodIssues } from './validation.js';
 
 /** The warm-pool fields of a blueprint's input (see allocator/warm-pool.ts). */
 export const warmPoolFields = {
@@ -38,7 +38,7 @@ export function warmPoolProblems(
       },
     ];
   const schema = implementation.leaseAttributesSchema;
-  const parsed = schema?.safeParse(blueprint.warmAttributes);
+  const parsed = schema?.safeParse(blueprint.warmAttributes, inputMessages);
   if (parsed && !parsed.success) return zodIssues(parsed.error, ['warmAttributes']);
   const now = new Date();
   const lease = warmLease(blueprint, now);

@@ -87,8 +87,10 @@ describe('drydock lease', () => {
       expect(lease.resource?.attributes).toMatchObject({ address: '10.0.0.1', port: 22, binding: 'build/h1' });
     }
     const ids = output.leases.map((lease) => String(lease.databaseId));
-    const released = await runCli(['release-lease', '--json', '--id', ...ids], { env });
-    expect(released.code).toBe(0);
+    // An id given twice (here also as its global id) is released once, not refused the second time.
+    const again = Buffer.from(`Lease:${ids[0]}`).toString('base64');
+    const released = await runCli(['release-lease', '--json', '--id', ...ids, ids[0]!, again], { env });
+    expect(released).toMatchObject({ code: 0, stderr: '' });
     expect((JSON.parse(released.stdout) as JsonLease[]).map((l) => String(l.databaseId))).toEqual(ids);
   });
 
@@ -177,6 +179,18 @@ describe('drydock lease', () => {
       stderr: expect.stringContaining(`cannot reach the Drydock server at ${nowhere} (ECONNREFUSED)`),
     });
     expect(badToken).toMatchObject({ code: 4, stderr: expect.stringMatching(/Not authenticated.*check --token/) });
+    // What only the server checks is named by the flag it came from, not by the API's field.
+    const [tooMany, noBlueprint, tooLong] = await Promise.all([
+      runCli(['lease', '--type', 'host', '--count', '500'], { env }),
+      runCli(['lease', '--type', 'host', '--blueprint', '99'], { env }),
+      runCli(['lease', '--type', 'host', '--wait-timeout', '99999999'], { env }),
+    ]);
+    expect(tooMany).toMatchObject({ code: 2, stderr: 'drydock: --count: count must be 1 to 100\n' });
+    expect(noBlueprint).toMatchObject({ code: 2, stderr: 'drydock: --blueprint: blueprint 99 does not exist\n' });
+    expect(tooLong).toMatchObject({
+      code: 2,
+      stderr: 'drydock: --wait-timeout: waitTimeoutSeconds must be at most 2592000\n',
+    });
     // Nothing was requested by any of them.
     const { stdout } = await runCli(['leases', '--all', '--json'], { env });
     expect((JSON.parse(stdout) as JsonLease[]).every((l) => l.status !== 'PENDING')).toBe(true);

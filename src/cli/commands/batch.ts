@@ -16,7 +16,8 @@ export async function forEachId<T>(
   if (ids.length === 0) throw new UsageError(`give the ${what} ids with --id ID... (or --all where offered)`);
   const results: T[] = [];
   let failed = 0;
-  for (const id of ids) {
+  // An id given twice is acted on once: the second would only fail ("already DESTROYED").
+  for (const id of new Set(ids)) {
     try {
       const result = await action(id);
       results.push(result);

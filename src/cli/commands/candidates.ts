@@ -2,7 +2,7 @@ import { CliLeaseCandidatesDocument, type LeaseCandidatesInput } from '../../gen
 import { execute } from '../client/http.js';
 import { payloadOf } from '../client/payload.js';
 import { ExitCode } from '../errors.js';
-import { leaseRequestFlags } from '../input/lease-request.js';
+import { LEASE_REQUEST_FLAGS, leaseRequestFlags } from '../input/lease-request.js';
 import { defineCommand } from './command.js';
 
 export const candidatesCommand = defineCommand({
@@ -31,7 +31,7 @@ Example:
   async run({ values, positionals }, context) {
     const input: LeaseCandidatesInput = await leaseRequestFlags('candidates', values, positionals, context.io.stdin);
     const { leaseCandidates } = await execute(context.connection, CliLeaseCandidatesDocument, { input });
-    const result = payloadOf(leaseCandidates, 'LeaseCandidatesPayload');
+    const result = payloadOf(leaseCandidates, 'LeaseCandidatesPayload', LEASE_REQUEST_FLAGS);
     const code = result.wouldBeServed ? ExitCode.ok : ExitCode.failed;
     if (context.json) {
       context.printJson(result);

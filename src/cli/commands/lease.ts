@@ -9,7 +9,7 @@ import { execute, type Connection } from '../client/http.js';
 import { payloadOf } from '../client/payload.js';
 import { subscriptionClient } from '../client/ws.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
-import { leaseRequestFlags } from '../input/lease-request.js';
+import { LEASE_REQUEST_FLAGS, leaseRequestFlags } from '../input/lease-request.js';
 import { parseWhen } from '../input/when.js';
 import { followLeases } from '../lease/follow.js';
 import { releaseRequested } from '../lease/release.js';
@@ -74,7 +74,7 @@ Examples:
     // Ctrl-C while the request is in flight must still release what it created, so the request
     // is never aborted: its answer says what to release.
     const result = await execute(context.connection, CliRequestLeaseDocument, { input });
-    const { leases } = payloadOf(result.requestLease, 'RequestLeasePayload');
+    const { leases } = payloadOf(result.requestLease, 'RequestLeasePayload', LEASE_REQUEST_FLAGS);
     context.note(`requested ${leases.map((lease) => `lease ${lease.databaseId}`).join(', ')} (${input.resourceType})`);
     if (context.io.interrupted.aborted) {
       await releaseRequested(context.connection, leases, context.note);

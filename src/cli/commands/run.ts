@@ -4,7 +4,7 @@ import { execute } from '../client/http.js';
 import { payloadOf } from '../client/payload.js';
 import { subscriptionClient } from '../client/ws.js';
 import { CliError, ExitCode, UsageError } from '../errors.js';
-import { leaseRequestFlags } from '../input/lease-request.js';
+import { LEASE_REQUEST_FLAGS, leaseRequestFlags } from '../input/lease-request.js';
 import { followLeases } from '../lease/follow.js';
 import { keepAlive } from '../lease/heartbeat.js';
 import { releaseRequested } from '../lease/release.js';
@@ -59,7 +59,7 @@ Example:
     };
     // Never aborted, as in drydock lease: its answer says what to release.
     const result = await execute(context.connection, CliRequestLeaseDocument, { input });
-    const { leases } = payloadOf(result.requestLease, 'RequestLeasePayload');
+    const { leases } = payloadOf(result.requestLease, 'RequestLeasePayload', LEASE_REQUEST_FLAGS);
     const lease = leases[0]!;
     context.note(`requested lease ${lease.databaseId} (${input.resourceType})`);
     const stopHeartbeat = keepAlive(context.connection, [lease.id], heartbeatSeconds);

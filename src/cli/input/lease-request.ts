@@ -2,6 +2,19 @@ import { globalId } from '../client/ids.js';
 import { UsageError } from '../errors.js';
 import { readJsonObject } from './json-file.js';
 
+/** The flags of `lease`, `run` and `candidates` by the request's field each fills. */
+export const LEASE_REQUEST_FLAGS = {
+  resourceType: '--type',
+  attributes: '--attributes',
+  blueprintIds: '--blueprint',
+  count: '--count',
+  ttlSeconds: '--until',
+  until: '--until',
+  priority: '--priority',
+  waitTimeoutSeconds: '--wait-timeout',
+  heartbeatSeconds: '--heartbeat',
+} as const;
+
 /** What `lease` and `candidates` both ask for: --type, --attributes FILE|- and --blueprint ID... */
 export async function leaseRequestFlags(
   command: string,
