@@ -31,6 +31,7 @@ type ServeOptions = Pick<
   | 'redisUrl'
   | 'allowLocalAnonymous'
   | 'allowLocalTransport'
+  | 'corsOrigins'
   | 'sshStateDir'
   | 'introspection'
   | 'maxQueryDepth'
@@ -122,6 +123,7 @@ export async function serve(
       tracing: tracing?.plugin,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       anonymous,
+      corsOrigins: config.corsOrigins,
       limits: {
         maxDepth: config.maxQueryDepth,
         maxCost: config.maxQueryCost,

@@ -55,6 +55,25 @@ const schema = z.object({
     .default(4),
   ALLOW_LOCAL_ANONYMOUS: boolean.default(true),
   ALLOW_LOCAL_TRANSPORT: boolean.default(false),
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            (origin) => /^https?:\/\/[^/\s]+$/.test(origin),
+            'must be web origins separated by commas, each like https://dash.example.com (scheme, host, port; no path)',
+          ),
+      ),
+    ),
   INTROSPECTION: boolean.default(true),
   MAX_QUERY_DEPTH: positiveInt.default(12),
   MAX_QUERY_COST: positiveInt.default(5_000),
@@ -134,6 +153,8 @@ export type Config = {
   allowLocalAnonymous: boolean;
   /** Host-pool bindings may use the `local` transport: leased commands run on this machine, as this user. */
   allowLocalTransport: boolean;
+  /** Web origins whose pages may call the API with a token (CORS); none by default. */
+  corsOrigins: string[];
   introspection: boolean;
   maxQueryDepth: number;
   maxQueryCost: number;
@@ -203,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     otelServiceName: v.OTEL_SERVICE_NAME,
     allowLocalAnonymous: v.ALLOW_LOCAL_ANONYMOUS,
     allowLocalTransport: v.ALLOW_LOCAL_TRANSPORT,
+    corsOrigins: v.CORS_ORIGINS,
     introspection: v.INTROSPECTION,
     maxQueryDepth: v.MAX_QUERY_DEPTH,
     maxQueryCost: v.MAX_QUERY_COST,

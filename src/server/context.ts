@@ -6,6 +6,7 @@ import type { Database } from '../db/database.js';
 import type { DrydockPubSub } from '../events/pubsub.js';
 import type { Services } from '../services/index.js';
 import type { GraphQLContext } from '../schema/context.js';
+import { anonymousRefusal, fetchHeaders, nodeHeaders, type HeaderOf } from './origin.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 export interface ContextOptions {
@@ -34,25 +35,45 @@ function unauthenticated(message: string) {
   return createGraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 
-/** Whether a graphql-ws connection may open: its token, if any, must be valid, and anonymity allowed. */
+/**
+ * Whether a graphql-ws connection may open: its token, if any, must be valid, and anonymity
+ * allowed, which a browser's socket from another web page never is (origin.ts).
+ */
 export function createConnectionGate(options: Pick<ContextOptions, 'db' | 'anonymous'>) {
-  return async (connectionParams: Readonly<Record<string, unknown>> | undefined): Promise<boolean> => {
+  return async (
+    connectionParams: Readonly<Record<string, unknown>> | undefined,
+    header: HeaderOf,
+  ): Promise<boolean> => {
     const result = await authenticate(options.db, requestToken(connectionParams ? { connectionParams } : {}));
-    return result.kind === 'token' || (result.kind === 'anonymous' && options.anonymous === 'local-admin');
+    if (result.kind === 'token') return true;
+    return result.kind === 'anonymous' && options.anonymous === 'local-admin' && anonymousRefusal(header) === null;
   };
 }
+
+/** The headers of an HTTP request (Yoga's Request) or of a graphql-ws socket's upgrade request. */
+function headersOf(initial: ContextInitial): HeaderOf {
+  if (initial.request) return fetchHeaders(initial.request.headers);
+  return nodeHeaders(initial.req?.headers ?? {});
+}
+
+type ContextInitial = {
+  request?: Request;
+  req?: { headers: Readonly<Record<string, string | string[] | undefined>> };
+  connectionParams?: Readonly<Record<string, unknown>>;
+};
 
 export function createContextFactory(options: ContextOptions) {
   // The local admin never changes while the process runs: look it up once.
   let localActor: ReturnType<typeof localAdmin> | undefined;
-  return async (initial: {
-    request?: Request;
-    connectionParams?: Readonly<Record<string, unknown>>;
-  }): Promise<GraphQLContext> => {
+  return async (initial: ContextInitial): Promise<GraphQLContext> => {
     const result = await authenticate(options.db, requestToken(initial));
     if (result.kind === 'rejected') throw unauthenticated(`Not authenticated: ${result.reason}.`);
     if (result.kind === 'anonymous' && options.anonymous === 'reject') {
       throw unauthenticated('Not authenticated: send an API token as "Authorization: Bearer <token>".');
+    }
+    const refusal = result.kind === 'anonymous' ? anonymousRefusal(headersOf(initial)) : null;
+    if (refusal) {
+      throw createGraphQLError(`Forbidden: ${refusal}.`, { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
     }
     const actor = result.kind === 'token' ? result.actor : await (localActor ??= localAdmin(options.db));
     if (!options.rateLimiter.take(actor.principalId)) {

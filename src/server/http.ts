@@ -61,6 +61,8 @@ export interface HttpServerOptions {
   tracing?: Plugin | undefined;
   shutdownTimeoutMs: number;
   anonymous: 'local-admin' | 'reject';
+  /** Web origins whose pages may read the API's answers (CORS); every other origin gets no CORS headers. */
+  corsOrigins: readonly string[];
   limits: QueryLimits;
   maxBodyBytes: number;
   /**
@@ -175,6 +177,11 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     // which Node's parser never reads past). Yoga's own limit would pipe every body through a
     // counting stream, a cost on every request for a check already made.
     maxRequestBodySize: false,
+    // Yoga's default allows every origin, with credentials: any web page could read the answers.
+    cors: (request) => {
+      const origin = request.headers.get('origin');
+      return origin && options.corsOrigins.includes(origin) ? { origin: [origin], credentials: false } : false;
+    },
     plugins: [
       ...limitPlugins(options.limits),
       operationLogPlugin(logger),

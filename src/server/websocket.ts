@@ -8,6 +8,7 @@ import { visibilityKey } from '../access/actor.js';
 import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
 import { Cohorts, mayShare, type SendSerialized } from './cohorts.js';
 import { requestToken } from './context.js';
+import { nodeHeaders, type HeaderOf } from './origin.js';
 
 /** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4008;
@@ -81,7 +82,10 @@ export function attachWebSocketServer(
   path: string,
   maxPayload: number,
   /** Refusing here closes the socket with 4403 before any operation runs. */
-  acceptConnection: (connectionParams: Readonly<Record<string, unknown>> | undefined) => Promise<boolean>,
+  acceptConnection: (
+    connectionParams: Readonly<Record<string, unknown>> | undefined,
+    header: HeaderOf,
+  ) => Promise<boolean>,
   shedding: { admission: Admission; maxBufferedBytes: number; onSlowConsumer: () => void },
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload });
@@ -99,7 +103,7 @@ export function attachWebSocketServer(
   const disposable = useServer(
     {
       onConnect: async (ctx) => {
-        const accepted = await acceptConnection(ctx.connectionParams);
+        const accepted = await acceptConnection(ctx.connectionParams, nodeHeaders(ctx.extra.request.headers));
         // graphql-ws keeps the upgrade request for the socket's whole life, with its stream state
         // and raw headers; operations need only its headers and URL (the token is in connectionParams).
         const { headers, url, method } = ctx.extra.request;
