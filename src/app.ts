@@ -87,6 +87,7 @@ export async function serve(
     events: metrics ? metrics.observe(pubSubSink(pubsub)) : pubSubSink(pubsub),
     worker: { claimTtlMs: config.jobClaimTtlMs },
     transports: { allowLocal: config.allowLocalTransport, stateDir: config.sshStateDir },
+    onTokenRevoked: (tokenId: number) => pubsub.publish('token:revoked', tokenId),
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
     ...(metrics ? { passes: metrics.passes } : {}),
     ...extra,
@@ -170,6 +171,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     url: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
+    logger,
   });
   logger.info(`database: ${db.kind === 'pglite' ? 'embedded PGlite' : 'PostgreSQL'} at ${db.location}`);
   try {

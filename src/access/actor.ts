@@ -11,6 +11,8 @@ export interface Actor {
   name: string;
   principalIsAdmin: boolean;
   scopes: readonly Scope[];
+  /** The API token it acts through (none for the local admin and the service's own actors). */
+  token?: { id: number; expiresAt: Date | null };
 }
 
 /** Admin rights: an admin principal acting through an ADMIN-scoped token. */

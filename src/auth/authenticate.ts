@@ -46,7 +46,13 @@ export async function authenticate(db: Database, token: string | null, now = new
   }
   return {
     kind: 'token',
-    actor: { principalId: row.principalId, name: row.name, principalIsAdmin: row.isAdmin, scopes: row.scopes },
+    actor: {
+      principalId: row.principalId,
+      name: row.name,
+      principalIsAdmin: row.isAdmin,
+      scopes: row.scopes,
+      token: { id: row.id, expiresAt: row.expiresAt },
+    },
   };
 }
 

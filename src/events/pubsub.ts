@@ -11,6 +11,8 @@ export type DrydockTopics = {
   'resource:event': [resourceId: number, event: ResourceEvent];
   'leases:changed': [event: LeaseEvent];
   'resources:changed': [event: ResourceEvent];
+  /** A token was revoked: every process ends the connections it opened (server/sessions.ts). */
+  'token:revoked': [tokenId: number];
   /** Work is due at this time (ms since the epoch): every process's queue worker looks. */
   'jobs:due': [runAtMs: number];
 };

@@ -1,6 +1,5 @@
 import { visibleWhere } from '../access/policy.js';
 import type { ApiToken } from '../generated/prisma/client.js';
-import { tokenService } from '../services/tokens.js';
 import { builder } from './builder.js';
 import { TokenScopeEnum } from './principal.js';
 import { domainErrors, unwrap } from './errors.js';
@@ -39,7 +38,11 @@ const CreateApiTokenInput = builder.inputType('CreateApiTokenInput', {
     name: t.string({ required: true, description: 'What the token is for, e.g. "ci-runner-3".' }),
     principalName: t.string({ description: 'Admins: whose token (a new principal is created). Default: yours.' }),
     isAdmin: t.boolean({ description: 'Admins: make the new principal an admin.' }),
-    expiresAt: t.field({ type: 'DateTime', description: 'The token stops working at this time.' }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      description:
+        "The token stops working at this time: no later than the creating token's own expiry, which it gets when none is given.",
+    }),
     scopes: t.field({
       type: [TokenScopeEnum],
       description: 'What the token may do (default READ and LEASE); never more than the token creating it.',
@@ -67,7 +70,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateApiTokenInput, required: true }) },
     resolve: async (_root, { input }, ctx) =>
       unwrap(
-        await tokenService(ctx.db).create(ctx.actor, {
+        await ctx.services.tokens.create(ctx.actor, {
           name: input.name,
           ...(input.principalName ? { principalName: input.principalName } : {}),
           ...(typeof input.isAdmin === 'boolean' ? { isAdmin: input.isAdmin } : {}),
@@ -82,7 +85,7 @@ builder.mutationFields((t) => ({
     errors: { types: [...domainErrors], directResult: true },
     args: { id: t.arg.globalID({ required: true, for: ApiTokenNode }) },
     resolve: async (_root, args, ctx) => ({
-      apiToken: unwrap(await tokenService(ctx.db).revoke(ctx.actor, databaseId(args.id) ?? 0)),
+      apiToken: unwrap(await ctx.services.tokens.revoke(ctx.actor, databaseId(args.id) ?? 0)),
     }),
   }),
 }));

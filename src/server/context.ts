@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { createGraphQLError } from 'graphql-yoga';
 import { createVisibility } from '../access/visibility.js';
 import { authenticate, localAdmin } from '../auth/authenticate.js';
@@ -8,6 +9,7 @@ import type { Services } from '../services/index.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { anonymousRefusal, fetchHeaders, nodeHeaders, type HeaderOf } from './origin.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { OpenSessions, SessionEnd, SessionToken } from './sessions.js';
 
 export interface ContextOptions {
   db: Database;
@@ -16,6 +18,8 @@ export interface ContextOptions {
   /** What an anonymous request becomes: the local admin (loopback-only servers), or refused. */
   anonymous: 'local-admin' | 'reject';
   rateLimiter: RateLimiter;
+  /** SSE streams are held here, to end when their token is revoked or expires, and at shutdown. */
+  sessions: OpenSessions;
 }
 
 /** The token of an HTTP request (Authorization header) or a graphql-ws connection (connectionParams). */
@@ -37,17 +41,35 @@ function unauthenticated(message: string) {
 
 /**
  * Whether a graphql-ws connection may open: its token, if any, must be valid, and anonymity
- * allowed, which a browser's socket from another web page never is (origin.ts).
+ * allowed, which a browser's socket from another web page never is (origin.ts). Open, it is
+ * held by its token (null: anonymous) until the token ends.
  */
 export function createConnectionGate(options: Pick<ContextOptions, 'db' | 'anonymous'>) {
   return async (
     connectionParams: Readonly<Record<string, unknown>> | undefined,
     header: HeaderOf,
-  ): Promise<boolean> => {
+  ): Promise<{ token: SessionToken | null } | null> => {
     const result = await authenticate(options.db, requestToken(connectionParams ? { connectionParams } : {}));
-    if (result.kind === 'token') return true;
-    return result.kind === 'anonymous' && options.anonymous === 'local-admin' && anonymousRefusal(header) === null;
+    if (result.kind === 'token') return { token: result.actor.token ?? null };
+    const anonymous =
+      result.kind === 'anonymous' && options.anonymous === 'local-admin' && anonymousRefusal(header) === null;
+    return anonymous ? { token: null } : null;
   };
+}
+
+/**
+ * Ends an SSE stream with a last event that says why, as a GraphQL error, then `complete`. Yoga
+ * may still be writing the stream's next event: after the end that write fails, harmlessly, as
+ * it would for a client that went away.
+ */
+function endEventStream(res: ServerResponse, why: SessionEnd): void {
+  res.on('error', () => {});
+  if (!res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const error = JSON.stringify({ errors: [{ message: why.message, extensions: { code: why.code } }] });
+  res.end(`event: next\ndata: ${error}\n\nevent: complete\ndata:\n\n`);
 }
 
 /** The headers of an HTTP request (Yoga's Request) or of a graphql-ws socket's upgrade request. */
@@ -58,6 +80,8 @@ function headersOf(initial: ContextInitial): HeaderOf {
 
 type ContextInitial = {
   request?: Request;
+  /** The response of an HTTP request (Yoga's server context); absent over graphql-ws. */
+  res?: ServerResponse;
   req?: { headers: Readonly<Record<string, string | string[] | undefined>> };
   connectionParams?: Readonly<Record<string, unknown>>;
 };
@@ -80,6 +104,11 @@ export function createContextFactory(options: ContextOptions) {
       throw createGraphQLError('Too many requests for this token; slow down and retry.', {
         extensions: { code: 'RATE_LIMITED', http: { status: 429, headers: { 'retry-after': '1' } } },
       });
+    }
+    const res = initial.res;
+    if (res && initial.request?.headers.get('accept')?.includes('text/event-stream')) {
+      const release = options.sessions.hold(actor.token ?? null, (why) => endEventStream(res, why));
+      res.once('close', release);
     }
     const access = createVisibility(options.db, actor);
     return { db: options.db, services: options.services, pubsub: options.pubsub, actor, access };

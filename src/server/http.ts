@@ -19,6 +19,7 @@ import { operationLogPlugin } from './operation-log.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createStaticHandler } from './static.js';
+import { OpenSessions } from './sessions.js';
 import { attachWebSocketServer } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -158,6 +159,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
   const { db, schema, logger } = options;
   let shuttingDown = false;
 
+  const sessions = new OpenSessions(options.pubsub);
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -194,6 +196,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       pubsub: options.pubsub,
       anonymous: options.anonymous,
       rateLimiter: new RateLimiter(options.rateLimitPerMinute),
+      sessions,
     }),
   });
 
@@ -268,6 +271,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       maxBufferedBytes: options.wsMaxBufferedBytes,
       onSlowConsumer: () => options.metrics?.slowConsumersClosed.inc(),
     },
+    sessions,
   );
   options.metrics?.readCohorts(() => ws.cohorts.size);
 
@@ -289,6 +293,8 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       processBound.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // Subscriptions (SSE streams, sockets) would keep the server open until the timeout.
+      sessions.endAll({ code: 'SHUTTING_DOWN', message: 'The server is shutting down; reconnect to another.' });
       await ws.close();
       const timer = setTimeout(() => {
         logger.warn(

@@ -9,6 +9,7 @@ import { isRefusal, principalKey, refusalError, type Admission } from './admissi
 import { Cohorts, mayShare, type SendSerialized } from './cohorts.js';
 import { requestToken } from './context.js';
 import { nodeHeaders, type HeaderOf } from './origin.js';
+import type { OpenSessions, SessionToken } from './sessions.js';
 
 /** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4008;
@@ -85,8 +86,10 @@ export function attachWebSocketServer(
   acceptConnection: (
     connectionParams: Readonly<Record<string, unknown>> | undefined,
     header: HeaderOf,
-  ) => Promise<boolean>,
+  ) => Promise<{ token: SessionToken | null } | null>,
   shedding: { admission: Admission; maxBufferedBytes: number; onSlowConsumer: () => void },
+  /** Each socket is held by its token here: revoked or expired, the socket closes with 4403. */
+  sessions: OpenSessions,
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload });
   // Registered before graphql-ws's own handler, so it sees each message first.
@@ -104,11 +107,18 @@ export function attachWebSocketServer(
     {
       onConnect: async (ctx) => {
         const accepted = await acceptConnection(ctx.connectionParams, nodeHeaders(ctx.extra.request.headers));
+        if (accepted) {
+          const socket = ctx.extra.socket;
+          const release = sessions.hold(accepted.token, (why) =>
+            socket.close(why.code === 'SHUTTING_DOWN' ? 1001 : 4403, why.message),
+          );
+          socket.once('close', release);
+        }
         // graphql-ws keeps the upgrade request for the socket's whole life, with its stream state
         // and raw headers; operations need only its headers and URL (the token is in connectionParams).
         const { headers, url, method } = ctx.extra.request;
         (ctx.extra as { request: unknown }).request = { headers, url, method };
-        return accepted;
+        return accepted !== null;
       },
       // A query or mutation holds a slot while it runs, as over HTTP.
       execute: async (args) => {

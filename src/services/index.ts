@@ -23,6 +23,7 @@ import { leaseCommandService, type LeaseCommandService } from './lease-commands.
 import { leaseService, type LeaseService } from './leases.js';
 import { resourceService, type ResourceService } from './resources.js';
 import { schedulingService, type SchedulingService } from './scheduling.js';
+import { tokenService, type TokenService } from './tokens.js';
 
 export type { Actor } from './actor.js';
 export type { PassObserver } from '../allocator/context.js';
@@ -42,6 +43,8 @@ export interface ServicesDeps {
   worker?: Partial<Omit<WorkerOptions, 'workerId'>>;
   /** Called after a commit that made work due at `runAt`, so that other processes can be told. */
   onWake?: (runAt: Date) => void;
+  /** Called after a token's revocation has committed, so that every process ends its connections. */
+  onTokenRevoked?: (tokenId: number) => void;
   /** Host transports: `local` runs commands on this machine, so it is off unless enabled. */
   transports?: { allowLocal?: boolean; stateDir?: string };
   /** Told of each scheduling pass this process runs (metrics). */
@@ -60,6 +63,7 @@ export interface Services {
   blueprints: BlueprintService;
   authorizations: AuthorizationService;
   credentials: CredentialService;
+  tokens: TokenService;
   leaseCommands: LeaseCommandService;
   scheduling: SchedulingService;
   worker: {
@@ -117,6 +121,7 @@ export function createServices(deps: ServicesDeps): Services {
     blueprints: blueprintService(allocator),
     authorizations: authorizationService(allocator),
     credentials: credentialService(deps.db),
+    tokens: tokenService(deps.db, deps.onTokenRevoked),
     leaseCommands: leaseCommandService(allocator),
     scheduling: schedulingService(allocator),
     registry,

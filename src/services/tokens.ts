@@ -40,7 +40,7 @@ export interface TokenService {
   revoke(actor: Actor, tokenId: number): Promise<Result<ApiToken>>;
 }
 
-export function tokenService(db: Database): TokenService {
+export function tokenService(db: Database, revoked: (tokenId: number) => void = () => {}): TokenService {
   return {
     async create(actor, input) {
       const parsed = tokenInput.safeParse(input, inputMessages);
@@ -49,6 +49,16 @@ export function tokenService(db: Database): TokenService {
       const scopes = [...new Set(parsed.data.scopes ?? DEFAULT_SCOPES)];
       if (expiresAt && expiresAt <= new Date())
         return fail(validationError(['expiresAt'], 'expiresAt must be in the future'));
+      // A token never makes one that outlives it: that would be more than it has.
+      const ceiling = actor.token?.expiresAt ?? null;
+      if (ceiling && expiresAt && expiresAt > ceiling)
+        return fail(
+          validationError(
+            ['expiresAt'],
+            `expiresAt must be no later than ${ceiling.toISOString()}, when the token creating it expires`,
+          ),
+        );
+      const expires = expiresAt ?? ceiling;
       const forSelf = principalName === undefined || principalName === actor.name;
       const refused = may(actor, {
         kind: 'token.create',
@@ -76,7 +86,14 @@ export function tokenService(db: Database): TokenService {
       }
       const { token, hash, prefix } = generateToken();
       const apiToken = await db.prisma.apiToken.create({
-        data: { principalId: principal.id, name, tokenHash: hash, prefix, scopes, ...(expiresAt ? { expiresAt } : {}) },
+        data: {
+          principalId: principal.id,
+          name,
+          tokenHash: hash,
+          prefix,
+          scopes,
+          ...(expires ? { expiresAt: expires } : {}),
+        },
       });
       return ok({ token, apiToken });
     },
@@ -86,7 +103,9 @@ export function tokenService(db: Database): TokenService {
       const refused = may(actor, { kind: 'token.revoke', token: apiToken });
       if (refused) return fail(refused);
       if (apiToken.revokedAt) return ok(apiToken);
-      return ok(await db.prisma.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } }));
+      const updated = await db.prisma.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } });
+      revoked(tokenId);
+      return ok(updated);
     },
   };
 }

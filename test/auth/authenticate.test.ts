@@ -19,10 +19,16 @@ describeEachDatabase('authenticate', (kind) => {
   });
 
   it("resolves a token to its principal, with the token's scopes", async () => {
-    const { principal, token } = await principalWithToken(db, 'reader', { scopes: ['READ'] });
+    const { principal, token, row } = await principalWithToken(db, 'reader', { scopes: ['READ'] });
     expect(await authenticate(db, token)).toEqual({
       kind: 'token',
-      actor: { principalId: principal.id, name: 'reader', principalIsAdmin: false, scopes: ['READ'] },
+      actor: {
+        principalId: principal.id,
+        name: 'reader',
+        principalIsAdmin: false,
+        scopes: ['READ'],
+        token: { id: row.id, expiresAt: null },
+      },
     });
     const admin = await principalWithToken(db, 'root', { isAdmin: true });
     expect(await authenticate(db, admin.token)).toMatchObject({
