@@ -5,6 +5,7 @@ import { BlueprintNode } from './blueprint.js';
 import { builder } from './builder.js';
 import { domainErrors, unwrap } from './errors.js';
 import { databaseId, visibleNode } from './ids.js';
+import { idCursors, keyset } from './keyset.js';
 import { PrincipalNode } from './principal.js';
 
 const AuthorizationStateEnum = builder.enumType(AuthorizationBlueprintState, {
@@ -81,15 +82,14 @@ builder.queryField('authorizations', (t) =>
       blueprintId: t.arg.globalID({ for: BlueprintNode }),
       state: t.arg({ type: AuthorizationStateEnum }),
     },
+    ...idCursors('Int'),
     resolve: (query, _root, args, ctx) =>
-      ctx.db.prisma.authorization.findMany({
-        ...query,
-        where: {
+      ctx.db.prisma.authorization.findMany(
+        keyset(query, {
           ...visibleWhere(ctx.actor, 'Authorization'),
           ...(args.blueprintId ? { blueprintId: databaseId(args.blueprintId) ?? -1 } : {}),
           ...(args.state ? { blueprintState: args.state } : {}),
-        },
-        orderBy: { id: 'asc' },
-      }),
+        }),
+      ),
   }),
 );

@@ -5,6 +5,7 @@ import { blueprintPrincipalName } from '../allocator/blueprint-principal.js';
 import { builder } from './builder.js';
 import { domainErrors, unwrap } from './errors.js';
 import { databaseId, visibleNode } from './ids.js';
+import { idCursors, keyset } from './keyset.js';
 
 export const BlueprintNode = builder.prismaNode('Blueprint', {
   id: { field: 'id' },
@@ -44,9 +45,16 @@ export const BlueprintNode = builder.prismaNode('Blueprint', {
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-    resources: t.relatedConnection('resources', {
+    // Not a relatedConnection: that one pages inside the parent's query, with Prisma's cursor,
+    // which no option of it replaces by an id range (see keyset.ts). One query per blueprint.
+    resources: t.prismaConnection({
+      type: 'Resource',
       cursor: 'id',
-      query: (_args, ctx) => ({ where: visibleWhere(ctx.actor, 'Resource'), orderBy: { id: 'asc' } }),
+      ...idCursors('Int'),
+      resolve: (query, blueprint, _args, ctx) =>
+        ctx.db.prisma.resource.findMany(
+          keyset(query, { AND: [{ blueprintId: blueprint.id }, visibleWhere(ctx.actor, 'Resource')] }),
+        ),
     }),
     authorizations: t.relation('authorizations', {
       query: (_args, ctx) => ({ where: visibleWhere(ctx.actor, 'Authorization'), orderBy: { id: 'asc' } }),
@@ -84,16 +92,15 @@ builder.queryFields((t) => ({
       resourceType: t.arg.string(),
       disabled: t.arg.boolean(),
     },
+    ...idCursors('Int'),
     resolve: (query, _root, args, ctx) =>
-      ctx.db.prisma.blueprint.findMany({
-        ...query,
-        where: {
+      ctx.db.prisma.blueprint.findMany(
+        keyset(query, {
           AND: [visibleWhere(ctx.actor, 'Blueprint')],
           ...(args.resourceType ? { resourceType: args.resourceType } : {}),
           ...(typeof args.disabled === 'boolean' ? { disabled: args.disabled } : {}),
-        },
-        orderBy: { id: 'asc' },
-      }),
+        }),
+      ),
   }),
 }));
 

@@ -11,6 +11,7 @@ import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
 import { changeCursorOf, changedRows } from './changed-rows.js';
 import { keptAlive } from './keep-alive.js';
+import { idCursors, keyset } from './keyset.js';
 import { PrincipalNode } from './principal.js';
 
 export const LeaseNode = builder.prismaNode('Lease', {
@@ -103,8 +104,8 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Leases you can see (all for admins, your own otherwise), oldest first.',
     args: { filter: t.arg({ type: LeaseFilter }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.db.prisma.lease.findMany({ ...query, where: leaseWhere(ctx, args.filter), orderBy: { id: 'asc' } }),
+    ...idCursors('Int'),
+    resolve: (query, _root, args, ctx) => ctx.db.prisma.lease.findMany(keyset(query, leaseWhere(ctx, args.filter))),
   }),
 }));
 

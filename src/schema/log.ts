@@ -1,6 +1,7 @@
 import { visibleWhere } from '../access/policy.js';
 import { builder } from './builder.js';
 import { databaseId } from './ids.js';
+import { idCursors, keyset } from './keyset.js';
 
 export const LogNode = builder.prismaObject('Log', {
   description: 'An event on a blueprint, resource or lease: every status change writes one.',
@@ -34,21 +35,20 @@ builder.queryField('logs', (t) =>
       resourceId: t.arg.globalID(),
       blueprintId: t.arg.globalID(),
     },
+    ...idCursors('BigInt'),
     resolve: (query, _root, args, ctx) => {
       const idOf = (arg: { id: string } | null | undefined) => (arg ? (databaseId(arg) ?? -1) : undefined);
       const leaseId = idOf(args.leaseId);
       const resourceId = idOf(args.resourceId);
       const blueprintId = idOf(args.blueprintId);
-      return ctx.db.prisma.log.findMany({
-        ...query,
-        where: {
+      return ctx.db.prisma.log.findMany(
+        keyset(query, {
           ...(leaseId !== undefined ? { leaseId } : {}),
           ...(resourceId !== undefined ? { resourceId } : {}),
           ...(blueprintId !== undefined ? { blueprintId } : {}),
           AND: [visibleWhere(ctx.actor, 'Log')],
-        },
-        orderBy: { id: 'asc' },
-      });
+        }),
+      );
     },
   }),
 );

@@ -9,6 +9,7 @@ import { ResourceFilter, resourceWhere } from './filters.js';
 import { databaseId, visibleNode } from './ids.js';
 import { LogNode } from './log.js';
 import { changeCursorOf, changedRows } from './changed-rows.js';
+import { idCursors, keyset } from './keyset.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
@@ -46,12 +47,16 @@ export const ResourceNode = builder.prismaNode('Resource', {
         "Draining because its blueprint's config took it out of service (a host-pool binding's `maintenance`): clearing that undrains it.",
     }),
     blueprint: t.relation('blueprint'),
-    leases: t.relatedConnection('leases', {
+    // Not a relatedConnection: that one pages inside the parent's query, with Prisma's cursor,
+    // which no option of it replaces by an id range (see keyset.ts). One query per resource.
+    leases: t.prismaConnection({
+      type: 'Lease',
       cursor: 'id',
-      query: (_args, ctx) => ({
-        where: visibleWhere(ctx.actor, 'Lease'),
-        orderBy: { id: 'asc' },
-      }),
+      ...idCursors('Int'),
+      resolve: (query, resource, _args, ctx) =>
+        ctx.db.prisma.lease.findMany(
+          keyset(query, { AND: [{ resourceId: resource.id }, visibleWhere(ctx.actor, 'Lease')] }),
+        ),
     }),
   }),
 });
@@ -73,8 +78,9 @@ builder.queryFields((t) => ({
     cursor: 'id',
     description: 'Resources you can see (all for admins, those your leases hold otherwise), oldest first.',
     args: { filter: t.arg({ type: ResourceFilter }) },
+    ...idCursors('Int'),
     resolve: (query, _root, args, ctx) =>
-      ctx.db.prisma.resource.findMany({ ...query, where: resourceWhere(ctx, args.filter), orderBy: { id: 'asc' } }),
+      ctx.db.prisma.resource.findMany(keyset(query, resourceWhere(ctx, args.filter))),
   }),
 }));
 
