@@ -322,6 +322,40 @@ describeEachDatabase('lease holders', (kind) => {
     expect(back.transferLease.lease?.fence).toBeGreaterThan(after.fence!);
   });
 
+  it('a lease handed over does not take its recipient past its quota', async () => {
+    const transfer = `mutation ($id: ID!, $to: ID!) { transferLease(id: $id, toPrincipalId: $to) {
+      __typename ... on Error { message } } }`;
+    const quota = `mutation ($p: ID!, $n: Int) { setQuota(principalId: $p, resourceType: "host", maxLeases: $n) { __typename } }`;
+    await call('admin', quota, { p: gid('Principal', principals.bob), n: 1 });
+    try {
+      const first = await activeLease('alice');
+      const second = await activeLease('alice');
+      expect(
+        (
+          await call<{ transferLease: unknown }>('alice', transfer, {
+            id: first.id,
+            to: gid('Principal', principals.bob),
+          })
+        ).transferLease,
+      ).toEqual({ __typename: 'TransferLeasePayload' });
+      // bob holds one live host lease, his quota: the second is refused and stays alice's.
+      expect(
+        (
+          await call<{ transferLease: unknown }>('alice', transfer, {
+            id: second.id,
+            to: gid('Principal', principals.bob),
+          })
+        ).transferLease,
+      ).toEqual({
+        __typename: 'ConflictError',
+        message: `principal ${principals.bob} is at its quota of 1 live leases of host`,
+      });
+      expect(await leaseRow(second.id)).toMatchObject({ ownerId: principals.alice, fence: second.lease.fence });
+    } finally {
+      await call('admin', quota, { p: gid('Principal', principals.bob), n: null });
+    }
+  });
+
   async function runCommand(
     who: Who,
     variables: { lease: string; argv: string[]; fence: number | null },

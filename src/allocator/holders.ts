@@ -64,6 +64,7 @@ export type TransferOutcome =
   | { kind: 'not-found' }
   | { kind: 'not-live'; lease: Lease }
   | { kind: 'recipient-not-authorized'; blueprintId: number }
+  | { kind: 'recipient-at-quota'; resourceType: string; quota: number }
   | { kind: 'no-recipient' };
 
 /**
@@ -81,6 +82,19 @@ export async function transferLease(
   allowed: (lease: Lease) => boolean,
 ): Promise<TransferOutcome | { kind: 'refused'; lease: Lease }> {
   return inUpdateTransaction(deps, async (ctx) => {
+    // A recipient with a quota of the lease's type must not pass it by being handed leases: its
+    // live leases are counted under the type's turn, which every scheduling pass of the type
+    // holds while it grants, so that a pass and a transfer cannot both count the same room. The
+    // turn is taken before the lease's lock, in the order a pass takes them; without a quota no
+    // turn is needed, and a transfer does not wait for the type's running pass.
+    const [kind] = await ctx.tx.$queryRaw<{ resourceType: string; hasQuota: boolean }[]>`
+      SELECT l."resourceType", EXISTS (SELECT 1 FROM "Quota" q
+        WHERE q."principalId" = ${toPrincipalId} AND q."resourceType" = l."resourceType") AS "hasQuota"
+      FROM "Lease" l WHERE l.id = ${leaseId}`;
+    if (!kind) return { kind: 'not-found' as const };
+    if (kind.hasQuota)
+      await ctx.tx.$queryRaw`
+        SELECT 1 FROM "ResourceTypeQueue" WHERE "resourceType" = ${kind.resourceType} FOR NO KEY UPDATE`;
     const [lease] = await ctx.tx.$queryRaw<Lease[]>`SELECT * FROM "Lease" WHERE id = ${leaseId} FOR NO KEY UPDATE`;
     if (!lease) return { kind: 'not-found' as const };
     if (!allowed(lease)) return { kind: 'refused' as const, lease };
@@ -95,6 +109,16 @@ export async function transferLease(
       FROM "Principal" p, "Resource" r WHERE p.id = ${toPrincipalId} AND r.id = ${lease.resourceId}`;
     if (!recipient) return { kind: 'no-recipient' as const };
     if (!recipient.authorized) return { kind: 'recipient-not-authorized' as const, blueprintId: recipient.blueprintId };
+    if (kind.hasQuota) {
+      const [room] = await ctx.tx.$queryRaw<{ quota: number | null; live: number }[]>`
+        SELECT (SELECT q."maxLeases" FROM "Quota" q
+                WHERE q."principalId" = ${toPrincipalId} AND q."resourceType" = ${lease.resourceType}) AS quota,
+               (SELECT count(*)::int FROM "Lease" l
+                WHERE l."resourceType" = ${lease.resourceType} AND l."ownerId" = ${toPrincipalId}
+                  AND l.status IN ('ACQUIRED', 'ACTIVE') AND l.id <> ${leaseId}) AS live`;
+      if (room && room.quota !== null && room.live + 1 > room.quota)
+        return { kind: 'recipient-at-quota' as const, resourceType: lease.resourceType, quota: room.quota };
+    }
     const data = { fromPrincipalId: lease.ownerId, toPrincipalId, byPrincipalId };
     const [row] = await ctx.tx.$queryRaw<(Lease & { __log: bigint })[]>`
       WITH f AS (

@@ -2,7 +2,14 @@ import { z } from 'zod';
 import type { Lease, Log } from '../generated/prisma/client.js';
 import { loadBlueprint } from '../allocator/blueprints.js';
 import type { AllocatorDeps } from '../allocator/context.js';
-import { illegalTransition, notAuthorized, notFound, validationError, type DomainError } from '../allocator/errors.js';
+import {
+  conflict,
+  illegalTransition,
+  notAuthorized,
+  notFound,
+  validationError,
+  type DomainError,
+} from '../allocator/errors.js';
 import { rawQueries } from '../db/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { implementationsSql, requestGang, requestLease, requestRelease } from '../allocator/requests.js';
@@ -377,6 +384,12 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           return fail(stuck(outcome.lease, 'only an ACQUIRED or ACTIVE lease can be handed off'));
         case 'no-recipient':
           return fail(validationError(['toPrincipalId'], `principal ${toPrincipalId} does not exist`));
+        case 'recipient-at-quota':
+          return fail(
+            conflict(
+              `principal ${toPrincipalId} is at its quota of ${outcome.quota} live leases of ${outcome.resourceType}`,
+            ),
+          );
         case 'recipient-not-authorized':
           return fail(
             validationError(
