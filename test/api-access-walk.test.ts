@@ -69,7 +69,12 @@ async function activeLease(who: 'alice' | 'bob', attributes: Record<string, unkn
 beforeAll(async () => {
   db = await createTestDatabase('pglite');
   // The walk's selections are as big as the schema: the limits on query size are the walk's to lift.
-  const config = { ...loadConfig({}), maxQueryDepth: 100, maxQueryCost: 1_000_000_000, maxQueryTokens: 100_000 };
+  const config = {
+    ...loadConfig({}),
+    maxQueryDepth: 100,
+    maxQueryCost: Number.MAX_SAFE_INTEGER,
+    maxQueryTokens: 100_000,
+  };
   app = await serve(db, { ...config, port: 0, shutdownTimeoutMs: 2_000, allowLocalAnonymous: false }, quiet);
   const admin = await principalWithToken(db, 'admin', { isAdmin: true });
   const a = await principalWithToken(db, 'alice-marker');

@@ -173,6 +173,111 @@ describe('deeply nested variables', () => {
   });
 });
 
+describe('deeply nested literals', () => {
+  const tooDeep = 'Input is nested more than 32 levels deep.';
+  /** `levels` objects nested in one another, as a GraphQL literal and as the same JSON value. */
+  const nested = (levels: number) => ({
+    literal: `${'{ a: '.repeat(levels)}"x"${' }'.repeat(levels)}`,
+    value: Array.from({ length: levels }).reduce<unknown>((inner) => ({ a: inner }), 'x'),
+  });
+  // The filter is at depth 1 and its attributes at 2: the innermost of n objects there is at n + 1.
+  const filterQuery = (attributes: string) => `{ leases(filter: { attributes: ${attributes} }) { edges { cursor } } }`;
+  const filterVariable = 'query ($f: LeaseFilter) { leases(filter: $f) { edges { cursor } } }';
+
+  it('a literal nested 200 deep is refused with the variables’ error, and nothing is stored', async () => {
+    const before = await rows();
+    const list = `${'['.repeat(200)}1${']'.repeat(200)}`;
+    const { body } = await call(
+      `mutation { requestLease(input: { resourceType: "host", attributes: { k: ${list} } }) { __typename } }`,
+    );
+    expect(body.data).toBeUndefined();
+    expect(body.errors).toEqual([
+      expect.objectContaining({ message: tooDeep, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
+    ]);
+    expect(await rows()).toEqual(before);
+  });
+
+  it('a literal, a variable and a default get the same answer: 31 levels in the attributes accepted, 32 refused', async () => {
+    const answers = async (levels: number) => {
+      const { literal, value } = nested(levels);
+      const bodies = [
+        (await call(filterQuery(literal))).body,
+        (await call(filterVariable, { f: { attributes: value } })).body,
+        (await call(`query ($f: LeaseFilter = { attributes: ${literal} }) { leases(filter: $f) { edges { cursor } } }`))
+          .body,
+      ];
+      return bodies.map((body) => body.errors?.map((e) => [e.message, e.extensions?.['code']]) ?? body.data);
+    };
+    const accepted = { leases: { edges: [] } };
+    expect(await answers(31)).toEqual([accepted, accepted, accepted]);
+    const refusal = [[tooDeep, 'BAD_USER_INPUT']];
+    expect(await answers(32)).toEqual([refusal, refusal, refusal]);
+  });
+
+  it('a variable inside a literal counts from its place there', async () => {
+    // Three levels of literal, then the variable's value: 30 objects deep would end at 33.
+    const query = 'query ($v: JSON) { leases(filter: { attributes: { a: { a: $v } } }) { edges { cursor } } }';
+    const refused = await call(query, { v: nested(30).value });
+    expect(refused.body.errors?.[0]).toMatchObject({ message: tooDeep, extensions: { code: 'BAD_USER_INPUT' } });
+    const inside = await call(query, { v: nested(29).value });
+    expect(inside.body).toEqual({ data: { leases: { edges: [] } } });
+    // Its default likewise.
+    const withDefault = await call(
+      `query ($v: JSON = ${nested(30).literal}) { leases(filter: { attributes: { a: { a: $v } } }) { edges { cursor } } }`,
+    );
+    expect(withDefault.body.errors?.[0]).toMatchObject({ message: tooDeep, extensions: { code: 'BAD_USER_INPUT' } });
+  });
+});
+
+describe('lone UTF-16 surrogates', () => {
+  const request = 'mutation ($i: RequestLeaseInput!) { requestLease(input: $i) { __typename } }';
+  const refused = (body: { errors?: GraphQLErrorShape[] }) => {
+    expect(body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    expect(body.errors?.[0]?.message).toMatch(/surrogate/);
+  };
+
+  it.each([
+    ['a high one in an attribute value', { resourceType: 'x', attributes: { k: '\ud800' } }],
+    ['a low one in an attribute value', { resourceType: 'x', attributes: { k: 'a\udc00b' } }],
+    ['one in an attribute key', { resourceType: 'x', attributes: { ['k\ud800']: 'v' } }],
+    ['one deep in a value', { resourceType: 'x', attributes: { k: [{ j: ['\udbff'] }] } }],
+    ['a pair reversed', { resourceType: 'x', attributes: { k: '\ude00\ud83d' } }],
+    ['one in a string argument', { resourceType: 'x\ud800' }],
+  ])('%s of a variable is refused as bad input, and nothing is stored', async (_name, input) => {
+    const before = await rows();
+    refused((await call(request, { i: input })).body);
+    expect(await rows()).toEqual(before);
+  });
+
+  it('are refused over graphql-ws too; a literal cannot hold one (the parser refuses it); a pair is accepted', async () => {
+    const before = await rows();
+    const client = wsClient(app.graphqlUrl, { token });
+    try {
+      const result = await new Promise<unknown>((resolve) => {
+        client.subscribe(
+          { query: request, variables: { i: { resourceType: 'x', attributes: { k: '\ud800' } } } },
+          { next: resolve, error: resolve, complete: () => {} },
+        );
+      });
+      refused(result as { errors?: GraphQLErrorShape[] });
+    } finally {
+      await client.dispose();
+    }
+    // Escaped or raw, a lone surrogate in a literal is a syntax error, never a write.
+    for (const literal of ['"\\ud800"', '"\\udc00"', '"\\u{D800}"', '"\ud800"']) {
+      const { status, body } = await call(
+        `mutation { requestLease(input: { resourceType: "x", attributes: { k: ${literal} } }) { __typename } }`,
+      );
+      expect(status).toBeLessThan(500);
+      expect(body.data).toBeUndefined();
+      expect(body.errors?.[0]?.message).not.toMatch(/Unexpected error/);
+    }
+    expect(await rows()).toEqual(before);
+    const pair = await call(request, { i: { resourceType: 'x', attributes: { 'k\ud83d\ude00': '\ud83d\ude00' } } });
+    expect(pair.body.data?.['requestLease']?.__typename).toBe('RequestLeasePayload');
+  });
+});
+
 describe('lease attribute limits (LEASE_ATTRIBUTES_* settings)', () => {
   const request =
     'mutation ($a: JSON) { requestLease(input: { resourceType: "host", attributes: $a }) { __typename ... on ValidationError { message path } } }';

@@ -7,6 +7,7 @@ import { loadConfig, type Config } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { graphqlRequest } from './support/http.js';
+import { wsClient } from './support/ws.js';
 
 const quiet = createLogger('error', () => {});
 const query = '{ leases { edges { node { id } } } }';
@@ -173,5 +174,82 @@ describe('limits', () => {
     expect(statuses.filter((status) => status === 200).length).toBeGreaterThanOrEqual(25);
     expect(statuses.filter((status) => status === 200).length).toBeLessThanOrEqual(34);
     expect(statuses.at(-1)).toBe(429);
+  });
+});
+
+describe('query cost limit', () => {
+  // Pages of 100 blueprints, each with 100 resources, each with 100 leases, each with its log.
+  const costly = (first: (level: number) => string) =>
+    `blueprints${first(0)} { edges { node { resources${first(1)} { edges { node { leases${first(2)} { edges { node { logs { type data } } } } } } } } } }`;
+  const cases: [string, string, Record<string, unknown>][] = [
+    ['literals', `{ ${costly(() => '(first: 100)')} }`, {}],
+    ['variables', `query ($n: Int) { ${costly(() => '(first: $n)')} }`, { n: 100 }],
+    [
+      'one variable per page',
+      `query ($a: Int, $b: Int, $c: Int) { ${costly((l) => `(first: $${'abc'[l]})`)} }`,
+      { a: 100, b: 100, c: 100 },
+    ],
+    ['last, as a variable', `query ($n: Int) { ${costly(() => '(last: $n)')} }`, { n: 100 }],
+    ['variable defaults', `query ($n: Int = 100) { ${costly(() => '(first: $n)')} }`, {}],
+    ['a null variable (the default page)', `query ($n: Int) { ${costly(() => '(first: $n)')} }`, { n: null }],
+    ['page sizes omitted (the default page)', `{ ${costly(() => '')} }`, {}],
+    [
+      'a page past the maximum (served as the maximum)',
+      `query ($n: Int) { ${costly(() => '(first: $n)')} }`,
+      { n: 1e6 },
+    ],
+  ];
+  const refusal = expect.objectContaining({
+    message: expect.stringMatching(/^Query Cost limit of 20000 exceeded, found \d+\.$/) as unknown,
+    extensions: expect.objectContaining({ code: 'QUERY_TOO_COSTLY' }) as unknown,
+  }) as unknown;
+  let db: TestDatabase;
+  let app: App;
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    app = await start(db, {});
+  });
+  afterAll(async () => {
+    await app.close();
+    await db.dispose();
+  });
+
+  const overWs = (payload: { query: string; variables?: Record<string, unknown> }) => {
+    const client = wsClient(app.graphqlUrl);
+    return new Promise<unknown>((resolve) => {
+      client.subscribe(payload, { next: resolve, error: resolve, complete: () => resolve('completed') });
+    }).finally(() => client.dispose());
+  };
+
+  it.each(cases)('is not bypassed by %s: refused over HTTP, before it runs', async (_name, query, variables) => {
+    const { body } = await graphqlRequest(app.graphqlUrl, query, variables);
+    expect(body.data).toBeUndefined();
+    expect(body.errors).toEqual([refusal]);
+  });
+
+  it.each(cases)('is not bypassed by %s: refused over graphql-ws', async (_name, query, variables) => {
+    expect(await overWs({ query, variables })).toEqual({ errors: [refusal] });
+  });
+
+  it('refuses a costly subscription over graphql-ws', async () => {
+    const query = `subscription ($n: Int) { leasesChanged { resource { leases(first: $n) { edges { node { logs { type } } } } } } }`;
+    expect(await overWs({ query, variables: { n: 100 } })).toEqual({ errors: [refusal] });
+  });
+
+  it('a refused mutation is not executed: nothing is stored', async () => {
+    const before = await db.prisma.lease.count();
+    const query = `mutation ($n: Int) { requestLease(input: { resourceType: "host" }) { ... on RequestLeasePayload {
+      leases { resource { leases(first: $n) { edges { node { logs { type } } } } } } } } }`;
+    const { body } = await graphqlRequest(app.graphqlUrl, query, { n: 100 });
+    expect(body.errors).toEqual([refusal]);
+    expect(await db.prisma.lease.count()).toBe(before);
+  });
+
+  it('a cheap query with variables still runs, over HTTP and graphql-ws', async () => {
+    const query = 'query ($n: Int) { leases(first: $n) { edges { node { id logs { type } } } } }';
+    expect((await graphqlRequest(app.graphqlUrl, query, { n: 3 })).body).toEqual({ data: { leases: { edges: [] } } });
+    expect(await overWs({ query, variables: { n: 3 } })).toEqual({ data: { leases: { edges: [] } } });
+    // The same shape with a larger page is refused: the variable is what is weighed.
+    expect((await graphqlRequest(app.graphqlUrl, query, { n: 100 })).body.errors).toEqual([refusal]);
   });
 });

@@ -2,6 +2,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { inputChecks } from './input-checks.js';
+import { costOptions, queryCostLimit } from './query-cost.js';
 
 export interface QueryLimits {
   maxDepth: number;
@@ -12,12 +13,16 @@ export interface QueryLimits {
   maxTokens: number;
 }
 
-/** Depth, cost, alias, directive and token limits (graphql-armor), and introspection on or off. */
+/**
+ * Depth, alias, directive and token limits (graphql-armor), the cost limit (ours, where the
+ * variables are known: see query-cost.ts), and introspection on or off.
+ */
 export function limitPlugins(limits: QueryLimits): Plugin[] {
   const plugins: Plugin[] = [
     EnvelopArmorPlugin({
       maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, exposeLimits: true },
-      costLimit: { maxCost: limits.maxCost, exposeLimits: true },
+      // Its estimate is a validation rule, blind to variables: `first: $n` weighed as 1.
+      costLimit: { enabled: false },
       maxAliases: { n: 30, exposeLimits: true },
       maxDirectives: { n: 30, exposeLimits: true },
       maxTokens: { n: limits.maxTokens, exposeLimits: true },
@@ -25,6 +30,7 @@ export function limitPlugins(limits: QueryLimits): Plugin[] {
       blockFieldSuggestion: { enabled: !limits.introspection },
     }) as Plugin,
     inputChecks(limits.maxInputDepth),
+    queryCostLimit(costOptions(limits.maxCost)),
   ];
   // A deeply nested literal overflows the parser's stack before any limit is checked: that is the
   // client's mistake (400), not a server error.
