@@ -4,16 +4,31 @@ import { defaultAllocatorOptions, type LeaseAttributeLimits } from './allocator/
 import { projectRoot } from './db/migrations-folder.js';
 import { defaultLogFormat, type LogFormat } from './logger.js';
 
-const port = z.coerce
-  .number({ error: 'must be a whole number' })
-  .int('must be a whole number')
-  .min(0, 'must be between 0 and 65535')
-  .max(65535, 'must be between 0 and 65535');
+const WHOLE = 'must be a whole number';
 
-const positiveInt = z.coerce
-  .number({ error: 'must be a whole number' })
-  .int('must be a whole number')
-  .positive('must be at least 1');
+/**
+ * A number variable: plain decimal digits (a fraction too with `fraction`), blanks around them
+ * allowed, a leading minus left to `check`'s range. Any other text, the empty string included,
+ * reaches `check` as text and fails as not a number: z.coerce took "" and " " for 0, 0x1005 for
+ * 4101, 4.5e3 for 4500.
+ */
+function numberVariable(check: (number: z.ZodNumber) => z.ZodNumber, { fraction = false } = {}) {
+  const plain = fraction ? /^\s*-?(?:\d+\.?\d*|\.\d+)\s*$/ : /^\s*-?\d+\s*$/;
+  const number = fraction ? z.number({ error: 'must be a number' }) : z.number({ error: WHOLE }).int(WHOLE);
+  return z.preprocess(
+    (value) => (typeof value === 'string' && plain.test(value) ? Number(value) : value),
+    check(number),
+  );
+}
+
+const port = numberVariable((number) =>
+  number.min(0, 'must be between 0 and 65535').max(65535, 'must be between 0 and 65535'),
+);
+
+const positiveInt = numberVariable((number) => number.positive('must be at least 1'));
+
+/** A name or a path: blanks alone are empty too. */
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 const postgresUrl = z
   .string()
@@ -29,7 +44,7 @@ const attributeDefaults = defaultAllocatorOptions.leaseAttributeLimits;
 
 const schema = z.object({
   PORT: port.default(4000),
-  HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  HOST: nonEmpty.default('127.0.0.1'),
   DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
   REDIS_URL: z.preprocess(
     emptyAsUndefined,
@@ -38,21 +53,11 @@ const schema = z.object({
       .refine((value) => /^rediss?:\/\/.+/.test(value), 'must be a redis:// or rediss:// URL')
       .optional(),
   ),
-  DATA_DIR: z
-    .string()
-    .min(1, 'must not be empty')
-    .default(resolve(projectRoot, 'data', 'pglite')),
-  SSH_STATE_DIR: z
-    .string()
-    .min(1, 'must not be empty')
-    .default(resolve(projectRoot, 'data', 'ssh')),
+  DATA_DIR: nonEmpty.default(resolve(projectRoot, 'data', 'pglite')),
+  SSH_STATE_DIR: nonEmpty.default(resolve(projectRoot, 'data', 'ssh')),
   DATABASE_POOL_SIZE: positiveInt.default(10),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
-  WORKER_CONCURRENCY: z.coerce
-    .number({ error: 'must be a whole number' })
-    .int('must be a whole number')
-    .min(0, 'must be 0 (no worker) or more')
-    .default(4),
+  WORKER_CONCURRENCY: numberVariable((number) => number.min(0, 'must be 0 (no worker) or more')).default(4),
   ALLOW_LOCAL_ANONYMOUS: boolean.default(true),
   ALLOW_LOCAL_TRANSPORT: boolean.default(false),
   CORS_ORIGINS: z
@@ -76,7 +81,7 @@ const schema = z.object({
     ),
   INTROSPECTION: boolean.default(true),
   MAX_QUERY_DEPTH: positiveInt.default(12),
-  MAX_QUERY_COST: positiveInt.default(5_000),
+  MAX_QUERY_COST: positiveInt.default(20_000),
   MAX_INPUT_DEPTH: positiveInt.default(32),
   MAX_QUERY_TOKENS: positiveInt.default(5_000),
   LEASE_ATTRIBUTES_MAX_KEYS: positiveInt.default(attributeDefaults.maxKeys),
@@ -87,22 +92,17 @@ const schema = z.object({
   // Unset: 10 ms on the embedded database, 0 on PostgreSQL (app.ts).
   SCHEDULING_PASS_GAP_MS: z.preprocess(
     emptyAsUndefined,
-    z.coerce
-      .number({ error: 'must be a whole number' })
-      .int('must be a whole number')
-      .min(0, 'must be 0 or more')
-      .max(1_000, 'must be at most 1000')
-      .optional(),
+    numberVariable((number) => number.min(0, 'must be 0 or more').max(1_000, 'must be at most 1000')).optional(),
   ),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   MAX_IN_FLIGHT: positiveInt.default(64),
   MAX_IN_FLIGHT_PER_PRINCIPAL: positiveInt.default(32),
   ADAPTIVE_IN_FLIGHT: boolean.default(true),
   MIN_IN_FLIGHT: positiveInt.default(8),
-  IN_FLIGHT_LATENCY_TOLERANCE: z.coerce
-    .number({ error: 'must be a number' })
-    .min(1, 'must be at least 1 (the uncontended latency)')
-    .default(2),
+  IN_FLIGHT_LATENCY_TOLERANCE: numberVariable(
+    (number) => number.min(1, 'must be at least 1 (the uncontended latency)'),
+    { fraction: true },
+  ).default(2),
   EVENT_LOOP_LAG_LIMIT_MS: positiveInt.default(50),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(4_194_304),
   JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
@@ -122,7 +122,7 @@ const schema = z.object({
       .refine((value) => /^https?:\/\/.+/.test(value), 'must be an http:// or https:// URL')
       .optional(),
   ),
-  OTEL_SERVICE_NAME: z.string().min(1, 'must not be empty').default('drydock'),
+  OTEL_SERVICE_NAME: nonEmpty.default('drydock'),
 });
 
 export type Config = {

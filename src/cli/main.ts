@@ -40,7 +40,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
           : `unknown flag ${name} before the command; run drydock --help for the commands and their flags`,
         ExitCode.usage,
       );
-    if (!command) throw new UsageError(`unknown command "${name}"; run drydock --help for the list`);
+    // Not a UsageError: its hint would point at `drydock ${name} --help`, which does not exist.
+    if (!command) throw new CliError(`unknown command "${name}"; run drydock --help for the list`, ExitCode.usage);
     // A group's flags follow its subcommand's name (`drydock blueprint list --json`).
     const at = command.subcommands?.some((c) => c.name === afterName[0]) ? 1 : 0;
     return await command.run([...afterName.slice(0, at), ...flags, ...afterName.slice(at)], io);

@@ -5,6 +5,8 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { lockDataDir } from './data-dir-lock.js';
+import type { Logger } from '../logger.js';
 
 export type DatabaseKind = 'postgresql' | 'pglite';
 
@@ -16,6 +18,8 @@ export interface DatabaseOptions {
   /** PostgreSQL schema to work in (tests isolate themselves this way). */
   schema?: string | undefined;
   poolSize?: number | undefined;
+  /** Where a connection the database dropped while idle is reported (the service's log); stderr without one. */
+  logger?: Pick<Logger, 'warn'> | undefined;
 }
 
 export interface Database {
@@ -40,10 +44,29 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/**
+ * Query parameters whose value is a secret. pg-connection-string hands every parameter to the
+ * driver, which takes `password` as the password; `sslpassword` is libpq's passphrase for the
+ * client key. (`sslkey`, `sslcert` and `sslrootcert` name files: their paths are shown.)
+ */
+const SECRET_PARAMETERS = new Set(['password', 'sslpassword']);
+
+/** The URL with its passwords masked: the one before the host and any in the query string. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    if (parsed.search) {
+      // Each parameter as it was written, but a secret's value: the driver decodes the names too.
+      parsed.search = parsed.search
+        .slice(1)
+        .split('&')
+        .map((pair) => {
+          const name = [...new URLSearchParams(pair).keys()][0] ?? '';
+          return SECRET_PARAMETERS.has(name.toLowerCase()) ? `${pair.split('=', 1)[0]}=***` : pair;
+        })
+        .join('&');
+    }
     return parsed.toString();
   } catch {
     return '(unparseable URL)';
@@ -77,8 +100,13 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
     options: ['-c jit=off', ...(schema ? [`-c search_path="${schema}"`] : [])].join(' '),
   };
   const pool = new pg.Pool({ ...poolConfig, ...KEPT_OPEN, max: options.poolSize ?? 10 });
-  // An idle client losing its connection (database restart) must not crash the process.
-  pool.on('error', (error) => console.error(`[db] idle connection error: ${error.message}`));
+  // An idle client losing its connection (database restart) must not crash the process; the pool
+  // opens a new one when it next needs it.
+  const lost = (what: string) => (error: Error) => {
+    if (options.logger) options.logger.warn(`${what} lost: ${error.message}`);
+    else console.error(`[db] ${what} lost: ${error.message}`);
+  };
+  pool.on('error', lost('idle database connection'));
   const adapterFactory = new PrismaPg(pool, schema ? { schema } : undefined);
   const prisma = new PrismaClient({ adapter: adapterFactory });
   return {
@@ -90,7 +118,7 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
     async openMigrationAdapter() {
       // One connection, so that the engine's lock and its unlock-by-closing land on the same one.
       const own = new pg.Pool({ ...poolConfig, max: 1 });
-      own.on('error', (error) => console.error(`[db] migration connection error: ${error.message}`));
+      own.on('error', lost('migration database connection'));
       return { adapterFactory: new PrismaPg(own, schema ? { schema } : undefined), close: () => own.end() };
     },
     async withConnection(fn) {
@@ -109,8 +137,18 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
 }
 
 async function openPglite(options: DatabaseOptions): Promise<Database> {
-  if (!options.dataDir.startsWith('memory://')) mkdirSync(options.dataDir, { recursive: true });
-  const client = await PGlite.create(options.dataDir);
+  const inMemory = options.dataDir.startsWith('memory://');
+  if (!inMemory) mkdirSync(options.dataDir, { recursive: true });
+  // PGlite has no guard of its own against a second process on the same files: each would keep
+  // its own view and lose the other's writes (data-dir-lock.ts). In memory there is nothing to share.
+  const lock = inMemory ? undefined : await lockDataDir(options.dataDir);
+  let client: PGlite;
+  try {
+    client = await PGlite.create(options.dataDir);
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
   const adapterFactory = new PrismaPGlite(client) as unknown as SqlMigrationAwareDriverAdapterFactory;
   const prisma = new PrismaClient({ adapter: adapterFactory });
   return {
@@ -128,8 +166,12 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
       return fn(async (sql, params) => (await client.query(sql, params)).rows);
     },
     async close() {
-      await prisma.$disconnect();
-      await client.close();
+      try {
+        await prisma.$disconnect();
+        await client.close();
+      } finally {
+        await lock?.release();
+      }
     },
   };
 }

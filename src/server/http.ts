@@ -293,6 +293,9 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       processBound.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // A keep-alive connection busy now goes idle when its response ends, and would then stay
+      // open until its keep-alive timeout, holding the close up: each is closed once idle.
+      const idle = setInterval(() => server.closeIdleConnections(), 50);
       // Subscriptions (SSE streams, sockets) would keep the server open until the timeout.
       sessions.endAll({ code: 'SHUTTING_DOWN', message: 'The server is shutting down; reconnect to another.' });
       await ws.close();
@@ -303,6 +306,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
         server.closeAllConnections();
       }, options.shutdownTimeoutMs);
       await closed;
+      clearInterval(idle);
       clearTimeout(timer);
     },
   };
