@@ -116,6 +116,8 @@ afterAll(async () => {
 });
 
 const NA = 'NotAuthorizedError';
+/** What a caller gets for another's object it may not see: as for an id that names nothing. */
+const NF = 'NotFoundError';
 const REFUSED = { none: '401', expired: '401', revoked: '401' } as const;
 
 // [name, operation, variables (asked afresh per caller), outcome for read, lease, other, admin]
@@ -154,7 +156,7 @@ const mutations: Row[] = [
     'setBlueprintAuthorization',
     `mutation ($id: ID!) { setBlueprintAuthorization(id: $id, state: AUTHORIZED) { __typename } }`,
     () => ({ id: ids['authorization'] }),
-    [NA, NA, NA, 'AuthorizationPayload'],
+    [NA, NA, NF, 'AuthorizationPayload'],
   ],
   [
     'reclaimResources',
@@ -172,7 +174,7 @@ const mutations: Row[] = [
     'revokeApiToken',
     `mutation ($id: ID!) { revokeApiToken(id: $id) { __typename } }`,
     async () => ({ id: await spareToken() }),
-    [NA, 'RevokeApiTokenPayload', NA, 'RevokeApiTokenPayload'],
+    [NA, 'RevokeApiTokenPayload', NF, 'RevokeApiTokenPayload'],
   ],
   [
     'requestLease',
@@ -202,20 +204,20 @@ const mutations: Row[] = [
     'releaseLease',
     `mutation ($id: ID!) { releaseLease(id: $id) { __typename } }`,
     async () => ({ id: await aliceLease() }),
-    [NA, 'ReleaseLeasePayload', NA, 'ReleaseLeasePayload'],
+    [NA, 'ReleaseLeasePayload', NF, 'ReleaseLeasePayload'],
   ],
   [
     'heartbeatLease',
     `mutation ($id: ID!) { heartbeatLease(id: $id) { __typename } }`,
     () => ({ id: ids['lease'] }),
     // Only the holder itself can say it is alive: not even an admin.
-    [NA, 'LeasePayload', NA, NA],
+    [NA, 'LeasePayload', NF, NA],
   ],
   [
     'transferLease',
     `mutation ($id: ID!, $to: ID!) { transferLease(id: $id, toPrincipalId: $to) { __typename } }`,
     async () => ({ id: await aliceActiveLease(), to: ids['bobPrincipal'] }),
-    [NA, 'TransferLeasePayload', NA, 'TransferLeasePayload'],
+    [NA, 'TransferLeasePayload', NF, 'TransferLeasePayload'],
   ],
   [
     'updateLease',
@@ -322,7 +324,8 @@ describe('subscriptions', () => {
       'subscription ($id: ID!) { runLeaseCommand(leaseId: $id, argv: ["true"]) { __typename } }',
       () => ({ id: ids['overLease'] }),
       // Allowed callers get as far as the lease's status: it is over.
-      { ...closed, read: NA, lease: 'IllegalTransitionError', other: NA, admin: 'IllegalTransitionError' },
+      // Another's lease does not exist for bob.
+      { ...closed, read: NA, lease: 'IllegalTransitionError', other: NF, admin: 'IllegalTransitionError' },
     ],
   ];
 

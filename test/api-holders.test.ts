@@ -213,10 +213,14 @@ describeEachDatabase('lease holders', (kind) => {
     expect(
       (await call<{ heartbeatLease: { __typename: string } }>('alice', beat, { id })).heartbeatLease.__typename,
     ).toBe('LeasePayload');
-    for (const who of ['bob', 'admin'] as const)
+    // An admin sees the lease and is told why; for bob it does not exist.
+    for (const [who, refusal] of [
+      ['bob', 'NotFoundError'],
+      ['admin', 'NotAuthorizedError'],
+    ] as const)
       expect(
         (await call<{ heartbeatLease: { __typename: string } }>(who, beat, { id })).heartbeatLease.__typename,
-      ).toBe('NotAuthorizedError');
+      ).toBe(refusal);
     await call('alice', 'mutation ($id: ID!) { releaseLease(id: $id) { __typename } }', { id });
     await waitFor(async () => (await leaseRow(id)).status === 'DESTROYED');
     expect(
@@ -315,7 +319,7 @@ describeEachDatabase('lease holders', (kind) => {
       exitCode: 0,
     });
     expect(await runCommand('alice', { lease: id, argv: ['true'], fence: after.fence })).toMatchObject({
-      typename: 'NotAuthorizedError',
+      typename: 'NotFoundError',
     });
     // An admin hands it back.
     const back = await call<Transfer>('admin', transfer, { id, to: gid('Principal', principals.alice) });
@@ -342,6 +346,18 @@ describeEachDatabase('lease holders', (kind) => {
       expect(
         (
           await call<{ transferLease: unknown }>('alice', transfer, {
+            id: second.id,
+            to: gid('Principal', principals.bob),
+          })
+        ).transferLease,
+      ).toEqual({
+        __typename: 'ValidationError',
+        message: `principal ${principals.bob} does not exist or may not take this lease`,
+      });
+      // An admin is told why.
+      expect(
+        (
+          await call<{ transferLease: unknown }>('admin', transfer, {
             id: second.id,
             to: gid('Principal', principals.bob),
           })

@@ -12,7 +12,7 @@
 // - src/access/actor.ts and scopes.ts: the principal, its token's scopes, and what ADMIN means.
 import { Prisma } from '../generated/prisma/client.js';
 import type { LeaseStatus } from '../generated/prisma/enums.js';
-import { notAuthorized, type DomainError } from '../allocator/errors.js';
+import { notAuthorized, notFound, type DomainError } from '../allocator/errors.js';
 import { hasScope, isAdmin, type Actor } from './actor.js';
 import { rowMatches } from './row-match.js';
 import { covers, type Scope } from './scopes.js';
@@ -100,7 +100,7 @@ export type Action =
   | { kind: 'resource.drain'; resource: { id: number }; blueprint: { id: number; createdById: number | null } }
   | { kind: 'authorization.request'; principalId: number }
   | { kind: 'token.create'; principalId: number | null; scopes: readonly Scope[]; makesAdmin: boolean }
-  | { kind: 'token.revoke'; token: { principalId: number } };
+  | { kind: 'token.revoke'; token: { id: number; principalId: number } };
 
 const adminOnly: Record<string, string> = {
   'lease.update': 'only an administrator may run a lease update',
@@ -113,7 +113,12 @@ const adminOnly: Record<string, string> = {
   'credential.manage': 'only administrators manage credentials',
 };
 
-/** Null when the actor may do this; otherwise the NotAuthorizedError to return. */
+/**
+ * Null when the actor may do this; otherwise the error to return: NotAuthorizedError, or, for an
+ * object the actor may not see, NotFoundError as for an id that names nothing. The objects whose
+ * visibility is ownership are judged here; a blueprint's, resource's or authorization's needs a
+ * read (services/hidden.ts).
+ */
 export function may(actor: Actor, action: Action): DomainError | null {
   const admin = isAdmin(actor);
   const me = actor.principalId;
@@ -124,20 +129,20 @@ export function may(actor: Actor, action: Action): DomainError | null {
     case 'lease.heartbeat':
       // Only the holder itself can say it is alive: an admin's heartbeat would prove nothing.
       if (lease && action.lease.ownerId === me) return null;
-      return notAuthorized(
-        action.lease.ownerId === me
-          ? 'this token may not act on leases (it lacks the LEASE scope)'
-          : `only the owner of lease ${action.lease.id} may send its heartbeat`,
-      );
+      if (action.lease.ownerId === me)
+        return notAuthorized('this token may not act on leases (it lacks the LEASE scope)');
+      return admin
+        ? notAuthorized(`only the owner of lease ${action.lease.id} may send its heartbeat`)
+        : notFound('lease', action.lease.id);
     case 'lease.release':
     case 'lease.runCommand':
     case 'lease.transfer':
       if (admin || (lease && action.lease.ownerId === me)) return null;
-      return notAuthorized(
-        action.lease.ownerId === me
-          ? 'this token may not act on leases (it lacks the LEASE scope)'
-          : `lease ${action.lease.id} belongs to someone else`,
-      );
+      // Another's lease does not exist for a non-admin (the Lease rule is ownership): saying
+      // "not yours" would confirm that it is there.
+      return action.lease.ownerId === me
+        ? notAuthorized('this token may not act on leases (it lacks the LEASE scope)')
+        : notFound('lease', action.lease.id);
     case 'blueprint.edit':
       return admin || (lease && action.blueprint.createdById === me)
         ? null
@@ -164,7 +169,8 @@ export function may(actor: Actor, action: Action): DomainError | null {
         : notAuthorized('a token may not create a token with scopes it lacks');
     case 'token.revoke':
       if (admin) return null;
-      if (action.token.principalId !== me) return notAuthorized('this token belongs to someone else');
+      // Another's token does not exist for a non-admin (the ApiToken rule is ownership).
+      if (action.token.principalId !== me) return notFound('token', action.token.id);
       return lease ? null : notAuthorized('a read-only token may not revoke tokens');
     default:
       return admin ? null : notAuthorized(adminOnly[action.kind] ?? 'only an administrator may do this');

@@ -1,3 +1,4 @@
+import { refusalAsSeen } from './hidden.js';
 import type { Authorization } from '../generated/prisma/client.js';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
@@ -50,7 +51,12 @@ export function authorizationService(deps: AllocatorDeps): AuthorizationService 
         include: { blueprint: true },
       });
       if (!existing) return fail(notFound('authorization', input.authorizationId));
-      const refused = may(actor, { kind: 'authorization.decide', blueprint: existing.blueprint });
+      const refused = await refusalAsSeen(
+        db.prisma,
+        actor,
+        may(actor, { kind: 'authorization.decide', blueprint: existing.blueprint }),
+        { type: 'Authorization', entity: 'authorization', id: input.authorizationId },
+      );
       if (refused) return fail(refused);
       const authorization = await inTransaction(deps, async (ctx) => {
         const row = await ctx.tx.authorization.update({

@@ -1,3 +1,4 @@
+import { refusalAsSeen } from './hidden.js';
 import { z } from 'zod';
 import type { Blueprint, Prisma } from '../generated/prisma/client.js';
 import { blueprintPrincipalId } from '../allocator/blueprint-principal.js';
@@ -153,7 +154,16 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     async update(actor, id, patch) {
       const existing = await db.prisma.blueprint.findUnique({ where: { id } });
       if (!existing) return fail(notFound('blueprint', id));
-      const refused = may(actor, { kind: 'blueprint.edit', blueprint: existing });
+      const refused = await refusalAsSeen(
+        db.prisma,
+        actor,
+        may(actor, { kind: 'blueprint.edit', blueprint: existing }),
+        {
+          type: 'Blueprint',
+          entity: 'blueprint',
+          id,
+        },
+      );
       if (refused) return fail(refused);
       const parsed = common.partial().safeParse(patch, inputMessages);
       const problems = parsed.success ? [] : zodIssues(parsed.error);
@@ -216,7 +226,16 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     async setDisabled(actor, id, disabled) {
       const existing = await db.prisma.blueprint.findUnique({ where: { id } });
       if (!existing) return fail(notFound('blueprint', id));
-      const refused = may(actor, { kind: 'blueprint.edit', blueprint: existing });
+      const refused = await refusalAsSeen(
+        db.prisma,
+        actor,
+        may(actor, { kind: 'blueprint.edit', blueprint: existing }),
+        {
+          type: 'Blueprint',
+          entity: 'blueprint',
+          id,
+        },
+      );
       if (refused) return fail(refused);
       const blueprint = await inTransaction(deps, async (ctx) => {
         await takeBuildTurn(ctx, id);

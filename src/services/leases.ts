@@ -16,6 +16,7 @@ import { implementationsSql, requestGang, requestLease, requestRelease } from '.
 import { updateLease } from '../allocator/lease-update.js';
 import type { LeaseAttributeLimits } from '../allocator/options.js';
 import { leaseHolderSql, leaseVisible, leaseWritableSql, may } from '../access/policy.js';
+import { isAdmin } from '../access/actor.js';
 import { heartbeatLease, leaseSeen, transferLease } from '../allocator/holders.js';
 import type { Actor } from './actor.js';
 import { mayRaisePriority } from './priority.js';
@@ -382,6 +383,15 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
           return fail(may(actor, { kind: 'lease.transfer', lease: outcome.lease })!);
         case 'not-live':
           return fail(stuck(outcome.lease, 'only an ACQUIRED or ACTIVE lease can be handed off'));
+      }
+      // Principals other than itself do not exist for a non-admin: whether this one does, may
+      // lease from the blueprint or has room under a quota is one answer, or the refusals would
+      // list the principals and their authorizations.
+      if (!isAdmin(actor))
+        return fail(
+          validationError(['toPrincipalId'], `principal ${toPrincipalId} does not exist or may not take this lease`),
+        );
+      switch (outcome.kind) {
         case 'no-recipient':
           return fail(validationError(['toPrincipalId'], `principal ${toPrincipalId} does not exist`));
         case 'recipient-at-quota':

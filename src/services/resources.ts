@@ -1,3 +1,4 @@
+import { refusalAsSeen } from './hidden.js';
 import type { Resource } from '../generated/prisma/client.js';
 import { sendCommand } from '../allocator/commands.js';
 import type { AllocatorDeps } from '../allocator/context.js';
@@ -118,11 +119,16 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
           ? await ctx.tx.resource.findUnique({ where: { id: resourceId }, include: { blueprint: true } })
           : null;
         if (!resource) return fail(notFound('resource', resourceId));
-        const refused = may(actor, {
-          kind: 'resource.drain',
-          resource: { id: resourceId },
-          blueprint: { id: resource.blueprintId, createdById: resource.blueprint.createdById },
-        });
+        const refused = await refusalAsSeen(
+          ctx.tx,
+          actor,
+          may(actor, {
+            kind: 'resource.drain',
+            resource: { id: resourceId },
+            blueprint: { id: resource.blueprintId, createdById: resource.blueprint.createdById },
+          }),
+          { type: 'Resource', entity: 'resource', id: resourceId },
+        );
         if (refused) return fail(refused);
         if (resource.status !== 'PENDING' && resource.status !== 'ACTIVE') {
           const what = drain ? 'drained' : 'undrained';
