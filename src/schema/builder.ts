@@ -7,6 +7,7 @@ import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
 import type { GraphQLContext } from './context.js';
+import { globalIdsFindNothing } from './ids.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -19,8 +20,9 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: JsonValue; Output: unknown };
   };
 }>({
-  // Errors must come before Prisma (see the Pothos prisma plugin's notes).
-  plugins: [ErrorsPlugin, PrismaPlugin, RelayPlugin],
+  // Errors must come before Prisma (see the Pothos prisma plugin's notes). A global id that cannot
+  // name anything finds nothing, rather than failing in the relay plugin (see ids.ts).
+  plugins: [ErrorsPlugin, PrismaPlugin, RelayPlugin, globalIdsFindNothing],
   defaultFieldNullability: false,
   prisma: {
     client: (ctx) => ctx.db.prisma,

@@ -9,19 +9,42 @@ interface Blocker {
   [detail: string]: unknown;
 }
 
+/**
+ * A detail of the blocker, or undefined. Someone else's lease in `queue` is anonymous: its blocker
+ * comes with its reason alone (the quota number, the leases and resources it waits for could help
+ * tell whose it is), so every message also reads without its details.
+ */
+const id = (b: Blocker, key: string) => (typeof b[key] === 'number' ? b[key] : undefined);
+
 const messages: Record<string, (blocker: Blocker) => string> = {
-  'waiting-for-resource-activation': (b) => `waiting for resource ${String(b['resourceId'])} to finish setting up`,
-  'waiting-for-reclaim': (b) => `waiting for idle resource ${String(b['resourceId'])} to be reclaimed`,
+  'waiting-for-resource-activation': (b) =>
+    id(b, 'resourceId') === undefined
+      ? 'waiting for a resource to finish setting up'
+      : `waiting for resource ${id(b, 'resourceId')} to finish setting up`,
+  'waiting-for-reclaim': (b) =>
+    id(b, 'resourceId') === undefined
+      ? 'waiting for an idle resource to be reclaimed'
+      : `waiting for idle resource ${id(b, 'resourceId')} to be reclaimed`,
   'no-capacity': () => 'waiting for resources: every matching resource is busy and no blueprint can build another now',
   draining: (b) =>
-    `waiting for resources: the only matching capacity is draining (resources ${(b['resourceIds'] as number[]).join(', ')})`,
+    Array.isArray(b['resourceIds'])
+      ? `waiting for resources: the only matching capacity is draining (resources ${(b['resourceIds'] as number[]).join(', ')})`
+      : 'waiting for resources: the only matching capacity is draining',
   'slot-lock': () => 'waiting for a slot held by another lease',
   'slot-lock-failure': () => 'lost a race for a slot lock; retrying',
   'resource-not-open': () => 'the chosen resource is not open yet; retrying',
-  'queued-behind': (b) => `queued behind lease ${String(b['leaseId'])}, which asks for the same and is served first`,
-  quota: (b) => `at its quota of ${String(b['quota'])} live leases of this type`,
-  reserved: (b) => `capacity is kept for lease ${String(b['leaseId'])}, which has waited longer at a higher band`,
-  'gang-waiting': (b) => `its gang waits until every part can be served (part ${String(b['leaseId'])} cannot yet)`,
+  'queued-behind': (b) =>
+    `queued behind ${id(b, 'leaseId') === undefined ? 'another lease' : `lease ${id(b, 'leaseId')}`}, which asks for the same and is served first`,
+  quota: (b) =>
+    id(b, 'quota') === undefined
+      ? 'its owner is at its quota of live leases of this type'
+      : `at its quota of ${id(b, 'quota')} live leases of this type`,
+  reserved: (b) =>
+    `capacity is kept for ${id(b, 'leaseId') === undefined ? 'another lease' : `lease ${id(b, 'leaseId')}`}, which has waited longer at a higher band`,
+  'gang-waiting': (b) =>
+    id(b, 'leaseId') === undefined
+      ? 'its gang waits until every part can be served'
+      : `its gang waits until every part can be served (part ${id(b, 'leaseId')} cannot yet)`,
   'gang-busy': () => 'a part of its gang is busy; the gang is looked at again shortly',
 };
 

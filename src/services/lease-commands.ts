@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
 import { may } from '../access/policy.js';
-import { conflict, illegalTransition, notFound, validationError } from '../allocator/errors.js';
+import { conflict, illegalTransition, notFound } from '../allocator/errors.js';
 import { PermanentFailure } from '../failures.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
@@ -92,6 +92,16 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
     return { exitCode, timedOut };
   }
 
+  /** Why the lease's resource cannot run commands, naming the lease and the resource. */
+  async function cannotRun(lease: { id: number; resourceId: number | null }, reason: string): Promise<string> {
+    const resource =
+      lease.resourceId === null
+        ? null
+        : await db.prisma.resource.findUnique({ where: { id: lease.resourceId }, select: { type: true, name: true } });
+    const where = resource ? `${resource.type} ${resource.name}` : 'resource';
+    return `lease ${lease.id}'s ${where} cannot run commands: ${reason}`;
+  }
+
   return {
     async start(actor, input) {
       const parsed = request.safeParse(input, inputMessages);
@@ -124,8 +134,9 @@ export function leaseCommandService(deps: AllocatorDeps): LeaseCommandService {
       try {
         opened = await commands.transportOf(lease.id);
       } catch (error) {
-        // The lease cannot run commands at all (no transport, local disabled, credential revoked).
-        if (error instanceof PermanentFailure) return fail(validationError(['leaseId'], error.message));
+        // The lease's resource cannot run commands as it is (no transport, local disabled,
+        // credential revoked): a state of the resource, not a bad leaseId (which is fine).
+        if (error instanceof PermanentFailure) return fail(conflict(await cannotRun(lease, error.message)));
         throw error;
       }
       const { transport, cwd } = opened;
