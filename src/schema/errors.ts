@@ -102,7 +102,12 @@ export const SlotHolderRef = builder
   .implement({
     fields: (t) => ({
       key: t.exposeString('key'),
-      leaseDatabaseId: t.exposeInt('leaseId', { nullable: true }),
+      // Null for a lease the viewer may not see (hidden-leases.ts).
+      leaseDatabaseId: t.int({
+        nullable: true,
+        resolve: async ({ leaseId }, _args, ctx) =>
+          leaseId !== null && (await ctx.access.visible('Lease', leaseId)) ? leaseId : null,
+      }),
       resourceDatabaseId: t.exposeInt('resourceId', { nullable: true }),
     }),
   });

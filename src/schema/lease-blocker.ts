@@ -1,5 +1,6 @@
 import type { Lease } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
+import { hideLeases } from './hidden-leases.js';
 
 // "Why am I waiting": the blocker the allocator recorded on a pending lease, in words, with the
 // objects it names and the lease's place in its type's queue.
@@ -59,12 +60,13 @@ export const LeaseBlockerRef = builder.objectRef<{ lease: Lease; blocker: Blocke
       description: 'e.g. no-capacity, waiting-for-resource-activation, slot-lock.',
       resolve: (p) => p.blocker.reason,
     }),
-    message: t.string({ resolve: (p) => blockerMessage(p.blocker) }),
+    message: t.string({ resolve: async (p, _args, ctx) => blockerMessage(await hideLeases(p.blocker, ctx.access)) }),
     details: t.field({
       type: 'JSON',
       // The capacity epoch a patient wait records, and when time alone ends it, are the
       // scheduler's bookkeeping, not details.
-      resolve: ({ blocker: { reason: _reason, epoch: _epoch, until: _until, ...details } }) => details,
+      resolve: ({ blocker: { reason: _reason, epoch: _epoch, until: _until, ...details } }, _args, ctx) =>
+        hideLeases(details, ctx.access),
     }),
     resource: t.prismaField({
       type: 'Resource',

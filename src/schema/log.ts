@@ -1,5 +1,6 @@
 import { visibleWhere } from '../access/policy.js';
 import { builder } from './builder.js';
+import { hideLeases } from './hidden-leases.js';
 import { databaseId } from './ids.js';
 import { idCursors, keyset } from './keyset.js';
 
@@ -11,7 +12,8 @@ export const LogNode = builder.prismaObject('Log', {
       resolve: (log) => log.id.toString(),
     }),
     type: t.exposeString('type', { description: 'What happened, e.g. lease-activated, slot-lock-failure.' }),
-    data: t.expose('data', { type: 'JSON' }),
+    // A lease's own entries may name others' leases (the holders of a slot it lost, what it waits behind).
+    data: t.field({ type: 'JSON', resolve: (log, _args, ctx) => hideLeases(log.data, ctx.access) }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     leaseDatabaseId: t.exposeInt('leaseId', { nullable: true }),
     resourceDatabaseId: t.exposeInt('resourceId', { nullable: true }),
