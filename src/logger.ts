@@ -10,7 +10,10 @@ export interface Logger {
   info(...args: unknown[]): void;
   warn(...args: unknown[]): void;
   error(...args: unknown[]): void;
-  /** One structured line: `fields` become properties of the JSON object (or key=value when pretty). */
+  /**
+   * One structured entry: `fields` become properties of the JSON object; pretty, the entry is a
+   * heading line (time, level, message) and then one indented `key: value` line per field.
+   */
   line(level: LogLevel, message: string, fields: Record<string, unknown>): void;
 }
 
@@ -42,16 +45,19 @@ function destination(options: LoggerOptions): DestinationStream {
   if (options.format === 'pretty') {
     // Required only here (it is CommonJS): JSON, the usual format, does not pay for loading it.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
-    // Synchronous, in this thread: a worker-thread transport would lose the last lines on exit.
-    return pretty({
-      sync: true,
+    const prettyOptions = {
       colorize: !write && process.stderr.isTTY,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname',
-      ...(write
-        ? { destination: { write: (line: string) => (write(line.replace(/\n$/, '')), true) } }
-        : { destination: 2 }),
-    });
+    };
+    // To a caller's function: each JSON line made readable here, in this thread (pino-pretty's
+    // stream wants a real stream as its destination, which a function is not).
+    if (write) {
+      const prettify = pretty.prettyFactory(prettyOptions);
+      return { write: (line: string) => write(prettify(line).replace(/\n$/, '')) };
+    }
+    // Synchronous, in this thread: a worker-thread transport would lose the last lines on exit.
+    return pretty({ ...prettyOptions, sync: true, destination: 2 });
   }
   return write
     ? { write: (line: string) => write(line.replace(/\n$/, '')) }

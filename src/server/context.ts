@@ -7,6 +7,7 @@ import type { Database } from '../db/database.js';
 import type { DrydockPubSub } from '../events/pubsub.js';
 import type { Services } from '../services/index.js';
 import type { GraphQLContext } from '../schema/context.js';
+import { refusedFor } from './operation-log.js';
 import { anonymousRefusal, fetchHeaders, nodeHeaders, type HeaderOf } from './origin.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { OpenSessions, SessionEnd, SessionToken } from './sessions.js';
@@ -100,10 +101,18 @@ export function createContextFactory(options: ContextOptions) {
       throw createGraphQLError(`Forbidden: ${refusal}.`, { extensions: { code: 'FORBIDDEN', http: { status: 403 } } });
     }
     const actor = result.kind === 'token' ? result.actor : await (localActor ??= localAdmin(options.db));
-    if (!options.rateLimiter.take(actor.principalId)) {
-      throw createGraphQLError('Too many requests for this token; slow down and retry.', {
-        extensions: { code: 'RATE_LIMITED', http: { status: 429, headers: { 'retry-after': '1' } } },
-      });
+    const retryAfterSeconds = options.rateLimiter.tryTake(actor.principalId);
+    if (retryAfterSeconds > 0) {
+      throw refusedFor(
+        actor.name,
+        createGraphQLError('Too many requests for this token; slow down and retry.', {
+          extensions: {
+            code: 'RATE_LIMITED',
+            retryAfterSeconds,
+            http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } },
+          },
+        }),
+      );
     }
     const res = initial.res;
     if (res && initial.request?.headers.get('accept')?.includes('text/event-stream')) {

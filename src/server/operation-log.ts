@@ -1,4 +1,4 @@
-import { getOperationAST, type DocumentNode, type ExecutionResult, type GraphQLError } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../schema/context.js';
@@ -8,20 +8,37 @@ export interface OperationLine {
   operation: string;
   type: string;
   durationMs: number;
-  /** invalid: refused before it ran (syntax, validation, limits); error: it ran and failed. */
+  /**
+   * invalid: refused before it ran (syntax, validation, limits, authentication, origin, rate);
+   * error: it ran and failed.
+   */
   outcome: 'ok' | 'error' | 'invalid';
   errorCodes?: string[];
 }
 
+/** What names and types an operation whose text did not parse, in the log and in metrics. */
+export const UNPARSED = '(unparsed)';
+/** What names an operation without a name. */
+export const ANONYMOUS = '(anonymous)';
+
 function describe(document: DocumentNode, operationName: string | null | undefined) {
   const operation = getOperationAST(document, operationName);
-  return { operation: operation?.name?.value ?? operationName ?? '(anonymous)', type: operation?.operation ?? 'query' };
+  return { operation: operation?.name?.value ?? operationName ?? ANONYMOUS, type: operation?.operation ?? 'query' };
 }
 
 function outcome(errors: readonly GraphQLError[] | undefined): Pick<OperationLine, 'outcome' | 'errorCodes'> {
   if (!errors?.length) return { outcome: 'ok' };
   const codes = errors.map((error) => String(error.extensions?.['code'] ?? 'INTERNAL'));
   return { outcome: 'error', errorCodes: [...new Set(codes)] };
+}
+
+/** The distinct codes of errors that refused an operation, `fallback` for those without one. */
+function codesOf(errors: readonly unknown[], fallback: string): string[] {
+  const codes = errors.map((error) => {
+    const code = error instanceof GraphQLError ? error.extensions?.['code'] : undefined;
+    return typeof code === 'string' ? code : fallback;
+  });
+  return [...new Set(codes)];
 }
 
 const elapsedMs = (startedAt: number) => Math.round((performance.now() - startedAt) * 10) / 10;
@@ -39,35 +56,110 @@ function whenComplete(result: unknown, done: Done) {
 }
 
 /**
+ * Who a refusal was for, when it comes after authentication (a rate limit): the context factory
+ * throws before the operation's context holds its actor.
+ */
+const refusedPrincipals = new WeakMap<object, string>();
+
+/** Marks `error`, thrown by the context factory, as refusing `principal`'s operation. */
+export function refusedFor<E extends object>(principal: string, error: E): E {
+  refusedPrincipals.set(error, principal);
+  return error;
+}
+
+/** One operation, from its parse to its entry: keyed by envelop's context, one per operation on either transport. */
+interface Pending {
+  startedAt: number;
+  document: DocumentNode | undefined;
+  /** Its entry is written, or will be by the execute or subscribe hooks: nothing else writes one. */
+  logged: boolean;
+}
+
+type OperationContext = Partial<GraphQLContext> & { params?: { operationName?: string | null } };
+
+/**
  * One log line per GraphQL operation, over HTTP and WebSocket alike: who, which operation, how
  * long, and whether it failed. Only names and codes: never variables, results or error messages,
  * which may carry tokens, credentials or a resource's connection details. A subscription's line is
  * written when it ends, with how long it was open.
+ *
+ * An operation refused before it runs writes its line too, once, as `invalid` with the refusal's
+ * codes: a syntax error (seen around the whole parse phase, because Yoga answers a repeated one
+ * from its cache before any parse hook after it runs), a validation error, and a refusal of the
+ * context factory (an unknown or revoked token, another web origin, the rate limit). A refusal
+ * before authentication has no principal.
  */
 export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
+  const pending = new WeakMap<object, Pending>();
+  const pendingOf = (context: object): Pending => {
+    let found = pending.get(context);
+    if (!found) {
+      found = { startedAt: performance.now(), document: undefined, logged: false };
+      pending.set(context, found);
+    }
+    return found;
+  };
   const write = (line: OperationLine) =>
     logger.line(line.outcome === 'ok' ? 'info' : 'warn', 'graphql operation', { ...line });
+  /** The line of an operation that never ran, unless it already has one. */
+  const refused = (
+    context: object,
+    codes: string[],
+    principal = (context as OperationContext).actor?.name,
+    result: 'invalid' | 'error' = 'invalid',
+  ) => {
+    const operation = pendingOf(context);
+    if (operation.logged) return;
+    operation.logged = true;
+    const operationName = (context as OperationContext).params?.operationName;
+    write({
+      principal,
+      ...(operation.document ? describe(operation.document, operationName) : { operation: UNPARSED, type: UNPARSED }),
+      durationMs: elapsedMs(operation.startedAt),
+      outcome: result,
+      errorCodes: codes,
+    });
+  };
   const start = (document: DocumentNode, operationName: string | null | undefined, context: GraphQLContext): Done => {
+    pendingOf(context).logged = true;
     const startedAt = performance.now();
     const base = { principal: context.actor?.name, ...describe(document, operationName) };
     return (errors: readonly GraphQLError[] | undefined) =>
       write({ ...base, durationMs: elapsedMs(startedAt), ...outcome(errors) });
   };
   return {
-    onValidate({ params }) {
-      const startedAt = performance.now();
+    onPluginInit({ registerContextErrorHandler }) {
+      registerContextErrorHandler(({ context, error }) => {
+        // A refusal is a GraphQL error with a code; anything else is the server failing.
+        const code = error instanceof GraphQLError ? error.extensions?.['code'] : undefined;
+        const principal = error && typeof error === 'object' ? refusedPrincipals.get(error) : undefined;
+        if (typeof code === 'string') refused(context, [code], principal);
+        else refused(context, ['INTERNAL'], principal, 'error');
+      });
+    },
+    instrumentation: {
+      parse({ context }, parse) {
+        pendingOf(context);
+        try {
+          parse();
+        } catch (error) {
+          refused(context, codesOf([error], 'GRAPHQL_PARSE_FAILED'), undefined);
+          throw error;
+        }
+      },
+    },
+    onParse({ context }) {
+      return ({ result }) => {
+        if (result && !(result instanceof Error)) pendingOf(context).document = result;
+      };
+    },
+    onValidate({ context, params }) {
       return ({ valid, result }) => {
         if (valid) return;
-        write({
-          // Authentication comes after validation: who sent a refused operation is not known yet.
-          principal: undefined,
-          ...describe(params.documentAST, undefined),
-          durationMs: elapsedMs(startedAt),
-          outcome: 'invalid',
-          errorCodes: [
-            ...new Set(result.map((error) => String(error.extensions?.['code'] ?? 'GRAPHQL_VALIDATION_FAILED'))),
-          ],
-        });
+        // Over HTTP validation comes before authentication, so the principal is not known yet;
+        // over graphql-ws after it.
+        pendingOf(context).document ??= params.documentAST;
+        refused(context, codesOf(result, 'GRAPHQL_VALIDATION_FAILED'));
       };
     },
     onExecute({ args }) {
@@ -80,6 +172,14 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
         onSubscribeError: ({ error }) => done([error as GraphQLError]),
         onSubscribeResult: ({ result }) => whenComplete(result, done),
       };
+    },
+    // Over HTTP, whatever else ended an operation before it ran (a limit checked as it starts)
+    // still writes its line, with the codes of the answer.
+    onExecutionResult({ result, context }) {
+      const operation = pending.get(context);
+      if (!operation || operation.logged || isAsyncIterable(result)) return;
+      const errors = Array.isArray(result) ? [] : ((result as ExecutionResult | undefined)?.errors ?? []);
+      refused(context, codesOf(errors, 'INTERNAL'));
     },
   };
 }

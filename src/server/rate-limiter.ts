@@ -12,6 +12,14 @@ export class RateLimiter {
 
   /** Takes one request's worth; false when the principal has used up its budget. */
   take(principalId: number): boolean {
+    return this.tryTake(principalId) === 0;
+  }
+
+  /**
+   * Takes one request's worth and answers 0, or, when the principal has used up its budget, the
+   * whole seconds (at least 1) until its bucket holds a request again: what Retry-After says.
+   */
+  tryTake(principalId: number): number {
     const now = this.now();
     const refillPerMs = this.perMinute / 60_000;
     const bucket = this.buckets.get(principalId) ?? { tokens: this.perMinute, at: now };
@@ -19,9 +27,9 @@ export class RateLimiter {
     bucket.at = now;
     this.buckets.set(principalId, bucket);
     if (this.buckets.size > 100_000) this.forgetFull(now);
-    if (bucket.tokens < 1) return false;
+    if (bucket.tokens < 1) return Math.max(1, Math.ceil((1 - bucket.tokens) / refillPerMs / 1_000));
     bucket.tokens -= 1;
-    return true;
+    return 0;
   }
 
   /** Full buckets carry no information; dropping them keeps memory bounded. */

@@ -188,6 +188,16 @@ export function attachWebSocketServer(
     },
     wsServer,
   );
+  // ws re-emits the HTTP server's errors as the WebSocket server's, and graphql-ws prints each as
+  // an 11-line plain-text dump on stderr: a port already in use came out that way before the
+  // service's own JSON line. An error before the HTTP server listens is its listen failing, which
+  // start-up reports (main.ts); later ones still go to graphql-ws, which closes the sockets.
+  const graphqlWsOnError = wsServer.listeners('error') as ((error: Error) => void)[];
+  wsServer.removeAllListeners('error');
+  wsServer.on('error', (error: Error) => {
+    if (!httpServer.listening) return;
+    for (const listener of graphqlWsOnError) listener.call(wsServer, error);
+  });
   return {
     wsServer,
     cohorts,

@@ -1,9 +1,15 @@
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import {
+  createCounter,
+  createHistogram,
+  usePrometheus,
+  type FillLabelsFnParams,
+} from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../../db/database.js';
 import type { PassObserver } from '../../services/index.js';
+import { UNPARSED } from '../operation-log.js';
 import { registerDomainMetrics, type DomainMetrics } from './domain.js';
 
 export const METRICS_PATH = '/metrics';
@@ -30,6 +36,15 @@ export interface Metrics extends DomainMetrics {
 }
 
 /**
+ * An operation's labels. One whose text did not parse has neither name nor type: the plugin's
+ * default would label it "undefined"; it is `(unparsed)`, as in the operation log.
+ */
+const operationLabels = (params: FillLabelsFnParams) => ({
+  operationName: params.operationName ?? UNPARSED,
+  operationType: params.operationType ?? UNPARSED,
+});
+
+/**
  * One registry per server, not prom-client's global one: tests run several servers in a process,
  * and each must report only its own.
  */
@@ -49,8 +64,32 @@ export function createMetrics(db: Database): Metrics {
     metrics: {
       graphql_envelop_request: true,
       graphql_envelop_request_duration: true,
-      graphql_envelop_error_result: true,
-      graphql_envelop_phase_parse: true,
+      // The two metrics that also count operations that did not parse: the plugin's own, with the
+      // label values above.
+      graphql_envelop_error_result: createCounter({
+        registry,
+        counter: {
+          name: 'graphql_envelop_error_result',
+          help: 'Counts the amount of errors reported from all phases',
+          labelNames: ['operationType', 'operationName', 'path', 'phase'],
+        },
+        fillLabelsFn: (params) => ({
+          ...operationLabels(params),
+          ...(params.errorPhase ? { phase: params.errorPhase } : {}),
+          ...(params.error?.path ? { path: params.error.path.join('.') } : {}),
+        }),
+        phases: ['parse', 'validate', 'context', 'execute', 'subscribe'],
+      }),
+      graphql_envelop_phase_parse: createHistogram({
+        registry,
+        histogram: {
+          name: 'graphql_envelop_phase_parse',
+          help: 'Time spent on running GraphQL "parse" function',
+          labelNames: ['operationType', 'operationName'],
+        },
+        fillLabelsFn: operationLabels,
+        phases: ['parse'],
+      }),
       graphql_envelop_phase_validate: true,
       graphql_envelop_phase_context: true,
       graphql_envelop_phase_execute: true,
