@@ -40,6 +40,9 @@ function unauthenticated(message: string) {
   return createGraphQLError(message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
 }
 
+/** Why a graphql-ws connection was refused: a token that is not valid, or anonymity not allowed. */
+export type ConnectionRefusal = 'UNAUTHENTICATED' | 'FORBIDDEN';
+
 /**
  * Whether a graphql-ws connection may open: its token, if any, must be valid, and anonymity
  * allowed, which a browser's socket from another web page never is (origin.ts). Open, it is
@@ -49,12 +52,11 @@ export function createConnectionGate(options: Pick<ContextOptions, 'db' | 'anony
   return async (
     connectionParams: Readonly<Record<string, unknown>> | undefined,
     header: HeaderOf,
-  ): Promise<{ token: SessionToken | null } | null> => {
+  ): Promise<{ token: SessionToken | null } | { refused: ConnectionRefusal }> => {
     const result = await authenticate(options.db, requestToken(connectionParams ? { connectionParams } : {}));
     if (result.kind === 'token') return { token: result.actor.token ?? null };
-    const anonymous =
-      result.kind === 'anonymous' && options.anonymous === 'local-admin' && anonymousRefusal(header) === null;
-    return anonymous ? { token: null } : null;
+    if (result.kind !== 'anonymous' || options.anonymous !== 'local-admin') return { refused: 'UNAUTHENTICATED' };
+    return anonymousRefusal(header) === null ? { token: null } : { refused: 'FORBIDDEN' };
   };
 }
 

@@ -15,7 +15,7 @@ import { createProcessBound, type ProcessBoundOptions } from './process-bound.js
 import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
 import type { Metrics } from './metrics/index.js';
-import { operationLogPlugin } from './operation-log.js';
+import { logRefusedConnections, operationLogPlugin } from './operation-log.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createStaticHandler } from './static.js';
@@ -185,8 +185,8 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       return origin && options.corsOrigins.includes(origin) ? { origin: [origin], credentials: false } : false;
     },
     plugins: [
-      ...limitPlugins(options.limits),
       operationLogPlugin(logger),
+      ...limitPlugins(options.limits),
       ...(options.metrics?.plugins ?? []),
       ...(options.tracing ? [options.tracing] : []),
     ],
@@ -265,7 +265,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     yoga,
     GRAPHQL_PATH,
     options.maxBodyBytes,
-    createConnectionGate({ db, anonymous: options.anonymous }),
+    logRefusedConnections(createConnectionGate({ db, anonymous: options.anonymous }), logger),
     {
       admission,
       maxBufferedBytes: options.wsMaxBufferedBytes,

@@ -43,7 +43,13 @@ function codesOf(errors: readonly unknown[], fallback: string): string[] {
 
 const elapsedMs = (startedAt: number) => Math.round((performance.now() - startedAt) * 10) / 10;
 
-type Done = (errors: readonly GraphQLError[] | undefined) => void;
+type Done = (errors: readonly GraphQLError[] | undefined, refused?: boolean) => void;
+
+/** `done` for an operation a plugin stopped before it ran. */
+const refusedAsIt =
+  (done: Done): Done =>
+  (errors) =>
+    done(errors, true);
 
 /** Calls `done` once a result is complete: at once, or after the last part of a stream. */
 function whenComplete(result: unknown, done: Done) {
@@ -57,14 +63,38 @@ function whenComplete(result: unknown, done: Done) {
 
 /**
  * Who a refusal was for, when it comes after authentication (a rate limit): the context factory
- * throws before the operation's context holds its actor.
+ * throws before the operation's context holds its actor, so the error carries it.
  */
-const refusedPrincipals = new WeakMap<object, string>();
+const refusedPrincipal = Symbol('refusedPrincipal');
 
 /** Marks `error`, thrown by the context factory, as refusing `principal`'s operation. */
 export function refusedFor<E extends object>(principal: string, error: E): E {
-  refusedPrincipals.set(error, principal);
-  return error;
+  return Object.assign(error, { [refusedPrincipal]: principal });
+}
+
+const principalRefused = (error: unknown): string | undefined =>
+  error && typeof error === 'object' ? (error as { [refusedPrincipal]?: string })[refusedPrincipal] : undefined;
+
+/**
+ * Writes an entry for each graphql-ws connection `gate` refuses at `connection_init`: a bad token
+ * or another web origin closes the socket before any operation, and failed logins must show.
+ */
+export function logRefusedConnections<Args extends unknown[], Accepted extends object>(
+  gate: (...args: Args) => Promise<Accepted | { refused: string }>,
+  logger: Logger,
+): (...args: Args) => Promise<Accepted | { refused: string }> {
+  return async (...args) => {
+    const startedAt = performance.now();
+    const result = await gate(...args);
+    if ('refused' in result) {
+      logger.line('warn', 'graphql-ws connection refused', {
+        durationMs: elapsedMs(startedAt),
+        outcome: 'invalid',
+        errorCodes: [result.refused],
+      });
+    }
+    return result;
+  };
 }
 
 /** One operation, from its parse to its entry: keyed by envelop's context, one per operation on either transport. */
@@ -124,15 +154,19 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
     pendingOf(context).logged = true;
     const startedAt = performance.now();
     const base = { principal: context.actor?.name, ...describe(document, operationName) };
-    return (errors: readonly GraphQLError[] | undefined) =>
-      write({ ...base, durationMs: elapsedMs(startedAt), ...outcome(errors) });
+    return (errors, refused) =>
+      write({
+        ...base,
+        durationMs: elapsedMs(startedAt),
+        ...(refused ? { outcome: 'invalid', errorCodes: codesOf(errors ?? [], 'INTERNAL') } : outcome(errors)),
+      });
   };
   return {
     onPluginInit({ registerContextErrorHandler }) {
       registerContextErrorHandler(({ context, error }) => {
         // A refusal is a GraphQL error with a code; anything else is the server failing.
         const code = error instanceof GraphQLError ? error.extensions?.['code'] : undefined;
-        const principal = error && typeof error === 'object' ? refusedPrincipals.get(error) : undefined;
+        const principal = principalRefused(error);
         if (typeof code === 'string') refused(context, [code], principal);
         else refused(context, ['INTERNAL'], principal, 'error');
       });
@@ -162,15 +196,28 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
         refused(context, codesOf(result, 'GRAPHQL_VALIDATION_FAILED'));
       };
     },
-    onExecute({ args }) {
+    // This plugin comes before the limits: a limit that refuses an operation as it starts (its
+    // cost, its input's depth) stops it before its execute function is called, and the entry
+    // says invalid, on graphql-ws too, where Yoga's result hook below does not run.
+    onExecute({ args, executeFn, setExecuteFn }) {
       const done = start(args.document, args.operationName, args.contextValue);
-      return { onExecuteDone: ({ result }) => whenComplete(result, done) };
+      let ran = false;
+      setExecuteFn((runArgs) => {
+        ran = true;
+        return executeFn(runArgs);
+      });
+      return { onExecuteDone: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done)) };
     },
-    onSubscribe({ args }) {
+    onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       const done = start(args.document, args.operationName, args.contextValue);
+      let ran = false;
+      setSubscribeFn((runArgs) => {
+        ran = true;
+        return subscribeFn(runArgs);
+      });
       return {
         onSubscribeError: ({ error }) => done([error as GraphQLError]),
-        onSubscribeResult: ({ result }) => whenComplete(result, done),
+        onSubscribeResult: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done)),
       };
     },
     // Over HTTP, whatever else ended an operation before it ran (a limit checked as it starts)

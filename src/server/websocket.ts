@@ -86,7 +86,7 @@ export function attachWebSocketServer(
   acceptConnection: (
     connectionParams: Readonly<Record<string, unknown>> | undefined,
     header: HeaderOf,
-  ) => Promise<{ token: SessionToken | null } | null>,
+  ) => Promise<{ token: SessionToken | null } | { refused: string }>,
   shedding: { admission: Admission; maxBufferedBytes: number; onSlowConsumer: () => void },
   /** Each socket is held by its token here: revoked or expired, the socket closes with 4403. */
   sessions: OpenSessions,
@@ -107,7 +107,7 @@ export function attachWebSocketServer(
     {
       onConnect: async (ctx) => {
         const accepted = await acceptConnection(ctx.connectionParams, nodeHeaders(ctx.extra.request.headers));
-        if (accepted) {
+        if ('token' in accepted) {
           const socket = ctx.extra.socket;
           const release = sessions.hold(accepted.token, (why) =>
             socket.close(why.code === 'SHUTTING_DOWN' ? 1001 : 4403, why.message),
@@ -118,7 +118,7 @@ export function attachWebSocketServer(
         // and raw headers; operations need only its headers and URL (the token is in connectionParams).
         const { headers, url, method } = ctx.extra.request;
         (ctx.extra as { request: unknown }).request = { headers, url, method };
-        return accepted !== null;
+        return 'token' in accepted;
       },
       // A query or mutation holds a slot while it runs, as over HTTP.
       execute: async (args) => {

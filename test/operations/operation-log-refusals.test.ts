@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { serve, type App } from '../../src/app.js';
 import { generateToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
@@ -71,7 +72,9 @@ describe('the operation log for operations refused before they run', () => {
   });
 
   const entries = () =>
-    lines.map((line) => JSON.parse(line) as Line).filter((line) => line.msg === 'graphql operation');
+    lines
+      .map((line) => JSON.parse(line) as Line)
+      .filter((line) => line.msg === 'graphql operation' || line.msg === 'graphql-ws connection refused');
 
   /** Runs `send` and returns the one entry it wrote (and checks it wrote exactly one). */
   async function entryOf(send: () => Promise<unknown>): Promise<Line> {
@@ -202,6 +205,75 @@ describe('the operation log for operations refused before they run', () => {
     });
     expect(lines.join('\n')).not.toContain(valid);
     expect(lines.join('\n')).not.toContain(other);
+    expect(lines.join('\n')).not.toContain(revoked);
+  });
+
+  it('writes one entry for an operation a limit refuses as it starts, over graphql-ws and HTTP', async () => {
+    const costly = {
+      query: 'query Costly($n: Int) { leases(first: $n) { edges { node { logs { type } } } } }',
+      variables: { n: 1000 },
+    };
+    let nested: unknown = 'leaf';
+    for (let i = 0; i < 100; i++) nested = { deeper: nested };
+    const deep = {
+      query:
+        'query Deep($attributes: JSON) { leaseCandidates(input: { resourceType: "host", attributes: $attributes }) { __typename } }',
+      variables: { attributes: nested },
+    };
+    const costlyWatch = {
+      query:
+        'subscription CostlyWatch($n: Int) { leasesChanged { resource { leases(first: $n) { edges { node { logs { type } } } } } } }',
+      variables: { n: 1000 },
+    };
+    for (const [payload, code, type] of [
+      [costly, 'QUERY_TOO_COSTLY', 'query'],
+      [deep, 'BAD_USER_INPUT', 'query'],
+      [costlyWatch, 'QUERY_TOO_COSTLY', 'subscription'],
+    ] as const) {
+      const overSocket = await entryOf(async () =>
+        expect(await overWs(app, payload, valid)).toEqual([
+          expect.objectContaining({ extensions: expect.objectContaining({ code }) }),
+        ]),
+      );
+      expect(overSocket).toMatchObject({ principal: 'dana', type, outcome: 'invalid', errorCodes: [code] });
+      expect(overSocket['operation']).toBe(payload.query.split(/[ (]/)[1]);
+      if (type === 'subscription') continue;
+      const overHttp = await entryOf(async () =>
+        expect((await post(app.graphqlUrl, payload, { authorization: `Bearer ${valid}` })).codes).toEqual([code]),
+      );
+      expect(overHttp).toMatchObject({ principal: 'dana', type, outcome: 'invalid', errorCodes: [code] });
+    }
+  });
+
+  it('writes one entry for a graphql-ws connection refused at connection_init', async () => {
+    const refusedSocket = (params: Record<string, unknown> | undefined, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve) => {
+        const socket = new WebSocket(app.graphqlUrl.replace(/^http/, 'ws'), 'graphql-transport-ws', { headers });
+        socket.on('open', () =>
+          socket.send(JSON.stringify({ type: 'connection_init', ...(params ? { payload: params } : {}) })),
+        );
+        socket.on('close', (code) => resolve(code));
+      });
+    const badToken = await entryOf(async () =>
+      expect(await refusedSocket({ authorization: `Bearer ${revoked}` })).toBe(4403),
+    );
+    expect(badToken).toMatchObject({
+      msg: 'graphql-ws connection refused',
+      outcome: 'invalid',
+      errorCodes: ['UNAUTHENTICATED'],
+    });
+    expect(badToken).not.toHaveProperty('principal');
+    const crossOrigin = await entryOf(async () =>
+      expect(await refusedSocket(undefined, { origin: 'https://evil.example' })).toBe(4403),
+    );
+    expect(crossOrigin).toMatchObject({ outcome: 'invalid', errorCodes: ['FORBIDDEN'] });
+    // An accepted connection writes nothing of its own: only its operations do.
+    const before = lines.length;
+    expect(await overWs(app, { query: 'query Fine { leases { edges { node { id } } } }' }, valid)).toBeUndefined();
+    await expect.poll(() => entries().length).toBeGreaterThan(0);
+    expect(lines.slice(before).map((line) => (JSON.parse(line) as Line).msg)).not.toContain(
+      'graphql-ws connection refused',
+    );
     expect(lines.join('\n')).not.toContain(revoked);
   });
 });
