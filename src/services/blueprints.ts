@@ -84,6 +84,18 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     return problems.length > 0 ? fail(validationProblems(problems)) : ok(parsed.data);
   }
 
+  /** The blueprint `actor` may edit; one it may not even see answers as one that does not exist. */
+  async function editableBlueprint(actor: Actor, id: number): Promise<Result<Blueprint>> {
+    const existing = await db.prisma.blueprint.findUnique({ where: { id } });
+    if (!existing) return fail(notFound('blueprint', id));
+    const refused = await refusalAsSeen(db.prisma, actor, may(actor, { kind: 'blueprint.edit', blueprint: existing }), {
+      type: 'Blueprint',
+      entity: 'blueprint',
+      id,
+    });
+    return refused ? fail(refused) : ok(existing);
+  }
+
   async function nameTaken(name: string, exceptId?: number) {
     const existing = await db.prisma.blueprint.findUnique({ where: { name }, select: { id: true } });
     return existing !== null && existing.id !== exceptId;
@@ -152,19 +164,9 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     },
 
     async update(actor, id, patch) {
-      const existing = await db.prisma.blueprint.findUnique({ where: { id } });
-      if (!existing) return fail(notFound('blueprint', id));
-      const refused = await refusalAsSeen(
-        db.prisma,
-        actor,
-        may(actor, { kind: 'blueprint.edit', blueprint: existing }),
-        {
-          type: 'Blueprint',
-          entity: 'blueprint',
-          id,
-        },
-      );
-      if (refused) return fail(refused);
+      const editable = await editableBlueprint(actor, id);
+      if (!editable.ok) return editable;
+      const existing = editable.value;
       const parsed = common.partial().safeParse(patch, inputMessages);
       const problems = parsed.success ? [] : zodIssues(parsed.error);
       const data: Prisma.BlueprintUncheckedUpdateInput = {};
@@ -224,19 +226,8 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     },
 
     async setDisabled(actor, id, disabled) {
-      const existing = await db.prisma.blueprint.findUnique({ where: { id } });
-      if (!existing) return fail(notFound('blueprint', id));
-      const refused = await refusalAsSeen(
-        db.prisma,
-        actor,
-        may(actor, { kind: 'blueprint.edit', blueprint: existing }),
-        {
-          type: 'Blueprint',
-          entity: 'blueprint',
-          id,
-        },
-      );
-      if (refused) return fail(refused);
+      const editable = await editableBlueprint(actor, id);
+      if (!editable.ok) return editable;
       const blueprint = await inTransaction(deps, async (ctx) => {
         await takeBuildTurn(ctx, id);
         const updated = await ctx.tx.blueprint.update({ where: { id }, data: { disabled } });
