@@ -176,8 +176,10 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { id, input }, ctx) => ({
       blueprint: unwrap(
         await ctx.services.blueprints.update(ctx.actor, databaseId(id) ?? 0, {
-          ...(input.name ? { name: input.name } : {}),
-          ...(input.resourceType ? { resourceType: input.resourceType } : {}),
+          ...(input.name !== null && input.name !== undefined ? { name: input.name } : {}),
+          ...(input.resourceType !== null && input.resourceType !== undefined
+            ? { resourceType: input.resourceType }
+            : {}),
           ...(input.config !== null && input.config !== undefined ? { config: input.config } : {}),
           ...(input.resourceLimit !== undefined ? { resourceLimit: input.resourceLimit } : {}),
           ...warmInput(input),

@@ -207,6 +207,7 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
         data.name = parsed.data.name;
         fields.push('name');
       }
+      const retyped = parsed.data.resourceType !== undefined && parsed.data.resourceType !== existing.resourceType;
       if (parsed.data.resourceType !== undefined) {
         data.resourceType = parsed.data.resourceType;
         fields.push('resourceType');
@@ -215,14 +216,27 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
         data.resourceLimit = parsed.data.resourceLimit;
         fields.push('resourceLimit');
       }
-      const blueprint = await inTransaction(deps, async (ctx) => {
+      const outcome = await inTransaction(deps, async (ctx) => {
         await takeBuildTurn(ctx, id);
+        // Its resources were built as the old type, and leases of that type hold them: retyped,
+        // they would be served to leases of the new one and lost to the old. Under the build turn
+        // no resource of it starts meanwhile.
+        if (retyped) {
+          const built = await ctx.tx.resource.count({ where: { blueprintId: id, status: { not: 'DESTROYED' } } });
+          if (built > 0) return { built };
+        }
         const updated = await ctx.tx.blueprint.update({ where: { id }, data });
         await writeLog(ctx, { type: 'blueprint-updated', data: { fields }, blueprintId: id });
         await changed(ctx, updated, actor.principalId);
-        return updated;
+        return { updated };
       });
-      return ok(blueprint);
+      if ('built' in outcome)
+        return fail(
+          conflict(
+            `blueprint ${id} has ${outcome.built} resources of type ${existing.resourceType} not yet destroyed: its resourceType can change once they are (releaseResource, or drainResource with release)`,
+          ),
+        );
+      return ok(outcome.updated);
     },
 
     async setDisabled(actor, id, disabled) {
