@@ -111,6 +111,26 @@ describeEachDatabase('typed errors', (kind) => {
     expect(again).toMatchObject({ __typename: 'IllegalTransitionError', entity: 'lease', from: 'DESTROYED' });
   });
 
+  it('a log cursor past the largest log id is refused like any other that is not one, not a crash', async () => {
+    const requested = await run(
+      `mutation { requestLease(input: { resourceType: "host" }) { ... on RequestLeasePayload { leases { id } } ${errorFields} } }`,
+    );
+    const leaseId = (requested as unknown as { leases: { id: string }[] }).leases[0]!.id;
+    const client = wsClient(app.graphqlUrl);
+    try {
+      for (const after of ['9223372036854775808', '9999999999999999999', '-1', 'abc']) {
+        await expect(
+          collect(client, {
+            query: 'subscription ($id: ID!, $after: String) { leaseEvents(leaseId: $id, after: $after) { cursor } }',
+            variables: { id: leaseId, after },
+          }).done,
+        ).rejects.toThrow('after must be a cursor from an earlier event');
+      }
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('an id that is not a global id names nothing: NotFoundError, not a crash', async () => {
     const { body } = await graphqlRequest(
       app.graphqlUrl,
