@@ -11,6 +11,7 @@ import { refusedFor } from './operation-log.js';
 import { anonymousRefusal, fetchHeaders, nodeHeaders, type HeaderOf } from './origin.js';
 import type { RateLimiter } from './rate-limiter.js';
 import type { OpenSessions, SessionEnd, SessionToken } from './sessions.js';
+import type { StreamingResponses } from './streams.js';
 
 export interface ContextOptions {
   db: Database;
@@ -21,6 +22,8 @@ export interface ContextOptions {
   rateLimiter: RateLimiter;
   /** SSE streams are held here, to end when their token is revoked or expires, and at shutdown. */
   sessions: OpenSessions;
+  /** Tells which HTTP responses turn into streams. */
+  streams: StreamingResponses;
 }
 
 /** The token of an HTTP request (Authorization header) or a graphql-ws connection (connectionParams). */
@@ -117,9 +120,12 @@ export function createContextFactory(options: ContextOptions) {
       );
     }
     const res = initial.res;
-    if (res && initial.request?.headers.get('accept')?.includes('text/event-stream')) {
-      const release = options.sessions.hold(actor.token ?? null, (why) => endEventStream(res, why));
-      res.once('close', release);
+    if (res) {
+      // A response that streams (a subscription over SSE) is held by its token until it ends.
+      options.streams.whenStreaming(res, () => {
+        const release = options.sessions.hold(actor.token ?? null, (why) => endEventStream(res, why));
+        res.once('close', release);
+      });
     }
     const access = createVisibility(options.db, actor);
     return { db: options.db, services: options.services, pubsub: options.pubsub, actor, access };

@@ -20,6 +20,7 @@ import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
 import { createStaticHandler } from './static.js';
 import { OpenSessions } from './sessions.js';
+import { StreamingResponses } from './streams.js';
 import { attachWebSocketServer } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -160,6 +161,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
   let shuttingDown = false;
 
   const sessions = new OpenSessions(options.pubsub);
+  const streams = new StreamingResponses();
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -185,6 +187,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       return origin && options.corsOrigins.includes(origin) ? { origin: [origin], credentials: false } : false;
     },
     plugins: [
+      streams.plugin(),
       operationLogPlugin(logger),
       ...limitPlugins(options.limits),
       ...(options.metrics?.plugins ?? []),
@@ -197,6 +200,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       anonymous: options.anonymous,
       rateLimiter: new RateLimiter(options.rateLimitPerMinute),
       sessions,
+      streams,
     }),
   });
 
@@ -216,21 +220,14 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
   /** Admits a GraphQL request for as long as its response is open, or answers the refusal at once. */
   const admit = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (!isGraphql(req.url)) return true;
-    const key = principalKey(req.headers.authorization);
-    // A subscription over SSE is long-lived and mostly idle: it is refused when there is no room,
-    // but holds no slot while it streams.
-    if (req.headers.accept?.includes('text/event-stream')) {
-      const refusal = admission.check(key);
-      if (!refusal) return true;
-      refuse(res, refusal);
-      return false;
-    }
-    const ticket = admission.enter(key);
+    const ticket = admission.enter(principalKey(req.headers.authorization));
     if (isRefusal(ticket)) {
       refuse(res, ticket);
       return false;
     }
     res.once('close', ticket.release);
+    // A subscription over SSE is long-lived and mostly idle: it holds no slot once it streams.
+    streams.whenStreaming(res, ticket.release);
     return true;
   };
   const health = createHealthHandler(db, () => shuttingDown);

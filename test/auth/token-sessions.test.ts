@@ -38,12 +38,17 @@ function socketSubscription(graphqlUrl: string, token: string): { closed: Promis
 }
 
 /** An SSE stream subscribed to CHANGES: every event it got, once it ends. */
-async function streamSubscription(graphqlUrl: string, token: string | null): Promise<{ ended: Promise<string[]> }> {
+async function streamSubscription(
+  graphqlUrl: string,
+  token: string | null,
+  // Yoga streams a subscription as SSE for `*\/*` or no Accept header at all (curl's default) too.
+  accept: string | null = 'text/event-stream',
+): Promise<{ ended: Promise<string[]> }> {
   const response = await fetch(graphqlUrl, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      accept: 'text/event-stream',
+      ...(accept !== null ? { accept } : {}),
       ...(token ? { authorization: `Bearer ${token}` } : {}),
     },
     body: JSON.stringify({ query: CHANGES }),
@@ -93,7 +98,9 @@ describe('subscriptions and the token they opened with', () => {
     const other = await principalWithToken(db, 'dashboard');
     const socket = socketSubscription(app.graphqlUrl, token);
     const bystander = socketSubscription(app.graphqlUrl, other.token);
-    const stream = await streamSubscription(app.graphqlUrl, token);
+    const streams = await Promise.all(
+      ['text/event-stream', '*/*', null].map((accept) => streamSubscription(app.graphqlUrl, token, accept)),
+    );
     await Promise.all([socket.subscribed, bystander.subscribed]);
 
     await revoke(app, row.id);
@@ -102,15 +109,44 @@ describe('subscriptions and the token they opened with', () => {
       reason: 'Not authenticated: this API token was revoked.',
       acknowledged: true,
     });
-    const events = await stream.ended;
-    expect(events.at(-2)).toMatch(/^event: next\ndata: .*"code":"UNAUTHENTICATED"/);
-    expect(events.at(-1)).toBe('event: complete\ndata:');
+    for (const stream of streams) {
+      const events = await stream.ended;
+      expect(events.at(-2)).toMatch(/^event: next\ndata: .*"code":"UNAUTHENTICATED"/);
+      expect(events.at(-1)).toBe('event: complete\ndata:');
+    }
 
     // The other principal's subscription is still open: revoking its own token ends it too.
     const raced = await Promise.race([bystander.closed, new Promise((resolve) => setTimeout(resolve, 200, 'open'))]);
     expect(raced).toBe('open');
     await revoke(app, other.row.id);
     expect((await bystander.closed).code).toBe(4403);
+  });
+
+  it('hold no admission slot while they stream, whatever the Accept header', async () => {
+    const limited = await serve(
+      db,
+      { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000, maxInFlightPerPrincipal: 2 },
+      quiet,
+    );
+    try {
+      const { token, row } = await principalWithToken(db, 'watcher');
+      const streams = await Promise.all(
+        ['text/event-stream', '*/*', null].map((accept) => streamSubscription(limited.graphqlUrl, token, accept)),
+      );
+      const { status, body } = await graphqlRequest<{ leases: unknown }>(
+        limited.graphqlUrl,
+        '{ leases { edges { node { id } } } }',
+        {},
+        { authorization: `Bearer ${token}` },
+        { retryRefused: false },
+      );
+      expect(status).toBe(200);
+      expect(body.errors).toBeUndefined();
+      await revoke(limited, row.id);
+      await Promise.all(streams.map((stream) => stream.ended));
+    } finally {
+      await limited.close();
+    }
   });
 
   it('end when their token expires', async () => {
