@@ -300,6 +300,23 @@ export function leaseService(deps: AllocatorDeps): LeaseService {
             ),
           );
       }
+      // A gang is granted whole or not at all: more parts of a type than the owner's quota of it
+      // could never be granted, and would wait for ever.
+      const asked = new Map<string, number>();
+      for (const part of gang.parts) asked.set(part.resourceType, (asked.get(part.resourceType) ?? 0) + part.count);
+      const quotas = await db.prisma.quota.findMany({
+        where: { principalId: actor.principalId, resourceType: { in: [...asked.keys()] } },
+      });
+      for (const quota of quotas) {
+        const count = asked.get(quota.resourceType)!;
+        if (count > quota.maxLeases)
+          return fail(
+            validationError(
+              ['parts', gang.parts.findIndex((part) => part.resourceType === quota.resourceType)],
+              `the gang asks for ${count} leases of ${quota.resourceType}, more than your quota of ${quota.maxLeases}: it could never be granted`,
+            ),
+          );
+      }
       return ok(
         await requestGang(deps, {
           parts: gang.parts,

@@ -290,6 +290,40 @@ describeEachDatabase('scheduling policies', (kind) => {
     await waitForLease(h, more.id, ['ACTIVE']);
   }, 60_000);
 
+  it('quota: a gang asking for more of a type than its owner’s quota is refused, not left waiting for ever', async () => {
+    await slots(10);
+    const capped = await user('gang-capped');
+    unwrap(
+      await h.services.scheduling.setQuota(h.system, {
+        principalId: capped.principalId,
+        resourceType: 'test-slot',
+        maxLeases: 2,
+      }),
+    );
+    const before = await h.db.prisma.lease.count();
+    const refused = await h.services.leases.requestGang(capped, {
+      parts: [
+        { resourceType: 'test-slot', count: 2 },
+        { resourceType: 'test-slot', count: 1 },
+      ],
+    });
+    expect(refused).toMatchObject({
+      ok: false,
+      error: {
+        kind: 'ValidationError',
+        path: ['parts', 0],
+        message: 'the gang asks for 3 leases of test-slot, more than your quota of 2: it could never be granted',
+      },
+    });
+    expect(await h.db.prisma.lease.count()).toBe(before);
+    // At the quota it is a gang like any other.
+    const gang = unwrap(
+      await h.services.leases.requestGang(capped, { parts: [{ resourceType: 'test-slot', count: 2 }] }),
+    );
+    start();
+    for (const part of gang) await waitForLease(h, part.id, ['ACTIVE']);
+  }, 60_000);
+
   it('a lease still waiting after waitTimeoutSeconds breaks with wait-timeout', async () => {
     await slots(1);
     const holder = await request();

@@ -100,6 +100,14 @@ export async function drive(options: DriverOptions): Promise<DriverResult> {
       parts: [{ resourceType: 'test-slot', count }],
       priority: priority(),
     });
+    // More parts than the owner's quota could never be granted: refused at once.
+    const quota = fleet.owners.find((owner) => owner.actor.principalId === actor.principalId)?.quota ?? null;
+    if (quota !== null && count > quota) {
+      if (result.ok || result.error.kind !== 'ValidationError')
+        throw new Error(`gang of ${count} on a quota of ${quota} not refused`);
+      note(`gang of ${count} by ${actor.name} refused: over its quota of ${quota}`);
+      return;
+    }
     if (!result.ok) throw new Error(`gang refused: ${result.error.message}`);
     const parts = result.value.map((l) => l.id);
     for (const id of parts) model.set(id, { id, kind: 'exclusive', until: null, releasedByUs: false, gang: parts });
