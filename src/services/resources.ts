@@ -1,7 +1,10 @@
 import { refusalAsSeen } from './hidden.js';
-import type { Resource } from '../generated/prisma/client.js';
+import type { Prisma, Resource } from '../generated/prisma/client.js';
 import { sendCommand } from '../allocator/commands.js';
-import type { AllocatorDeps } from '../allocator/context.js';
+import type { AllocatorDeps, TxContext } from '../allocator/context.js';
+import { loadBlueprint, type LoadedBlueprint } from '../allocator/blueprints.js';
+import { takeBuildTurn } from '../allocator/build-resource.js';
+import { readyResources, warmLease } from '../allocator/warm-pool.js';
 import { inTransaction } from '../allocator/transaction.js';
 import { illegalTransition, notFound, validationError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
@@ -15,7 +18,10 @@ import type { Actor } from './actor.js';
 export interface ResourceService {
   /** Asks a resource to release itself: its leases release first, then it is destroyed. Admins only. */
   release(actor: Actor, resourceId: number): Promise<Result<Resource>>;
-  /** Asks every idle resource (of a type) to go; returns those asked. Admins only. */
+  /**
+   * Asks every idle resource (of a type) to go but those a blueprint's warm pool keeps (its
+   * `minReady`); returns those asked. Admins only.
+   */
   reclaim(actor: Actor, input: { resourceType?: string }): Promise<Result<Resource[]>>;
   get(actor: Actor, resourceId: number): Promise<Result<Resource>>;
   /** Runs the resource's update now, under its lock (Drydock's `update-resource`). Admins only. */
@@ -65,41 +71,20 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
     async reclaim(actor, input) {
       const refused = may(actor, { kind: 'resource.reclaim' });
       if (refused) return fail(refused);
-      return inTransaction(deps, async (ctx): Promise<Result<Resource[]>> => {
-        const since = new Date(ctx.now.getTime() - deps.options.reclaimGraceMs);
-        // Idle means: no live lease, and no lease acquired or destroyed on it within the grace period.
-        const idle = await ctx.tx.resource.findMany({
-          where: {
-            status: 'ACTIVE',
-            ...(input.resourceType ? { type: input.resourceType } : {}),
-            leases: {
-              none: {
-                OR: [
-                  { status: { in: ['ACQUIRED', 'ACTIVE'] } },
-                  { acquiredAt: { gte: since } },
-                  { destroyedAt: { gte: since } },
-                ],
-              },
-            },
-            commands: { none: { consumed: false } },
-          },
-          orderBy: { id: 'asc' },
-        });
-        for (const resource of idle) {
-          await sendCommand(ctx, 'RECLAIM', { resourceId: resource.id }, actor.principalId);
-          await writeLog(
-            ctx,
-            {
-              type: 'resource-release-requested',
-              data: { authorId: actor.principalId, kind: 'reclaim' },
-              resourceId: resource.id,
-              blueprintId: resource.blueprintId,
-            },
-            { resource: resource.status },
-          );
-        }
-        return ok(idle);
+      // A first look for the blueprints that have idle resources; each is then reclaimed from in a
+      // transaction of its own, under its build turn (one turn at a time: no order to deadlock on).
+      const since = new Date(deps.options.clock().getTime() - deps.options.reclaimGraceMs);
+      const blueprints = await db.prisma.resource.findMany({
+        where: idleWhere(input.resourceType, since),
+        distinct: ['blueprintId'],
+        select: { blueprintId: true },
+        orderBy: { blueprintId: 'asc' },
       });
+      const reclaimed: Resource[] = [];
+      for (const { blueprintId } of blueprints) {
+        reclaimed.push(...(await inTransaction(deps, (ctx) => reclaimOn(ctx, actor, blueprintId, input.resourceType))));
+      }
+      return ok(reclaimed.sort((a, b) => a.id - b.id));
     },
 
     async get(actor, resourceId) {
@@ -150,4 +135,80 @@ export function resourceService(deps: AllocatorDeps): ResourceService {
       return ok(await db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } }));
     },
   };
+}
+
+/**
+ * Idle: ACTIVE, no live lease, no lease acquired or destroyed on it within the grace period, not
+ * already asked to go.
+ */
+function idleWhere(resourceType: string | undefined, since: Date, blueprintId?: number): Prisma.ResourceWhereInput {
+  return {
+    status: 'ACTIVE',
+    ...(resourceType ? { type: resourceType } : {}),
+    ...(blueprintId !== undefined ? { blueprintId } : {}),
+    leases: {
+      none: {
+        OR: [
+          { status: { in: ['ACQUIRED', 'ACTIVE'] } },
+          { acquiredAt: { gte: since } },
+          { destroyedAt: { gte: since } },
+        ],
+      },
+    },
+    commands: { none: { consumed: false } },
+  };
+}
+
+/**
+ * Asks the blueprint's idle resources to go, but for those its warm pool keeps (see `warmKept`).
+ * Under the blueprint's build turn, which its warm pool's fill and edits of it (minReady) take
+ * too: the count of its ready resources and the commands are not interleaved with theirs.
+ */
+async function reclaimOn(
+  ctx: TxContext<Prisma.TransactionClient>,
+  actor: Actor,
+  blueprintId: number,
+  resourceType: string | undefined,
+): Promise<Resource[]> {
+  await takeBuildTurn(ctx, blueprintId);
+  const since = new Date(ctx.now.getTime() - ctx.deps.options.reclaimGraceMs);
+  const idle = await ctx.tx.resource.findMany({
+    where: idleWhere(resourceType, since, blueprintId),
+    orderBy: { id: 'asc' },
+  });
+  if (idle.length === 0) return [];
+  const loaded = await loadBlueprint(ctx.tx, ctx.deps.registry, blueprintId);
+  const kept = loaded ? await warmKept(ctx, loaded, idle) : new Set<number>();
+  const reclaimed = idle.filter((resource) => !kept.has(resource.id));
+  for (const resource of reclaimed) {
+    await sendCommand(ctx, 'RECLAIM', { resourceId: resource.id }, actor.principalId);
+    await writeLog(
+      ctx,
+      {
+        type: 'resource-release-requested',
+        data: { authorId: actor.principalId, kind: 'reclaim' },
+        resourceId: resource.id,
+        blueprintId: resource.blueprintId,
+      },
+      { resource: resource.status },
+    );
+  }
+  return reclaimed;
+}
+
+/**
+ * The idle resources a reclaim leaves the blueprint's warm pool: with them, `minReady` of the
+ * resources the pool counts as ready (`readyResources`, as its fill counts them, warm attributes
+ * and all) stay, so that the pool has nothing to build again. Ready ones the reclaim does not ask
+ * for (PENDING, or in their grace period) count first; of the idle ones, the newest are kept, as a
+ * waiting lease's reclaim takes the oldest.
+ */
+async function warmKept(ctx: TxContext, loaded: LoadedBlueprint, idle: Resource[]): Promise<Set<number>> {
+  const { minReady } = loaded.blueprint;
+  if (minReady <= 0) return new Set();
+  const idleIds = new Set(idle.map((resource) => resource.id));
+  const ready = await readyResources(ctx, loaded, warmLease(loaded.blueprint, ctx.now));
+  const readyIdle = ready.filter((resource) => idleIds.has(resource.id));
+  const keep = Math.min(readyIdle.length, Math.max(0, minReady - (ready.length - readyIdle.length)));
+  return new Set(readyIdle.slice(readyIdle.length - keep).map((resource) => resource.id));
 }
