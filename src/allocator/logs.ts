@@ -108,7 +108,14 @@ export function publishLog(
 ): void {
   const logId = id.toString();
   if (entry.leaseId != null && status?.lease) {
-    after.publish({ kind: 'lease', leaseId: entry.leaseId, status: status.lease, logId });
+    after.publish({
+      kind: 'lease',
+      leaseId: entry.leaseId,
+      status: status.lease,
+      logId,
+      // The entry is in that resource's log as well (resourceEvents): its stream is woken too.
+      ...(entry.resourceId != null ? { resourceId: entry.resourceId } : {}),
+    });
   } else if (entry.resourceId != null && entry.blueprintId != null && status?.resource) {
     after.publish({
       kind: 'resource',

@@ -3,7 +3,14 @@
 // can cross a process boundary as JSON.
 
 export type DomainEvent =
-  | { kind: 'lease'; leaseId: number; status: string; logId: string | null }
+  | {
+      kind: 'lease';
+      leaseId: number;
+      status: string;
+      logId: string | null;
+      /** The resource the log entry names (a lease's entries once it is on one): its stream hears of it too. */
+      resourceId?: number;
+    }
   | { kind: 'resource'; resourceId: number; blueprintId: number; status: string; logId: string | null }
   | { kind: 'blueprint'; blueprintId: number; logId: string | null };
 

@@ -8,7 +8,8 @@ export type ResourceEvent = Extract<DomainEvent, { kind: 'resource' }>;
 /** The subscription topics, typed: per-object streams carry the object's id as the topic id. */
 export type DrydockTopics = {
   'lease:event': [leaseId: number, event: LeaseEvent];
-  'resource:event': [resourceId: number, event: ResourceEvent];
+  /** The resource's own events, and those of leases whose log entries are on it (its log holds both). */
+  'resource:event': [resourceId: number, event: ResourceEvent | LeaseEvent];
   'leases:changed': [event: LeaseEvent];
   'resources:changed': [event: ResourceEvent];
   /** A token was revoked: every process ends the connections it opened (server/sessions.ts). */
@@ -90,39 +91,64 @@ function coalescingKey(detail: unknown): unknown {
 }
 
 /**
- * Where the domain's committed events go: onto the per-object and the dashboard topics.
+ * Where the domain's committed events go: onto the per-object and the dashboard topics. A lease
+ * event whose log entry is on a resource goes onto that resource's topic as well: the entry is in
+ * the resource's log, so its resourceEvents stream must read it now, not at the resource's next
+ * event.
  *
  * Of the events one commit caused for one object, only the last is published: a subscriber reads
  * the object's rows on each event (the log after its cursor, the lease as it is now), so an
  * earlier event of the same commit would only make it read the same rows again, and a lease
- * released and destroyed in one update would cost every dashboard two reads instead of one.
+ * released and destroyed in one update would cost every dashboard two reads instead of one. A
+ * lease's events on a resource's topic are kept apart, per lease and resource, from the resource's
+ * own (which alone end its stream) and from the lease's on another resource (a lease moved in the
+ * commit must wake both).
  */
 export function pubSubSink(pubsub: DrydockPubSub): EventSink {
-  const publish = (event: DomainEvent) => {
+  /** Each publication of an event, by what replaces it within a commit. */
+  const publications = (event: DomainEvent): [key: string, send: () => void][] => {
     if (event.kind === 'lease') {
-      pubsub.publish('lease:event', event.leaseId, event);
-      pubsub.publish('leases:changed', event);
-    } else if (event.kind === 'resource') {
-      pubsub.publish('resource:event', event.resourceId, event);
-      pubsub.publish('resources:changed', event);
+      const own: [string, () => void] = [
+        `lease:${event.leaseId}`,
+        () => {
+          pubsub.publish('lease:event', event.leaseId, event);
+          pubsub.publish('leases:changed', event);
+        },
+      ];
+      const { resourceId } = event;
+      if (resourceId === undefined) return [own];
+      return [
+        own,
+        [`lease:${event.leaseId}:resource:${resourceId}`, () => pubsub.publish('resource:event', resourceId, event)],
+      ];
     }
+    if (event.kind === 'resource') {
+      return [
+        [
+          `resource:${event.resourceId}`,
+          () => {
+            pubsub.publish('resource:event', event.resourceId, event);
+            pubsub.publish('resources:changed', event);
+          },
+        ],
+      ];
+    }
+    return [];
   };
   return {
-    publish,
+    publish(event) {
+      for (const [, send] of publications(event)) send();
+    },
     publishBatch(events) {
-      const last = new Map<string, DomainEvent>();
+      const last = new Map<string, () => void>();
       for (const event of events) {
-        const key =
-          event.kind === 'lease'
-            ? `lease:${event.leaseId}`
-            : event.kind === 'resource'
-              ? `resource:${event.resourceId}`
-              : `blueprint:${event.blueprintId}`;
-        // Re-inserted, so that the order is that of each object's last event.
-        last.delete(key);
-        last.set(key, event);
+        for (const [key, send] of publications(event)) {
+          // Re-inserted, so that the order is that of each object's last event.
+          last.delete(key);
+          last.set(key, send);
+        }
       }
-      for (const event of last.values()) publish(event);
+      for (const send of last.values()) send();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { contextCacheSymbol } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import { visibleWhere } from '../access/policy.js';
+import type { DomainEvent } from '../events/domain-events.js';
 import type { Log } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
 import { valueOrFieldError } from './errors.js';
@@ -32,23 +33,28 @@ export async function* objectEventStream(
   }
   const where = stream.kind === 'lease' ? { leaseId: stream.id } : { resourceId: stream.id };
   // Subscribe before reading, so that an event committed in between is not lost.
-  const live: AsyncIterable<{ status: string }> =
+  // A resource's topic also carries the events of leases whose entries are in its log.
+  const live: AsyncIterable<DomainEvent> =
     stream.kind === 'lease'
       ? ctx.pubsub.subscribe('lease:event', stream.id)
       : ctx.pubsub.subscribe('resource:event', stream.id);
   let last = parsed;
+  // Through the policy on every read: a shared resource's log holds other principals' entries.
+  const policy = visibleWhere(ctx.actor, 'Log');
+  // A read is shared only by subscribers whose policy filter is the same: an admin's read of a
+  // resource's log holds entries another subscriber of it may not see.
+  const readKey = `${stream.kind}:${stream.id}:${JSON.stringify(policy)}`;
   /** The log past `last`; woken by an event, the read is shared with the event's other subscribers. */
   async function* newer(event?: object) {
     const after = last;
     const read = () =>
       readThroughOutage(() =>
         ctx.db.prisma.log.findMany({
-          // Through the policy on every read: a shared resource's log holds other principals' entries.
-          where: { AND: [where, after === null ? {} : { id: { gt: after } }, visibleWhere(ctx.actor, 'Log')] },
+          where: { AND: [where, after === null ? {} : { id: { gt: after } }, policy] },
           orderBy: { id: 'asc' },
         }),
       );
-    const logs = event ? await sharedRead(event, `${stream.kind}:${stream.id}:${after}`, read) : await read();
+    const logs = event ? await sharedRead(event, `${readKey}:${after}`, read) : await read();
     for (const log of logs) {
       last = log.id;
       yield { log };
@@ -72,7 +78,8 @@ export async function* objectEventStream(
       if (event.done) return;
       nextEvent = iterator.next();
       yield* newer(event.value);
-      if (event.value.status === 'DESTROYED') return;
+      // Only the object's own DESTROYED ends it: a lease destroyed on a resource does not.
+      if (event.value.kind === stream.kind && event.value.status === 'DESTROYED') return;
     }
   } finally {
     await iterator.return?.();
