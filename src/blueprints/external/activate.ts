@@ -20,14 +20,15 @@ export async function activateBox(
   const { config } = blueprint;
   const record = boxRecord(resource);
   const requestId = requestIdOf(config.namespace, blueprint.id, resource.id);
-  const box = await connect(config, runtime.signal).allocate({
+  const client = connect(config, runtime.signal);
+  const box = await client.allocate({
     requestId,
     resourceType: blueprint.resourceType,
     attributes: record.requested,
     parameters: config.parameters,
   });
   if (box.status === 'failed')
-    throw new PermanentFailure(`provisioner box ${box.id} failed: ${box.message ?? 'no reason given'}`);
+    throw new PermanentFailure(client.redact(`provisioner box ${box.id} failed: ${box.message ?? 'no reason given'}`));
   if (box.status === 'pending')
     return { status: 'wait', retryAfterMs: pollDelayMs(config, resource, box.retryAfterMs) };
 
@@ -36,8 +37,10 @@ export async function activateBox(
   // the request, and a lease already waits on this box believing it.
   const missing = config.mysteryBox ? null : shortfall(attributes, record.requested);
   if (missing !== null)
-    throw new PermanentFailure(`provisioner box ${box.id} does not satisfy the lease it was built for: ${missing}`);
-  await runtime.log(`provisioner box ${box.id} is ready`, { providerId: box.id, attributes });
+    throw new PermanentFailure(
+      client.redact(`provisioner box ${box.id} does not satisfy the lease it was built for: ${missing}`),
+    );
+  await runtime.log(client.redact(`provisioner box ${box.id} is ready`), { providerId: box.id, attributes });
   return { status: 'active', attributes: { ...attributes, [BOX_KEY]: { ...record, providerId: box.id } } };
 }
 

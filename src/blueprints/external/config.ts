@@ -3,16 +3,40 @@ import { z } from 'zod';
 // The `external` blueprint's config. Timings are bounded so that a typo cannot turn a poll into a
 // busy loop or a sweep into a once-a-year event.
 
+/**
+ * tokenEnv may only name variables with this prefix: a blueprint editor chooses both the variable
+ * and the URL it is sent to, so without it any variable of the server (DATABASE_URL) could be sent
+ * anywhere. An operator opts a variable in by naming it so.
+ */
+export const TOKEN_ENV_PREFIX = 'DRYDOCK_TOKEN_';
+
+function hasNoCredentials(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.username === '' && parsed.password === '';
+  } catch {
+    return true; // not a URL at all: z.url says so
+  }
+}
+
 export const externalConfig = z
   .strictObject({
     /** Base URL of the provisioner (http or https). */
-    url: z.url({ protocol: /^https?$/, error: 'the provisioner url must be an http(s) URL' }),
+    url: z
+      .url({ protocol: /^https?$/, error: 'the provisioner url must be an http(s) URL' })
+      // fetch refuses such a URL on every call; and the url is not a secret (Blueprint.config shows it).
+      .refine(hasNoCredentials, {
+        error: 'the provisioner url must not include a user name or password: put credentials in token or tokenEnv',
+      }),
     /** Bearer token sent on every call. Write-only: the API never returns it. */
     token: z.string().min(1).optional(),
     /** Name of an environment variable of the server that holds the bearer token. */
     tokenEnv: z
       .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'tokenEnv names an environment variable')
+      .regex(
+        new RegExp(`^${TOKEN_ENV_PREFIX}[A-Za-z0-9_]+$`),
+        `tokenEnv must name an environment variable whose name starts with ${TOKEN_ENV_PREFIX}, then letters, digits or underscores (e.g. ${TOKEN_ENV_PREFIX}PROVISIONER)`,
+      )
       .optional(),
     /** Prefix of our request ids: blueprints of different installations sharing a provisioner must differ. */
     namespace: z
@@ -55,7 +79,9 @@ export type ExternalConfig = z.infer<typeof externalConfig>;
 
 /** The token to send now (tokenEnv is read per call, so that rotating it needs no blueprint edit). */
 export function tokenOf(config: ExternalConfig): string | undefined {
-  return config.token ?? (config.tokenEnv ? process.env[config.tokenEnv] : undefined);
+  if (config.token !== undefined) return config.token;
+  // The schema already refuses other names; this keeps a config that skipped it from reading any variable.
+  return config.tokenEnv?.startsWith(TOKEN_ENV_PREFIX) ? process.env[config.tokenEnv] : undefined;
 }
 
 /** What a lease may ask of a box: flat values, matched as in ./matching.ts. */

@@ -1,5 +1,6 @@
 import { PermanentFailure, TemporaryFailure } from '../../failures.js';
 import { providerError } from './protocol.js';
+import { withoutUrlCredentials } from './redaction.js';
 
 // Which provisioner answers are worth retrying. The rule of docs/external-provisioner.md: a
 // provisioner that is busy, over quota or down will recover by itself, so those retry with
@@ -43,6 +44,16 @@ export function unansweredFailure(
   if (why === 'timeout') return new TemporaryFailure(`provisioner ${call} did not answer within ${timeoutMs} ms`);
   if (why === 'stopping') return new TemporaryFailure(`provisioner ${call} was abandoned: the server is stopping`);
   return new TemporaryFailure(`provisioner ${call} failed: ${describeNetworkError(error)}`);
+}
+
+/**
+ * A request fetch refused to build (a URL with a user name or password, a header value it cannot
+ * send): every later try would be refused the same way, whichever box it is for, so it is neither
+ * temporary nor limited to one box. fetch quotes the URL it refused: its credentials are hidden.
+ */
+export function unsendableFailure(call: string, error: unknown, redact: (text: string) => string): PermanentFailure {
+  const why = redact(withoutUrlCredentials(error instanceof Error ? error.message : String(error)));
+  return new PermanentFailure(`provisioner ${call} cannot be sent: ${why}`, { hopeless: true });
 }
 
 function parseError(body: string) {

@@ -30,7 +30,7 @@ export async function sweepLeaks(blueprint: BlueprintOf<ExternalConfig>, runtime
     if (box.ageMs !== undefined && box.ageMs < config.leakGraceMs) continue;
     try {
       await client.delete(box.id);
-      await runtime.log(`destroyed leaked provisioner box ${box.id}`, {
+      await runtime.log(client.redact(`destroyed leaked provisioner box ${box.id}`), {
         providerId: box.id,
         requestId: box.requestId,
         resourceId,
