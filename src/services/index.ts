@@ -129,11 +129,10 @@ export function createServices(deps: ServicesDeps): Services {
     worker: {
       start(startOptions = {}) {
         if (worker) throw new Error('the worker of these services is already running');
-        // PGlite has one connection: jobs in parallel would only queue on it.
-        const concurrency =
-          deps.db.kind === 'pglite'
-            ? 1
-            : (startOptions.concurrency ?? deps.worker?.concurrency ?? defaultWorkerOptions.concurrency);
+        // On PGlite too: its one connection runs one transaction at a time, but a job spends much
+        // of its time outside the database (a provisioner's call, a clone), and one such job must
+        // not hold up every other allocation.
+        const concurrency = startOptions.concurrency ?? deps.worker?.concurrency ?? defaultWorkerOptions.concurrency;
         const running = new QueueWorker(
           deps.db,
           {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { requestIdOf } from '../../src/blueprints/external/protocol.js';
-import { describePostgres } from '../support/database.js';
+import { describeEachDatabase } from '../support/database.js';
 import {
   createHarness,
   hostPoolConfig,
@@ -12,8 +12,8 @@ import {
 import { startProvisioner, type ReferenceProvisioner } from '../support/reference-provisioner.js';
 
 // The external blueprint end to end: the allocator's worker against the reference provisioner over
-// real HTTP, on PostgreSQL. PostgreSQL only: a hung provisioner may cost one worker slot for a call
-// timeout, and PGlite runs one job at a time, so "others are unaffected" cannot hold there.
+// real HTTP, on both databases: a hung provisioner costs one worker slot for a call timeout, on
+// the embedded database too, and others are served meanwhile.
 
 /** Waits for something the provisioner sees (its state lives in this process; no database polling). */
 async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
@@ -45,12 +45,12 @@ async function waitForResource(h: Harness, resourceId: number, status: string, t
   return h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } });
 }
 
-describePostgres('external blueprint', () => {
+describeEachDatabase('external blueprint', (kind) => {
   let h: Harness;
   let provisioner: ReferenceProvisioner;
   let stopWorker: () => Promise<void>;
   beforeAll(async () => {
-    h = await createHarness('postgresql');
+    h = await createHarness(kind);
   });
   afterAll(() => h.dispose());
   beforeEach(async () => {
