@@ -41,9 +41,12 @@ const MAX_WAITING = 256;
 
 class Member implements AsyncIterableIterator<Result> {
   private readonly waiting: Result[] = [];
-  private wake: ((value: IteratorResult<Result>) => void) | null = null;
+  private wake: { resolve: (value: IteratorResult<Result>) => void; reject: (error: unknown) => void } | null = null;
   private ended = false;
-  private failure: unknown = null;
+  /** Why the shared execution failed: thrown to this member once what waited is taken. */
+  private failure: { error: unknown } | null = null;
+  /** This member alone ended, as a result with the error (SlowSubscriber), then done. */
+  private farewell: Result | null = null;
 
   constructor(
     private readonly leave: (member: Member) => void,
@@ -57,54 +60,66 @@ class Member implements AsyncIterableIterator<Result> {
       // Written straight to the socket, so nothing waits here; the socket's own bound applies.
       this.send(serialized());
     } else if (this.wake) {
-      const wake = this.wake;
+      const { resolve } = this.wake;
       this.wake = null;
-      wake({ value: result, done: false });
+      resolve({ value: result, done: false });
     } else if (this.waiting.length < MAX_WAITING) {
       this.waiting.push(result);
     } else {
-      const slow = new Error('This subscriber fell too far behind its events and was ended; subscribe again.');
-      slow.name = 'SlowSubscriber';
-      this.fail(slow);
+      this.dropSlow();
     }
   }
 
-  end(failure: unknown = null): void {
+  /**
+   * The shared execution ended: done, or with `failure` as it threw it. The failure is thrown to
+   * the member as is, so that graphql-ws sends it as it would an execution of the member's own
+   * (an `error` message with its extensions), not a result followed by `complete`.
+   */
+  end(failure?: { error: unknown }): void {
     if (this.ended) return;
     this.ended = true;
-    this.failure = failure;
-    if (this.wake && this.waiting.length === 0) {
-      const wake = this.wake;
-      this.wake = null;
-      if (failure) this.failure = null;
-      wake({ value: failure ? { errors: [toError(failure)] } : undefined, done: !failure } as IteratorResult<Result>);
-    }
+    this.failure = failure ?? null;
+    if (this.wake && this.waiting.length === 0) this.settle(this.wake);
   }
 
-  private fail(failure: unknown): void {
+  /**
+   * Too far behind: what waited is dropped and the member gets one result with the error, then
+   * done. Only this member ends; the execution goes on for the others.
+   */
+  private dropSlow(): void {
+    const slow = new GraphQLError('This subscriber fell too far behind its events and was ended; subscribe again.');
     this.waiting.length = 0;
-    this.end(failure);
+    this.farewell = { errors: [slow] };
+    this.end();
     this.leave(this);
+  }
+
+  /** Hands an ended member's last word to a waiting next(): its farewell, its failure, or done. */
+  private settle({ resolve, reject }: NonNullable<Member['wake']>): void {
+    this.wake = null;
+    const { farewell, failure } = this;
+    this.farewell = null;
+    this.failure = null;
+    if (farewell) resolve({ value: farewell, done: false });
+    else if (failure) reject(failure.error);
+    else resolve({ value: undefined, done: true } as IteratorResult<Result>);
   }
 
   next(): Promise<IteratorResult<Result>> {
     const waiting = this.waiting.shift();
     if (waiting) return Promise.resolve({ value: waiting, done: false });
-    if (this.ended) {
-      const failure = this.failure;
-      this.failure = null;
-      return Promise.resolve(
-        failure
-          ? { value: { errors: [toError(failure)] }, done: false }
-          : ({ value: undefined, done: true } as IteratorResult<Result>),
-      );
-    }
-    return new Promise((resolve) => (this.wake = resolve));
+    return new Promise((resolve, reject) => {
+      if (this.ended) this.settle({ resolve, reject });
+      else this.wake = { resolve, reject };
+    });
   }
 
   return(): Promise<IteratorResult<Result>> {
     this.waiting.length = 0;
+    this.farewell = null;
+    this.failure = null;
     this.end();
+    if (this.wake) this.settle(this.wake);
     this.leave(this);
     return Promise.resolve({ value: undefined, done: true } as IteratorResult<Result>);
   }
@@ -112,13 +127,6 @@ class Member implements AsyncIterableIterator<Result> {
   [Symbol.asyncIterator]() {
     return this;
   }
-}
-
-/** Our own messages and GraphQL errors are for the client; anything else stays masked, as Yoga masks it. */
-function toError(failure: unknown) {
-  const shown = failure instanceof GraphQLError || (failure instanceof Error && failure.name === 'SlowSubscriber');
-  // A GraphQLError, not a plain object: graphql-ws serializes each error with toJSON().
-  return new GraphQLError(shown ? failure.message : 'Unexpected error.') as never;
 }
 
 /**
@@ -170,7 +178,7 @@ export class Cohorts {
   }
 
   private async pump(key: string, iterator: AsyncIterator<Result>, members: Set<Member>): Promise<void> {
-    let failure: unknown = null;
+    let failure: { error: unknown } | undefined;
     try {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         const result = next.value;
@@ -180,9 +188,10 @@ export class Cohorts {
         if (members.size === 0) break;
       }
     } catch (error) {
-      failure = error;
-      // A failed iterator is finished, but the wrappers around it (Yoga's plugins: the open
-      // subscriptions gauge) learn that it ended only from return().
+      // Already what Yoga's plugins (error masking) made of it: the same an unshared execution throws.
+      failure = { error };
+      // A failed iterator is finished, but the wrappers around it (Yoga's plugins' onEnd hooks)
+      // learn that it ended only from return().
       await Promise.resolve(iterator.return?.()).catch(() => {});
     } finally {
       if (this.running.get(key)?.members === members) this.running.delete(key);

@@ -45,6 +45,53 @@ const operationLabels = (params: FillLabelsFnParams) => ({
 });
 
 /**
+ * Counts a subscription on `gauge` from its first next() (it streams: a client, an SSE response or
+ * a cohort reads it) until it ends, once, however it ends: done, failed, or returned (its client
+ * went away). A subscription created but never read (refused with 406) is never counted; Yoga's
+ * own onEnd misses a failed one (it runs only on done or return()).
+ */
+function countedWhileStreaming<T, L extends string>(
+  source: AsyncIterable<T>,
+  gauge: Gauge<L>,
+  labels: Partial<Record<L, string>>,
+): AsyncIterableIterator<T> {
+  let iterator: AsyncIterator<T> | undefined;
+  const inner = () => (iterator ??= source[Symbol.asyncIterator]());
+  let state: 'unread' | 'streaming' | 'ended' = 'unread';
+  const end = () => {
+    if (state === 'streaming') gauge.dec(labels);
+    state = 'ended';
+  };
+  const counted: AsyncIterableIterator<T> = {
+    next: async (...args: [] | [unknown]) => {
+      if (state === 'unread') {
+        state = 'streaming';
+        gauge.inc(labels);
+      }
+      try {
+        const step = await inner().next(...args);
+        if (step.done) end();
+        return step;
+      } catch (error) {
+        end();
+        throw error;
+      }
+    },
+    return: async (value?: unknown) => {
+      end();
+      return (await inner().return?.(value)) ?? ({ done: true, value } as IteratorResult<T>);
+    },
+    throw: async (error?: unknown) => {
+      end();
+      if (!inner().throw) throw error;
+      return inner().throw!(error);
+    },
+    [Symbol.asyncIterator]: () => counted,
+  };
+  return counted;
+}
+
+/**
  * One registry per server, not prom-client's global one: tests run several servers in a process,
  * and each must report only its own.
  */
@@ -105,13 +152,21 @@ export function createMetrics(db: Database): Metrics {
   });
   const countSubscriptions: Plugin = {
     onSubscribe: ({ args }) => ({
-      onSubscribeResult({ result }) {
-        if (!isAsyncIterable(result)) return undefined;
+      onSubscribeResult({ result, setResult }) {
+        if (!isAsyncIterable(result)) return;
         const labels = { operation: getOperationAST(args.document, args.operationName)?.name?.value ?? '(anonymous)' };
-        subscriptions.inc(labels);
-        return { onEnd: () => subscriptions.dec(labels) };
+        setResult(countedWhileStreaming(result, subscriptions, labels));
       },
     }),
+    // A subscription over HTTP that no result processor takes (`accept: application/json` only)
+    // is answered 406 and its result dropped: Yoga never iterates it nor calls its return(), so
+    // the plugins' onEnd hooks (the operation log's line) would never run. Yoga's own processors
+    // (useResultProcessors) come before every plugin of ours, so here the choice is made; ended
+    // here, what its start allocated is let go at once.
+    onResultProcess({ result, resultProcessor }) {
+      if (resultProcessor || !isAsyncIterable(result)) return;
+      void Promise.resolve(result[Symbol.asyncIterator]().return?.()).catch(() => {});
+    },
   };
   let cohorts = () => ({ cohorts: 0, members: 0 });
   new Gauge({
