@@ -29,7 +29,14 @@ export function mayShare(
     if (!LIVE_WITHOUT_AFTER_FIELDS.has(selection.name.value)) return false;
     const after = selection.arguments?.find((argument) => argument.name.value === 'after')?.value;
     if (!after || after.kind === Kind.NULL) return true;
-    return after.kind === Kind.VARIABLE && (variables?.[after.name.value] ?? null) === null;
+    if (after.kind !== Kind.VARIABLE) return false;
+    const name = after.name.value;
+    if (variables && Object.hasOwn(variables, name)) return (variables[name] ?? null) === null;
+    // Not given: the variable's default is the value, and a cursor there replays like a literal one.
+    const fallback = operation.variableDefinitions?.find(
+      (definition) => definition.variable.name.value === name,
+    )?.defaultValue;
+    return !fallback || fallback.kind === Kind.NULL;
   });
 }
 

@@ -29,6 +29,13 @@ describe('subscription cohorts', () => {
     expect(mayShare(withAfter, undefined, { a: '12' })).toBe(false);
     expect(mayShare(withAfter, undefined, { a: null })).toBe(true);
     expect(mayShare(withAfter, undefined, {})).toBe(true);
+    // A default stands in for a variable not given: a cursor there replays, null does not.
+    const withDefault = parse('subscription ($a: String = "0") { leaseEvents(leaseId: "x", after: $a) { cursor } }');
+    expect(mayShare(withDefault, undefined, {})).toBe(false);
+    expect(mayShare(withDefault, undefined, undefined)).toBe(false);
+    expect(mayShare(withDefault, undefined, { a: null })).toBe(true);
+    const nullDefault = parse('subscription ($a: String = null) { leaseEvents(leaseId: "x", after: $a) { cursor } }');
+    expect(mayShare(nullDefault, undefined, {})).toBe(true);
     expect(
       mayShare(parse('subscription { leaseEvents(leaseId: "x") { cursor } leasesChanged { id } }'), undefined),
     ).toBe(true);
