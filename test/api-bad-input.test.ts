@@ -383,3 +383,27 @@ describe('numbers out of range', () => {
     },
   );
 });
+
+it('a *Changed subscription with a filter that is not one is refused when it starts, not at its first event', async () => {
+  const client = wsClient(app.graphqlUrl, { authorization: `Bearer ${token}` });
+  try {
+    for (const query of [
+      'subscription { leasesChanged(filter: { attributes: "linux" }) { id } }',
+      'subscription { resourcesChanged(filter: { attributes: 5 }) { id } }',
+    ]) {
+      // Nothing changes meanwhile: an answer can only come from the subscription's start.
+      const answer = new Promise<unknown>((resolve) => {
+        client.subscribe({ query }, { next: (value) => resolve(value.errors), error: resolve, complete: () => {} });
+      });
+      const timeout = new Promise((resolve) => setTimeout(resolve, 5_000, 'no answer'));
+      expect(await Promise.race([answer, timeout])).toEqual([
+        expect.objectContaining({
+          message: 'filter.attributes must be a JSON object, e.g. { platform: "linux" }',
+          extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+        }),
+      ]);
+    }
+  } finally {
+    await client.dispose();
+  }
+});

@@ -308,15 +308,18 @@ builder.subscriptionFields((t) => ({
     type: 'Lease',
     description: 'Each lease you can see, whenever it changes (for dashboards); the same filter as `leases`.',
     args: { filter: t.arg({ type: LeaseFilter }) },
-    subscribe: (_root, args, ctx, info) =>
-      changedRows(
+    subscribe: (_root, args, ctx, info) => {
+      // Built once, when the subscription starts: a bad filter is refused then, not at the first event.
+      const filter = leaseWhere(ctx, args.filter);
+      return changedRows(
         ctx,
         info,
         ctx.pubsub.subscribe('leases:changed'),
         (event) => ({ kind: 'lease', id: event.leaseId }),
-        (id) => ({ AND: [{ id }, leaseWhere(ctx, args.filter)] }),
+        (id) => ({ AND: [{ id }, filter] }),
         (query, where) => ctx.db.prisma.lease.findFirst({ ...query, where }),
-      ),
+      );
+    },
     resolve: (_query, lease) => lease as Lease,
   }),
 }));

@@ -185,15 +185,18 @@ builder.subscriptionFields((t) => ({
     type: 'Resource',
     description: 'Each resource you can see, whenever it changes (for dashboards); the same filter as `resources`.',
     args: { filter: t.arg({ type: ResourceFilter }) },
-    subscribe: (_root, args, ctx, info) =>
-      changedRows(
+    subscribe: (_root, args, ctx, info) => {
+      // Built once, when the subscription starts: a bad filter is refused then, not at the first event.
+      const filter = resourceWhere(ctx, args.filter);
+      return changedRows(
         ctx,
         info,
         ctx.pubsub.subscribe('resources:changed'),
         (event) => ({ kind: 'resource', id: event.resourceId }),
-        (id) => ({ AND: [{ id }, resourceWhere(ctx, args.filter)] }),
+        (id) => ({ AND: [{ id }, filter] }),
         (query, where) => ctx.db.prisma.resource.findFirst({ ...query, where }),
-      ),
+      );
+    },
     resolve: (_query, resource) => resource as Resource,
   }),
 }));
