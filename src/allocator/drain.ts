@@ -52,8 +52,13 @@ export async function drainForMaintenance(ctx: TxContext, loaded: LoadedBlueprin
     ORDER BY id FOR NO KEY UPDATE`;
   for (const resource of rows) {
     const wanted = inMaintenance(loaded.blueprint, resource);
-    if (wanted && resource.drainingAt === null)
-      await setDraining(ctx, resource, { release: false, maintenance: true }, authorId);
+    const release = wanted === 'retired';
+    // A retired resource is released once drained, also when it was already drained for maintenance.
+    if (
+      wanted &&
+      (resource.drainingAt === null || (release && resource.drainedForMaintenance && !resource.releaseWhenDrained))
+    )
+      await setDraining(ctx, resource, { release, maintenance: true }, authorId);
     else if (!wanted && resource.drainingAt !== null && resource.drainedForMaintenance)
       await setDraining(ctx, resource, null, authorId);
   }

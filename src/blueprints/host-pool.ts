@@ -175,7 +175,11 @@ export const hostPool = defineImplementation<HostPoolConfig>({
 
   acquireLease: () => ({ slotLocks: [] }),
 
-  inMaintenance: (blueprint, resource) => bindingOf(blueprint, resource)?.maintenance ?? false,
+  // A host whose binding was removed from the config is retired: commands can no longer reach it.
+  inMaintenance: (blueprint, resource) => {
+    const binding = bindingOf(blueprint, resource);
+    return binding ? binding.maintenance : 'retired';
+  },
 
   // Use every host before doubling up on one.
   shouldAllocateSupplementalResource: () => true,

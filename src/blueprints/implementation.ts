@@ -232,9 +232,11 @@ export interface BlueprintImplementation<Config = unknown> {
   /**
    * Whether the config has taken this resource out of service (a host-pool binding marked in
    * maintenance). The allocator drains it when the config is saved (no new lease; its leases run
-   * to their end) and undrains it once this says false again. Absent: never.
+   * to their end) and undrains it once this says false again. `retired`: the config no longer
+   * describes it at all (a binding removed): drained, and released once its leases have ended.
+   * Absent: never.
    */
-  inMaintenance?(blueprint: BlueprintOf<Config>, resource: Resource): boolean;
+  inMaintenance?(blueprint: BlueprintOf<Config>, resource: Resource): boolean | 'retired';
   /** True when a busy resource should make the allocator build another instead of sharing it. */
   shouldAllocateSupplementalResource(blueprint: BlueprintOf<Config>, resource: Resource, lease: Lease): boolean;
   /** What a lease on this resource offers its owner (e.g. how to reach a host). */

@@ -63,6 +63,47 @@ describeEachDatabase('host-pool binding maintenance', (kind) => {
     });
   });
 
+  it('retires the host of a binding removed from the config: drained, released once its lease ends', async () => {
+    const two = (maintenance: boolean) => ({
+      services: [
+        {
+          name: 'build',
+          bindings: [
+            { name: 'h1', address: '10.0.0.1', port: 22, maintenance },
+            { name: 'h2', address: '10.0.0.2', port: 22 },
+          ],
+        },
+      ],
+    });
+    const bp = unwrap(
+      await h.services.blueprints.create(h.system, {
+        name: 'pool',
+        implementation: 'host-pool',
+        config: two(true),
+        resourceLimit: 2,
+      }),
+    );
+    // h1 is in maintenance: the first lease lands on h2; drop h2 from the config while it runs.
+    const first = await waitForLease(h, (await request()).id, ['ACTIVE']);
+    const resourceId = first.resourceId!;
+    unwrap(
+      await h.services.blueprints.update(h.system, bp.id, {
+        config: { services: [{ name: 'build', bindings: [two(false).services[0]!.bindings[0]!] }] },
+      }),
+    );
+    const retired = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } });
+    expect(retired).toMatchObject({ releaseWhenDrained: true, drainedForMaintenance: true });
+    expect(retired.drainingAt).not.toBeNull();
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: first.id } })).status).toBe('ACTIVE');
+    // A new lease goes to h1, back in service; the retired host goes once its lease has.
+    const next = await waitForLease(h, (await request()).id, ['ACTIVE']);
+    expect(next.resourceId).not.toBe(resourceId);
+    unwrap(await h.services.leases.release(h.system, first.id));
+    await waitFor(
+      async () => (await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } })).status === 'DESTROYED',
+    );
+  });
+
   it('leaves a drain an operator asked for when maintenance is cleared', async () => {
     const bp = unwrap(
       await h.services.blueprints.create(h.system, {
