@@ -21,7 +21,8 @@ export const UNPARSED = '(unparsed)';
 /** What names an operation without a name. */
 export const ANONYMOUS = '(anonymous)';
 
-function describe(document: DocumentNode, operationName: string | null | undefined) {
+/** How the log and the metrics name an operation and its type. */
+export function describeOperation(document: DocumentNode, operationName: string | null | undefined) {
   const operation = getOperationAST(document, operationName);
   return { operation: operation?.name?.value ?? operationName ?? ANONYMOUS, type: operation?.operation ?? 'query' };
 }
@@ -144,7 +145,9 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
     const operationName = (context as OperationContext).params?.operationName;
     write({
       principal,
-      ...(operation.document ? describe(operation.document, operationName) : { operation: UNPARSED, type: UNPARSED }),
+      ...(operation.document
+        ? describeOperation(operation.document, operationName)
+        : { operation: UNPARSED, type: UNPARSED }),
       durationMs: elapsedMs(operation.startedAt),
       outcome: result,
       errorCodes: codes,
@@ -153,7 +156,7 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
   const start = (document: DocumentNode, operationName: string | null | undefined, context: GraphQLContext): Done => {
     pendingOf(context).logged = true;
     const startedAt = performance.now();
-    const base = { principal: context.actor?.name, ...describe(document, operationName) };
+    const base = { principal: context.actor?.name, ...describeOperation(document, operationName) };
     return (errors, refused) =>
       write({
         ...base,

@@ -102,7 +102,7 @@ describeEachDatabase('/metrics after a lease cycle', (kind) => {
       expect(sample(text, 'drydock_event_delivery_lag_seconds_count')).toBeGreaterThan(0);
       // Yoga's Prometheus plugin: the operations, by name and type.
       expect(
-        sample(text, 'graphql_envelop_request', { operationName: 'Anonymous', operationType: 'mutation' }),
+        sample(text, 'graphql_envelop_request', { operationName: '(anonymous)', operationType: 'mutation' }),
       ).toBeGreaterThanOrEqual(3);
     } finally {
       await worker.stop();

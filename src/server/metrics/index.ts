@@ -9,7 +9,7 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../../db/database.js';
 import type { PassObserver } from '../../services/index.js';
-import { UNPARSED } from '../operation-log.js';
+import { describeOperation, UNPARSED } from '../operation-log.js';
 import { registerDomainMetrics, type DomainMetrics } from './domain.js';
 
 export const METRICS_PATH = '/metrics';
@@ -36,13 +36,34 @@ export interface Metrics extends DomainMetrics {
 }
 
 /**
- * An operation's labels. One whose text did not parse has neither name nor type: the plugin's
- * default would label it "undefined"; it is `(unparsed)`, as in the operation log.
+ * An operation's labels, named as the operation log names it: `(anonymous)` without a name, the
+ * operation the request chose in a document of several, and `(unparsed)` name and type when its
+ * text did not parse. The plugin's own labels would say "Anonymous", take the document's first
+ * definition whatever the request chose, and "undefined" for a syntax error.
  */
-const operationLabels = (params: FillLabelsFnParams) => ({
-  operationName: params.operationName ?? UNPARSED,
-  operationType: params.operationType ?? UNPARSED,
-});
+function operationLabels(params: FillLabelsFnParams, context?: { params?: { operationName?: string | null } }) {
+  if (!params.document) return { operationName: UNPARSED, operationType: UNPARSED };
+  // The plugin fills a missing name with "Anonymous": unless an operation is called that, none was
+  // asked for. The request's own params, where the hook has them, say it exactly.
+  const asked =
+    context?.params?.operationName ??
+    (params.operationName && getOperationAST(params.document, params.operationName) ? params.operationName : undefined);
+  const { operation, type } = describeOperation(params.document, asked);
+  return { operationName: operation, operationType: type };
+}
+
+const operationHistogram = <Phase extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  phases: [Phase, ...Phase[]],
+) =>
+  createHistogram({
+    registry,
+    histogram: { name, help, labelNames: ['operationType', 'operationName'] },
+    fillLabelsFn: operationLabels,
+    phases,
+  });
 
 /**
  * Counts a subscription on `gauge` from its first next() (it streams: a client, an SSE response or
@@ -109,10 +130,23 @@ export function createMetrics(db: Database): Metrics {
     registry,
     endpoint: METRICS_PATH,
     metrics: {
-      graphql_envelop_request: true,
-      graphql_envelop_request_duration: true,
-      // The two metrics that also count operations that did not parse: the plugin's own, with the
-      // label values above.
+      // Every metric labelled by operation is made here, with the labels above.
+      graphql_envelop_request: createCounter({
+        registry,
+        counter: {
+          name: 'graphql_envelop_request',
+          help: 'Counts the amount of GraphQL requests executed through Envelop',
+          labelNames: ['operationType', 'operationName'],
+        },
+        fillLabelsFn: operationLabels,
+        phases: ['execute', 'subscribe'],
+      }),
+      graphql_envelop_request_duration: operationHistogram(
+        registry,
+        'graphql_envelop_request_duration',
+        'Time spent on running the GraphQL operation from parse to execute',
+        ['execute', 'subscribe'],
+      ),
       graphql_envelop_error_result: createCounter({
         registry,
         counter: {
@@ -120,28 +154,58 @@ export function createMetrics(db: Database): Metrics {
           help: 'Counts the amount of errors reported from all phases',
           labelNames: ['operationType', 'operationName', 'path', 'phase'],
         },
-        fillLabelsFn: (params) => ({
-          ...operationLabels(params),
+        fillLabelsFn: (params, context) => ({
+          ...operationLabels(params, context),
           ...(params.errorPhase ? { phase: params.errorPhase } : {}),
           ...(params.error?.path ? { path: params.error.path.join('.') } : {}),
         }),
         phases: ['parse', 'validate', 'context', 'execute', 'subscribe'],
       }),
-      graphql_envelop_phase_parse: createHistogram({
+      graphql_envelop_phase_parse: operationHistogram(
+        registry,
+        'graphql_envelop_phase_parse',
+        'Time spent on running GraphQL "parse" function',
+        ['parse'],
+      ),
+      graphql_envelop_phase_validate: operationHistogram(
+        registry,
+        'graphql_envelop_phase_validate',
+        'Time spent on running GraphQL "validate" function',
+        ['validate'],
+      ),
+      graphql_envelop_phase_context: operationHistogram(
+        registry,
+        'graphql_envelop_phase_context',
+        'Time spent on building the GraphQL context',
+        ['context'],
+      ),
+      graphql_envelop_phase_execute: operationHistogram(
+        registry,
+        'graphql_envelop_phase_execute',
+        'Time spent on running the GraphQL "execute" function',
+        ['execute'],
+      ),
+      graphql_envelop_phase_subscribe: operationHistogram(
+        registry,
+        'graphql_envelop_phase_subscribe',
+        'Time spent on running the GraphQL "subscribe" function',
+        ['subscribe'],
+      ),
+      graphql_yoga_http_duration: createHistogram({
         registry,
         histogram: {
-          name: 'graphql_envelop_phase_parse',
-          help: 'Time spent on running GraphQL "parse" function',
-          labelNames: ['operationType', 'operationName'],
+          name: 'graphql_yoga_http_duration',
+          help: 'Time spent on HTTP connection',
+          labelNames: ['operationName', 'operationType', 'method', 'statusCode', 'url'],
         },
-        fillLabelsFn: operationLabels,
-        phases: ['parse'],
+        fillLabelsFn: (params, { request, response }: { request: Request; response: Response }) => ({
+          ...operationLabels(params),
+          method: request.method,
+          statusCode: response.status,
+          url: request.url,
+        }),
+        phases: ['request'],
       }),
-      graphql_envelop_phase_validate: true,
-      graphql_envelop_phase_context: true,
-      graphql_envelop_phase_execute: true,
-      graphql_envelop_phase_subscribe: true,
-      graphql_yoga_http_duration: true,
       // On by default in the plugin, off here: each walks or sorts on every request (the
       // deprecated-field counter visits the whole document, the summary keeps a sorted sample)
       // for something the histograms above already answer or this schema does not have.
@@ -154,7 +218,7 @@ export function createMetrics(db: Database): Metrics {
     onSubscribe: ({ args }) => ({
       onSubscribeResult({ result, setResult }) {
         if (!isAsyncIterable(result)) return;
-        const labels = { operation: getOperationAST(args.document, args.operationName)?.name?.value ?? '(anonymous)' };
+        const labels = { operation: describeOperation(args.document, args.operationName).operation };
         setResult(countedWhileStreaming(result, subscriptions, labels));
       },
     }),
