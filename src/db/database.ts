@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -31,6 +32,14 @@ export interface Database {
   prisma: PrismaClient;
   /** The embedded database itself (PGlite only): the allocator's statements go to it directly. */
   embedded?: PGlite;
+  /**
+   * PGlite: no other process can use the data while this one has it open (the data directory's
+   * lock; in memory nobody else can reach it), and `holder` names this opening, new each time.
+   * So anything marked with another holder (a job claim) was left by a process that is gone: a
+   * kill -9 leaves its lock behind, the next start takes the lock over and finds its claims.
+   * Undefined on PostgreSQL, which processes share; the queue tells dead ones apart there by lock.
+   */
+  exclusive: { holder: string } | undefined;
   /** Adapter factory for the schema engine (migrations). */
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   /**
@@ -114,6 +123,7 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
     url: options.url,
     location: redactUrl(options.url) + (schema ? ` (schema ${schema})` : ''),
     prisma,
+    exclusive: undefined,
     adapterFactory,
     async openMigrationAdapter() {
       // One connection, so that the engine's lock and its unlock-by-closing land on the same one.
@@ -157,6 +167,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     location: options.dataDir,
     prisma,
     embedded: client,
+    exclusive: { holder: randomBytes(6).toString('hex') },
     adapterFactory,
     // PGlite is one connection in this process: no other process can be waiting on its locks.
     async openMigrationAdapter() {

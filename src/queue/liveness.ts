@@ -10,10 +10,13 @@ import { bookkeeping } from './bookkeeping.js';
  * hung (not dead) process, so a slow job of a live process keeps its claim as long as it runs.
  *
  * The lock is the pair (LOCK_CLASS, key); claims name the key at the end of their token (`...@L<key>`).
- * PGlite is one process: no lock and no prefix, its claims only expire.
+ * PGlite needs no lock: one process at a time has its data (Database.exclusive), so claims name
+ * that process's opening of it instead (`...@H<holder>`), and at start every claim naming another
+ * is a dead process's (expireClaimsOfEarlierHolders).
  */
 const LOCK_CLASS = 0x44727964;
 const tokenPattern = '@L([0-9]+)$';
+const holderSuffix = (holder: string) => `@H${holder}`;
 
 export class ProcessLiveness {
   private client: pg.Client | undefined;
@@ -30,8 +33,9 @@ export class ProcessLiveness {
     return this.db.url !== undefined && this.db.url !== '';
   }
 
-  /** Suffix of this process's claim tokens ('' until the lock is held, and on PGlite). */
+  /** Suffix of this process's claim tokens ('' on PostgreSQL until the lock is held). */
   get suffix(): string {
+    if (this.db.exclusive) return holderSuffix(this.db.exclusive.holder);
     return this.key === undefined ? '' : `@L${this.key}`;
   }
 
@@ -91,6 +95,24 @@ export async function expireClaimsOfDeadProcesses(db: Database, now: Date): Prom
            AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
      RETURNING id::text AS id`,
     [now.toISOString()],
+  );
+  return rows.length;
+}
+
+/**
+ * PGlite: makes every claim that this opening of the data did not make claimable now, as if
+ * expired. Nobody else can have the data open (Database.exclusive), so their claimants are dead:
+ * typically a process killed with -9 whose lock file this one took over. Waiting for those claims
+ * to expire would hold their jobs up for the whole claim TTL. Returns how many.
+ */
+export async function expireClaimsOfEarlierHolders(db: Database, now: Date): Promise<number> {
+  if (!db.exclusive) return 0;
+  const rows = await bookkeeping(db).query(
+    `UPDATE "Job" SET "lockedUntil" = '1970-01-01'::timestamp
+     WHERE "lockedUntil" >= $1::timestamp AND "lockedBy" NOT LIKE $2
+     RETURNING id::text AS id`,
+    // The holder is hex: nothing in it is special to LIKE.
+    [now.toISOString(), `%${holderSuffix(db.exclusive.holder)}`],
   );
   return rows.length;
 }

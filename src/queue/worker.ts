@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import type { JobKind } from '../generated/prisma/client.js';
 import { closeBookkeeping, openBookkeeping } from './bookkeeping.js';
-import { expireClaimsOfDeadProcesses, ProcessLiveness } from './liveness.js';
+import { expireClaimsOfDeadProcesses, expireClaimsOfEarlierHolders, ProcessLiveness } from './liveness.js';
 import { takeCarried, type Carried, type JobClaim, type Reservation } from './port.js';
 import { claimJobs, completeJob, extendClaim, failJob, nextDueAt, type ClaimedJob } from './store.js';
 
@@ -24,7 +24,9 @@ export interface WorkerOptions {
   sweepIntervalMs: number;
   /**
    * How often this process looks for claims of processes that died (their lock is free; see
-   * liveness.ts), which are then run again at once rather than when their claim expires.
+   * liveness.ts), which are then run again at once rather than when their claim expires. PostgreSQL
+   * only: on PGlite no other process can claim anything while this one runs, so it looks once, at
+   * start.
    */
   deadClaimIntervalMs: number;
   /** Delay before re-running a job whose handler threw (attempt is 1-based). */
@@ -117,14 +119,18 @@ export class QueueWorker {
     if (this.liveness.enabled) {
       this.deadClaims = setInterval(() => void this.takeOverDeadClaims(), this.options.deadClaimIntervalMs);
     }
-    this.pumped = this.liveness.acquire().then(
-      () => this.goLive(),
-      (error: unknown) => {
-        // Without its lock the process still works; its claims then only expire, as before.
-        this.options.onError?.(null, error);
-        this.goLive();
-      },
-    );
+    this.pumped = this.liveness
+      .acquire()
+      // Before this worker claims anything, so that the first claim already finds them.
+      .then(() => expireClaimsOfEarlierHolders(this.db, new Date()))
+      .then(
+        () => this.goLive(),
+        (error: unknown) => {
+          // Without its lock (or that look) the process still works; dead claims then only expire.
+          this.options.onError?.(null, error);
+          this.goLive();
+        },
+      );
   }
 
   private goLive(): void {
