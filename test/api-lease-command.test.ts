@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/database.js';
 import { graphqlRequest } from './support/http.js';
-import { wsClient } from './support/ws.js';
+import { collect, wsClient } from './support/ws.js';
 
 // runLeaseCommand end to end: a real server, a host-pool blueprint whose binding runs commands on
 // this machine (the local transport, switched on for this server), and graphql-ws clients.
@@ -197,6 +197,43 @@ describeEachDatabase('runLeaseCommand', (kind) => {
         data: { argv: ['printf', '%s', 'a; b', '$(id)'], exitCode: 0, timedOut: false, durationMs: expect.any(Number) },
       },
     ]);
+  });
+
+  it("delivers a command's log entries to leaseEvents as they commit, with no status change after them", async () => {
+    const leaseId = Number(Buffer.from(leases.local, 'base64').toString().split(':')[1]);
+    const newest = await db.prisma.log.findFirstOrThrow({ where: { leaseId }, orderBy: { id: 'desc' } });
+    const client = wsClient(app.graphqlUrl, { authorization: `Bearer ${tokens.alice}` });
+    type Item = { leaseEvents: { cursor: string; status: string; log: { type: string } } };
+    try {
+      // From the start of the log: once the replay reached the newest entry, the stream is live.
+      let live!: () => void;
+      const replayed = new Promise<void>((resolve) => (live = resolve));
+      const stream = collect<Item>(
+        client,
+        {
+          query: 'subscription ($id: ID!) { leaseEvents(leaseId: $id, after: "0") { cursor status log { type } } }',
+          variables: { id: leases.local },
+        },
+        (items) => {
+          if (items.at(-1)!.leaseEvents.cursor === newest.id.toString()) live();
+          return items.some(
+            (item) =>
+              BigInt(item.leaseEvents.cursor) > newest.id && item.leaseEvents.log.type === 'lease-command-finished',
+          );
+        },
+      );
+      await replayed;
+      await run('alice', { lease: leases.local, argv: ['true'] });
+      const items = await stream.done;
+      expect(
+        items.filter((item) => BigInt(item.leaseEvents.cursor) > newest.id).map(({ leaseEvents }) => leaseEvents),
+      ).toEqual([
+        { cursor: expect.any(String), status: 'ACTIVE', log: { type: 'lease-command-started' } },
+        { cursor: expect.any(String), status: 'ACTIVE', log: { type: 'lease-command-finished' } },
+      ]);
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('kills a command that runs past its timeout', async () => {

@@ -1,18 +1,26 @@
-import type { Lease, Resource } from '../generated/prisma/client.js';
+import { Prisma, type Lease, type Resource } from '../generated/prisma/client.js';
 import type { AllocationQueries } from '../blueprints/implementation.js';
 import { acquireOn } from './acquire.js';
-import { allocationView, allResources, ViewedResources, type AllocationView } from './allocation-view.js';
+import {
+  allocationView,
+  allResources,
+  ViewedResources,
+  type AllocationView,
+  type PassMemo,
+} from './allocation-view.js';
 import { candidatesFrom, findResource, type LoadedBlueprint } from './blueprints.js';
-import { buildResource, takeBuildTurn } from './build-resource.js';
+import { buildResource, takeBuildTurn, tryBuildTurn } from './build-resource.js';
 import { sendCommand } from './commands.js';
 import type { TxContext } from './context.js';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import type { SlotLockHolder } from './logs.js';
 import { allocationQueries } from './queries.js';
 import { heldSlotLocks } from './slot-locks.js';
+import { drainingReason } from './drain.js';
 import { breakLease, giveUpAfterBrokenBuilds } from './lease-end.js';
 import { logLease } from './transitions.js';
 import { sameWait, waitAndRetry, type Blocker } from './waiting.js';
+import { warmPoolKeeps } from './warm-pool.js';
 
 /** Allocations tried in one update on a blueprint whose slot locks keep being taken first. */
 const ALLOCATION_ATTEMPTS = 3;
@@ -190,7 +198,8 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   }
 
   // 7. Reclaim an idle resource whose capacity could be rebuilt for this lease.
-  const { reclaimable, reclaimableAt } = await reclaimLook(ctx, candidates, resources);
+  const { reclaimable, reclaimableAt, busy } = await reclaimLook(ctx, candidates, resources, memo);
+  if (busy) retrySoon = true;
   // The view was read before this statement: a resource that opened or came free since then is
   // idle here but was not among the lease's candidates. Destroying what the lease could use would
   // only build it again; the lease looks again soon, and then sees it.
@@ -212,7 +221,7 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   const blueprintIds = new Set(candidates.map((c) => c.blueprint.id));
   const draining = viewed
     .active()
-    .filter((r) => r.resource.drainingAt !== null && blueprintIds.has(r.resource.blueprintId))
+    .filter((r) => drainingReason(r.resource) !== null && blueprintIds.has(r.resource.blueprintId))
     .map((r) => r.resource.id);
   const blocker = lockBlocker ?? (draining.length > 0 ? { reason: 'draining', resourceIds: draining } : null);
   // An idle resource still in its reclaim grace frees capacity when the grace runs out.
@@ -234,7 +243,7 @@ async function candidateResources(
   const result: Candidate[] = [];
   for (const { resource, live } of viewed.active()) {
     // A draining resource takes no new lease (the grant re-checks this under the row's share lock).
-    if (resource.drainingAt !== null) continue;
+    if (drainingReason(resource) !== null) continue;
     const loaded = byId.get(resource.blueprintId);
     if (!loaded) continue;
     if (!(await loaded.implementation.canAcquireLeaseOn(loaded.blueprint, resource, lease, queries))) continue;
@@ -295,48 +304,107 @@ async function usableBy(
 /**
  * An ACTIVE resource of a candidate blueprint that this lease cannot use, with no lease on it, not
  * draining, not already asked to go, and idle (no acquisition or release, nothing destroyed on it)
- * for the grace period: reclaiming it frees capacity (a binding, a limit slot) for this lease. A
- * blueprint's warm pool keeps its minReady idle resources, so only ones past those. Idle is
- * "leaseCount" = 0 (the live leases on the resource, kept by the database): an index range of the
- * idle ones, where asking each ACTIVE resource for its live leases read the whole pool, on every
- * pass that found a full pool unable to serve a lease.
+ * for the grace period: reclaiming it frees capacity (a binding, a limit slot) for this lease. The
+ * oldest such resource is the one asked to go. Idle is "leaseCount" = 0 (the live leases on the
+ * resource, kept by the database): an index range of the idle ones, where asking each ACTIVE
+ * resource for its live leases read the whole pool, on every pass that found a full pool unable
+ * to serve a lease.
  *
- * When there is none, the same statement says when the first such resource still inside its
- * grace will be reclaimable (`reclaimableAt`, null: none is idle): nothing else asks for a pass
- * at that moment, so the lease's wait records it.
+ * A blueprint's warm pool keeps what the operator's reclaim leaves it (`warmPoolKeeps`, under the
+ * blueprint's build turn): the pool's fill would build at once what a reclaim took from its
+ * `minReady`, and then the next waiting lease would reclaim again. `busy`: another held the turn of
+ * such a blueprint, which was passed over for now.
+ *
+ * When there is none, it says when the first such resource still inside its grace will be
+ * reclaimable (`reclaimableAt`, null: none is idle): nothing else asks for a pass at that moment,
+ * so the lease's wait records it.
  */
 async function reclaimLook(
   ctx: TxContext,
   candidates: LoadedBlueprint[],
   usable: Candidate[],
-): Promise<{ reclaimable: Resource | null; reclaimableAt: Date | null }> {
+  memo: PassMemo | undefined,
+): Promise<{ reclaimable: Resource | null; reclaimableAt: Date | null; busy: boolean }> {
   const since = new Date(ctx.now.getTime() - ctx.deps.options.reclaimGraceMs);
   const exclude = usable.map((c) => c.resource.id);
-  const [row] = await ctx.tx.$queryRaw<{ id: number | null; idleSinceMs: number | null }[]>`
-    WITH idle AS (
-      SELECT r.id, r."activatedAt", r."createdAt" FROM "Resource" r JOIN "Blueprint" b ON b.id = r."blueprintId"
-      WHERE r."blueprintId" = ANY(${candidates.map((c) => c.blueprint.id)}::int[])
-        AND (b."minReady" = 0 OR b."minReady" < (
-          SELECT count(*) FROM "Resource" i
-          WHERE i."blueprintId" = b.id AND i.status = 'ACTIVE' AND i."leaseCount" = 0 AND i."drainingAt" IS NULL))
-        AND r.status = 'ACTIVE' AND r."leaseCount" = 0 AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
-        AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE'))
-        AND NOT EXISTS (SELECT 1 FROM "Command" c WHERE c."targetResourceId" = r.id AND NOT c.consumed)),
-    pick AS (
-      SELECT r.id FROM idle r
-      WHERE COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
-        AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
-                        AND (l."acquiredAt" >= ${since}::timestamp OR l."destroyedAt" >= ${since}::timestamp))
-      ORDER BY r.id LIMIT 1)
-    SELECT (SELECT id FROM pick) AS id,
-      (SELECT (EXTRACT(EPOCH FROM min(GREATEST(COALESCE(r."activatedAt", r."createdAt"),
-         (SELECT max(GREATEST(l."acquiredAt", l."destroyedAt")) FROM "Lease" l WHERE l."resourceId" = r.id)))) * 1000)::float8
-       FROM idle r WHERE NOT EXISTS (SELECT 1 FROM pick)) AS "idleSinceMs"`;
-  const idleSince = row?.idleSinceMs;
+  const plain = candidates.filter((c) => c.blueprint.minReady <= 0).map((c) => c.blueprint.id);
+  let pick: number | null = null;
+  let idleSince: number | null = null;
+  let busy = false;
+  const sooner = (ms: number | null) => {
+    if (ms !== null && (idleSince === null || ms < idleSince)) idleSince = ms;
+  };
+  if (plain.length > 0) {
+    const [row] = await ctx.tx.$queryRaw<{ id: number | null; idleSinceMs: number | null }[]>`
+      WITH idle AS (${idleSql(plain, exclude)}),
+      pick AS (
+        SELECT r.id FROM idle r
+        WHERE COALESCE(r."activatedAt", r."createdAt") < ${since}::timestamp
+          AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id
+                          AND (l."acquiredAt" >= ${since}::timestamp OR l."destroyedAt" >= ${since}::timestamp))
+        ORDER BY r.id LIMIT 1)
+      SELECT (SELECT id FROM pick) AS id,
+        (SELECT (EXTRACT(EPOCH FROM min(${idleSinceSql})) * 1000)::float8
+         FROM idle r WHERE NOT EXISTS (SELECT 1 FROM pick)) AS "idleSinceMs"`;
+    pick = row?.id ?? null;
+    sooner(row?.idleSinceMs == null ? null : Number(row.idleSinceMs));
+  }
+  for (const loaded of candidates.filter((c) => c.blueprint.minReady > 0)) {
+    const blueprintId = loaded.blueprint.id;
+    const idleOf = () =>
+      ctx.tx.$queryRaw<{ id: number; past: boolean; idleSinceMs: number }[]>`
+        SELECT r.id, ${idleSinceSql} < ${since}::timestamp AS past,
+          (EXTRACT(EPOCH FROM ${idleSinceSql}) * 1000)::float8 AS "idleSinceMs"
+        FROM (${idleSql([blueprintId], exclude)}) r ORDER BY r.id`;
+    let idle = await idleOf();
+    if (idle.length === 0) continue;
+    if (!memo?.turns.has(blueprintId)) {
+      // What the pool counts as ready, and what another reclaim asks to go, may not change while
+      // this one counts: the blueprint's build turn, kept until commit as a build's is. Not waited
+      // for (see tryBuildTurn): a fill, a reclaim or an edit holding it now, the lease looks again
+      // soon.
+      if (!(await tryBuildTurn(ctx, blueprintId))) {
+        busy = true;
+        continue;
+      }
+      memo?.forgetLookups();
+      memo?.turns.add(blueprintId);
+      idle = await idleOf();
+    }
+    const keeps = await warmPoolKeeps(ctx, loaded);
+    const past = idle.filter((r) => r.past).map((r) => r.id);
+    const kept = keeps(past);
+    const first = past.find((id) => !kept.has(id));
+    if (first !== undefined) {
+      if (pick === null || first < pick) pick = first;
+      continue;
+    }
+    // Those still in their grace that the pool would not keep once it has run out.
+    const keptLater = keeps(idle.map((r) => r.id));
+    for (const r of idle) if (!r.past && !keptLater.has(r.id)) sooner(Number(r.idleSinceMs));
+  }
   return {
-    reclaimable: row?.id == null ? null : await findResource(ctx.tx, row.id),
+    busy,
+    reclaimable: pick === null ? null : await findResource(ctx.tx, pick),
     // Reclaimable once idle for longer than the grace: a millisecond after it ends.
     reclaimableAt:
-      idleSince == null ? null : new Date(Math.ceil(Number(idleSince)) + ctx.deps.options.reclaimGraceMs + 1),
+      pick !== null || idleSince === null ? null : new Date(Math.ceil(idleSince) + ctx.deps.options.reclaimGraceMs + 1),
   };
 }
+
+/**
+ * The idle resources of `blueprintIds` a reclaim for a lease could ask to go, but for `exclude`
+ * (those the lease could use): ACTIVE, no live lease, not draining, not already asked to go.
+ */
+function idleSql(blueprintIds: number[], exclude: number[]): Prisma.Sql {
+  return Prisma.sql`
+    SELECT r.id, r."activatedAt", r."createdAt" FROM "Resource" r
+    WHERE r."blueprintId" = ANY(${blueprintIds}::int[])
+      AND r.status = 'ACTIVE' AND r."leaseCount" = 0 AND r."drainingAt" IS NULL AND NOT (r.id = ANY(${exclude}::int[]))
+      AND NOT EXISTS (SELECT 1 FROM "Lease" l WHERE l."resourceId" = r.id AND l.status IN ('ACQUIRED', 'ACTIVE'))
+      AND NOT EXISTS (SELECT 1 FROM "Command" c WHERE c."targetResourceId" = r.id AND NOT c.consumed)`;
+}
+
+/** Since when the idle resource `r` has been idle: opened, or its last lease acquired or ended. */
+const idleSinceSql = Prisma.sql`GREATEST(COALESCE(r."activatedAt", r."createdAt"),
+  (SELECT max(GREATEST(l."acquiredAt", l."destroyedAt")) FROM "Lease" l WHERE l."resourceId" = r.id))`;

@@ -113,12 +113,15 @@ export function decodeResource(row: Record<string, unknown>): Resource {
 }
 
 /**
- * Share-locked, as acquire.ts does: the resource's own update holds its row while it releases it,
- * so a lease about to activate waits for that commit and sees RELEASED, instead of activating on
- * a resource whose release is committing at the same moment.
+ * Locked, as acquire.ts does: the resource's own update holds its row while it releases it, so a
+ * lease about to activate waits for that commit and sees RELEASED, instead of activating on a
+ * resource whose release is committing at the same moment. Exclusively (FOR NO KEY UPDATE), not
+ * shared: the lease's activation then writes the resource's log, which takes the row exclusively
+ * (logs.ts), and two leases activating on one resource that both held it shared would each wait
+ * for the other to let go.
  */
-export async function findResourceForShare(tx: Tx, id: number): Promise<Resource | null> {
-  const [resource] = await tx.$queryRaw<Resource[]>`SELECT * FROM "Resource" WHERE id = ${id} FOR SHARE`;
+export async function findResourceForLeaseUpdate(tx: Tx, id: number): Promise<Resource | null> {
+  const [resource] = await tx.$queryRaw<Resource[]>`SELECT * FROM "Resource" WHERE id = ${id} FOR NO KEY UPDATE`;
   return resource ?? null;
 }
 

@@ -1,9 +1,9 @@
-import type { Lease, Resource } from '../generated/prisma/client.js';
+import type { Blueprint, Lease, Resource } from '../generated/prisma/client.js';
 import type { AllocationQueries, ResourcePlan } from '../blueprints/implementation.js';
 import { limitSlotKey } from '../blueprints/implementation.js';
 import { scheduleResourceUpdate } from './jobs.js';
 import type { LoadedBlueprint } from './blueprints.js';
-import type { TxContext } from './context.js';
+import type { Tx, TxContext } from './context.js';
 import { scheduleHealthCheck } from './health.js';
 import { publishLog, type SlotLockHolder } from './logs.js';
 import { heldKeys, slotLockHolders } from './slot-locks.js';
@@ -24,6 +24,18 @@ const ALLOCATION_LOCKS = 0x4452414c;
  */
 export async function takeBuildTurn(ctx: TxContext, blueprintId: number): Promise<void> {
   await ctx.tx.$queryRaw`SELECT 1 AS turn FROM pg_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprintId}::int)`;
+}
+
+/**
+ * The blueprint's build turn if no one holds it now (true), held until commit; false, and nothing
+ * taken, if someone does. For a pass that may already hold rows of the blueprint's resources (its
+ * grants): the holders of the turn that lock such rows next (a reclaim, an edit of the blueprint)
+ * would wait for the pass while it waited for them.
+ */
+export async function tryBuildTurn(ctx: TxContext, blueprintId: number): Promise<boolean> {
+  const [row] = await ctx.tx.$queryRaw<{ taken: boolean }[]>`
+    SELECT pg_try_advisory_xact_lock(${ALLOCATION_LOCKS}::int, ${blueprintId}::int) AS taken`;
+  return row?.taken === true;
 }
 
 export type Built =
@@ -50,7 +62,7 @@ export async function buildResource(
   const { blueprint, implementation } = candidate;
   const limitKeys: string[] = [];
   if (blueprint.resourceLimit !== null) {
-    const unit = await freeLimitUnit(ctx, blueprint.id, blueprint.resourceLimit, lease, queries);
+    const unit = await freeLimitUnit(ctx.tx, blueprint.id, blueprint.resourceLimit, lease, queries);
     if (!unit) return { kind: 'no-capacity' };
     limitKeys.push(unit);
   }
@@ -73,6 +85,23 @@ export async function buildResource(
   return { kind: 'allocated', resource };
 }
 
+/**
+ * Whether the blueprint's resource limit leaves a unit for one more resource (no limit: it does):
+ * the look a build takes before it asks the implementation for a plan, for the dry run to say what
+ * a build would find.
+ */
+export async function limitLeavesRoom(
+  tx: Tx,
+  blueprint: Pick<Blueprint, 'id' | 'resourceLimit'>,
+  lease: Lease,
+  queries: AllocationQueries,
+): Promise<boolean> {
+  return (
+    blueprint.resourceLimit === null ||
+    (await freeLimitUnit(tx, blueprint.id, blueprint.resourceLimit, lease, queries)) !== undefined
+  );
+}
+
 /** Units of a resource limit looked at before all of them are. */
 const UNIT_WINDOW = 64;
 
@@ -86,7 +115,7 @@ const UNIT_WINDOW = 64;
  * free (by lease id), so that a burst of allocations does not all collide on the first.
  */
 async function freeLimitUnit(
-  ctx: TxContext,
+  tx: Tx,
   blueprintId: number,
   limit: number,
   lease: Lease,
@@ -94,7 +123,7 @@ async function freeLimitUnit(
 ): Promise<string | undefined> {
   const aFreeUnit = async (units: number[]) => {
     const keys = units.map((n) => limitSlotKey(blueprintId, n));
-    const held = await heldKeys(ctx.tx, keys);
+    const held = await heldKeys(tx, keys);
     const free = keys.filter((key) => !held.has(key));
     return free[lease.id % Math.max(free.length, 1)];
   };

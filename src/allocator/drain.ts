@@ -5,6 +5,18 @@ import { schedulePass, scheduleResourceUpdate } from './jobs.js';
 import { logResource } from './transitions.js';
 
 /**
+ * Why a live resource takes no new lease because of a drain (an operator's, or its blueprint's
+ * config taking it out of service); null when it is not draining. The allocator skips it on this
+ * and the dry run gives this as its reason, so the two cannot disagree.
+ */
+export function drainingReason(resource: Pick<Resource, 'drainingAt' | 'drainedForMaintenance'>): string | null {
+  if (resource.drainingAt === null) return null;
+  return resource.drainedForMaintenance
+    ? "draining for maintenance: its blueprint's config takes it out of service"
+    : 'draining: it takes no new lease until it is undrained';
+}
+
+/**
  * Starts (`drain` given) or ends (null) a drain of a live resource, under its row lock: the lock
  * every grant share-locks and re-checks, so that no lease lands on it once this committed. Its
  * live leases run to their end; with `release`, its update releases it once none is left. Ending

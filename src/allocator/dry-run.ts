@@ -1,11 +1,18 @@
 import type { Blueprint, Lease, Prisma, Resource } from '../generated/prisma/client.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { bindBlueprint, cannotEverAllocate } from './blueprints.js';
+import { limitLeavesRoom } from './build-resource.js';
+import { drainingReason } from './drain.js';
 import { allocationQueries } from './queries.js';
+import { quotaBlocker } from './scheduler/quota.js';
+import { readOwner } from './scheduler/read.js';
 import { heldKeys, slotLockHolders } from './slot-locks.js';
+import type { Blocker } from './waiting.js';
 
 // "Would this request be served, and by what?" — the allocator's first steps run read-only on an
-// unsaved lease, with a reason for everything that would not serve it. Nothing is written.
+// unsaved lease, with a reason for everything that would not serve it. Nothing is written. Each
+// rule is the one the scheduler applies (the same functions), so that the dry run cannot promise
+// what the scheduling pass would make the lease wait for.
 
 export interface ResourceVerdict {
   resource: Resource;
@@ -20,10 +27,32 @@ export interface BlueprintVerdict {
   reason: string | null;
   /** For candidates: whether it could build a new resource for the lease right now. */
   canAllocateNow: boolean | null;
+  /** For candidates that could not build one now: why (its resource limit, its implementation). */
+  cannotAllocateNowReason: string | null;
   resources: ResourceVerdict[];
 }
 
+export interface DryRun {
+  /**
+   * What the scheduling pass would make the lease wait for before it looks at any candidate (its
+   * owner at its quota of the type), as the lease's blocker would record it; null: nothing.
+   */
+  blocker: Blocker | null;
+  blueprints: BlueprintVerdict[];
+}
+
 export async function explainCandidates(
+  tx: Prisma.TransactionClient,
+  registry: BlueprintRegistry,
+  lease: Lease,
+  options: { bypassAuthorizations: boolean },
+): Promise<DryRun> {
+  const owner = lease.ownerId === null ? undefined : await readOwner(tx, lease.resourceType, lease.ownerId);
+  const blocker = owner ? quotaBlocker(owner.quota, owner.live, 1) : null;
+  return { blocker, blueprints: await explainBlueprints(tx, registry, lease, options) };
+}
+
+async function explainBlueprints(
   tx: Prisma.TransactionClient,
   registry: BlueprintRegistry,
   lease: Lease,
@@ -55,8 +84,18 @@ export async function explainCandidates(
   const queries = allocationQueries(tx);
   const verdicts: BlueprintVerdict[] = [];
   for (const blueprint of blueprints) {
-    const verdict = (reason: string | null, canAllocateNow: boolean | null = null, resources: ResourceVerdict[] = []) =>
-      verdicts.push({ blueprint, reason, canAllocateNow, resources });
+    const verdict = (
+      reason: string | null,
+      build: { canAllocateNow: boolean; cannotAllocateNowReason: string | null } | null = null,
+      resources: ResourceVerdict[] = [],
+    ) =>
+      verdicts.push({
+        blueprint,
+        reason,
+        canAllocateNow: build?.canAllocateNow ?? null,
+        cannotAllocateNowReason: build?.cannotAllocateNowReason ?? null,
+        resources,
+      });
     if (blueprint.resourceType !== lease.resourceType) {
       verdict(`yields "${blueprint.resourceType}", not "${lease.resourceType}"`);
       continue;
@@ -89,6 +128,11 @@ export async function explainCandidates(
     const resources: ResourceVerdict[] = [];
     for (const resource of await queries.resources(blueprint.id, ['ACTIVE'])) {
       if (resource.type !== lease.resourceType) continue;
+      const draining = drainingReason(resource);
+      if (draining !== null) {
+        resources.push({ resource, reason: draining, holders: [] });
+        continue;
+      }
       if (!(await loaded.implementation.canAcquireLeaseOn(loaded.blueprint, resource, lease, queries))) {
         resources.push({ resource, reason: 'does not accept this lease (attributes or capacity)', holders: [] });
         continue;
@@ -101,7 +145,13 @@ export async function explainCandidates(
       }
       resources.push({ resource, reason: null, holders: [] });
     }
-    verdict(null, await loaded.implementation.canAllocateNow(loaded.blueprint, lease, queries), resources);
+    // In the order a build checks: the implementation first, then a unit of the limit.
+    const build = !(await loaded.implementation.canAllocateNow(loaded.blueprint, lease, queries))
+      ? 'its implementation cannot build another resource for this lease now'
+      : !(await limitLeavesRoom(tx, blueprint, lease, queries))
+        ? `at its resource limit of ${blueprint.resourceLimit} live resources`
+        : null;
+    verdict(null, { canAllocateNow: build === null, cannotAllocateNowReason: build }, resources);
   }
   return verdicts;
 }

@@ -7,7 +7,7 @@ import {
   blueprintOf,
   blueprintSql,
   decodeResource,
-  findResourceForShare,
+  findResourceForLeaseUpdate,
   findResourceWithBlueprint,
   type BlueprintColumn,
   type LoadedBlueprint,
@@ -205,12 +205,12 @@ async function progressAcquired(
   held: HeldResource | null,
   next: { setup?: LeaseSetup },
 ): Promise<Lease> {
-  // The held row was read without a lock: take it again share-locked before acting on "still open".
+  // The held row was read without a lock: take it again locked before acting on "still open".
   const live = held && (held.resource.status === 'PENDING' || held.resource.status === 'ACTIVE');
-  const resource = live ? await findResourceForShare(ctx.tx, held.resource.id) : (held?.resource ?? null);
+  const resource = live ? await findResourceForLeaseUpdate(ctx.tx, held.resource.id) : (held?.resource ?? null);
   if (!resource || (resource.status !== 'PENDING' && resource.status !== 'ACTIVE')) {
     // The lease leaves a resource that waits for its leases to end. `held` may predate the
-    // resource's release (read before it committed; the share lock above waited for it), so the
+    // resource's release (read before it committed; the lock above waited for it), so the
     // wake-up at the end of the update would not know: the resource is woken here. Its own update
     // woke this lease's, but a lease that goes back to PENDING no longer names the resource.
     if (resource && (resource.status === 'RELEASED' || resource.status === 'BROKEN'))

@@ -83,6 +83,14 @@ export interface WrittenLog {
 /**
  * Writes a log row. The event it publishes is about the most specific object the log names
  * (lease, then resource, then blueprint), carrying that object's current status when given.
+ *
+ * Every writer of a lease's or a resource's log holds that row's lock (FOR NO KEY UPDATE, or the
+ * update it makes) from before its entry takes an id until it commits, so that one object's
+ * entries commit in the order of their ids: leaseEvents and resourceEvents read past the highest
+ * id they have seen, and an entry with a lower id that committed later would never be read. The
+ * locks are taken here, in the insert's statement (lease first, then resource, the order a lease's
+ * update takes them), before the id is drawn; for a caller that holds them already they cost an
+ * index lookup.
  */
 export async function writeLog<T extends LogType>(
   ctx: TxContext,
@@ -90,9 +98,14 @@ export async function writeLog<T extends LogType>(
   status?: { lease?: string; resource?: string },
 ): Promise<WrittenLog> {
   const [log] = await ctx.tx.$queryRaw<WrittenLog[]>`
+    WITH l AS (SELECT id FROM "Lease" WHERE id = ${entry.leaseId ?? null}::int FOR NO KEY UPDATE),
+    r AS (
+      SELECT id FROM "Resource" WHERE id = ${entry.resourceId ?? null}::int AND (SELECT count(*) FROM l) >= 0
+      FOR NO KEY UPDATE)
     INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId", "blueprintId")
-    VALUES (${entry.type}, ${JSON.stringify(entry.data)}::jsonb, ${ctx.now}::timestamp,
-            ${entry.leaseId ?? null}::int, ${entry.resourceId ?? null}::int, ${entry.blueprintId ?? null}::int)
+    SELECT ${entry.type}, ${JSON.stringify(entry.data)}::jsonb, ${ctx.now}::timestamp,
+           ${entry.leaseId ?? null}::int, ${entry.resourceId ?? null}::int, ${entry.blueprintId ?? null}::int
+    WHERE (SELECT count(*) FROM l) >= 0 AND (SELECT count(*) FROM r) >= 0
     RETURNING id`;
   if (!log) throw new Error('the log insert returned nothing');
   publishLog(ctx.after, entry, log.id, status);

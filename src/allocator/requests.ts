@@ -179,10 +179,12 @@ export async function requestRelease(
       await rawQueries(deps.db)
     ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
       WITH l AS (SELECT *, (${may}) IS TRUE AS visible FROM "Lease" WHERE id = ${leaseId}),
-      -- A gang's parts are released together.
+      -- A gang's parts are released together. Their row locks are taken before their logs are
+      -- numbered, as by every writer of a lease's log (logs.ts).
       ok AS (
         SELECT o.id FROM l JOIN "Lease" o ON o.id = l.id OR (l."gangId" IS NOT NULL AND o."gangId" = l."gangId")
-        WHERE l.visible AND l."ownerResourceId" IS NULL AND o.status::text = ANY(${releasable}::text[])),
+        WHERE l.visible AND l."ownerResourceId" IS NULL AND o.status::text = ANY(${releasable}::text[])
+        ORDER BY o.id FOR NO KEY UPDATE OF o),
       c AS (
         INSERT INTO "Command" (kind, "targetLeaseId", "authorId", "createdAt")
         SELECT 'RELEASE', id, ${authorId}::int, ${now}::timestamp FROM ok),

@@ -144,6 +144,16 @@ export async function guardedTransitionLease<T extends LogType>(
       RETURNING "fenceCounter")`);
     set.set('fence', Prisma.sql`(SELECT "fenceCounter" FROM f)`);
   }
+  // The resources whose logs the entries go to hold their row lock before the entries take their
+  // ids (see writeLog); a grant's fence update above holds it already.
+  const resourceAfter = extra.resourceId !== undefined ? extra.resourceId : lease.resourceId;
+  const logResources = [
+    ...new Set(logs.map(({ log: entry }) => entry.resourceId ?? resourceAfter).filter((id) => id !== null)),
+  ].filter((id) => !(granted && id === extra.resourceId));
+  if (logResources.length > 0)
+    ctes.push(
+      Prisma.sql`k AS (SELECT id FROM "Resource" WHERE id = ANY(${logResources}::int[]) ORDER BY id FOR NO KEY UPDATE)`,
+    );
   ctes.push(Prisma.sql`u AS (
     UPDATE "Lease" SET ${setClause([...set])} WHERE id = ${lease.id}
       ${guard !== undefined ? Prisma.sql`AND (SELECT status FROM r) = 'ACTIVE'` : Prisma.empty}
@@ -155,6 +165,7 @@ export async function guardedTransitionLease<T extends LogType>(
     FROM u, unnest(${logs.map((l) => l.log.type)}::text[], ${logs.map((l) => JSON.stringify(l.log.data))}::text[],
                    ${logs.map((l) => l.log.resourceId ?? null)}::int[], ${logs.map((l) => l.log.blueprintId ?? null)}::int[])
            WITH ORDINALITY AS e(type, data, resource, blueprint, n)
+    ${logResources.length > 0 ? Prisma.sql`WHERE (SELECT count(*) FROM k) >= 0` : Prisma.empty}
     ORDER BY e.n
     RETURNING id)`);
   if (extras.releaseSlotLocks)

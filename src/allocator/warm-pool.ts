@@ -60,6 +60,31 @@ export async function readyResources(ctx: TxContext, loaded: LoadedBlueprint, le
   return ready;
 }
 
+/**
+ * What a reclaim leaves the blueprint's warm pool. The answer, given the ids of the idle resources
+ * a reclaim could ask to go (`idle`), is those of them it must not: with them, `minReady` of the
+ * resources the pool counts as ready (`readyResources`, as its fill counts them, warm attributes
+ * and all) stay, so that the pool has nothing to build again at once. Ready ones not in `idle`
+ * (PENDING, in their grace period, or kept for the lease asking) count first; of `idle`, the
+ * newest are kept, as a reclaim takes the oldest. Every reclaim asks this, the operator's and a
+ * waiting lease's alike, under the blueprint's build turn, which the fill takes too: the count
+ * and the reclaim's commands are not interleaved with a build or another reclaim.
+ */
+export async function warmPoolKeeps(
+  ctx: TxContext,
+  loaded: LoadedBlueprint,
+): Promise<(idle: readonly number[]) => Set<number>> {
+  const { minReady } = loaded.blueprint;
+  if (minReady <= 0) return () => new Set();
+  const ready = (await readyResources(ctx, loaded, warmLease(loaded.blueprint, ctx.now))).map((r) => r.id);
+  return (idle) => {
+    const asked = new Set(idle);
+    const readyIdle = ready.filter((id) => asked.has(id));
+    const keep = Math.min(readyIdle.length, Math.max(0, minReady - (ready.length - readyIdle.length)));
+    return new Set(readyIdle.slice(readyIdle.length - keep));
+  };
+}
+
 /** One look at the blueprint's warm pool: builds what is missing, within its limit. */
 export async function fillWarmPool(deps: AllocatorDeps, blueprintId: number, claim?: JobClaim): Promise<void> {
   await inUpdateTransaction(

@@ -1,16 +1,21 @@
-import type { BlueprintVerdict, ResourceVerdict } from '../allocator/dry-run.js';
+import type { BlueprintVerdict, DryRun, ResourceVerdict } from '../allocator/dry-run.js';
+import type { Blocker } from '../allocator/waiting.js';
 import { leaseCandidates } from '../services/lease-candidates.js';
 import { BlueprintNode } from './blueprint.js';
 import { builder } from './builder.js';
 import { domainErrors, SlotHolderRef, toProblem, unwrap } from './errors.js';
 import { validationError } from '../services/index.js';
 import { databaseId } from './ids.js';
+import { blockerMessage } from './lease-blocker.js';
 import { ResourceNode } from './resource.js';
 
 const ResourceCandidate = builder.objectRef<ResourceVerdict>('ResourceCandidate').implement({
   fields: (t) => ({
     usable: t.boolean({ resolve: (v) => v.reason === null }),
-    reason: t.exposeString('reason', { nullable: true, description: 'Why the lease could not be acquired on it now.' }),
+    reason: t.exposeString('reason', {
+      nullable: true,
+      description: 'Why the lease could not be acquired on it now (e.g. it is draining, a slot it needs is held).',
+    }),
     resourceDatabaseId: t.int({ resolve: (v) => v.resource.id }),
     resource: t.field({
       type: ResourceNode,
@@ -40,6 +45,10 @@ const BlueprintCandidate = builder.objectRef<BlueprintVerdict>('BlueprintCandida
       nullable: true,
       description: 'For usable blueprints: whether it could build a new resource right now.',
     }),
+    cannotAllocateNowReason: t.exposeString('cannotAllocateNowReason', {
+      nullable: true,
+      description: 'For usable blueprints that could not build a new resource now: why (e.g. at its resource limit).',
+    }),
     resources: t.field({
       type: [ResourceCandidate],
       description: 'Its active resources, each with whether the lease could be acquired on it now.',
@@ -48,18 +57,34 @@ const BlueprintCandidate = builder.objectRef<BlueprintVerdict>('BlueprintCandida
   }),
 });
 
-const LeaseCandidatesPayload = builder
-  .objectRef<{ blueprints: BlueprintVerdict[] }>('LeaseCandidatesPayload')
-  .implement({
-    fields: (t) => ({
-      wouldBeServed: t.boolean({
-        description: 'True when some resource could take the lease now or some blueprint could build one.',
-        resolve: ({ blueprints }) =>
-          blueprints.some((b) => b.reason === null && (b.canAllocateNow || b.resources.some((r) => r.reason === null))),
-      }),
-      blueprints: t.field({ type: [BlueprintCandidate], resolve: (p) => p.blueprints }),
+const CandidatesBlocker = builder.objectRef<Blocker>('CandidatesBlocker').implement({
+  description: 'What the lease would wait for whatever its candidates offer, as its blocker would say it.',
+  fields: (t) => ({
+    reason: t.string({ description: 'A lease blocker reason, e.g. quota.', resolve: (b) => b.reason }),
+    message: t.string({ resolve: (b) => blockerMessage(b) }),
+    details: t.field({ type: 'JSON', resolve: ({ reason: _reason, ...details }) => details }),
+  }),
+});
+
+const LeaseCandidatesPayload = builder.objectRef<DryRun>('LeaseCandidatesPayload').implement({
+  fields: (t) => ({
+    wouldBeServed: t.boolean({
+      description:
+        'True when nothing would hold the lease back (`blocker`) and some resource could take it now or some blueprint could build one.',
+      resolve: ({ blocker, blueprints }) =>
+        blocker === null &&
+        blueprints.some((b) => b.reason === null && (b.canAllocateNow || b.resources.some((r) => r.reason === null))),
     }),
-  });
+    blocker: t.field({
+      type: CandidatesBlocker,
+      nullable: true,
+      description:
+        'Set when the lease would wait whatever its candidates offer (you are at your quota of the type); null otherwise.',
+      resolve: (p) => p.blocker,
+    }),
+    blueprints: t.field({ type: [BlueprintCandidate], resolve: (p) => p.blueprints }),
+  }),
+});
 
 const LeaseCandidatesInput = builder.inputType('LeaseCandidatesInput', {
   fields: (t) => ({
@@ -84,14 +109,13 @@ builder.queryField('leaseCandidates', (t) =>
       const blueprintIds = (input.blueprintIds ?? []).map((id) =>
         id.typename === 'Blueprint' ? (databaseId(id) ?? -1) : -1,
       );
-      const verdicts = unwrap(
+      return unwrap(
         await leaseCandidates(
           { db: ctx.db, registry: ctx.services.registry, options: ctx.services.options },
           ctx.actor,
           { resourceType: input.resourceType, attributes: attributes as Record<string, unknown>, blueprintIds },
         ),
       );
-      return { blueprints: verdicts };
     },
   }),
 );

@@ -2,7 +2,7 @@ import { isAdmin } from '../access/actor.js';
 import { z } from 'zod';
 import type { Lease } from '../generated/prisma/client.js';
 import type { AllocatorDeps } from '../allocator/context.js';
-import { explainCandidates, type BlueprintVerdict } from '../allocator/dry-run.js';
+import { explainCandidates, type DryRun } from '../allocator/dry-run.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { unsavedLease } from '../allocator/unsaved-lease.js';
 import type { Actor } from './actor.js';
@@ -22,13 +22,14 @@ const request = z.object({
 
 /**
  * Which blueprints and resources would serve this request, and why the others would not, as the
- * allocator would see it for `actor` now. Creates nothing.
+ * allocator would see it for `actor` now, with what would make it wait whatever they offer (the
+ * actor's quota). Creates nothing.
  */
 export async function leaseCandidates(
   deps: Pick<AllocatorDeps, 'db' | 'registry' | 'options'>,
   actor: Actor,
   input: CandidatesRequest,
-): Promise<Result<BlueprintVerdict[]>> {
+): Promise<Result<DryRun>> {
   const parsed = request.safeParse(input, inputMessages);
   if (!parsed.success) return fail(fromZod(parsed.error));
   const lease = unsavedLease(
@@ -42,8 +43,8 @@ export async function leaseCandidates(
     },
     deps.options.clock(),
   );
-  const verdicts = await deps.db.prisma.$transaction((tx) =>
+  const dryRun = await deps.db.prisma.$transaction((tx) =>
     explainCandidates(tx, deps.registry, lease, { bypassAuthorizations: isAdmin(actor) }),
   );
-  return ok(verdicts);
+  return ok(dryRun);
 }

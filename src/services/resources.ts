@@ -2,9 +2,9 @@ import { refusalAsSeen } from './hidden.js';
 import type { Prisma, Resource } from '../generated/prisma/client.js';
 import { sendCommand } from '../allocator/commands.js';
 import type { AllocatorDeps, TxContext } from '../allocator/context.js';
-import { loadBlueprint, type LoadedBlueprint } from '../allocator/blueprints.js';
+import { loadBlueprint } from '../allocator/blueprints.js';
 import { takeBuildTurn } from '../allocator/build-resource.js';
-import { readyResources, warmLease } from '../allocator/warm-pool.js';
+import { warmPoolKeeps } from '../allocator/warm-pool.js';
 import { inTransaction } from '../allocator/transaction.js';
 import { illegalTransition, notFound, validationError } from '../allocator/errors.js';
 import { writeLog } from '../allocator/logs.js';
@@ -160,7 +160,7 @@ function idleWhere(resourceType: string | undefined, since: Date, blueprintId?: 
 }
 
 /**
- * Asks the blueprint's idle resources to go, but for those its warm pool keeps (see `warmKept`).
+ * Asks the blueprint's idle resources to go, but for those its warm pool keeps (`warmPoolKeeps`).
  * Under the blueprint's build turn, which its warm pool's fill and edits of it (minReady) take
  * too: the count of its ready resources and the commands are not interleaved with theirs.
  */
@@ -178,8 +178,14 @@ async function reclaimOn(
   });
   if (idle.length === 0) return [];
   const loaded = await loadBlueprint(ctx.tx, ctx.deps.registry, blueprintId);
-  const kept = loaded ? await warmKept(ctx, loaded, idle) : new Set<number>();
-  const reclaimed = idle.filter((resource) => !kept.has(resource.id));
+  const kept = loaded ? (await warmPoolKeeps(ctx, loaded))(idle.map((resource) => resource.id)) : new Set<number>();
+  // Each one's log entry is written under its row lock (allocator/logs.ts), taken here without
+  // waiting: this holds the build turn, which a pass granting on one of them may be waiting for.
+  // A row locked now is being worked on, not idle.
+  const free = await ctx.tx.$queryRaw<{ id: number }[]>`
+    SELECT id FROM "Resource" WHERE id = ANY(${idle.filter((resource) => !kept.has(resource.id)).map((resource) => resource.id)}::int[])
+    ORDER BY id FOR NO KEY UPDATE SKIP LOCKED`;
+  const reclaimed = idle.filter((resource) => free.some((row) => row.id === resource.id));
   for (const resource of reclaimed) {
     await sendCommand(ctx, 'RECLAIM', { resourceId: resource.id }, actor.principalId);
     await writeLog(
@@ -194,21 +200,4 @@ async function reclaimOn(
     );
   }
   return reclaimed;
-}
-
-/**
- * The idle resources a reclaim leaves the blueprint's warm pool: with them, `minReady` of the
- * resources the pool counts as ready (`readyResources`, as its fill counts them, warm attributes
- * and all) stay, so that the pool has nothing to build again. Ready ones the reclaim does not ask
- * for (PENDING, or in their grace period) count first; of the idle ones, the newest are kept, as a
- * waiting lease's reclaim takes the oldest.
- */
-async function warmKept(ctx: TxContext, loaded: LoadedBlueprint, idle: Resource[]): Promise<Set<number>> {
-  const { minReady } = loaded.blueprint;
-  if (minReady <= 0) return new Set();
-  const idleIds = new Set(idle.map((resource) => resource.id));
-  const ready = await readyResources(ctx, loaded, warmLease(loaded.blueprint, ctx.now));
-  const readyIdle = ready.filter((resource) => idleIds.has(resource.id));
-  const keep = Math.min(readyIdle.length, Math.max(0, minReady - (ready.length - readyIdle.length)));
-  return new Set(readyIdle.slice(readyIdle.length - keep).map((resource) => resource.id));
 }

@@ -1,13 +1,21 @@
 import { expect, it } from 'vitest';
 import { describeEachDatabase } from '../support/database.js';
-import { harnessForEachTest, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import {
+  harnessForEachTest,
+  idleResources,
+  noJobDue,
+  resourcesBuilt,
+  unwrap,
+  waitForLease,
+  type Harness,
+} from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // The operator's reclaim (reclaimResources, drydock reclaim) leaves a blueprint's warm pool its
 // minReady idle resources, counted as the pool counts them (only those that could serve its warm
 // attributes), and takes the rest as before. It released every idle resource, warm ones too, so
 // the pool destroyed and built them again on every reclaim. Several reclaims at once ask each
-// resource to go once.
+// resource to go once. A waiting lease's own reclaim counts the same way.
 
 const hosts = (oses: string[]) => ({
   services: [
@@ -27,18 +35,6 @@ describeEachDatabase('reclaim and warm pools', (kind) => {
   let h: Harness;
   harnessForEachTest(kind, (made) => (h = made));
 
-  const live = { in: ['ACQUIRED' as const, 'ACTIVE' as const] };
-  const idle = (blueprintId: number) =>
-    h.db.prisma.resource.findMany({
-      where: { blueprintId, status: 'ACTIVE', drainingAt: null, leases: { none: { status: live } } },
-      orderBy: { id: 'asc' },
-    });
-  const built = (blueprintId: number) =>
-    h.db.prisma.log.count({ where: { type: 'resource-allocated', resource: { blueprintId } } });
-  /** Nothing left for the pool or the queue to do now: its job ran and no update is due. */
-  const quiet = async () =>
-    (await h.db.prisma.job.count({ where: { OR: [{ lockedBy: { not: null } }, { runAt: { lte: new Date() } }] } })) ===
-    0;
   const request = async (resourceType: string, os: string) =>
     waitForLease(h, unwrap(await h.services.leases.request(h.system, { resourceType, attributes: { os } })).id, [
       'ACTIVE',
@@ -68,17 +64,17 @@ describeEachDatabase('reclaim and warm pools', (kind) => {
         config: hosts(['linux']),
       }),
     );
-    await waitFor(async () => (await idle(pool.id)).length === 2 && (await quiet()));
+    await waitFor(async () => (await idleResources(h, pool.id)).length === 2 && (await noJobDue(h)));
 
     // Two leases take the two warm hosts and the pool builds two more; a bsd lease builds the
     // newest host, which the pool does not count (it cannot serve its warm attributes).
     const leases = [await request('host', 'linux'), await request('host', 'linux')];
-    await waitFor(async () => (await idle(pool.id)).length === 2 && (await quiet()));
+    await waitFor(async () => (await idleResources(h, pool.id)).length === 2 && (await noJobDue(h)));
     leases.push(await request('host', 'bsd'), await request('other-host', 'linux'));
     for (const lease of leases) await release(lease.id);
-    await waitFor(quiet);
+    await waitFor(() => noJobDue(h));
 
-    const poolIdle = await idle(pool.id);
+    const poolIdle = await idleResources(h, pool.id);
     expect(poolIdle.map((r) => (r.attributes as { os: string }).os)).toEqual([
       'linux',
       'linux',
@@ -86,9 +82,9 @@ describeEachDatabase('reclaim and warm pools', (kind) => {
       'linux',
       'bsd',
     ]);
-    const [plainHost] = await idle(plain.id);
+    const [plainHost] = await idleResources(h, plain.id);
     expect(plainHost).toBeDefined();
-    expect(await built(pool.id)).toBe(5);
+    expect(await resourcesBuilt(h, pool.id)).toBe(5);
 
     // Three reclaims at once (an operator's twice, say): each resource is asked to go once.
     const results = await Promise.all([1, 2, 3].map(() => h.services.resources.reclaim(h.system, {}).then(unwrap)));
@@ -100,19 +96,19 @@ describeEachDatabase('reclaim and warm pools', (kind) => {
 
     await waitFor(async () => {
       const gone = await h.db.prisma.resource.count({ where: { id: { in: expected }, status: 'DESTROYED' } });
-      return gone === expected.length && (await quiet());
+      return gone === expected.length && (await noJobDue(h));
     });
     // The pool kept its two warm hosts and had nothing to build again.
-    expect((await idle(pool.id)).map((r) => r.id)).toEqual(kept);
-    expect(await built(pool.id)).toBe(5);
+    expect((await idleResources(h, pool.id)).map((r) => r.id)).toEqual(kept);
+    expect(await resourcesBuilt(h, pool.id)).toBe(5);
     expect(
       await h.db.prisma.resource.count({ where: { blueprintId: pool.id, status: 'DESTROYED', id: { in: kept } } }),
     ).toBe(0);
 
     // Another reclaim finds nothing to take from the pool.
     expect(unwrap(await h.services.resources.reclaim(h.system, { resourceType: 'host' }))).toEqual([]);
-    await waitFor(quiet);
-    expect(await built(pool.id)).toBe(5);
+    await waitFor(() => noJobDue(h));
+    expect(await resourcesBuilt(h, pool.id)).toBe(5);
   });
 
   it('keeps the newest idle resources up to minReady, and none once minReady is 0', async () => {
@@ -125,30 +121,64 @@ describeEachDatabase('reclaim and warm pools', (kind) => {
         warmAttributes: { os: 'linux' },
       }),
     );
-    await waitFor(async () => (await idle(pool.id)).length === 1 && (await quiet()));
+    await waitFor(async () => (await idleResources(h, pool.id)).length === 1 && (await noJobDue(h)));
     // Three hosts, one leased: two idle, one of which the pool keeps.
     const leases = [await request('host', 'linux'), await request('host', 'linux'), await request('host', 'linux')];
-    await waitFor(quiet);
+    await waitFor(() => noJobDue(h));
     await release(leases[1]!.id);
     await release(leases[2]!.id);
-    await waitFor(quiet);
-    const before = await idle(pool.id);
+    await waitFor(() => noJobDue(h));
+    const before = await idleResources(h, pool.id);
     expect(before).toHaveLength(2);
-    const builds = await built(pool.id);
+    const builds = await resourcesBuilt(h, pool.id);
 
     const reclaimed = unwrap(await h.services.resources.reclaim(h.system, { resourceType: 'host' }));
     expect(reclaimed.map((r) => r.id)).toEqual([before[0]!.id]);
     await waitFor(
       async () =>
         (await h.db.prisma.resource.findUniqueOrThrow({ where: { id: before[0]!.id } })).status === 'DESTROYED' &&
-        (await quiet()),
+        (await noJobDue(h)),
     );
-    expect((await idle(pool.id)).map((r) => r.id)).toEqual([before[1]!.id]);
-    expect(await built(pool.id)).toBe(builds);
+    expect((await idleResources(h, pool.id)).map((r) => r.id)).toEqual([before[1]!.id]);
+    expect(await resourcesBuilt(h, pool.id)).toBe(builds);
 
     // With minReady lowered to 0 the pool keeps nothing: the last idle host goes too.
     unwrap(await h.services.blueprints.update(h.system, pool.id, { minReady: 0 }));
-    await waitFor(quiet);
+    await waitFor(() => noJobDue(h));
     expect(unwrap(await h.services.resources.reclaim(h.system, {})).map((r) => r.id)).toEqual([before[1]!.id]);
+  });
+
+  it('a waiting lease’s reclaim counts the pool’s ready resources as the pool does, and leaves it minReady', async () => {
+    // A limit of three hosts: the two warm linux hosts and a mac host a lease built fill it, so a
+    // bsd lease is served only by reclaiming one of them. The mac host is not ready for the pool
+    // (it cannot serve its warm attributes), so it is the one to go, though it is not the oldest:
+    // taking a linux host would leave the pool under minReady, to be built again once it can.
+    const pool = unwrap(
+      await h.services.blueprints.create(h.system, {
+        name: 'pool',
+        implementation: 'host-pool',
+        config: hosts(['linux', 'linux', 'mac', 'bsd']),
+        resourceLimit: 3,
+        minReady: 2,
+        warmAttributes: { os: 'linux' },
+      }),
+    );
+    await waitFor(async () => (await idleResources(h, pool.id)).length === 2 && (await noJobDue(h)));
+    await release((await request('host', 'mac')).id);
+    await waitFor(() => noJobDue(h));
+    const idle = await idleResources(h, pool.id);
+    expect(idle.map((r) => (r.attributes as { os: string }).os)).toEqual(['linux', 'linux', 'mac']);
+    expect(await resourcesBuilt(h, pool.id)).toBe(3);
+
+    const bsd = await request('host', 'bsd');
+    await waitFor(() => noJobDue(h));
+    const reclaimed = await h.db.prisma.log.findMany({ where: { type: 'reclaim-requested' } });
+    expect(reclaimed.map((log) => log.resourceId)).toEqual([idle[2]!.id]);
+    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: bsd.resourceId! } })).attributes).toMatchObject(
+      { os: 'bsd' },
+    );
+    // The pool kept its two warm hosts and had nothing to build: the one build since is the bsd host.
+    expect((await idleResources(h, pool.id)).map((r) => r.id)).toEqual([idle[0]!.id, idle[1]!.id]);
+    expect(await resourcesBuilt(h, pool.id)).toBe(4);
   });
 });

@@ -1,7 +1,14 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { describePostgres } from '../support/database.js';
-import { createHarness, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import {
+  createHarness,
+  noJobDue,
+  resourcesBuilt,
+  unwrap,
+  waitForLease,
+  type Harness,
+} from '../support/allocator-harness.js';
 import { createGitFixtures, git, type GitFixtures, type GitOrigin } from '../support/git-fixtures.js';
 import { startProvisioner, type ReferenceProvisioner } from '../support/reference-provisioner.js';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
@@ -35,14 +42,8 @@ describePostgres('warm pools of built resources', () => {
       where: { blueprintId, status: 'ACTIVE', leases: { none: { status: live } } },
       orderBy: { id: 'asc' },
     });
-  const built = (blueprintId: number) =>
-    h.db.prisma.log.count({ where: { type: 'resource-allocated', resource: { blueprintId } } });
   const notDestroyed = (blueprintId: number) =>
     h.db.prisma.resource.count({ where: { blueprintId, status: { not: 'DESTROYED' } } });
-  /** Nothing left to do now: no job running and none due. */
-  const quiet = async () =>
-    (await h.db.prisma.job.count({ where: { OR: [{ lockedBy: { not: null } }, { runAt: { lte: new Date() } }] } })) ===
-    0;
   /** The lease never waited for a resource to open: it was granted on one that was open. */
   const grantedOnOpen = async (leaseId: number) => {
     const types = (await h.db.prisma.log.findMany({ where: { leaseId }, orderBy: { id: 'asc' } })).map((l) => l.type);
@@ -76,7 +77,7 @@ describePostgres('warm pools of built resources', () => {
       );
       const warm = await waitFor(async () => {
         const ready = await idle(bp.id);
-        return ready.length === 2 && (await quiet()) ? ready : null;
+        return ready.length === 2 && (await noJobDue(h)) ? ready : null;
       }, 30_000);
       expect(provisioner.allBoxes()).toHaveLength(2);
       expect(warm.map((r) => r.name)).toEqual(['cloud warm box', 'cloud warm box']);
@@ -87,7 +88,7 @@ describePostgres('warm pools of built resources', () => {
       await grantedOnOpen(first.id);
 
       // Refilled: one more box, up to the limit of three.
-      await waitFor(async () => (await idle(bp.id)).length === 2 && (await quiet()), 30_000);
+      await waitFor(async () => (await idle(bp.id)).length === 2 && (await noJobDue(h)), 30_000);
       expect(provisioner.allBoxes()).toHaveLength(3);
 
       // Two more leases take the two ready boxes; the limit leaves the pool empty, not over it.
@@ -95,18 +96,18 @@ describePostgres('warm pools of built resources', () => {
         [0, 1].map(() => h.services.leases.request(h.system, { resourceType: 'machine' }).then(unwrap)),
       );
       for (const lease of more) await grantedOnOpen((await waitForLease(h, lease.id, ['ACTIVE'])).id);
-      await waitFor(quiet, 30_000);
+      await waitFor(() => noJobDue(h), 30_000);
       expect(await idle(bp.id)).toEqual([]);
       expect(await notDestroyed(bp.id)).toBe(3);
-      expect(await built(bp.id)).toBe(3);
+      expect(await resourcesBuilt(h, bp.id)).toBe(3);
       expect(provisioner.allBoxes()).toHaveLength(3);
 
       // A box released goes (a lease that ends keeps it): the pool builds one in its place.
       unwrap(await h.services.resources.release(h.system, first.resourceId!));
       await waitForLease(h, first.id, ['DESTROYED']);
-      await waitFor(async () => (await idle(bp.id)).length === 1 && (await quiet()), 30_000);
+      await waitFor(async () => (await idle(bp.id)).length === 1 && (await noJobDue(h)), 30_000);
       expect(provisioner.liveBoxes()).toHaveLength(3);
-      expect(await built(bp.id)).toBe(4);
+      expect(await resourcesBuilt(h, bp.id)).toBe(4);
     });
   });
 
@@ -137,7 +138,7 @@ describePostgres('warm pools of built resources', () => {
       );
       const [warm] = await waitFor(async () => {
         const ready = await idle(stack.copies.id);
-        return ready.length === 1 && (await quiet()) ? ready : null;
+        return ready.length === 1 && (await noJobDue(h)) ? ready : null;
       }, 60_000);
 
       const request = () =>
@@ -152,7 +153,7 @@ describePostgres('warm pools of built resources', () => {
       // Refilled to one ready copy: two copies, the limit.
       const [second] = await waitFor(async () => {
         const ready = await idle(stack.copies.id);
-        return ready.length === 1 && (await quiet()) ? ready : null;
+        return ready.length === 1 && (await noJobDue(h)) ? ready : null;
       }, 60_000);
       expect(second!.id).not.toBe(warm!.id);
       const next = await waitForLease(h, (await request()).id, ['ACTIVE'], 60_000);
@@ -163,10 +164,10 @@ describePostgres('warm pools of built resources', () => {
       const third = await request();
       await waitFor(async () => {
         const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: third.id } });
-        return lease.status === 'PENDING' && lease.blocker !== null && (await quiet());
+        return lease.status === 'PENDING' && lease.blocker !== null && (await noJobDue(h));
       }, 60_000);
       expect(await notDestroyed(stack.copies.id)).toBe(2);
-      expect(await built(stack.copies.id)).toBe(2);
+      expect(await resourcesBuilt(h, stack.copies.id)).toBe(2);
       unwrap(await h.services.leases.release(h.system, first.id));
       expect((await waitForLease(h, third.id, ['ACTIVE'], 60_000)).resourceId).toBe(warm!.id);
     });
@@ -196,7 +197,7 @@ describePostgres('warm pools of built resources', () => {
           minReady: 3,
         }),
       );
-      await waitFor(async () => (await idle(bp.id)).length === 3 && (await quiet()), 30_000);
+      await waitFor(async () => (await idle(bp.id)).length === 3 && (await noJobDue(h)), 30_000);
       const leases = await Promise.all(
         Array.from({ length: 6 }, () => h.services.leases.request(h.system, { resourceType: 'host' }).then(unwrap)),
       );
@@ -205,11 +206,11 @@ describePostgres('warm pools of built resources', () => {
           (await h.db.prisma.lease.count({ where: { id: { in: leases.map((l) => l.id) }, status: 'ACTIVE' } })) === 6,
         30_000,
       );
-      await waitFor(async () => (await idle(bp.id)).length === 3 && (await quiet()), 30_000);
+      await waitFor(async () => (await idle(bp.id)).length === 3 && (await noJobDue(h)), 30_000);
       // Six leases on hosts of their own (a free binding is built before a host is shared), three
       // ready: one build more by either process would show as a fourth ready host.
       expect(await notDestroyed(bp.id)).toBe(9);
-      expect(await built(bp.id)).toBe(9);
+      expect(await resourcesBuilt(h, bp.id)).toBe(9);
     });
   });
 });

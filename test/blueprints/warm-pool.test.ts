@@ -1,7 +1,15 @@
 import { expect, it } from 'vitest';
 import type { Blueprint } from '../../src/generated/prisma/client.js';
 import { describeEachDatabase } from '../support/database.js';
-import { harnessForEachTest, unwrap, waitForLease, type Harness } from '../support/allocator-harness.js';
+import {
+  harnessForEachTest,
+  idleResources,
+  noJobDue,
+  resourcesBuilt,
+  unwrap,
+  waitForLease,
+  type Harness,
+} from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A blueprint's warm pool (minReady) on a host pool, through the services: it fills to minReady,
@@ -27,18 +35,6 @@ describeEachDatabase('warm pool', (kind) => {
   let h: Harness;
   harnessForEachTest(kind, (made) => (h = made));
 
-  const live = { in: ['ACQUIRED' as const, 'ACTIVE' as const] };
-  const idle = (blueprintId: number) =>
-    h.db.prisma.resource.findMany({
-      where: { blueprintId, status: 'ACTIVE', drainingAt: null, leases: { none: { status: live } } },
-      orderBy: { id: 'asc' },
-    });
-  const built = (blueprintId: number) =>
-    h.db.prisma.log.count({ where: { type: 'resource-allocated', resource: { blueprintId } } });
-  /** Nothing left for the pool or the queue to do now: its job ran and no update is due. */
-  const quiet = async () =>
-    (await h.db.prisma.job.count({ where: { OR: [{ lockedBy: { not: null } }, { runAt: { lte: new Date() } }] } })) ===
-    0;
   const request = (attributes: Record<string, unknown> = {}) =>
     h.services.leases.request(h.system, { resourceType: 'host', attributes }).then(unwrap);
 
@@ -53,10 +49,10 @@ describeEachDatabase('warm pool', (kind) => {
       }),
     );
     const warm = await waitFor(async () => {
-      const ready = await idle(bp.id);
-      return ready.length === 2 && (await quiet()) ? ready : null;
+      const ready = await idleResources(h, bp.id);
+      return ready.length === 2 && (await noJobDue(h)) ? ready : null;
     });
-    expect(await built(bp.id)).toBe(2);
+    expect(await resourcesBuilt(h, bp.id)).toBe(2);
 
     const first = await waitForLease(h, (await request()).id, ['ACTIVE']);
     expect(warm.map((r) => r.id)).toContain(first.resourceId);
@@ -67,15 +63,15 @@ describeEachDatabase('warm pool', (kind) => {
     expect(firstBuild.leaseId).toBeNull();
     expect(firstBuild.data).toMatchObject({ warmPool: true });
 
-    await waitFor(async () => (await idle(bp.id)).length === 2 && (await quiet()));
-    expect(await built(bp.id)).toBe(3);
+    await waitFor(async () => (await idleResources(h, bp.id)).length === 2 && (await noJobDue(h)));
+    expect(await resourcesBuilt(h, bp.id)).toBe(3);
 
     // Two more take the two warm hosts; the limit (3) leaves the pool empty, not over it.
     const more = await Promise.all([request(), request()]);
     for (const lease of more) await waitForLease(h, lease.id, ['ACTIVE']);
-    await waitFor(quiet);
-    expect(await idle(bp.id)).toEqual([]);
-    expect(await built(bp.id)).toBe(3);
+    await waitFor(() => noJobDue(h));
+    expect(await idleResources(h, bp.id)).toEqual([]);
+    expect(await resourcesBuilt(h, bp.id)).toBe(3);
     expect(await h.db.prisma.resource.count({ where: { blueprintId: bp.id, status: { not: 'DESTROYED' } } })).toBe(3);
     expect(
       await h.db.prisma.log.count({ where: { type: 'warm-pool-failed', blueprintId: bp.id } }),
@@ -85,24 +81,24 @@ describeEachDatabase('warm pool', (kind) => {
     // A lease released gives the pool a ready host back, and nothing is built for it.
     unwrap(await h.services.leases.release(h.system, first.id));
     await waitForLease(h, first.id, ['DESTROYED']);
-    await waitFor(async () => (await idle(bp.id)).length === 1 && (await quiet()));
-    expect(await built(bp.id)).toBe(3);
+    await waitFor(async () => (await idleResources(h, bp.id)).length === 1 && (await noJobDue(h)));
+    expect(await resourcesBuilt(h, bp.id)).toBe(3);
   });
 
   it('setting minReady on a blueprint fills its pool; setting it to 0 builds nothing more', async () => {
     const bp = unwrap(
       await h.services.blueprints.create(h.system, { name: 'pool', implementation: 'host-pool', config: hosts(4) }),
     );
-    await waitFor(quiet);
-    expect(await built(bp.id)).toBe(0);
+    await waitFor(() => noJobDue(h));
+    expect(await resourcesBuilt(h, bp.id)).toBe(0);
     unwrap(await h.services.blueprints.update(h.system, bp.id, { minReady: 3 }));
-    await waitFor(async () => (await idle(bp.id)).length === 3 && (await quiet()));
-    expect(await built(bp.id)).toBe(3);
+    await waitFor(async () => (await idleResources(h, bp.id)).length === 3 && (await noJobDue(h)));
+    expect(await resourcesBuilt(h, bp.id)).toBe(3);
     unwrap(await h.services.blueprints.update(h.system, bp.id, { minReady: 0 }));
     const lease = await waitForLease(h, (await request()).id, ['ACTIVE']);
-    await waitFor(quiet);
+    await waitFor(() => noJobDue(h));
     expect(lease.resourceId).not.toBeNull();
-    expect(await built(bp.id)).toBe(3);
+    expect(await resourcesBuilt(h, bp.id)).toBe(3);
   });
 
   it('refuses a minReady past the limit, a negative one, and warm attributes the blueprint cannot serve', async () => {
@@ -156,13 +152,13 @@ describeEachDatabase('warm pool', (kind) => {
       }),
     );
     const [warm] = await waitFor(async () => {
-      const ready = await idle(bp.id);
-      return ready.length === 1 && (await quiet()) ? ready : null;
+      const ready = await idleResources(h, bp.id);
+      return ready.length === 1 && (await noJobDue(h)) ? ready : null;
     });
     const bsd = await request({ os: 'bsd' });
     await waitFor(async () => {
       const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: bsd.id } });
-      return (lease.blocker as { reason?: string } | null)?.reason === 'no-capacity' && (await quiet());
+      return (lease.blocker as { reason?: string } | null)?.reason === 'no-capacity' && (await noJobDue(h));
     });
     expect(await h.db.prisma.command.count({ where: { targetResourceId: warm!.id } })).toBe(0);
     expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: warm!.id } })).status).toBe('ACTIVE');

@@ -289,3 +289,32 @@ export async function startWaitingForTurn(h: Harness, pass: () => Promise<void>)
   if (finished) throw new Error('the pass finished without waiting for the turn');
   return { running };
 }
+
+/**
+ * Nothing left for the worker to do now: no job running and none due (a warm pool's look, a
+ * pass, an update). What a test checks after it is what the allocator settled on.
+ */
+export async function noJobDue(h: Harness): Promise<boolean> {
+  const busy = await h.db.prisma.job.count({
+    where: { OR: [{ lockedBy: { not: null } }, { runAt: { lte: new Date() } }] },
+  });
+  return busy === 0;
+}
+
+/** The blueprint's idle resources, oldest first: ACTIVE, not draining, no live lease on them. */
+export function idleResources(h: Harness, blueprintId: number) {
+  return h.db.prisma.resource.findMany({
+    where: {
+      blueprintId,
+      status: 'ACTIVE',
+      drainingAt: null,
+      leases: { none: { status: { in: ['ACQUIRED', 'ACTIVE'] } } },
+    },
+    orderBy: { id: 'asc' },
+  });
+}
+
+/** How many resources the blueprint has built (its resource-allocated logs). */
+export function resourcesBuilt(h: Harness, blueprintId: number): Promise<number> {
+  return h.db.prisma.log.count({ where: { type: 'resource-allocated', resource: { blueprintId } } });
+}

@@ -14,6 +14,8 @@ import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings 
 import { waitsUnchanged } from './capacity-epoch.js';
 import { nothingWaiting } from './idle-queues.js';
 import { HEADS_PER_DEMAND, readGangs, readHeads, SHAPES_PER_PASS, takeTurn, type OwnerRow } from './read.js';
+import { quotaBlocker } from './quota.js';
+import { gangQuotaBlocker } from './gang-quota.js';
 import type { Unit } from './types.js';
 import { PassGrants, writeBlockers, type Blocked } from './write.js';
 
@@ -180,14 +182,16 @@ async function serve(
     const next = stopBandAfterFailure(stopBand, leaseBand, aged(unit, ctx.now, settings));
     if (next !== stopBand) [stopBand, stopLease] = [next, unit.id];
   };
-  const underQuota = (unit: Unit, count: number) => {
+  const overQuota = (unit: Unit, count: number) => {
     const owner = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
-    const held = (owner?.live ?? 0) + (grants.get(unit.ownerId ?? -1) ?? 0);
-    return !owner || owner.quota === null || held + count <= owner.quota;
+    return owner ? quotaBlocker(owner.quota, owner.live + (grants.get(owner.id) ?? 0), count) : null;
   };
+  const underQuota = (unit: Unit, count: number) => overQuota(unit, count) === null;
   const grantUnit = (unit: Unit, count: number) => {
-    queue.granted(unit, count);
-    grants.set(unit.ownerId ?? -1, (grants.get(unit.ownerId ?? -1) ?? 0) + count);
+    // Shares and quotas are of this type: a gang's parts of other types count under theirs.
+    const ofType = unit.parts ? unit.parts.filter((part) => part.resourceType === resourceType).length : count;
+    queue.granted(unit, ofType);
+    grants.set(unit.ownerId ?? -1, (grants.get(unit.ownerId ?? -1) ?? 0) + ofType);
     served += count;
     for (const lease of unit.parts ?? [unit.lease]) grantedIds.add(lease.id);
   };
@@ -320,9 +324,10 @@ async function serve(
       block(leases, { reason: 'reserved', leaseId: stopLease });
       continue;
     }
-    const owner: OwnerRow | undefined = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
-    if (owner && owner.quota !== null && !underQuota(unit, leases.length)) {
-      block(leases, { reason: 'quota', quota: owner.quota, live: owner.live + (grants.get(owner.id) ?? 0) });
+    // A gang's quotas are looked at once it is had whole, with the turns of all its types.
+    const atQuota = unit.parts ? null : overQuota(unit, 1);
+    if (atQuota) {
+      block(leases, atQuota);
       continue;
     }
     const grant = () => grantUnit(unit, leases.length);
@@ -345,6 +350,17 @@ async function serve(
         // A part busy with its own update, or another type's pass running: look again soon.
         block(leases, { reason: 'gang-busy', gangId });
         schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + backoffDelayMs(1, ctx.deps.options)));
+        continue;
+      }
+      const owner = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
+      const held = {
+        resourceType,
+        quota: owner?.quota ?? null,
+        live: (owner?.live ?? 0) + (grants.get(owner?.id ?? -1) ?? 0),
+      };
+      const overQuotas = await gangQuotaBlocker(ctx, held, unit.ownerId, unit.parts);
+      if (overQuotas) {
+        block(leases, overQuotas);
         continue;
       }
       // The gang reads the pool from the database, whatever freed since the turn: leases skipped

@@ -1,5 +1,5 @@
 import { Prisma, type Lease } from '../../generated/prisma/client.js';
-import type { TxContext } from '../context.js';
+import type { Tx, TxContext } from '../context.js';
 
 /** Waiting leases read per demand shape (attributes) and per pass: see readHeads. */
 export const HEADS_PER_DEMAND = 16;
@@ -134,6 +134,16 @@ export interface OwnerRow {
   live: number;
   /** Its quota of live leases of the type; null: none. */
   quota: number | null;
+}
+
+/**
+ * One owner's row for `resourceType`, read as readHeads reads the heads' owners, for a judgement
+ * made outside that read (the dry run judges a request as the pass would). Its live count is read
+ * only when it has a quota (see ownersSql). Undefined: no such principal.
+ */
+export async function readOwner(tx: Tx, resourceType: string, ownerId: number): Promise<OwnerRow | undefined> {
+  const [row] = await tx.$queryRaw<OwnerRow[]>(ownersSql(resourceType, Prisma.sql`SELECT ${ownerId}::int`));
+  return row;
 }
 
 /**

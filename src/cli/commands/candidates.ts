@@ -13,8 +13,11 @@ Usage: drydock candidates --type TYPE [--attributes FILE|-] [--blueprint ID]...
 
 Asks the server what a "drydock lease" with the same flags would get, creating nothing: each
 blueprint of the type with the reason it would not serve the lease (an attribute no binding has,
-a missing authorization, disabled, ...), and each of its resources with whether the lease could
-be acquired on it now. Exits 0 when the lease would be served, 1 when it would not.
+a missing authorization, disabled, ...) or could not build a new resource now (at its resource
+limit, ...), and each of its resources with whether the lease could be acquired on it now (not
+when it is draining, or a slot it needs is held). A lease that would wait whatever they offer
+(you are at your quota of the type) says so. The same rules as the scheduler's, so it answers as
+the lease would be served now. Exits 0 when the lease would be served, 1 when it would not.
 
 Flags:
   --type TYPE          resource type wanted, e.g. host (required)
@@ -39,9 +42,10 @@ Example:
     }
     if (result.blueprints.length === 0) context.print(`no blueprint yields "${values.type}"`);
     for (const b of result.blueprints) {
-      const verdict = b.usable
-        ? `usable${b.canAllocateNow ? ', can build a new resource now' : ', cannot build a new resource now'}`
-        : `not usable: ${b.reason}`;
+      const build = b.canAllocateNow
+        ? ', can build a new resource now'
+        : `, cannot build a new resource now${b.cannotAllocateNowReason ? ` (${b.cannotAllocateNowReason})` : ''}`;
+      const verdict = b.usable ? `usable${build}` : `not usable: ${b.reason}`;
       context.print(
         `blueprint ${b.blueprintDatabaseId} (${b.blueprint ? `${b.blueprint.name}, ${b.blueprint.implementation}` : 'not visible to you'}): ${verdict}`,
       );
@@ -52,7 +56,11 @@ Example:
         );
       }
     }
-    context.print(result.wouldBeServed ? 'the lease would be served' : 'the lease would not be served now');
+    context.print(
+      result.wouldBeServed
+        ? 'the lease would be served'
+        : `the lease would not be served now${result.blocker ? `: ${result.blocker.message}` : ''}`,
+    );
     return code;
   },
 });
