@@ -43,6 +43,7 @@ type ServeOptions = Pick<
   | 'listenBacklog'
   | 'passGapMs'
   | 'rateLimitPerMinute'
+  | 'authFailuresPerMinute'
   | 'maxInFlight'
   | 'maxInFlightPerPrincipal'
   | 'adaptiveInFlight'
@@ -135,6 +136,7 @@ export async function serve(
       maxBodyBytes: config.maxBodyBytes,
       listenBacklog: config.listenBacklog,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      authFailuresPerMinute: config.authFailuresPerMinute,
       shedding: {
         maxInFlight: config.maxInFlight,
         adaptiveInFlight: config.adaptiveInFlight,

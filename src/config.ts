@@ -99,6 +99,7 @@ const schema = z.object({
   MAX_IN_FLIGHT_PER_PRINCIPAL: positiveInt.default(32),
   ADAPTIVE_IN_FLIGHT: boolean.default(true),
   MIN_IN_FLIGHT: positiveInt.default(8),
+  AUTH_FAILURES_PER_MINUTE: positiveInt.default(60),
   IN_FLIGHT_LATENCY_TOLERANCE: numberVariable(
     (number) => number.min(1, 'must be at least 1 (the uncontended latency)'),
     { fraction: true },
@@ -172,6 +173,8 @@ export type Config = {
   maxInFlight: number;
   /** The same for one principal; past it, 429 with Retry-After. */
   maxInFlightPerPrincipal: number;
+  /** Failed authentications (unknown, revoked or expired tokens) per minute per client address; past it, 429. */
+  authFailuresPerMinute: number;
   /** The process bound moves between minInFlight and maxInFlight with measured latency and loop lag. */
   adaptiveInFlight: boolean;
   minInFlight: number;
@@ -243,6 +246,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     maxInFlightPerPrincipal: v.MAX_IN_FLIGHT_PER_PRINCIPAL,
     adaptiveInFlight: v.ADAPTIVE_IN_FLIGHT,
     minInFlight: v.MIN_IN_FLIGHT,
+    authFailuresPerMinute: v.AUTH_FAILURES_PER_MINUTE,
     inFlightLatencyTolerance: v.IN_FLIGHT_LATENCY_TOLERANCE,
     eventLoopLagLimitMs: v.EVENT_LOOP_LAG_LIMIT_MS,
     wsMaxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,

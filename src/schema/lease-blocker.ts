@@ -1,6 +1,6 @@
 import type { Lease } from '../generated/prisma/client.js';
 import { builder } from './builder.js';
-import { hideLeases } from './hidden-leases.js';
+import { hideOthers } from './hidden-leases.js';
 
 // "Why am I waiting": the blocker the allocator recorded on a pending lease, in words, with the
 // objects it names and the lease's place in its type's queue.
@@ -39,7 +39,13 @@ const messages: Record<string, (blocker: Blocker) => string> = {
   quota: (b) =>
     id(b, 'quota') === undefined
       ? 'its owner is at its quota of live leases of this type'
-      : `at its quota of ${id(b, 'quota')} live leases of this type`,
+      : id(b, 'parts') === undefined
+        ? `at its quota of ${id(b, 'quota')} live leases of this type`
+        : `its owner holds ${id(b, 'live')} of its quota of ${id(b, 'quota')} live leases of ${String(b['resourceType'])}, too few for the ${id(b, 'parts')} its gang asks for`,
+  'gang-over-quota': (b) =>
+    id(b, 'quota') === undefined
+      ? "its gang asks for more leases of a type than its owner's quota: it waits until the quota is raised"
+      : `its gang asks for ${id(b, 'parts')} leases of ${String(b['resourceType'])}, more than its owner's quota of ${id(b, 'quota')}: it waits until the quota is raised`,
   reserved: (b) =>
     `capacity is kept for ${id(b, 'leaseId') === undefined ? 'another lease' : `lease ${id(b, 'leaseId')}`}, which has waited longer at a higher band`,
   'gang-waiting': (b) =>
@@ -60,13 +66,13 @@ export const LeaseBlockerRef = builder.objectRef<{ lease: Lease; blocker: Blocke
       description: 'e.g. no-capacity, waiting-for-resource-activation, slot-lock.',
       resolve: (p) => p.blocker.reason,
     }),
-    message: t.string({ resolve: async (p, _args, ctx) => blockerMessage(await hideLeases(p.blocker, ctx.access)) }),
+    message: t.string({ resolve: async (p, _args, ctx) => blockerMessage(await hideOthers(p.blocker, ctx.access)) }),
     details: t.field({
       type: 'JSON',
       // The capacity epoch a patient wait records, and when time alone ends it, are the
       // scheduler's bookkeeping, not details.
       resolve: ({ blocker: { reason: _reason, epoch: _epoch, until: _until, ...details } }, _args, ctx) =>
-        hideLeases(details, ctx.access),
+        hideOthers(details, ctx.access),
     }),
     resource: t.prismaField({
       type: 'Resource',

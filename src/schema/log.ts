@@ -1,6 +1,6 @@
 import { visibleWhere } from '../access/policy.js';
 import { builder } from './builder.js';
-import { hideLeases } from './hidden-leases.js';
+import { hideOthers } from './hidden-leases.js';
 import { databaseId } from './ids.js';
 import { idCursors, keyset } from './keyset.js';
 
@@ -12,8 +12,9 @@ export const LogNode = builder.prismaObject('Log', {
       resolve: (log) => log.id.toString(),
     }),
     type: t.exposeString('type', { description: 'What happened, e.g. lease-activated, slot-lock-failure.' }),
-    // A lease's own entries may name others' leases (the holders of a slot it lost, what it waits behind).
-    data: t.field({ type: 'JSON', resolve: (log, _args, ctx) => hideLeases(log.data, ctx.access) }),
+    // A lease's own entries may name others' leases (the holders of a slot it lost, what it waits
+    // behind), and the principal who acted on the lease or resource (an admin's drain or release).
+    data: t.field({ type: 'JSON', resolve: (log, _args, ctx) => hideOthers(log.data, ctx.access) }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     leaseDatabaseId: t.exposeInt('leaseId', { nullable: true }),
     resourceDatabaseId: t.exposeInt('resourceId', { nullable: true }),

@@ -76,6 +76,8 @@ export interface HttpServerOptions {
    */
   listenBacklog: number;
   rateLimitPerMinute: number;
+  /** Failed authentications (unknown, revoked or expired tokens) per minute per client address. */
+  authFailuresPerMinute: number;
   /** Work in flight in this process, in total (fixed or adaptive) and per principal, past which requests are refused. */
   shedding: ProcessBoundOptions;
   maxInFlightPerPrincipal: number;
@@ -162,6 +164,8 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
 
   const sessions = new OpenSessions(options.pubsub);
   const streams = new StreamingResponses();
+  // One budget per address for HTTP and graphql-ws alike: switching transport buys no more tries.
+  const authFailures = new RateLimiter<string>(options.authFailuresPerMinute);
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -199,6 +203,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       pubsub: options.pubsub,
       anonymous: options.anonymous,
       rateLimiter: new RateLimiter(options.rateLimitPerMinute),
+      authFailures,
       sessions,
       streams,
     }),
@@ -262,7 +267,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     yoga,
     GRAPHQL_PATH,
     options.maxBodyBytes,
-    logRefusedConnections(createConnectionGate({ db, anonymous: options.anonymous }), logger),
+    logRefusedConnections(createConnectionGate({ db, anonymous: options.anonymous, authFailures }), logger),
     {
       admission,
       maxBufferedBytes: options.wsMaxBufferedBytes,

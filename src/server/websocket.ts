@@ -7,12 +7,14 @@ import type { GraphQLContext } from '../schema/context.js';
 import { visibilityKey } from '../access/actor.js';
 import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
 import { Cohorts, mayShare, type SendSerialized } from './cohorts.js';
-import { requestToken } from './context.js';
+import { requestToken, tooManyFailuresMessage } from './context.js';
 import { nodeHeaders, type HeaderOf } from './origin.js';
 import type { OpenSessions, SessionToken } from './sessions.js';
 
 /** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
 export const SLOW_CONSUMER_CLOSE_CODE = 4008;
+/** The close code for a connection whose address failed too many authentications (HTTP's 429). */
+export const TOO_MANY_FAILURES_CLOSE_CODE = 4429;
 
 /**
  * Past `maxBufferedBytes` of unsent data the socket is closed: the client reads slower than its
@@ -82,11 +84,15 @@ export function attachWebSocketServer(
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>,
   path: string,
   maxPayload: number,
-  /** Refusing here closes the socket with 4403 before any operation runs. */
+  /**
+   * Refusing here closes the socket before any operation runs: with 4403, or with 4429 when the
+   * refusal says when to retry (too many failed authentications from the client's address).
+   */
   acceptConnection: (
     connectionParams: Readonly<Record<string, unknown>> | undefined,
     header: HeaderOf,
-  ) => Promise<{ token: SessionToken | null } | { refused: string }>,
+    address: string | undefined,
+  ) => Promise<{ token: SessionToken | null } | { refused: string; retryAfterSeconds?: number }>,
   shedding: { admission: Admission; maxBufferedBytes: number; onSlowConsumer: () => void },
   /** Each socket is held by its token here: revoked or expired, the socket closes with 4403. */
   sessions: OpenSessions,
@@ -106,7 +112,15 @@ export function attachWebSocketServer(
   const disposable = useServer(
     {
       onConnect: async (ctx) => {
-        const accepted = await acceptConnection(ctx.connectionParams, nodeHeaders(ctx.extra.request.headers));
+        const { socket: connection } = ctx.extra.request;
+        const accepted = await acceptConnection(
+          ctx.connectionParams,
+          nodeHeaders(ctx.extra.request.headers),
+          connection.remoteAddress,
+        );
+        // Closed first with its own code: graphql-ws's own close (4403) then finds it closing.
+        if ('retryAfterSeconds' in accepted && accepted.retryAfterSeconds !== undefined)
+          ctx.extra.socket.close(TOO_MANY_FAILURES_CLOSE_CODE, tooManyFailuresMessage(accepted.retryAfterSeconds));
         if ('token' in accepted) {
           const socket = ctx.extra.socket;
           const release = sessions.hold(accepted.token, (why) =>
@@ -115,9 +129,11 @@ export function attachWebSocketServer(
           socket.once('close', release);
         }
         // graphql-ws keeps the upgrade request for the socket's whole life, with its stream state
-        // and raw headers; operations need only its headers and URL (the token is in connectionParams).
+        // and raw headers; operations need only its headers, URL and the client's address (the
+        // token is in connectionParams).
         const { headers, url, method } = ctx.extra.request;
-        (ctx.extra as { request: unknown }).request = { headers, url, method };
+        const socket = { remoteAddress: connection.remoteAddress };
+        (ctx.extra as { request: unknown }).request = { headers, url, method, socket };
         return 'token' in accepted;
       },
       // A query or mutation holds a slot while it runs, as over HTTP.

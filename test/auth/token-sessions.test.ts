@@ -1,3 +1,4 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { serve, type App } from '../../src/app.js';
@@ -17,14 +18,19 @@ const CHANGES = 'subscription { leasesChanged { databaseId status } }';
 type Ending = { code: number; reason: string; acknowledged: boolean };
 
 /** A graphql-ws socket subscribed to CHANGES: how it closed, once it does. */
-function socketSubscription(graphqlUrl: string, token: string): { closed: Promise<Ending>; subscribed: Promise<void> } {
+function socketSubscription(
+  graphqlUrl: string,
+  token: string | null,
+): { closed: Promise<Ending>; subscribed: Promise<void> } {
   let subscribedNow: () => void = () => {};
   const subscribed = new Promise<void>((resolve) => (subscribedNow = resolve));
   const closed = new Promise<Ending>((resolve) => {
     let acknowledged = false;
     const socket = new WebSocket(graphqlUrl.replace(/^http/, 'ws'), 'graphql-transport-ws');
     socket.on('open', () =>
-      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+      socket.send(
+        JSON.stringify({ type: 'connection_init', payload: token ? { authorization: `Bearer ${token}` } : {} }),
+      ),
     );
     socket.on('message', (data: Buffer) => {
       if ((JSON.parse(data.toString()) as { type: string }).type !== 'connection_ack') return;
@@ -69,6 +75,74 @@ async function streamSubscription(
     return events;
   })();
   return { ended };
+}
+
+/**
+ * A query answered as multipart/mixed (Yoga's boundary is "-"), read until its headers and then
+ * not at all, so that its big body holds the response open; `resume` reads the rest of it.
+ * Yoga answers a subscription as SSE only (multipart/mixed gets 406), so a multipart response is
+ * a query's, ended early by the server only while its body is still being sent.
+ */
+async function stalledMultipartQuery(
+  graphqlUrl: string,
+  token: string | null,
+  query: string,
+): Promise<{ resume: () => Promise<string> }> {
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    const request = httpRequest(graphqlUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'multipart/mixed',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+    });
+    request.on('response', resolve).on('error', reject);
+    request.end(JSON.stringify({ query }));
+  });
+  response.pause();
+  expect(response.statusCode).toBe(200);
+  expect(response.headers['content-type']).toBe('multipart/mixed; boundary="-"');
+  return {
+    resume: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of response) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString();
+    },
+  };
+}
+
+/**
+ * A query whose answer is far more than the connection's buffers hold: a lease with a big
+ * attribute, read many times over under aliases.
+ */
+async function bigAnswerQuery(db: TestDatabase): Promise<string> {
+  const lease = await db.prisma.lease.create({
+    // Not PENDING: the queue's index holds a pending lease's attributes, and these are too big for it.
+    data: { resourceType: 'bulky', status: 'DESTROYED', attributes: { blob: 'x'.repeat(500_000) } },
+  });
+  const id = Buffer.from(`Lease:${lease.id}`).toString('base64');
+  return `{ ${Array.from({ length: 30 }, (_, i) => `a${i}: lease(id: "${id}") { attributes }`).join(' ')} }`;
+}
+
+/**
+ * The JSON bodies of a multipart/mixed body with boundary "-", checked to be well formed to the
+ * end: a preamble, parts each with their headers and a Content-Length that matches, and the
+ * closing delimiter last.
+ */
+function multipartParts(body: string): unknown[] {
+  const closing = '\r\n-----\r\n';
+  expect(body.endsWith(closing), `ends with the closing delimiter: ${JSON.stringify(body.slice(-80))}`).toBe(true);
+  const [preamble, ...parts] = body.slice(0, -closing.length).split('\r\n---');
+  expect(preamble).toBe('');
+  return parts.map((part) => {
+    const match = /^\r\nContent-Type: application\/json; charset=utf-8\r\nContent-Length: (\d+)\r\n\r\n([^]*)$/.exec(
+      part,
+    );
+    expect(match, `a well-formed part: ${JSON.stringify(part)}`).not.toBeNull();
+    expect(Buffer.byteLength(match![2]!)).toBe(Number(match![1]));
+    return JSON.parse(match![2]!) as unknown;
+  });
 }
 
 async function revoke(app: App, tokenId: number): Promise<void> {
@@ -120,6 +194,27 @@ describe('subscriptions and the token they opened with', () => {
     expect(raced).toBe('open');
     await revoke(app, other.row.id);
     expect((await bystander.closed).code).toBe(4403);
+  });
+
+  it('end a multipart/mixed response with a last part that says why, then the closing delimiter', async () => {
+    const { token, row } = await principalWithToken(db, 'bulk-reader', { isAdmin: true });
+    const refused = await fetch(app.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'multipart/mixed', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: CHANGES }),
+    });
+    expect(refused.status).toBe(406);
+    const stalled = await stalledMultipartQuery(app.graphqlUrl, token, await bigAnswerQuery(db));
+    // The same token's socket closes when its revocation reached this process's sessions.
+    const socket = socketSubscription(app.graphqlUrl, token);
+    await socket.subscribed;
+    await revoke(app, row.id);
+    expect((await socket.closed).code).toBe(4403);
+    const parts = multipartParts(await stalled.resume());
+    expect(parts).toHaveLength(2);
+    expect(parts.at(-1)).toEqual({
+      errors: [{ message: 'Not authenticated: this API token was revoked.', extensions: { code: 'UNAUTHENTICATED' } }],
+    });
   });
 
   it('hold no admission slot while they stream, whatever the Accept header', async () => {
@@ -193,6 +288,28 @@ describe('shutdown with an SSE subscriber', () => {
       const events = await stream.ended;
       expect(events.at(-2)).toMatch(/"code":"SHUTTING_DOWN"/);
       expect(events.at(-1)).toBe('event: complete\ndata:');
+    } finally {
+      await db.dispose();
+    }
+  });
+  it('ends a multipart/mixed response with a last part that says why, then the closing delimiter', async () => {
+    const db = await createTestDatabase('pglite');
+    const app = await serve(db, { ...loadConfig({}), port: 0, shutdownTimeoutMs: 30_000 }, quiet);
+    try {
+      const stalled = await stalledMultipartQuery(app.graphqlUrl, null, await bigAnswerQuery(db));
+      const socket = socketSubscription(app.graphqlUrl, null);
+      await socket.subscribed;
+      const closing = app.close();
+      // Sockets are told of the shutdown when the streams are: it has reached the stalled response.
+      expect((await socket.closed).code).toBe(1001);
+      const parts = multipartParts(await stalled.resume());
+      await closing;
+      expect(parts).toHaveLength(2);
+      expect(parts.at(-1)).toEqual({
+        errors: [
+          { message: 'The server is shutting down; reconnect to another.', extensions: { code: 'SHUTTING_DOWN' } },
+        ],
+      });
     } finally {
       await db.dispose();
     }
