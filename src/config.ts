@@ -26,6 +26,10 @@ const port = numberVariable((number) =>
 );
 
 const positiveInt = numberVariable((number) => number.positive('must be at least 1'));
+/** A duration some timer waits: past a Node timer's longest, it would fire after 1 ms instead. */
+const timerMs = numberVariable((number) =>
+  number.positive('must be at least 1').max(2_147_483_647, "must be at most 2147483647 (a timer's longest)"),
+);
 
 /** A name or a path: blanks alone are empty too. */
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
@@ -56,7 +60,7 @@ const schema = z.object({
   DATA_DIR: nonEmpty.default(resolve(projectRoot, 'data', 'pglite')),
   SSH_STATE_DIR: nonEmpty.default(resolve(projectRoot, 'data', 'ssh')),
   DATABASE_POOL_SIZE: positiveInt.default(10),
-  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  SHUTDOWN_TIMEOUT_MS: timerMs.default(10_000),
   WORKER_CONCURRENCY: numberVariable((number) => number.min(0, 'must be 0 (no worker) or more')).default(4),
   ALLOW_LOCAL_ANONYMOUS: boolean.default(true),
   ALLOW_LOCAL_TRANSPORT: boolean.default(false),
@@ -95,18 +99,18 @@ const schema = z.object({
     numberVariable((number) => number.min(0, 'must be 0 or more').max(1_000, 'must be at most 1000')).optional(),
   ),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
+  AUTH_FAILURES_PER_MINUTE: positiveInt.default(60),
   MAX_IN_FLIGHT: positiveInt.default(64),
   MAX_IN_FLIGHT_PER_PRINCIPAL: positiveInt.default(32),
   ADAPTIVE_IN_FLIGHT: boolean.default(true),
   MIN_IN_FLIGHT: positiveInt.default(8),
-  AUTH_FAILURES_PER_MINUTE: positiveInt.default(60),
   IN_FLIGHT_LATENCY_TOLERANCE: numberVariable(
     (number) => number.min(1, 'must be at least 1 (the uncontended latency)'),
     { fraction: true },
   ).default(2),
-  EVENT_LOOP_LAG_LIMIT_MS: positiveInt.default(50),
+  EVENT_LOOP_LAG_LIMIT_MS: timerMs.default(50),
   WS_MAX_BUFFERED_BYTES: positiveInt.default(4_194_304),
-  JOB_CLAIM_TTL_MS: positiveInt.default(60_000),
+  JOB_CLAIM_TTL_MS: timerMs.default(60_000),
   DATABASE_UPKEEP: boolean.default(true),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
@@ -169,12 +173,12 @@ export type Config = {
   /** See AllocatorOptions.passGapMs; unset: the database's default (app.ts). */
   passGapMs: number | undefined;
   rateLimitPerMinute: number;
+  /** Failed authentications (unknown, revoked or expired tokens) per minute per client address; past it, 429. */
+  authFailuresPerMinute: number;
   /** GraphQL requests running at once in this process; past it, 503 with Retry-After. */
   maxInFlight: number;
   /** The same for one principal; past it, 429 with Retry-After. */
   maxInFlightPerPrincipal: number;
-  /** Failed authentications (unknown, revoked or expired tokens) per minute per client address; past it, 429. */
-  authFailuresPerMinute: number;
   /** The process bound moves between minInFlight and maxInFlight with measured latency and loop lag. */
   adaptiveInFlight: boolean;
   minInFlight: number;
@@ -242,11 +246,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     listenBacklog: v.LISTEN_BACKLOG,
     passGapMs: v.SCHEDULING_PASS_GAP_MS,
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
+    authFailuresPerMinute: v.AUTH_FAILURES_PER_MINUTE,
     maxInFlight: v.MAX_IN_FLIGHT,
     maxInFlightPerPrincipal: v.MAX_IN_FLIGHT_PER_PRINCIPAL,
     adaptiveInFlight: v.ADAPTIVE_IN_FLIGHT,
     minInFlight: v.MIN_IN_FLIGHT,
-    authFailuresPerMinute: v.AUTH_FAILURES_PER_MINUTE,
     inFlightLatencyTolerance: v.IN_FLIGHT_LATENCY_TOLERANCE,
     eventLoopLagLimitMs: v.EVENT_LOOP_LAG_LIMIT_MS,
     wsMaxBufferedBytes: v.WS_MAX_BUFFERED_BYTES,

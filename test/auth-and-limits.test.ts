@@ -129,7 +129,15 @@ describe('limits', () => {
     const deep = '{ leases { edges { node { resource { blueprint { resources { edges { node { id } } } } } } } } }';
     const { body } = await graphqlRequest(app.graphqlUrl, deep);
     expect(body.data).toBeUndefined();
-    expect(body.errors?.[0]?.message).toMatch(/depth/i);
+    expect(body.errors).toEqual([
+      { message: 'Query depth limit of 4 exceeded, found 9.', extensions: { code: 'QUERY_TOO_DEEP' } },
+    ]);
+  });
+
+  it('refuses a query with too many aliases, with a code', async () => {
+    const aliased = `{ ${Array.from({ length: 31 }, (_, n) => `a${n}: viewer { id }`).join(' ')} }`;
+    const { body } = await graphqlRequest(app.graphqlUrl, aliased);
+    expect(body.errors?.[0]?.extensions?.['code']).toBe('TOO_MANY_ALIASES');
   });
 
   it('refuses an oversized body before reading it', async () => {

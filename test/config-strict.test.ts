@@ -83,6 +83,15 @@ describe('numbers in the environment', () => {
     expect(problems({ DATABASE_POOL_SIZE: '0' })).toEqual(['DATABASE_POOL_SIZE must be at least 1 (got "0")']);
   });
 
+  it('refuses a duration longer than a timer can wait, which Node would turn into 1 ms', () => {
+    for (const name of ['SHUTDOWN_TIMEOUT_MS', 'EVENT_LOOP_LAG_LIMIT_MS', 'JOB_CLAIM_TTL_MS']) {
+      expect(problems({ [name]: '3000000000' }), name).toEqual([
+        `${name} must be at most 2147483647 (a timer's longest) (got "3000000000")`,
+      ]);
+      expect(problems({ [name]: '2147483647' }), name).toEqual([]);
+    }
+  });
+
   it('keeps the defaults when a variable is unset', () => {
     const config = loadConfig({});
     expect([config.port, config.workerConcurrency, config.inFlightLatencyTolerance, config.passGapMs]).toEqual([

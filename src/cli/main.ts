@@ -74,6 +74,17 @@ export async function run(): Promise<void> {
     env: process.env,
     interrupted: controller.signal,
   });
-  // Open sockets or timers of a finished command must not keep the process alive.
+  // Open sockets or timers of a finished command must not keep the process alive, so it exits;
+  // but process.exit() drops what a pipe has not taken yet (`drydock leases --json | jq` lost all
+  // past 64 KiB), so only once both streams have handed over everything written to them.
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
+}
+
+/** Resolves once everything written to `stream` so far is out (or the stream failed: a closed pipe). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve();
+    else stream.write('', () => resolve());
+  });
 }
