@@ -1,6 +1,7 @@
 import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { startFailure } from './start-failure.js';
 
 let config;
 try {
@@ -41,7 +42,9 @@ process.on('SIGINT', () => stop('SIGINT'));
 try {
   app = await startApp(config, logger);
 } catch (error) {
-  logger.error('could not start:', error);
+  const setting = startFailure(error, config);
+  if (setting) logger.error(`could not start: ${setting}`);
+  else logger.error('could not start:', error);
   process.exit(1);
 }
 if (stopSignal) {

@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../src/db/migrations-folder.js';
+import { sourceEntry } from './support/source-entry.js';
+
+// A setting the server cannot start with is named, in one line, with what to do: not the
+// system's own error and its stack.
+describe('a server that cannot start because of a setting', () => {
+  let dir: string;
+  let taken: Server;
+  let takenPort: number;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'drydock-start-failures-'));
+    taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    takenPort = (taken.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => taken.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const start = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+        cwd: projectRoot,
+        env: { PATH: process.env['PATH'] ?? '', DATA_DIR: join(dir, 'pglite'), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.once('close', (code) => resolve({ code, output }));
+    });
+  const failure = (output: string) =>
+    output
+      .split('\n')
+      .filter((line) => line.includes('could not start'))
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+
+  it('a port in use', async () => {
+    const { code, output } = await start({ HOST: '127.0.0.1', PORT: String(takenPort) });
+    expect(code).toBe(1);
+    expect(failure(output)).toEqual([
+      `could not start: PORT ${takenPort} is in use on HOST 127.0.0.1: stop what listens there or choose another PORT`,
+    ]);
+  }, 60_000);
+
+  it('a host that is not this machine', async () => {
+    for (const [host, code] of [
+      ['10.99.99.99', 'EADDRNOTAVAIL'],
+      ['not-a-host.invalid', 'ENOTFOUND'],
+    ]) {
+      const started = await start({ HOST: host!, PORT: '0' });
+      expect(started.code).toBe(1);
+      expect(failure(started.output)).toEqual([
+        `could not start: HOST ${host} is not an address of this machine (${code}): use one of its addresses, 127.0.0.1 or 0.0.0.0`,
+      ]);
+    }
+  }, 60_000);
+
+  it('a database that cannot be reached, without its password', async () => {
+    const { code, output } = await start({ PORT: '0', DATABASE_URL: 'postgresql://postgres:secret@127.0.0.1:1/x' });
+    expect(code).toBe(1);
+    expect(failure(output)).toEqual([
+      'could not start: DATABASE_URL postgresql://postgres:***@127.0.0.1:1/x cannot be reached (ECONNREFUSED): check its host and port, and that PostgreSQL runs',
+    ]);
+    expect(output).not.toContain('secret');
+  }, 60_000);
+});
