@@ -15,7 +15,7 @@ export function startFailure(
   const listening = syscall === 'listen' || (syscall === 'getaddrinfo' && hostname === config.host);
   if (listening) {
     if (code === 'EADDRINUSE')
-      return `PORT ${config.port} is in use on HOST ${config.host}: stop what listens there or choose another PORT`;
+      return `PORT ${config.port} is in use on HOST ${config.host} (EADDRINUSE): stop what listens there or choose another PORT`;
     if (code === 'EACCES')
       return `PORT ${config.port} on HOST ${config.host} needs privileges this process does not have: choose a PORT above 1023`;
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')

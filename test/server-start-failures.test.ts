@@ -46,7 +46,7 @@ describe('a server that cannot start because of a setting', () => {
     const { code, output } = await start({ HOST: '127.0.0.1', PORT: String(takenPort) });
     expect(code).toBe(1);
     expect(failure(output)).toEqual([
-      `could not start: PORT ${takenPort} is in use on HOST 127.0.0.1: stop what listens there or choose another PORT`,
+      `could not start: PORT ${takenPort} is in use on HOST 127.0.0.1 (EADDRINUSE): stop what listens there or choose another PORT`,
     ]);
   }, 60_000);
 
