@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { GraphQLSchema } from 'graphql';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
@@ -287,17 +287,32 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
+  // Node counts a connection idle once its response has ended, bytes still queued for a slow
+  // reader or not, and closing it then cuts the answer short (a stream ended at shutdown, its last
+  // part written behind a full buffer). Idle connections are closed only while no ended response
+  // is still flushing; one that is delays the close by no more than it takes the client to read.
+  const responses = new Set<ServerResponse>();
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    responses.add(res);
+    res.once('close', () => responses.delete(res));
+  });
+  const closeIdle = () => {
+    for (const res of responses) if (res.writableEnded && !res.writableFinished) return;
+    server.closeIdleConnections();
+  };
+
   return {
     server,
     url: `http://${shownHost}:${address.port}`,
     async close() {
       shuttingDown = true;
       processBound.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Not http's own close: it closes idle connections at once, which is unsafe (see closeIdle).
+      const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+      closeIdle();
       // A keep-alive connection busy now goes idle when its response ends, and would then stay
       // open until its keep-alive timeout, holding the close up: each is closed once idle.
-      const idle = setInterval(() => server.closeIdleConnections(), 50);
+      const idle = setInterval(closeIdle, 50);
       // Subscriptions (SSE streams, sockets) would keep the server open until the timeout.
       sessions.endAll({ code: 'SHUTTING_DOWN', message: 'The server is shutting down; reconnect to another.' });
       await ws.close();
