@@ -6,6 +6,7 @@ import { builder } from './builder.js';
 import { domainErrors, unwrap } from './errors.js';
 import { databaseId, visibleNode } from './ids.js';
 import { idCursors, keyset } from './keyset.js';
+import { nestedPage } from './nested-pages.js';
 
 export const BlueprintNode = builder.prismaNode('Blueprint', {
   id: { field: 'id' },
@@ -46,15 +47,14 @@ export const BlueprintNode = builder.prismaNode('Blueprint', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     // Not a relatedConnection: that one pages inside the parent's query, with Prisma's cursor,
-    // which no option of it replaces by an id range (see keyset.ts). One query per blueprint.
+    // which no option of it replaces by an id range (see keyset.ts), and reads every resource the
+    // blueprints ever had to do so. The pages of a list of blueprints are read together.
     resources: t.prismaConnection({
       type: 'Resource',
       cursor: 'id',
       ...idCursors('Int'),
       resolve: (query, blueprint, _args, ctx) =>
-        ctx.db.prisma.resource.findMany(
-          keyset(query, { AND: [{ blueprintId: blueprint.id }, visibleWhere(ctx.actor, 'Resource')] }),
-        ),
+        nestedPage(ctx, { model: 'Resource', parentColumn: 'blueprintId' }, query, blueprint.id),
     }),
     authorizations: t.relation('authorizations', {
       query: (_args, ctx) => ({ where: visibleWhere(ctx.actor, 'Authorization'), orderBy: { id: 'asc' } }),

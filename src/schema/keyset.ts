@@ -44,7 +44,8 @@ const maxConnectionSize = builder.options.prisma.maxConnectionSize ?? 100;
  * Spread into the options of every connection whose cursor is `id`. Pothos parses the cursor
  * before the resolver runs, and one it cannot read, or reads to something Prisma refuses, was an
  * unexpected error; `maxSize` is the one callback of the connection it calls first, so the
- * arguments are checked there and a bad one is the caller's error.
+ * arguments are checked there and a bad one is the caller's error, a page size past the maximum
+ * included (docs/clients.md, "Paging").
  */
 export function idCursors(ids: IdType) {
   return {
@@ -55,6 +56,16 @@ export function idCursors(ids: IdType) {
         throw badInput(
           'first and last cannot be used together: page forward with first/after, backward with last/before.',
         );
+      }
+      // Pothos would serve a larger page cut to the maximum, and a client that stops when a page
+      // comes back shorter than it asked for would take the cut for the end of the list.
+      for (const argument of ['first', 'last'] as const) {
+        const size = args[argument];
+        if (size !== null && size !== undefined && size > maxConnectionSize) {
+          throw badInput(
+            `${argument} must be at most ${maxConnectionSize}: read a longer list page by page, passing pageInfo's ${argument === 'first' ? 'endCursor as after' : 'startCursor as before'}.`,
+          );
+        }
       }
       checkCursor('after', args.after, ids);
       checkCursor('before', args.before, ids);

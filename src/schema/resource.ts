@@ -1,4 +1,3 @@
-import { visibleWhere } from '../access/policy.js';
 import type { Log, Resource, ResourceStatus } from '../generated/prisma/client.js';
 import { readThroughOutage } from '../db/connection-loss.js';
 import { builder } from './builder.js';
@@ -10,6 +9,7 @@ import { databaseId, visibleNode } from './ids.js';
 import { LogNode } from './log.js';
 import { changeCursorOf, changedRows } from './changed-rows.js';
 import { idCursors, keyset } from './keyset.js';
+import { nestedPage } from './nested-pages.js';
 
 export const ResourceNode = builder.prismaNode('Resource', {
   id: { field: 'id' },
@@ -48,15 +48,14 @@ export const ResourceNode = builder.prismaNode('Resource', {
     }),
     blueprint: t.relation('blueprint'),
     // Not a relatedConnection: that one pages inside the parent's query, with Prisma's cursor,
-    // which no option of it replaces by an id range (see keyset.ts). One query per resource.
+    // which no option of it replaces by an id range (see keyset.ts), and reads every lease the
+    // resources ever had to do so. The pages of a list of resources are read together.
     leases: t.prismaConnection({
       type: 'Lease',
       cursor: 'id',
       ...idCursors('Int'),
       resolve: (query, resource, _args, ctx) =>
-        ctx.db.prisma.lease.findMany(
-          keyset(query, { AND: [{ resourceId: resource.id }, visibleWhere(ctx.actor, 'Lease')] }),
-        ),
+        nestedPage(ctx, { model: 'Lease', parentColumn: 'resourceId' }, query, resource.id),
     }),
   }),
 });

@@ -37,7 +37,7 @@ import { builder } from '../schema/builder.js';
 export interface PagedField {
   /** The page size when neither `first` nor `last` is given. */
   defaultSize: number;
-  /** The largest page served, whatever is asked. */
+  /** The largest page: a larger one is weighed at this size, and refused when it runs (keyset.ts). */
   maxSize: number;
   /** The list field of the result that holds the page. */
   list: string;
@@ -61,7 +61,8 @@ export const DEFAULT_LIST_SIZE = 20;
 
 export const costOptions = (maxCost: number): CostOptions => ({
   maxCost,
-  // Pothos serves min(first ?? last ?? defaultConnectionSize, maxConnectionSize) rows (its own
+  // A connection serves first ?? last ?? defaultConnectionSize rows, and refuses a page larger than
+  // maxConnectionSize (keyset.ts) with its own error, which the cost should not pre-empt (Pothos'
   // defaults are 20 and 100).
   connection: {
     defaultSize: builder.options.prisma.defaultConnectionSize ?? 20,
