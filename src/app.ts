@@ -17,7 +17,8 @@ export interface App {
   services: Services;
   url: string;
   graphqlUrl: string;
-  close(): Promise<void>;
+  /** `onStep` is told what the close waits for next, so that a shutdown that overruns can say what. */
+  close(onStep?: (waitingFor: string) => void): Promise<void>;
 }
 
 type ServeOptions = Pick<
@@ -155,13 +156,20 @@ export async function serve(
     services,
     url: server.url,
     graphqlUrl: server.url + GRAPHQL_PATH,
-    async close() {
+    async close(onStep = () => {}) {
       // Requests first (they may schedule work), then the queue, which finishes the jobs it holds.
+      onStep('in-flight requests');
       await server.close();
       await wakeUps?.return();
+      // A request cut short at the timeout may still hold a slot of the queue for the job it meant
+      // to hand it, so the queue can be waiting on requests too.
+      onStep('requests or queue jobs');
       await worker?.stop();
+      onStep('database upkeep');
       await upkeep?.stop();
+      onStep('the event fan-out');
       await fanout.close();
+      onStep('the trace export');
       await tracing?.shutdown();
     },
   };
@@ -182,8 +190,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const app = await serve(db, config, logger);
     return {
       ...app,
-      async close() {
-        await app.close();
+      async close(onStep = () => {}) {
+        await app.close(onStep);
+        // What still holds a connection here is a request whose connection shutdown closed, its
+        // resolver waiting in the database (on a lock another client holds, say).
+        onStep('requests in the database');
         await db.close();
       },
     };

@@ -8,9 +8,9 @@ const WHOLE = 'must be a whole number';
 
 /**
  * A number variable: plain decimal digits (a fraction too with `fraction`), blanks around them
- * allowed, a leading minus left to `check`'s range. Any other text, the empty string included,
- * reaches `check` as text and fails as not a number: z.coerce took "" and " " for 0, 0x1005 for
- * 4101, 4.5e3 for 4500.
+ * allowed, a leading minus left to `check`'s range. Any other text, blanks alone included, reaches
+ * `check` as text and fails as not a number: z.coerce took " " for 0, 0x1005 for 4101, 4.5e3 for
+ * 4500. (An empty value never gets here: it is unset, see `unsetWhenEmpty`.)
  */
 function numberVariable(check: (number: z.ZodNumber) => z.ZodNumber, { fraction = false } = {}) {
   const plain = fraction ? /^\s*-?(?:\d+\.?\d*|\.\d+)\s*$/ : /^\s*-?\d+\s*$/;
@@ -42,21 +42,16 @@ const boolean = z
   .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
   .transform((value) => value === 'true' || value === '1');
 
-const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
-
 const attributeDefaults = defaultAllocatorOptions.leaseAttributeLimits;
 
 const schema = z.object({
   PORT: port.default(4000),
   HOST: nonEmpty.default('127.0.0.1'),
-  DATABASE_URL: z.preprocess(emptyAsUndefined, postgresUrl.optional()),
-  REDIS_URL: z.preprocess(
-    emptyAsUndefined,
-    z
-      .string()
-      .refine((value) => /^rediss?:\/\/.+/.test(value), 'must be a redis:// or rediss:// URL')
-      .optional(),
-  ),
+  DATABASE_URL: postgresUrl.optional(),
+  REDIS_URL: z
+    .string()
+    .refine((value) => /^rediss?:\/\/.+/.test(value), 'must be a redis:// or rediss:// URL')
+    .optional(),
   DATA_DIR: nonEmpty.default(resolve(projectRoot, 'data', 'pglite')),
   SSH_STATE_DIR: nonEmpty.default(resolve(projectRoot, 'data', 'ssh')),
   DATABASE_POOL_SIZE: positiveInt.default(10),
@@ -94,10 +89,9 @@ const schema = z.object({
   MAX_BODY_BYTES: positiveInt.default(262_144),
   LISTEN_BACKLOG: positiveInt.default(4_096),
   // Unset: 10 ms on the embedded database, 0 on PostgreSQL (app.ts).
-  SCHEDULING_PASS_GAP_MS: z.preprocess(
-    emptyAsUndefined,
-    numberVariable((number) => number.min(0, 'must be 0 or more').max(1_000, 'must be at most 1000')).optional(),
-  ),
+  SCHEDULING_PASS_GAP_MS: numberVariable((number) =>
+    number.min(0, 'must be 0 or more').max(1_000, 'must be at most 1000'),
+  ).optional(),
   RATE_LIMIT_PER_MINUTE: positiveInt.default(1_200),
   AUTH_FAILURES_PER_MINUTE: positiveInt.default(60),
   MAX_IN_FLIGHT: positiveInt.default(64),
@@ -115,20 +109,27 @@ const schema = z.object({
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
     .default('info'),
-  LOG_FORMAT: z.preprocess(
-    emptyAsUndefined,
-    z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).optional(),
-  ),
+  LOG_FORMAT: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).optional(),
   METRICS: boolean.default(true),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(
-    emptyAsUndefined,
-    z
-      .string()
-      .refine((value) => /^https?:\/\/.+/.test(value), 'must be an http:// or https:// URL')
-      .optional(),
-  ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .string()
+    .refine((value) => /^https?:\/\/.+/.test(value), 'must be an http:// or https:// URL')
+    .optional(),
   OTEL_SERVICE_NAME: nonEmpty.default('drydock'),
 });
+
+/** Every variable the configuration reads. */
+export const configVariables: readonly string[] = Object.keys(schema.shape);
+
+/**
+ * One rule for every variable: an empty value is unset, and the default applies. docker-compose
+ * and systemd's EnvironmentFile give `FOO=` for a line left blank, which means "not chosen", not
+ * a value. Applied to the whole environment before any variable is read, so that no variable,
+ * one added later included, can read it otherwise.
+ */
+function unsetWhenEmpty(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+}
 
 export type Config = {
   port: number;
@@ -139,6 +140,11 @@ export type Config = {
   dataDir: string;
   /** Where ssh pins the host keys it has seen (known_hosts): kept across restarts. */
   sshStateDir: string;
+  /**
+   * SSH_STATE_DIR was set: it is checked at start then. The default is left to the first ssh
+   * command, so that a server that never uses ssh does not need it to be writable.
+   */
+  sshStateDirSet: boolean;
   databasePoolSize: number;
   shutdownTimeoutMs: number;
   workerConcurrency: number;
@@ -199,7 +205,8 @@ export class ConfigError extends Error {
 
 /** Reads and validates the environment; every bad variable is named in one error. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY?: boolean } = process.stderr): Config {
-  const parsed = schema.safeParse(env);
+  const set = unsetWhenEmpty(env);
+  const parsed = schema.safeParse(set);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
@@ -219,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     redisUrl: v.REDIS_URL,
     dataDir: resolve(v.DATA_DIR),
     sshStateDir: resolve(v.SSH_STATE_DIR),
+    sshStateDirSet: set['SSH_STATE_DIR'] !== undefined,
     databasePoolSize: v.DATABASE_POOL_SIZE,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     workerConcurrency: v.WORKER_CONCURRENCY,

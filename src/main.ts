@@ -1,7 +1,7 @@
 import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { startFailure } from './start-failure.js';
+import { checkDirectories, startFailure } from './start-failure.js';
 
 let config;
 try {
@@ -26,9 +26,21 @@ const stop = (signal: string) => {
   logger.info(`${signal}: shutting down`);
   if (app) void shutDown(app);
 };
+/** After SHUTDOWN_TIMEOUT_MS has cut in-flight requests short, how long the queue and the database get to close. */
+const CLOSE_GRACE_MS = 5_000;
 const shutDown = async (running: App) => {
+  // A resolver waiting in the database (on a row lock another client holds) outlives the
+  // connection shutdown closed, and the database's close waits for it: without a deadline the
+  // process would stay until its supervisor kills it. The timer is left referenced so that a close
+  // stuck on nothing at all still ends here rather than in a silent exit; a clean close exits first.
+  const limitMs = config.shutdownTimeoutMs + CLOSE_GRACE_MS;
+  let waitingFor = 'the server to close';
+  setTimeout(() => {
+    logger.warn(`shutdown: still waiting for ${waitingFor} after ${limitMs} ms; exiting`);
+    process.exit(1);
+  }, limitMs);
   try {
-    await running.close();
+    await running.close((step) => (waitingFor = step));
     logger.info('stopped cleanly');
     process.exit(0);
   } catch (error) {
@@ -40,6 +52,7 @@ process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 
 try {
+  await checkDirectories(config);
   app = await startApp(config, logger);
 } catch (error) {
   const setting = startFailure(error, config);

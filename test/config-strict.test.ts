@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, configVariables, loadConfig } from '../src/config.js';
 import { redactUrl } from '../src/db/database.js';
 
 // What an operator types into the environment: only what it plainly says is taken.
@@ -39,12 +39,11 @@ const wholeNumbers = [
 ];
 
 describe('numbers in the environment', () => {
-  it('refuses an empty or blank whole number, naming the variable and what it got', () => {
-    expect(problems({ WORKER_CONCURRENCY: '' })).toEqual(['WORKER_CONCURRENCY must be a whole number (got "")']);
-    expect(problems({ PORT: '' })).toEqual(['PORT must be a whole number (got "")']);
+  it('refuses a blank whole number, naming the variable and what it got', () => {
+    expect(problems({ WORKER_CONCURRENCY: ' ' })).toEqual(['WORKER_CONCURRENCY must be a whole number (got " ")']);
     expect(problems({ PORT: ' ' })).toEqual(['PORT must be a whole number (got " ")']);
     for (const name of wholeNumbers) {
-      expect(problems({ [name]: '' }), name).toEqual([`${name} must be a whole number (got "")`]);
+      expect(problems({ [name]: '\t' }), name).toEqual([`${name} must be a whole number (got "\t")`]);
     }
   });
 
@@ -117,7 +116,7 @@ describe('numbers in the environment', () => {
   it('takes IN_FLIGHT_LATENCY_TOLERANCE as a plain decimal number', () => {
     expect(loadConfig({ IN_FLIGHT_LATENCY_TOLERANCE: '1.5' }).inFlightLatencyTolerance).toBe(1.5);
     expect(loadConfig({ IN_FLIGHT_LATENCY_TOLERANCE: ' 3 ' }).inFlightLatencyTolerance).toBe(3);
-    for (const value of ['', ' ', '0x2', '2e0', '1.5.1', 'Infinity', '+2']) {
+    for (const value of [' ', '0x2', '2e0', '1.5.1', 'Infinity', '+2']) {
       expect(problems({ IN_FLIGHT_LATENCY_TOLERANCE: value }), value).toEqual([
         `IN_FLIGHT_LATENCY_TOLERANCE must be a number (got "${value}")`,
       ]);
@@ -128,6 +127,35 @@ describe('numbers in the environment', () => {
   });
 });
 
+describe('an empty value', () => {
+  // FOO= is what docker-compose and systemd's EnvironmentFile give for a value left blank.
+  const terminal = { isTTY: false };
+  const unset = loadConfig({}, terminal);
+
+  it('is unset, for every variable the configuration reads: its default applies', () => {
+    expect(configVariables).toEqual(expect.arrayContaining(['PORT', 'DATA_DIR', 'LOG_LEVEL', 'SSH_STATE_DIR']));
+    for (const name of configVariables) {
+      expect(loadConfig({ [name]: '' }, terminal), name).toEqual(unset);
+    }
+    expect(loadConfig(Object.fromEntries(configVariables.map((name) => [name, ''])), terminal)).toEqual(unset);
+  });
+
+  it('is unset next to other values too, and leaves them as they are', () => {
+    const env = { PORT: '4101', DATA_DIR: '/tmp/drydock-data', LOG_LEVEL: 'debug' };
+    const chosen = loadConfig(env, terminal);
+    for (const name of configVariables) {
+      if (name in env) continue;
+      expect(loadConfig({ ...env, [name]: '' }, terminal), name).toEqual(chosen);
+    }
+  });
+
+  it('does not count as setting SSH_STATE_DIR, which is checked at start only when set', () => {
+    expect(loadConfig({ SSH_STATE_DIR: '' }).sshStateDirSet).toBe(false);
+    expect(loadConfig({}).sshStateDirSet).toBe(false);
+    expect(loadConfig({ SSH_STATE_DIR: '/tmp/drydock-ssh' }).sshStateDirSet).toBe(true);
+  });
+});
+
 describe('names and paths in the environment', () => {
   it('refuses a HOST, DATA_DIR or SSH_STATE_DIR of blanks only', () => {
     expect(problems({ HOST: ' ', DATA_DIR: ' ', SSH_STATE_DIR: '\t' })).toEqual([
@@ -135,7 +163,6 @@ describe('names and paths in the environment', () => {
       'DATA_DIR must not be empty (got " ")',
       'SSH_STATE_DIR must not be empty (got "\t")',
     ]);
-    expect(problems({ HOST: '' })).toEqual(['HOST must not be empty (got "")']);
   });
 
   it('takes them without the blanks around them', () => {

@@ -9,14 +9,51 @@ const noFilters = { externalTables: [], externalEnums: [] };
 const MIGRATION_LOCK_ID = 7_263_514_001;
 
 /**
+ * The database has migrations this build does not have: a newer build migrated it. This build's
+ * queries do not know that schema (a column it does not fill, a trigger it does not expect), so it
+ * must not run on it at all.
+ */
+export class NewerDatabaseError extends Error {
+  constructor(readonly migrations: string[]) {
+    super(
+      `the database has migrations this build does not have (${migrations.join(', ')}): a newer build of Drydock applied them, so run that build, or restore the backup taken before the upgrade to run this one`,
+    );
+    this.name = 'NewerDatabaseError';
+  }
+}
+
+type Query = (sql: string, params?: unknown[]) => Promise<unknown[]>;
+
+/**
+ * Throws NewerDatabaseError when `_prisma_migrations` records migrations not in `known`. The
+ * schema engine skips them without a word. A failed one counts (it may have changed the schema
+ * halfway); one marked rolled back (`prisma migrate resolve --rolled-back`) does not.
+ */
+async function refuseNewerDatabase(query: Query, known: Set<string>): Promise<void> {
+  // Unqualified, as the engine names it: search_path selects the schema of `?schema=`.
+  const [table] = (await query("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS present")) as {
+    present: boolean;
+  }[];
+  if (!table?.present) return;
+  const rows = (await query(
+    'SELECT DISTINCT migration_name FROM _prisma_migrations WHERE rolled_back_at IS NULL ORDER BY migration_name',
+  )) as { migration_name: string }[];
+  const unknown = rows.map((row) => row.migration_name).filter((name) => !known.has(name));
+  if (unknown.length > 0) throw new NewerDatabaseError(unknown);
+}
+
+/**
  * Applies the committed migrations that the database has not seen, recording them in
  * `_prisma_migrations` exactly as `prisma migrate deploy` does. Safe to run from several
  * processes at once: they queue on an advisory lock, and none holds a lock once this returns.
+ * Refuses (NewerDatabaseError), before applying anything, a database that a newer build migrated.
  */
 export async function applyMigrations(db: Database, dir: string = migrationsDir): Promise<string[]> {
   const schemaText = await readFile(schemaPath, 'utf8');
   const migrationsList = await readMigrationList(dir);
-  const run = async () => {
+  const known = new Set(migrationsList.migrationDirectories.map((migration) => migration.path));
+  const run = async (query: Query) => {
+    await refuseNewerDatabase(query, known);
     const connection = await db.openMigrationAdapter();
     try {
       const engine = await openSchemaEngine(schemaPath, schemaText, connection.adapterFactory);
@@ -31,11 +68,12 @@ export async function applyMigrations(db: Database, dir: string = migrationsDir)
       await connection.close();
     }
   };
-  if (db.kind === 'pglite') return run();
+  if (db.kind === 'pglite') return db.withConnection(run);
   return db.withConnection(async (query) => {
     await query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
     try {
-      return await run();
+      // Under the lock: a newer build that migrates meanwhile has finished by the time this looks.
+      return await run(query);
     } finally {
       await query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
     }

@@ -52,13 +52,36 @@ const refusedAsIt =
   (errors) =>
     done(errors, true);
 
+/** Streaming responses the server ended early, and the code of the last error it ended each with. */
+const endedByServer = new WeakMap<object, string>();
+
+/**
+ * Records that the server is ending `res`, a streaming response, early with a last error of `code`
+ * (shutdown, a revoked or expired token). That error is written to the response, not produced by
+ * the execution, which sees only its stream close, as when a client leaves: its entry takes the
+ * code from here.
+ */
+export function recordServerEnd(res: object, code: string): void {
+  endedByServer.set(res, code);
+}
+
+/** The error a stream's response was ended with by the server, if it was. */
+function serverEnd(context: object): GraphQLError | undefined {
+  const res = (context as { res?: object }).res;
+  const code = res && endedByServer.get(res);
+  return code ? new GraphQLError('The server ended the stream.', { extensions: { code } }) : undefined;
+}
+
 /** Calls `done` once a result is complete: at once, or after the last part of a stream. */
-function whenComplete(result: unknown, done: Done) {
+function whenComplete(result: unknown, done: Done, context: object) {
   if (!isAsyncIterable(result)) return done((result as ExecutionResult).errors);
   const errors: GraphQLError[] = [];
   return {
     onNext: ({ result: part }: { result: unknown }) => void errors.push(...((part as ExecutionResult).errors ?? [])),
-    onEnd: () => done(errors),
+    onEnd: () => {
+      const ended = serverEnd(context);
+      done(ended ? [...errors, ended] : errors);
+    },
   };
 }
 
@@ -112,7 +135,8 @@ type OperationContext = Partial<GraphQLContext> & { params?: { operationName?: s
  * One log line per GraphQL operation, over HTTP and WebSocket alike: who, which operation, how
  * long, and whether it failed. Only names and codes: never variables, results or error messages,
  * which may carry tokens, credentials or a resource's connection details. A subscription's line is
- * written when it ends, with how long it was open.
+ * written when it ends, with how long it was open; one the server ended (shutdown, its token
+ * revoked or expired) is an error with the code it was ended with.
  *
  * An operation refused before it runs writes its line too, once, as `invalid` with the refusal's
  * codes: a syntax error (seen around the whole parse phase, because Yoga answers a repeated one
@@ -209,7 +233,9 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
         ran = true;
         return executeFn(runArgs);
       });
-      return { onExecuteDone: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done)) };
+      return {
+        onExecuteDone: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done), args.contextValue),
+      };
     },
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       const done = start(args.document, args.operationName, args.contextValue);
@@ -220,7 +246,7 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
       });
       return {
         onSubscribeError: ({ error }) => done([error as GraphQLError]),
-        onSubscribeResult: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done)),
+        onSubscribeResult: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done), args.contextValue),
       };
     },
     // Over HTTP, whatever else ended an operation before it ran (a limit checked as it starts)

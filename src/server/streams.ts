@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
+import { recordServerEnd } from './operation-log.js';
 import type { SessionEnd } from './sessions.js';
 
 /**
@@ -51,7 +52,11 @@ export class StreamingResponses {
  * `whenStreaming`), before its body is written.
  */
 export function streamEnder(res: ServerResponse, format: StreamFormat): (why: SessionEnd) => void {
-  return format === 'sse' ? (why) => endEventStream(res, why) : multipartEnder(res);
+  const end = format === 'sse' ? (why: SessionEnd) => endEventStream(res, why) : multipartEnder(res);
+  return (why) => {
+    recordServerEnd(res, why.code);
+    end(why);
+  };
 }
 
 const endResult = (why: SessionEnd) =>

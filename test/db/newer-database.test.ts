@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { applyMigrations, appliedMigrations } from '../../src/db/migrate.js';
+import { migrationsDir, projectRoot } from '../../src/db/migrations-folder.js';
+import { createTestDatabase, describeEachDatabase, describePostgres, type TestDatabase } from '../support/database.js';
+import { sourceEntry } from '../support/source-entry.js';
+
+// What a newer build leaves behind: a row in _prisma_migrations for a migration this build does
+// not have, recorded the way the schema engine records one.
+const FUTURE = '20991231000000_from_a_newer_build';
+async function recordMigration(db: Database, name: string, rolledBack = false): Promise<void> {
+  await db.withConnection((query) =>
+    query(
+      `INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, rolled_back_at, applied_steps_count)
+       VALUES ($1, 'not-a-real-checksum', $2, now(), now(), ${rolledBack ? 'now()' : 'NULL'}, 1)`,
+      [randomUUID(), name],
+    ),
+  );
+}
+
+const refusal = (names: string[]) =>
+  `the database has migrations this build does not have (${names.join(', ')}): a newer build of Drydock applied them, so run that build, or restore the backup taken before the upgrade to run this one`;
+
+async function tableExists(db: Database, table: string): Promise<boolean> {
+  const [row] = (await db.withConnection((query) =>
+    query('SELECT to_regclass($1) IS NOT NULL AS present', [table]),
+  )) as { present: boolean }[];
+  return row!.present;
+}
+
+async function committedMigrations(): Promise<string[]> {
+  const entries = await readdir(migrationsDir, { withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
+}
+
+describeEachDatabase('a database newer than this build', (kind) => {
+  let db: TestDatabase;
+  let dir: string;
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    dir = await mkdtemp(join(tmpdir(), 'drydock-newer-database-'));
+  });
+  afterAll(async () => {
+    await db.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('an older build (its migrations folder without the latest one) is refused', async () => {
+    const committed = await committedMigrations();
+    const latest = committed.at(-1)!;
+    const older = join(dir, 'older');
+    await cp(migrationsDir, older, { recursive: true });
+    await rm(join(older, latest), { recursive: true });
+    await expect(applyMigrations(db, older)).rejects.toThrow(refusal([latest]));
+  });
+
+  it('is refused before any migration of this build is applied, naming every unknown one', async () => {
+    // This build brings a migration the database has not seen, and the database has one this build
+    // does not know: nothing of this build's may touch a schema it does not know.
+    const mine = join(dir, 'mine');
+    await cp(migrationsDir, mine, { recursive: true });
+    await mkdir(join(mine, '20991230000000_this_build'));
+    await writeFile(
+      join(mine, '20991230000000_this_build', 'migration.sql'),
+      'CREATE TABLE "ThisBuild" (id INTEGER);\n',
+    );
+    await recordMigration(db, FUTURE);
+    await recordMigration(db, '20991231000001_another_newer_one');
+    await expect(applyMigrations(db, mine)).rejects.toThrow(refusal([FUTURE, '20991231000001_another_newer_one']));
+    expect(await tableExists(db, 'ThisBuild')).toBe(false);
+    expect(await appliedMigrations(db)).not.toContain('20991230000000_this_build');
+  });
+
+  it('a newer migration marked rolled back (prisma migrate resolve --rolled-back) does not count', async () => {
+    const own = await createTestDatabase(kind);
+    try {
+      await recordMigration(own, FUTURE, true);
+      expect(await applyMigrations(own)).toEqual([]);
+    } finally {
+      await own.dispose();
+    }
+  });
+});
+
+describePostgres('a database newer than this build, in a schema of its own', () => {
+  let db: TestDatabase;
+  let inSchema: Database;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql');
+    await db.withConnection((query) => query('CREATE SCHEMA fresh'));
+    inSchema = await openDatabase({ url: db.url!, dataDir: '', schema: 'fresh', poolSize: 2 });
+  });
+  afterAll(async () => {
+    await inSchema.close();
+    await db.dispose();
+  });
+
+  it('an empty schema is migrated, and a newer migration recorded in it refuses the next start', async () => {
+    expect(await applyMigrations(inSchema)).toEqual(await committedMigrations());
+    // The public schema's table is another database as far as this one is concerned.
+    await recordMigration(db, FUTURE);
+    expect(await applyMigrations(inSchema)).toEqual([]);
+    await recordMigration(inSchema, FUTURE);
+    await expect(applyMigrations(inSchema)).rejects.toThrow(refusal([FUTURE]));
+  }, 120_000);
+});
+
+function startServer(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+    cwd: projectRoot,
+    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    // A server that went on to serve is the failure this file is about: stop it rather than wait.
+    if (output.includes('drydock listening on')) child.kill('SIGKILL');
+  });
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
+}
+
+const messages = (output: string) =>
+  output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => (JSON.parse(line) as { msg: string }).msg);
+
+function expectRefused({ code, output }: { code: number | null; output: string }): void {
+  expect(code).toBe(1);
+  expect(messages(output).filter((msg) => msg.startsWith('could not start'))).toEqual([
+    `could not start: ${refusal([FUTURE])}`,
+  ]);
+  expect(output).not.toContain('listening');
+  expect(output).not.toContain('migrations:');
+}
+
+describe('a server started on a database a newer build migrated [pglite]', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'drydock-newer-database-'));
+    const db = await openDatabase({ dataDir: join(dir, 'pglite') });
+    try {
+      await applyMigrations(db);
+      await recordMigration(db, FUTURE);
+    } finally {
+      await db.close();
+    }
+  }, 120_000);
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('stops at start with one line naming the migrations, exit code 1', async () => {
+    expectRefused(await startServer({ DATA_DIR: join(dir, 'pglite') }));
+  }, 60_000);
+
+  it('npm run migrate refuses it the same way', async () => {
+    const child = spawn(process.execPath, sourceEntry('scripts', 'migrate.ts'), {
+      cwd: projectRoot,
+      env: { PATH: process.env['PATH'] ?? '', DATA_DIR: join(dir, 'pglite') },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      `could not migrate embedded PGlite at ${join(dir, 'pglite')}: ${refusal([FUTURE])}`,
+    ]);
+  }, 60_000);
+});
+
+describePostgres('a server started on a database a newer build migrated', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql');
+    await recordMigration(db, FUTURE);
+  });
+  afterAll(() => db.dispose());
+
+  it('stops at start with one line naming the migrations, exit code 1', async () => {
+    expectRefused(await startServer({ DATABASE_URL: db.url! }));
+  }, 60_000);
+});
