@@ -69,6 +69,8 @@ export async function updateLease(deps: AllocatorDeps, leaseId: number, claim?: 
       }
 
       if (leaseOnResourceStatuses.includes(lease.status) && locked.held?.resource.status === 'RELEASED') {
+        // A gang ends whole, as when the resource broke (checkActive), which this comes before.
+        await releaseOtherParts(ctx, lease);
         lease = await releaseLease(ctx, lease, 'resource-released', locked.held);
       }
 

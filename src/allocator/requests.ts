@@ -173,11 +173,11 @@ export async function requestRelease(
   const now = deps.options.clock();
   const after = new AfterCommit();
   const reservation: Reservation | null = deps.queue.reserve();
-  let row: (LeaseRow & { visible: boolean }) | undefined;
+  let row: (LeaseRow & { visible: boolean; __parts_due: boolean | null }) | undefined;
   try {
     [row] = await (
       await rawQueries(deps.db)
-    ).$queryRaw<(LeaseRow & { visible: boolean })[]>`
+    ).$queryRaw<(LeaseRow & { visible: boolean; __parts_due: boolean | null })[]>`
       WITH l AS (SELECT *, (${may}) IS TRUE AS visible FROM "Lease" WHERE id = ${leaseId}),
       -- A gang's parts are released together. Their row locks are taken before their logs are
       -- numbered, as by every writer of a lease's log (logs.ts).
@@ -194,7 +194,7 @@ export async function requestRelease(
         FROM ok RETURNING id, "leaseId"),
       j AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok WHERE id = ${leaseId}`, now, reservation)}),
       parts AS (${upsertJobSql('LEASE_UPDATE', Prisma.sql`SELECT id FROM ok WHERE id <> ${leaseId}`, now, null)})
-      SELECT l.*, g.id AS __log, ${jobColumns}
+      SELECT l.*, g.id AS __log, ${jobColumns}, (SELECT bool_or(NOT held) FROM parts) AS __parts_due
       FROM l LEFT JOIN g ON g."leaseId" = l.id LEFT JOIN j ON true`;
   } catch (error) {
     reservation?.cancel();
@@ -205,7 +205,7 @@ export async function requestRelease(
     return { kind: 'not-found' };
   }
   const { rest, logId, job } = splitRow(row);
-  const { visible, ...lease } = rest;
+  const { visible, __parts_due: partsDue, ...lease } = rest;
   if (!visible || logId === null) {
     reservation?.cancel();
     if (!visible) return { kind: 'not-visible', lease: lease as Lease };
@@ -218,7 +218,11 @@ export async function requestRelease(
   // Published at once, not carried by the job as a request's event is: a release's subscribers
   // wait for this one (it acknowledges what they asked), and with many of them, holding it for
   // the update's commit delayed them more than the one event less saved.
-  if (!startOrCancel(reservation, 'LEASE_UPDATE', leaseId, job)) after.jobScheduled(now);
+  // The other parts' updates are due now too, and nobody runs them unless woken (the reserved
+  // slot takes this lease's only): left to the sweep, a gang would stay half released that long.
+  // One held by a worker is marked to run again and needs no wake-up.
+  const started = startOrCancel(reservation, 'LEASE_UPDATE', leaseId, job);
+  if (!started || partsDue === true) after.jobScheduled(now);
   after.flush(deps);
   return { kind: 'released', lease: lease as Lease };
 }
@@ -273,9 +277,13 @@ export async function requestGang(deps: AllocatorDeps, gang: NewGang): Promise<L
       return lease;
     });
   });
-  // As for a lease (requestLease): the commit's wake-up names only its earliest job, the pass, so
-  // the worker's timer is told of the parts' first deadline apart.
-  const firstLook = rows.map(holderDeadline).find((d) => d !== null);
-  if (firstLook) deps.queue.wake(firstLook);
+  // As for a lease (requestLease): the commit's wake-up names only its earliest job (the pass,
+  // unless this process's worker took it at once), so the worker's timer is told of the parts'
+  // first look apart: without it a gang whose wait times out, or that expires still waiting,
+  // would end only at the worker's sweep.
+  const firstLook = rows
+    .flatMap((lease) => [lease.waitUntil, lease.until, holderDeadline(lease)])
+    .filter((d): d is Date => d !== null);
+  if (firstLook.length > 0) deps.queue.wake(new Date(Math.min(...firstLook.map((d) => d.getTime()))));
   return rows;
 }
