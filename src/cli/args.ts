@@ -95,14 +95,42 @@ export function idArguments(flag: string[] | string | boolean | undefined, posit
   return [...fromFlag, ...positionals];
 }
 
-export function positiveInteger(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1)
-    throw new UsageError(`${name} must be a positive whole number, not "${value}"`);
-  return Number(value);
+/** The values a flag accepts, both ends included; no `max`: as many as there are. */
+export interface Range {
+  min: number;
+  max?: number;
 }
 
-export function nonNegativeInteger(name: string, value: string): number {
-  if (!/^\d+$/.test(value)) throw new UsageError(`${name} must be a whole number, 0 or more, not "${value}"`);
-  return Number(value);
+/**
+ * What each number a command sends may be: the server's own limits, checked here first so that a
+ * value out of range is a usage error naming the flag before anything is sent (the server would
+ * name an API field instead, or GraphQL would refuse an Int past 32 bits in its own words).
+ */
+export const RANGES = {
+  /** requestLease's count. */
+  count: { min: 1, max: 100 },
+  priority: { min: -10, max: 10 },
+  /** 30 days: a longer wait is a mistake, not a plan. */
+  waitTimeoutSeconds: { min: 1, max: 30 * 86_400 },
+  heartbeatSeconds: { min: 1, max: 3_600 },
+  commandTimeoutSeconds: { min: 1, max: 86_400 },
+  /** A queue's first; listings page through any number, so theirs has no end. */
+  queueLimit: { min: 1, max: 1_000 },
+  listLimit: { min: 1 },
+  resourceLimit: { min: 1, max: 10_000 },
+  minReady: { min: 0, max: 10_000 },
+  /** --until and --expires as a duration: what ttlSeconds, a GraphQL Int, carries, in whole days. */
+  durationSeconds: { min: 1, max: 24_855 * 86_400 },
+} as const satisfies Record<string, Range>;
+
+export function rangeText({ min, max }: Range): string {
+  return max === undefined ? `${min} or more` : `from ${min} to ${max}`;
+}
+
+/** A whole-number flag within `range`; anything else is a usage error naming the flag and the range. */
+export function wholeNumber(flag: string, value: string, range: Range): number {
+  const number = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(number) || number < range.min || (range.max !== undefined && number > range.max))
+    throw new UsageError(`${flag} must be a whole number ${rangeText(range)}, not "${value}"`);
+  return number;
 }

@@ -31,6 +31,8 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.stdout.write(topic ? topic.help : overview());
     return ExitCode.ok;
   }
+  // The help a usage error points at: a group's subcommand has its own (drydock token create --help).
+  let usage = name;
   try {
     const command = commands.find((c) => c.name === name);
     if (!command && name.startsWith('-'))
@@ -44,11 +46,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (!command) throw new CliError(`unknown command "${name}"; run drydock --help for the list`, ExitCode.usage);
     // A group's flags follow its subcommand's name (`drydock blueprint list --json`).
     const at = command.subcommands?.some((c) => c.name === afterName[0]) ? 1 : 0;
+    usage = [name, ...afterName.slice(0, at)].join(' ');
     return await command.run([...afterName.slice(0, at), ...flags, ...afterName.slice(at)], io);
   } catch (error) {
     if (error instanceof CliError) {
       io.stderr.write(`drydock: ${error.message}\n`);
-      if (error instanceof UsageError) io.stderr.write(`(run drydock ${name} --help for usage)\n`);
+      if (error instanceof UsageError) io.stderr.write(`(run drydock ${usage} --help for usage)\n`);
       return error.exitCode;
     }
     io.stderr.write(
@@ -67,6 +70,17 @@ export async function run(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A reader that stops reading (`drydock leases | head -1`) closes stdout under us. Without a
+  // listener Node throws that EPIPE as an uncaught error, with its stack; here it stops the command
+  // as Ctrl-C does, so a follow ends and what the command holds is released, and the exit below
+  // is quiet. (process.stdout is never destroyed, so it keeps no record of the error itself.)
+  let stdoutError: Error | undefined;
+  process.stdout.on('error', (error) => {
+    stdoutError ??= error;
+    controller.abort();
+  });
+  // With stderr gone there is nowhere to say anything; the command goes on without its notes.
+  process.stderr.on('error', () => {});
   const code = await main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -77,14 +91,31 @@ export async function run(): Promise<void> {
   // Open sockets or timers of a finished command must not keep the process alive, so it exits;
   // but process.exit() drops what a pipe has not taken yet (`drydock leases --json | jq` lost all
   // past 64 KiB), so only once both streams have handed over everything written to them.
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-  process.exit(code);
+  const [flushError] = await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(afterStdout(code, stdoutError ?? flushError, process.stderr));
 }
 
-/** Resolves once everything written to `stream` so far is out (or the stream failed: a closed pipe). */
-function flushed(stream: NodeJS.WriteStream): Promise<void> {
+/**
+ * The exit code once stdout failed. A reader that went away (EPIPE) took what it wanted: 0, as
+ * `head` and `grep -q` expect of the command before them, and silent, like most command-line tools
+ * (a shell's `set -o pipefail` would otherwise fail on every `| head`). Any other write error
+ * (a full disk) lost output the user asked for: a failure, said on stderr.
+ */
+function afterStdout(code: number, error: Error | undefined, stderr: NodeJS.WriteStream): number {
+  if (!error) return code;
+  const errno = (error as NodeJS.ErrnoException).code;
+  if (errno === 'EPIPE') return ExitCode.ok;
+  stderr.write(`drydock: cannot write to stdout (${errno ?? error.message})\n`);
+  return code === ExitCode.ok ? ExitCode.failed : code;
+}
+
+/**
+ * Resolves once everything written to `stream` so far is out, or with the error that stopped it
+ * (a closed pipe), which its 'error' event may not have told yet.
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<Error | undefined> {
   return new Promise((resolve) => {
-    if (stream.destroyed || !stream.writable) resolve();
-    else stream.write('', () => resolve());
+    if (stream.destroyed || !stream.writable) resolve(undefined);
+    else stream.write('', (error) => resolve(error ?? undefined));
   });
 }

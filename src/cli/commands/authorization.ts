@@ -29,9 +29,11 @@ const list = defineCommand({
   help: `
 Usage: drydock authorization list [--blueprint ID] [--state REQUESTED|AUTHORIZED|DECLINED]`,
   options: { blueprint: { type: 'string' }, state: { type: 'string' } },
+  positionals: false,
   async run({ values }, context) {
     const state = values.state?.toUpperCase() as AuthorizationState | undefined;
-    if (state && !STATES.includes(state)) throw new UsageError(`--state must be one of ${STATES.join(', ')}`);
+    if (state && !STATES.includes(state))
+      throw new UsageError(`--state must be one of ${STATES.join(', ')}, not "${values.state}"`);
     const authorizations = await collectPages(
       async (first, after) =>
         (
@@ -60,6 +62,7 @@ Usage: drydock authorization request --blueprint ID [--for-blueprint ID]
   --for-blueprint ID   ask for that blueprint's principal instead of for yourself (administrators):
                        a working-copy blueprint leases its hosts as its own principal`,
   options: { blueprint: { type: 'string' }, 'for-blueprint': { type: 'string' } },
+  positionals: false,
   async run({ values }, context) {
     if (!values.blueprint) throw new UsageError('--blueprint ID is required');
     const forBlueprint = values['for-blueprint'];

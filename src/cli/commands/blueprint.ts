@@ -6,7 +6,7 @@ import {
   CliUpdateBlueprintDocument,
   type CliBlueprintFragment,
 } from '../../generated/graphql/graphql.js';
-import { idArguments, nonNegativeInteger, positiveInteger } from '../args.js';
+import { idArguments, RANGES, wholeNumber } from '../args.js';
 import { execute } from '../client/http.js';
 import { globalId } from '../client/ids.js';
 import { collectPages } from '../client/pages.js';
@@ -26,7 +26,9 @@ async function warmInput(
   if (values['warm-attributes'] !== undefined && values['min-ready'] === undefined)
     throw new UsageError('--warm-attributes describes a warm pool: give --min-ready too');
   return {
-    ...(values['min-ready'] !== undefined ? { minReady: nonNegativeInteger('--min-ready', values['min-ready']) } : {}),
+    ...(values['min-ready'] !== undefined
+      ? { minReady: wholeNumber('--min-ready', values['min-ready'], RANGES.minReady) }
+      : {}),
     ...(values['warm-attributes'] !== undefined
       ? { warmAttributes: await readJsonObject('--warm-attributes', values['warm-attributes'], stdin) }
       : {}),
@@ -49,8 +51,8 @@ Flags:
   --implementation IMPL   e.g. host-pool
   --config FILE|-         the implementation's configuration as JSON, from a file or stdin
   --type TYPE             resource type it yields (default: the implementation's)
-  --limit N               concurrent-resource limit (default: none)
-  --min-ready N           idle resources kept ready, a warm pool (default: 0, none)
+  --limit N               concurrent-resource limit, 1 to 10000 (default: none)
+  --min-ready N           idle resources kept ready, a warm pool, 0 to 10000 (default: 0, none)
   --warm-attributes FILE|-  the lease attributes the warm pool's resources are built for, as JSON
 
 Example:
@@ -65,6 +67,7 @@ Example:
     'min-ready': { type: 'string' },
     'warm-attributes': { type: 'string' },
   },
+  positionals: false,
   async run({ values }, context) {
     if (!values.name) throw new UsageError('--name is required');
     if (!values.implementation) throw new UsageError('--implementation is required, e.g. host-pool');
@@ -77,7 +80,9 @@ Example:
         implementation: values.implementation,
         config: await readJsonObject('--config', values.config, context.io.stdin),
         ...(values.type ? { resourceType: values.type } : {}),
-        ...(values.limit ? { resourceLimit: positiveInteger('--limit', values.limit, 1) } : {}),
+        ...(values.limit !== undefined
+          ? { resourceLimit: wholeNumber('--limit', values.limit, RANGES.resourceLimit) }
+          : {}),
         ...(await warmInput(values, context.io.stdin)),
       },
     });
@@ -99,6 +104,7 @@ Flags:
   --disabled    only disabled ones
   --enabled     only enabled ones`,
   options: { type: { type: 'string', short: 't' }, disabled: { type: 'boolean' }, enabled: { type: 'boolean' } },
+  positionals: false,
   async run({ values }, context) {
     if (values.disabled && values.enabled) throw new UsageError('give --disabled or --enabled, not both');
     const disabled = values.disabled ? true : values.enabled ? false : null;
@@ -161,7 +167,7 @@ granted without waiting for activation; --min-ready 0 builds no more (ready ones
 
 Flags:
   --id ID                   blueprint id
-  --min-ready N             idle resources to keep ready
+  --min-ready N             idle resources to keep ready, 0 to 10000
   --warm-attributes FILE|-  the lease attributes they are built for, as JSON (e.g. a working copy's repositories)`,
   options: { id: { type: 'string' }, 'min-ready': { type: 'string' }, 'warm-attributes': { type: 'string' } },
   async run({ values, positionals }, context) {

@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import { globalSettings, parseCommandArgs, type GlobalSettings } from '../args.js';
 import type { Connection } from '../client/http.js';
+import { UsageError } from '../errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -53,6 +54,8 @@ export function defineCommand<const O extends Options>(spec: {
   summary: string;
   help: string;
   options: O;
+  /** False for a command that takes no arguments besides its flags, so a stray one is refused, not ignored. */
+  positionals?: boolean;
   run(parsed: ReturnType<typeof parseCommandArgs<O>>, context: Context): Promise<number>;
 }): Command {
   const help = `${spec.help.trim()}\n\n${COMMON_HELP}\n`;
@@ -68,6 +71,8 @@ export function defineCommand<const O extends Options>(spec: {
         io.stdout.write(help);
         return 0;
       }
+      if (spec.positionals === false && parsed.positionals.length > 0)
+        throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
       const settings = globalSettings(values, io.env);
       const context: Context = {
         ...settings,

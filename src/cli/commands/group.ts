@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import type { Command } from './command.js';
 
 /** A command with subcommands (`drydock blueprint list`), each a full command with its own --help. */
@@ -20,7 +20,7 @@ Run drydock ${name} <subcommand> --help for its flags.
       const [first, ...rest] = args;
       if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
         (first === undefined ? io.stderr : io.stdout).write(help);
-        return first === undefined ? 2 : 0;
+        return first === undefined ? ExitCode.usage : ExitCode.ok;
       }
       const sub = subcommands.find((c) => c.name === first);
       if (!sub)

@@ -4,11 +4,11 @@ import {
   type CliLeaseFragment,
   type RequestLeaseInput,
 } from '../../generated/graphql/graphql.js';
-import { positiveInteger } from '../args.js';
+import { RANGES, wholeNumber } from '../args.js';
 import { execute, type Connection } from '../client/http.js';
 import { payloadOf } from '../client/payload.js';
 import { subscriptionClient } from '../client/ws.js';
-import { CliError, ExitCode, UsageError } from '../errors.js';
+import { CliError, ExitCode } from '../errors.js';
 import { LEASE_REQUEST_FLAGS, leaseRequestFlags } from '../input/lease-request.js';
 import { parseWhen } from '../input/when.js';
 import { followLeases } from '../lease/follow.js';
@@ -38,11 +38,13 @@ itself within S seconds.
 Flags:
   --type TYPE          resource type wanted, e.g. host (required)
   --attributes FILE|-  JSON object of wanted attributes, from a file or "-" for stdin
-  --until WHEN         release by itself after a duration (30m, 2h, 1d) or at a time (ISO-8601)
-  --count N            request N identical leases (default 1)
+  --until WHEN         release by itself after a duration (30m, 2h, 1d; at most 24855d) or at a
+                       time (ISO-8601)
+  --count N            request N identical leases, 1 to 100 (default 1)
   --blueprint ID       only these blueprints may serve it (repeatable)
   --priority N         -10 to 10 (default 0): served before lower ones; above 0 needs the right to
   --wait-timeout S     give up (the lease breaks) if it is still waiting after S seconds
+                       (1 to 2592000, 30 days)
   --heartbeat S        hold the lease while this runs (1 to 3600 seconds, see above)
 
 Examples:
@@ -59,14 +61,19 @@ Examples:
     heartbeat: { type: 'string' },
   },
   async run({ values, positionals }, context) {
-    const heartbeatSeconds = values.heartbeat === undefined ? undefined : heartbeatArgument(values.heartbeat);
+    const heartbeatSeconds =
+      values.heartbeat === undefined
+        ? undefined
+        : wholeNumber('--heartbeat', values.heartbeat, RANGES.heartbeatSeconds);
     const input: RequestLeaseInput = {
       ...(await leaseRequestFlags('lease', values, positionals, context.io.stdin)),
-      count: positiveInteger('--count', values.count, 1),
-      ...(values.until ? parseWhen('--until', values.until) : {}),
-      ...(values.priority !== undefined ? { priority: priorityArgument(values.priority) } : {}),
+      count: values.count === undefined ? 1 : wholeNumber('--count', values.count, RANGES.count),
+      ...(values.until !== undefined ? parseWhen('--until', values.until) : {}),
+      ...(values.priority !== undefined
+        ? { priority: wholeNumber('--priority', values.priority, RANGES.priority) }
+        : {}),
       ...(values['wait-timeout'] !== undefined
-        ? { waitTimeoutSeconds: positiveInteger('--wait-timeout', values['wait-timeout'], 0) }
+        ? { waitTimeoutSeconds: wholeNumber('--wait-timeout', values['wait-timeout'], RANGES.waitTimeoutSeconds) }
         : {}),
       ...(heartbeatSeconds !== undefined ? { heartbeatSeconds } : {}),
     };
@@ -146,19 +153,6 @@ async function hold(context: Context, leases: CliLeaseFragment[]): Promise<numbe
     await new Promise((resolve) => interrupted.addEventListener('abort', resolve, { once: true }));
   await releaseRequested(context.connection, leases, context.note);
   return ExitCode.ok;
-}
-
-/** --heartbeat: whole seconds, within what the server accepts. */
-export function heartbeatArgument(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 3600)
-    throw new UsageError(`--heartbeat must be a whole number of seconds from 1 to 3600, not "${value}"`);
-  return Number(value);
-}
-
-function priorityArgument(value: string): number {
-  if (!/^-?\d+$/.test(value) || Math.abs(Number(value)) > 10)
-    throw new UsageError(`--priority must be a whole number from -10 to 10, not "${value}"`);
-  return Number(value);
 }
 
 async function refreshLeases(connection: Connection, leases: CliLeaseFragment[]): Promise<CliLeaseFragment[]> {

@@ -4,7 +4,7 @@ import {
   type LeaseStatus,
   type ResourceStatus,
 } from '../../generated/graphql/graphql.js';
-import { positiveInteger } from '../args.js';
+import { RANGES, wholeNumber } from '../args.js';
 import { execute } from '../client/http.js';
 import { collectPages } from '../client/pages.js';
 import { UsageError } from '../errors.js';
@@ -46,6 +46,7 @@ Flags:
     all: { type: 'boolean' },
     limit: { type: 'string' },
   },
+  positionals: false,
   async run({ values }, context) {
     const filter = {
       status: statuses(values.status, LEASE_STATUSES, values.all === true),
@@ -53,7 +54,7 @@ Flags:
     };
     const leases = await collectPages(
       async (first, after) => (await execute(context.connection, CliLeasesDocument, { filter, first, after })).leases,
-      positiveInteger('--limit', values.limit, 100),
+      values.limit === undefined ? 100 : wholeNumber('--limit', values.limit, RANGES.listLimit),
     );
     if (context.json) context.printJson(leases);
     else if (leases.length === 0) context.note('no leases');
@@ -81,6 +82,7 @@ Flags:
     all: { type: 'boolean' },
     limit: { type: 'string' },
   },
+  positionals: false,
   async run({ values }, context) {
     const filter = {
       status: statuses(values.status, RESOURCE_STATUSES, values.all === true),
@@ -89,7 +91,7 @@ Flags:
     const resources = await collectPages(
       async (first, after) =>
         (await execute(context.connection, CliResourcesDocument, { filter, first, after })).resources,
-      positiveInteger('--limit', values.limit, 100),
+      values.limit === undefined ? 100 : wholeNumber('--limit', values.limit, RANGES.listLimit),
     );
     if (context.json) context.printJson(resources);
     else if (resources.length === 0) context.note('no resources');

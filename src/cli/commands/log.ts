@@ -19,6 +19,7 @@ Flags:
   --lease ID    the lease (its number or its global id)
   -f, --follow  keep following the lease`,
   options: { lease: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+  positionals: false,
   async run({ values }, context) {
     if (!values.lease) throw new UsageError('--lease ID is required');
     const id = globalId('Lease', values.lease);

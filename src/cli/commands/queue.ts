@@ -1,5 +1,5 @@
 import { CliQueueDocument } from '../../generated/graphql/graphql.js';
-import { positiveInteger } from '../args.js';
+import { RANGES, wholeNumber } from '../args.js';
 import { execute } from '../client/http.js';
 import { payloadOf } from '../client/payload.js';
 import { UsageError } from '../errors.js';
@@ -23,13 +23,12 @@ Flags:
     type: { type: 'string', short: 't' },
     limit: { type: 'string' },
   },
-  async run({ values, positionals }, context) {
-    if (positionals.length > 0)
-      throw new UsageError(`unexpected argument "${positionals[0]}"; see drydock queue --help`);
+  positionals: false,
+  async run({ values }, context) {
     if (!values.type) throw new UsageError('--type is required, e.g. drydock queue --type host');
     const result = await execute(context.connection, CliQueueDocument, {
       resourceType: values.type,
-      first: positiveInteger('--limit', values.limit, 100),
+      first: values.limit === undefined ? 100 : wholeNumber('--limit', values.limit, RANGES.queueLimit),
     });
     const { entries } = payloadOf(result.queue, 'Queue');
     if (context.json) context.printJson(entries);

@@ -1,4 +1,4 @@
-import { positiveInteger } from '../args.js';
+import { RANGES, wholeNumber } from '../args.js';
 import { globalId } from '../client/ids.js';
 import { subscriptionClient } from '../client/ws.js';
 import { UsageError } from '../errors.js';
@@ -20,7 +20,7 @@ not be reached, or it was killed).
 
 Flags:
   --lease ID          the lease, as the listings show it
-  --timeout SECONDS   kill the command after this long (default 3600, at most 86400)
+  --timeout SECONDS   kill the command after this long, 1 to 86400 (default 3600)
 
 Example:
   drydock command --lease 7 -- git -C /srv/build log -1`,
@@ -29,7 +29,8 @@ Example:
     if (values.lease === undefined) throw new UsageError('--lease ID is required');
     if (positionals.length === 0) throw new UsageError('give the command to run after --, e.g. -- uname -a');
     const leaseId = globalId('Lease', values.lease);
-    const timeoutSeconds = values.timeout === undefined ? null : positiveInteger('--timeout', values.timeout, 0);
+    const timeoutSeconds =
+      values.timeout === undefined ? null : wholeNumber('--timeout', values.timeout, RANGES.commandTimeoutSeconds);
     // Never retries: a client that reconnects subscribes again, which here would run the command
     // a second time.
     const client = await subscriptionClient(context.connection, { retry: false });

@@ -1,5 +1,5 @@
 import { CliLeaseDocument, CliRequestLeaseDocument, type RequestLeaseInput } from '../../generated/graphql/graphql.js';
-import { positiveInteger } from '../args.js';
+import { RANGES, wholeNumber } from '../args.js';
 import { execute } from '../client/http.js';
 import { payloadOf } from '../client/payload.js';
 import { subscriptionClient } from '../client/ws.js';
@@ -11,7 +11,6 @@ import { releaseRequested } from '../lease/release.js';
 import { streamCommand } from '../lease/stream-command.js';
 import { createProgress } from '../output/progress.js';
 import { defineCommand } from './command.js';
-import { heartbeatArgument } from './lease.js';
 
 export const runOnLeaseCommand = defineCommand({
   name: 'run',
@@ -33,8 +32,8 @@ Flags:
   --attributes FILE|-  JSON object of wanted attributes, from a file or "-" for stdin
   --blueprint ID       only these blueprints may serve it (repeatable)
   --heartbeat S        the lease's heartbeat in seconds, 1 to 3600 (default 30)
-  --timeout S          kill the command after this long (default 3600, at most 86400)
-  --wait-timeout S     give up if the lease is still waiting after S seconds
+  --timeout S          kill the command after this long, 1 to 86400 (default 3600)
+  --wait-timeout S     give up if the lease is still waiting after S seconds (1 to 2592000)
 
 Example:
   drydock run --type host -- uname -sr`,
@@ -48,13 +47,14 @@ Example:
   },
   async run({ values, positionals }, context) {
     if (positionals.length === 0) throw new UsageError('give the command to run after --, e.g. -- uname -a');
-    const heartbeatSeconds = heartbeatArgument(values.heartbeat ?? '30');
-    const timeoutSeconds = values.timeout === undefined ? null : positiveInteger('--timeout', values.timeout, 0);
+    const heartbeatSeconds = wholeNumber('--heartbeat', values.heartbeat ?? '30', RANGES.heartbeatSeconds);
+    const timeoutSeconds =
+      values.timeout === undefined ? null : wholeNumber('--timeout', values.timeout, RANGES.commandTimeoutSeconds);
     const input: RequestLeaseInput = {
       ...(await leaseRequestFlags('run', values, [], context.io.stdin)),
       heartbeatSeconds,
       ...(values['wait-timeout'] !== undefined
-        ? { waitTimeoutSeconds: positiveInteger('--wait-timeout', values['wait-timeout'], 0) }
+        ? { waitTimeoutSeconds: wholeNumber('--wait-timeout', values['wait-timeout'], RANGES.waitTimeoutSeconds) }
         : {}),
     };
     // Never aborted, as in drydock lease: its answer says what to release.

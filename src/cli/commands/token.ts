@@ -22,7 +22,7 @@ function parseScopes(values: string[]): TokenScope[] {
     .flatMap((value) => value.split(','))
     .map((name) => {
       const scope = SCOPES[name.trim().toLowerCase()];
-      if (!scope) throw new UsageError(`--scope must be read, lease or admin (got "${name}")`);
+      if (!scope) throw new UsageError(`--scope must be read, lease or admin, not "${name}"`);
       return scope;
     });
 }
@@ -42,7 +42,7 @@ Flags:
                      default read,lease. Never more than the token you create it with.
   --principal NAME   admins: whose token (a new principal is created); default yours
   --admin            admins: make the new principal an admin
-  --expires WHEN     a duration from now (30d) or a time (ISO-8601)`,
+  --expires WHEN     a duration from now (30d; at most 24855d) or a time (ISO-8601)`,
   options: {
     name: { type: 'string' },
     scope: { type: 'string', multiple: true },
@@ -50,10 +50,11 @@ Flags:
     admin: { type: 'boolean' },
     expires: { type: 'string' },
   },
+  positionals: false,
   async run({ values }, context) {
     if (!values.name) throw new UsageError('--name is required, e.g. --name ci-runner-3');
     let expiresAt: string | undefined;
-    if (values.expires) {
+    if (values.expires !== undefined) {
       const when = parseWhen('--expires', values.expires);
       expiresAt = 'until' in when ? when.until : new Date(Date.now() + when.ttlSeconds * 1000).toISOString();
     }
@@ -85,6 +86,7 @@ const list = defineCommand({
   help: `
 Usage: drydock token list`,
   options: {},
+  positionals: false,
   async run(_parsed, context) {
     const { viewer } = await execute(context.connection, CliViewerDocument, {});
     if (context.json) context.printJson(viewer.tokens);

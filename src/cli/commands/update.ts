@@ -74,6 +74,7 @@ those of one resource type, and lists the ones asked.
 Flags:
   --type TYPE   only resources of this type`,
   options: { type: { type: 'string', short: 't' } },
+  positionals: false,
   async run({ values }, context) {
     const { reclaimResources } = await execute(context.connection, CliReclaimResourcesDocument, {
       resourceType: values.type ?? null,

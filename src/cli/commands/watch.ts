@@ -26,6 +26,7 @@ Flags:
   --type TYPE   only leases of this resource type
   --all         keep DESTROYED leases in the table`,
   options: { type: { type: 'string', short: 't' }, all: { type: 'boolean' } },
+  positionals: false,
   async run({ values }, context) {
     const filter: LeaseFilter = values.type ? { resourceType: values.type } : {};
     const { stdout } = context.io;

@@ -22,8 +22,7 @@ export async function leaseRequestFlags(
   positionals: string[],
   stdin: NodeJS.ReadableStream,
 ): Promise<{ resourceType: string; attributes?: Record<string, unknown>; blueprintIds?: string[] }> {
-  if (positionals.length > 0)
-    throw new UsageError(`unexpected argument "${positionals[0]}"; see drydock ${command} --help`);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (!values.type) throw new UsageError(`--type is required, e.g. drydock ${command} --type host`);
   return {
     resourceType: values.type,

@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { projectRoot } from '../../src/db/migrations-folder.js';
+import { createLogger } from '../../src/logger.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { graphqlRequest } from '../support/http.js';
+import { waitFor } from '../support/wait.js';
+import { binArgs } from './run-cli.js';
+
+// `drydock leases | head -1`: the reader closes the pipe before drydock is done writing. drydock
+// then stops quietly with exit 0, and a command that holds something lets go of it first.
+describe('drydock writing into a pipe its reader closed', () => {
+  let db: TestDatabase;
+  let app: App;
+  beforeAll(async () => {
+    db = await createTestDatabase('pglite');
+    app = await serve(
+      db,
+      { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000, allowLocalTransport: true },
+      createLogger('error', () => {}),
+    );
+    // Far more than a pipe and `head`'s buffer hold together, so drydock is still writing when
+    // `head` has gone.
+    await db.prisma.lease.createMany({
+      data: Array.from({ length: 400 }, (_, n) => ({ resourceType: 'host', attributes: { n, note: 'x'.repeat(400) } })),
+    });
+    const config = {
+      services: [
+        { name: 'build', bindings: [{ name: 'h1', address: '10.0.0.1', port: 22, transport: { kind: 'local' } }] },
+      ],
+    };
+    const { body } = await graphqlRequest(
+      app.graphqlUrl,
+      'mutation ($config: JSON!) { createBlueprint(input: { name: "hosts", implementation: "host-pool", config: $config }) { __typename } }',
+      { config },
+    );
+    expect(body).toEqual({ data: { createBlueprint: { __typename: 'BlueprintPayload' } } });
+  });
+  afterAll(async () => {
+    await app.close();
+    await db.dispose();
+  });
+
+  /**
+   * `drydock ARGS | READER` in a shell; drydock's stderr, then its exit code on a line of its own
+   * (the shell's own status is the reader's), and what the reader printed.
+   */
+  async function piped(args: string[], reader: string): Promise<{ stderr: string; code: number; stdout: string }> {
+    const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+    const cli = [process.execPath, ...binArgs, ...args].map(quote).join(' ');
+    const child = spawn('sh', ['-c', `{ ${cli}; echo "exit=$?" >&2; } | ${reader}`], {
+      cwd: projectRoot,
+      env: { PATH: process.env['PATH'] ?? '', DRYDOCK_URL: app.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await new Promise((resolve) => child.once('close', resolve));
+    const match = /exit=(\d+)\n$/.exec(stderr);
+    return { stderr: stderr.slice(0, match?.index), code: match ? Number(match[1]) : Number.NaN, stdout };
+  }
+
+  it('exits 0 without a word when the reader of a listing stops early', async () => {
+    const table = await piped(['leases', '--all', '--limit', '500'], 'head -n 1');
+    expect(table).toMatchObject({ code: 0, stderr: '' });
+    expect(table.stdout).toMatch(/^ID\s+STATUS/);
+    const json = await piped(['leases', '--all', '--limit', '500', '--json'], 'head -c 1');
+    expect(json).toEqual({ code: 0, stderr: '', stdout: '[' });
+  }, 60_000);
+
+  it('stops a command streaming into a closed pipe, releases its lease and exits 0', async () => {
+    const run = await piped(['run', '--type', 'host', '--', 'yes'], 'head -n 1');
+    expect(run.stdout).toBe('y\n');
+    expect(run.code).toBe(0);
+    expect(run.stderr).not.toMatch(/EPIPE|Error/);
+    // The only lease with a heartbeat: drydock run's.
+    const lease = await db.prisma.lease.findFirstOrThrow({ where: { heartbeatSeconds: { not: null } } });
+    // Released by drydock on its way out, not later by its heartbeat lapsing (30 s).
+    const released = await waitFor(
+      () => db.prisma.log.findFirst({ where: { leaseId: lease.id, type: 'lease-released' } }),
+      10_000,
+    );
+    expect(released.data).toEqual({ reason: 'command' });
+  }, 60_000);
+});
