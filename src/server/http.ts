@@ -18,6 +18,7 @@ import type { Metrics } from './metrics/index.js';
 import { logRefusedConnections, operationLogPlugin } from './operation-log.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
 import { RateLimiter } from './rate-limiter.js';
+import { requestErrorCodes } from './request-errors.js';
 import { createStaticHandler } from './static.js';
 import { OpenSessions } from './sessions.js';
 import { StreamingResponses } from './streams.js';
@@ -192,6 +193,8 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     },
     plugins: [
       streams.plugin(),
+      // Before the log, which records the codes it gives.
+      requestErrorCodes(),
       operationLogPlugin(logger),
       ...limitPlugins(options.limits),
       ...(options.metrics?.plugins ?? []),
@@ -274,6 +277,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
       onSlowConsumer: () => options.metrics?.slowConsumersClosed.inc(),
     },
     sessions,
+    logger,
   );
   options.metrics?.readCohorts(() => ws.cohorts.size);
 

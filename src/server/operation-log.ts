@@ -46,7 +46,13 @@ const elapsedMs = (startedAt: number) => Math.round((performance.now() - started
 
 type Done = (errors: readonly GraphQLError[] | undefined, refused?: boolean) => void;
 
-/** `done` for an operation a plugin stopped before it ran. */
+/**
+ * A result without data: the executor refused the request before anything ran, for what it asked
+ * (variables that do not fit their types, an operation name that names none).
+ */
+const refusedByExecutor = (result: unknown) => !isAsyncIterable(result) && !('data' in (result as object));
+
+/** `done` for an operation a plugin or the executor stopped before it ran. */
 const refusedAsIt =
   (done: Done): Done =>
   (errors) =>
@@ -141,8 +147,8 @@ type OperationContext = Partial<GraphQLContext> & { params?: { operationName?: s
  * An operation refused before it runs writes its line too, once, as `invalid` with the refusal's
  * codes: a syntax error (seen around the whole parse phase, because Yoga answers a repeated one
  * from its cache before any parse hook after it runs), a validation error, and a refusal of the
- * context factory (an unknown or revoked token, another web origin, the rate limit). A refusal
- * before authentication has no principal.
+ * context factory (an unknown or revoked token, another web origin, the rate limit), and variables
+ * the executor refuses. A refusal before authentication has no principal.
  */
 export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
   const pending = new WeakMap<object, Pending>();
@@ -234,7 +240,8 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
         return executeFn(runArgs);
       });
       return {
-        onExecuteDone: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done), args.contextValue),
+        onExecuteDone: ({ result }) =>
+          whenComplete(result, ran && !refusedByExecutor(result) ? done : refusedAsIt(done), args.contextValue),
       };
     },
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
@@ -246,7 +253,8 @@ export function operationLogPlugin(logger: Logger): Plugin<GraphQLContext> {
       });
       return {
         onSubscribeError: ({ error }) => done([error as GraphQLError]),
-        onSubscribeResult: ({ result }) => whenComplete(result, ran ? done : refusedAsIt(done), args.contextValue),
+        onSubscribeResult: ({ result }) =>
+          whenComplete(result, ran && !refusedByExecutor(result) ? done : refusedAsIt(done), args.contextValue),
       };
     },
     // Over HTTP, whatever else ended an operation before it ran (a limit checked as it starts)

@@ -3,6 +3,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../logger.js';
 import type { GraphQLContext } from '../schema/context.js';
 import { visibilityKey } from '../access/actor.js';
 import { isRefusal, principalKey, refusalError, type Admission } from './admission.js';
@@ -55,6 +56,35 @@ function refuseServerOnlyMessages(socket: WebSocket): void {
   }) as typeof socket.emit;
 }
 
+/** The close code ws sends for a message larger than its `maxPayload`, RFC 6455's "Message Too Big". */
+export const MESSAGE_TOO_BIG_CLOSE_CODE = 1009;
+
+/**
+ * A frame ws refuses (a message past `maxPayload`, or one breaking the protocol) closes the socket
+ * with the protocol's code, 1009 for one too big without saying why; ws then emits an `error`,
+ * which graphql-ws printed to stderr as a stack trace, around the logger. Here the close says
+ * what the limit is and the error is one log line. Called once graphql-ws has its listeners.
+ */
+function reportRefusedFrames(socket: WebSocket, maxPayload: number, logger: Logger): void {
+  let closedWith: number | undefined;
+  const close = socket.close.bind(socket);
+  socket.close = ((code?: number, reason?: string | Buffer) => {
+    closedWith ??= code;
+    const why =
+      code === MESSAGE_TOO_BIG_CLOSE_CODE && !reason ? `Message too big: more than ${maxPayload} bytes` : reason;
+    close(code, why);
+  }) as typeof socket.close;
+  for (const listener of socket.listeners('error')) socket.off('error', listener as (error: Error) => void);
+  // Always listened to: an error event nobody hears would end the process.
+  socket.on('error', (error: Error & { code?: string }) => {
+    logger.line('warn', 'graphql-ws message refused', {
+      closeCode: closedWith,
+      error: error.code ?? error.name,
+      detail: error.message,
+    });
+  });
+}
+
 type Enveloped = {
   execute: (args: ExecutionArgs) => unknown;
   subscribe: (args: ExecutionArgs) => unknown;
@@ -96,6 +126,7 @@ export function attachWebSocketServer(
   shedding: { admission: Admission; maxBufferedBytes: number; onSlowConsumer: () => void },
   /** Each socket is held by its token here: revoked or expired, the socket closes with 4403. */
   sessions: OpenSessions,
+  logger: Logger,
 ) {
   const wsServer = new WebSocketServer({ server: httpServer, path, maxPayload });
   // Registered before graphql-ws's own handler, so it sees each message first.
@@ -204,6 +235,8 @@ export function attachWebSocketServer(
     },
     wsServer,
   );
+  // After graphql-ws's own listener, which it replaces.
+  wsServer.on('connection', (socket) => reportRefusedFrames(socket, maxPayload, logger));
   // ws re-emits the HTTP server's errors as the WebSocket server's, and graphql-ws prints each as
   // an 11-line plain-text dump on stderr: a port already in use came out that way before the
   // service's own JSON line. An error before the HTTP server listens is its listen failing, which
