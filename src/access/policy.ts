@@ -80,6 +80,14 @@ export function visibleWhere<T extends GuardedType>(actor: Actor, type: T): Wher
 }
 
 /**
+ * The rows of `type` a principal sees with a READ token, for what is written once for it to read
+ * later (a lease's verdict, which names blueprints): at least what it sees with any token of its.
+ */
+export function principalVisibleWhere<T extends GuardedType>(principalId: number, type: T): WhereOf[T] {
+  return rules[type](principalId);
+}
+
+/**
  * Whether a lease is the actor's to see, on a row already read (the queue lists others' waiting
  * leases as anonymous entries): visibleWhere's Lease rule itself, evaluated on the row.
  */

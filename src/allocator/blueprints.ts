@@ -1,6 +1,8 @@
 import { Prisma, type Blueprint, type Lease, type Resource } from '../generated/prisma/client.js';
 import type { BlueprintImplementation, BlueprintOf } from '../blueprints/implementation.js';
 import type { BlueprintRegistry } from '../blueprints/registry.js';
+import { principalVisibleWhere } from '../access/policy.js';
+import { whereSql } from '../access/where-sql.js';
 import type { Tx } from './context.js';
 import type { LeaseSql } from './lease-sql.js';
 
@@ -161,6 +163,7 @@ export type CandidateBlueprints =
   | {
       ok: false;
       reason: 'no-blueprints' | 'no-authorizations' | 'cannot-ever-allocate';
+      /** The blueprints the verdict is about, of those the lease's owner may see. */
       blueprintIds: number[];
       message: string;
     };
@@ -214,12 +217,17 @@ export async function candidatesFrom(
   }
   const authorized = usable.filter((c) => authorizedIds.has(c.blueprint.id));
   if (authorized.length === 0) {
-    const blueprintIds = usable.map((c) => c.blueprint.id);
+    const all = usable.map((c) => c.blueprint.id);
+    const blueprintIds = await blueprintsSeenBy(tx, lease.ownerId, all);
+    const named = blueprintIds.join(', ');
     return {
       ok: false,
       reason: 'no-authorizations',
       blueprintIds,
-      message: `not authorized on any of blueprints ${blueprintIds.join(', ')}`,
+      message:
+        blueprintIds.length === all.length
+          ? `not authorized on any of blueprints ${named}`
+          : `not authorized on any blueprint that yields "${lease.resourceType}"${named ? `, among them blueprints ${named}` : ''}`,
     };
   }
   const possible = authorized.filter((c) => c.implementation.canEverAllocate(c.blueprint, lease));
@@ -236,6 +244,20 @@ export async function candidatesFrom(
     };
   }
   return { ok: true, candidates: possible };
+}
+
+/**
+ * Of `ids`, the blueprints the lease's owner may see (the access policy's Blueprint rule): the
+ * verdict is the owner's to read, and naming a blueprint it may not see would tell it that the
+ * blueprint exists and yields its type.
+ */
+async function blueprintsSeenBy(tx: Tx, ownerId: number | null, ids: number[]): Promise<number[]> {
+  if (ownerId === null || ids.length === 0) return [];
+  const rows = await tx.$queryRaw<{ id: number }[]>`
+    SELECT b.id FROM "Blueprint" b
+    WHERE b.id = ANY(${ids}::int[]) AND ${whereSql('Blueprint', 'b', principalVisibleWhere(ownerId, 'Blueprint'))}
+    ORDER BY b.id`;
+  return rows.map((row) => row.id);
 }
 
 /** Why a blueprint can never serve the lease, in the implementation's words when it has them. */

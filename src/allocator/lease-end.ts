@@ -23,7 +23,7 @@ export async function breakLease(
     ctx,
     lease,
     'BROKEN',
-    { type: 'lease-broken', data: { reason, message, ...(blueprintIds ? { blueprintIds } : {}) } },
+    { type: 'lease-broken', data: { reason, message, ...(blueprintIds?.length ? { blueprintIds } : {}) } },
     { statusReason: reason },
   );
   return destroyLease(ctx, broken, held);
@@ -73,23 +73,19 @@ export async function releaseLease(
   held: HeldResource | null,
 ): Promise<Lease> {
   const log = { type: 'lease-released' as const, data: { reason } };
+  // The row says why as the log does: a client reading the lease alone can tell an expiry from a
+  // release it asked for without reading the log.
+  const changes = { statusReason: reason };
   const on = lease.resourceId === null ? null : held?.resource.id === lease.resourceId ? held : undefined;
   const hooks = on?.loaded?.implementation;
   if (on === undefined || hooks?.didReleaseLease || hooks?.destroyLease) {
-    return destroyLease(ctx, await transitionLease(ctx, lease, 'RELEASED', log), held);
+    return destroyLease(ctx, await transitionLease(ctx, lease, 'RELEASED', log, changes), held);
   }
-  return transitionLease(
-    ctx,
-    lease,
-    'RELEASED',
-    log,
-    {},
-    {
-      then: { to: 'DESTROYED', log: { type: 'lease-destroyed', data: {} } },
-      releaseSlotLocks: true,
-      wake: lease.resourceId !== null,
-    },
-  );
+  return transitionLease(ctx, lease, 'RELEASED', log, changes, {
+    then: { to: 'DESTROYED', log: { type: 'lease-destroyed', data: {} } },
+    releaseSlotLocks: true,
+    wake: lease.resourceId !== null,
+  });
 }
 
 /** The owner's subscription shows this: say what broke the resource, not only that it did. */

@@ -2,19 +2,49 @@ import { z } from 'zod';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import type { Lease, Resource } from '../generated/prisma/client.js';
 import { transportConfig, type TransportConfig } from '../transports/config.js';
+import { configText, fieldOf, missingOr } from './config-fields.js';
 import { defineImplementation, type AllocationQueries, type BlueprintOf } from './implementation.js';
 
 // The seed's Almanac-service blueprint: a fixed pool of hosts named by configuration. Each
 // binding (a host's address and port within a service) becomes at most one resource, guarded by
 // a binding slot lock; hosts open immediately and are shared by any number of leases.
 
-const attributeValue = z.union([z.string(), z.number(), z.boolean()]);
+/** The longest each string of a host-pool config may be (docs/blueprints.md lists them). */
+export const HOST_POOL_LIMITS = {
+  /** Of a service's or a binding's name; `service/binding` names the host's resource. */
+  name: 200,
+  /** DNS's longest host name; an IPv4 or IPv6 address is shorter. */
+  address: 253,
+  attributeName: 200,
+  /** Of a string value; a lease's attribute values have the same default bound. */
+  attributeValue: 1_024,
+} as const;
+
+const attributeValue = z.union(
+  [
+    z.string().max(HOST_POOL_LIMITS.attributeValue, {
+      error: (issue) => `${fieldOf(issue)} must have at most ${HOST_POOL_LIMITS.attributeValue} characters`,
+    }),
+    z.number(),
+    z.boolean(),
+  ],
+  { error: (issue) => `${fieldOf(issue)} must be a string, number or boolean` },
+);
+
+const { attributeName } = HOST_POOL_LIMITS;
+const attributes = z.record(z.string().max(attributeName), attributeValue, {
+  error: (issue) =>
+    issue.code === 'invalid_key'
+      ? // The path ends in the key itself: the message names the object, not the key again.
+        `${fieldOf({ path: issue.path?.slice(0, -1) })} has an attribute name longer than ${attributeName} characters`
+      : `${fieldOf(issue)} must be an object of attribute names to strings, numbers or booleans`,
+});
 
 const binding = z.strictObject({
-  name: z.string().min(1, 'a binding needs a name'),
-  address: z.string().min(1, 'a binding needs an address'),
+  name: configText(HOST_POOL_LIMITS.name, "the binding's name, unique within its service"),
+  address: configText(HOST_POOL_LIMITS.address, "the host's name or IP address"),
   port: z.number().int().min(1).max(65_535),
-  attributes: z.record(z.string(), attributeValue).default({}),
+  attributes: attributes.default({}),
   enabled: z.boolean().default(true),
   /** Out of service for a while: its host is drained (leases on it run to their end) until cleared. */
   maintenance: z.boolean().default(false),
@@ -23,12 +53,25 @@ const binding = z.strictObject({
 });
 
 const service = z.strictObject({
-  name: z.string().min(1, 'a service needs a name'),
-  bindings: z.array(binding).min(1, 'a service needs at least one binding'),
+  name: configText(HOST_POOL_LIMITS.name, "the service's name"),
+  bindings: z
+    .array(binding, { error: missingOr('a list of bindings') })
+    .min(1, { error: (issue) => `${fieldOf(issue)} must list at least one binding` }),
 });
 
 export const hostPoolConfig = z
-  .strictObject({ services: z.array(service).min(1, 'a host pool needs at least one service') })
+  .strictObject(
+    {
+      services: z
+        .array(service, { error: missingOr('a list of services') })
+        .min(1, { error: (issue) => `${fieldOf(issue)} must list at least one service` }),
+    },
+    // Unknown keys are worded where every config's are (services/validation.ts).
+    {
+      error: (issue) =>
+        issue.code === 'invalid_type' ? 'the config must be an object with a "services" list' : undefined,
+    },
+  )
   .superRefine((config, issues) => {
     const seen = new Set<string>();
     config.services.forEach((s, i) =>
@@ -38,7 +81,7 @@ export const hostPoolConfig = z
           issues.addIssue({
             code: 'custom',
             path: ['services', i, 'bindings', j, 'name'],
-            message: `binding ${id} appears twice`,
+            message: `services.${i}.bindings.${j}.name: binding ${id} appears twice`,
           });
         seen.add(id);
       }),
@@ -141,6 +184,23 @@ export const hostPool = defineImplementation<HostPoolConfig>({
             ]
           : [],
       ),
+    ),
+
+  transports: (config) =>
+    config.services.flatMap((s, i) =>
+      s.bindings.flatMap((b, j) => {
+        const path = ['services', i, 'bindings', j];
+        return b.transport
+          ? [
+              {
+                path: [...path, 'transport'],
+                address: b.address,
+                addressPath: [...path, 'address'],
+                transport: b.transport,
+              },
+            ]
+          : [];
+      }),
     ),
 
   async canAllocateNow(blueprint, lease, queries) {

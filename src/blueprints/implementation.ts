@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Blueprint, Lease, Resource, ResourceStatus } from '../generated/prisma/client.js';
 import type { CommandResult, CommandSpec, HostTransport, TransportFactory } from '../transports/transport.js';
+import type { TransportUse } from '../transports/config.js';
 
 // The plug-in interface of drydock-spec.md ("Blueprint implementation interface"). An
 // implementation decides *what* can be built and shared; the allocator decides *when*, takes the
@@ -166,6 +167,12 @@ export interface BlueprintImplementation<Config = unknown> {
    * first lease that needs it.
    */
   references?(config: Config): ConfigReference[];
+  /**
+   * The host transports the config names (paths relative to the config). One that could never
+   * run a command (an ssh user or address ssh would misread, `local` on a server that forbids it)
+   * is refused when the config is saved, instead of failing the first command.
+   */
+  transports?(config: Config): TransportUse[];
   /**
    * Why canEverAllocate said no, for the lease's status reason and the dry run: which attribute
    * or rule did not match. Only asked after canEverAllocate returned false.

@@ -108,7 +108,9 @@ const CreateBlueprintInput = builder.inputType('CreateBlueprintInput', {
   fields: (t) => ({
     name: t.string({ required: true }),
     implementation: t.string({ required: true, description: 'e.g. host-pool' }),
-    resourceType: t.string({ description: "Defaults to the implementation's resource type." }),
+    resourceType: t.string({
+      description: "Defaults to the implementation's resource type when omitted; an empty one is refused.",
+    }),
     config: t.field({ type: 'JSON', required: true, description: "Validated against the implementation's schema." }),
     resourceLimit: t.int({ description: 'Concurrent-resource limit; omit for none.' }),
     minReady: t.int({
@@ -157,7 +159,10 @@ builder.mutationFields((t) => ({
           name: input.name,
           implementation: input.implementation,
           config: input.config,
-          ...(input.resourceType ? { resourceType: input.resourceType } : {}),
+          // Only an absent resourceType defaults to the implementation's: "" is the service's to refuse.
+          ...(input.resourceType !== null && input.resourceType !== undefined
+            ? { resourceType: input.resourceType }
+            : {}),
           ...(input.resourceLimit !== null && input.resourceLimit !== undefined
             ? { resourceLimit: input.resourceLimit }
             : {}),

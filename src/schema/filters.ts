@@ -5,7 +5,10 @@ import type { LeaseStatus, ResourceStatus } from '../generated/prisma/enums.js';
 import { builder } from './builder.js';
 import type { GraphQLContext } from './context.js';
 import { LeaseStatusEnum, ResourceStatusEnum } from './enums.js';
+import { BlueprintNode } from './blueprint.js';
 import { databaseId } from './ids.js';
+import { PrincipalNode } from './principal.js';
+import { ResourceNode } from './resource.js';
 
 // One filter input per list, shared by the list query and its `...Changed` subscription, so a
 // dashboard can subscribe with exactly the filter it lists with.
@@ -32,9 +35,12 @@ export const LeaseFilter = builder.inputType('LeaseFilter', {
   fields: (t) => ({
     status: t.field({ type: [LeaseStatusEnum] }),
     resourceType: t.string(),
-    blueprintId: t.globalID({ description: 'Leases on resources of this blueprint.' }),
-    resourceId: t.globalID(),
-    ownerId: t.globalID({ description: 'Leases of this principal (admins; others only see their own anyway).' }),
+    blueprintId: t.globalID({ for: BlueprintNode, description: 'Leases on resources of this blueprint.' }),
+    resourceId: t.globalID({ for: ResourceNode }),
+    ownerId: t.globalID({
+      for: PrincipalNode,
+      description: 'Leases of this principal (admins; others only see their own anyway).',
+    }),
     attributes: t.field({ type: 'JSON', description: 'Leases that asked for at least these attributes.' }),
   }),
 });
@@ -62,7 +68,7 @@ export const ResourceFilter = builder.inputType('ResourceFilter', {
   fields: (t) => ({
     status: t.field({ type: [ResourceStatusEnum] }),
     type: t.string(),
-    blueprintId: t.globalID(),
+    blueprintId: t.globalID({ for: BlueprintNode }),
     attributes: t.field({ type: 'JSON', description: 'Resources that have at least these attributes.' }),
   }),
 });

@@ -7,7 +7,7 @@ import SchemaBuilder, {
   type SchemaTypes,
 } from '@pothos/core';
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
-import type { GraphQLInterfaceType } from 'graphql';
+import { GraphQLError, type GraphQLInterfaceType } from 'graphql';
 import { visibleWhere, type GuardedType } from '../access/policy.js';
 import type { GraphQLContext } from './context.js';
 
@@ -29,12 +29,18 @@ export function visibleNode<T extends GuardedType>(type: T) {
 }
 
 /**
- * Global ids that cannot name anything find nothing. The relay plugin refuses an id that is not
- * base64 of "Type:id", or that names another type than an argument's `for`, with an untyped
- * "Invalid global ID" error (logged as INTERNAL); this plugin runs before it and puts in place of
- * such an id one of the expected type that matches no row ("Type:0": database ids start at 1). A
- * lookup then answers null, a mutation its NotFoundError, a filter an empty list, exactly as for
- * an out-of-range id or one of something the caller may not see (docs/access.md, "Input checks").
+ * The one check of every global id argument and input field, before the relay plugin decodes it
+ * (which would refuse a bad one with an untyped "Invalid global ID", logged as INTERNAL).
+ *
+ * An id of another object type than the field's `for` is the caller's mistake, not a lookup that
+ * may miss: it is refused with a BAD_USER_INPUT error naming the field. Used as it is, its number
+ * would name an unrelated row of the expected type (a resource's id as a blueprint's).
+ *
+ * An id that cannot name anything (not base64 of "Type:id", a type that does not exist, a number
+ * that is no database id) finds nothing: in its place goes one of the expected type that matches
+ * no row ("Type:0": database ids start at 1). A lookup then answers null, a mutation its NotFoundError, a filter an empty list,
+ * exactly as for an out-of-range id or one of something the caller may not see (docs/access.md,
+ * "Input checks").
  */
 export class GlobalIdsFindNothingPlugin<Types extends SchemaTypes> extends BasePlugin<Types> {
   private readonly mappingCache = new Map();
@@ -51,7 +57,7 @@ export class GlobalIdsFindNothingPlugin<Types extends SchemaTypes> extends BaseP
     );
     if (!mappings) return fieldConfig;
     const mapper = createInputValueMapper(mappings, (value, mapping, info: PartialResolveInfo) =>
-      idOrNothing(String(value), mapping.value ?? [], info),
+      idOrNothing(String(value), mapping.config.name, mapping.value ?? [], info),
     );
     return {
       ...fieldConfig,
@@ -63,20 +69,30 @@ export class GlobalIdsFindNothingPlugin<Types extends SchemaTypes> extends BaseP
 
 type ForTypes = readonly { typename: string }[];
 
-/** `globalId` if it names an object of one of `forTypes` (of any Node type when there are none). */
-function idOrNothing(globalId: string, forTypes: ForTypes, info: PartialResolveInfo): string {
+/**
+ * `globalId` if it names an object of one of `forTypes` (of any Node type when there are none);
+ * throws when it names an object of another Node type.
+ */
+function idOrNothing(globalId: string, field: string, forTypes: ForTypes, info: PartialResolveInfo): string {
   let typename: string | null;
   try {
-    typename = decodeGlobalID(globalId).typename;
+    const decoded = decodeGlobalID(globalId);
+    // "Lease:abc" or "Lease:-1" names no lease, let alone one given in the wrong place.
+    typename = databaseId(decoded) === null ? null : decoded.typename;
   } catch {
     typename = null;
   }
-  const expected =
-    forTypes.length > 0
-      ? forTypes.map((type) => type.typename)
-      : info.schema.getPossibleTypes(info.schema.getType('Node') as GraphQLInterfaceType).map((type) => type.name);
+  const nodeTypes = info.schema
+    .getPossibleTypes(info.schema.getType('Node') as GraphQLInterfaceType)
+    .map((type) => type.name);
+  const expected = forTypes.length > 0 ? forTypes.map((type) => type.typename) : nodeTypes;
   if (typename !== null && expected.includes(typename)) return globalId;
-  // With no `for` (node, nodes, filters) any Node type does: none has a row 0.
+  if (typename !== null && nodeTypes.includes(typename)) {
+    throw new GraphQLError(`${field}: expected the id of a ${expected.join(' or ')}, got the id of a ${typename}`, {
+      extensions: { code: 'BAD_USER_INPUT', field, expected, got: typename },
+    });
+  }
+  // With no `for` (node, nodes) any Node type does: none has a row 0.
   return encodeGlobalID(expected[0]!, '0');
 }
 

@@ -90,7 +90,7 @@ const LeaseCandidatesInput = builder.inputType('LeaseCandidatesInput', {
   fields: (t) => ({
     resourceType: t.string({ required: true }),
     attributes: t.field({ type: 'JSON' }),
-    blueprintIds: t.globalIDList(),
+    blueprintIds: t.globalIDList({ for: BlueprintNode }),
   }),
 });
 
@@ -106,9 +106,7 @@ builder.queryField('leaseCandidates', (t) =>
       if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
         throw toProblem(validationError(['attributes'], 'attributes must be a JSON object'));
       }
-      const blueprintIds = (input.blueprintIds ?? []).map((id) =>
-        id.typename === 'Blueprint' ? (databaseId(id) ?? -1) : -1,
-      );
+      const blueprintIds = (input.blueprintIds ?? []).map((id) => databaseId(id) ?? -1);
       return unwrap(
         await leaseCandidates(
           { db: ctx.db, registry: ctx.services.registry, options: ctx.services.options },

@@ -4,6 +4,7 @@ import { builder } from './builder.js';
 import { LeaseStatusEnum } from './enums.js';
 import { domainErrors, toProblem, unwrap } from './errors.js';
 import { validationError } from '../services/index.js';
+import { BlueprintNode } from './blueprint.js';
 import { databaseId, visibleNode } from './ids.js';
 import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
 import { LeaseFilter, leaseWhere } from './filters.js';
@@ -30,7 +31,11 @@ export const LeaseNode = builder.prismaNode('Lease', {
     resourceType: t.exposeString('resourceType'),
     attributes: t.expose('attributes', { type: 'JSON' }),
     status: t.expose('status', { type: LeaseStatusEnum }),
-    statusReason: t.exposeString('statusReason', { nullable: true }),
+    statusReason: t.exposeString('statusReason', {
+      nullable: true,
+      description:
+        'Why the lease ended, as the log entry that ended it says (its `reason`); null while it is live, kept once DESTROYED. RELEASED: `command` (releaseLease, or the rest of its gang or the resource holding it let go), `expired` (`until` passed), `holder-lost`, `resource-released` (its resource was released), `gang-part-lost` (a part of its gang lost its resource). BROKEN: e.g. `no-blueprints`, `no-authorizations`, `cannot-ever-allocate`, `allocation-failed`, `resource-broken`, `setup-failed`, `wait-timeout`, `gang-part-ended`, `gang-part-failed`.',
+    }),
     blocker: t.field({
       type: LeaseBlockerRef,
       nullable: true,
@@ -115,7 +120,10 @@ const RequestLeaseInput = builder.inputType('RequestLeaseInput', {
     attributes: t.field({ type: 'JSON', description: 'What the resource must offer, e.g. {"platform": "linux"}.' }),
     until: t.field({ type: 'DateTime', description: 'Release the lease by itself at this time.' }),
     ttlSeconds: t.int({ description: 'Release the lease by itself after this many seconds (instead of until).' }),
-    blueprintIds: t.globalIDList({ description: 'Blueprints that may serve the lease; empty means any.' }),
+    blueprintIds: t.globalIDList({
+      for: BlueprintNode,
+      description: 'Blueprints that may serve the lease; empty means any.',
+    }),
     count: t.int({ description: 'How many identical leases to request (1 to 100; default 1).' }),
     priority: t.int({
       description: 'Served before lower ones of its type: -10 to 10, default 0; above 0 needs the right to.',
@@ -134,7 +142,10 @@ const GangPartInput = builder.inputType('GangPartInput', {
   fields: (t) => ({
     resourceType: t.string({ required: true }),
     attributes: t.field({ type: 'JSON' }),
-    blueprintIds: t.globalIDList({ description: 'Blueprints that may serve this part; empty means any.' }),
+    blueprintIds: t.globalIDList({
+      for: BlueprintNode,
+      description: 'Blueprints that may serve this part; empty means any.',
+    }),
     count: t.int({ description: 'How many leases of this part (default 1).' }),
   }),
 });
@@ -181,7 +192,7 @@ builder.mutationFields((t) => ({
       }
       const blueprintIds: number[] = [];
       for (const [index, globalId] of (input.blueprintIds ?? []).entries()) {
-        const id = globalId.typename === 'Blueprint' ? databaseId(globalId) : null;
+        const id = databaseId(globalId);
         if (id === null) {
           throw toProblem(validationError(['blueprintIds', index], 'not a blueprint id'));
         } else blueprintIds.push(id);
@@ -228,9 +239,7 @@ builder.mutationFields((t) => ({
             ok: false,
             error: validationError(['parts', index, 'attributes'], 'attributes must be a JSON object'),
           });
-        const blueprintIds = (part.blueprintIds ?? []).map((globalId) =>
-          globalId.typename === 'Blueprint' ? (databaseId(globalId) ?? 0) : 0,
-        );
+        const blueprintIds = (part.blueprintIds ?? []).map((globalId) => databaseId(globalId) ?? 0);
         return {
           resourceType: part.resourceType,
           attributes: attributes as Record<string, unknown>,

@@ -1,7 +1,10 @@
 import { visibleWhere } from '../access/policy.js';
 import { builder } from './builder.js';
 import { hideOthers } from './hidden-leases.js';
+import { BlueprintNode } from './blueprint.js';
 import { databaseId } from './ids.js';
+import { LeaseNode } from './lease.js';
+import { ResourceNode } from './resource.js';
 import { idCursors, keyset } from './keyset.js';
 
 export const LogNode = builder.prismaObject('Log', {
@@ -39,9 +42,9 @@ builder.queryField('logs', (t) =>
     cursor: 'id',
     description: 'Log entries, oldest first, of one lease, resource or blueprint (or all, for admins).',
     args: {
-      leaseId: t.arg.globalID(),
-      resourceId: t.arg.globalID(),
-      blueprintId: t.arg.globalID(),
+      leaseId: t.arg.globalID({ for: LeaseNode }),
+      resourceId: t.arg.globalID({ for: ResourceNode }),
+      blueprintId: t.arg.globalID({ for: BlueprintNode }),
     },
     ...idCursors('BigInt'),
     resolve: (query, _root, args, ctx) => {

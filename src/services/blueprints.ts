@@ -14,6 +14,7 @@ import { fail, ok, type Result } from '../allocator/result.js';
 import { schedulePass, scheduleWarmPool } from '../allocator/jobs.js';
 import { may } from '../access/policy.js';
 import type { Actor } from './actor.js';
+import { transportProblems, type TransportPolicy } from '../transports/config.js';
 import { referenceProblems } from './config-references.js';
 import { fromZod, inputMessages, zodIssues } from './validation.js';
 import { warmPoolFields, warmPoolProblems } from './warm-pool-input.js';
@@ -49,13 +50,15 @@ const common = z.object({
   ...warmPoolFields,
 });
 
-export function blueprintService(deps: AllocatorDeps): BlueprintService {
+/** `transports`: the operator's switches a config's transports must respect (ALLOW_LOCAL_TRANSPORT). */
+export function blueprintService(deps: AllocatorDeps, transports: TransportPolicy): BlueprintService {
   const { db, registry } = deps;
 
   /**
    * The config as the implementation reads it, with every problem at once: unknown keys, wrong
-   * values, and names of credentials or blueprints that do not exist. `extra` are the problems
-   * already found in the rest of the input, so that one answer lists them all.
+   * values, transports that could never run a command, and names of credentials or blueprints
+   * that do not exist. `extra` are the problems already found in the rest of the input, so that
+   * one answer lists them all.
    */
   async function validateConfig(
     implementationKey: string,
@@ -80,7 +83,14 @@ export function blueprintService(deps: AllocatorDeps): BlueprintService {
     }
     const parsed = implementation.configSchema.safeParse(config, inputMessages);
     if (!parsed.success) return fail(validationProblems([...extra, ...zodIssues(parsed.error, ['config'])]));
-    const problems = [...extra, ...(await referenceProblems(db, implementation.references?.(parsed.data) ?? []))];
+    const problems = [
+      ...extra,
+      ...transportProblems(implementation.transports?.(parsed.data) ?? [], transports).map((p) => ({
+        ...p,
+        path: ['config', ...p.path],
+      })),
+      ...(await referenceProblems(db, implementation.references?.(parsed.data) ?? [])),
+    ];
     return problems.length > 0 ? fail(validationProblems(problems)) : ok(parsed.data);
   }
 

@@ -85,10 +85,11 @@ export function createServices(deps: ServicesDeps): Services {
   let worker: QueueWorker | undefined;
   // Long hook work (a clone, a provisioner poll) watches this to stop at shutdown.
   const shutdown = new AbortController();
+  const allowLocal = deps.transports?.allowLocal ?? false;
   const tools: RuntimeTools = {
     transports: createTransportFactory({
       db: deps.db,
-      allowLocal: deps.transports?.allowLocal ?? false,
+      allowLocal,
       ...(deps.transports?.stateDir ? { stateDir: deps.transports.stateDir } : {}),
     }),
     commands: createCommandRunner({ db: deps.db, registry, runtime: () => bareRuntime(tools) }),
@@ -118,7 +119,7 @@ export function createServices(deps: ServicesDeps): Services {
   return {
     leases: leaseService(allocator),
     resources: resourceService(allocator),
-    blueprints: blueprintService(allocator),
+    blueprints: blueprintService(allocator, { allowLocal }),
     authorizations: authorizationService(allocator),
     credentials: credentialService(deps.db),
     tokens: tokenService(deps.db, deps.onTokenRevoked),

@@ -32,7 +32,10 @@ export interface SshOptions {
 /** ssh's own failures (cannot connect, host key changed, auth refused) all exit 255. */
 const SSH_FAILURE = 255;
 const USER_NAME = /^[A-Za-z0-9._][A-Za-z0-9._-]*$/;
-const ADDRESS = /^[^\s@/]+$/;
+// A host name (RFC 1123: no leading '-'), an IPv4 address, or an IPv6 one with its zone. Anything
+// else (spaces, '@', shell syntax, a leading '-') is a typo or an attempt to slip an option or a
+// command into ssh's command line, and is refused before ssh ever sees it.
+const ADDRESS = /^[A-Za-z0-9_.:][A-Za-z0-9_.:%-]*$/;
 
 export function knownHostsFile(stateDir: string): string {
   return join(stateDir, 'known_hosts');
@@ -117,10 +120,27 @@ async function withKeyFile<T>(privateKey: string, use: (keyFile: string) => Prom
   }
 }
 
-/** Throws when ssh could not be pointed at the target safely (checked before any connection). */
+/** Why ssh could not be pointed at the target safely, each at the field to fix; empty when it can. */
+export function sshTargetProblems(
+  target: Pick<SshTarget, 'address' | 'user'>,
+): { field: 'user' | 'address'; message: string }[] {
+  return [
+    ...(USER_NAME.test(target.user)
+      ? []
+      : [{ field: 'user' as const, message: `${JSON.stringify(target.user)} is not a valid ssh user name` }]),
+    ...(ADDRESS.test(target.address)
+      ? []
+      : [{ field: 'address' as const, message: `${JSON.stringify(target.address)} is not a valid host address` }]),
+  ];
+}
+
+/**
+ * Throws when ssh could not be pointed at the target safely: before any connection, and when a
+ * config naming the target is saved (transports/config.ts), so that both refuse the same targets.
+ */
 export function checkSshTarget(target: Pick<SshTarget, 'address' | 'user'>): void {
-  if (!USER_NAME.test(target.user)) throw new Error(`${JSON.stringify(target.user)} is not a valid ssh user name`);
-  if (!ADDRESS.test(target.address)) throw new Error(`${JSON.stringify(target.address)} is not a valid host address`);
+  const [problem] = sshTargetProblems(target);
+  if (problem) throw new Error(problem.message);
 }
 
 export function sshTransport(target: SshTarget, options: SshOptions): HostTransport {

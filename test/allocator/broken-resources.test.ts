@@ -174,7 +174,7 @@ describeEachDatabase('broken resources', (kind) => {
       status: 'RELEASED',
     });
     worker.start();
-    expect((await waitForLease(h, a.id, ['DESTROYED'])).statusReason).toBe('lease-released');
+    expect((await waitForLease(h, a.id, ['DESTROYED'])).statusReason).toBe('resource-released');
     await eventually('the resource destroyed', async () => {
       const resource = await h.db.prisma.resource.findUniqueOrThrow({ where: { id: resourceId } });
       return resource.status === 'DESTROYED' && resource.statusReason === 'resource-released';

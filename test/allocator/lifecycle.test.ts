@@ -207,7 +207,7 @@ describeEachDatabase('lease and resource lifecycle', (kind) => {
     const resourceId = activeA.resourceId!;
     unwrap(await h.services.resources.release(h.system, resourceId));
     for (const lease of [a, b]) {
-      expect((await waitForLease(h, lease.id, ['DESTROYED'])).statusReason).toBe('lease-released');
+      expect((await waitForLease(h, lease.id, ['DESTROYED'])).statusReason).toBe('resource-released');
       const released = await h.db.prisma.log.findFirstOrThrow({ where: { leaseId: lease.id, type: 'lease-released' } });
       expect(released.data).toEqual({ reason: 'resource-released' });
     }

@@ -166,7 +166,7 @@ describePostgres('allocator races', () => {
         unsubscribe();
         expect(violations).toEqual([]);
         const leases = await h.db.prisma.lease.findMany({ orderBy: { acquiredAt: 'asc' } });
-        expect(leases.every((l) => l.statusReason === 'lease-released' && l.acquiredAt !== null)).toBe(true);
+        expect(leases.every((l) => l.statusReason === 'command' && l.acquiredAt !== null)).toBe(true);
         expect(await h.db.prisma.resource.count()).toBeLessThanOrEqual(10);
         // Replayed in commit order (events are published after commit): a lease takes its resource
         // when it is acquired or activated and gives it back only once destroyed.
