@@ -76,7 +76,7 @@ describeEachDatabase('server', (kind) => {
     });
   });
 
-  it('finds nothing for an id of another type, as for an id that names nothing', async () => {
+  it('refuses an id of another type with BAD_USER_INPUT, naming both types', async () => {
     const leases = await graphqlRequest<{ leases: { edges: { node: { id: string } }[] } }>(
       app.graphqlUrl,
       '{ leases { edges { node { id } } } }',
@@ -85,7 +85,15 @@ describeEachDatabase('server', (kind) => {
     const { body } = await graphqlRequest(app.graphqlUrl, 'query ($id: ID!) { blueprint(id: $id) { id } }', {
       id: leaseId,
     });
-    expect(body).toEqual({ data: { blueprint: null } });
+    expect(body).toMatchObject({
+      data: { blueprint: null },
+      errors: [
+        {
+          message: 'id: expected the id of a Blueprint, got the id of a Lease',
+          extensions: { code: 'BAD_USER_INPUT' },
+        },
+      ],
+    });
   });
 
   it('answers over graphql-ws on the same port and path', async () => {
