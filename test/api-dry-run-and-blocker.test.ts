@@ -17,6 +17,7 @@ const hosts = (platform: string) => ({
 type Candidates = {
   leaseCandidates: {
     wouldBeServed: boolean;
+    unseenBlueprints: number;
     blueprints: {
       blueprint: { name: string } | null;
       blueprintDatabaseId: number;
@@ -27,7 +28,7 @@ type Candidates = {
   };
 };
 const candidatesQuery = `query ($input: LeaseCandidatesInput!) { leaseCandidates(input: $input) {
-  ... on LeaseCandidatesPayload { wouldBeServed blueprints { blueprint { name } blueprintDatabaseId usable reason canAllocateNow resources { usable reason } } }
+  ... on LeaseCandidatesPayload { wouldBeServed unseenBlueprints blueprints { blueprint { name } blueprintDatabaseId usable reason canAllocateNow resources { usable reason } } }
   ... on Error { message } } }`;
 
 describeEachDatabase('dry run and "why am I waiting"', (kind) => {
@@ -88,17 +89,33 @@ describeEachDatabase('dry run and "why am I waiting"', (kind) => {
     expect(await db.prisma.resource.count()).toBe(0);
   });
 
-  it('tells a principal without authorizations that it is not authorized', async () => {
-    const { body } = await graphqlRequest<Candidates>(
-      app.graphqlUrl,
-      candidatesQuery,
-      { input: { resourceType: 'host', attributes: { platform: 'linux' } } },
-      { authorization: `Bearer ${bobToken}` },
-    );
-    // Blueprint 1 ("linux") by its id only: a blueprint bob may not lease from is not his to see.
-    const linux = body.data!.leaseCandidates.blueprints.find((b) => b.blueprintDatabaseId === 1);
-    expect(linux).toMatchObject({ blueprint: null, reason: expect.stringMatching(/not authorized/) });
-    expect(body.data!.leaseCandidates.wouldBeServed).toBe(false);
+  it('tells a principal without authorizations that blueprints it may not see exist, naming none of them', async () => {
+    const asBob = () =>
+      graphqlRequest<Candidates>(
+        app.graphqlUrl,
+        candidatesQuery,
+        { input: { resourceType: 'host', attributes: { platform: 'linux' } } },
+        { authorization: `Bearer ${bobToken}` },
+      );
+    // linux, mac and spare yield hosts; bob may see none of them, so none is named, not even by id.
+    const { body } = await asBob();
+    expect(body.errors).toBeUndefined();
+    expect(body.data!.leaseCandidates).toMatchObject({ wouldBeServed: false, blueprints: [], unseenBlueprints: 3 });
+
+    // Authorized on linux, he sees it and its verdict; the other two are still only counted.
+    const bob = await db.prisma.principal.findUniqueOrThrow({ where: { name: 'bob' } });
+    await db.prisma.authorization.create({
+      data: { blueprintId: 1, principalId: bob.id, blueprintState: 'AUTHORIZED' },
+    });
+    try {
+      const authorized = (await asBob()).body.data!.leaseCandidates;
+      expect(authorized.blueprints.map((b) => [b.blueprintDatabaseId, b.blueprint?.name, b.usable])).toEqual([
+        [1, 'linux', true],
+      ]);
+      expect(authorized).toMatchObject({ wouldBeServed: true, unseenBlueprints: 2 });
+    } finally {
+      await db.prisma.authorization.deleteMany({ where: { principalId: bob.id } });
+    }
   });
 
   it('answers a bad dry run with a ValidationError', async () => {

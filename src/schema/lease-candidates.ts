@@ -1,6 +1,6 @@
-import type { BlueprintVerdict, DryRun, ResourceVerdict } from '../allocator/dry-run.js';
+import type { BlueprintVerdict, ResourceVerdict } from '../allocator/dry-run.js';
 import type { Blocker } from '../allocator/waiting.js';
-import { leaseCandidates } from '../services/lease-candidates.js';
+import { leaseCandidates, type SeenDryRun } from '../services/lease-candidates.js';
 import { BlueprintNode } from './blueprint.js';
 import { builder } from './builder.js';
 import { domainErrors, SlotHolderRef, toProblem, unwrap } from './errors.js';
@@ -32,7 +32,7 @@ const BlueprintCandidate = builder.objectRef<BlueprintVerdict>('BlueprintCandida
     blueprint: t.field({
       type: BlueprintNode,
       nullable: true,
-      description: 'Null unless the access policy lets you see it (e.g. you are not authorized on it).',
+      description: 'Never null: only blueprints you may see are listed (see unseenBlueprints).',
       resolve: (v) => v.blueprint,
     }),
     blueprintDatabaseId: t.int({ resolve: (v) => v.blueprint.id }),
@@ -66,7 +66,7 @@ const CandidatesBlocker = builder.objectRef<Blocker>('CandidatesBlocker').implem
   }),
 });
 
-const LeaseCandidatesPayload = builder.objectRef<DryRun>('LeaseCandidatesPayload').implement({
+const LeaseCandidatesPayload = builder.objectRef<SeenDryRun>('LeaseCandidatesPayload').implement({
   fields: (t) => ({
     wouldBeServed: t.boolean({
       description:
@@ -82,7 +82,16 @@ const LeaseCandidatesPayload = builder.objectRef<DryRun>('LeaseCandidatesPayload
         'Set when the lease would wait whatever its candidates offer (you are at your quota of the type); null otherwise.',
       resolve: (p) => p.blocker,
     }),
-    blueprints: t.field({ type: [BlueprintCandidate], resolve: (p) => p.blueprints }),
+    blueprints: t.field({
+      type: [BlueprintCandidate],
+      description: 'The blueprints yielding the type that you may see, each with its verdict.',
+      resolve: (p) => p.blueprints,
+    }),
+    unseenBlueprints: t.int({
+      description:
+        'How many blueprints yield the type that the access policy does not let you see (you are not authorized on them, made none, hold none of their resources). None of them would serve you; ask an administrator for an authorization.',
+      resolve: (p) => p.unseenBlueprints,
+    }),
   }),
 });
 

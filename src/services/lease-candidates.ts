@@ -1,8 +1,9 @@
 import { isAdmin } from '../access/actor.js';
+import { visibleWhere } from '../access/policy.js';
 import { z } from 'zod';
 import type { Lease } from '../generated/prisma/client.js';
 import type { AllocatorDeps } from '../allocator/context.js';
-import { explainCandidates, type DryRun } from '../allocator/dry-run.js';
+import { explainCandidates, type BlueprintVerdict, type DryRun } from '../allocator/dry-run.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { unsavedLease } from '../allocator/unsaved-lease.js';
 import type { Actor } from './actor.js';
@@ -20,16 +21,23 @@ const request = z.object({
   blueprintIds: z.array(z.number().int().positive()).default([]),
 });
 
+export interface SeenDryRun extends DryRun {
+  /** Blueprints yielding the type that the actor may not see: left out of `blueprints`, counted. */
+  unseenBlueprints: number;
+}
+
 /**
  * Which blueprints and resources would serve this request, and why the others would not, as the
  * allocator would see it for `actor` now, with what would make it wait whatever they offer (the
- * actor's quota). Creates nothing.
+ * actor's quota). Creates nothing. Only blueprints the access policy lets the actor see are named:
+ * naming the others would tell it that they exist and yield its type (as a lease's blocker does
+ * not either). None of those could serve it, since a blueprint it is authorized on is one it sees.
  */
 export async function leaseCandidates(
   deps: Pick<AllocatorDeps, 'db' | 'registry' | 'options'>,
   actor: Actor,
   input: CandidatesRequest,
-): Promise<Result<DryRun>> {
+): Promise<Result<SeenDryRun>> {
   const parsed = request.safeParse(input, inputMessages);
   if (!parsed.success) return fail(fromZod(parsed.error));
   const lease = unsavedLease(
@@ -46,5 +54,20 @@ export async function leaseCandidates(
   const dryRun = await deps.db.prisma.$transaction((tx) =>
     explainCandidates(tx, deps.registry, lease, { bypassAuthorizations: isAdmin(actor) }),
   );
-  return ok(dryRun);
+  const seen = isAdmin(actor) ? dryRun.blueprints : await seenBy(deps, actor, dryRun.blueprints);
+  return ok({ ...dryRun, blueprints: seen, unseenBlueprints: dryRun.blueprints.length - seen.length });
+}
+
+async function seenBy(
+  deps: Pick<AllocatorDeps, 'db'>,
+  actor: Actor,
+  verdicts: BlueprintVerdict[],
+): Promise<BlueprintVerdict[]> {
+  const ids = verdicts.map((v) => v.blueprint.id);
+  const rows = await deps.db.prisma.blueprint.findMany({
+    where: { AND: [{ id: { in: ids } }, visibleWhere(actor, 'Blueprint')] },
+    select: { id: true },
+  });
+  const visible = new Set(rows.map((row) => row.id));
+  return verdicts.filter((v) => visible.has(v.blueprint.id));
 }

@@ -40,7 +40,9 @@ Example:
       context.printJson(result);
       return code;
     }
-    if (result.blueprints.length === 0) context.print(`no blueprint yields "${values.type}"`);
+    if (result.blueprints.length === 0 && result.unseenBlueprints === 0) {
+      context.print(`no blueprint yields "${values.type}"`);
+    }
     for (const b of result.blueprints) {
       const build = b.canAllocateNow
         ? ', can build a new resource now'
@@ -55,6 +57,12 @@ Example:
           `  resource ${r.resourceDatabaseId}: ${r.usable ? 'would take the lease now' : r.reason}${held ? ` (held: ${held})` : ''}`,
         );
       }
+    }
+    if (result.unseenBlueprints > 0) {
+      const some = result.unseenBlueprints === 1 ? '1 blueprint' : `${result.unseenBlueprints} blueprints`;
+      context.print(
+        `${some} you may not see (not authorized on) ${result.unseenBlueprints === 1 ? 'yields' : 'yield'} "${values.type}"`,
+      );
     }
     context.print(
       result.wouldBeServed
