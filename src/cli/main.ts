@@ -96,15 +96,16 @@ export async function run(): Promise<void> {
 }
 
 /**
- * The exit code once stdout failed. A reader that went away (EPIPE) took what it wanted: 0, as
- * `head` and `grep -q` expect of the command before them, and silent, like most command-line tools
- * (a shell's `set -o pipefail` would otherwise fail on every `| head`). Any other write error
- * (a full disk) lost output the user asked for: a failure, said on stderr.
+ * The exit code once stdout failed. A reader that went away (EPIPE) took what it wanted: a command
+ * that stopped for it (interrupted, as by Ctrl-C) exits 0, as `head` and `grep -q` expect of the
+ * command before them, and silent, like most command-line tools (a shell's `set -o pipefail` would
+ * otherwise fail on every `| head`); one that failed on its own still says so by its code. Any other
+ * write error (a full disk) lost output the user asked for: a failure, said on stderr.
  */
 function afterStdout(code: number, error: Error | undefined, stderr: NodeJS.WriteStream): number {
   if (!error) return code;
   const errno = (error as NodeJS.ErrnoException).code;
-  if (errno === 'EPIPE') return ExitCode.ok;
+  if (errno === 'EPIPE') return code === ExitCode.interrupted ? ExitCode.ok : code;
   stderr.write(`drydock: cannot write to stdout (${errno ?? error.message})\n`);
   return code === ExitCode.ok ? ExitCode.failed : code;
 }

@@ -72,6 +72,16 @@ describe('drydock writing into a pipe its reader closed', () => {
     expect(json).toEqual({ code: 0, stderr: '', stdout: '[' });
   }, 60_000);
 
+  it('keeps the exit code of a command that failed on its own, though its reader had gone', async () => {
+    // The reader closes the pipe at once, long before drydock has its answer to print: drydock's
+    // first write meets EPIPE. The dry run finds no blueprint for the type: exit 1, as unpiped.
+    const reader = 'exec 0<&-; exit 0';
+    const failed = await piped(['candidates', '--type', 'no-such-type'], reader);
+    expect(failed).toEqual({ code: 1, stderr: '', stdout: '' });
+    const served = await piped(['candidates', '--type', 'host'], reader);
+    expect(served).toEqual({ code: 0, stderr: '', stdout: '' });
+  }, 60_000);
+
   it('stops a command streaming into a closed pipe, releases its lease and exits 0', async () => {
     const run = await piped(['run', '--type', 'host', '--', 'yes'], 'head -n 1');
     expect(run.stdout).toBe('y\n');
