@@ -58,23 +58,27 @@ const refusedAsIt =
   (errors) =>
     done(errors, true);
 
-/** Streaming responses the server ended early, and the code of the last error it ended each with. */
+/**
+ * Streaming responses and WebSockets the server ended early, and the code of the last error it
+ * ended each with.
+ */
 const endedByServer = new WeakMap<object, string>();
 
 /**
- * Records that the server is ending `res`, a streaming response, early with a last error of `code`
- * (shutdown, a revoked or expired token). That error is written to the response, not produced by
- * the execution, which sees only its stream close, as when a client leaves: its entry takes the
- * code from here.
+ * Records that the server is ending `res` (a streaming response, or a WebSocket) early with a last
+ * error of `code` (shutdown, a revoked or expired token). That error is written to the response,
+ * or is the socket's close, not produced by the execution, which sees only its stream close, as
+ * when a client leaves: its entry takes the code from here.
  */
 export function recordServerEnd(res: object, code: string): void {
   endedByServer.set(res, code);
 }
 
-/** The error a stream's response was ended with by the server, if it was. */
+/** The error a stream's response or socket was ended with by the server, if it was. */
 function serverEnd(context: object): GraphQLError | undefined {
-  const res = (context as { res?: object }).res;
-  const code = res && endedByServer.get(res);
+  const { res, socket } = context as { res?: object; socket?: object };
+  const ender = res ?? socket;
+  const code = ender && endedByServer.get(ender);
   return code ? new GraphQLError('The server ended the stream.', { extensions: { code } }) : undefined;
 }
 

@@ -10,6 +10,7 @@ import { isRefusal, principalKey, refusalError, type Admission } from './admissi
 import { Cohorts, mayShare, type SendSerialized } from './cohorts.js';
 import { requestToken, tooManyFailuresMessage } from './context.js';
 import { nodeHeaders, type HeaderOf } from './origin.js';
+import { recordServerEnd } from './operation-log.js';
 import type { OpenSessions, SessionToken } from './sessions.js';
 
 /** The close code for a subscriber that cannot keep up (documented in docs/operations.md). */
@@ -154,9 +155,10 @@ export function attachWebSocketServer(
           ctx.extra.socket.close(TOO_MANY_FAILURES_CLOSE_CODE, tooManyFailuresMessage(accepted.retryAfterSeconds));
         if ('token' in accepted) {
           const socket = ctx.extra.socket;
-          const release = sessions.hold(accepted.token, (why) =>
-            socket.close(why.code === 'SHUTTING_DOWN' ? 1001 : 4403, why.message),
-          );
+          const release = sessions.hold(accepted.token, (why) => {
+            recordServerEnd(socket, why.code);
+            socket.close(why.code === 'SHUTTING_DOWN' ? 1001 : 4403, why.message);
+          });
           socket.once('close', release);
         }
         // graphql-ws keeps the upgrade request for the socket's whole life, with its stream state

@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { graphqlRequest } from '../support/http.js';
 import { principalWithToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
+import { wsClient } from '../support/ws.js';
 
 // The server ends an SSE subscription early (shutdown, its token revoked) with a last error that
 // says why, written to the response behind the execution's back: the operation log saw only the
@@ -95,5 +96,70 @@ it('still logs a subscription its client leaves as ok', async () => {
     const line = await waitFor(() => lines().find((entry) => entry['operation'] === 'Changes'));
     expect(line).toMatchObject({ level: 'info', outcome: 'ok' });
     expect(line).not.toHaveProperty('errorCodes');
+  });
+});
+
+const EVENTS = 'subscription Events($id: ID!) { leaseEvents(leaseId: $id, after: "0") { cursor } }';
+
+/**
+ * A graphql-ws subscription to a lease's events (of `ownerId`'s lease, with one log entry), open
+ * on the server once this resolves: its first event, replayed, has arrived. `ended` is how it ended.
+ */
+async function openSocket(app: App, token: string | null, ownerId: number | null) {
+  const lease = await db.prisma.lease.create({ data: { resourceType: 'host', ownerId } });
+  await db.prisma.log.create({ data: { type: 'lease-queued', leaseId: lease.id } });
+  const client = wsClient(app.graphqlUrl, token ? { authorization: `Bearer ${token}` } : undefined);
+  let opened: () => void = () => {};
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const ended = new Promise<unknown>((resolve) => {
+    client.subscribe(
+      {
+        query: EVENTS,
+        operationName: 'Events',
+        variables: { id: Buffer.from(`Lease:${lease.id}`).toString('base64') },
+      },
+      { next: () => opened(), error: resolve, complete: () => resolve('complete') },
+    );
+  });
+  await Promise.race([
+    open,
+    ended.then((how) => Promise.reject(new Error(`ended before it opened: ${JSON.stringify(how)}`))),
+  ]);
+  return { client, ended };
+}
+
+it('logs a WebSocket subscription the server ends at shutdown with SHUTTING_DOWN, not as ok', async () => {
+  await withServer(async (app, lines) => {
+    const { client, ended } = await openSocket(app, null, null);
+    try {
+      await app.close();
+      await ended;
+      const line = await waitFor(() => lines().find((entry) => entry['operation'] === 'Events'));
+      expect(line).toMatchObject({
+        level: 'warn',
+        type: 'subscription',
+        outcome: 'error',
+        errorCodes: ['SHUTTING_DOWN'],
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+});
+
+it('logs a WebSocket subscription its revoked token ends with UNAUTHENTICATED', async () => {
+  await withServer(async (app, lines) => {
+    const { token, row } = await principalWithToken(db, 'ws-ci');
+    const { client, ended } = await openSocket(app, token, row.principalId);
+    try {
+      const id = Buffer.from(`ApiToken:${row.id}`).toString('base64');
+      const revoked = await graphqlRequest(app.graphqlUrl, `mutation { revokeApiToken(id: "${id}") { __typename } }`);
+      expect(revoked.body.errors).toBeUndefined();
+      await ended;
+      const line = await waitFor(() => lines().find((entry) => entry['operation'] === 'Events'));
+      expect(line).toMatchObject({ principal: 'ws-ci', outcome: 'error', errorCodes: ['UNAUTHENTICATED'] });
+    } finally {
+      await client.dispose();
+    }
   });
 });
