@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -6,14 +6,7 @@ import { applyMigrations, appliedMigrations } from '../src/db/migrate.js';
 import { diffMigrationsToSchema } from '../src/db/migration-diff.js';
 import { migrationsDir, schemaPath } from '../src/db/migrations-folder.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/database.js';
-
-async function committedMigrations(): Promise<string[]> {
-  const entries = await readdir(migrationsDir, { withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
-}
+import { committedMigrations } from './support/committed-migrations.js';
 
 describeEachDatabase('migrations', (kind) => {
   let db: TestDatabase;

@@ -6,25 +6,17 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
 import { graphqlRequest } from '../support/http.js';
+import { BLUEPRINT_OUTCOME, type BlueprintOutcome } from './outcome.js';
 
 const quiet = createLogger('error', () => {});
-type Outcome = {
-  __typename: string;
-  message?: string;
-  path?: string[];
-  problems?: { path: string[]; message: string }[];
-  blueprint?: { databaseId: number };
-};
-const create = `mutation ($input: CreateBlueprintInput!) { createBlueprint(input: $input) {
-  __typename ... on Error { message } ... on ValidationError { path problems { path message } }
-  ... on BlueprintPayload { blueprint { databaseId } } } }`;
+const create = `mutation ($input: CreateBlueprintInput!) { createBlueprint(input: $input) { ${BLUEPRINT_OUTCOME} } }`;
 const binding = (extra: Record<string, unknown> = {}) => ({ name: 'h1', address: '10.0.0.1', port: 22, ...extra });
 
 describeEachDatabase('blueprint config validation', (kind) => {
   let db: TestDatabase;
   let app: App;
   const createBlueprint = async (input: Record<string, unknown>) => {
-    const { body } = await graphqlRequest<{ createBlueprint: Outcome }>(app.graphqlUrl, create, { input });
+    const { body } = await graphqlRequest<{ createBlueprint: BlueprintOutcome }>(app.graphqlUrl, create, { input });
     expect(body.errors).toBeUndefined();
     return body.data!.createBlueprint;
   };

@@ -7,18 +7,10 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
 import { graphqlRequest } from '../support/http.js';
+import { BLUEPRINT_OUTCOME, type BlueprintOutcome } from './outcome.js';
 import { principalWithToken } from '../support/tokens.js';
 
 const quiet = createLogger('error', () => {});
-type Outcome = {
-  __typename: string;
-  message?: string;
-  path?: string[];
-  problems?: { path: string[]; message: string }[];
-  blueprint?: { id: string; databaseId: number };
-};
-const outcome = `__typename ... on Error { message } ... on ValidationError { path problems { path message } }
-  ... on BlueprintPayload { blueprint { id databaseId } }`;
 
 const text = (length: number) => 'x'.repeat(length);
 const CREDENTIAL = `k${text(99)}`;
@@ -54,20 +46,23 @@ describeEachDatabase('host-pool config limits', (kind) => {
   let app: App;
   let admin: string;
   const mutate = async (query: string, variables: Record<string, unknown>) => {
-    const { body } = await graphqlRequest<{ result: Outcome }>(app.graphqlUrl, query, variables, {
+    const { body } = await graphqlRequest<{ result: BlueprintOutcome }>(app.graphqlUrl, query, variables, {
       authorization: `Bearer ${admin}`,
     });
     expect(body.errors).toBeUndefined();
     return body.data!.result;
   };
   const create = (input: Record<string, unknown>) =>
-    mutate(`mutation ($input: CreateBlueprintInput!) { result: createBlueprint(input: $input) { ${outcome} } }`, {
-      input,
-    });
+    mutate(
+      `mutation ($input: CreateBlueprintInput!) { result: createBlueprint(input: $input) { ${BLUEPRINT_OUTCOME} } }`,
+      {
+        input,
+      },
+    );
   const update = (id: string, input: Record<string, unknown>) =>
     mutate(
       `mutation ($id: ID!, $input: UpdateBlueprintInput!) {
-        result: updateBlueprint(id: $id, input: $input) { ${outcome} } }`,
+        result: updateBlueprint(id: $id, input: $input) { ${BLUEPRINT_OUTCOME} } }`,
       { id, input },
     );
   const rows = () => db.prisma.blueprint.findMany({ orderBy: { id: 'asc' } });

@@ -7,17 +7,9 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
 import { graphqlRequest } from '../support/http.js';
+import { BLUEPRINT_OUTCOME, type BlueprintOutcome } from './outcome.js';
 
 const quiet = createLogger('error', () => {});
-type Outcome = {
-  __typename: string;
-  message?: string;
-  path?: string[];
-  problems?: { path: string[]; message: string }[];
-  blueprint?: { id: string };
-};
-const outcome = `__typename ... on Error { message } ... on ValidationError { path problems { path message } }
-  ... on BlueprintPayload { blueprint { id } }`;
 
 const ssh = (user: string) => ({ kind: 'ssh', user, credential: 'build-key' });
 const hosts = (...bindings: Record<string, unknown>[]) => ({
@@ -35,18 +27,18 @@ describeEachDatabase('transports in blueprint configs', (kind) => {
   let sshHosts = '';
 
   const create = async (app: App, name: string, config: unknown) => {
-    const { body } = await graphqlRequest<{ createBlueprint: Outcome }>(
+    const { body } = await graphqlRequest<{ createBlueprint: BlueprintOutcome }>(
       app.graphqlUrl,
-      `mutation ($input: CreateBlueprintInput!) { createBlueprint(input: $input) { ${outcome} } }`,
+      `mutation ($input: CreateBlueprintInput!) { createBlueprint(input: $input) { ${BLUEPRINT_OUTCOME} } }`,
       { input: { name, implementation: 'host-pool', config } },
     );
     expect(body.errors).toBeUndefined();
     return body.data!.createBlueprint;
   };
   const update = async (app: App, id: string, config: unknown) => {
-    const { body } = await graphqlRequest<{ updateBlueprint: Outcome }>(
+    const { body } = await graphqlRequest<{ updateBlueprint: BlueprintOutcome }>(
       app.graphqlUrl,
-      `mutation ($id: ID!, $input: UpdateBlueprintInput!) { updateBlueprint(id: $id, input: $input) { ${outcome} } }`,
+      `mutation ($id: ID!, $input: UpdateBlueprintInput!) { updateBlueprint(id: $id, input: $input) { ${BLUEPRINT_OUTCOME} } }`,
       { id, input: { config } },
     );
     expect(body.errors).toBeUndefined();

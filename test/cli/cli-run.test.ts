@@ -3,7 +3,7 @@ import { serve, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
-import { graphqlRequest } from '../support/http.js';
+import { createLocalHosts } from './local-hosts.js';
 import { waitFor } from '../support/wait.js';
 import { startCli } from './run-cli.js';
 
@@ -21,17 +21,7 @@ describeEachDatabase('drydock run', (kind) => {
     db = await createTestDatabase(kind);
     app = await serve(db, { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000, allowLocalTransport: true }, quiet);
     env = { DRYDOCK_URL: app.url };
-    const config = {
-      services: [
-        { name: 'build', bindings: [{ name: 'h1', address: '10.0.0.1', port: 22, transport: { kind: 'local' } }] },
-      ],
-    };
-    const { body } = await graphqlRequest(
-      app.graphqlUrl,
-      'mutation ($config: JSON!) { createBlueprint(input: { name: "hosts", implementation: "host-pool", config: $config }) { __typename } }',
-      { config },
-    );
-    expect(body).toEqual({ data: { createBlueprint: { __typename: 'BlueprintPayload' } } });
+    await createLocalHosts(app);
   });
   afterAll(async () => {
     await app.close();

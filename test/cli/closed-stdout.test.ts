@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { projectRoot } from '../../src/db/migrations-folder.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { graphqlRequest } from '../support/http.js';
 import { waitFor } from '../support/wait.js';
-import { binArgs } from './run-cli.js';
+import { createLocalHosts } from './local-hosts.js';
+import { runCliPiped } from './run-cli.js';
 
 // `drydock leases | head -1`: the reader closes the pipe before drydock is done writing. drydock
 // then stops quietly with exit 0, and a command that holds something lets go of it first.
@@ -26,43 +24,14 @@ describe('drydock writing into a pipe its reader closed', () => {
     await db.prisma.lease.createMany({
       data: Array.from({ length: 400 }, (_, n) => ({ resourceType: 'host', attributes: { n, note: 'x'.repeat(400) } })),
     });
-    const config = {
-      services: [
-        { name: 'build', bindings: [{ name: 'h1', address: '10.0.0.1', port: 22, transport: { kind: 'local' } }] },
-      ],
-    };
-    const { body } = await graphqlRequest(
-      app.graphqlUrl,
-      'mutation ($config: JSON!) { createBlueprint(input: { name: "hosts", implementation: "host-pool", config: $config }) { __typename } }',
-      { config },
-    );
-    expect(body).toEqual({ data: { createBlueprint: { __typename: 'BlueprintPayload' } } });
+    await createLocalHosts(app);
   });
   afterAll(async () => {
     await app.close();
     await db.dispose();
   });
 
-  /**
-   * `drydock ARGS | READER` in a shell; drydock's stderr, then its exit code on a line of its own
-   * (the shell's own status is the reader's), and what the reader printed.
-   */
-  async function piped(args: string[], reader: string): Promise<{ stderr: string; code: number; stdout: string }> {
-    const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
-    const cli = [process.execPath, ...binArgs, ...args].map(quote).join(' ');
-    const child = spawn('sh', ['-c', `{ ${cli}; echo "exit=$?" >&2; } | ${reader}`], {
-      cwd: projectRoot,
-      env: { PATH: process.env['PATH'] ?? '', DRYDOCK_URL: app.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    await new Promise((resolve) => child.once('close', resolve));
-    const match = /exit=(\d+)\n$/.exec(stderr);
-    return { stderr: stderr.slice(0, match?.index), code: match ? Number(match[1]) : Number.NaN, stdout };
-  }
+  const piped = (args: string[], reader: string) => runCliPiped(args, reader, { DRYDOCK_URL: app.url });
 
   it('exits 0 without a word when the reader of a listing stops early', async () => {
     const table = await piped(['leases', '--all', '--limit', '500'], 'head -n 1');

@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { projectRoot } from '../../src/db/migrations-folder.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { binArgs } from './run-cli.js';
+import { runCliPiped } from './run-cli.js';
 
 // `drydock leases --json | jq`: the whole output reaches a pipe that reads slower than the CLI
 // writes, however large, before the CLI exits.
@@ -29,19 +27,12 @@ describe('drydock output into a pipe', () => {
   });
 
   it('writes all of a listing larger than a pipe holds before exiting', async () => {
-    const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
-    const cli = [process.execPath, ...binArgs, 'leases', '--all', '--limit', '500', '--json'].map(quote).join(' ');
     // The reader starts late, so the pipe is full when the CLI is done writing.
-    const child = spawn('sh', ['-c', `${cli} | (sleep 2; cat)`], {
-      cwd: projectRoot,
-      env: { PATH: process.env['PATH'] ?? '', DRYDOCK_URL: app.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    const { stdout, stderr, code } = await runCliPiped(
+      ['leases', '--all', '--limit', '500', '--json'],
+      '(sleep 2; cat)',
+      { DRYDOCK_URL: app.url },
+    );
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout.length).toBeGreaterThan(65_536);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { projectRoot } from '../../src/db/migrations-folder.js';
+import { runToEnd } from '../support/process.js';
 import { sourceEntry } from '../support/source-entry.js';
 
 /** The package's `drydock` bin, from source (package.json's bin is its compiled form). */
@@ -81,4 +82,20 @@ export async function runCli(
   const run = startCli(args, options);
   const code = await run.exited;
   return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/**
+ * `drydock ARGS | READER` in a shell: drydock's stderr and its own exit code (the shell's status is
+ * the reader's, so drydock's is passed on a last line of stderr), and what the reader printed.
+ */
+export async function runCliPiped(
+  args: string[],
+  reader: string,
+  env: Record<string, string>,
+): Promise<{ stderr: string; code: number; stdout: string }> {
+  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;
+  const cli = [process.execPath, ...binArgs, ...args].map(quote).join(' ');
+  const { stdout, stderr } = await runToEnd('sh', ['-c', `{ ${cli}; echo "exit=$?" >&2; } | ${reader}`], env);
+  const match = /exit=(\d+)\n$/.exec(stderr);
+  return { stderr: stderr.slice(0, match?.index), code: match ? Number(match[1]) : Number.NaN, stdout };
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { applyMigrations, appliedMigrations } from '../../src/db/migrate.js';
 import { migrationsDir, projectRoot } from '../../src/db/migrations-folder.js';
 import { createTestDatabase, describeEachDatabase, describePostgres, type TestDatabase } from '../support/database.js';
 import { sourceEntry } from '../support/source-entry.js';
+import { committedMigrations } from '../support/committed-migrations.js';
 
 // What a newer build leaves behind: a row in _prisma_migrations for a migration this build does
 // not have, recorded the way the schema engine records one.
@@ -31,14 +32,6 @@ async function tableExists(db: Database, table: string): Promise<boolean> {
     query('SELECT to_regclass($1) IS NOT NULL AS present', [table]),
   )) as { present: boolean }[];
   return row!.present;
-}
-
-async function committedMigrations(): Promise<string[]> {
-  const entries = await readdir(migrationsDir, { withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
 }
 
 describeEachDatabase('a database newer than this build', (kind) => {
