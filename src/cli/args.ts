@@ -19,13 +19,22 @@ export interface GlobalSettings {
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:4000';
 
-/** Parses a command's arguments strictly, so a typo is an error rather than silently ignored. */
+/**
+ * Parses a command's arguments strictly, so a typo is an error rather than silently ignored. An
+ * empty `--type` is refused for every command: dropped, it would widen a listing to every type or
+ * give a new blueprint its implementation's default type without a word.
+ */
 export function parseCommandArgs<const O extends Options>(args: string[], options: O) {
+  let parsed;
   try {
-    return parseArgs({ args, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options: { ...commonOptions, ...options }, allowPositionals: true, strict: true });
   } catch (error) {
     throw new UsageError(parseArgsProblem(error));
   }
+  const type = (parsed.values as Record<string, unknown>)['type'];
+  if (typeof type === 'string' && type.trim() === '')
+    throw new UsageError('--type must name a resource type (such as host), not be empty');
+  return parsed;
 }
 
 /**

@@ -96,6 +96,16 @@ describe('drydock flag values out of range', () => {
       [['token', 'list', 'mine'], /^drydock: unexpected argument "mine"$/],
       [['authorization', 'list', '--state', 'maybe'], /--state must be one of .*, not "maybe"$/],
       [['token', 'create', '--name', 't', '--scope', 'root'], /--scope must be read, lease or admin, not "root"$/],
+      ...[
+        ['blueprint', 'create', '--name', 'b', '--implementation', 'host-pool', '--config', '-', '--type', ''],
+        ['blueprint', 'list', '--type', ' '],
+        ['lease', '--type', ''],
+        ['queue', '--type='],
+        ['candidates', '-t', ''],
+      ].map((args): [string[], RegExp] => [
+        args,
+        /^drydock: --type must name a resource type \(such as host\), not be empty$/,
+      ]),
     ];
     expect(await misfits(cases)).toEqual([]);
     expect(requests).toBe(0);
