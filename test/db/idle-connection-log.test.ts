@@ -52,8 +52,11 @@ describePostgres('an idle database connection the server drops', () => {
         db.prisma.$queryRaw`SELECT pg_sleep(0.05)::text`,
         db.prisma.$queryRaw`SELECT pg_sleep(0.05)::text`,
       ]);
-      expect(await terminateOthers(testDb.url!)).toBeGreaterThanOrEqual(1);
-      await waitFor(() => lostLines().length > 0);
+      const ended = await terminateOthers(testDb.url!);
+      expect(ended).toBeGreaterThanOrEqual(1);
+      // Every ended connection told before the next query: one whose end the pool has not heard
+      // of yet would be handed to it (57P01, seen under load).
+      await waitFor(() => lostLines().length >= ended);
       expect(lostLines()[0]).toMatchObject({
         level: 'warn',
         msg: expect.stringMatching(/^idle database connection lost: /),
