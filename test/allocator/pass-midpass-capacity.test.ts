@@ -73,11 +73,37 @@ function sideWindowBlueprint(control: { open: boolean; refusals: number }) {
   });
 }
 
+/**
+ * Room for one more resource each time a lease is refused: capacity that frees right after each
+ * refusal, as a release committing just then would.
+ */
+function freeAfterRefusalBlueprint(control: { open: boolean; refusals: number }) {
+  return defineImplementation<Record<string, never>>({
+    key: 'frees-after-refusal',
+    resourceType: 'frees-after-refusal',
+    configSchema: z.object({}).strict(),
+    canEverAllocate: () => true,
+    async canAllocateNow(blueprint, _lease, queries) {
+      const built = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE']);
+      if (built.length < control.refusals) return true;
+      control.refusals++;
+      return false;
+    },
+    allocateResource: async () => ({ name: 'slot', attributes: {}, slotLocks: [], activation: 'now' }),
+    // Each lease on the resource built for it: the room is per lease.
+    canAcquireLeaseOn: async (_b, resource, lease) => resource.allocatedForLeaseId === lease.id,
+    acquireLease: () => ({ slotLocks: [] }),
+    shouldAllocateSupplementalResource: () => false,
+  });
+}
+
 describeEachDatabase('capacity that appears while a pass runs', (kind) => {
   let h: Harness;
   const control = { open: false, refusals: 0 };
   beforeAll(async () => {
-    h = await createHarness(kind, { implementations: [windowBlueprint(control), sideWindowBlueprint(control)] });
+    h = await createHarness(kind, {
+      implementations: [windowBlueprint(control), sideWindowBlueprint(control), freeAfterRefusalBlueprint(control)],
+    });
   });
   afterAll(() => h.dispose());
   beforeEach(() => Object.assign(control, { open: false, refusals: 0 }));
@@ -142,5 +168,37 @@ describeEachDatabase('capacity that appears while a pass runs', (kind) => {
     expect(acquired.map((l) => l.leaseId)).toEqual([c1, a1, a2, b1, b2]);
     const kept = await h.db.prisma.log.findMany({ where: { type: 'waiting-for-resources', leaseId: b1 } });
     expect(kept.map((l) => (l.data as { reason: string }).reason)).toContain('reserved');
+  });
+
+  it('that frees after a lease ahead was offered the pool again goes to that lease, not a later one', async () => {
+    await h.reset();
+    unwrap(
+      await h.services.blueprints.create(h.system, {
+        name: 'frees',
+        implementation: 'frees-after-refusal',
+        config: {},
+      }),
+    );
+    const [a, b] = await Promise.all(
+      ['owner-a', 'owner-b'].map((name) => ensurePrincipal(h.db, { name, kind: 'USER', isAdmin: true })),
+    );
+    const ask = async (actor: typeof a, priority: number) =>
+      unwrap(await h.services.leases.request(actor!, { resourceType: 'frees-after-refusal', priority })).id;
+    // a1 is refused (room for one frees); b1, another demand, would get that room, so a1 is offered
+    // it first and a2 is refused (room for one more frees): that room is a2's before b1's.
+    const a1 = await ask(a, 1);
+    const a2 = await ask(a, 1);
+    const b1 = await ask(b, 0);
+    const stop = h.services.worker.start({ concurrency: 1 }).stop;
+    try {
+      await waitFor(async () => (await h.db.prisma.lease.count({ where: { status: 'ACTIVE' } })) === 3);
+    } finally {
+      await stop();
+    }
+    const acquired = await h.db.prisma.log.findMany({ where: { type: 'lease-acquired' }, orderBy: { id: 'asc' } });
+    expect(acquired.map((l) => l.leaseId)).toEqual([a1, a2, b1]);
+    // a1 and a2 in the first pass; b1, refused in it, in a later one.
+    expect(acquired[0]!.createdAt.getTime()).toBe(acquired[1]!.createdAt.getTime());
+    expect(acquired[2]!.createdAt.getTime()).toBeGreaterThan(acquired[1]!.createdAt.getTime());
   });
 });

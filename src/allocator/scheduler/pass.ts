@@ -8,7 +8,7 @@ import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';
 import { demandKey, type Demand } from '../demand.js';
 import { demandView, type AllocationView } from '../allocation-view.js';
-import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
+import { grantedCapacity, keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { waitsUnchanged } from './capacity-epoch.js';
@@ -113,6 +113,9 @@ const isLive = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status ===
 /** Why a lease is refused when what it lacks is capacity another lease of its demand could get. */
 const CAPACITY_REASONS = new Set(['no-capacity', 'slot-lock-failure', 'draining', 'waiting-for-reclaim']);
 
+/** Tries of one lease against leases refused ahead of it in one pass (see serveInOrder). */
+const PROBE_ROUNDS = 4;
+
 /** The heads as units of the order: single leases, and each gang once, with all its parts. */
 async function unitsOf(ctx: TxContext, resourceType: string, heads: Lease[]) {
   const gangIds = [...new Set(heads.flatMap((l) => (l.gangId === null ? [] : [l.gangId])))];
@@ -196,9 +199,12 @@ async function serve(
     for (const lease of unit.parts ?? [unit.lease]) grantedIds.add(lease.id);
   };
   const shapeOf = (lease: Lease) => JSON.stringify(lease.attributes ?? {});
-  /** Leases ahead of `lease` of its attributes but another demand were refused in this pass. */
+  /**
+   * The first lease ahead of `lease`, of its attributes but another demand, refused in this pass
+   * and still retriable (the first of its own demand to be refused). Its id, or undefined.
+   */
   const refusedAhead = (lease: Lease) =>
-    passedOver.some((p) => retriable(p, shapeOf(lease)) && failedDemand.get(demandKey(p.lease)) === p.unit.id);
+    passedOver.find((p) => retriable(p, shapeOf(lease)) && failedDemand.get(demandKey(p.lease)) === p.unit.id)?.unit.id;
   /**
    * Only leases passed over since the pass's last grant are offered the pool again: one served
    * now after a grant that came behind it in the order would be granted out of order.
@@ -226,45 +232,69 @@ async function serve(
   /** Shapes whose freed capacity waits for the next pass (see serveInOrder). */
   const heldShapes = new Set<string>();
   /**
+   * Capacity freed after a lease ahead was refused it, and a grant has come between: serving
+   * that lease now would put it out of order, serving this one would give it what the lease
+   * ahead could use. Neither; the next pass, right after this one, starts with it.
+   */
+  const hold = (lease: Lease, keptFor: number) => {
+    heldShapes.add(shapeOf(lease));
+    schedulePass(ctx, resourceType);
+    return { keptFor };
+  };
+  /**
    * Serves `lease`; but if leases ahead of it, of its attributes and another demand, were refused
    * what it gets, first offers that to them again, in their order. Each lease's view of the pool
    * is read when it is tried, so capacity committed while the pass runs (a raised resource limit,
    * a freed slot) would otherwise go to the first lease tried after it, while the ones refused a
    * moment before waited behind their own stale failure. So the lease is tried in a savepoint:
-   * refused, that stands; served, it is rolled back, the others go first, and it is tried again.
+   * refused, that stands; served, it is rolled back and the others go first.
+   *
+   * After them it is tried again, and that try is kept only if it got what the try before had
+   * (the same resource, or a new one of the same blueprint) with no grant between: the leases
+   * still refused were offered that and could not use it. Anything else may have freed after
+   * their tries (a release committing meanwhile), and would go to this lease while a lease ahead
+   * that could use it waited: they are offered the pool once more. Found by the model check with
+   * process kills: a lease of priority 0 given a slot freed a moment after a lease of priority 2
+   * was refused. A release landing between every round is not worth more rounds: then the lease
+   * waits for the next pass.
    */
   const serveInOrder = async (lease: Lease): Promise<Lease | { keptFor: number }> => {
     const keptFor = heldAhead(lease);
     if (keptFor !== undefined && heldShapes.has(shapeOf(lease))) return { keptFor };
-    if (!refusedAhead(lease) && keptFor === undefined) return serveLease(ctx, lease, pool);
-    // The probe reads the pool from the database and writes its own grant inside the savepoint.
-    await batch.flush(ctx);
-    const trial = trialOf(ctx);
-    await ctx.tx.$executeRaw`SAVEPOINT probe`;
-    const probe = await serveLease(trial, lease, pool);
-    if (!isLive(probe)) {
-      await ctx.tx.$executeRaw`RELEASE SAVEPOINT probe`;
-      keepTrial(ctx, trial);
-      return probe;
+    if (refusedAhead(lease) === undefined && keptFor === undefined) return serveLease(ctx, lease, pool);
+    let before: { got: string; offeredNothing: boolean } | undefined;
+    for (let round = 0; round < PROBE_ROUNDS; round++) {
+      // The probe reads the pool from the database and writes its own grant inside the savepoint.
+      await batch.flush(ctx);
+      const trial = trialOf(ctx);
+      await ctx.tx.$executeRaw`SAVEPOINT probe`;
+      const probe = await serveLease(trial, lease, pool);
+      const got = isLive(probe) ? await grantedCapacity(ctx, probe) : null;
+      if (got === null || (before?.offeredNothing && before.got === got)) {
+        await ctx.tx.$executeRaw`RELEASE SAVEPOINT probe`;
+        keepTrial(ctx, trial);
+        return probe;
+      }
+      await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
+      pool.forget();
+      const held = heldAhead(lease);
+      if (held !== undefined) return hold(lease, held);
+      const servedBefore = served;
+      await offerAgain(shapeOf(lease));
+      if (refusedAhead(lease) === undefined && heldAhead(lease) === undefined) return serveLease(ctx, lease, pool);
+      before = { got, offeredNothing: served === servedBefore };
     }
-    await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
-    pool.forget();
-    if (keptFor !== undefined) {
-      // Capacity freed after a lease ahead was refused it, and a grant has come between: serving
-      // that lease now would put it out of order, serving this one would give it what the lease
-      // ahead could use. Neither; the next pass, right after this one, starts with it.
-      heldShapes.add(shapeOf(lease));
-      schedulePass(ctx, resourceType);
-      return { keptFor };
-    }
-    await offerAgain(shapeOf(lease));
-    return serveLease(ctx, lease, pool);
+    return hold(lease, heldAhead(lease) ?? refusedAhead(lease)!);
   };
-  /** Offers the pool again to the leases passed over so far of this shape, in their order. */
+  /**
+   * Offers the pool again to the leases passed over so far of this shape, in their order. Those
+   * still refused behind the last it served may be offered it again (they are still in order).
+   */
   const offerAgain = async (shape: string) => {
     const stillFailing = new Map<string, number>();
     const retry = passedOver.filter((p) => retriable(p, shape));
-    for (const entry of retry) {
+    let lastServed = -1;
+    for (const [index, entry] of retry.entries()) {
       const key = demandKey(entry.lease);
       if (stillFailing.has(key)) continue;
       if (!mayServe(queue.bandOf(entry.unit), stopBand) || !underQuota(entry.unit, 1)) continue;
@@ -272,11 +302,13 @@ async function serve(
       if (isLive(after)) {
         grantUnit(entry.unit, 1);
         passedOver.splice(passedOver.indexOf(entry), 1);
+        lastServed = index;
       } else {
         entry.lease = after;
         stillFailing.set(key, entry.unit.id);
       }
     }
+    for (const entry of retry.slice(lastServed + 1)) entry.grantsBefore = served;
     firstFailures();
   };
   /** Each demand's first lease still passed over, after some of them were served. */

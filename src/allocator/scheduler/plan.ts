@@ -68,3 +68,15 @@ export function keepTrial(ctx: TxContext, trial: TxContext): void {
   for (const [type, pass] of trial.passes) mergePass(ctx.passes, type, pass);
   ctx.onCommit?.push(...(trial.onCommit ?? []));
 }
+
+/**
+ * What a grant to `lease` took, as serveInOrder compares two tries: the resource, or, for one
+ * built by this transaction, its blueprint's room for a new one (a build in a try rolled back
+ * and built again gets another id).
+ */
+export async function grantedCapacity(ctx: TxContext, lease: Lease): Promise<string> {
+  const [row] = await ctx.tx.$queryRaw<{ blueprintId: number; built: boolean }[]>`
+    SELECT "blueprintId", "createdAt" = ${ctx.now}::timestamp AS built FROM "Resource" WHERE id = ${lease.resourceId}`;
+  if (!row) throw new Error(`lease ${lease.id} holds resource ${lease.resourceId}, which is not there`);
+  return row.built ? `new:${row.blueprintId}` : `resource:${lease.resourceId}`;
+}
