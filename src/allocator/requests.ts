@@ -80,6 +80,11 @@ export async function requestLease(
   const passAt = delayMs > 0 ? new Date(now.getTime() + delayMs) : now;
   const reservation = delayMs > 0 ? null : deps.queue.reserve();
   let row: (LeaseRow & { __impls: string[]; __queue: number | null }) | undefined;
+  // Every part's lock is taken before anything is written ("ok" aggregates "locked", reading all of
+  // it before it yields a row). The statement's parts run as rows flow: a part's job could
+  // otherwise be written while the next part's lock is still awaited, and a part's own update
+  // holding that lock writes its siblings' jobs last (lease-update.ts, releaseOtherParts): each
+  // would wait for the other, and PostgreSQL would end the deadlock by failing this release.
   try {
     [row] = await (
       await rawQueries(deps.db)
@@ -174,6 +179,11 @@ export async function requestRelease(
   const after = new AfterCommit();
   const reservation: Reservation | null = deps.queue.reserve();
   let row: (LeaseRow & { visible: boolean; __parts_due: boolean | null }) | undefined;
+  // Every part's lock is taken before anything is written ("ok" aggregates "locked", reading all of
+  // it before it yields a row). The statement's parts run as rows flow: a part's job could
+  // otherwise be written while the next part's lock is still awaited, and a part's own update
+  // holding that lock writes its siblings' jobs last (lease-update.ts, releaseOtherParts): each
+  // would wait for the other, and PostgreSQL would end the deadlock by failing this release.
   try {
     [row] = await (
       await rawQueries(deps.db)
@@ -181,10 +191,11 @@ export async function requestRelease(
       WITH l AS (SELECT *, (${may}) IS TRUE AS visible FROM "Lease" WHERE id = ${leaseId}),
       -- A gang's parts are released together. Their row locks are taken before their logs are
       -- numbered, as by every writer of a lease's log (logs.ts).
-      ok AS (
+      locked AS (
         SELECT o.id FROM l JOIN "Lease" o ON o.id = l.id OR (l."gangId" IS NOT NULL AND o."gangId" = l."gangId")
         WHERE l.visible AND l."ownerResourceId" IS NULL AND o.status::text = ANY(${releasable}::text[])
         ORDER BY o.id FOR NO KEY UPDATE OF o),
+      ok AS (SELECT unnest(array_agg(id)) AS id FROM locked),
       c AS (
         INSERT INTO "Command" (kind, "targetLeaseId", "authorId", "createdAt")
         SELECT 'RELEASE', id, ${authorId}::int, ${now}::timestamp FROM ok),

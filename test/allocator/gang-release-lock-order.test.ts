@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describePostgres } from '../support/database.js';
+import { createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
+import { waitFor } from '../support/wait.js';
+
+// Releasing a gang locks all its parts, then writes their commands, logs and jobs. A part's own
+// update may hold that part's row and, ending the gang whole, write its siblings' jobs in its last
+// statement. Had the release written the first part's job before it had the second part's lock,
+// each would wait for the other: PostgreSQL broke that deadlock by failing the user's release
+// (found by the 100,000-operation model run with kills). Here the part's update is played by a
+// transaction holding the second part's row and then writing the first part's job.
+
+describePostgres('releasing a gang while a part’s own update holds another part', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness('postgresql', { poolSize: 4 });
+  });
+  afterAll(() => h.dispose());
+
+  it('takes every part’s lock before writing anything: no deadlock, both commit', async () => {
+    for (let round = 0; round < 5; round++) {
+      await h.reset();
+      unwrap(
+        await h.services.blueprints.create(h.system, {
+          name: 'slots',
+          implementation: 'test',
+          config: { exclusive: true, maxResources: 2 },
+        }),
+      );
+      // No worker runs: the parts stay PENDING, which a release accepts.
+      const [first, second] = unwrap(
+        await h.services.leases.requestGang(h.system, { parts: [{ resourceType: 'test-slot', count: 2 }] }),
+      ).sort((a, b) => a.id - b.id);
+      let release: Promise<unknown> | undefined;
+      await h.db.prisma.$transaction(
+        async (tx) => {
+          const [{ pid }] = await tx.$queryRaw<[{ pid: number }]>`
+            SELECT pg_backend_pid() AS pid FROM "Lease" WHERE id = ${second!.id} FOR NO KEY UPDATE`;
+          release = h.services.leases.release(h.system, first!.id).catch((error: unknown) => error);
+          // The release waits for the second part's lock.
+          await waitFor(async () => {
+            const [row] = await h.db.prisma.$queryRaw<{ waiting: number }[]>`
+              SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`;
+            return row!.waiting === 1;
+          });
+          // As the part's update ending the gang whole: the sibling's job, in its last statement.
+          await tx.$executeRaw`
+            INSERT INTO "Job" (key, kind, "targetId", "runAt") VALUES (${`lease:${first!.id}`}, 'LEASE_UPDATE', ${first!.id}, now())
+            ON CONFLICT (key) DO UPDATE SET "runAt" = EXCLUDED."runAt"`;
+        },
+        { timeout: 30_000 },
+      );
+      const released = await release!;
+      expect(released, `round ${round}`).toMatchObject({ ok: true });
+      const commands = await h.db.prisma.command.count({ where: { kind: 'RELEASE' } });
+      expect(commands).toBe(2);
+    }
+  });
+});
