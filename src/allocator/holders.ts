@@ -55,9 +55,18 @@ export async function leaseSeen(deps: AllocatorDeps, ownerId: number, leaseId: n
   return row?.heartbeatSeconds ?? null;
 }
 
-/** The lease and, when it is a gang's part, the gang's other parts: they have one holder. */
+/**
+ * The lease and, when it is a gang's part, the gang's other parts: they have one holder. Their
+ * rows are locked first, in id order (the subquery runs once, before the statement's own scan), as
+ * the release and the pass lock them: updated in the order a scan finds them (a part whose row an
+ * update moved comes after the others), a heartbeat could hold one part while waiting for another
+ * that a release holds while waiting for the first, and PostgreSQL would fail one of them.
+ */
 const sameHolder = (leaseId: number) => Prisma.sql`
-  (id = ${leaseId} OR "gangId" = (SELECT g."gangId" FROM "Lease" g WHERE g.id = ${leaseId}))`;
+  id = ANY(ARRAY(
+    SELECT id FROM "Lease"
+    WHERE id = ${leaseId} OR "gangId" = (SELECT g."gangId" FROM "Lease" g WHERE g.id = ${leaseId})
+    ORDER BY id FOR NO KEY UPDATE))`;
 
 export type TransferOutcome =
   | { kind: 'transferred'; lease: Lease }
