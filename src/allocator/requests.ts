@@ -80,11 +80,6 @@ export async function requestLease(
   const passAt = delayMs > 0 ? new Date(now.getTime() + delayMs) : now;
   const reservation = delayMs > 0 ? null : deps.queue.reserve();
   let row: (LeaseRow & { __impls: string[]; __queue: number | null }) | undefined;
-  // Every part's lock is taken before anything is written ("ok" aggregates "locked", reading all of
-  // it before it yields a row). The statement's parts run as rows flow: a part's job could
-  // otherwise be written while the next part's lock is still awaited, and a part's own update
-  // holding that lock writes its siblings' jobs last (lease-update.ts, releaseOtherParts): each
-  // would wait for the other, and PostgreSQL would end the deadlock by failing this release.
   try {
     [row] = await (
       await rawQueries(deps.db)
