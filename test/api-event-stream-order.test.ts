@@ -11,6 +11,7 @@ import type { Lease } from '../src/generated/prisma/client.js';
 import { createLogger } from '../src/logger.js';
 import { createTestDatabase, describePostgres, type TestDatabase } from './support/database.js';
 import { graphqlRequest } from './support/http.js';
+import { someoneWaitsFor } from './support/row-locks.js';
 import { principalWithToken } from './support/tokens.js';
 import { waitFor } from './support/wait.js';
 import { collect, wsClient } from './support/ws.js';
@@ -108,13 +109,6 @@ describePostgres('event streams with transactions committing out of id order', (
     return { client, stream, sent, sentUpTo, start: before!.id };
   }
 
-  /** Whether a transaction waits for the lock of the one in PostgreSQL backend `pid`. */
-  async function waitsFor(pid: number): Promise<boolean> {
-    const [row] = await db.prisma.$queryRaw<{ waiting: number }[]>`
-      SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`;
-    return row!.waiting > 0;
-  }
-
   /** The object's entries past `start` up to `last`, as `sent` must have them. */
   async function logged(where: object, start: bigint, last: bigint) {
     const logs = await db.prisma.log.findMany({
@@ -148,7 +142,8 @@ describePostgres('event streams with transactions committing out of id order', (
       // to the resource's log. It waits for the first, or commits ahead of it and is sent.
       await call('mutation ($id: ID!) { releaseLease(id: $id) { __typename } }', { id: lease.id });
       await waitFor(
-        async () => (await waitsFor(firstPid)) || sent().some((event) => event.log.type === 'lease-destroyed'),
+        async () =>
+          (await someoneWaitsFor(db.prisma, firstPid)) || sent().some((event) => event.log.type === 'lease-destroyed'),
       );
       commitFirst();
       await first.committed;
@@ -188,7 +183,9 @@ describePostgres('event streams with transactions committing out of id order', (
       // first, or commits ahead of it and is sent.
       const released = call('mutation ($id: ID!) { releaseLease(id: $id) { __typename } }', { id: lease.id });
       await waitFor(
-        async () => (await waitsFor(firstPid)) || sent().some((event) => event.log.type === 'lease-release-requested'),
+        async () =>
+          (await someoneWaitsFor(db.prisma, firstPid)) ||
+          sent().some((event) => event.log.type === 'lease-release-requested'),
       );
       commitFirst();
       await first.committed;

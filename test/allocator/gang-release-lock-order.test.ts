@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describePostgres } from '../support/database.js';
-import { createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
-import { waitFor } from '../support/wait.js';
+import { createHarness, type Harness } from '../support/allocator-harness.js';
+import { contendWithHeldLease, twoSlotGang } from '../support/row-locks.js';
 
 // Releasing a gang locks all its parts, then writes their commands, logs and jobs. A part's own
 // update may hold that part's row and, ending the gang whole, write its siblings' jobs in its last
@@ -20,37 +20,16 @@ describePostgres('releasing a gang while a part’s own update holds another par
   it('takes every part’s lock before writing anything: no deadlock, both commit', async () => {
     for (let round = 0; round < 5; round++) {
       await h.reset();
-      unwrap(
-        await h.services.blueprints.create(h.system, {
-          name: 'slots',
-          implementation: 'test',
-          config: { exclusive: true, maxResources: 2 },
-        }),
+      const { first, second } = await twoSlotGang(h);
+      const released = await contendWithHeldLease(
+        h,
+        second.id,
+        () => h.services.leases.release(h.system, first.id),
+        // As the part's update ending the gang whole: the sibling's job, in its last statement.
+        (tx) => tx.$executeRaw`
+          INSERT INTO "Job" (key, kind, "targetId", "runAt") VALUES (${`lease:${first.id}`}, 'LEASE_UPDATE', ${first.id}, now())
+          ON CONFLICT (key) DO UPDATE SET "runAt" = EXCLUDED."runAt"`,
       );
-      // No worker runs: the parts stay PENDING, which a release accepts.
-      const [first, second] = unwrap(
-        await h.services.leases.requestGang(h.system, { parts: [{ resourceType: 'test-slot', count: 2 }] }),
-      ).sort((a, b) => a.id - b.id);
-      let release: Promise<unknown> | undefined;
-      await h.db.prisma.$transaction(
-        async (tx) => {
-          const [{ pid }] = await tx.$queryRaw<[{ pid: number }]>`
-            SELECT pg_backend_pid() AS pid FROM "Lease" WHERE id = ${second!.id} FOR NO KEY UPDATE`;
-          release = h.services.leases.release(h.system, first!.id).catch((error: unknown) => error);
-          // The release waits for the second part's lock.
-          await waitFor(async () => {
-            const [row] = await h.db.prisma.$queryRaw<{ waiting: number }[]>`
-              SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`;
-            return row!.waiting === 1;
-          });
-          // As the part's update ending the gang whole: the sibling's job, in its last statement.
-          await tx.$executeRaw`
-            INSERT INTO "Job" (key, kind, "targetId", "runAt") VALUES (${`lease:${first!.id}`}, 'LEASE_UPDATE', ${first!.id}, now())
-            ON CONFLICT (key) DO UPDATE SET "runAt" = EXCLUDED."runAt"`;
-        },
-        { timeout: 30_000 },
-      );
-      const released = await release!;
       expect(released, `round ${round}`).toMatchObject({ ok: true });
       const commands = await h.db.prisma.command.count({ where: { kind: 'RELEASE' } });
       expect(commands).toBe(2);
