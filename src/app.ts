@@ -92,6 +92,15 @@ export async function serve(
     onTokenRevoked: (tokenId: number) => pubsub.publish('token:revoked', tokenId),
     ...(shareWakeUps ? { onWake: (runAt: Date) => pubsub.publish('jobs:due', runAt.getTime()) } : {}),
     ...(metrics ? { passes: metrics.passes } : {}),
+    deadlocks: {
+      retried: ({ what, attempt }) => {
+        logger.line('warn', 'deadlock: PostgreSQL failed a transaction as its victim; running it again', {
+          what,
+          attempt,
+        });
+        metrics?.deadlockRetries.inc({ what });
+      },
+    },
     ...extra,
     allocator: {
       leaseAttributeLimits: config.leaseAttributeLimits,

@@ -100,6 +100,13 @@ export interface AllocatorDeps {
   passDemands?: Map<number, Demand>;
   /** Told of every scheduling pass that ran in this process (metrics); none: nobody listens. */
   passes?: PassObserver;
+  /** Told of each caller's transaction run again after a deadlock (deadlocks.ts); none: nobody listens. */
+  deadlocks?: DeadlockObserver;
+}
+
+/** A transaction PostgreSQL failed as a deadlock's victim, about to run again (`attempt` runs done). */
+export interface DeadlockObserver {
+  retried(retry: { what: string; attempt: number }): void;
 }
 
 /** What a scheduling pass that ran reports once it has committed. */

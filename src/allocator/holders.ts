@@ -2,6 +2,7 @@ import { Prisma, type Lease } from '../generated/prisma/client.js';
 import { rawQueries } from '../db/raw-sql.js';
 import type { AllocatorDeps } from './context.js';
 import { inUpdateTransaction } from './transaction.js';
+import { retryingDeadlocks } from './deadlocks.js';
 import { publishLog } from './logs.js';
 import { leaseOnResourceStatuses, liveLeaseStatuses } from './state-machines.js';
 
@@ -24,10 +25,14 @@ export async function heartbeatLease(deps: AllocatorDeps, leaseId: number, may: 
   const now = deps.options.clock();
   const raw = await rawQueries(deps.db);
   // A gang's parts share one holder: seeing it through one part sees it for all of them.
-  const rows = await raw.$queryRaw<Lease[]>`
-    UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
-    WHERE ${sameHolder(leaseId)} AND (${may}) IS TRUE AND status::text = ANY(${liveLeaseStatuses}::text[])
-    RETURNING *`;
+  const rows = await retryingDeadlocks(
+    deps,
+    'heartbeat',
+    () => raw.$queryRaw<Lease[]>`
+      UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
+      WHERE ${sameHolder(leaseId)} AND (${may}) IS TRUE AND status::text = ANY(${liveLeaseStatuses}::text[])
+      RETURNING *`,
+  );
   const seen = rows.find((row) => row.id === leaseId);
   if (seen) return { kind: 'seen', lease: seen };
   const [lease] = await raw.$queryRaw<(Lease & { __may: boolean })[]>`
@@ -43,15 +48,18 @@ export async function heartbeatLease(deps: AllocatorDeps, leaseId: number, may: 
  */
 export async function leaseSeen(deps: AllocatorDeps, ownerId: number, leaseId: number): Promise<number | null> {
   const now = deps.options.clock();
-  const [row] = await (
-    await rawQueries(deps.db)
-  ).$queryRaw<{ heartbeatSeconds: number }[]>`
-    WITH u AS (
-      UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
-      WHERE ${sameHolder(leaseId)} AND "ownerId" = ${ownerId}::int AND "heartbeatSeconds" IS NOT NULL
-        AND status::text = ANY(${liveLeaseStatuses}::text[])
-      RETURNING id, "heartbeatSeconds")
-    SELECT "heartbeatSeconds" FROM u WHERE u.id = ${leaseId}`;
+  const raw = await rawQueries(deps.db);
+  const [row] = await retryingDeadlocks(
+    deps,
+    'subscription keep-alive',
+    () => raw.$queryRaw<{ heartbeatSeconds: number }[]>`
+      WITH u AS (
+        UPDATE "Lease" SET "lastSeenAt" = GREATEST("lastSeenAt", ${now}::timestamp)
+        WHERE ${sameHolder(leaseId)} AND "ownerId" = ${ownerId}::int AND "heartbeatSeconds" IS NOT NULL
+          AND status::text = ANY(${liveLeaseStatuses}::text[])
+        RETURNING id, "heartbeatSeconds")
+      SELECT "heartbeatSeconds" FROM u WHERE u.id = ${leaseId}`,
+  );
   return row?.heartbeatSeconds ?? null;
 }
 

@@ -4,6 +4,7 @@ import { startOrCancel, upsertJobSql } from '../queue/jobs.js';
 import type { Reservation } from '../queue/port.js';
 import { AfterCommit, CarriedCommit, type AllocatorDeps } from './context.js';
 import { inUpdateTransaction } from './transaction.js';
+import { retryingDeadlocks } from './deadlocks.js';
 import { ensureQueue, scheduleLeaseUpdate, schedulePass } from './jobs.js';
 import { publishLog } from './logs.js';
 import { leaseTransitions } from './state-machines.js';
@@ -164,7 +165,16 @@ export type ReleaseOutcome =
  * one statement, written only if `may` (an SQL condition on the lease row `l`) holds, the lease
  * is in a releasable status and no resource holds it for itself.
  */
-export async function requestRelease(
+export function requestRelease(
+  deps: AllocatorDeps,
+  leaseId: number,
+  authorId: number,
+  may: Prisma.Sql,
+): Promise<ReleaseOutcome> {
+  return retryingDeadlocks(deps, 'release', () => releaseOnce(deps, leaseId, authorId, may));
+}
+
+async function releaseOnce(
   deps: AllocatorDeps,
   leaseId: number,
   authorId: number,

@@ -2,6 +2,7 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { rawTransaction } from '../db/raw-sql.js';
 import { takeCarried, type JobClaim } from '../queue/port.js';
 import { AfterCommit, CarriedCommit, type AllocatorDeps, type Tx, type TxContext } from './context.js';
+import { retryingDeadlocks } from './deadlocks.js';
 import { writeScheduledJobs } from './jobs.js';
 
 // The allocator's transactions: the work of one, the jobs it asked for written as its last
@@ -9,7 +10,8 @@ import { writeScheduledJobs } from './jobs.js';
 
 /**
  * Runs `fn` in one interactive transaction of the Prisma client and, only once it has committed,
- * publishes its events and wakes the worker. A throw rolls everything back and publishes nothing.
+ * publishes its events and wakes the worker. A throw rolls everything back and publishes nothing;
+ * outside a job, a run PostgreSQL failed as a deadlock's victim runs again (deadlocks.ts).
  */
 export async function inTransaction<T>(
   deps: AllocatorDeps,
@@ -36,7 +38,19 @@ export async function inUpdateTransaction<T>(
   return run(deps, claim, fn, (body) => rawTransaction(deps.db, deps.options.transactionTimeoutMs, body));
 }
 
-async function run<T, X extends Tx>(
+function run<T, X extends Tx>(
+  deps: AllocatorDeps,
+  claim: JobClaim | undefined,
+  fn: (ctx: TxContext<X>) => Promise<T>,
+  transaction: (body: (tx: X) => Promise<T>) => Promise<T>,
+): Promise<T> {
+  // Each run starts afresh: what a rolled-back run collected to do after commit is dropped with it.
+  return claim
+    ? runOnce(deps, claim, fn, transaction)
+    : retryingDeadlocks(deps, 'transaction', () => runOnce(deps, claim, fn, transaction));
+}
+
+async function runOnce<T, X extends Tx>(
   deps: AllocatorDeps,
   claim: JobClaim | undefined,
   fn: (ctx: TxContext<X>) => Promise<T>,

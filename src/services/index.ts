@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.js';
 import type { EventSink } from '../events/domain-events.js';
-import type { AllocatorDeps, PassObserver } from '../allocator/context.js';
+import type { AllocatorDeps, DeadlockObserver, PassObserver } from '../allocator/context.js';
 import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
 import { updateResource } from '../allocator/resource-update.js';
@@ -26,7 +26,7 @@ import { schedulingService, type SchedulingService } from './scheduling.js';
 import { tokenService, type TokenService } from './tokens.js';
 
 export type { Actor } from './actor.js';
-export type { PassObserver } from '../allocator/context.js';
+export type { DeadlockObserver, PassObserver } from '../allocator/context.js';
 export { ensurePrincipal, systemActor } from './actor.js';
 export * from './errors.js';
 export type { GangRequest, LeaseRequest } from './leases.js';
@@ -49,6 +49,8 @@ export interface ServicesDeps {
   transports?: { allowLocal?: boolean; stateDir?: string };
   /** Told of each scheduling pass this process runs (metrics). */
   passes?: PassObserver;
+  /** Told of each transaction run again after PostgreSQL failed it as a deadlock's victim (logs, metrics). */
+  deadlocks?: DeadlockObserver;
 }
 
 export interface WorkerHandle {
@@ -106,6 +108,7 @@ export function createServices(deps: ServicesDeps): Services {
     queueTypes: new Map(),
     passDemands: new Map(),
     ...(deps.passes ? { passes: deps.passes } : {}),
+    ...(deps.deadlocks ? { deadlocks: deps.deadlocks } : {}),
     queue: {
       wake: (runAt) => {
         worker?.notify(runAt);

@@ -48,7 +48,16 @@ export interface ModelReport {
 
 export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
   const started = Date.now();
-  const h = await createHarness(options.kind, { poolSize: 12, allocator: { agingIntervalMs: MODEL_AGING_MS } });
+  // A caller's transaction failed as a deadlock's victim is run again (allocator/deadlocks.ts), which
+  // would hide a lock-order fault from the model: each one is a problem of the run.
+  const deadlocks: string[] = [];
+  const h = await createHarness(options.kind, {
+    poolSize: 12,
+    allocator: { agingIntervalMs: MODEL_AGING_MS },
+    deadlocks: {
+      retried: ({ what, attempt }) => deadlocks.push(`${what} failed as a deadlock's victim (run ${attempt})`),
+    },
+  });
   let pool: WorkerPool | undefined;
   let stopLocal: (() => Promise<void>) | undefined;
   try {
@@ -80,7 +89,7 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
     const settled = await settle(h.db, h.services, h.system, driven.model, started + options.budgetMs, dead);
     phase(settled.settled ? 'settled' : 'not settled');
     const checkStarted = Date.now();
-    const problems = [...driven.violations, ...(pool?.errors ?? [])];
+    const problems = [...driven.violations, ...(pool?.errors ?? []), ...deadlocks];
     if (driven.done < options.ops) problems.push(`only ${driven.done} of ${options.ops} operations within the budget`);
     if (!settled.settled) problems.push(`not settled within the budget: ${settled.left.join('; ')}`);
     problems.push(...(await settledViolations(h.db, dead)));

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import type { DatabaseKind } from '../../src/db/database.js';
 import type { DomainEvent, EventSink } from '../../src/events/domain-events.js';
 import type { Lease, LeaseStatus } from '../../src/generated/prisma/client.js';
-import type { AllocatorDeps } from '../../src/allocator/context.js';
+import type { AllocatorDeps, DeadlockObserver } from '../../src/allocator/context.js';
 import type { AllocatorOptions } from '../../src/allocator/options.js';
 import type { WorkerOptions } from '../../src/queue/worker.js';
 import { createServices, systemActor, type Actor, type Services } from '../../src/services/index.js';
@@ -77,6 +77,7 @@ export interface HarnessOptions {
   /** More implementations next to the built-ins and the test blueprint. */
   implementations?: readonly BlueprintImplementation[];
   transports?: { allowLocal?: boolean; stateDir?: string };
+  deadlocks?: DeadlockObserver;
 }
 
 export async function createHarness(kind: DatabaseKind, options: HarnessOptions = {}): Promise<Harness> {
@@ -95,6 +96,7 @@ export async function createHarness(kind: DatabaseKind, options: HarnessOptions 
       workerId: 'test',
       implementations: [createTestBlueprint(harness.control), ...(options.implementations ?? [])],
       ...(options.transports ? { transports: options.transports } : {}),
+      ...(options.deadlocks ? { deadlocks: options.deadlocks } : {}),
       allocator: { ...fastAllocator, ...options.allocator },
       worker: { ...fastWorker, ...options.worker },
     });

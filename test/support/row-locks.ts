@@ -15,22 +15,25 @@ export async function someoneWaitsFor(prisma: PrismaClient, pid: number): Promis
 /**
  * Plays a lock-order race deterministically: a transaction locks lease `leaseId`'s row, `contender`
  * starts and is seen waiting for it, then `inTransaction` takes the transaction's next lock or write
- * before it commits. Had the two taken their locks in opposite orders, PostgreSQL would fail one with
- * `deadlock detected`. Resolves with the contender's result, or its error as a value.
+ * before it commits. Had the two taken their locks in opposite orders, PostgreSQL would fail the
+ * contender with `deadlock detected`. Resolves with the contender's result, or its error as a value.
  */
 export async function contendWithHeldLease(
-  h: Harness,
+  prisma: PrismaClient,
   leaseId: number,
   contender: () => Promise<unknown>,
   inTransaction: (tx: Transaction) => Promise<unknown>,
 ): Promise<unknown> {
   let outcome: Promise<unknown> | undefined;
-  await h.db.prisma.$transaction(
+  await prisma.$transaction(
     async (tx) => {
+      // Should the two deadlock, the contender is the one PostgreSQL fails: it waited first, and
+      // this transaction looks for a deadlock only after a longer wait of its own.
+      await tx.$executeRaw`SET LOCAL deadlock_timeout = '10s'`;
       const [{ pid }] = await tx.$queryRaw<[{ pid: number }]>`
         SELECT pg_backend_pid() AS pid FROM "Lease" WHERE id = ${leaseId} FOR NO KEY UPDATE`;
       outcome = contender().catch((error: unknown) => error);
-      await waitFor(() => someoneWaitsFor(h.db.prisma, pid));
+      await waitFor(() => someoneWaitsFor(prisma, pid));
       await inTransaction(tx);
     },
     { timeout: 30_000 },

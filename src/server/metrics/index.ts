@@ -33,6 +33,8 @@ export interface Metrics extends DomainMetrics {
   readCohorts(read: () => { cohorts: number; members: number }): void;
   /** The scheduling passes this process runs: how long each took and how many leases it granted. */
   passes: PassObserver;
+  /** Transactions run again after PostgreSQL failed them as a deadlock's victim, by what they were. */
+  deadlockRetries: Counter<'what'>;
 }
 
 /**
@@ -279,6 +281,12 @@ export function createMetrics(db: Database): Metrics {
       name: 'drydock_event_delivery_lag_seconds',
       help: 'From an event reaching this process to its hand-over to a subscriber (queueing behind slower events).',
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    deadlockRetries: new Counter({
+      name: 'drydock_deadlock_retries_total',
+      help: "Callers' transactions run again after PostgreSQL failed them as a deadlock's victim, by what they were (a lock-order fault to report if it grows).",
+      labelNames: ['what'],
       registers: [registry],
     }),
     slowConsumersClosed: new Counter({
