@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configVariables, loadConfig } from '../src/config.js';
-import { redactUrl } from '../src/db/database.js';
+import { redactUrl, schemaFromUrl } from '../src/db/database.js';
 
 // What an operator types into the environment: only what it plainly says is taken.
 
@@ -193,5 +193,13 @@ describe('redactUrl', () => {
   it('leaves the other parameters as they were written', () => {
     const url = 'postgresql://app@db.example/drydock?schema=drydock&sslmode=require&application_name=dry%20dock';
     expect(redactUrl(url)).toBe(url);
+  });
+
+  it('reads libpq’s Unix-socket form, whose host is empty, and shows it as written', () => {
+    expect(redactUrl('postgresql://app:SOCKSECRET@/drydock?host=/run/postgresql&password=Q')).toBe(
+      'postgresql://app:***@/drydock?host=/run/postgresql&password=***',
+    );
+    expect(redactUrl('postgresql:///drydock?host=/run/postgresql')).toBe('postgresql:///drydock?host=/run/postgresql');
+    expect(schemaFromUrl('postgresql://app@/drydock?host=/run/postgresql&schema=ci')).toBe('ci');
   });
 });

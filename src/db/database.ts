@@ -60,10 +60,30 @@ export interface Database {
  */
 const SECRET_PARAMETERS = new Set(['password', 'sslpassword']);
 
+/**
+ * libpq's form for a Unix socket leaves the URL's host empty and names the socket's directory in
+ * `?host=` (`postgresql://drydock@/drydock?host=/run/postgresql`), which pg understands and the
+ * WHATWG URL parser refuses ("Invalid URL"). Such a URL is read with this stand-in host, which
+ * `databaseUrlText` takes out again: the `.invalid` top-level domain is reserved, no host has it.
+ */
+const STAND_IN_HOST = 'unix-socket.invalid';
+const EMPTY_HOST = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)(?=[/?#]|$)/i;
+
+/** The database URL parsed, also in libpq's Unix-socket form; throws on one that is not a URL. */
+export function parseDatabaseUrl(url: string): URL {
+  const before = EMPTY_HOST.exec(url)?.[1];
+  return new URL(before === undefined ? url : `${before}${STAND_IN_HOST}${url.slice(before.length)}`);
+}
+
+/** A URL of parseDatabaseUrl as it was written, with an empty host again if it had one. */
+function databaseUrlText(parsed: URL): string {
+  return parsed.hostname === STAND_IN_HOST ? parsed.toString().replace(STAND_IN_HOST, '') : parsed.toString();
+}
+
 /** The URL with its passwords masked: the one before the host and any in the query string. */
 export function redactUrl(url: string): string {
   try {
-    const parsed = new URL(url);
+    const parsed = parseDatabaseUrl(url);
     if (parsed.password) parsed.password = '***';
     if (parsed.search) {
       // Each parameter as it was written, but a secret's value: the driver decodes the names too.
@@ -76,15 +96,16 @@ export function redactUrl(url: string): string {
         })
         .join('&');
     }
-    return parsed.toString();
+    return databaseUrlText(parsed);
   } catch {
     return '(unparseable URL)';
   }
 }
 
-function schemaFromUrl(url: string): string | undefined {
+/** The URL's `?schema=` (Prisma's parameter), if it has one. */
+export function schemaFromUrl(url: string): string | undefined {
   try {
-    return new URL(url).searchParams.get('schema') ?? undefined;
+    return parseDatabaseUrl(url).searchParams.get('schema') ?? undefined;
   } catch {
     return undefined;
   }
