@@ -29,10 +29,26 @@ export function startFailure(
       return `HOST ${config.host} is not an address of this machine (${code}): use one of its addresses, 127.0.0.1 or 0.0.0.0`;
   }
   const database = config.databaseUrl ? redactUrl(config.databaseUrl) : undefined;
-  if (database && (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ETIMEDOUT'))
+  if (!database) return undefined;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ETIMEDOUT')
     return `DATABASE_URL ${database} cannot be reached (${code}): check its host and port, and that PostgreSQL runs`;
+  // A Unix socket (libpq's ?host=/directory) that is not there.
+  if (code === 'ENOENT' && syscall === 'connect')
+    return `DATABASE_URL ${database} cannot be reached (ENOENT: ${error.message.replace(/^connect ENOENT /, 'no socket at ')}): check the directory in its ?host= and that PostgreSQL runs`;
+  const refused = code ? DATABASE_REFUSALS[code] : undefined;
+  // PostgreSQL's own message names the role or the database; it holds no secret.
+  if (refused) return `DATABASE_URL ${database} was refused by PostgreSQL: ${error.message} (${code}): ${refused}`;
   return undefined;
 }
+
+/** What to do about PostgreSQL refusing the connection, by its error code. */
+const DATABASE_REFUSALS: Record<string, string> = {
+  '28000': 'check the user in DATABASE_URL, and that pg_hba.conf lets it connect from here',
+  '28P01': 'check the user and password in DATABASE_URL',
+  '3D000': 'create the database (createdb) or correct the name in DATABASE_URL',
+  '53300': 'PostgreSQL has no connection left: raise its max_connections or lower DATABASE_POOL_SIZE',
+  '57P03': 'PostgreSQL is starting up or shutting down: start again once it accepts connections',
+};
 
 /** A directory setting the process cannot use; the message is the line to show. */
 export class UnusableDirectoryError extends Error {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../src/db/migrations-folder.js';
+import { describePostgres, testPostgresUrl } from './support/database.js';
 import { sourceEntry } from './support/source-entry.js';
 
 // A setting the server cannot start with is named, in one line, with what to do: not the
@@ -71,4 +72,40 @@ describe('a server that cannot start because of a setting', () => {
     ]);
     expect(output).not.toContain('secret');
   }, 60_000);
+
+  it('a Unix socket directory with no socket in it', async () => {
+    const { code, output } = await start({ PORT: '0', DATABASE_URL: `postgresql://postgres@/x?host=${dir}` });
+    expect(code).toBe(1);
+    expect(failure(output)).toEqual([
+      `could not start: DATABASE_URL postgresql://postgres@/x?host=${dir} cannot be reached (ENOENT: no socket at ${dir}/.s.PGSQL.5432): check the directory in its ?host= and that PostgreSQL runs`,
+    ]);
+  }, 60_000);
+
+  // PostgreSQL answers, and refuses: the test database's server, with a user or a database it lacks.
+  describePostgres('refused by PostgreSQL', () => {
+    const on = (user: string, database: string) => {
+      const url = new URL(testPostgresUrl!);
+      url.username = user;
+      url.pathname = `/${database}`;
+      return url.toString();
+    };
+
+    it('a user it does not know', async () => {
+      const url = on('no_such_user_drydock', 'postgres');
+      const { code, output } = await start({ PORT: '0', DATABASE_URL: url });
+      expect(code).toBe(1);
+      expect(failure(output)).toEqual([
+        `could not start: DATABASE_URL ${url} was refused by PostgreSQL: role "no_such_user_drydock" does not exist (28000): check the user in DATABASE_URL, and that pg_hba.conf lets it connect from here`,
+      ]);
+    }, 60_000);
+
+    it('a database that does not exist', async () => {
+      const url = on(new URL(testPostgresUrl!).username, 'no_such_database_drydock');
+      const { code, output } = await start({ PORT: '0', DATABASE_URL: url });
+      expect(code).toBe(1);
+      expect(failure(output)).toEqual([
+        `could not start: DATABASE_URL ${url} was refused by PostgreSQL: database "no_such_database_drydock" does not exist (3D000): create the database (createdb) or correct the name in DATABASE_URL`,
+      ]);
+    }, 60_000);
+  });
 });
