@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Config } from './config.js';
 import { redactUrl } from './db/database.js';
 import { NewerDatabaseError } from './db/migrate.js';
+import { RedisStartError } from './events/event-target.js';
 
 /**
  * What to tell an operator whose server could not start because of a setting, in one line that
@@ -16,6 +17,7 @@ export function startFailure(
 ): string | undefined {
   if (!(error instanceof Error)) return undefined;
   if (error instanceof UnusableDirectoryError) return error.message;
+  if (error instanceof RedisStartError) return error.message;
   // Not a setting, but as plain: which build to run instead.
   if (error instanceof NewerDatabaseError) return error.message;
   const { code, syscall, hostname } = error as NodeJS.ErrnoException & { hostname?: string };
@@ -35,6 +37,9 @@ export function startFailure(
   // A Unix socket (libpq's ?host=/directory) that is not there.
   if (code === 'ENOENT' && syscall === 'connect')
     return `DATABASE_URL ${database} cannot be reached (ENOENT: ${error.message.replace(/^connect ENOENT /, 'no socket at ')}): check the directory in its ?host= and that PostgreSQL runs`;
+  // pg's words when the URL asks for SSL (sslmode) and the server has none.
+  if (error.message === 'The server does not support SSL connections')
+    return `DATABASE_URL ${database} asks for SSL, which this PostgreSQL server does not offer: enable ssl on the server, or take sslmode out of the URL where the network is trusted`;
   const refused = code ? DATABASE_REFUSALS[code] : undefined;
   // PostgreSQL's own message names the role or the database; it holds no secret.
   if (refused) return `DATABASE_URL ${database} was refused by PostgreSQL: ${error.message} (${code}): ${refused}`;

@@ -8,6 +8,8 @@ import { projectRoot } from '../src/db/migrations-folder.js';
 import { describePostgres, testPostgresUrl } from './support/database.js';
 import { sourceEntry } from './support/source-entry.js';
 
+const testRedisUrl = process.env['TEST_REDIS_URL'];
+
 // A setting the server cannot start with is named, in one line, with what to do: not the
 // system's own error and its stack.
 describe('a server that cannot start because of a setting', () => {
@@ -80,6 +82,46 @@ describe('a server that cannot start because of a setting', () => {
       `could not start: DATABASE_URL postgresql://postgres@/x?host=${dir} cannot be reached (ENOENT: no socket at ${dir}/.s.PGSQL.5432): check the directory in its ?host= and that PostgreSQL runs`,
     ]);
   }, 60_000);
+
+  it('SSL asked for where the server offers none', async () => {
+    // A server that answers PostgreSQL's SSL request as one without SSL does: "N".
+    const noSsl = createServer((socket) => socket.once('data', () => socket.end('N')));
+    await new Promise<void>((resolve) => noSsl.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `postgresql://postgres@127.0.0.1:${(noSsl.address() as { port: number }).port}/drydock?sslmode=require`;
+      const { code, output } = await start({ PORT: '0', DATABASE_URL: url });
+      expect(code).toBe(1);
+      expect(failure(output)).toEqual([
+        `could not start: DATABASE_URL ${url} asks for SSL, which this PostgreSQL server does not offer: enable ssl on the server, or take sslmode out of the URL where the network is trusted`,
+      ]);
+    } finally {
+      await new Promise((resolve) => noSsl.close(resolve));
+    }
+  }, 60_000);
+
+  it('a Redis that cannot be reached, without its password', async () => {
+    const { code, output } = await start({ PORT: '0', REDIS_URL: 'redis://ci:redissecret@127.0.0.1:1' });
+    expect(code).toBe(1);
+    expect(failure(output)).toEqual([
+      'could not start: REDIS_URL redis://ci:***@127.0.0.1:1 cannot be reached (connect ECONNREFUSED 127.0.0.1:1): check its host and port, and that Redis runs',
+    ]);
+    expect(output).not.toContain('redissecret');
+  }, 60_000);
+
+  describe.skipIf(!testRedisUrl)(`refused by Redis${testRedisUrl ? '' : ' [skipped: TEST_REDIS_URL not set]'}`, () => {
+    it('a user it does not know', async () => {
+      const url = new URL(testRedisUrl!);
+      url.username = 'no_such_user_drydock';
+      url.password = 'redissecret';
+      const { code, output } = await start({ PORT: '0', REDIS_URL: url.toString() });
+      expect(code).toBe(1);
+      url.password = '***';
+      expect(failure(output)).toEqual([
+        `could not start: REDIS_URL ${url.toString()} was refused by Redis: WRONGPASS invalid username-password pair or user is disabled: check the user and password in REDIS_URL`,
+      ]);
+      expect(output).not.toContain('redissecret');
+    }, 60_000);
+  });
 
   // PostgreSQL answers, and refuses: the test database's server, with a user or a database it lacks.
   describePostgres('refused by PostgreSQL', () => {

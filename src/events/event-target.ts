@@ -1,6 +1,6 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
-import type { Database } from '../db/database.js';
+import { redactUrl, type Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { PostgresEventTarget } from './postgres-event-target.js';
 
@@ -24,10 +24,21 @@ export async function createEventFanout(options: {
   if (options.redisUrl) {
     const publishClient = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
     const subscribeClient = new Redis(options.redisUrl, { lazyConnect: true });
+    let lastError: Error | undefined;
     for (const client of [publishClient, subscribeClient]) {
-      client.on('error', (error: Error) => options.logger.warn(`redis: ${error.message}`));
+      client.on('error', (error: Error) => {
+        lastError = error;
+        options.logger.warn(`redis: ${error.message}`);
+      });
     }
-    await Promise.all([publishClient.connect(), subscribeClient.connect()]);
+    try {
+      await Promise.all([publishClient.connect(), subscribeClient.connect()]);
+    } catch (error) {
+      // ioredis would go on reconnecting in the background of a process that is not starting.
+      publishClient.disconnect();
+      subscribeClient.disconnect();
+      throw new RedisStartError(options.redisUrl, lastError ?? (error as Error));
+    }
     return {
       kind: 'redis',
       target: createRedisEventTarget({ publishClient, subscribeClient }) as unknown as EventTarget,
@@ -42,4 +53,22 @@ export async function createEventFanout(options: {
     return { kind: 'postgresql', target, close: () => target.close() };
   }
   return { kind: 'in-process', target: undefined, close: async () => {} };
+}
+
+/**
+ * REDIS_URL could not be used at start-up; the message is the line to show. ioredis's own
+ * ("Connection is closed.") names neither the variable nor the cause, which its error events had.
+ */
+export class RedisStartError extends Error {
+  constructor(url: string, cause: Error) {
+    const refused = /^(WRONGPASS|NOAUTH|NOPERM)/.test(cause.message);
+    const why = cause.message.replace(/\.$/, '');
+    super(
+      refused
+        ? `REDIS_URL ${redactUrl(url)} was refused by Redis: ${why}: check the user and password in REDIS_URL`
+        : `REDIS_URL ${redactUrl(url)} cannot be reached (${why}): check its host and port, and that Redis runs`,
+      { cause },
+    );
+    this.name = 'RedisStartError';
+  }
 }
