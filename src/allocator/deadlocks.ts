@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorChain } from '../db/error-chain.js';
 import type { AllocatorDeps } from './context.js';
 
 /**
@@ -12,22 +13,11 @@ export const DEADLOCK_ATTEMPTS = 3;
  * PostgreSQL's `deadlock detected` (40P01), as plain pg and PGlite raise it, or as Prisma wraps it:
  * P2034 from its own statements (which it also gives for a serialization failure, 40001: at READ
  * COMMITTED, which every transaction here runs at, only a deadlock raises it), P2010 from a raw
- * one, with the driver adapter's error, which has the database's code, inside.
+ * one, with the driver adapter's error, which has the database's code, inside (errorChain).
  */
 export function isDeadlock(error: unknown): boolean {
-  const seen: unknown[] = [error];
-  for (let i = 0; i < seen.length && i < 8; i++) {
-    const e = seen[i];
-    if (!e || typeof e !== 'object') continue;
-    const { code, originalCode, cause, meta } = e as {
-      code?: unknown;
-      originalCode?: unknown;
-      cause?: unknown;
-      meta?: { driverAdapterError?: unknown };
-    };
+  for (const { code, originalCode } of errorChain(error))
     if (code === '40P01' || code === 'P2034' || originalCode === '40P01') return true;
-    seen.push(cause, meta?.driverAdapterError);
-  }
   return false;
 }
 

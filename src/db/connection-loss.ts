@@ -1,3 +1,5 @@
+import { errorChain } from './error-chain.js';
+
 // A long-lived reader (a subscription) outlives database outages: a connection the server
 // terminated, a restart, a failover. Requests and queue jobs simply fail and are retried by their
 // callers; a subscription has no caller to retry it, and failing it would make every dashboard
@@ -16,17 +18,10 @@ const LOST_MESSAGE =
   /Connection terminated|Server has closed the connection|ECONNRESET|ECONNREFUSED|connection error and is not queryable/;
 
 export function isConnectionLoss(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  const queue: unknown[] = [error];
-  while (queue.length > 0) {
-    const e = queue.shift();
-    if (typeof e !== 'object' || e === null || seen.has(e)) continue;
-    seen.add(e);
-    const { code, kind, message, cause, meta } = e as Record<string, unknown>;
+  for (const { code, kind, message } of errorChain(error)) {
     if (typeof kind === 'string' && LOST_KINDS.has(kind)) return true;
     if (typeof code === 'string' && (LOST_PRISMA_CODES.has(code) || LOST_SQLSTATE.test(code))) return true;
     if (typeof message === 'string' && LOST_MESSAGE.test(message)) return true;
-    queue.push(cause, (meta as Record<string, unknown> | undefined)?.driverAdapterError);
   }
   return false;
 }

@@ -70,7 +70,7 @@ const STAND_IN_HOST = 'unix-socket.invalid';
 const EMPTY_HOST = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)(?=[/?#]|$)/i;
 
 /** The database URL parsed, also in libpq's Unix-socket form; throws on one that is not a URL. */
-export function parseDatabaseUrl(url: string): URL {
+function parseDatabaseUrl(url: string): URL {
   const before = EMPTY_HOST.exec(url)?.[1];
   return new URL(before === undefined ? url : `${before}${STAND_IN_HOST}${url.slice(before.length)}`);
 }
