@@ -1,6 +1,7 @@
 import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { logProcessOutput } from './process-output.js';
 import { checkDirectories, startFailure } from './start-failure.js';
 
 let config;
@@ -12,6 +13,7 @@ try {
   process.exit(2);
 }
 const logger = createLogger(config.logLevel, { format: config.logFormat });
+logProcessOutput(logger);
 
 // Signals are handled from the first moment, so that Ctrl-C during start-up (migrations, say)
 // still closes the database cleanly instead of killing the process mid-write.

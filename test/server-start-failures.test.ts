@@ -39,6 +39,13 @@ describe('a server that cannot start because of a setting', () => {
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.once('close', (code) => resolve({ code, output }));
     });
+  // Every line the server writes to stderr is one JSON entry, whoever wrote it (Node's process
+  // warnings and libraries' console lines included); stdout carries only the "listening" line.
+  const entries = (output: string) =>
+    output
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('drydock listening on '))
+      .map((line) => JSON.parse(line) as { level: string; msg: string; warning?: string });
   const failure = (output: string) =>
     output
       .split('\n')
@@ -94,6 +101,13 @@ describe('a server that cannot start because of a setting', () => {
       expect(failure(output)).toEqual([
         `could not start: DATABASE_URL ${url} asks for SSL, which this PostgreSQL server does not offer: enable ssl on the server, or take sslmode out of the URL where the network is trusted`,
       ]);
+      // pg warns about what sslmode=require will mean in its next major version: one entry.
+      const warnings = entries(output).filter((entry) => entry.level === 'warn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({
+        warning: 'Warning',
+        msg: expect.stringContaining("SSL modes 'prefer', 'require'"),
+      });
     } finally {
       await new Promise((resolve) => noSsl.close(resolve));
     }
@@ -108,8 +122,8 @@ describe('a server that cannot start because of a setting', () => {
     expect(output).not.toContain('redissecret');
   }, 60_000);
 
-  describe.skipIf(!testRedisUrl)(`refused by Redis${testRedisUrl ? '' : ' [skipped: TEST_REDIS_URL not set]'}`, () => {
-    it('a user it does not know', async () => {
+  describe.skipIf(!testRedisUrl)(`the test Redis${testRedisUrl ? '' : ' [skipped: TEST_REDIS_URL not set]'}`, () => {
+    it('refuses a user it does not know', async () => {
       const url = new URL(testRedisUrl!);
       url.username = 'no_such_user_drydock';
       url.password = 'redissecret';
@@ -119,6 +133,39 @@ describe('a server that cannot start because of a setting', () => {
       expect(failure(output)).toEqual([
         `could not start: REDIS_URL ${url.toString()} was refused by Redis: WRONGPASS invalid username-password pair or user is disabled: check the user and password in REDIS_URL`,
       ]);
+      expect(output).not.toContain('redissecret');
+    }, 60_000);
+
+    it("takes a password it does not need: the library's warning is a log entry, the password nowhere", async () => {
+      const url = new URL(testRedisUrl!);
+      url.password = 'redissecret';
+      const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+        cwd: projectRoot,
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          DATA_DIR: join(dir, 'pglite-redis'),
+          PORT: '0',
+          REDIS_URL: url.toString(),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+      await new Promise<void>((resolve, reject) => {
+        const read = (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('drydock listening on ')) resolve();
+        };
+        child.stdout.on('data', read);
+        child.stderr.on('data', read);
+        void closed.then(() => reject(new Error(`the server exited before listening:\n${output}`)));
+      });
+      child.kill('SIGTERM');
+      expect(await closed).toBe(0);
+      const warnings = entries(output).filter((entry) => entry.level === 'warn');
+      expect(warnings.length).toBeGreaterThan(0);
+      for (const warning of warnings)
+        expect(warning.msg).toMatch(/does not require a password, but a password was supplied/);
       expect(output).not.toContain('redissecret');
     }, 60_000);
   });
