@@ -12,7 +12,7 @@
 // - src/access/actor.ts and scopes.ts: the principal, its token's scopes, and what ADMIN means.
 import { Prisma } from '../generated/prisma/client.js';
 import type { LeaseStatus } from '../generated/prisma/enums.js';
-import { notAuthorized, notFound, type DomainError } from '../allocator/errors.js';
+import { notAuthorized, notFound, type DomainError } from '../domain-errors.js';
 import { hasScope, isAdmin, type Actor } from './actor.js';
 import { rowMatches } from './row-match.js';
 import { covers, type Scope } from './scopes.js';

@@ -1,4 +1,4 @@
-import type { DomainError } from './errors.js';
+import type { DomainError } from '../domain-errors.js';
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: DomainError };
 

@@ -1,5 +1,5 @@
 import type { LeaseStatus, ResourceStatus } from '../generated/prisma/client.js';
-import { IllegalTransition } from './errors.js';
+import { IllegalTransition } from '../domain-errors.js';
 
 // The transition tables of drydock-spec.md ("Statuses"). Every status write goes through
 // assertLeaseTransition / assertResourceTransition, so a table edit is the only way to allow a move.

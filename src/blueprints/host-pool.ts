@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PermanentFailure, TemporaryFailure } from '../failures.js';
 import type { Lease, Resource } from '../generated/prisma/client.js';
 import { transportConfig, type TransportConfig } from '../transports/config.js';
-import { configText, fieldOf, missingOr } from './config-fields.js';
+import { configText, fieldOf, missingOr } from '../config-fields.js';
 import { defineImplementation, type AllocationQueries, type BlueprintOf } from './implementation.js';
 
 // The seed's Almanac-service blueprint: a fixed pool of hosts named by configuration. Each

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Blueprint, Lease, Resource, ResourceStatus } from '../generated/prisma/client.js';
 import type { CommandResult, CommandSpec, HostTransport, TransportFactory } from '../transports/transport.js';
-import type { TransportUse } from '../transports/config.js';
+import type { TransportUse } from '../transports/config-problems.js';
 
 // The plug-in interface of drydock-spec.md ("Blueprint implementation interface"). An
 // implementation decides *what* can be built and shared; the allocator decides *when*, takes the

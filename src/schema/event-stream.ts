@@ -6,7 +6,7 @@ import type { Log } from '../generated/prisma/client.js';
 import type { GraphQLContext } from './context.js';
 import { valueOrFieldError } from './errors.js';
 import { readThroughOutage } from '../db/connection-loss.js';
-import { parseCursor } from './log.js';
+import { parseCursor } from './log-cursor.js';
 import { sharedRead } from './shared-reads.js';
 
 type Stream = { kind: 'lease'; id: number } | { kind: 'resource'; id: number };

@@ -7,6 +7,7 @@ import './authorization.js';
 import './resource.js';
 import './lease.js';
 import './log.js';
+import './logs-query.js';
 import './token.js';
 import './lease-candidates.js';
 import './credential.js';

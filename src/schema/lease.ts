@@ -7,7 +7,7 @@ import { validationError } from '../services/index.js';
 import { BlueprintNode } from './blueprint.js';
 import { databaseId, visibleNode } from './ids.js';
 import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
-import { LeaseFilter, leaseWhere } from './filters.js';
+import { LeaseFilter, leaseWhere } from './lease-filter.js';
 import { LeaseBlockerRef } from './lease-blocker.js';
 import { LogNode } from './log.js';
 import { changeCursorOf, changedRows } from './changed-rows.js';

@@ -4,7 +4,7 @@ import { builder } from './builder.js';
 import { ResourceStatusEnum } from './enums.js';
 import { domainErrors, unwrap } from './errors.js';
 import { freshLoaderCache, objectEventStream, statusAfter } from './event-stream.js';
-import { ResourceFilter, resourceWhere } from './filters.js';
+import { ResourceFilter, resourceWhere } from './resource-filter.js';
 import { databaseId, visibleNode } from './ids.js';
 import { LogNode } from './log.js';
 import { changeCursorOf, changedRows } from './changed-rows.js';

@@ -2,7 +2,7 @@ import { refusalAsSeen } from './hidden.js';
 import type { Authorization } from '../generated/prisma/client.js';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
-import { notFound } from '../allocator/errors.js';
+import { notFound } from '../domain-errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { schedulePass } from '../allocator/jobs.js';

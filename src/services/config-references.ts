@@ -1,6 +1,6 @@
 import type { ConfigReference } from '../blueprints/implementation.js';
 import type { Database } from '../db/database.js';
-import type { ValidationIssue } from '../allocator/errors.js';
+import type { ValidationIssue } from '../domain-errors.js';
 
 /**
  * The references of a blueprint config that do not resolve: a credential name with no live

@@ -1,2 +1,2 @@
-export * from '../allocator/errors.js';
+export * from '../domain-errors.js';
 export * from '../allocator/result.js';

@@ -1,4 +1,4 @@
-import { notFound, type DomainError, type NotFoundError } from '../allocator/errors.js';
+import { notFound, type DomainError, type NotFoundError } from '../domain-errors.js';
 import { visibleWhere } from '../access/policy.js';
 import type { Actor } from '../access/actor.js';
 import type { Prisma } from '../generated/prisma/client.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
 import { may } from '../access/policy.js';
-import { conflict, illegalTransition, notFound } from '../allocator/errors.js';
+import { conflict, illegalTransition, notFound } from '../domain-errors.js';
 import { PermanentFailure } from '../failures.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';

@@ -9,7 +9,7 @@ import {
   notFound,
   validationError,
   type DomainError,
-} from '../allocator/errors.js';
+} from '../domain-errors.js';
 import { rawQueries } from '../db/raw-sql.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { implementationsSql, requestGang, requestLease, requestRelease } from '../allocator/requests.js';

@@ -1,5 +1,5 @@
 import { may } from '../access/policy.js';
-import type { DomainError } from '../allocator/errors.js';
+import type { DomainError } from '../domain-errors.js';
 import type { Actor } from './actor.js';
 
 /**

@@ -6,7 +6,7 @@ import { loadBlueprint } from '../allocator/blueprints.js';
 import { takeBuildTurn } from '../allocator/build-resource.js';
 import { warmPoolKeeps } from '../allocator/warm-pool.js';
 import { inTransaction } from '../allocator/transaction.js';
-import { illegalTransition, notFound, validationError } from '../allocator/errors.js';
+import { illegalTransition, notFound, validationError } from '../domain-errors.js';
 import { writeLog } from '../allocator/logs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { canResourceTransition } from '../allocator/state-machines.js';

@@ -3,7 +3,7 @@ import type { Lease, Principal, Quota } from '../generated/prisma/client.js';
 import type { AllocatorDeps } from '../allocator/context.js';
 import { inTransaction } from '../allocator/transaction.js';
 import { leaseVisible, may } from '../access/policy.js';
-import { notFound } from '../allocator/errors.js';
+import { notFound } from '../domain-errors.js';
 import { schedulePass } from '../allocator/jobs.js';
 import { fail, ok, type Result } from '../allocator/result.js';
 import { readQueue } from '../allocator/scheduler/queue-view.js';

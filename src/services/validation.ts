@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { validationProblems, type ValidationError, type ValidationIssue } from '../allocator/errors.js';
+import { validationProblems, type ValidationError, type ValidationIssue } from '../domain-errors.js';
 
 /** Every problem zod found, as issues whose paths start at `prefix`. */
 export function zodIssues(error: z.ZodError, prefix: (string | number)[] = []): ValidationIssue[] {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Blueprint } from '../generated/prisma/client.js';
-import type { ValidationIssue } from '../allocator/errors.js';
+import type { ValidationIssue } from '../domain-errors.js';
 import type { BlueprintImplementation } from '../blueprints/implementation.js';
 import { warmLease } from '../allocator/warm-pool.js';
 import { inputMessages, zodIssues } from './validation.js';

@@ -136,7 +136,7 @@ export function sshTargetProblems(
 
 /**
  * Throws when ssh could not be pointed at the target safely: before any connection, and when a
- * config naming the target is saved (transports/config.ts), so that both refuse the same targets.
+ * config naming the target is saved (transports/config-problems.ts), so that both refuse the same targets.
  */
 export function checkSshTarget(target: Pick<SshTarget, 'address' | 'user'>): void {
   const [problem] = sshTargetProblems(target);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { AfterCommit, type TxContext } from '../../src/allocator/context.js';
-import { IllegalTransition } from '../../src/allocator/errors.js';
+import { IllegalTransition } from '../../src/domain-errors.js';
 import { acquireSlotLocks, releaseSlotLocks } from '../../src/allocator/slot-locks.js';
 import {
   leaseTransitions,
