@@ -113,6 +113,40 @@ describe('a server that cannot start because of a setting', () => {
     }
   }, 60_000);
 
+  it('a wrong password, without the password', async () => {
+    // This machine's PostgreSQL trusts local connections, so a small server stands in for one that
+    // asks for a password: it asks (cleartext), reads the answer and refuses it as PostgreSQL does.
+    const asksForPassword = createServer((socket) => {
+      socket.once('data', () => {
+        socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])); // AuthenticationCleartextPassword
+        socket.once('data', () => {
+          const fields = Buffer.from(
+            'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "postgres"\0\0',
+            'utf8',
+          );
+          const length = Buffer.alloc(4);
+          length.writeInt32BE(fields.length + 4);
+          socket.end(Buffer.concat([Buffer.from('E'), length, fields]));
+        });
+      });
+    });
+    await new Promise<void>((resolve) => asksForPassword.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (asksForPassword.address() as { port: number }).port;
+      const { code, output } = await start({
+        PORT: '0',
+        DATABASE_URL: `postgresql://postgres:wrongsecret@127.0.0.1:${port}/drydock`,
+      });
+      expect(code).toBe(1);
+      expect(failure(output)).toEqual([
+        `could not start: DATABASE_URL postgresql://postgres:***@127.0.0.1:${port}/drydock was refused by PostgreSQL: password authentication failed for user "postgres" (28P01): check the user and password in DATABASE_URL`,
+      ]);
+      expect(output).not.toContain('wrongsecret');
+    } finally {
+      await new Promise((resolve) => asksForPassword.close(resolve));
+    }
+  }, 60_000);
+
   it('a Redis that cannot be reached, without its password', async () => {
     const { code, output } = await start({ PORT: '0', REDIS_URL: 'redis://ci:redissecret@127.0.0.1:1' });
     expect(code).toBe(1);
