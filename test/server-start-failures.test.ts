@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,18 +27,33 @@ describe('a server that cannot start because of a setting', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const start = (env: Record<string, string>) =>
-    new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
-        cwd: projectRoot,
-        env: { PATH: process.env['PATH'] ?? '', DATA_DIR: join(dir, 'pglite'), ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('close', (code) => resolve({ code, output }));
+  /** The server started with `env`: its output so far, and its exit code once it has exited. */
+  const launch = (env: Record<string, string>) => {
+    const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+      cwd: projectRoot,
+      env: { PATH: process.env['PATH'] ?? '', DATA_DIR: join(dir, 'pglite'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const server = { child, output: '', exited: new Promise<number | null>((resolve) => child.once('close', resolve)) };
+    child.stdout.on('data', (chunk: Buffer) => (server.output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (server.output += chunk.toString()));
+    return server;
+  };
+  const start = async (env: Record<string, string>) => {
+    const server = launch(env);
+    const code = await server.exited;
+    return { code, output: server.output };
+  };
+  /** A TCP server on 127.0.0.1 that answers as `answer` does, for the length of `use`. */
+  const withFakeServer = async (answer: (socket: Socket) => void, use: (port: number) => Promise<void>) => {
+    const fake = createServer(answer);
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      await use((fake.address() as { port: number }).port);
+    } finally {
+      await new Promise((resolve) => fake.close(resolve));
+    }
+  };
   // Every line the server writes to stderr is one JSON entry, whoever wrote it (Node's process
   // warnings and libraries' console lines included); stdout carries only the "listening" line.
   const entries = (output: string) =>
@@ -92,59 +107,56 @@ describe('a server that cannot start because of a setting', () => {
 
   it('SSL asked for where the server offers none', async () => {
     // A server that answers PostgreSQL's SSL request as one without SSL does: "N".
-    const noSsl = createServer((socket) => socket.once('data', () => socket.end('N')));
-    await new Promise<void>((resolve) => noSsl.listen(0, '127.0.0.1', resolve));
-    try {
-      const url = `postgresql://postgres@127.0.0.1:${(noSsl.address() as { port: number }).port}/drydock?sslmode=require`;
-      const { code, output } = await start({ PORT: '0', DATABASE_URL: url });
-      expect(code).toBe(1);
-      expect(failure(output)).toEqual([
-        `could not start: DATABASE_URL ${url} asks for SSL, which this PostgreSQL server does not offer: enable ssl on the server, or take sslmode out of the URL where the network is trusted`,
-      ]);
-      // pg warns about what sslmode=require will mean in its next major version: one entry.
-      const warnings = entries(output).filter((entry) => entry.level === 'warn');
-      expect(warnings).toHaveLength(1);
-      expect(warnings[0]).toMatchObject({
-        warning: 'Warning',
-        msg: expect.stringContaining("SSL modes 'prefer', 'require'"),
-      });
-    } finally {
-      await new Promise((resolve) => noSsl.close(resolve));
-    }
+    await withFakeServer(
+      (socket) => socket.once('data', () => socket.end('N')),
+      async (port) => {
+        const url = `postgresql://postgres@127.0.0.1:${port}/drydock?sslmode=require`;
+        const { code, output } = await start({ PORT: '0', DATABASE_URL: url });
+        expect(code).toBe(1);
+        expect(failure(output)).toEqual([
+          `could not start: DATABASE_URL ${url} asks for SSL, which this PostgreSQL server does not offer: enable ssl on the server, or take sslmode out of the URL where the network is trusted`,
+        ]);
+        // pg warns about what sslmode=require will mean in its next major version: one entry.
+        const warnings = entries(output).filter((entry) => entry.level === 'warn');
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatchObject({
+          warning: 'Warning',
+          msg: expect.stringContaining("SSL modes 'prefer', 'require'"),
+        });
+      },
+    );
   }, 60_000);
 
   it('a wrong password, without the password', async () => {
     // This machine's PostgreSQL trusts local connections, so a small server stands in for one that
     // asks for a password: it asks (cleartext), reads the answer and refuses it as PostgreSQL does.
-    const asksForPassword = createServer((socket) => {
-      socket.once('data', () => {
-        socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])); // AuthenticationCleartextPassword
+    await withFakeServer(
+      (socket) => {
         socket.once('data', () => {
-          const fields = Buffer.from(
-            'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "postgres"\0\0',
-            'utf8',
-          );
-          const length = Buffer.alloc(4);
-          length.writeInt32BE(fields.length + 4);
-          socket.end(Buffer.concat([Buffer.from('E'), length, fields]));
+          socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])); // AuthenticationCleartextPassword
+          socket.once('data', () => {
+            const fields = Buffer.from(
+              'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "postgres"\0\0',
+              'utf8',
+            );
+            const length = Buffer.alloc(4);
+            length.writeInt32BE(fields.length + 4);
+            socket.end(Buffer.concat([Buffer.from('E'), length, fields]));
+          });
         });
-      });
-    });
-    await new Promise<void>((resolve) => asksForPassword.listen(0, '127.0.0.1', resolve));
-    try {
-      const port = (asksForPassword.address() as { port: number }).port;
-      const { code, output } = await start({
-        PORT: '0',
-        DATABASE_URL: `postgresql://postgres:wrongsecret@127.0.0.1:${port}/drydock`,
-      });
-      expect(code).toBe(1);
-      expect(failure(output)).toEqual([
-        `could not start: DATABASE_URL postgresql://postgres:***@127.0.0.1:${port}/drydock was refused by PostgreSQL: password authentication failed for user "postgres" (28P01): check the user and password in DATABASE_URL`,
-      ]);
-      expect(output).not.toContain('wrongsecret');
-    } finally {
-      await new Promise((resolve) => asksForPassword.close(resolve));
-    }
+      },
+      async (port) => {
+        const { code, output } = await start({
+          PORT: '0',
+          DATABASE_URL: `postgresql://postgres:wrongsecret@127.0.0.1:${port}/drydock`,
+        });
+        expect(code).toBe(1);
+        expect(failure(output)).toEqual([
+          `could not start: DATABASE_URL postgresql://postgres:***@127.0.0.1:${port}/drydock was refused by PostgreSQL: password authentication failed for user "postgres" (28P01): check the user and password in DATABASE_URL`,
+        ]);
+        expect(output).not.toContain('wrongsecret');
+      },
+    );
   }, 60_000);
 
   it('a Redis that cannot be reached, without its password', async () => {
@@ -173,29 +185,18 @@ describe('a server that cannot start because of a setting', () => {
     it("takes a password it does not need: the library's warning is a log entry, the password nowhere", async () => {
       const url = new URL(testRedisUrl!);
       url.password = 'redissecret';
-      const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
-        cwd: projectRoot,
-        env: {
-          PATH: process.env['PATH'] ?? '',
-          DATA_DIR: join(dir, 'pglite-redis'),
-          PORT: '0',
-          REDIS_URL: url.toString(),
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+      const server = launch({ DATA_DIR: join(dir, 'pglite-redis'), PORT: '0', REDIS_URL: url.toString() });
       await new Promise<void>((resolve, reject) => {
-        const read = (chunk: Buffer) => {
-          output += chunk.toString();
-          if (output.includes('drydock listening on ')) resolve();
+        const read = () => {
+          if (server.output.includes('drydock listening on ')) resolve();
         };
-        child.stdout.on('data', read);
-        child.stderr.on('data', read);
-        void closed.then(() => reject(new Error(`the server exited before listening:\n${output}`)));
+        server.child.stdout.on('data', read);
+        server.child.stderr.on('data', read);
+        void server.exited.then(() => reject(new Error(`the server exited before listening:\n${server.output}`)));
       });
-      child.kill('SIGTERM');
-      expect(await closed).toBe(0);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      const output = server.output;
       const warnings = entries(output).filter((entry) => entry.level === 'warn');
       expect(warnings.length).toBeGreaterThan(0);
       for (const warning of warnings)
