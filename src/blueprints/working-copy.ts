@@ -77,12 +77,16 @@ async function hostLease(blueprint: WorkingCopy, runtime: BlueprintRuntime): Pro
 async function hostFailure(blueprint: WorkingCopy, host: Lease, runtime: BlueprintRuntime): Promise<PermanentFailure> {
   const verdict = await runtime.leases.whyBroken(host.id);
   if (verdict?.reason === 'no-authorizations') {
-    const hosts = verdict.blueprintIds ?? blueprint.config.host.blueprintIds;
-    const on = hosts.length > 0 ? hosts.join(', ') : '<host blueprint>';
-    const first = hosts[0] ?? '<host blueprint>';
+    // The message reaches the copy's lease, whose owner sees this blueprint's config but maybe not
+    // the host blueprints the host lease's verdict names: only those the config names are told.
+    const { blueprintIds: configured, resourceType } = blueprint.config.host;
+    const hosts = verdict.blueprintIds?.filter((id) => configured.includes(id)) ?? [];
+    const named = hosts.length > 0 ? hosts : configured;
+    const on = named.length > 0 ? `host blueprint(s) ${named.join(', ')}` : `any blueprint yielding "${resourceType}"`;
+    const first = named[0] ?? '<host blueprint>';
     return new PermanentFailure(
       `${describeHost(host)}: working-copy blueprint ${blueprint.id} leases its host as its own principal ` +
-        `(blueprint:${blueprint.id}), which is not authorized on host blueprint(s) ${on}. ` +
+        `(blueprint:${blueprint.id}), which is not authorized on ${on}. ` +
         `Request it: drydock authorization request --blueprint ${first} --for-blueprint ${blueprint.id} ` +
         `(GraphQL: requestBlueprintAuthorization(blueprintId: <blueprint ${first}>, principalId: <blueprint ${blueprint.id}'s principal>)), ` +
         `then approve it: drydock authorization authorize --id <authorization id>`,
@@ -90,7 +94,14 @@ async function hostFailure(blueprint: WorkingCopy, host: Lease, runtime: Bluepri
     );
   }
   const hopeless = verdict?.reason === 'no-blueprints' || verdict?.reason === 'cannot-ever-allocate';
-  const why = verdict ? `: ${verdict.message}` : '';
+  // That verdict names the host blueprints and what their implementations said; the copy's lease
+  // owner may not see them, an administrator reads them in the host lease's log.
+  const why =
+    verdict?.reason === 'cannot-ever-allocate'
+      ? `: no host blueprint it may lease can ever satisfy the host lease (an administrator reads why in its log: drydock log --lease ${host.id})`
+      : verdict
+        ? `: ${verdict.message}`
+        : '';
   return new PermanentFailure(`${describeHost(host)}${why}: the copy has no host`, { hopeless });
 }
 

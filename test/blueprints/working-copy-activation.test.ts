@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentFailure } from '../../src/failures.js';
 import type { Lease, LeaseStatus, Resource } from '../../src/generated/prisma/client.js';
-import type { BlueprintRuntime, OwnedLeaseRequest } from '../../src/blueprints/implementation.js';
+import type { BlueprintRuntime, LeaseBreak, OwnedLeaseRequest } from '../../src/blueprints/implementation.js';
 import { workingCopy } from '../../src/blueprints/working-copy.js';
 import { localTransport } from '../../src/transports/local.js';
 import { createGitFixtures, fileIn, type GitFixtures, type GitOrigin } from '../support/git-fixtures.js';
@@ -19,7 +19,7 @@ describe('working-copy activation', () => {
   });
   afterAll(() => fixtures.dispose());
 
-  function world() {
+  function world(verdict: LeaseBreak | null = null) {
     const held: Lease[] = [];
     const requests: OwnedLeaseRequest[] = [];
     const runtime: BlueprintRuntime = {
@@ -33,7 +33,7 @@ describe('working-copy activation', () => {
           return lease;
         },
         release: async () => {},
-        whyBroken: async () => null,
+        whyBroken: async () => verdict,
       },
       commands: {
         transportOf: async () => ({ transport: localTransport() }),
@@ -48,13 +48,10 @@ describe('working-copy activation', () => {
   }
 
   const root = () => join(fixtures.root, 'activation');
-  const blueprint = () =>
+  const blueprint = (host: Record<string, unknown> = { attributes: { platform: 'linux' }, blueprintIds: [3] }) =>
     ({
       id: 7,
-      config: workingCopy.configSchema.parse({
-        root: root(),
-        host: { attributes: { platform: 'linux' }, blueprintIds: [3] },
-      }),
+      config: workingCopy.configSchema.parse({ root: root(), host }),
     }) as Parameters<NonNullable<typeof workingCopy.activateResource>>[0];
   const resource = (id: number) =>
     ({ id, attributes: { repositories: { src: app.url }, root: root() } }) as unknown as Resource;
@@ -84,5 +81,47 @@ describe('working-copy activation', () => {
     expect(failure).toBeInstanceOf(PermanentFailure);
     expect((failure as Error).message).toBe('host lease 40 is BROKEN (no-authorizations): the copy has no host');
     expect(await fileIn(join(root(), '2', 'src'), 'README')).toBeNull();
+  });
+
+  /** The copy's failure once its host lease broke with `verdict`, the host lease being lease 40. */
+  async function failureAfter(verdict: LeaseBreak, host?: Record<string, unknown>) {
+    const { runtime, setHost } = world(verdict);
+    const activate = () => workingCopy.activateResource!(blueprint(host), resource(3), runtime);
+    await activate();
+    setHost('BROKEN', verdict.reason);
+    const failure = await activate().catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(PermanentFailure);
+    return failure as PermanentFailure;
+  }
+
+  // The failure becomes the copy's lease's reason, read by its owner, who sees the working-copy
+  // blueprint's config but not necessarily the host blueprints the host lease's verdict names.
+  it('names only the host blueprints its config names when its principal is not authorized', async () => {
+    const configured = await failureAfter({ reason: 'no-authorizations', blueprintIds: [3], message: '' });
+    expect(configured.hopeless).toBe(true);
+    expect(configured.message).toContain('which is not authorized on host blueprint(s) 3.');
+    expect(configured.message).toContain('drydock authorization request --blueprint 3 --for-blueprint 7');
+
+    const any = await failureAfter(
+      { reason: 'no-authorizations', blueprintIds: [5], message: 'not authorized on any of blueprints 5' },
+      { resourceType: 'build-host' },
+    );
+    expect(any.hopeless).toBe(true);
+    expect(any.message).toContain('which is not authorized on any blueprint yielding "build-host".');
+    expect(any.message).toContain('drydock authorization request --blueprint <host blueprint> --for-blueprint 7');
+    expect(any.message).not.toMatch(/\b5\b/);
+  });
+
+  it("leaves the host blueprints an implementation judged out of the copy's reason, pointing to the host lease's log", async () => {
+    const failure = await failureAfter({
+      reason: 'cannot-ever-allocate',
+      blueprintIds: [5],
+      message: 'no blueprint can ever satisfy this lease: blueprint 5 "lab hosts": no binding has platform "linux"',
+    });
+    expect(failure.hopeless).toBe(true);
+    expect(failure.message).toBe(
+      'host lease 40 is BROKEN (cannot-ever-allocate): no host blueprint it may lease can ever satisfy the host lease ' +
+        '(an administrator reads why in its log: drydock log --lease 40): the copy has no host',
+    );
   });
 });
