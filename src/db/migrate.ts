@@ -82,8 +82,15 @@ export async function applyMigrations(db: Database, dir: string = migrationsDir)
 
 /** Names of committed migrations recorded as finished in the database. */
 export async function appliedMigrations(db: Database): Promise<string[]> {
-  const rows = await db.prisma.$queryRawUnsafe<{ migration_name: string }[]>(
-    'SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name',
+  return (await recordedMigrations(db)).filter((row) => row.finished).map((row) => row.name);
+}
+
+/**
+ * Every migration the database records and that was not rolled back, finished or not: a failed
+ * one of a newer build counts as newer (refuseNewerDatabase), as it may have changed the schema.
+ */
+export async function recordedMigrations(db: Database): Promise<{ name: string; finished: boolean }[]> {
+  return db.prisma.$queryRawUnsafe<{ name: string; finished: boolean }[]>(
+    'SELECT migration_name AS name, bool_or(finished_at IS NOT NULL) AS finished FROM _prisma_migrations WHERE rolled_back_at IS NULL GROUP BY migration_name ORDER BY migration_name',
   );
-  return rows.map((row) => row.migration_name);
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Database } from '../db/database.js';
-import { appliedMigrations } from '../db/migrate.js';
+import { recordedMigrations } from '../db/migrate.js';
 import { readMigrationList } from '../db/migrations-folder.js';
 
 function reply(res: ServerResponse, status: number, body: object): void {
@@ -9,8 +9,10 @@ function reply(res: ServerResponse, status: number, body: object): void {
 }
 
 /**
- * /healthz: the process is up. /readyz: the database answers and has every committed migration,
- * so a load balancer sends no traffic to a process whose database is gone or behind.
+ * /healthz: the process is up. /readyz: the database answers and has every committed migration
+ * and none that this build does not have, so a load balancer sends no traffic to a process whose
+ * database is gone or behind, nor to one of an older build still running after a newer build
+ * migrated the database (its queries do not know that schema).
  */
 export function createHealthHandler(db: Database, isShuttingDown: () => boolean) {
   const expected = readMigrationList().then((list) => list.migrationDirectories.map((dir) => dir.path));
@@ -26,9 +28,13 @@ export function createHealthHandler(db: Database, isShuttingDown: () => boolean)
       return true;
     }
     try {
-      const applied = new Set(await appliedMigrations(db));
-      const missing = (await expected).filter((name) => !applied.has(name));
-      if (missing.length > 0) reply(res, 503, { status: 'migrations-pending', database: db.kind, missing });
+      const recorded = await recordedMigrations(db);
+      const known = new Set(await expected);
+      const applied = new Set(recorded.filter((row) => row.finished).map((row) => row.name));
+      const unknown = recorded.filter((row) => !known.has(row.name)).map((row) => row.name);
+      const missing = [...known].filter((name) => !applied.has(name));
+      if (unknown.length > 0) reply(res, 503, { status: 'database-newer', database: db.kind, unknown });
+      else if (missing.length > 0) reply(res, 503, { status: 'migrations-pending', database: db.kind, missing });
       else reply(res, 200, { status: 'ready', database: db.kind });
     } catch (error) {
       reply(res, 503, { status: 'database-unreachable', database: db.kind, error: (error as Error).message });

@@ -4,9 +4,12 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { applyMigrations, appliedMigrations } from '../../src/db/migrate.js';
 import { migrationsDir, projectRoot } from '../../src/db/migrations-folder.js';
+import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, describeEachDatabase, describePostgres, type TestDatabase } from '../support/database.js';
 import { sourceEntry } from '../support/source-entry.js';
 import { committedMigrations } from '../support/committed-migrations.js';
@@ -81,6 +84,47 @@ describeEachDatabase('a database newer than this build', (kind) => {
       await own.dispose();
     }
   });
+});
+
+describeEachDatabase('a running server whose database a newer build migrates', (kind) => {
+  let db: TestDatabase;
+  let app: App;
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    app = await serve(
+      db,
+      { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000 },
+      createLogger('error', () => {}),
+    );
+  });
+  afterAll(async () => {
+    await app.close();
+    await db.dispose();
+  });
+
+  const readiness = async () => {
+    const response = await fetch(`${app.url}/readyz`);
+    return { status: response.status, body: (await response.json()) as unknown };
+  };
+
+  it('is no longer ready, naming the migrations it does not have, and is again once they are rolled back', async () => {
+    expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: kind } });
+    // The newer build started: it migrated, and this process, started before, still runs.
+    await recordMigration(db, FUTURE);
+    expect(await readiness()).toEqual({
+      status: 503,
+      body: { status: 'database-newer', database: kind, unknown: [FUTURE] },
+    });
+    // One that failed halfway may have changed the schema all the same.
+    await db.withConnection((query) =>
+      query(`UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = $1`, [FUTURE]),
+    );
+    expect((await readiness()).status).toBe(503);
+    await db.withConnection((query) =>
+      query(`UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = $1`, [FUTURE]),
+    );
+    expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: kind } });
+  }, 60_000);
 });
 
 describePostgres('a database newer than this build, in a schema of its own', () => {
