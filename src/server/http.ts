@@ -238,7 +238,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     streams.whenStreaming(res, ticket.release);
     return true;
   };
-  const health = createHealthHandler(db, () => shuttingDown);
+  const health = createHealthHandler(db, () => shuttingDown, logger);
   // The web playground, built at install; it serves only files that exist, so /graphql (GraphiQL)
   // and the health paths fall through.
   const page = createStaticHandler(join(projectRoot, 'web-playground', 'dist'));

@@ -89,13 +89,11 @@ describeEachDatabase('a database newer than this build', (kind) => {
 describeEachDatabase('a running server whose database a newer build migrates', (kind) => {
   let db: TestDatabase;
   let app: App;
+  const logged: string[] = [];
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    app = await serve(
-      db,
-      { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000 },
-      createLogger('error', () => {}),
-    );
+    const logger = createLogger('error', (line) => logged.push((JSON.parse(line) as { msg: string }).msg));
+    app = await serve(db, { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000 }, logger);
   });
   afterAll(async () => {
     await app.close();
@@ -115,6 +113,9 @@ describeEachDatabase('a running server whose database a newer build migrates', (
       status: 503,
       body: { status: 'database-newer', database: kind, unknown: [FUTURE] },
     });
+    // Said once in its log, not on every probe.
+    expect((await readiness()).status).toBe(503);
+    expect(logged).toEqual([`not ready: ${refusal([FUTURE])}; this process started before they were applied: stop it`]);
     // One that failed halfway may have changed the schema all the same.
     await db.withConnection((query) =>
       query(`UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = $1`, [FUTURE]),
