@@ -114,6 +114,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   const reservation = reservePass(ctx, passes);
   const token = reservation?.slot.token ?? null;
   let rows: { key: string | null; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean | null }[];
+  let sentAt = 0;
   try {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
     // conflict rules are upsertJobSql's (upsertConflictSql): a reserved pass is claimed only if
@@ -152,6 +153,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
       UNION ALL SELECT NULL, id, NULL, NULL, NULL, NULL FROM done
       UNION ALL SELECT NULL, id, NULL, NULL, NULL, true FROM again`);
     // The transaction's last statement: its COMMIT goes with it where the database allows.
+    sentAt = performance.now();
     rows = ctx.tx.$queryRawAndCommit ? await ctx.tx.$queryRawAndCommit(sql) : await ctx.tx.$queryRaw(sql);
   } catch (error) {
     reservation?.slot.cancel();
@@ -161,7 +163,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   // The ending job's row: deleted (completed), kept claimed to run again (mine), or neither.
   const finished = rows.find((row) => row.key === null);
   if (ending && finished)
-    ctx.onCommit?.push(() => (finished.mine ? (ending.again = true) : (ending.completedAt = performance.now())));
+    ctx.onCommit?.push(() => (finished.mine ? (ending.again = true) : (ending.completedAt = sentAt)));
   const started = reservation ? written.find((row) => row.mine) : undefined;
   if (reservation) {
     if (started) {

@@ -33,9 +33,12 @@ export interface JobClaim {
    */
   rescheduleAt: Date | null;
   /**
-   * When (performance.now()) the handler removed the job's row itself, in a statement of its own
-   * work: no completion is due, and the claim ended there, though the handler may still be running
-   * what its commit set off.
+   * The handler removed the job's row itself, in a statement of its own work: no completion is
+   * due, and the claim ended there, though the handler may still be running what its commit set
+   * off. The time (performance.now()) is when that statement was sent: all of the run's work on
+   * the job came before it, and another process can claim the job only once it has committed, so
+   * it is the one instant both bounds hold from this process's clock (the commit's answer comes
+   * back later, by however long this process waits for its turn on a busy machine).
    */
   completedAt?: number;
   /**

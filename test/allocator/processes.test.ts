@@ -89,7 +89,11 @@ describePostgres('allocator processes', () => {
           list.sort((a, b) => a.enter - b.enter);
           for (let i = 1; i < list.length; i++)
             if (list[i]!.enter < list[i - 1]!.exit)
-              overlaps.push(`${key}: pid ${list[i]!.pid} entered while pid ${list[i - 1]!.pid} was inside`);
+              overlaps.push(
+                `${key}: pid ${list[i]!.pid} entered while pid ${list[i - 1]!.pid} was inside ` +
+                  `(${(list[i - 1]!.exit - list[i]!.enter).toFixed(3)} ms before it left; ` +
+                  `runs of ${key}: ${JSON.stringify(list)})`,
+              );
         }
         expect(overlaps).toEqual([]);
         // The test could have failed: all three processes did work, and objects moved between them.

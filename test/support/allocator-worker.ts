@@ -47,9 +47,10 @@ const services = createServices({
             try {
               await run();
             } finally {
-              // A run whose own commit removed the job's row held it until then: what the handler
-              // does after its commit (events) may overlap the next run of the job in another
-              // process, by design (in this one, the next run waits for it).
+              // A run whose own commit removed the job's row held it until it sent that commit
+              // (JobClaim.completedAt): what the handler does after it (events) may overlap the
+              // next run of the job in another process, by design (in this one, the next run waits
+              // for it).
               const exit = performance.timeOrigin + (claim.completedAt ?? performance.now());
               appendFileSync(
                 env('WORKER_TRACE'),

@@ -39,6 +39,7 @@ export class IdleQueues implements IdleQueueHints {
  * stays, and the worker's completion makes it due).
  */
 export async function nothingWaiting(db: Database, queueId: number, claim: JobClaim | undefined): Promise<boolean> {
+  const sentAt = performance.now();
   const [row] = await (
     await rawQueries(db)
   ).$queryRaw<{ waiting: boolean; done: boolean }[]>`
@@ -49,6 +50,6 @@ export async function nothingWaiting(db: Database, queueId: number, claim: JobCl
     d AS (${deleteFinishedJobSql(claim?.job ?? null, Prisma.sql`NOT (SELECT waiting FROM w)`)})
     SELECT (SELECT waiting FROM w) AS waiting, EXISTS (SELECT 1 FROM d) AS done`;
   if (!row || row.waiting) return false;
-  if (row.done && claim) claim.completedAt = performance.now();
+  if (row.done && claim) claim.completedAt = sentAt;
   return true;
 }
