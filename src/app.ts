@@ -11,12 +11,18 @@ import { buildSchema } from './schema/index.js';
 import { createMetrics } from './server/metrics/index.js';
 import { startTracing } from './tracing.js';
 import { startHttpServer, GRAPHQL_PATH } from './server/http.js';
+import { NewerDatabaseWatch } from './server/newer-database.js';
 
 export interface App {
   db: Database;
   services: Services;
   url: string;
   graphqlUrl: string;
+  /**
+   * Resolves, with the migrations this build does not have, once a newer build has migrated the
+   * database: the process must stop (main.ts shuts it down). Never resolves otherwise.
+   */
+  newerDatabase: Promise<string[]>;
   /** `onStep` is told what the close waits for next, so that a shutdown that overruns can say what. */
   close(onStep?: (waitingFor: string) => void): Promise<void>;
 }
@@ -26,6 +32,7 @@ type ServeOptions = Pick<
   | 'port'
   | 'host'
   | 'shutdownTimeoutMs'
+  | 'schemaCheckIntervalMs'
   | 'workerConcurrency'
   | 'jobClaimTtlMs'
   | 'databaseUpkeep'
@@ -115,6 +122,7 @@ export async function serve(
       for await (const runAtMs of wakeUps) worker.notify(new Date(runAtMs));
     })();
   }
+  const migrations = new NewerDatabaseWatch(db, logger, config.schemaCheckIntervalMs);
   const anonymous = config.allowLocalAnonymous && isLoopback(config.host) ? 'local-admin' : 'reject';
   logger.info(
     anonymous === 'local-admin'
@@ -134,6 +142,7 @@ export async function serve(
       metrics,
       tracing: tracing?.plugin,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
+      migrations,
       anonymous,
       corsOrigins: config.corsOrigins,
       limits: {
@@ -165,7 +174,9 @@ export async function serve(
     services,
     url: server.url,
     graphqlUrl: server.url + GRAPHQL_PATH,
+    newerDatabase: migrations.found,
     async close(onStep = () => {}) {
+      migrations.stop();
       // Requests first (they may schedule work), then the queue, which finishes the jobs it holds.
       onStep('in-flight requests');
       await server.close();

@@ -56,6 +56,7 @@ const schema = z.object({
   SSH_STATE_DIR: nonEmpty.default(resolve(projectRoot, 'data', 'ssh')),
   DATABASE_POOL_SIZE: positiveInt.default(10),
   SHUTDOWN_TIMEOUT_MS: timerMs.default(10_000),
+  SCHEMA_CHECK_INTERVAL_MS: timerMs.default(15_000),
   WORKER_CONCURRENCY: numberVariable((number) => number.min(0, 'must be 0 (no worker) or more')).default(4),
   ALLOW_LOCAL_ANONYMOUS: boolean.default(true),
   ALLOW_LOCAL_TRANSPORT: boolean.default(false),
@@ -147,6 +148,8 @@ export type Config = {
   sshStateDirSet: boolean;
   databasePoolSize: number;
   shutdownTimeoutMs: number;
+  /** How often a running process looks whether a newer build migrated its database (then it stops). */
+  schemaCheckIntervalMs: number;
   workerConcurrency: number;
   /** A job claim not renewed for this long (its process died) is taken over by another process. */
   jobClaimTtlMs: number;
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     sshStateDirSet: set['SSH_STATE_DIR'] !== undefined,
     databasePoolSize: v.DATABASE_POOL_SIZE,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    schemaCheckIntervalMs: v.SCHEMA_CHECK_INTERVAL_MS,
     workerConcurrency: v.WORKER_CONCURRENCY,
     jobClaimTtlMs: v.JOB_CLAIM_TTL_MS,
     databaseUpkeep: v.DATABASE_UPKEEP,

@@ -19,6 +19,8 @@ logProcessOutput(logger);
 // still closes the database cleanly instead of killing the process mid-write.
 let app: App | undefined;
 let stopSignal: string | undefined;
+/** 1 when the process stops because it must not go on (a newer build migrated its database). */
+let exitCode = 0;
 const stop = (signal: string) => {
   if (stopSignal) {
     logger.warn(`${signal} again: exiting now`);
@@ -44,7 +46,7 @@ const shutDown = async (running: App) => {
   try {
     await running.close((step) => (waitingFor = step));
     logger.info('stopped cleanly');
-    process.exit(0);
+    process.exit(exitCode);
   } catch (error) {
     logger.error('shutdown failed:', error);
     process.exit(1);
@@ -62,6 +64,16 @@ try {
   else logger.error('could not start:', error);
   process.exit(1);
 }
+// As at start (applyMigrations refuses such a database), with exit code 1: its supervisor sees a
+// process that could not go on, and a restart runs whichever build is installed by then.
+const running = app;
+void running.newerDatabase.then(() => {
+  exitCode = 1;
+  if (!stopSignal) {
+    stopSignal = 'newer database';
+    void shutDown(running);
+  }
+});
 if (stopSignal) {
   await shutDown(app);
 } else {

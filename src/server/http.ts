@@ -14,6 +14,7 @@ import { Admission, isRefusal, type Refusal, principalKey, refusalError } from '
 import { createProcessBound, type ProcessBoundOptions } from './process-bound.js';
 import { createConnectionGate, createContextFactory } from './context.js';
 import { createHealthHandler } from './health.js';
+import type { NewerDatabaseWatch } from './newer-database.js';
 import type { Metrics } from './metrics/index.js';
 import { logRefusedConnections, operationLogPlugin } from './operation-log.js';
 import { limitPlugins, type QueryLimits } from './limits.js';
@@ -63,6 +64,8 @@ export interface HttpServerOptions {
   /** OpenTelemetry's plugin when tracing is on. */
   tracing?: Plugin | undefined;
   shutdownTimeoutMs: number;
+  /** What /readyz asks whether a newer build migrated the database. */
+  migrations: NewerDatabaseWatch;
   anonymous: 'local-admin' | 'reject';
   /** Web origins whose pages may read the API's answers (CORS); every other origin gets no CORS headers. */
   corsOrigins: readonly string[];
@@ -238,7 +241,7 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     streams.whenStreaming(res, ticket.release);
     return true;
   };
-  const health = createHealthHandler(db, () => shuttingDown, logger);
+  const health = createHealthHandler(db, () => shuttingDown, options.migrations);
   // The web playground, built at install; it serves only files that exist, so /graphql (GraphiQL)
   // and the health paths fall through.
   const page = createStaticHandler(join(projectRoot, 'web-playground', 'dist'));

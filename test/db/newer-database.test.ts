@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -93,7 +93,8 @@ describeEachDatabase('a running server whose database a newer build migrates', (
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     const logger = createLogger('error', (line) => logged.push((JSON.parse(line) as { msg: string }).msg));
-    app = await serve(db, { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000 }, logger);
+    const config = { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000, schemaCheckIntervalMs: 50 };
+    app = await serve(db, config, logger);
   });
   afterAll(async () => {
     await app.close();
@@ -105,26 +106,32 @@ describeEachDatabase('a running server whose database a newer build migrates', (
     return { status: response.status, body: (await response.json()) as unknown };
   };
 
-  it('is no longer ready, naming the migrations it does not have, and is again once they are rolled back', async () => {
+  it('notices it unprobed, is no longer ready, naming the migrations, and says so once', async () => {
     expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: kind } });
+    let noticed: string[] | undefined;
+    void app.newerDatabase.then((unknown) => (noticed = unknown));
     // The newer build started: it migrated, and this process, started before, still runs.
     await recordMigration(db, FUTURE);
+    // Its own look, with no probe: main.ts shuts the process down on it (the test below).
+    await expect(app.newerDatabase).resolves.toEqual([FUTURE]);
+    expect(noticed).toEqual([FUTURE]);
     expect(await readiness()).toEqual({
       status: 503,
       body: { status: 'database-newer', database: kind, unknown: [FUTURE] },
     });
-    // Said once in its log, not on every probe.
     expect((await readiness()).status).toBe(503);
-    expect(logged).toEqual([`not ready: ${refusal([FUTURE])}; this process started before they were applied: stop it`]);
+    expect(logged).toEqual([`${refusal([FUTURE])}; this process started before they were applied: shutting down`]);
     // One that failed halfway may have changed the schema all the same.
     await db.withConnection((query) =>
       query(`UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = $1`, [FUTURE]),
     );
     expect((await readiness()).status).toBe(503);
+    // Rolled back (were this process not stopping already): ready again, and nothing more logged.
     await db.withConnection((query) =>
       query(`UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = $1`, [FUTURE]),
     );
     expect(await readiness()).toEqual({ status: 200, body: { status: 'ready', database: kind } });
+    expect(logged).toHaveLength(1);
   }, 60_000);
 });
 
@@ -151,7 +158,15 @@ describePostgres('a database newer than this build, in a schema of its own', () 
   }, 120_000);
 });
 
-function startServer(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+/**
+ * Runs the server with `env` until it exits. Once it listens, `whenListening` runs (by default it
+ * kills it: a server that went on to serve is the failure the start-up tests are about); one still
+ * running 30 s later is killed, within the test's time, so that none is left behind.
+ */
+function startServer(
+  env: Record<string, string>,
+  whenListening: (child: ChildProcess) => void = (child) => child.kill('SIGKILL'),
+): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_FORMAT: 'json', ...env },
@@ -159,12 +174,18 @@ function startServer(env: Record<string, string>): Promise<{ code: number | null
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => {
+    const listening = !output.includes('drydock listening on');
     output += chunk.toString();
-    // A server that went on to serve is the failure this file is about: stop it rather than wait.
-    if (output.includes('drydock listening on')) child.kill('SIGKILL');
+    if (listening && output.includes('drydock listening on')) whenListening(child);
   });
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
+  const limit = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return new Promise((resolve) =>
+    child.once('close', (code) => {
+      clearTimeout(limit);
+      resolve({ code, output });
+    }),
+  );
 }
 
 const messages = (output: string) =>
@@ -226,5 +247,27 @@ describePostgres('a server started on a database a newer build migrated', () => 
 
   it('stops at start with one line naming the migrations, exit code 1', async () => {
     expectRefused(await startServer({ DATABASE_URL: db.url! }));
+  }, 60_000);
+});
+
+describePostgres('a server process whose database a newer build migrates', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql');
+  });
+  afterAll(() => db.dispose());
+
+  it('shuts itself down cleanly, saying why, with exit code 1', async () => {
+    const { code, output } = await startServer(
+      { DATABASE_URL: db.url!, SCHEMA_CHECK_INTERVAL_MS: '100' },
+      // The newer build migrates while this one serves.
+      () => void recordMigration(db, FUTURE),
+    );
+    expect(output).toContain('drydock listening on');
+    expect(code).toBe(1);
+    const said = messages(output);
+    const newer = said.indexOf(`${refusal([FUTURE])}; this process started before they were applied: shutting down`);
+    expect(newer).toBeGreaterThanOrEqual(0);
+    expect(said.slice(newer + 1).at(-1)).toBe('stopped cleanly');
   }, 60_000);
 });
