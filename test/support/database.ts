@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describe } from 'vitest';
 import { openDatabase, type Database, type DatabaseKind } from '../../src/db/database.js';
 import { applyMigrations } from '../../src/db/migrate.js';
-import { migrationsDir, readMigrationList } from '../../src/db/migrations-folder.js';
+import { migrationsDir, projectRoot, readMigrationList } from '../../src/db/migrations-folder.js';
 
 /** PostgreSQL for the tests; CI always sets it. Without it the PostgreSQL half of the suite is skipped. */
 export const testPostgresUrl = process.env['TEST_DATABASE_URL'];
@@ -90,6 +91,38 @@ async function createPostgresDatabase(url: string): Promise<string> {
   return withDatabaseName(url, name);
 }
 
+/**
+ * The PGlite counterpart of the PostgreSQL template: a copy of an in-memory database that the
+ * committed migrations were applied to (by the real applyMigrations), kept in the OS's temporary
+ * directory under a name that changes with the migrations and the PGlite version, so that every
+ * test process of a run (and the next run) starts its databases from it. Opening an empty PGlite
+ * database runs initdb, which takes seconds; loading the copy takes a fraction of that.
+ */
+async function pgliteTemplate(): Promise<Blob> {
+  const { version } = JSON.parse(
+    await readFile(join(projectRoot, 'node_modules', '@electric-sql', 'pglite', 'package.json'), 'utf8'),
+  ) as { version: string };
+  const file = join(tmpdir(), `${await templateName()}_pglite_${version}.tar`);
+  try {
+    return new Blob([await readFile(file)]);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const db = await openDatabase({ dataDir: 'memory://' });
+  let dump: Blob;
+  try {
+    await applyMigrations(db);
+    dump = await db.embedded!.dumpDataDir('none');
+  } finally {
+    await db.close();
+  }
+  // Written whole under another name first: a process reading it meanwhile finds it or nothing.
+  const part = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(part, Buffer.from(await dump.arrayBuffer()));
+  await rename(part, file);
+  return dump;
+}
+
 async function dropPostgresDatabase(url: string, testUrl: string): Promise<void> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
@@ -106,8 +139,7 @@ export async function createTestDatabase(
   options: { poolSize?: number } = {},
 ): Promise<TestDatabase> {
   if (kind === 'pglite') {
-    const db = await openDatabase({ dataDir: 'memory://' });
-    await applyMigrations(db);
+    const db = await openDatabase({ dataDir: 'memory://', initialData: await pgliteTemplate() });
     return { ...db, dispose: () => db.close() };
   }
   if (!testPostgresUrl) throw new Error('TEST_DATABASE_URL is not set');
