@@ -150,13 +150,15 @@ describeEachDatabase('failed authentications from one address', (kind) => {
   });
 
   it('hold a valid token up only until the failures are waited off', async () => {
-    // 120 a minute: a failure is waited off in half a second.
-    const server = await start({ authFailuresPerMinute: 120 });
+    // 20 a minute: a failure is waited off in 3 s, so the request right after the limit was seen
+    // still finds it there however long a busy machine takes between the two (at 120 a minute, with
+    // no debt, that was half a second, and a CI run missed it once).
+    const server = await start({ authFailuresPerMinute: 20 });
     const valid = (await principalWithToken(db, 'alice')).token;
-    // Guesses sent at once, as an attacker would: each one that was looked at counts.
+    // Guesses sent together, as an attacker would: each one that was looked at counts.
     let limitedAt = 0;
     await waitFor(async () => {
-      const answers = await Promise.all(Array.from({ length: 20 }, () => post(server, generateToken().token)));
+      const answers = await Promise.all(Array.from({ length: 8 }, () => post(server, generateToken().token)));
       if (!answers.some((answer) => answer.status === 429)) return false;
       limitedAt = Date.now();
       return true;
@@ -165,9 +167,10 @@ describeEachDatabase('failed authentications from one address', (kind) => {
     expect(refused.status).toBe(429);
     expect(refused.retryAfter).not.toBeNull();
     // Asked again and again meanwhile, a valid token spends nothing, and soon gets through.
-    await waitFor(async () => (await post(server, valid)).status === 200, 30_000);
+    await waitFor(async () => (await post(server, valid)).status === 200, 60_000);
     const heldUpMs = Date.now() - limitedAt;
-    // The debt is at most the guesses that were in flight together, waited off at 2 a second.
-    expect(heldUpMs).toBeLessThan(20_000);
-  }, 90_000);
+    // The debt is at most the guesses that were in flight together (8), waited off at one per 3 s,
+    // and one more to have a whole try: 27 s.
+    expect(heldUpMs).toBeLessThan(40_000);
+  }, 150_000);
 });
