@@ -116,6 +116,19 @@ describeEachDatabase('the capacity epoch: a patient wait is tried again only onc
   });
 });
 
+/** The `test-slot` queue (made by its first lease), a pass of it run here, and a lease as it is now. */
+async function slotQueue(h: Harness) {
+  const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+    SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+  const queueId = queue!.id;
+  const deps = bareAllocatorDeps(h);
+  return {
+    queueId,
+    pass: () => runSchedulingPass(deps, queueId),
+    lease: (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } }),
+  };
+}
+
 // A capacity change that commits while a pass waits for its turn: the turn's statement read the
 // job's mark before the wait, so the epoch does not move, and the pass skips the lease; the view
 // of the next lease it serves shows the new mark, and the skipped lease is tried first, in that
@@ -141,12 +154,7 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     const request = (label: string) =>
       h.services.leases.request(owner, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
     const holder = await request('busy'); // the type's first lease makes its queue
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const queueId = queue!.id;
-    const deps = bareAllocatorDeps(h);
-    const pass = () => runSchedulingPass(deps, queueId);
-    const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
+    const { queueId, pass, lease } = await slotQueue(h);
     await pass();
     expect((await lease(holder.id)).status).toBe('ACTIVE');
     const waiting = await request('busy');
@@ -231,5 +239,66 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     const after = await lease(behind.id);
     expect(after.status).toBe('PENDING');
     expect(after.blocker).toMatchObject({ reason: 'quota' });
+  });
+});
+
+// The model check with process kills found a lease past the aging bound passed over for a newer
+// lease of another owner: queued behind a lease of its own demand that the pass skipped, it was
+// not tried once that lease was served (capacity had freed after the turn), and the lease of
+// another demand behind it took what was left.
+describe('a lease queued behind a skipped one is tried once that one is served', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness('postgresql');
+  });
+  afterAll(() => h.dispose());
+  beforeEach(() => h.reset());
+
+  it('gives freed capacity to the lease queued behind the skipped one before a lower band of another demand', async () => {
+    const owner = await ensurePrincipal(h.db, { name: 'queued-owner', kind: 'USER', isAdmin: true });
+    const busy = unwrap(
+      await h.services.blueprints.create(h.system, {
+        name: 'busy',
+        implementation: 'test',
+        config: { label: 'busy', exclusive: true, maxResources: 1 },
+      }),
+    );
+    const request = (actor: Actor, priority: number) =>
+      h.services.leases
+        .request(actor, { resourceType: 'test-slot', attributes: { label: 'busy' }, priority })
+        .then(unwrap);
+    const holder = await request(h.system, 0);
+    const { queueId, pass, lease } = await slotQueue(h);
+    await pass();
+    expect((await lease(holder.id)).status).toBe('ACTIVE');
+
+    // One owner's two leases of one demand: the first refused (its wait records the epoch), the
+    // second queued behind it without a try.
+    const first = await request(owner, 2);
+    const queued = await request(owner, 1);
+    await pass();
+    expect((await lease(first.id)).blocker).toMatchObject({ reason: 'slot-lock-failure' });
+    expect((await lease(queued.id)).blocker).toMatchObject({ reason: 'queued-behind', leaseId: first.id });
+    // Another principal's lease of the same attributes (another demand: its authorizations are
+    // its own), of a lower band, that no pass has refused yet.
+    const later = await request(h.system, 0);
+
+    // Room for two more resources, committed while the next pass waits for its turn: the epoch
+    // stays, `first` is skipped, `later`'s view shows the change.
+    await withTurnHeld(h, queueId, async () => {
+      const running = await startWaitingForTurn(h, pass);
+      unwrap(
+        await h.services.blueprints.update(h.system, busy.id, {
+          config: { label: 'busy', exclusive: true, maxResources: 3 },
+        }),
+      );
+      return running;
+    });
+    const statuses = async () => ({
+      first: (await lease(first.id)).status,
+      queued: (await lease(queued.id)).status,
+      later: (await lease(later.id)).status,
+    });
+    expect(await statuses()).toEqual({ first: 'ACTIVE', queued: 'ACTIVE', later: 'PENDING' });
   });
 });

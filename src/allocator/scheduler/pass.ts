@@ -112,6 +112,25 @@ const isLive = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status ===
 
 /** Why a lease is refused when what it lacks is capacity another lease of its demand could get. */
 const CAPACITY_REASONS = new Set(['no-capacity', 'slot-lock-failure', 'draining', 'waiting-for-reclaim']);
+const waitsForCapacity = (lease: Lease) =>
+  CAPACITY_REASONS.has((lease.blocker as { reason?: string } | null)?.reason ?? '');
+/** Waiting for the resource it is building, a lease holds nothing back (see serve). */
+const building = (lease: Lease) =>
+  (lease.blocker as { reason?: string } | null)?.reason === 'waiting-for-resource-activation';
+
+/**
+ * A single lease not served so far in a pass, failed or queued behind a failure, with the pass's
+ * grant count when it was passed over, and whether what it waits for is capacity: as its own try
+ * found, or, untried (queued behind the first of its demand, or refused without a try in the
+ * capacity epoch), as the lease it waits behind was found. Its `lease.blocker` is what a pass
+ * before this one wrote until it is tried.
+ */
+interface PassedOver {
+  unit: Unit;
+  lease: Lease;
+  grantsBefore: number;
+  capacity: boolean;
+}
 
 /** Tries of one lease against leases refused ahead of it in one pass (see serveInOrder). */
 const PROBE_ROUNDS = 4;
@@ -158,11 +177,8 @@ async function serve(
   const queue = new PolicyQueue(units, owners, ctx.now, settings);
   const grants = new Map<number, number>();
   const failedDemand = new Map<string, number>();
-  /**
-   * Single leases not served so far in this pass, failed or queued behind a failure, in order,
-   * each with the pass's grant count when it was passed over.
-   */
-  const passedOver: { unit: Unit; lease: Lease; grantsBefore: number }[] = [];
+  /** Single leases not served so far in this pass, in order. */
+  const passedOver: PassedOver[] = [];
   const grantedIds = new Set<number>();
   /** Heads the pass ended without a grant (broken). */
   const endedIds = new Set<number>();
@@ -175,7 +191,7 @@ async function serve(
   /** The demand of the pass's first grant to a lease that never waited (see expectDemand). */
   let firstDemand: Demand | null = null;
   /** Leases refused in this pass without a try (capacity-epoch.ts), in order. */
-  let skipped: (typeof passedOver)[number][] = [];
+  let skipped: PassedOver[] = [];
   let skipping = true;
   /** The pass stopped before the end of its order (see trySkipped). */
   let stopped = false;
@@ -209,8 +225,7 @@ async function serve(
    * Only leases passed over since the pass's last grant are offered the pool again: one served
    * now after a grant that came behind it in the order would be granted out of order.
    */
-  const retriable = (p: (typeof passedOver)[number], shape: string) =>
-    shapeOf(p.lease) === shape && p.grantsBefore === served;
+  const retriable = (p: PassedOver, shape: string) => shapeOf(p.lease) === shape && p.grantsBefore === served;
   /**
    * A lease passed over before the pass's last grant that could use whatever `lease` is given (the
    * same attributes and allowed blueprints; refused for want of capacity, not for something of its
@@ -220,13 +235,13 @@ async function serve(
   const heldAhead = (lease: Lease): number | undefined => {
     const shape = shapeOf(lease);
     const blueprints = lease.allowedBlueprintIds.join(',');
-    const held = passedOver.find((p) => {
-      if (shapeOf(p.lease) !== shape || retriable(p, shape) || p.lease.allowedBlueprintIds.join(',') !== blueprints)
-        return false;
-      const firstId = failedDemand.get(demandKey(p.lease));
-      const first = passedOver.find((q) => q.unit.id === firstId) ?? p;
-      return CAPACITY_REASONS.has((first.lease.blocker as { reason?: string } | null)?.reason ?? '');
-    });
+    const held = passedOver.find(
+      (p) =>
+        p.capacity &&
+        shapeOf(p.lease) === shape &&
+        !retriable(p, shape) &&
+        p.lease.allowedBlueprintIds.join(',') === blueprints,
+    );
     return held?.unit.id;
   };
   /** Shapes whose freed capacity waits for the next pass (see serveInOrder). */
@@ -287,30 +302,38 @@ async function serve(
     return hold(lease, heldAhead(lease) ?? refusedAhead(lease)!);
   };
   /**
-   * Offers the pool again to the leases passed over so far of this shape, in their order. Those
-   * still refused behind the last it served may be offered it again (they are still in order).
+   * Offers the pool again to `retry` (leases passed over so far, in their order), each demand's
+   * leases until one of them is refused: the rest of that demand stay queued behind it. Those
+   * still passed over behind the last it served may be offered it again (they are still in order).
    */
-  const offerAgain = async (shape: string) => {
-    const stillFailing = new Map<string, number>();
-    const retry = passedOver.filter((p) => retriable(p, shape));
+  const offerInOrder = async (retry: readonly PassedOver[]) => {
+    const stillFailing = new Map<string, PassedOver>();
     let lastServed = -1;
     for (const [index, entry] of retry.entries()) {
-      const key = demandKey(entry.lease);
-      if (stillFailing.has(key)) continue;
+      const failing = stillFailing.get(demandKey(entry.lease));
+      if (failing) {
+        entry.capacity = failing.capacity;
+        continue;
+      }
       if (!mayServe(queue.bandOf(entry.unit), stopBand) || !underQuota(entry.unit, 1)) continue;
       const after = await serveLease(ctx, entry.lease, pool);
+      if (after.status === 'PENDING' && !building(after)) {
+        entry.lease = after;
+        entry.capacity = waitsForCapacity(after);
+        stillFailing.set(demandKey(after), entry);
+        continue;
+      }
+      passedOver.splice(passedOver.indexOf(entry), 1);
       if (isLive(after)) {
         grantUnit(entry.unit, 1);
-        passedOver.splice(passedOver.indexOf(entry), 1);
         lastServed = index;
-      } else {
-        entry.lease = after;
-        stillFailing.set(key, entry.unit.id);
-      }
+      } else if (after.status !== 'PENDING') endedIds.add(after.id);
     }
     for (const entry of retry.slice(lastServed + 1)) entry.grantsBefore = served;
     firstFailures();
   };
+  /** Offers the pool again to the leases passed over so far of this shape (see serveInOrder). */
+  const offerAgain = (shape: string) => offerInOrder(passedOver.filter((p) => retriable(p, shape)));
   /** Each demand's first lease still passed over, after some of them were served. */
   const firstFailures = () => {
     for (const key of [...failedDemand.keys()]) {
@@ -322,9 +345,13 @@ async function serve(
   /**
    * Capacity may have freed since the pass's turn (a view shows a capacity mark other than the
    * epoch's), and what freed would go to a lease behind the skipped ones: they are tried first, in
-   * their order, and nothing more is skipped in this pass. If a lease behind one of them has been
-   * granted already, serving it now would put the pass's grants out of order: the pass stops
-   * there instead, and the next one, right after it, starts with them in a new epoch.
+   * their order, with every lease passed over since the pass's last grant (the leases queued
+   * behind a skipped one were never tried; served, that one leaves the next of its demand first
+   * in line, found by the model check with process kills: an aged lease queued behind a skipped
+   * one passed over for a newer lease of another demand), and nothing more is skipped in this
+   * pass. If a lease behind one of them has been granted already, serving it now would put the
+   * pass's grants out of order: the pass stops there instead, and the next one, right after it,
+   * starts with them in a new epoch.
    */
   const trySkipped = async () => {
     skipping = false;
@@ -332,21 +359,8 @@ async function serve(
       stopped = true;
       return;
     }
-    const retry = skipped;
     skipped = [];
-    for (const entry of retry) {
-      if (!passedOver.includes(entry) || !mayServe(queue.bandOf(entry.unit), stopBand)) continue;
-      if (!underQuota(entry.unit, 1)) continue;
-      const after = await serveLease(ctx, entry.lease, pool);
-      if (after.status === 'PENDING') {
-        entry.lease = after;
-        continue;
-      }
-      passedOver.splice(passedOver.indexOf(entry), 1);
-      if (isLive(after)) grantUnit(entry.unit, 1);
-      else endedIds.add(after.id);
-    }
-    firstFailures();
+    await offerInOrder(passedOver.filter((p) => p.grantsBefore === served));
   };
 
   for (let unit = queue.next(); unit; unit = queue.next()) {
@@ -425,7 +439,8 @@ async function serve(
     const key = demandKey(unit.lease);
     const ahead = failedDemand.get(key);
     if (ahead !== undefined) {
-      passedOver.push({ unit, lease: unit.lease, grantsBefore: served });
+      const first = passedOver.find((p) => p.unit.id === ahead);
+      passedOver.push({ unit, lease: unit.lease, grantsBefore: served, capacity: first?.capacity ?? true });
       continue;
     }
     if (skipping && waitsUnchanged(unit.lease, turn.epoch, ctx.now)) {
@@ -436,7 +451,8 @@ async function serve(
         capacity: false,
       });
       failedDemand.set(key, unit.id);
-      const entry = { unit, lease: unit.lease, grantsBefore: served };
+      // A patient wait is one for capacity (waiting.ts).
+      const entry = { unit, lease: unit.lease, grantsBefore: served, capacity: true };
       passedOver.push(entry);
       skipped.push(entry);
       failed(unit, leaseBand);
@@ -457,12 +473,9 @@ async function serve(
     }
     // A lease waiting for the resource it is building holds nothing back: the next one of its
     // demand may build or find its own.
-    else if (
-      after.status === 'PENDING' &&
-      (after.blocker as { reason?: string } | null)?.reason !== 'waiting-for-resource-activation'
-    ) {
+    else if (after.status === 'PENDING' && !building(after)) {
       failedDemand.set(key, unit.id);
-      passedOver.push({ unit, lease: after, grantsBefore: served });
+      passedOver.push({ unit, lease: after, grantsBefore: served, capacity: waitsForCapacity(after) });
       failed(unit, leaseBand);
     } else if (after.status !== 'PENDING') endedIds.add(after.id);
   }
