@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -120,7 +120,31 @@ async function pgliteTemplate(): Promise<Blob> {
   const part = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
   await writeFile(part, Buffer.from(await dump.arrayBuffer()));
   await rename(part, file);
+  await removeStaleCopies(file);
   return dump;
+}
+
+/** Copies are 40 MB each: one a day old of other migrations or PGlite is of no checkout in use. */
+const STALE_COPY_MS = 24 * 60 * 60 * 1_000;
+
+/**
+ * Removes the copies other migrations or another PGlite left in the temporary directory (and
+ * parts of one a killed test process did not finish) once they are a day old: a checkout testing
+ * other migrations beside this one keeps its own copy. A copy removed while another process was
+ * about to read it is made again there.
+ */
+async function removeStaleCopies(kept: string): Promise<void> {
+  const before = Date.now() - STALE_COPY_MS;
+  for (const name of await readdir(tmpdir())) {
+    const path = join(tmpdir(), name);
+    if (!/^drydock_test_template_[0-9a-f]+_pglite_.+\.tar/.test(name) || path === kept) continue;
+    try {
+      if ((await stat(path)).mtimeMs < before) await unlink(path);
+    } catch (error) {
+      // Removed meanwhile by another test process.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
 }
 
 async function dropPostgresDatabase(url: string, testUrl: string): Promise<void> {
