@@ -168,31 +168,50 @@ export async function serve(
     },
     config.port,
     config.host,
-  );
+  ).catch(async (error: unknown) => {
+    // Not listening (the port taken, say): what started stops, so that a caller that goes on (a
+    // test, an embedding) keeps no worker claiming jobs, nor a timer, on its database.
+    await stopServing({ fanout, upkeep, tracing, worker, wakeUps, migrations }, () => {});
+    throw error;
+  });
   return {
     db,
     services,
     url: server.url,
     graphqlUrl: server.url + GRAPHQL_PATH,
     newerDatabase: migrations.found,
-    async close(onStep = () => {}) {
-      migrations.stop();
-      // Requests first (they may schedule work), then the queue, which finishes the jobs it holds.
-      onStep('in-flight requests');
-      await server.close();
-      await wakeUps?.return();
-      // A request cut short at the timeout may still hold a slot of the queue for the job it meant
-      // to hand it, so the queue can be waiting on requests too.
-      onStep('requests or queue jobs');
-      await worker?.stop();
-      onStep('database upkeep');
-      await upkeep?.stop();
-      onStep('the event fan-out');
-      await fanout.close();
-      onStep('the trace export');
-      await tracing?.shutdown();
-    },
+    close: (onStep = () => {}) => stopServing({ fanout, upkeep, tracing, worker, wakeUps, migrations, server }, onStep),
   };
+}
+
+/** What serve() started. */
+interface Serving {
+  fanout: Awaited<ReturnType<typeof createEventFanout>>;
+  upkeep: ReturnType<typeof startUpkeep> | null;
+  tracing: Awaited<ReturnType<typeof startTracing>> | undefined;
+  worker: ReturnType<Services['worker']['start']> | null;
+  wakeUps: AsyncGenerator<unknown> | null;
+  migrations: NewerDatabaseWatch;
+  server?: Awaited<ReturnType<typeof startHttpServer>>;
+}
+
+/** Stops what serve() started. `onStep` is told what it waits for next (see App.close). */
+async function stopServing(serving: Serving, onStep: (waitingFor: string) => void): Promise<void> {
+  serving.migrations.stop();
+  // Requests first (they may schedule work), then the queue, which finishes the jobs it holds.
+  onStep('in-flight requests');
+  await serving.server?.close();
+  await serving.wakeUps?.return(undefined);
+  // A request cut short at the timeout may still hold a slot of the queue for the job it meant
+  // to hand it, so the queue can be waiting on requests too.
+  onStep('requests or queue jobs');
+  await serving.worker?.stop();
+  onStep('database upkeep');
+  await serving.upkeep?.stop();
+  onStep('the event fan-out');
+  await serving.fanout.close();
+  onStep('the trace export');
+  await serving.tracing?.shutdown();
 }
 
 /** Opens the configured database, brings it up to date, and serves the API until `close`. */
