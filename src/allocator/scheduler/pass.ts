@@ -355,7 +355,7 @@ async function serve(
    */
   const trySkipped = async () => {
     skipping = false;
-    if (skipped.some((entry) => entry.grantsBefore !== served)) {
+    if (skipped.some((entry) => passedOver.includes(entry) && entry.grantsBefore !== served)) {
       stopped = true;
       return;
     }
