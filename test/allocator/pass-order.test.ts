@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ensurePrincipal, type Actor } from '../../src/services/index.js';
 import { describeEachDatabase } from '../support/database.js';
 import { createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
 import { Prng, seedFromEnv } from '../support/prng.js';
+import { askFor, randomOwners, referenceGrants, type Asked } from './pass-order-reference.js';
 
 // A randomized check of the pass's grant order against a reference greedy written here, on its
 // own (not the pass's policy-order.ts): random owners, weights, quotas, priorities, ages and
@@ -12,62 +12,6 @@ import { Prng, seedFromEnv } from '../support/prng.js';
 const AGING_MS = 60_000;
 const ROUNDS = Number(process.env['PASS_ORDER_ROUNDS'] ?? 10);
 const seed = seedFromEnv('PASS_ORDER_SEED');
-
-interface Asked {
-  id: number;
-  owner: number;
-  priority: number;
-  createdAt: number;
-  label: 'a' | 'b';
-}
-
-interface OwnerSetup {
-  actor: Actor;
-  weight: number;
-  quota: number | null;
-}
-
-/**
- * The reference: repeatedly take the best remaining lease by (band desc, live/weight asc,
- * arrival), as drydock-spec.md states the policy; grant it if its label has a slot left and its
- * owner is under quota. A lease that cannot be served and has aged stops every lower band.
- */
-function referenceGrants(
-  asked: Asked[],
-  owners: Map<number, OwnerSetup>,
-  capacity: Record<string, number>,
-  now: number,
-) {
-  const band = (l: Asked) => l.priority + Math.floor(Math.max(0, now - l.createdAt) / AGING_MS);
-  const live = new Map<number, number>();
-  const left = { ...capacity };
-  const remaining = [...asked];
-  const granted: number[] = [];
-  let stop = -Infinity;
-  const failedLabels = new Set<string>();
-  while (remaining.length > 0) {
-    remaining.sort((x, y) => {
-      const share = (l: Asked) => (live.get(l.owner) ?? 0) / owners.get(l.owner)!.weight;
-      return band(y) - band(x) || share(x) - share(y) || x.createdAt - y.createdAt || x.id - y.id;
-    });
-    const lease = remaining.shift()!;
-    if (band(lease) < stop) continue;
-    const quota = owners.get(lease.owner)!.quota;
-    if (quota !== null && (live.get(lease.owner) ?? 0) >= quota) continue;
-    // A lease of a demand (here: owner and label) that already failed in this pass is not tried.
-    const demand = `${lease.owner}:${lease.label}`;
-    if (failedLabels.has(demand)) continue;
-    if ((left[lease.label] ?? 0) > 0) {
-      left[lease.label]!--;
-      live.set(lease.owner, (live.get(lease.owner) ?? 0) + 1);
-      granted.push(lease.id);
-    } else {
-      failedLabels.add(demand);
-      if (now - lease.createdAt >= AGING_MS) stop = Math.max(stop, band(lease));
-    }
-  }
-  return granted;
-}
 
 describeEachDatabase('pass order', (kind) => {
   let h: Harness;
@@ -104,46 +48,17 @@ describeEachDatabase('pass order', (kind) => {
             },
           }),
         );
-      const owners = new Map<number, OwnerSetup>();
-      for (let i = 0; i < rng.int(2, 4); i++) {
-        // Admins, so that they may raise priorities (and need no authorization).
-        const actor = await ensurePrincipal(h.db, { name: `owner-${i}`, kind: 'USER', isAdmin: true });
-        const weight = rng.int(1, 3);
-        unwrap(await h.services.scheduling.setPrincipalWeight(h.system, actor.principalId, weight));
-        const quota = rng.chance(0.3) ? rng.int(1, 2) : null;
-        if (quota !== null)
-          unwrap(
-            await h.services.scheduling.setQuota(h.system, {
-              principalId: actor.principalId,
-              resourceType: 'test-slot',
-              maxLeases: quota,
-            }),
-          );
-        owners.set(actor.principalId, { actor, weight, quota });
-      }
+      const owners = await randomOwners(h, rng, { count: rng.int(2, 4), quotaChance: 0.3, maxQuota: 2 });
       const asked: Asked[] = [];
       for (let i = 0; i < rng.int(6, 15); i++) {
         const owner = rng.pick([...owners.values()]);
         const priority = rng.int(-2, 3);
         const label = capacity.b > 0 && rng.chance(0.4) ? 'b' : 'a';
         offsetMs = -rng.int(0, 3 * AGING_MS);
-        const lease = unwrap(
-          await h.services.leases.request(owner.actor, {
-            resourceType: 'test-slot',
-            attributes: { label },
-            priority,
-          }),
-        );
-        asked.push({
-          id: lease.id,
-          owner: owner.actor.principalId,
-          priority,
-          createdAt: lease.createdAt.getTime(),
-          label,
-        });
+        asked.push(await askFor(h, owner, label, priority));
       }
       frozen = Date.now();
-      const expected = referenceGrants(asked, owners, capacity, frozen);
+      const expected = referenceGrants(asked, owners, capacity, frozen, AGING_MS);
       const stop = h.services.worker.start({ concurrency: 1 }).stop;
       try {
         // The first pass has looked at every lease once each is granted or records why it waits.

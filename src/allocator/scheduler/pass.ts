@@ -197,9 +197,18 @@ async function serve(
   let stopped = false;
   const block = (leases: readonly Lease[], blocker: Blocker) =>
     blocked.push(...leases.map((lease) => ({ lease, blocker })));
+  /** Units refused in this pass, each with its band: what the stop band stands on. */
+  const refusals: { unit: Unit; band: number }[] = [];
   const failed = (unit: Unit, leaseBand: number) => {
+    refusals.push({ unit, band: leaseBand });
     const next = stopBandAfterFailure(stopBand, leaseBand, aged(unit, ctx.now, settings));
     if (next !== stopBand) [stopBand, stopLease] = [next, unit.id];
+  };
+  /** The stop band as the refusals of units other than `units` (taken back into the order) set it. */
+  const forgetRefusals = (units: ReadonlySet<Unit>) => {
+    const kept = refusals.splice(0).filter((refusal) => !units.has(refusal.unit));
+    [stopBand, stopLease] = [-Infinity, 0];
+    for (const refusal of kept) failed(refusal.unit, refusal.band);
   };
   const overQuota = (unit: Unit, count: number) => {
     const owner = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
@@ -302,11 +311,13 @@ async function serve(
     return hold(lease, heldAhead(lease) ?? refusedAhead(lease)!);
   };
   /**
-   * Offers the pool again to `retry` (leases passed over so far, in their order), each demand's
-   * leases until one of them is refused: the rest of that demand stay queued behind it. Those
-   * still passed over behind the last it served may be offered it again (they are still in order).
+   * Offers the pool again to the leases passed over so far of this shape, in their order, each
+   * demand's leases until one of them is refused: the rest of that demand stay queued behind it.
+   * Those still passed over behind the last it served may be offered it again (they are still in
+   * order).
    */
-  const offerInOrder = async (retry: readonly PassedOver[]) => {
+  const offerAgain = async (shape: string) => {
+    const retry = passedOver.filter((p) => retriable(p, shape));
     const stillFailing = new Map<string, PassedOver>();
     let lastServed = -1;
     for (const [index, entry] of retry.entries()) {
@@ -321,6 +332,8 @@ async function serve(
         entry.lease = after;
         entry.capacity = waitsForCapacity(after);
         stillFailing.set(demandKey(after), entry);
+        // Refused after it had aged, it stops the lower bands, as a first try would have.
+        failed(entry.unit, queue.bandOf(entry.unit));
         continue;
       }
       passedOver.splice(passedOver.indexOf(entry), 1);
@@ -332,8 +345,6 @@ async function serve(
     for (const entry of retry.slice(lastServed + 1)) entry.grantsBefore = served;
     firstFailures();
   };
-  /** Offers the pool again to the leases passed over so far of this shape (see serveInOrder). */
-  const offerAgain = (shape: string) => offerInOrder(passedOver.filter((p) => retriable(p, shape)));
   /** Each demand's first lease still passed over, after some of them were served. */
   const firstFailures = () => {
     for (const key of [...failedDemand.keys()]) {
@@ -344,23 +355,31 @@ async function serve(
   };
   /**
    * Capacity may have freed since the pass's turn (a view shows a capacity mark other than the
-   * epoch's), and what freed would go to a lease behind the skipped ones: they are tried first, in
-   * their order, with every lease passed over since the pass's last grant (the leases queued
-   * behind a skipped one were never tried; served, that one leaves the next of its demand first
-   * in line, found by the model check with process kills: an aged lease queued behind a skipped
-   * one passed over for a newer lease of another demand), and nothing more is skipped in this
-   * pass. If a lease behind one of them has been granted already, serving it now would put the
-   * pass's grants out of order: the pass stops there instead, and the next one, right after it,
-   * starts with them in a new epoch.
+   * epoch's), and what freed would go to a lease behind the skipped ones. Every lease passed over
+   * since the pass's last grant (the skipped ones, those queued behind them, which were never
+   * tried, and those refused since) goes back into the order, to be tried in turn, with the shares
+   * this pass's grants have moved; nothing more is skipped in this pass. (Found by the model check
+   * with process kills: served alone, a skipped lease left the lease queued behind it untried, and
+   * a newer lease of another demand took what it could use.) The caller has put its own unit back
+   * first: those taken before it go ahead of it. If a lease behind a skipped one has been granted
+   * already, serving it now would put the pass's grants out of order: the pass stops there
+   * instead, and the next one, right after it, starts with them in a new epoch.
    */
-  const trySkipped = async () => {
+  const trySkipped = () => {
     skipping = false;
     if (skipped.some((entry) => passedOver.includes(entry) && entry.grantsBefore !== served)) {
       stopped = true;
       return;
     }
     skipped = [];
-    await offerInOrder(passedOver.filter((p) => p.grantsBefore === served));
+    const again = passedOver.filter((entry) => entry.grantsBefore === served);
+    for (const entry of again) {
+      passedOver.splice(passedOver.indexOf(entry), 1);
+      entry.unit.lease = entry.lease;
+    }
+    for (const entry of [...again].reverse()) queue.putBack(entry.unit);
+    forgetRefusals(new Set(again.map((entry) => entry.unit)));
+    firstFailures();
   };
 
   for (let unit = queue.next(); unit; unit = queue.next()) {
@@ -412,10 +431,9 @@ async function serve(
       // The gang reads the pool from the database, whatever freed since the turn: leases skipped
       // ahead of it go first.
       if (skipped.length > 0) {
-        // Their grants change the shares, quotas and bands this gang was taken and checked by.
-        await trySkipped();
-        if (stopped) break;
         queue.putBack(unit);
+        trySkipped();
+        if (stopped) break;
         continue;
       }
       // What this pass granted must be there first.
@@ -459,10 +477,9 @@ async function serve(
       continue;
     }
     if (skipped.length > 0 && (await pool.peek(ctx, unit.lease)).capacityMark !== turn.mark) {
-      await trySkipped();
-      if (stopped) break;
-      // Their grants change the shares, quotas and bands this lease was taken and checked by.
       queue.putBack(unit);
+      trySkipped();
+      if (stopped) break;
       continue;
     }
     const after = await serveInOrder(unit.lease);
