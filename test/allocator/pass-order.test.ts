@@ -4,8 +4,8 @@ import { createHarness, unwrap, type Harness } from '../support/allocator-harnes
 import { Prng, seedFromEnv } from '../support/prng.js';
 import { askFor, randomOwners, referenceGrants, type Asked } from './pass-order-reference.js';
 
-// A randomized check of the pass's grant order against a reference greedy written here, on its
-// own (not the pass's policy-order.ts): random owners, weights, quotas, priorities, ages and
+// A randomized check of the pass's grant order against a reference greedy written on its own
+// (pass-order-reference.ts, not the pass's policy-order.ts): random owners, weights, quotas, priorities, ages and
 // demands are queued while no worker runs; the first pass then serves them all, and the order of
 // its lease-acquired logs must be the reference's, lease for lease.
 
