@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
-import { testPostgresUrl } from '../support/database.js';
+import { describePostgres } from '../support/database.js';
 import {
   bareAllocatorDeps,
   createHarness,
@@ -26,7 +26,7 @@ const AGING_MS = 60_000;
 const ROUNDS = Number(process.env['PASS_ORDER_ROUNDS'] ?? 20);
 const seed = seedFromEnv('PASS_ORDER_SEED');
 
-describe.skipIf(!testPostgresUrl)('pass order when capacity frees as the pass takes its turn [postgresql]', () => {
+describePostgres('pass order when capacity frees as the pass takes its turn', () => {
   let h: Harness;
   let offsetMs = 0;
   let frozen: number | null = null;
