@@ -4,6 +4,7 @@ import { defineImplementation } from '../../src/blueprints/implementation.js';
 import { ensurePrincipal } from '../../src/services/index.js';
 import { describeEachDatabase } from '../support/database.js';
 import { createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
+import { roomBlueprint } from '../support/room-blueprint.js';
 import { waitFor } from '../support/wait.js';
 
 // Regression for the bench's mixed-priority row, where one owner's leases were all served before
@@ -78,35 +79,45 @@ function sideWindowBlueprint(control: { open: boolean; refusals: number }) {
  * refusal, as a release committing just then would.
  */
 function freeAfterRefusalBlueprint(control: { open: boolean; refusals: number }) {
-  return defineImplementation<Record<string, never>>({
-    key: 'frees-after-refusal',
-    resourceType: 'frees-after-refusal',
-    configSchema: z.object({}).strict(),
-    canEverAllocate: () => true,
-    async canAllocateNow(blueprint, _lease, queries) {
-      const built = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE']);
-      if (built.length < control.refusals) return true;
-      control.refusals++;
-      return false;
-    },
-    allocateResource: async () => ({ name: 'slot', attributes: {}, slotLocks: [], activation: 'now' }),
-    // Each lease on the resource built for it: the room is per lease.
-    canAcquireLeaseOn: async (_b, resource, lease) => resource.allocatedForLeaseId === lease.id,
-    acquireLease: () => ({ slotLocks: [] }),
-    shouldAllocateSupplementalResource: () => false,
+  return roomBlueprint('frees-after-refusal', 'frees-after-refusal', async (blueprint, _lease, queries) => {
+    const built = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE']);
+    if (built.length < control.refusals) return true;
+    control.refusals++;
+    return false;
+  });
+}
+
+/**
+ * Room for `control.room` resources, which opens (from none) when the lease `control.opener` is
+ * tried: capacity for several leases that frees while the pass runs, after the leases ahead of the
+ * opener were refused.
+ */
+function openedByBlueprint(control: { opener: number; room: number }) {
+  return roomBlueprint('opened-by', 'opened-by', async (blueprint, lease, queries) => {
+    if (lease.id === control.opener && control.room === 0) control.room = 2;
+    return (await queries.resources(blueprint.id, ['PENDING', 'ACTIVE'])).length < control.room;
   });
 }
 
 describeEachDatabase('capacity that appears while a pass runs', (kind) => {
   let h: Harness;
   const control = { open: false, refusals: 0 };
+  const opening = { opener: 0, room: 0 };
   beforeAll(async () => {
     h = await createHarness(kind, {
-      implementations: [windowBlueprint(control), sideWindowBlueprint(control), freeAfterRefusalBlueprint(control)],
+      implementations: [
+        windowBlueprint(control),
+        sideWindowBlueprint(control),
+        freeAfterRefusalBlueprint(control),
+        openedByBlueprint(opening),
+      ],
     });
   });
   afterAll(() => h.dispose());
-  beforeEach(() => Object.assign(control, { open: false, refusals: 0 }));
+  beforeEach(() => {
+    Object.assign(control, { open: false, refusals: 0 });
+    Object.assign(opening, { opener: 0, room: 0 });
+  });
 
   it('goes to the leases that were refused it a moment before, in policy order', async () => {
     await h.reset();
@@ -205,5 +216,35 @@ describeEachDatabase('capacity that appears while a pass runs', (kind) => {
     expect(acquired[1]!.createdAt.getTime()).toBe(pass);
     const waits = await h.db.prisma.log.findMany({ where: { type: 'waiting-for-resources', leaseId: b1 } });
     expect(waits.map((l) => l.createdAt.getTime())).toContain(pass);
+  });
+
+  it('goes to the leases refused it in policy order, with the shares its grants moved', async () => {
+    await h.reset();
+    const room = unwrap(
+      await h.services.blueprints.create(h.system, { name: 'room', implementation: 'opened-by', config: {} }),
+    );
+    const [a, b, c] = await Promise.all(
+      ['owner-a', 'owner-b', 'owner-c'].map((name) => ensurePrincipal(h.db, { name, kind: 'USER', isAdmin: true })),
+    );
+    const ask = async (actor: typeof a, blueprintIds: number[] = []) =>
+      unwrap(await h.services.leases.request(actor!, { resourceType: 'opened-by', blueprintIds })).id;
+    // All of band 0, the owners holding nothing. a2 names the blueprint: another demand than a1's,
+    // so it is tried, not queued behind a1. The pass takes a1, a2 (owner a's share is still 0 and a2
+    // is older than b1), b1, then c1, whose try opens room for two. a1 is served first; then owner
+    // a holds one and owner b none, so b1 comes before a2, as the order would have taken them had
+    // the room been there from the start.
+    const a1 = await ask(a);
+    const a2 = await ask(a, [room.id]);
+    const b1 = await ask(b);
+    opening.opener = await ask(c);
+    const stop = h.services.worker.start({ concurrency: 1 }).stop;
+    try {
+      await waitFor(async () => (await h.db.prisma.lease.count({ where: { status: 'ACTIVE' } })) === 2);
+    } finally {
+      await stop();
+    }
+    const acquired = await h.db.prisma.log.findMany({ where: { type: 'lease-acquired' }, orderBy: { id: 'asc' } });
+    expect(acquired.map((l) => l.leaseId)).toEqual([a1, b1]);
+    expect(await h.db.prisma.lease.count({ where: { id: { in: [a2, opening.opener] }, status: 'PENDING' } })).toBe(2);
   });
 });

@@ -193,7 +193,7 @@ async function serve(
   /** Leases refused in this pass without a try (capacity-epoch.ts), in order. */
   let skipped: PassedOver[] = [];
   let skipping = true;
-  /** The pass stopped before the end of its order (see trySkipped). */
+  /** The pass stopped before the end of its order (see retryPassedOver). */
   let stopped = false;
   const block = (leases: readonly Lease[], blocker: Blocker) =>
     blocked.push(...leases.map((lease) => ({ lease, blocker })));
@@ -214,7 +214,6 @@ async function serve(
     const owner = unit.ownerId === null ? undefined : owners.get(unit.ownerId);
     return owner ? quotaBlocker(owner.quota, owner.live + (grants.get(owner.id) ?? 0), count) : null;
   };
-  const underQuota = (unit: Unit, count: number) => overQuota(unit, count) === null;
   const grantUnit = (unit: Unit, count: number) => {
     // Shares and quotas are of this type: a gang's parts of other types count under theirs.
     const ofType = unit.parts ? unit.parts.filter((part) => part.resourceType === resourceType).length : count;
@@ -265,85 +264,49 @@ async function serve(
     schedulePass(ctx, resourceType);
     return { keptFor };
   };
+  /** What a lease's probe found when it sent the leases refused ahead of it back (see serveInOrder). */
+  const probed = new Map<number, { got: string; served: number; rounds: number }>();
   /**
    * Serves `lease`; but if leases ahead of it, of its attributes and another demand, were refused
-   * what it gets, first offers that to them again, in their order. Each lease's view of the pool
-   * is read when it is tried, so capacity committed while the pass runs (a raised resource limit,
-   * a freed slot) would otherwise go to the first lease tried after it, while the ones refused a
-   * moment before waited behind their own stale failure. So the lease is tried in a savepoint:
-   * refused, that stands; served, it is rolled back and the others go first.
+   * what it gets, they go first. Each lease's view of the pool is read when it is tried, so
+   * capacity committed while the pass runs (a raised resource limit, a freed slot) would otherwise
+   * go to the first lease tried after it, while the ones refused a moment before waited behind
+   * their own stale failure. So the lease is tried in a savepoint: refused, that stands; served, it
+   * is rolled back, and it and the leases passed over since the last grant go back into the order
+   * ('again'), to be taken in turn with the shares their grants move (retryPassedOver).
    *
-   * After them it is tried again, and that try is kept only if it got what the try before had
-   * (the same resource, or a new one of the same blueprint) with no grant between: the leases
-   * still refused were offered that and could not use it. Anything else may have freed after
-   * their tries (a release committing meanwhile), and would go to this lease while a lease ahead
-   * that could use it waited: they are offered the pool once more. Found by the model check with
+   * When its turn comes again, a try is kept if it gets what the probe before had with no grant
+   * between: the leases still refused were offered that and could not use it. Anything else may
+   * have freed after their tries (a release committing meanwhile), and would go to this lease while
+   * a lease ahead that could use it waited: they go first once more. Found by the model check with
    * process kills: a lease of priority 0 given a slot freed a moment after a lease of priority 2
    * was refused. A release landing between every round is not worth more rounds: then the lease
    * waits for the next pass.
    */
-  const serveInOrder = async (lease: Lease): Promise<Lease | { keptFor: number }> => {
+  const serveInOrder = async (lease: Lease): Promise<Lease | { keptFor: number } | 'again'> => {
     const keptFor = heldAhead(lease);
     if (keptFor !== undefined && heldShapes.has(shapeOf(lease))) return { keptFor };
     if (refusedAhead(lease) === undefined && keptFor === undefined) return serveLease(ctx, lease, pool);
-    let before: { got: string; offeredNothing: boolean } | undefined;
-    for (let round = 0; round < PROBE_ROUNDS; round++) {
-      // The probe reads the pool from the database and writes its own grant inside the savepoint.
-      await batch.flush(ctx);
-      const trial = trialOf(ctx);
-      await ctx.tx.$executeRaw`SAVEPOINT probe`;
-      const probe = await serveLease(trial, lease, pool);
-      const got = isLive(probe) ? await grantedCapacity(ctx, probe) : null;
-      if (got === null || (before?.offeredNothing && before.got === got)) {
-        await ctx.tx.$executeRaw`RELEASE SAVEPOINT probe`;
-        keepTrial(ctx, trial);
-        return probe;
-      }
-      await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
-      pool.forget();
-      const held = heldAhead(lease);
-      if (held !== undefined) return hold(lease, held);
-      const servedBefore = served;
-      await offerAgain(shapeOf(lease));
-      if (refusedAhead(lease) === undefined && heldAhead(lease) === undefined) return serveLease(ctx, lease, pool);
-      before = { got, offeredNothing: served === servedBefore };
+    // The probe reads the pool from the database and writes its own grant inside the savepoint.
+    await batch.flush(ctx);
+    const trial = trialOf(ctx);
+    await ctx.tx.$executeRaw`SAVEPOINT probe`;
+    const probe = await serveLease(trial, lease, pool);
+    const got = isLive(probe) ? await grantedCapacity(ctx, probe) : null;
+    const before = probed.get(lease.id);
+    if (got === null || (before?.served === served && before.got === got)) {
+      await ctx.tx.$executeRaw`RELEASE SAVEPOINT probe`;
+      keepTrial(ctx, trial);
+      return probe;
     }
-    return hold(lease, heldAhead(lease) ?? refusedAhead(lease)!);
-  };
-  /**
-   * Offers the pool again to the leases passed over so far of this shape, in their order, each
-   * demand's leases until one of them is refused: the rest of that demand stay queued behind it.
-   * Those still passed over behind the last it served may be offered it again (they are still in
-   * order).
-   */
-  const offerAgain = async (shape: string) => {
-    const retry = passedOver.filter((p) => retriable(p, shape));
-    const stillFailing = new Map<string, PassedOver>();
-    let lastServed = -1;
-    for (const [index, entry] of retry.entries()) {
-      const failing = stillFailing.get(demandKey(entry.lease));
-      if (failing) {
-        entry.capacity = failing.capacity;
-        continue;
-      }
-      if (!mayServe(queue.bandOf(entry.unit), stopBand) || !underQuota(entry.unit, 1)) continue;
-      const after = await serveLease(ctx, entry.lease, pool);
-      if (after.status === 'PENDING' && !building(after)) {
-        entry.lease = after;
-        entry.capacity = waitsForCapacity(after);
-        stillFailing.set(demandKey(after), entry);
-        // Refused after it had aged, it stops the lower bands, as a first try would have.
-        failed(entry.unit, queue.bandOf(entry.unit));
-        continue;
-      }
-      passedOver.splice(passedOver.indexOf(entry), 1);
-      if (isLive(after)) {
-        grantUnit(entry.unit, 1);
-        lastServed = index;
-      } else if (after.status !== 'PENDING') endedIds.add(after.id);
-    }
-    for (const entry of retry.slice(lastServed + 1)) entry.grantsBefore = served;
-    firstFailures();
+    await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
+    pool.forget();
+    const held = heldAhead(lease);
+    if (held !== undefined) return hold(lease, held);
+    const rounds = (before?.rounds ?? 0) + 1;
+    if (rounds > PROBE_ROUNDS) return hold(lease, refusedAhead(lease)!);
+    probed.set(lease.id, { got, served, rounds });
+    return 'again';
   };
   /** Each demand's first lease still passed over, after some of them were served. */
   const firstFailures = () => {
@@ -354,18 +317,19 @@ async function serve(
     }
   };
   /**
-   * Capacity may have freed since the pass's turn (a view shows a capacity mark other than the
-   * epoch's), and what freed would go to a lease behind the skipped ones. Every lease passed over
-   * since the pass's last grant (the skipped ones, those queued behind them, which were never
-   * tried, and those refused since) goes back into the order, to be tried in turn, with the shares
-   * this pass's grants have moved; nothing more is skipped in this pass. (Found by the model check
+   * Capacity may have freed since the leases passed over since the pass's last grant were refused:
+   * a view shows a capacity mark other than the turn's epoch (the skipped leases were refused
+   * without a try), or a probe found what they were refused (serveInOrder). What freed would go to
+   * a lease behind them. Every one of them (the skipped ones, those queued behind them, which were
+   * never tried, and those refused since) goes back into the order, to be tried in turn, with the
+   * shares this pass's grants move; nothing more is skipped in this pass. (Found by the model check
    * with process kills: served alone, a skipped lease left the lease queued behind it untried, and
    * a newer lease of another demand took what it could use.) The caller has put its own unit back
    * first: those taken before it go ahead of it. If a lease behind a skipped one has been granted
    * already, serving it now would put the pass's grants out of order: the pass stops there
    * instead, and the next one, right after it, starts with them in a new epoch.
    */
-  const trySkipped = () => {
+  const retryPassedOver = () => {
     skipping = false;
     if (skipped.some((entry) => passedOver.includes(entry) && entry.grantsBefore !== served)) {
       stopped = true;
@@ -432,7 +396,7 @@ async function serve(
       // ahead of it go first.
       if (skipped.length > 0) {
         queue.putBack(unit);
-        trySkipped();
+        retryPassedOver();
         if (stopped) break;
         continue;
       }
@@ -478,11 +442,17 @@ async function serve(
     }
     if (skipped.length > 0 && (await pool.peek(ctx, unit.lease)).capacityMark !== turn.mark) {
       queue.putBack(unit);
-      trySkipped();
+      retryPassedOver();
       if (stopped) break;
       continue;
     }
     const after = await serveInOrder(unit.lease);
+    if (after === 'again') {
+      queue.putBack(unit);
+      retryPassedOver();
+      if (stopped) break;
+      continue;
+    }
     if ('keptFor' in after) block([unit.lease], { reason: 'reserved', leaseId: after.keptFor });
     else if (isLive(after)) {
       grant();
