@@ -6,6 +6,7 @@ import { ensurePrincipal, type Actor } from '../../src/services/index.js';
 import {
   bareAllocatorDeps,
   createHarness,
+  queueIdOf,
   startWaitingForTurn,
   unwrap,
   withTurnHeld,
@@ -29,9 +30,8 @@ describeEachDatabase('the capacity epoch: a patient wait is tried again only onc
   const request = (label: string) =>
     h.services.leases.request(h.system, { resourceType: 'test-slot', attributes: { label } }).then(unwrap);
   async function pass(): Promise<void> {
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    await runSchedulingPass(bareAllocatorDeps(h), queue!.id);
+    const queueId = await queueIdOf(h, 'test-slot');
+    await runSchedulingPass(bareAllocatorDeps(h), queueId);
   }
   const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
   const epoch = async () =>
@@ -118,9 +118,7 @@ describeEachDatabase('the capacity epoch: a patient wait is tried again only onc
 
 /** The `test-slot` queue (made by its first lease), a pass of it run here, and a lease as it is now. */
 async function slotQueue(h: Harness) {
-  const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-    SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-  const queueId = queue!.id;
+  const queueId = await queueIdOf(h, 'test-slot');
   const deps = bareAllocatorDeps(h);
   return {
     queueId,

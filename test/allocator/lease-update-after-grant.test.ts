@@ -2,7 +2,14 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { updateLease } from '../../src/allocator/lease-update.js';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describePostgres } from '../support/database.js';
-import { bareAllocatorDeps, createHarness, logTypes, unwrap, type Harness } from '../support/allocator-harness.js';
+import {
+  bareAllocatorDeps,
+  createHarness,
+  logTypes,
+  queueIdOf,
+  unwrap,
+  type Harness,
+} from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A lease's own update that waits for the lease's row lock while a pass builds a resource and
@@ -39,13 +46,12 @@ describePostgres('a lease update that waited for the pass granting it', () => {
     );
     h.control.gated = true;
     const lease = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    const queueId = await queueIdOf(h, 'test-slot');
     const deps = bareAllocatorDeps(h);
 
     // The pass stops inside its transaction, holding the lease's row lock, before it builds.
     const { paused, resume } = h.control.pauseNextAllocate();
-    const pass = runSchedulingPass(deps, queue!.id);
+    const pass = runSchedulingPass(deps, queueId);
     await paused;
     const update = updateLease(deps, lease.id);
     await waitFor(async () => (await updatesWaiting()) > 0);

@@ -6,8 +6,9 @@ import { describePostgres } from '../support/database.js';
 import {
   bareAllocatorDeps,
   createHarness,
-  unwrap,
+  queueIdOf,
   startWaitingForTurn,
+  unwrap,
   withTurnHeld,
   type Harness,
 } from '../support/allocator-harness.js';
@@ -35,9 +36,7 @@ describePostgres('a pass on an idle queue', () => {
     const deps = bareAllocatorDeps(h, { idleQueues });
     // No worker runs: every pass below is this test's.
     const first = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const queueId = queue!.id;
+    const queueId = await queueIdOf(h, 'test-slot');
     await runSchedulingPass(deps, queueId);
     expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: first.id } })).status).toBe('ACTIVE');
     expect(idleQueues.has(queueId)).toBe(true);
@@ -68,9 +67,7 @@ describePostgres('a pass on an idle queue', () => {
     const deps = bareAllocatorDeps(h, { idleQueues });
     unwrap(await h.services.blueprints.create(h.system, { name: 'roomy', implementation: 'test', config: {} }));
     const lease = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const queueId = queue!.id;
+    const queueId = await queueIdOf(h, 'test-slot');
     await runSchedulingPass(deps, queueId);
     expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: lease.id } })).status).toBe('ACTIVE');
     expect(idleQueues.has(queueId)).toBe(true);

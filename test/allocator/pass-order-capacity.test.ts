@@ -4,6 +4,7 @@ import { describePostgres } from '../support/database.js';
 import {
   bareAllocatorDeps,
   createHarness,
+  queueIdOf,
   startWaitingForTurn,
   unwrap,
   withTurnHeld,
@@ -69,10 +70,9 @@ describePostgres('pass order when capacity frees as the pass takes its turn', ()
         offsetMs = 0;
       };
       await ask(rng.int(6, 14), 3 * AGING_MS);
-      const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-        SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+      const queueId = await queueIdOf(h, 'test-slot');
       const deps = bareAllocatorDeps(h);
-      const pass = () => runSchedulingPass(deps, queue!.id);
+      const pass = () => runSchedulingPass(deps, queueId);
       frozen = Date.now();
       await pass();
       const lastLog = (await h.db.prisma.log.aggregate({ _max: { id: true } }))._max.id ?? 0n;
@@ -99,7 +99,7 @@ describePostgres('pass order when capacity frees as the pass takes its turn', ()
         live,
       );
 
-      await withTurnHeld(h, queue!.id, async () => {
+      await withTurnHeld(h, queueId, async () => {
         const running = await startWaitingForTurn(h, pass);
         for (const label of ['a', 'b'] as const)
           if (after[label] !== before[label])

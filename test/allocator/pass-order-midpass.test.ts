@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describeEachDatabase } from '../support/database.js';
-import { bareAllocatorDeps, createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
+import { bareAllocatorDeps, createHarness, queueIdOf, unwrap, type Harness } from '../support/allocator-harness.js';
 import { Prng, seedFromEnv } from '../support/prng.js';
 import { roomBlueprint } from '../support/room-blueprint.js';
 import { askFor, randomOwners, referenceGrants, type Asked } from './pass-order-reference.js';
@@ -66,10 +66,9 @@ describeEachDatabase('pass order when capacity frees while the pass runs', (kind
         asked.push(await askFor(h, owner, 'a', rng.int(-2, 3)));
       }
       offsetMs = 0;
-      const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-        SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+      const queueId = await queueIdOf(h, 'test-slot');
       frozen = Date.now();
-      await runSchedulingPass(bareAllocatorDeps(h), queue!.id);
+      await runSchedulingPass(bareAllocatorDeps(h), queueId);
       // Never opened (fewer looks than opensAt): nothing could be granted.
       const room = control.looks >= control.opensAt ? control.opensTo : 0;
       const expected = referenceGrants(asked, owners, { a: room }, frozen, AGING_MS);

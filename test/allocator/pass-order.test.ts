@@ -5,9 +5,9 @@ import { Prng, seedFromEnv } from '../support/prng.js';
 import { askFor, randomOwners, referenceGrants, type Asked } from './pass-order-reference.js';
 
 // A randomized check of the pass's grant order against a reference greedy written on its own
-// (pass-order-reference.ts, not the pass's policy-order.ts): random owners, weights, quotas, priorities, ages and
-// demands are queued while no worker runs; the first pass then serves them all, and the order of
-// its lease-acquired logs must be the reference's, lease for lease.
+// (pass-order-reference.ts, not the pass's policy-order.ts): random owners, weights, quotas,
+// priorities, ages and demands are queued while no worker runs; the first pass then serves them
+// all, and the order of its lease-acquired logs must be the reference's, lease for lease.
 
 const AGING_MS = 60_000;
 const ROUNDS = Number(process.env['PASS_ORDER_ROUNDS'] ?? 10);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { HEADS_PER_DEMAND, OLDEST_PER_PASS } from '../../src/allocator/scheduler/read.js';
 import { describeEachDatabase } from '../support/database.js';
-import { bareAllocatorDeps, createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
+import { bareAllocatorDeps, createHarness, queueIdOf, unwrap, type Harness } from '../support/allocator-harness.js';
 
 // A pass reads a bounded number of waiting leases of each shape, so one that served some asks
 // for another pass at once: more of the shape may wait than it read. One whose full read of a
@@ -26,12 +26,11 @@ describeEachDatabase('a pass asks for another at once only when the next would r
 
   /** Runs one pass with the type's own job cleared, and returns when that job is due after it, if at all. */
   async function pass(): Promise<{ dueInMs: number | null }> {
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const key = `pass:${queue!.id}`;
+    const queueId = await queueIdOf(h, 'test-slot');
+    const key = `pass:${queueId}`;
     await h.db.prisma.$executeRaw`DELETE FROM "Job" WHERE key = ${key}`;
     const before = Date.now();
-    await runSchedulingPass(bareAllocatorDeps(h), queue!.id);
+    await runSchedulingPass(bareAllocatorDeps(h), queueId);
     const [job] = await h.db.prisma.$queryRaw<{ runAt: Date }[]>`SELECT "runAt" FROM "Job" WHERE key = ${key}`;
     return { dueInMs: job ? job.runAt.getTime() - before : null };
   }

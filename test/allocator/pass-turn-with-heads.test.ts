@@ -6,8 +6,9 @@ import { describePostgres } from '../support/database.js';
 import {
   bareAllocatorDeps,
   createHarness,
-  unwrap,
+  queueIdOf,
   startWaitingForTurn,
+  unwrap,
   withTurnHeld,
   type Harness,
 } from '../support/allocator-harness.js';
@@ -63,9 +64,7 @@ describePostgres('a pass whose queue type this process knows', () => {
     // No worker runs: every pass is this test's.
     const deps = bareAllocatorDeps(h, { queueTypes: new Map() });
     const first = unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-    const queueId = queue!.id;
+    const queueId = await queueIdOf(h, 'test-slot');
 
     // The type is not known yet: the heads wait for the turn's answer.
     let from = sent.length;
@@ -106,9 +105,7 @@ describePostgres('a pass whose queue type this process knows', () => {
     const pass = async () => {
       const from = sent.length;
       if (queueId === 0) {
-        const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-          SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
-        queueId = queue!.id;
+        queueId = await queueIdOf(h, 'test-slot');
       }
       await runSchedulingPass(deps, queueId);
       const [turn] = turnAndHeadsWrites(from);

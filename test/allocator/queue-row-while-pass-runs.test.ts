@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describePostgres } from '../support/database.js';
-import { bareAllocatorDeps, createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
+import { bareAllocatorDeps, createHarness, queueIdOf, unwrap, type Harness } from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A pass holds its type's queue row updated (its turn) until it commits, and may run long when it
@@ -28,12 +28,11 @@ describePostgres("a request while its type's pass runs", () => {
   it('does not wait for the pass to commit', async () => {
     unwrap(await h.services.blueprints.create(h.system, { name: 'slots', implementation: 'test', config: {} }));
     unwrap(await h.services.leases.request(h.system, { resourceType: 'test-slot' }));
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'test-slot'`;
+    const queueId = await queueIdOf(h, 'test-slot');
 
     // The pass stops inside its transaction, after its turn, where it builds.
     const { paused, resume } = h.control.pauseNextAllocate();
-    const pass = runSchedulingPass(bareAllocatorDeps(h), queue!.id);
+    const pass = runSchedulingPass(bareAllocatorDeps(h), queueId);
     await paused;
     try {
       // A gang looks for its types' queue rows, as a type's first lease does.

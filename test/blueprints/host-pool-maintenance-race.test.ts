@@ -3,7 +3,7 @@ import type { BlueprintImplementation } from '../../src/blueprints/implementatio
 import { hostPool } from '../../src/blueprints/host-pool.js';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describePostgres } from '../support/database.js';
-import { bareAllocatorDeps, createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
+import { bareAllocatorDeps, createHarness, queueIdOf, unwrap, type Harness } from '../support/allocator-harness.js';
 import { waitFor } from '../support/wait.js';
 
 // A binding put in maintenance while a pass builds a host on it: the pass read the blueprint's
@@ -67,9 +67,8 @@ describePostgres('a binding put in maintenance while a pass builds on it', () =>
       }),
     );
     const lease = unwrap(await h.services.leases.request(h.system, { resourceType: 'host' }));
-    const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
-      SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = 'host'`;
-    const pass = () => runSchedulingPass(bareAllocatorDeps(h), queue!.id);
+    const queueId = await queueIdOf(h, 'host');
+    const pass = () => runSchedulingPass(bareAllocatorDeps(h), queueId);
     return { blueprint, lease, pass };
   }
   /** No host of the blueprint is live and out of drain on the binding in maintenance. */

@@ -320,3 +320,11 @@ export function idleResources(h: Harness, blueprintId: number) {
 export function resourcesBuilt(h: Harness, blueprintId: number): Promise<number> {
   return h.db.prisma.log.count({ where: { type: 'resource-allocated', resource: { blueprintId } } });
 }
+
+/** The id of `resourceType`'s queue row (the type's first lease made it), which a pass is run for. */
+export async function queueIdOf(h: Harness, resourceType: string): Promise<number> {
+  const [queue] = await h.db.prisma.$queryRaw<{ id: number }[]>`
+    SELECT id FROM "ResourceTypeQueue" WHERE "resourceType" = ${resourceType}`;
+  if (!queue) throw new Error(`no queue row for ${resourceType}`);
+  return queue.id;
+}
