@@ -26,11 +26,34 @@
  *   ALWAYS_AGAIN     every pass asks for another pass (a livelock, for the cycle check)
  *   NO_MARK          a change that may free capacity does not mark the pass job (with EPOCH)
  *   SKIP_STALE       the pass skips in its epoch even when the pool it reads shows a newer mark
+ *   NO_REOFFER       (with MIDPASS) a lease whose try finds capacity that a lease of its shape
+ *                    refused a moment before could use keeps it: no probe, no re-offer
  *
  * -DEPOCH adds the capacity epoch (scheduler/capacity-epoch.ts): a pass plans a lease whose
  * patient wait was recorded in the current epoch as refused, without trying it. Without it, the
  * model is the protocol with every wait tried by every pass (an epoch that always moves on).
+ *
+ * -DMIDPASS: each try reads the pool afresh, as the code's does (READ COMMITTED), in a step of its
+ * own, so a release may commit between two tries of one pass; and the pass probes and re-offers as
+ * scheduler/pass.ts serveInOrder does (see planMid). Without it a pass reads the pool once.
  */
+#if defined(MIDPASS) && defined(EPOCH)
+#error MIDPASS models the pass without the capacity epoch
+#endif
+#ifndef PROBE_ROUNDS
+#define PROBE_ROUNDS 4 /* scheduler/pass.ts PROBE_ROUNDS */
+#endif
+/*
+ * Property 4's scope. Read once, the pool a pass plans from holds nothing a lease ahead was
+ * refused, so no grant of the pass may take what one ahead could use. Read per try, capacity
+ * that frees between two tries is kept for the leases ahead of its shape (attributes) only, as
+ * the code's re-offer does: a gang, or a lease of other attributes, tried after it frees takes it.
+ */
+#ifdef MIDPASS
+#define SAME_SHAPE(k, t) (!GANG(t) && DEMAND(k) == DEMAND(t))
+#else
+#define SAME_SHAPE(k, t) 1
+#endif
 
 /* ---- configuration ---- */
 #ifndef NP
@@ -400,6 +423,155 @@ inline plan() {
   k = 0; kq = 0; t = 0; ok = 0; ok2 = 0; sr0 = 0; sNew = 0; r0used = 0; q = 0
 }
 
+#ifdef MIDPASS
+/* The pool as one try reads it (allocation-view.ts): afresh, outside the pass's own writes. */
+inline readPool() {
+  key0snap = key0;
+  limitSnap = keyLimit;
+  bsnap = 0;
+  slotSnap = 0;
+  for (t : 1 .. NR - 1) {
+    if
+    :: rs[t] == ACTIVE -> bsnap = t
+    :: rs[t] == NONE -> slotSnap = 1
+    :: else -> skip
+    fi
+  }
+  t = 0
+}
+
+/* A single lease of u's shape (attributes) and another demand (owner) in the mask m. */
+#define SHAPE_IN(m, sU) ( \
+  (((m) & 1) && DEMAND(0) == DEMAND(sU) && OWNER(0) != OWNER(sU)) || \
+  (((m) & 8) && 3 < NL && DEMAND(3) == DEMAND(sU) && OWNER(3) != OWNER(sU)))
+/* The same of any demand (heldAhead looks at the shape only). */
+#define SHAPE_ANY(m, sU) ( \
+  (((m) & 1) && 0 != (sU) && DEMAND(0) == DEMAND(sU)) || \
+  (((m) & 8) && 3 < NL && 3 != (sU) && DEMAND(3) == DEMAND(sU)))
+
+/* Granted in the pass: what was passed over since the last grant was passed over before it. */
+inline grantTry(gU) {
+  served++;
+  passedOld = passedOld | passed;
+  passed = 0;
+  if
+  :: OWNER(gU) == 1 -> q++
+  :: else -> skip
+  fi
+}
+
+/* Capacity kept for a lease ahead: neither is served now; the next pass, right after, starts with it. */
+inline holdTry(hU) {
+  held = held | (1 << hU);
+  heldShapes = heldShapes | (1 << DEMAND(hU));
+  printf("@@ p%d: holds lease %d back: a lease of its shape ahead could use what it got\n", me, hU);
+  schedule(JPASS)
+}
+
+/*
+ * One single lease tried (pass.ts serveInOrder). With leases of its shape and another demand
+ * refused since the pass's last grant (refusedAhead), or of its shape refused before it
+ * (heldAhead), its try is a probe: refused, that stands; served, it is undone, and then either it
+ * is held back (heldAhead), or it and every lease passed over since the last grant go back into
+ * the order (retryPassedOver), unless it got what its probe before had with no grant between.
+ */
+inline tryLease(lU) {
+  kept = SHAPE_ANY(passedOld, lU);
+  ahead = SHAPE_IN(passed, lU);
+  if
+  :: kept && (heldShapes & (1 << DEMAND(lU))) -> held = held | (1 << lU)
+  :: else ->
+    sr0 = r0used; sNew = newRes;
+    planLease(lU, ok);
+    if
+    :: !ok -> passed = passed | (1 << lU)
+#ifndef NO_REOFFER
+    :: ok && !kept && !ahead -> grantTry(lU)
+    :: ok && (kept || ahead) && pgot[lU] == pr[lU] + 1 && pserved[lU] == served -> grantTry(lU)
+    :: ok && (kept || ahead) && !(pgot[lU] == pr[lU] + 1 && pserved[lU] == served) ->
+      printf("@@ p%d: lease %d's probe got %d, which a lease ahead was refused: undone\n", me, lU, pr[lU]);
+      ns = pr[lU] + 1;
+      pr[lU] = NORES; r0used = sr0; newRes = sNew; /* ROLLBACK TO SAVEPOINT probe */
+      if
+      :: kept -> holdTry(lU)
+      :: !kept && prounds[lU] >= PROBE_ROUNDS -> holdTry(lU)
+      :: !kept && prounds[lU] < PROBE_ROUNDS ->
+        prounds[lU]++;
+        pgot[lU] = ns;
+        pserved[lU] = served;
+        todo = todo | passed | (1 << lU); /* retryPassedOver: back into the order */
+        passed = 0
+      fi;
+      ns = 0
+#else
+    :: ok -> grantTry(lU)
+#endif
+    fi
+  fi
+}
+
+/*
+ * The pass's order taken one unit at a time, each in a step of its own that reads the pool as it
+ * is then: a release may commit between two of them. Otherwise plan()'s: greedy in policy order
+ * (arrival here), backfill, a gang all or none, the owner's quota.
+ */
+inline planMid() {
+  for (t : 0 .. NL - 1) { pr[t] = NORES; pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
+  t = 0;
+  r0used = 0; newRes = 0; blocked = 0; held = 0; heldShapes = 0; passed = 0; passedOld = 0; served = 0;
+  q = q1snap;
+  todo = heads;
+  do
+  :: atomic {
+       todo != 0 ->
+       u = NL;
+       for (t : 0 .. NL - 1) {
+         if
+         :: (todo & (1 << t)) && (u == NL || qk[t] < qk[u]) -> u = t
+         :: else -> skip
+         fi
+       }
+       t = 0;
+       todo = todo & ~(1 << u);
+       readPool();
+       if
+       :: !GANG(u) && OWNER(u) == 1 && q + 1 > QUOTA1 -> blocked = blocked | (1 << u) /* blocker: quota */
+       :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) -> tryLease(u)
+       :: u == G2 -> skip /* a gang is taken with its first part (G1) */
+       :: u == G1 ->
+         todo = todo & ~(1 << G2);
+         if
+         :: !(heads & (1 << G2)) -> schedule(JPASS) /* gang-busy: look again soon */
+         :: (heads & (1 << G2)) && q + 2 > QUOTA1 -> blocked = blocked | (1 << G1) | (1 << G2)
+         :: (heads & (1 << G2)) && q + 2 <= QUOTA1 ->
+           sr0 = r0used; sNew = newRes;
+           planLease(G1, ok);
+           planLease(G2, ok2);
+           if
+           :: ok && ok2 -> q = q + 2; served++; passedOld = passedOld | passed; passed = 0
+           :: else -> pr[G1] = NORES; pr[G2] = NORES; r0used = sr0; newRes = sNew
+           fi
+         fi
+       fi;
+#ifdef BIG
+       printf("@@ p%d: tries lease %d against the pool as it is now (R0 slot key held by lease+1: %d, live shared resource: R%d); planned so far: L0->%d L1->%d L2->%d L3->%d\n",
+              me, u, key0snap, bsnap, pr[0], pr[1], pr[2], pr[3]);
+#else
+       printf("@@ p%d: tries lease %d against the pool as it is now (R0 slot key held by lease+1: %d, live shared resource: R%d); planned so far: L0->%d L1->%d L2->%d\n",
+              me, u, key0snap, bsnap, pr[0], pr[1], pr[2]);
+#endif
+       key0snap = 0; limitSnap = 0; slotSnap = 0; bsnap = 0; u = 0; ok = 0; ok2 = 0; sr0 = 0; sNew = 0;
+       kept = 0; ahead = 0
+     }
+  :: atomic { todo == 0 -> break }
+  od;
+  atomic {
+    for (t : 0 .. NL - 1) { pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
+    t = 0; r0used = 0; q = 0; held = 0; heldShapes = 0; passed = 0; passedOld = 0; served = 0
+  }
+}
+#endif
+
 inline runPass() {
   /*
    * idle-queues.ts: a pass may first look, in one statement and without the turn, whether any
@@ -473,6 +645,9 @@ inline runPass() {
     t = 0
   }
 replan:
+#ifdef MIDPASS
+  planMid();
+#else
   /* read the pool (resources, their slot keys), and plan in memory */
   atomic {
     /*
@@ -500,6 +675,7 @@ replan:
            me, key0snap, limitSnap, bsnap, q1snap, pr[0], pr[1], pr[2]);
     key0snap = 0; limitSnap = 0; slotSnap = 0
   }
+#endif
   /* write every grant with its checks, and commit; or StalePlan: plan again */
   atomic {
     stale = 0;
@@ -554,7 +730,7 @@ replan:
            */
           for (k : 0 .. NL - 1) {
             CHECK(!((heads & (1 << k)) && !GANG(k) && pr[k] == NORES && qk[k] < qk[t] &&
-                    ((!(blocked & (1 << k)) && (pr[t] == 0 || DEMAND(k) == DEM_A)) ||
+                    ((!(blocked & (1 << k)) && (pr[t] == 0 || DEMAND(k) == DEM_A) && SAME_SHAPE(k, t)) ||
                      ((blocked & (1 << k)) && OWNER(k) == OWNER(t)))),
                   4)
           }
@@ -649,6 +825,11 @@ proctype Server(byte me) {
   byte j, t, k, kq, wake, resched, heads, blocked, q1snap, q, bsnap, key0snap, limitSnap, ns;
   bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale, idle, again, skipOk, bump;
   byte pr[NL];
+#ifdef MIDPASS
+  byte u, todo, passed, passedOld, held, heldShapes, served;
+  bit kept, ahead;
+  byte pgot[NL], pserved[NL], prounds[NL];
+#endif
 
 end_idle:
   do
@@ -771,6 +952,10 @@ end_claim:
        r0used = 0; sr0 = 0; sNew = 0; ok = 0; ok2 = 0; stale = 0; idle = 0; again = 0;
        skipOk = 0; bump = 0; rd[me] = 0; st[me] = 0; hasRead[me] = 0;
        for (t : 0 .. NL - 1) { pr[t] = 0 }
+#ifdef MIDPASS
+       u = 0; todo = 0; passed = 0; passedOld = 0; held = 0; heldShapes = 0; served = 0; kept = 0; ahead = 0;
+       for (t : 0 .. NL - 1) { pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
+#endif
        t = 0;
        busy[me] = 0;
        crash[me] = 0

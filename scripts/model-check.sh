@@ -22,6 +22,7 @@ CONFIGS=(
   "stall|-DMAXCRASH=0 -DMAXSTALL=1|a claim expiring while its server still runs the job"
   "epoch|-DEPOCH -DMAXCRASH=1 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|crash-exclusive with the capacity epoch (patient waits skipped)"
   "epoch-big|-DEPOCH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|four leases, three of them for R0, with the capacity epoch"
+  "midpass|-DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|the same leases, each try reading the pool afresh (a release may commit mid-pass)"
 )
 FULL_CONFIGS=(
   "crash-stall|-DMAXCRASH=1 -DMAXSTALL=1|a stall and a crash in one run"
@@ -143,7 +144,7 @@ translate() {
       }
       gsub(/->5/, "->new resource"); gsub(/->7/, "->none")
       gsub(/->0/, "->R0"); gsub(/->1/, "->R1"); gsub(/->2/, "->R2")
-      gsub(/lease\+1: 0/, "lease+1: none"); gsub(/R0, owner/, "none, owner"); gsub(/held by R0,/, "held by none,")
+      gsub(/lease\+1: 0/, "lease+1: none"); gsub(/R0, owner/, "none, owner"); gsub(/resource: R0\)/, "resource: none)"); gsub(/held by R0,/, "held by none,")
       printf "  %3d. %s\n", ++step, $0
       next
     }

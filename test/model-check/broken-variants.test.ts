@@ -62,6 +62,9 @@ const variants: Variant[] = [
   // A pass that skips although the pool it reads shows a newer mark (a release committed after
   // its turn read the mark) gives what freed to a lease behind the skipped one.
   { defines: ['SKIP_STALE'], config: 'epoch-big', violated: /greedy policy order/, deep: true },
+  // Each try reading the pool afresh: a release commits after a lease's try, and a lease of its
+  // shape tried next keeps what the one refused a moment before could use.
+  { defines: ['NO_REOFFER'], config: 'midpass', violated: /greedy policy order/, deep: true },
 ];
 
 function modelCheck(args: string[], opt: string): Promise<{ code: number; output: string }> {
