@@ -35,11 +35,10 @@
  *
  * -DMIDPASS: each try reads the pool afresh, as the code's does (READ COMMITTED), in a step of its
  * own, so a release may commit between two tries of one pass; and the pass probes and re-offers as
- * scheduler/pass.ts serveInOrder does (see planMid). Without it a pass reads the pool once.
+ * scheduler/pass.ts serveInOrder does (see planMid). Without it a pass reads the pool once. With
+ * -DEPOCH as well, each step reads the capacity mark too, and skipped leases go back into the
+ * order once a view shows a newer one (retryPassedOver).
  */
-#if defined(MIDPASS) && defined(EPOCH)
-#error MIDPASS models the pass without the capacity epoch
-#endif
 #ifndef PROBE_ROUNDS
 #define PROBE_ROUNDS 4 /* scheduler/pass.ts PROBE_ROUNDS */
 #endif
@@ -49,6 +48,12 @@
  * that frees between two tries is kept for the leases ahead of its shape (attributes) only, as
  * the code's re-offer does: a gang, or a lease of other attributes, tried after it frees takes it.
  */
+/* A view read now shows a capacity mark other than the one the pass's turn read (-DEPOCH). */
+#ifdef SKIP_STALE
+#define STALE_VIEW 0
+#else
+#define STALE_VIEW st[me]
+#endif
 #ifdef MIDPASS
 #define SAME_SHAPE(k, t) (!GANG(t) && DEMAND(k) == DEMAND(t))
 #else
@@ -469,6 +474,27 @@ inline holdTry(hU) {
 }
 
 /*
+ * pass.ts retryPassedOver: what was passed over since the pass's last grant goes back into the
+ * order, ahead of rU (put back), to be tried; nothing more is skipped in this pass. If a lease
+ * skipped in the epoch was passed over before the last grant, serving it now would put the
+ * pass's grants out of order: the pass stops, and the next, asked for at once, starts with it.
+ */
+inline retryPassedOver(rU) {
+  skipping = 0;
+  if
+  :: (skipped & passedOld) != 0 ->
+    printf("@@ p%d: stops the pass: a lease skipped before its last grant may now be served\n", me);
+    stopped = 1;
+    schedule(JPASS)
+  :: else ->
+    skipped = 0;
+    tried = tried & ~passed;
+    todo = todo | passed | (1 << rU);
+    passed = 0
+  fi
+}
+
+/*
  * One single lease tried (pass.ts serveInOrder). With leases of its shape and another demand
  * refused since the pass's last grant (refusedAhead), or of its shape refused before it
  * (heldAhead), its try is a probe: refused, that stands; served, it is undone, and then either it
@@ -484,7 +510,7 @@ inline tryLease(lU) {
     sr0 = r0used; sNew = newRes;
     planLease(lU, ok);
     if
-    :: !ok -> passed = passed | (1 << lU)
+    :: !ok -> passed = passed | (1 << lU); tried = tried | (1 << lU)
 #ifndef NO_REOFFER
     :: ok && !kept && !ahead -> grantTry(lU)
     :: ok && (kept || ahead) && pgot[lU] == pr[lU] + 1 && pserved[lU] == served -> grantTry(lU)
@@ -499,8 +525,7 @@ inline tryLease(lU) {
         prounds[lU]++;
         pgot[lU] = ns;
         pserved[lU] = served;
-        todo = todo | passed | (1 << lU); /* retryPassedOver: back into the order */
-        passed = 0
+        retryPassedOver(lU)
       fi;
       ns = 0
 #else
@@ -519,11 +544,15 @@ inline planMid() {
   for (t : 0 .. NL - 1) { pr[t] = NORES; pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
   t = 0;
   r0used = 0; newRes = 0; blocked = 0; held = 0; heldShapes = 0; passed = 0; passedOld = 0; served = 0;
+  skipped = 0; tried = 0; stopped = 0;
+#ifdef EPOCH
+  skipping = 1;
+#endif
   q = q1snap;
   todo = heads;
   do
   :: atomic {
-       todo != 0 ->
+       todo != 0 && !stopped ->
        u = NL;
        for (t : 0 .. NL - 1) {
          if
@@ -536,9 +565,26 @@ inline planMid() {
        readPool();
        if
        :: !GANG(u) && OWNER(u) == 1 && q + 1 > QUOTA1 -> blocked = blocked | (1 << u) /* blocker: quota */
+#ifdef EPOCH
+       :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) && skipping && !bump && lcur[u] ->
+         /* refused in this epoch, nothing freed since as far as the pass has seen: untried */
+         printf("@@ p%d: skips lease %d: it waits patiently since this epoch\n", me, u);
+         passed = passed | (1 << u);
+         skipped = skipped | (1 << u)
+       :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) && !(skipping && !bump && lcur[u]) &&
+          skipped != 0 && STALE_VIEW ->
+         /* its view shows a newer mark: the skipped leases go first */
+         retryPassedOver(u)
+       :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) && !(skipping && !bump && lcur[u]) &&
+          !(skipped != 0 && STALE_VIEW) -> tryLease(u)
+#else
        :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) -> tryLease(u)
+#endif
        :: u == G2 -> skip /* a gang is taken with its first part (G1) */
-       :: u == G1 ->
+       :: u == G1 && skipped != 0 ->
+         /* the gang reads the pool from the database: leases skipped ahead of it go first */
+         retryPassedOver(u)
+       :: u == G1 && skipped == 0 ->
          todo = todo & ~(1 << G2);
          if
          :: !(heads & (1 << G2)) -> schedule(JPASS) /* gang-busy: look again soon */
@@ -563,11 +609,12 @@ inline planMid() {
        key0snap = 0; limitSnap = 0; slotSnap = 0; bsnap = 0; u = 0; ok = 0; ok2 = 0; sr0 = 0; sNew = 0;
        kept = 0; ahead = 0
      }
-  :: atomic { todo == 0 -> break }
+  :: atomic { (todo == 0 || stopped) -> break }
   od;
   atomic {
     for (t : 0 .. NL - 1) { pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
-    t = 0; r0used = 0; q = 0; held = 0; heldShapes = 0; passed = 0; passedOld = 0; served = 0
+    t = 0; r0used = 0; q = 0; held = 0; heldShapes = 0; passed = 0; passedOld = 0; served = 0;
+    todo = 0; skipped = 0; skipping = 0; stopped = 0
   }
 }
 #endif
@@ -770,7 +817,12 @@ replan:
       fi;
       for (t : 0 .. NL - 1) {
         if
+#ifdef MIDPASS
+        /* only a try records the epoch: not a lease skipped, held back, or left by a stopped pass */
+        :: (tried & (1 << t)) && pr[t] == NORES -> lcur[t] = 1
+#else
         :: (heads & (1 << t)) && !GANG(t) && pr[t] == NORES && !(blocked & (1 << t)) -> lcur[t] = 1
+#endif
         :: (heads & (1 << t)) && pr[t] != NORES -> lcur[t] = 0
         :: else -> skip
         fi
@@ -826,8 +878,8 @@ proctype Server(byte me) {
   bit slotSnap, newRes, r0used, sr0, sNew, ok, ok2, stale, idle, again, skipOk, bump;
   byte pr[NL];
 #ifdef MIDPASS
-  byte u, todo, passed, passedOld, held, heldShapes, served;
-  bit kept, ahead;
+  byte u, todo, passed, passedOld, held, heldShapes, served, skipped, tried;
+  bit kept, ahead, skipping, stopped;
   byte pgot[NL], pserved[NL], prounds[NL];
 #endif
 
@@ -916,6 +968,9 @@ end_claim:
             resched = 0; wake = 0; heads = 0; blocked = 0; q1snap = 0; bsnap = 0; ns = 0;
             newRes = 0; skipOk = 0; bump = 0; rd[me] = 0; st[me] = 0; hasRead[me] = 0;
             for (t : 0 .. NL - 1) { pr[t] = 0 }
+#ifdef MIDPASS
+            tried = 0;
+#endif
             t = 0
           }
        od
@@ -954,6 +1009,7 @@ end_claim:
        for (t : 0 .. NL - 1) { pr[t] = 0 }
 #ifdef MIDPASS
        u = 0; todo = 0; passed = 0; passedOld = 0; held = 0; heldShapes = 0; served = 0; kept = 0; ahead = 0;
+       skipped = 0; tried = 0; skipping = 0; stopped = 0;
        for (t : 0 .. NL - 1) { pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
 #endif
        t = 0;

@@ -28,6 +28,7 @@ FULL_CONFIGS=(
   "crash-stall|-DMAXCRASH=1 -DMAXSTALL=1|a stall and a crash in one run"
   "big|-DBIG -DMAXCRASH=1 -DMAXSTALL=0|a fourth lease, of another owner"
   "fair-cycles|-DMAXCRASH=0 -DMAXSTALL=0|no livelock: no cycle of steps that every process keeps taking|cycles"
+  "epoch-midpass|-DEPOCH -DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|midpass with the capacity epoch (about 5 GB of state store)"
 )
 
 selected=()
