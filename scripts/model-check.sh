@@ -22,13 +22,15 @@ CONFIGS=(
   "stall|-DMAXCRASH=0 -DMAXSTALL=1|a claim expiring while its server still runs the job"
   "epoch|-DEPOCH -DMAXCRASH=1 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|crash-exclusive with the capacity epoch (patient waits skipped)"
   "epoch-big|-DEPOCH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|four leases, three of them for R0, with the capacity epoch"
-  "midpass|-DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|the same leases, each try reading the pool afresh (a release may commit mid-pass)"
+  "midpass|-DMIDPASS -DNO_HEALTH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|the same leases, each try reading the pool afresh (a release may commit mid-pass); no health check"
+  "epoch-midpass|-DEPOCH -DMIDPASS -DNO_HEALTH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|midpass with the capacity epoch"
 )
 FULL_CONFIGS=(
   "crash-stall|-DMAXCRASH=1 -DMAXSTALL=1|a stall and a crash in one run"
   "big|-DBIG -DMAXCRASH=1 -DMAXSTALL=0|a fourth lease, of another owner"
   "fair-cycles|-DMAXCRASH=0 -DMAXSTALL=0|no livelock: no cycle of steps that every process keeps taking|cycles"
-  "epoch-midpass|-DEPOCH -DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|midpass with the capacity epoch (about 5 GB of state store)"
+  "midpass-health|-DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|midpass with a failing health check"
+  "epoch-midpass-health|-DEPOCH -DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|epoch-midpass with a failing health check (about 5 GB of state store)"
 )
 
 selected=()
