@@ -43,18 +43,18 @@
 #define PROBE_ROUNDS 4 /* scheduler/pass.ts PROBE_ROUNDS */
 #endif
 /* -DNO_HEALTH: no failing health check (a search a few times smaller; not a fault of the protocol). */
-/*
- * Property 4's scope. Read once, the pool a pass plans from holds nothing a lease ahead was
- * refused, so no grant of the pass may take what one ahead could use. Read per try, capacity
- * that frees between two tries is kept for the leases ahead of its shape (attributes) only, as
- * the code's re-offer does: a gang, or a lease of other attributes, tried after it frees takes it.
- */
 /* A view read now shows a capacity mark other than the one the pass's turn read (-DEPOCH). */
 #ifdef SKIP_STALE
 #define STALE_VIEW 0
 #else
 #define STALE_VIEW st[me]
 #endif
+/*
+ * Property 4's scope. Read once, the pool a pass plans from holds nothing a lease ahead was
+ * refused, so no grant of the pass may take what one ahead could use. Read per try, capacity
+ * that frees between two tries is kept for the leases ahead of its shape (attributes) only, as
+ * the code's re-offer does: a gang, or a lease of other attributes, tried after it frees takes it.
+ */
 #ifdef MIDPASS
 #define SAME_SHAPE(k, t) (!GANG(t) && DEMAND(k) == DEMAND(t))
 #else
@@ -446,7 +446,7 @@ inline readPool() {
   t = 0
 }
 
-/* A single lease of u's shape (attributes) and another demand (owner) in the mask m. */
+/* A single lease (L0, L3) of sU's shape (attributes) and another demand (owner) in the mask m. */
 #define SHAPE_IN(m, sU) ( \
   (((m) & 1) && DEMAND(0) == DEMAND(sU) && OWNER(0) != OWNER(sU)) || \
   (((m) & 8) && 3 < NL && DEMAND(3) == DEMAND(sU) && OWNER(3) != OWNER(sU)))
@@ -516,7 +516,7 @@ inline tryLease(lU) {
     :: ok && !kept && !ahead -> grantTry(lU)
     :: ok && (kept || ahead) && pgot[lU] == pr[lU] + 1 && pserved[lU] == served -> grantTry(lU)
     :: ok && (kept || ahead) && !(pgot[lU] == pr[lU] + 1 && pserved[lU] == served) ->
-      printf("@@ p%d: lease %d's probe got %d, which a lease ahead was refused: undone\n", me, lU, pr[lU]);
+      printf("@@ p%d: lease %d's probe got L%d->%d, which a lease ahead was refused: undone\n", me, lU, lU, pr[lU]);
       ns = pr[lU] + 1;
       pr[lU] = NORES; r0used = sr0; newRes = sNew; /* ROLLBACK TO SAVEPOINT probe */
       if
