@@ -50,18 +50,28 @@ describePostgres('kill -9 a server process holding claims', () => {
       if (round === 0) await createBlueprint(url);
       // The provisioner does not answer: the jobs of these leases stay in its call, holding their claims.
       provisioner.hang.add('allocate');
-      const untilAt = Date.now() + 3_000;
-      const requested = await graphqlRequest<{ requestLease: { leases: { id: string }[] } }>(
-        url,
-        `mutation ($count: Int!, $until: DateTime!) {
-          requestLease(input: { resourceType: "machine", count: $count, until: $until }) { ... on RequestLeasePayload { leases { id } } } }`,
-        { count: LEASES, until: new Date(untilAt).toISOString() },
-      );
-      expect(requested.body.errors).toBeUndefined();
-      const ids = leaseIds(requested.body.data!.requestLease.leases);
       // A's claims name its process (its pid is part of the worker id).
       const heldByA = () => db.prisma.job.count({ where: { lockedBy: { contains: `:${a.child.pid}:` } } });
-      await waitFor(async () => (await heldByA()) > 0);
+      // B is held still until A has claimed: on a busy machine B, long warm, can claim every job of
+      // the request before A's worker does, and the round would have nothing of A's to take over.
+      const b = processes[0]!.child;
+      b.kill('SIGSTOP');
+      let untilAt: number;
+      let ids: number[];
+      try {
+        untilAt = Date.now() + 3_000;
+        const requested = await graphqlRequest<{ requestLease: { leases: { id: string }[] } }>(
+          url,
+          `mutation ($count: Int!, $until: DateTime!) {
+            requestLease(input: { resourceType: "machine", count: $count, until: $until }) { ... on RequestLeasePayload { leases { id } } } }`,
+          { count: LEASES, until: new Date(untilAt).toISOString() },
+        );
+        expect(requested.body.errors).toBeUndefined();
+        ids = leaseIds(requested.body.data!.requestLease.leases);
+        await waitFor(async () => (await heldByA()) > 0);
+      } finally {
+        b.kill('SIGCONT');
+      }
 
       expect(await a.stop('SIGKILL')).toBe('SIGKILL');
       const killedAt = Date.now();
