@@ -57,8 +57,11 @@
  */
 #ifdef MIDPASS
 #define SAME_SHAPE(k, t) (!GANG(t) && DEMAND(k) == DEMAND(t))
+/* A grant moves what was passed over since the last one to before it (see grantTry). */
+#define GANG_SERVED served++; passedOld = passedOld | passed; passed = 0
 #else
 #define SAME_SHAPE(k, t) 1
+#define GANG_SERVED skip
 #endif
 
 /* ---- configuration ---- */
@@ -375,6 +378,47 @@ inline planLease(pI, pOk) {
   fi
 }
 
+/* The pool as a pass reads it (allocation-view.ts): the resources, their slot keys; not the pass's own writes. */
+inline readPool() {
+  key0snap = key0;
+  limitSnap = keyLimit;
+  bsnap = 0;
+  slotSnap = 0;
+  for (t : 1 .. NR - 1) {
+    if
+    :: rs[t] == ACTIVE -> bsnap = t
+    :: rs[t] == NONE -> slotSnap = 1
+    :: else -> skip
+    fi
+  }
+  t = 0
+}
+
+/*
+ * The gang (L1, L2) all or none, with its owner's quota; a part not read (busy with its own
+ * update) makes the pass look again soon.
+ */
+inline planGang() {
+  if
+  :: !(heads & (1 << G2)) ->
+    /* gang-busy: a part is not PENDING or is locked by its own update; look again soon */
+    schedule(JPASS)
+  :: (heads & (1 << G2)) && q + 2 > QUOTA1 -> blocked = blocked | (1 << G1) | (1 << G2)
+  :: (heads & (1 << G2)) && q + 2 <= QUOTA1 ->
+    sr0 = r0used; sNew = newRes;
+    planLease(G1, ok);
+    planLease(G2, ok2);
+    if
+    :: ok && ok2 -> q = q + 2; GANG_SERVED
+#ifndef PARTIAL_GANG
+    :: else -> pr[G1] = NORES; pr[G2] = NORES; r0used = sr0; newRes = sNew /* ROLLBACK TO SAVEPOINT gang */
+#else
+    :: else -> q = q + ok + ok2
+#endif
+    fi
+  fi
+}
+
 /* Greedy in policy order (arrival here) with backfill; a gang all or none; the owner's quota. */
 inline plan() {
   for (t : 0 .. NL - 1) { pr[t] = NORES }
@@ -403,25 +447,7 @@ inline plan() {
           fi
         :: else -> blocked = blocked | (1 << t) /* blocker: quota */
         fi
-      :: (heads & (1 << t)) && qk[t] == kq && t == G1 ->
-        if
-        :: !(heads & (1 << G2)) ->
-          /* gang-busy: a part is not PENDING or is locked by its own update; look again soon */
-          schedule(JPASS)
-        :: (heads & (1 << G2)) && q + 2 > QUOTA1 -> blocked = blocked | (1 << G1) | (1 << G2)
-        :: (heads & (1 << G2)) && q + 2 <= QUOTA1 ->
-          sr0 = r0used; sNew = newRes;
-          planLease(G1, ok);
-          planLease(G2, ok2);
-          if
-          :: ok && ok2 -> q = q + 2
-#ifndef PARTIAL_GANG
-          :: else -> pr[G1] = NORES; pr[G2] = NORES; r0used = sr0; newRes = sNew /* ROLLBACK TO SAVEPOINT gang */
-#else
-          :: else -> q = q + ok + ok2
-#endif
-          fi
-        fi
+      :: (heads & (1 << t)) && qk[t] == kq && t == G1 -> planGang()
       :: else -> skip
       fi
     }
@@ -430,22 +456,6 @@ inline plan() {
 }
 
 #ifdef MIDPASS
-/* The pool as one try reads it (allocation-view.ts): afresh, outside the pass's own writes. */
-inline readPool() {
-  key0snap = key0;
-  limitSnap = keyLimit;
-  bsnap = 0;
-  slotSnap = 0;
-  for (t : 1 .. NR - 1) {
-    if
-    :: rs[t] == ACTIVE -> bsnap = t
-    :: rs[t] == NONE -> slotSnap = 1
-    :: else -> skip
-    fi
-  }
-  t = 0
-}
-
 /* A single lease (L0, L3) of sU's shape (attributes) and another demand (owner) in the mask m. */
 #define SHAPE_IN(m, sU) ( \
   (((m) & 1) && DEMAND(0) == DEMAND(sU) && OWNER(0) != OWNER(sU)) || \
@@ -587,18 +597,7 @@ inline planMid() {
          retryPassedOver(u)
        :: u == G1 && skipped == 0 ->
          todo = todo & ~(1 << G2);
-         if
-         :: !(heads & (1 << G2)) -> schedule(JPASS) /* gang-busy: look again soon */
-         :: (heads & (1 << G2)) && q + 2 > QUOTA1 -> blocked = blocked | (1 << G1) | (1 << G2)
-         :: (heads & (1 << G2)) && q + 2 <= QUOTA1 ->
-           sr0 = r0used; sNew = newRes;
-           planLease(G1, ok);
-           planLease(G2, ok2);
-           if
-           :: ok && ok2 -> q = q + 2; served++; passedOld = passedOld | passed; passed = 0
-           :: else -> pr[G1] = NORES; pr[G2] = NORES; r0used = sr0; newRes = sNew
-           fi
-         fi
+         planGang()
        fi;
 #ifdef BIG
        printf("@@ p%d: tries lease %d against the pool as it is now (R0 slot key held by lease+1: %d, live shared resource: R%d); planned so far: L0->%d L1->%d L2->%d L3->%d\n",
@@ -707,17 +706,7 @@ replan:
 #elif defined(EPOCH)
     skipOk = 1;
 #endif
-    key0snap = key0;
-    limitSnap = keyLimit;
-    bsnap = 0;
-    slotSnap = 0;
-    for (t : 1 .. NR - 1) {
-      if
-      :: rs[t] == ACTIVE -> bsnap = t
-      :: rs[t] == NONE -> slotSnap = 1
-      :: else -> skip
-      fi
-    }
+    readPool();
     plan();
     printf("@@ p%d: plans from the pool as read (R0 slot key held by lease+1: %d, limit key held by R%d, live shared resource: R%d, owner 1 has %d live): L0->%d L1->%d L2->%d\n",
            me, key0snap, limitSnap, bsnap, q1snap, pr[0], pr[1], pr[2]);
