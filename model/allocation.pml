@@ -28,6 +28,8 @@
  *   SKIP_STALE       the pass skips in its epoch even when the pool it reads shows a newer mark
  *   NO_REOFFER       (with MIDPASS) a lease whose try finds capacity that a lease of its shape
  *                    refused a moment before could use keeps it: no probe, no re-offer
+ *   NO_GANG_REOFFER  (with MIDPASS) a gang whose parts find capacity that a single lease refused
+ *                    a moment before could use keeps it
  *
  * -DEPOCH adds the capacity epoch (scheduler/capacity-epoch.ts): a pass plans a lease whose
  * patient wait was recorded in the current epoch as refused, without trying it. Without it, the
@@ -49,19 +51,16 @@
 #else
 #define STALE_VIEW st[me]
 #endif
-/*
- * Property 4's scope. Read once, the pool a pass plans from holds nothing a lease ahead was
- * refused, so no grant of the pass may take what one ahead could use. Read per try, capacity
- * that frees between two tries is kept for the leases ahead of its shape (attributes) only, as
- * the code's re-offer does: a gang, or a lease of other attributes, tried after it frees takes it.
- */
 #ifdef MIDPASS
-#define SAME_SHAPE(k, t) (!GANG(t) && DEMAND(k) == DEMAND(t))
 /* A grant moves what was passed over since the last one to before it (see grantTry). */
 #define GANG_SERVED served++; passedOld = passedOld | passed; passed = 0
 #else
-#define SAME_SHAPE(k, t) 1
 #define GANG_SERVED skip
+#endif
+#ifdef MIDPASS
+#define GANG_TRY gangTry()
+#else
+#define GANG_TRY q = q + 2
 #endif
 
 /* ---- configuration ---- */
@@ -94,6 +93,8 @@
 #define DEMAND(i) (((i) == 2 || (i) == 3) -> DEM_X : DEM_A)
 #endif
 #define OWNER(i) (((i) == 3) -> 2 : 1)
+/* A lease of DEMAND(k) could use resource g (planLease's choices): R0, or any if it takes any. */
+#define COULD_USE(k, g) ((g) == 0 || DEMAND(k) == DEM_A)
 #ifndef QUOTA1
 #define QUOTA1 2
 #endif
@@ -162,6 +163,15 @@ bit hasRead[NP + 1]; /* server p's pass has read the mark (and not ended): rd an
 bit rd[NP + 1];
 bit st[NP + 1];
 bit lcur[NL];    /* a patient wait recorded in the current epoch: passes of this epoch skip it */
+#ifdef MIDPASS
+/*
+ * The leases server p's pass has passed over (pv[p]: its passed | passedOld), and those of them
+ * since whose refusal a capacity mark came (mk[p]): what a pass compares when it reads the mark
+ * again (pass.ts wantedBy), kept here as the bits it needs.
+ */
+byte pv[NP + 1];
+byte mk[NP + 1];
+#endif
 byte nextQk = 1;
 
 /* ---- locks held by open transactions ---- */
@@ -236,9 +246,15 @@ inline markCapacity() {
 #if NP > 2
   st[3] = st[3] | hasRead[3];
 #endif
-#else
-  skip
 #endif
+#if defined(MIDPASS) && !defined(NO_MARK)
+  mk[1] = mk[1] | pv[1];
+  mk[2] = mk[2] | pv[2];
+#if NP > 2
+  mk[3] = mk[3] | pv[3];
+#endif
+#endif
+  skip
 }
 
 /* The same from a client's request (requests.ts): the API's process may die before the wake-up. */
@@ -409,7 +425,7 @@ inline planGang() {
     planLease(G1, ok);
     planLease(G2, ok2);
     if
-    :: ok && ok2 -> q = q + 2; GANG_SERVED
+    :: ok && ok2 -> GANG_TRY
 #ifndef PARTIAL_GANG
     :: else -> pr[G1] = NORES; pr[G2] = NORES; r0used = sr0; newRes = sNew /* ROLLBACK TO SAVEPOINT gang */
 #else
@@ -480,7 +496,7 @@ inline grantTry(gU) {
 inline holdTry(hU) {
   held = held | (1 << hU);
   heldShapes = heldShapes | (1 << DEMAND(hU));
-  printf("@@ p%d: holds lease %d back: a lease of its shape ahead could use what it got\n", me, hU);
+  printf("@@ p%d: holds lease %d back: a lease ahead could use what it got\n", me, hU);
   schedule(JPASS)
 }
 
@@ -500,17 +516,32 @@ inline retryPassedOver(rU) {
   :: else ->
     skipped = 0;
     tried = tried & ~passed;
+    mk[me] = mk[me] & ~passed;
     todo = todo | passed | (1 << rU);
     passed = 0
   fi
 }
 
 /*
+ * The singles passed over (mask m) that could use what lease or gang gU got, as pass.ts
+ * othersAhead and wantedBy ask it: of another shape than a single gU (those of its shape are
+ * SHAPE_IN's and SHAPE_ANY's), any for a gang.
+ */
+#define WANTS(k, m, gU) (((m) & (1 << (k))) && (GANG(gU) || DEMAND(k) != DEMAND(gU)) && \
+  (COULD_USE(k, pr[gU]) || (GANG(gU) && COULD_USE(k, pr[SIBLING(gU)]))))
+#define WANT_ANY(m, gU) (WANTS(0, m, gU) || (3 < NL && WANTS(3, m, gU)))
+/* What a gang's parts got, as one value (pgot's: 0 is none). */
+#define GOT2 (pr[G1] * 8 + pr[G2] + 1)
+
+/*
  * One single lease tried (pass.ts serveInOrder). With leases of its shape and another demand
  * refused since the pass's last grant (refusedAhead), or of its shape refused before it
- * (heldAhead), its try is a probe: refused, that stands; served, it is undone, and then either it
- * is held back (heldAhead), or it and every lease passed over since the last grant go back into
- * the order (retryPassedOver), unless it got what its probe before had with no grant between.
+ * (heldAhead), or of another shape that could use what it gets (othersAhead), its try is a
+ * probe: refused, that stands; served, it is undone if one of those could use what it got, and
+ * then either it is held back (heldAhead; or one of another shape refused before the last grant,
+ * with a capacity mark since its refusal: wantedBy), or it and every lease passed over since the
+ * last grant go back into the order (retryPassedOver), unless it got what its probe before had
+ * with no grant between.
  */
 inline tryLease(lU) {
   kept = SHAPE_ANY(passedOld, lU);
@@ -521,18 +552,22 @@ inline tryLease(lU) {
     sr0 = r0used; sNew = newRes;
     planLease(lU, ok);
     if
-    :: !ok -> passed = passed | (1 << lU); tried = tried | (1 << lU)
+    :: ok -> wantOld = WANT_ANY(passedOld & mk[me], lU); wantNew = WANT_ANY(passed, lU)
+    :: else -> skip
+    fi;
+    if
+    :: !ok -> passed = passed | (1 << lU); tried = tried | (1 << lU); mk[me] = mk[me] & ~(1 << lU)
 #ifndef NO_REOFFER
-    :: ok && !kept && !ahead -> grantTry(lU)
-    :: ok && (kept || ahead) && pgot[lU] == pr[lU] + 1 && pserved[lU] == served -> grantTry(lU)
-    :: ok && (kept || ahead) && !(pgot[lU] == pr[lU] + 1 && pserved[lU] == served) ->
+    :: ok && !kept && !wantOld && !ahead && !wantNew -> grantTry(lU)
+    :: ok && !kept && !wantOld && (ahead || wantNew) && pgot[lU] == pr[lU] + 1 && pserved[lU] == served ->
+      grantTry(lU)
+    :: ok && (kept || wantOld || ((ahead || wantNew) && !(pgot[lU] == pr[lU] + 1 && pserved[lU] == served))) ->
       printf("@@ p%d: lease %d's probe got L%d->%d, which a lease ahead was refused: undone\n", me, lU, lU, pr[lU]);
       ns = pr[lU] + 1;
       pr[lU] = NORES; r0used = sr0; newRes = sNew; /* ROLLBACK TO SAVEPOINT probe */
       if
-      :: kept -> holdTry(lU)
-      :: !kept && prounds[lU] >= PROBE_ROUNDS -> holdTry(lU)
-      :: !kept && prounds[lU] < PROBE_ROUNDS ->
+      :: kept || wantOld || prounds[lU] >= PROBE_ROUNDS -> holdTry(lU)
+      :: !(kept || wantOld || prounds[lU] >= PROBE_ROUNDS) ->
         prounds[lU]++;
         pgot[lU] = ns;
         pserved[lU] = served;
@@ -542,8 +577,43 @@ inline tryLease(lU) {
 #else
     :: ok -> grantTry(lU)
 #endif
-    fi
+    fi;
+    wantOld = 0; wantNew = 0
   fi
+}
+
+/*
+ * The gang's parts all planned (pass.ts gangInOrder): kept, or undone as a single lease's probe
+ * is, when a lease passed over could use what a part got.
+ */
+inline gangTry() {
+  wantOld = WANT_ANY(passedOld & mk[me], G1);
+  wantNew = WANT_ANY(passed, G1);
+  if
+#ifndef NO_GANG_REOFFER
+  :: wantOld || (wantNew && !(pgot[G1] == GOT2 && pserved[G1] == served)) ->
+    printf("@@ p%d: the gang's parts got L1->%d L2->%d, which a lease ahead was refused: undone\n", me, pr[G1], pr[G2]);
+    ns = GOT2;
+    pr[G1] = NORES; pr[G2] = NORES; r0used = sr0; newRes = sNew; /* ROLLBACK TO SAVEPOINT gang */
+    if
+    :: wantOld || prounds[G1] >= PROBE_ROUNDS ->
+      held = held | (1 << G1) | (1 << G2);
+      printf("@@ p%d: holds the gang back: a lease ahead could use what it got\n", me);
+      schedule(JPASS)
+    :: !(wantOld || prounds[G1] >= PROBE_ROUNDS) ->
+      prounds[G1]++;
+      pgot[G1] = ns;
+      pserved[G1] = served;
+      retryPassedOver(G1)
+    fi;
+    ns = 0
+  :: !(wantOld || (wantNew && !(pgot[G1] == GOT2 && pserved[G1] == served))) ->
+#else
+  :: true ->
+#endif
+    q = q + 2; GANG_SERVED
+  fi;
+  wantOld = 0; wantNew = 0
 }
 
 /*
@@ -581,7 +651,12 @@ inline planMid() {
          /* refused in this epoch, nothing freed since as far as the pass has seen: untried */
          printf("@@ p%d: skips lease %d: it waits patiently since this epoch\n", me, u);
          passed = passed | (1 << u);
-         skipped = skipped | (1 << u)
+         skipped = skipped | (1 << u);
+         /* its refusal saw the turn's mark */
+         if
+         :: st[me] -> mk[me] = mk[me] | (1 << u)
+         :: else -> mk[me] = mk[me] & ~(1 << u)
+         fi
        :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) && !(skipping && !bump && lcur[u]) &&
           skipped != 0 && STALE_VIEW ->
          /* its view shows a newer mark: the skipped leases go first */
@@ -607,14 +682,15 @@ inline planMid() {
               me, u, key0snap, bsnap, pr[0], pr[1], pr[2]);
 #endif
        key0snap = 0; limitSnap = 0; slotSnap = 0; bsnap = 0; u = 0; ok = 0; ok2 = 0; sr0 = 0; sNew = 0;
-       kept = 0; ahead = 0
+       kept = 0; ahead = 0;
+       pv[me] = passed | passedOld
      }
   :: atomic { (todo == 0 || stopped) -> break }
   od;
   atomic {
     for (t : 0 .. NL - 1) { pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
     t = 0; r0used = 0; q = 0; held = 0; heldShapes = 0; passed = 0; passedOld = 0; served = 0;
-    todo = 0; skipped = 0; skipping = 0; stopped = 0
+    todo = 0; skipped = 0; skipping = 0; stopped = 0; pv[me] = 0; mk[me] = 0
   }
 }
 #endif
@@ -767,7 +843,7 @@ replan:
            */
           for (k : 0 .. NL - 1) {
             CHECK(!((heads & (1 << k)) && !GANG(k) && pr[k] == NORES && qk[k] < qk[t] &&
-                    ((!(blocked & (1 << k)) && (pr[t] == 0 || DEMAND(k) == DEM_A) && SAME_SHAPE(k, t)) ||
+                    ((!(blocked & (1 << k)) && COULD_USE(k, pr[t])) ||
                      ((blocked & (1 << k)) && OWNER(k) == OWNER(t)))),
                   4)
           }
@@ -869,7 +945,7 @@ proctype Server(byte me) {
   byte pr[NL];
 #ifdef MIDPASS
   byte u, todo, passed, passedOld, held, heldShapes, served, skipped, tried;
-  bit kept, ahead, skipping, stopped;
+  bit kept, ahead, skipping, stopped, wantOld, wantNew;
   byte pgot[NL], pserved[NL], prounds[NL];
 #endif
 
@@ -999,7 +1075,7 @@ end_claim:
        for (t : 0 .. NL - 1) { pr[t] = 0 }
 #ifdef MIDPASS
        u = 0; todo = 0; passed = 0; passedOld = 0; held = 0; heldShapes = 0; served = 0; kept = 0; ahead = 0;
-       skipped = 0; tried = 0; skipping = 0; stopped = 0;
+       skipped = 0; tried = 0; skipping = 0; stopped = 0; pv[me] = 0; mk[me] = 0;
        for (t : 0 .. NL - 1) { pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
 #endif
        t = 0;

@@ -5,6 +5,7 @@ import { ensurePrincipal } from '../../src/services/index.js';
 import { describeEachDatabase } from '../support/database.js';
 import { createHarness, unwrap, type Harness } from '../support/allocator-harness.js';
 import { roomBlueprint } from '../support/room-blueprint.js';
+import { sideWindowBlueprints } from '../support/side-window.js';
 import { waitFor } from '../support/wait.js';
 
 // Regression for the bench's mixed-priority row, where one owner's leases were all served before
@@ -38,43 +39,6 @@ function windowBlueprint(control: { open: boolean; refusals: number }) {
 }
 
 /**
- * The same window, plus side resources (leases asking for `side`) that can always be built; the
- * first side resource built opens the window: a grant of another shape comes between the refusal
- * of the window's first lease and the capacity that lease was refused.
- */
-function sideWindowBlueprint(control: { open: boolean; refusals: number }) {
-  const side = (attributes: unknown) => Boolean((attributes as { side?: boolean } | null)?.side);
-  return defineImplementation<Record<string, never>>({
-    key: 'side-window',
-    resourceType: 'side-window',
-    configSchema: z.object({}).strict(),
-    canEverAllocate: () => true,
-    async canAllocateNow(blueprint, lease, queries) {
-      const built = await queries.resources(blueprint.id, ['PENDING', 'ACTIVE']);
-      if (side(lease.attributes)) return !built.some((r) => side(r.attributes));
-      if (!control.open) {
-        control.refusals++;
-        return false;
-      }
-      return !built.some((r) => !side(r.attributes));
-    },
-    allocateResource: async (_b, lease) => {
-      if (side(lease.attributes)) control.open = true;
-      return {
-        name: 'window',
-        attributes: side(lease.attributes) ? { side: true } : {},
-        slotLocks: [],
-        activation: 'now',
-      };
-    },
-    canAcquireLeaseOn: async (_b, resource, lease) =>
-      resource.status === 'ACTIVE' && side(resource.attributes) === side(lease.attributes),
-    acquireLease: () => ({ slotLocks: [] }),
-    shouldAllocateSupplementalResource: () => false,
-  });
-}
-
-/**
  * Room for one more resource each time a lease is refused: capacity that frees right after each
  * refusal, as a release committing just then would.
  */
@@ -84,6 +48,21 @@ function freeAfterRefusalBlueprint(control: { open: boolean; refusals: number })
     if (built.length < control.refusals) return true;
     control.refusals++;
     return false;
+  });
+}
+
+/**
+ * Room for `control.room` resources, shut until a lease is first refused, whatever the lease's
+ * attributes: capacity that frees right after that refusal, as a release committing just then
+ * would, and which leases of any attributes could use.
+ */
+function opensOnceBlueprint(control: { refusals: number; room: number }) {
+  return roomBlueprint('opens-once', 'opens-once', async (blueprint, _lease, queries) => {
+    if (control.refusals === 0) {
+      control.refusals++;
+      return false;
+    }
+    return (await queries.resources(blueprint.id, ['PENDING', 'ACTIVE'])).length < control.room;
   });
 }
 
@@ -103,11 +82,13 @@ describeEachDatabase('capacity that appears while a pass runs', (kind) => {
   let h: Harness;
   const control = { open: false, refusals: 0 };
   const opening = { opener: 0, room: 0 };
+  const once = { refusals: 0, room: 1 };
   beforeAll(async () => {
     h = await createHarness(kind, {
       implementations: [
         windowBlueprint(control),
-        sideWindowBlueprint(control),
+        ...sideWindowBlueprints(control, 'side-window'),
+        opensOnceBlueprint(once),
         freeAfterRefusalBlueprint(control),
         openedByBlueprint(opening),
       ],
@@ -117,6 +98,7 @@ describeEachDatabase('capacity that appears while a pass runs', (kind) => {
   beforeEach(() => {
     Object.assign(control, { open: false, refusals: 0 });
     Object.assign(opening, { opener: 0, room: 0 });
+    Object.assign(once, { refusals: 0, room: 1 });
   });
 
   it('goes to the leases that were refused it a moment before, in policy order', async () => {
@@ -153,7 +135,8 @@ describeEachDatabase('capacity that appears while a pass runs', (kind) => {
 
   it('after a grant of another shape, is kept for the leases refused it, not given to a lower band', async () => {
     await h.reset();
-    unwrap(await h.services.blueprints.create(h.system, { name: 'side', implementation: 'side-window', config: {} }));
+    for (const implementation of ['side-window', 'side-window-side'])
+      unwrap(await h.services.blueprints.create(h.system, { name: implementation, implementation, config: {} }));
     const [a, b, c] = await Promise.all(
       ['owner-a', 'owner-b', 'owner-c'].map((name) => ensurePrincipal(h.db, { name, kind: 'USER', isAdmin: true })),
     );
@@ -246,5 +229,67 @@ describeEachDatabase('capacity that appears while a pass runs', (kind) => {
     const acquired = await h.db.prisma.log.findMany({ where: { type: 'lease-acquired' }, orderBy: { id: 'asc' } });
     expect(acquired.map((l) => l.leaseId)).toEqual([a1, b1]);
     expect(await h.db.prisma.lease.count({ where: { id: { in: [a2, opening.opener] }, status: 'PENDING' } })).toBe(2);
+  });
+  it('goes to the lease ahead refused it, not to a lease of other attributes tried after it', async () => {
+    await h.reset();
+    unwrap(await h.services.blueprints.create(h.system, { name: 'once', implementation: 'opens-once', config: {} }));
+    const [a, b] = await Promise.all(
+      ['owner-a', 'owner-b'].map((name) => ensurePrincipal(h.db, { name, kind: 'USER', isAdmin: true })),
+    );
+    const ask = async (actor: typeof a, priority: number, team: string) =>
+      unwrap(await h.services.leases.request(actor!, { resourceType: 'opens-once', priority, attributes: { team } }))
+        .id;
+    // a1 is refused, which opens room for one; b1, of other attributes, is tried next and finds it.
+    const a1 = await ask(a, 1, 'a');
+    const b1 = await ask(b, 0, 'b');
+    const stop = h.services.worker.start({ concurrency: 1 }).stop;
+    try {
+      await waitFor(async () => (await h.db.prisma.lease.count({ where: { status: 'ACTIVE' } })) === 1);
+      await waitFor(
+        async () => (await h.db.prisma.log.count({ where: { type: 'waiting-for-resources', leaseId: b1 } })) > 0,
+      );
+    } finally {
+      await stop();
+    }
+    expect(once.refusals, 'the pool refused the first lease once').toBe(1);
+    const leases = await h.db.prisma.lease.findMany({ where: { id: { in: [a1, b1] } }, orderBy: { id: 'asc' } });
+    expect(leases.map((l) => l.status)).toEqual(['ACTIVE', 'PENDING']);
+    // In the pass that refused b1 first: the one that refused a1 a moment before.
+    const acquired = await h.db.prisma.log.findFirstOrThrow({ where: { type: 'lease-acquired', leaseId: a1 } });
+    const refused = await h.db.prisma.log.findFirstOrThrow({
+      where: { type: 'waiting-for-resources', leaseId: b1 },
+      orderBy: { id: 'asc' },
+    });
+    expect(refused.createdAt.getTime()).toBe(acquired.createdAt.getTime());
+  });
+
+  it('goes to the lease ahead refused it, not to a gang tried after it', async () => {
+    await h.reset();
+    Object.assign(once, { refusals: 0, room: 2 });
+    unwrap(await h.services.blueprints.create(h.system, { name: 'once', implementation: 'opens-once', config: {} }));
+    const [a, b] = await Promise.all(
+      ['owner-a', 'owner-b'].map((name) => ensurePrincipal(h.db, { name, kind: 'USER', isAdmin: true })),
+    );
+    // a1 is refused, which opens room for two: the gang behind it would take both.
+    const a1 = unwrap(await h.services.leases.request(a!, { resourceType: 'opens-once', priority: 1 })).id;
+    const gang = unwrap(
+      await h.services.leases.requestGang(b!, { parts: [{ resourceType: 'opens-once', count: 2 }], priority: 0 }),
+    );
+    const stop = h.services.worker.start({ concurrency: 1 }).stop;
+    try {
+      await waitFor(async () => (await h.db.prisma.lease.count({ where: { status: 'ACTIVE' } })) === 1);
+      await waitFor(
+        async () =>
+          (await h.db.prisma.log.count({ where: { type: 'waiting-for-resources', leaseId: gang[0]!.id } })) > 0,
+      );
+    } finally {
+      await stop();
+    }
+    expect(once.refusals).toBe(1);
+    const statuses = await h.db.prisma.lease.findMany({
+      where: { id: { in: [a1, ...gang.map((p) => p.id)] } },
+      orderBy: { id: 'asc' },
+    });
+    expect(statuses.map((l) => l.status)).toEqual(['ACTIVE', 'PENDING', 'PENDING']);
   });
 });

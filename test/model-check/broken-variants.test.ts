@@ -65,6 +65,9 @@ const variants: Variant[] = [
   // Each try reading the pool afresh: a release commits after a lease's try, and a lease of its
   // shape tried next keeps what the one refused a moment before could use.
   { defines: ['NO_REOFFER'], config: 'midpass', violated: /greedy policy order/ },
+  // The same across shapes: a release commits after a single lease's try, and the gang tried
+  // next keeps, for one of its parts, what that lease could use.
+  { defines: ['NO_GANG_REOFFER'], config: 'midpass', violated: /greedy policy order/ },
 ];
 
 function modelCheck(args: string[], opt: string): Promise<{ code: number; output: string }> {

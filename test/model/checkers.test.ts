@@ -188,18 +188,24 @@ describe('scheduling checker', () => {
     createdAt: new Date(t0),
     ...fields,
   });
-  function history(leases: LeaseRow[]) {
+  function history(leases: LeaseRow[], withRules: SchedulingRules = rules) {
     const events: EventRow[] = [];
+    const resources: { id: number; blueprintId: number }[] = [];
     const add = (type: string, at: number, leaseId: number | null, resourceId: number | null = null) =>
       events.push({ id: BigInt(events.length + 1), type, leaseId, resourceId, createdAt: new Date(t0 + at) });
     return {
       grant: (at: number, ...ids: number[]) => ids.forEach((id) => add('lease-acquired', at, id)),
+      /** A grant of resource `resourceId`, of blueprint `blueprintId`. */
+      grantOn: (at: number, id: number, resourceId: number, blueprintId: number) => {
+        resources.push({ id: resourceId, blueprintId });
+        add('lease-acquired', at, id, resourceId);
+      },
       end: (at: number, id: number) => add('lease-released', at, id),
       build: (from: number, to: number, leaseId: number, resourceId: number) => {
         add('resource-allocated', from, leaseId, resourceId);
         add('resource-activated', to, null, resourceId);
       },
-      check: () => checkScheduling({ leases, events }, rules),
+      check: () => checkScheduling({ leases, events, resources }, withRules),
     };
   }
 
@@ -241,6 +247,23 @@ describe('scheduling checker', () => {
     expect(problems).toMatch(/gave lease 2 \(band 1\) what lease 1 \(band 2, past the aging bound\)/);
     expect(problems).toMatch(/gave lease 2 \(band 1\) what lease 3 \(band 3, past the aging bound\)/);
     expect(problems).not.toMatch(/lease 4/);
+  });
+
+  it('catch a grant of what a lease of other attributes ahead fits, where the rules say what fits', () => {
+    // Blueprint 1 serves any lease; blueprint 2 only those without attributes.
+    const fits = (l: LeaseRow, blueprintId: number) =>
+      blueprintId === 1 || Object.keys(l.attributes ?? {}).length === 0;
+    const leases = [lease(1, { priority: 1, attributes: { label: 'x' } }), lease(2, { ownerId: 2 }), lease(3)];
+    const h = history(leases, { ...rules, fits });
+    h.grantOn(2_000, 2, 10, 2);
+    h.grantOn(2_500, 3, 11, 1);
+    const problems = h.check().join('\n');
+    expect(problems).not.toMatch(/gave lease 2/);
+    expect(problems).toMatch(/gave lease 3 \(band 1\) what lease 1 \(band 2, past the aging bound\), waiting ahead/);
+    // Without the rule, only a lease of the same demand could use what another was given.
+    const same = history(leases);
+    same.grantOn(2_500, 3, 11, 1);
+    expect(same.check()).toEqual([]);
   });
 
   it('do not blame a lease building its own resource, or another owner at its quota', () => {

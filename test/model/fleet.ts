@@ -90,6 +90,13 @@ export async function createFleet(services: Services, system: Actor, db: Databas
   };
 }
 
+/** The kind of a lease leaseRequest asked for, from its row. */
+export function kindOf(lease: { resourceType: string; attributes: unknown }): LeaseKind {
+  if (lease.resourceType === 'host') return 'host';
+  const label = (lease.attributes as { label?: unknown } | null)?.label;
+  return label === 'later' ? 'later' : label === 'never' ? 'never' : 'exclusive';
+}
+
 export function leaseRequest(kind: LeaseKind, until?: Date): LeaseRequest {
   const base = until ? { until } : {};
   switch (kind) {

@@ -1,7 +1,7 @@
 import type { DatabaseKind } from '../../src/db/database.js';
 import { createHarness } from '../support/allocator-harness.js';
 import { drive, type Operation } from './driver.js';
-import { createFleet, MODEL_AGING_MS } from './fleet.js';
+import { createFleet, kindOf, MODEL_AGING_MS } from './fleet.js';
 import { checkLeases } from './lease-model.js';
 import { LogChecker } from './log-checker.js';
 import { Prng } from '../support/prng.js';
@@ -105,6 +105,9 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
       ...(await schedulingViolations(h.db, {
         agingIntervalMs: MODEL_AGING_MS,
         quota: (ownerId, type) => (type === 'test-slot' && ownerId !== null ? (quotas.get(ownerId) ?? null) : null),
+        fits: (lease, blueprintId) =>
+          fleet.allowed[kindOf(lease)].includes(blueprintId) &&
+          (lease.allowedBlueprintIds.length === 0 || lease.allowedBlueprintIds.includes(blueprintId)),
       })),
     );
     phase('checked');

@@ -5,9 +5,10 @@ import type { Database } from '../../src/db/database.js';
 //   - an owner never holds more live leases of a type than its quota;
 //   - within each pass, grants go in policy order: bands never rise along a pass's grants, and one
 //     owner's grants go in band then arrival order;
-//   - greedy: a pass never gives a lease what a waiting lease ahead of it in policy order could
-//     use (same type, attributes and allowed blueprints): ahead means a higher band, or, for the
-//     same owner, the same band and older. A lease that waited past the aging bound has a higher
+//   - greedy: a pass never gives a lease (or a gang's part) what a waiting lease ahead of it in
+//     policy order could use (the same type, attributes and allowed blueprints; or, where the
+//     rules say which blueprints a lease fits, any lease that fits the blueprint of the resource
+//     given): ahead means a higher band, or, for the same owner, the same band and older. A lease that waited past the aging bound has a higher
 //     band than any lease of its priority that arrived after it, so this is also the aging bound:
 //     no lease waits past it while the capacity it could use goes to later ones;
 //   - a gang that waited past the aging bound reserves what frees: no pass gives capacity of its
@@ -21,6 +22,12 @@ export interface SchedulingRules {
   agingIntervalMs: number;
   /** Quota of live leases per owner and type. */
   quota(ownerId: number | null, resourceType: string): number | null;
+  /**
+   * Whether the lease could be served by the blueprint (its attributes and allowed blueprints fit
+   * it): what makes a resource of that blueprint one the lease could use. Without it, only a lease
+   * of the same demand could use what another was given.
+   */
+  fits?(lease: LeaseRow, blueprintId: number): boolean;
 }
 
 export interface LeaseRow {
@@ -46,6 +53,8 @@ export interface SchedulingHistory {
   leases: LeaseRow[];
   /** Lease and resource logs in id order: see eventTypes. */
   events: EventRow[];
+  /** Each resource's blueprint. */
+  resources?: { id: number; blueprintId: number }[];
 }
 
 const leaseEvents = [
@@ -84,7 +93,8 @@ export async function readSchedulingHistory(db: Database): Promise<SchedulingHis
     SELECT id, type, "leaseId", "resourceId", "createdAt" FROM "Log"
     WHERE (type = ANY(${leaseEvents}::text[]) AND "leaseId" IS NOT NULL) OR type = ANY(${resourceEvents}::text[])
     ORDER BY id`;
-  return { leases, events };
+  const resources = await db.prisma.resource.findMany({ select: { id: true, blueprintId: true } });
+  return { leases, events, resources };
 }
 
 export async function schedulingViolations(db: Database, rules: SchedulingRules): Promise<string[]> {
@@ -95,6 +105,8 @@ interface Pass {
   at: number;
   type: string;
   grants: LeaseRow[];
+  /** The resource each grant got, by lease id. */
+  resources: Map<number, number | null>;
 }
 
 export function checkScheduling(history: SchedulingHistory, rules: SchedulingRules): string[] {
@@ -137,8 +149,9 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
           `owner ${lease.ownerId} holds ${count} live ${lease.resourceType} leases, over its quota of ${quota} (log ${event.id})`,
         );
       const id = `${at}:${lease.resourceType}`;
-      const pass = passes.get(id) ?? { at, type: lease.resourceType, grants: [] };
+      const pass: Pass = passes.get(id) ?? { at, type: lease.resourceType, grants: [], resources: new Map() };
       pass.grants.push(lease);
+      pass.resources.set(lease.id, event.resourceId);
       passes.set(id, pass);
     } else if (event.type === 'lease-release-requested') {
       releaseAsked.set(lease.id, [...(releaseAsked.get(lease.id) ?? []), at]);
@@ -189,8 +202,11 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
   };
   const demand = (lease: LeaseRow) =>
     `${lease.resourceType}|${JSON.stringify(lease.attributes)}|${lease.allowedBlueprintIds.join(',')}`;
-  const byDemand = new Map<string, LeaseRow[]>();
-  for (const lease of leases.values()) byDemand.set(demand(lease), [...(byDemand.get(demand(lease)) ?? []), lease]);
+  const waitingOfType = new Map<string, LeaseRow[]>();
+  for (const lease of leases.values())
+    if (lease.gangId === null)
+      waitingOfType.set(lease.resourceType, [...(waitingOfType.get(lease.resourceType) ?? []), lease]);
+  const blueprintOf = new Map((history.resources ?? []).map((r) => [r.id, r.blueprintId]));
 
   /**
    * The gangs waiting in the pass at `at` that had aged: visible to it, none of their parts granted,
@@ -237,8 +253,13 @@ export function checkScheduling(history: SchedulingHistory, rules: SchedulingRul
     }
     const grantedHere = new Set(pass.grants.map((l) => l.id));
     for (const granted of pass.grants) {
-      if (granted.gangId !== null) continue;
-      for (const other of byDemand.get(demand(granted)) ?? []) {
+      const resourceId = pass.resources.get(granted.id);
+      const blueprintId = resourceId == null ? undefined : blueprintOf.get(resourceId);
+      const couldUse = (other: LeaseRow) =>
+        (granted.gangId === null && demand(other) === demand(granted)) ||
+        (rules.fits !== undefined && blueprintId !== undefined && rules.fits(other, blueprintId));
+      for (const other of waitingOfType.get(granted.resourceType) ?? []) {
+        if (!couldUse(other)) continue;
         if (grantedHere.has(other.id) || !ahead(other, granted, pass.at) || !waitingAt(other, pass.at)) continue;
         // Another owner's lease may be held back by that owner's quota.
         if (other.ownerId !== granted.ownerId && rules.quota(other.ownerId, other.resourceType) !== null) continue;

@@ -8,12 +8,21 @@ import { breakLease } from '../lease-end.js';
 import type { Blocker } from '../waiting.js';
 import { demandKey, type Demand } from '../demand.js';
 import { demandView, type AllocationView } from '../allocation-view.js';
-import { grantedCapacity, keepTrial, serveGang, serveLease, trialOf } from './plan.js';
+import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
+import { couldUse, takenBy, type Taken } from './could-use.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
 import { waitsUnchanged } from './capacity-epoch.js';
 import { nothingWaiting } from './idle-queues.js';
-import { HEADS_PER_DEMAND, readGangs, readHeads, SHAPES_PER_PASS, takeTurn, type OwnerRow } from './read.js';
+import {
+  capacityMark,
+  HEADS_PER_DEMAND,
+  readGangs,
+  readHeads,
+  SHAPES_PER_PASS,
+  takeTurn,
+  type OwnerRow,
+} from './read.js';
 import { quotaBlocker } from './quota.js';
 import { gangQuotaBlocker } from './gang-quota.js';
 import type { Unit } from './types.js';
@@ -130,6 +139,10 @@ interface PassedOver {
   lease: Lease;
   grantsBefore: number;
   capacity: boolean;
+  /** The capacity mark its refusal saw: of its view when tried, of the turn when skipped. */
+  mark: string | null | undefined;
+  /** The blueprints its view let it use; null when not known (not tried): any. */
+  blueprintIds: readonly number[] | null;
 }
 
 /** Tries of one lease against leases refused ahead of it in one pass (see serveInOrder). */
@@ -259,54 +272,130 @@ async function serve(
    * that lease now would put it out of order, serving this one would give it what the lease
    * ahead could use. Neither; the next pass, right after this one, starts with it.
    */
-  const hold = (lease: Lease, keptFor: number) => {
+  const holdFor = (lease: Lease, keptFor: number) => {
     heldShapes.add(shapeOf(lease));
     schedulePass(ctx, resourceType);
     return { keptFor };
   };
-  /** What a lease's probe found when it sent the leases refused ahead of it back (see serveInOrder). */
+  /** What a unit's probe found when it sent the leases refused ahead of it back (see serveInOrder). */
   const probed = new Map<number, { got: string; served: number; rounds: number }>();
   /**
-   * Serves `lease`; but if leases ahead of it, of its attributes and another demand, were refused
-   * what it gets, they go first. Each lease's view of the pool is read when it is tried, so
-   * capacity committed while the pass runs (a raised resource limit, a freed slot) would otherwise
-   * go to the first lease tried after it, while the ones refused a moment before waited behind
-   * their own stale failure. So the lease is tried in a savepoint: refused, that stands; served, it
-   * is rolled back, and it and the leases passed over since the last grant go back into the order
-   * ('again'), to be taken in turn with the shares their grants move (retryPassedOver).
+   * The first lease of each demand passed over in this pass and waiting for capacity, but those
+   * of `lease`'s attributes and allowed blueprints (refusedAhead and heldAhead keep capacity for
+   * them); for a gang (null), all of them.
+   */
+  const othersAhead = (lease: Lease | null) => {
+    const same = (p: PassedOver) =>
+      lease !== null &&
+      shapeOf(p.lease) === shapeOf(lease) &&
+      p.lease.allowedBlueprintIds.join(',') === lease.allowedBlueprintIds.join(',');
+    return passedOver.filter((p) => p.capacity && failedDemand.get(demandKey(p.lease)) === p.unit.id && !same(p));
+  };
+  /**
+   * Which of `others` could use what a try took (could-use.ts). One passed over since the pass's
+   * last grant goes first (`again`, see retryPassedOver). One passed over before that grant could
+   * be served now only out of order: the capacity waits for the next pass (`hold`), but only if
+   * the type's capacity mark has moved since its refusal saw it. Otherwise nothing announced freed
+   * capacity since: what was taken was there when it was refused, or opened by a blueprint on its
+   * own, which a later pass also finds; holding it anyway would hold it again in every pass for
+   * as long as that lease waits.
+   */
+  const wantedBy = async (others: readonly PassedOver[], taken: readonly Taken[]) => {
+    let mark: { now: string | null } | undefined;
+    const wanted: { again?: number; hold?: number } = {};
+    for (const p of others) {
+      const again = p.grantsBefore === served;
+      if (again ? wanted.again !== undefined : wanted.hold !== undefined) continue;
+      if (!again) {
+        mark ??= { now: await capacityMark(ctx, resourceType) };
+        if (p.mark === mark.now) continue;
+      }
+      for (const t of taken) {
+        if (!(await couldUse(ctx, p, t))) continue;
+        if (again) wanted.again = p.unit.id;
+        else wanted.hold = p.unit.id;
+        break;
+      }
+    }
+    return wanted;
+  };
+  /**
+   * Serves `lease`; but if leases ahead of it that could use what it gets were refused, they go
+   * first. Each lease's view of the pool is read when it is tried, so capacity committed while
+   * the pass runs (a raised resource limit, a freed slot) would otherwise go to the first lease
+   * tried after it, while the ones refused a moment before waited behind their own stale failure.
+   * So the lease is tried in a savepoint: refused, that stands; served, it is rolled back if a
+   * lease ahead could use what it got (one of its attributes and another demand: always), and it
+   * and the leases passed over since the last grant go back into the order ('again'), to be taken
+   * in turn with the shares their grants move (retryPassedOver).
    *
    * When its turn comes again, a try is kept if it gets what the probe before had with no grant
    * between: the leases still refused were offered that and could not use it. Anything else may
    * have freed after their tries (a release committing meanwhile), and would go to this lease while
    * a lease ahead that could use it waited: they go first once more. Found by the model check with
    * process kills: a lease of priority 0 given a slot freed a moment after a lease of priority 2
-   * was refused. A release landing between every round is not worth more rounds: then the lease
-   * waits for the next pass.
+   * was refused; and, across attributes, by the model check with a read of the pool per try: a
+   * gang's part given the resource a single lease ahead was refused a moment before. A release
+   * landing between every round is not worth more rounds: then the lease waits for the next pass.
    */
   const serveInOrder = async (lease: Lease): Promise<Lease | { keptFor: number } | 'again'> => {
     const keptFor = heldAhead(lease);
     if (keptFor !== undefined && heldShapes.has(shapeOf(lease))) return { keptFor };
-    if (refusedAhead(lease) === undefined && keptFor === undefined) return serveLease(ctx, lease, pool);
+    const sameShape = refusedAhead(lease) ?? keptFor;
+    const others = othersAhead(lease);
+    if (sameShape === undefined && others.length === 0) return serveLease(ctx, lease, pool);
     // The probe reads the pool from the database and writes its own grant inside the savepoint.
     await batch.flush(ctx);
     const trial = trialOf(ctx);
     await ctx.tx.$executeRaw`SAVEPOINT probe`;
     const probe = await serveLease(trial, lease, pool);
-    const got = isLive(probe) ? await grantedCapacity(ctx, probe) : null;
+    const taken = isLive(probe) ? await takenBy(ctx, probe) : null;
+    const wanted = taken ? await wantedBy(others, [taken]) : {};
     const before = probed.get(lease.id);
-    if (got === null || (before?.served === served && before.got === got)) {
+    const offered = before?.served === served && before.got === taken?.key;
+    const hold = keptFor ?? wanted.hold;
+    if (taken === null || (hold === undefined && (offered || (sameShape ?? wanted.again) === undefined))) {
       await ctx.tx.$executeRaw`RELEASE SAVEPOINT probe`;
       keepTrial(ctx, trial);
       return probe;
     }
     await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
     pool.forget();
-    const held = heldAhead(lease);
-    if (held !== undefined) return hold(lease, held);
+    if (hold !== undefined) return holdFor(lease, hold);
     const rounds = (before?.rounds ?? 0) + 1;
-    if (rounds > PROBE_ROUNDS) return hold(lease, refusedAhead(lease)!);
-    probed.set(lease.id, { got, served, rounds });
+    if (rounds > PROBE_ROUNDS) return holdFor(lease, (sameShape ?? wanted.again)!);
+    probed.set(lease.id, { got: taken.key, served, rounds });
     return 'again';
+  };
+  /**
+   * serveInOrder for a gang, asked with its parts granted: whether to keep them. A gang has no
+   * attributes of its own: every lease passed over is one whose use of what its parts took is
+   * asked. Undone, either the capacity waits for the next pass (`verdict.hold`) or the gang goes
+   * back into the order behind the leases passed over since the last grant.
+   */
+  const gangInOrder = async (
+    unit: Unit,
+    parts: readonly Lease[],
+    others: readonly PassedOver[],
+    verdict: { hold: number | undefined },
+  ) => {
+    const taken: Taken[] = [];
+    for (const part of parts) if (part.resourceType === resourceType) taken.push(await takenBy(ctx, part));
+    const wanted = await wantedBy(others, taken);
+    const got = taken.map((t) => t.key).join(' ');
+    const before = probed.get(unit.id);
+    if (wanted.hold !== undefined) {
+      verdict.hold = wanted.hold;
+      return false;
+    }
+    if (wanted.again === undefined || (before?.served === served && before.got === got)) return true;
+    const rounds = (before?.rounds ?? 0) + 1;
+    if (rounds > PROBE_ROUNDS) {
+      verdict.hold = wanted.again;
+      return false;
+    }
+    probed.set(unit.id, { got, served, rounds });
+    return false;
   };
   /** Each demand's first lease still passed over, after some of them were served. */
   const firstFailures = () => {
@@ -402,9 +491,22 @@ async function serve(
       }
       // What this pass granted must be there first.
       await batch.flush(ctx);
-      const outcome = await serveGang(ctx, unit.parts);
+      const verdict = { hold: undefined as number | undefined };
+      const others = othersAhead(null);
+      const outcome = await serveGang(
+        ctx,
+        unit.parts,
+        others.length === 0 ? undefined : (got) => gangInOrder(unit, got, others, verdict),
+      );
       pool.forget();
-      if (outcome.kind === 'granted') grant();
+      if (outcome.kind === 'undone' && verdict.hold !== undefined) {
+        block(leases, { reason: 'reserved', leaseId: verdict.hold });
+        schedulePass(ctx, resourceType);
+      } else if (outcome.kind === 'undone') {
+        queue.putBack(unit);
+        retryPassedOver();
+        if (stopped) break;
+      } else if (outcome.kind === 'granted') grant();
       else if (outcome.kind === 'failed') {
         const message = `part ${outcome.part.id} cannot be served: ${outcome.part.statusReason ?? 'broken'}`;
         for (const part of unit.parts) {
@@ -422,7 +524,14 @@ async function serve(
     const ahead = failedDemand.get(key);
     if (ahead !== undefined) {
       const first = passedOver.find((p) => p.unit.id === ahead);
-      passedOver.push({ unit, lease: unit.lease, grantsBefore: served, capacity: first?.capacity ?? true });
+      passedOver.push({
+        unit,
+        lease: unit.lease,
+        grantsBefore: served,
+        capacity: first?.capacity ?? true,
+        mark: first?.mark,
+        blueprintIds: first?.blueprintIds ?? null,
+      });
       continue;
     }
     if (skipping && waitsUnchanged(unit.lease, turn.epoch, ctx.now)) {
@@ -434,7 +543,14 @@ async function serve(
       });
       failedDemand.set(key, unit.id);
       // A patient wait is one for capacity (waiting.ts).
-      const entry = { unit, lease: unit.lease, grantsBefore: served, capacity: true };
+      const entry = {
+        unit,
+        lease: unit.lease,
+        grantsBefore: served,
+        capacity: true,
+        mark: turn.mark,
+        blueprintIds: null,
+      };
       passedOver.push(entry);
       skipped.push(entry);
       failed(unit, leaseBand);
@@ -462,7 +578,15 @@ async function serve(
     // demand may build or find its own.
     else if (after.status === 'PENDING' && !building(after)) {
       failedDemand.set(key, unit.id);
-      passedOver.push({ unit, lease: after, grantsBefore: served, capacity: waitsForCapacity(after) });
+      const view = pool.lastView;
+      passedOver.push({
+        unit,
+        lease: after,
+        grantsBefore: served,
+        capacity: waitsForCapacity(after),
+        mark: view?.capacityMark,
+        blueprintIds: view?.blueprints?.filter((b) => b.authorized).map((b) => b.blueprint.id) ?? null,
+      });
       failed(unit, leaseBand);
     } else if (after.status !== 'PENDING') endedIds.add(after.id);
   }

@@ -24,15 +24,20 @@ export async function serveLease(ctx: TxContext, lease: Lease, pool: PoolViews):
 /**
  * Serves a gang's parts in one savepoint: kept only if every part got a resource, rolled back
  * otherwise (with what the parts would have published and scheduled), so that a gang never holds
- * some parts while it waits for others. Returns whether it was granted.
+ * some parts while it waits for others; and rolled back too if `keep`, asked with every part
+ * granted, says no ('undone'). Returns whether it was granted.
  */
 export async function serveGang(
   ctx: TxContext,
   parts: readonly Lease[],
-): Promise<{ kind: 'granted' } | { kind: 'waiting'; part: Lease } | { kind: 'failed'; part: Lease }> {
+  keep?: (granted: readonly Lease[]) => Promise<boolean>,
+): Promise<
+  { kind: 'granted' } | { kind: 'undone' } | { kind: 'waiting'; part: Lease } | { kind: 'failed'; part: Lease }
+> {
   const trial = trialOf(ctx);
   await ctx.tx.$executeRaw`SAVEPOINT gang`;
   let missing: Lease | null = null;
+  const got: Lease[] = [];
   for (const part of parts) {
     const after = await allocateLease(trial, part);
     if (!live(after)) {
@@ -40,11 +45,16 @@ export async function serveGang(
       break;
     }
     granted(trial, after);
+    got.push(after);
   }
   if (missing) {
     await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT gang`;
     // A part that broke can never be served: the gang breaks whole (the caller does it).
     return { kind: missing.status === 'PENDING' ? 'waiting' : 'failed', part: missing };
+  }
+  if (keep && !(await keep(got))) {
+    await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT gang`;
+    return { kind: 'undone' };
   }
   await ctx.tx.$executeRaw`RELEASE SAVEPOINT gang`;
   keepTrial(ctx, trial);
@@ -67,16 +77,4 @@ export function keepTrial(ctx: TxContext, trial: TxContext): void {
   }
   for (const [type, pass] of trial.passes) mergePass(ctx.passes, type, pass);
   ctx.onCommit?.push(...(trial.onCommit ?? []));
-}
-
-/**
- * What a grant to `lease` took, as serveInOrder compares two tries: the resource, or, for one
- * built by this transaction, its blueprint's room for a new one (a build in a try rolled back
- * and built again gets another id).
- */
-export async function grantedCapacity(ctx: TxContext, lease: Lease): Promise<string> {
-  const [row] = await ctx.tx.$queryRaw<{ blueprintId: number; built: boolean }[]>`
-    SELECT "blueprintId", "createdAt" = ${ctx.now}::timestamp AS built FROM "Resource" WHERE id = ${lease.resourceId}`;
-  if (!row) throw new Error(`lease ${lease.id} holds resource ${lease.resourceId}, which is not there`);
-  return row.built ? `new:${row.blueprintId}` : `resource:${lease.resourceId}`;
 }

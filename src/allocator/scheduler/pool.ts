@@ -16,6 +16,8 @@ export class PoolViews {
   private readonly views = new Map<string, AllocationView>();
   /** A view read ahead for one lease (see peek), which is not kept: handed out once. */
   private peeked: { leaseId: number; view: AllocationView } | null = null;
+  /** The view handed out last: the one a lease just tried was served with. */
+  lastView: AllocationView | null = null;
 
   /**
    * A view of `demand` read ahead, with the pass's heads (see demandView): kept as the view its
@@ -33,6 +35,11 @@ export class PoolViews {
   }
 
   async viewFor(ctx: TxContext, lease: Lease): Promise<AllocationView> {
+    this.lastView = await this.read(ctx, lease);
+    return this.lastView;
+  }
+
+  private async read(ctx: TxContext, lease: Lease): Promise<AllocationView> {
     const peeked = this.peeked;
     this.peeked = null;
     if (peeked?.leaseId === lease.id) return peeked.view;

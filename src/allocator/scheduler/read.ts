@@ -36,6 +36,17 @@ export async function takeTurn(
 }
 
 /**
+ * The type's pass job's capacity mark as it is now, as a view reads it (allocation-view.ts): what
+ * a pass compares with the mark a refusal saw, to learn whether capacity may have freed since.
+ */
+export async function capacityMark(ctx: TxContext, resourceType: string): Promise<string | null> {
+  const [row] = await ctx.tx.$queryRaw<{ mark: string | null }[]>`
+    SELECT j."capacityMark"::text AS mark FROM "ResourceTypeQueue" q JOIN "Job" j ON j.key = 'pass:' || q.id
+    WHERE q."resourceType" = ${resourceType}`;
+  return row?.mark ?? null;
+}
+
+/**
  * The heads of the type's queue, row-locked: for each demand shape (distinct attributes, found by
  * a loose index scan, so that a thousand waiting leases of one shape cost one step, not a
  * thousand), its first HEADS_PER_DEMAND in band order (priority plus aging, then arrival); and
