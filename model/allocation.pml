@@ -525,7 +525,8 @@ inline retryPassedOver(rU) {
 /*
  * The singles passed over (mask m) that could use what lease or gang gU got, as pass.ts
  * othersAhead and wantedBy ask it: of another shape than a single gU (those of its shape are
- * SHAPE_IN's and SHAPE_ANY's), any for a gang.
+ * SHAPE_IN's and SHAPE_ANY's), any for a gang. Not those skipped in the epoch (the callers leave
+ * them out): a newer mark sends them back first (retryPassedOver).
  */
 #define WANTS(k, m, gU) (((m) & (1 << (k))) && (GANG(gU) || DEMAND(k) != DEMAND(gU)) && \
   (COULD_USE(k, pr[gU]) || (GANG(gU) && COULD_USE(k, pr[SIBLING(gU)]))))
@@ -552,7 +553,7 @@ inline tryLease(lU) {
     sr0 = r0used; sNew = newRes;
     planLease(lU, ok);
     if
-    :: ok -> wantOld = WANT_ANY(passedOld & mk[me], lU); wantNew = WANT_ANY(passed, lU)
+    :: ok -> wantOld = WANT_ANY(passedOld & mk[me] & ~skipped, lU); wantNew = WANT_ANY(passed & ~skipped, lU)
     :: else -> skip
     fi;
     if
@@ -587,8 +588,8 @@ inline tryLease(lU) {
  * is, when a lease passed over could use what a part got.
  */
 inline gangTry() {
-  wantOld = WANT_ANY(passedOld & mk[me], G1);
-  wantNew = WANT_ANY(passed, G1);
+  wantOld = WANT_ANY(passedOld & mk[me] & ~skipped, G1);
+  wantNew = WANT_ANY(passed & ~skipped, G1);
   if
 #ifndef NO_GANG_REOFFER
   :: wantOld || (wantNew && !(pgot[G1] == GOT2 && pserved[G1] == served)) ->

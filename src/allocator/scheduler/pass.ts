@@ -143,6 +143,11 @@ interface PassedOver {
   mark: string | null | undefined;
   /** The blueprints its view let it use; null when not known (not tried): any. */
   blueprintIds: readonly number[] | null;
+  /**
+   * Refused in the capacity epoch without a try, or queued behind one that was: capacity freed
+   * for it is what a newer mark announces (see retryPassedOver), not what a probe finds.
+   */
+  untried: boolean;
 }
 
 /** Tries of one lease against leases refused ahead of it in one pass (see serveInOrder). */
@@ -280,16 +285,19 @@ async function serve(
   /** What a unit's probe found when it sent the leases refused ahead of it back (see serveInOrder). */
   const probed = new Map<number, { got: string; served: number; rounds: number }>();
   /**
-   * The first lease of each demand passed over in this pass and waiting for capacity, but those
-   * of `lease`'s attributes and allowed blueprints (refusedAhead and heldAhead keep capacity for
-   * them); for a gang (null), all of them.
+   * The first lease of each demand passed over in this pass after a try and waiting for capacity,
+   * but those of `lease`'s attributes and allowed blueprints (refusedAhead and heldAhead keep
+   * capacity for them); for a gang (null), all of them. Not those refused without a try in the
+   * epoch: their wait is one only a capacity mark ends, and a newer one sends them back first.
    */
   const othersAhead = (lease: Lease | null) => {
     const same = (p: PassedOver) =>
       lease !== null &&
       shapeOf(p.lease) === shapeOf(lease) &&
       p.lease.allowedBlueprintIds.join(',') === lease.allowedBlueprintIds.join(',');
-    return passedOver.filter((p) => p.capacity && failedDemand.get(demandKey(p.lease)) === p.unit.id && !same(p));
+    return passedOver.filter(
+      (p) => p.capacity && !p.untried && failedDemand.get(demandKey(p.lease)) === p.unit.id && !same(p),
+    );
   };
   /**
    * Which of `others` could use what a try took (could-use.ts). One passed over since the pass's
@@ -531,6 +539,7 @@ async function serve(
         capacity: first?.capacity ?? true,
         mark: first?.mark,
         blueprintIds: first?.blueprintIds ?? null,
+        untried: first?.untried ?? false,
       });
       continue;
     }
@@ -550,6 +559,7 @@ async function serve(
         capacity: true,
         mark: turn.mark,
         blueprintIds: null,
+        untried: true,
       };
       passedOver.push(entry);
       skipped.push(entry);
@@ -586,6 +596,7 @@ async function serve(
         capacity: waitsForCapacity(after),
         mark: view?.capacityMark,
         blueprintIds: view?.blueprints?.filter((b) => b.authorized).map((b) => b.blueprint.id) ?? null,
+        untried: false,
       });
       failed(unit, leaseBand);
     } else if (after.status !== 'PENDING') endedIds.add(after.id);
