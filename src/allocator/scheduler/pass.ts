@@ -405,6 +405,16 @@ async function serve(
     probed.set(unit.id, { got, served, rounds });
     return false;
   };
+  /**
+   * The type's capacity mark as it is now, before `lease` is tried: its view's, when the view is
+   * read for it; otherwise read on its own. A view kept from earlier in the pass does not show
+   * capacity freed since, but a blueprint reads its room to build live: the lease could build with
+   * room a skipped lease waits for.
+   */
+  const markNow = async (lease: Lease) => {
+    const view = await pool.peek(ctx, lease);
+    return pool.lastReadNow ? view.capacityMark : capacityMark(ctx, resourceType);
+  };
   /** Each demand's first lease still passed over, after some of them were served. */
   const firstFailures = () => {
     for (const key of [...failedDemand.keys()]) {
@@ -566,7 +576,7 @@ async function serve(
       failed(unit, leaseBand);
       continue;
     }
-    if (skipped.length > 0 && (await pool.peek(ctx, unit.lease)).capacityMark !== turn.mark) {
+    if (skipped.length > 0 && (await markNow(unit.lease)) !== turn.mark) {
       queue.putBack(unit);
       retryPassedOver();
       if (stopped) break;

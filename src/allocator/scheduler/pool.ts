@@ -18,6 +18,8 @@ export class PoolViews {
   private peeked: { leaseId: number; view: AllocationView } | null = null;
   /** The view handed out last: the one a lease just tried was served with. */
   lastView: AllocationView | null = null;
+  /** Whether that view was read from the database for it (not kept from earlier in the pass). */
+  lastReadNow = false;
 
   /**
    * A view of `demand` read ahead, with the pass's heads (see demandView): kept as the view its
@@ -43,6 +45,7 @@ export class PoolViews {
     const peeked = this.peeked;
     this.peeked = null;
     if (peeked?.leaseId === lease.id) return peeked.view;
+    this.lastReadNow = false;
     const fresh = lease.blocker === null;
     const key = demandKey(lease);
     const kept = fresh ? this.views.get(key) : undefined;
@@ -50,6 +53,7 @@ export class PoolViews {
     // The pool's load as the database shows it must include this pass's grants so far.
     await ctx.grants?.flush(ctx);
     const view = await allocationView(ctx, lease, true);
+    this.lastReadNow = true;
     if (!fresh) return view;
     const memoized = { ...view, memo: new PassMemo() };
     this.views.set(key, memoized);
