@@ -58,7 +58,7 @@ export interface Passed {
 }
 
 /**
- * Whether `passed` could have been given what `grantee` took, had the grant not been made: the
+ * Whether `passed` could have been given what `taken` is, had that grant not been made: the
  * blueprint is one it may use, and the blueprint would build for it (a new resource: the room
  * to build is what was taken) or let it on the resource, counted without the grant. It errs
  * towards yes (a build's room is asked about as "ever", not "now"): a yes sends the lease ahead
