@@ -87,6 +87,13 @@ export class PassMemo {
   }
 }
 
+/** The type's pass job's capacity mark as text (scheduler/capacity-epoch.ts), as a scalar subquery. */
+export function capacityMarkSql(resourceType: string | Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`(
+    SELECT j."capacityMark"::text FROM "ResourceTypeQueue" q JOIN "Job" j ON j.key = 'pass:' || q.id
+    WHERE q."resourceType" = ${resourceType})`;
+}
+
 /**
  * What allocating a lease reads, in one statement: the candidate blueprints, the type's resources
  * (see resourcesSql), the lease's broken builds and the resource it is building. The resources are
@@ -95,11 +102,7 @@ export class PassMemo {
  */
 function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql, withMark: boolean): Prisma.Sql {
   // Only a pass compares marks: a lease updated on its own does not read the pass job.
-  const capacityMark = withMark
-    ? Prisma.sql`(
-        SELECT j."capacityMark"::text FROM "ResourceTypeQueue" q JOIN "Job" j ON j.key = 'pass:' || q.id
-        WHERE q."resourceType" = ${lease.resourceType})`
-    : Prisma.sql`NULL::text`;
+  const capacityMark = withMark ? capacityMarkSql(lease.resourceType) : Prisma.sql`NULL::text`;
   return Prisma.sql`(
     SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)},
       'resources', ${resourcesSql(lease, VIEW_RESOURCES)},

@@ -1,4 +1,5 @@
 import { Prisma, type Lease } from '../../generated/prisma/client.js';
+import { capacityMarkSql } from '../allocation-view.js';
 import type { Tx, TxContext } from '../context.js';
 
 /** Waiting leases read per demand shape (attributes) and per pass: see readHeads. */
@@ -40,9 +41,7 @@ export async function takeTurn(
  * a pass compares with the mark a refusal saw, to learn whether capacity may have freed since.
  */
 export async function capacityMark(ctx: TxContext, resourceType: string): Promise<string | null> {
-  const [row] = await ctx.tx.$queryRaw<{ mark: string | null }[]>`
-    SELECT j."capacityMark"::text AS mark FROM "ResourceTypeQueue" q JOIN "Job" j ON j.key = 'pass:' || q.id
-    WHERE q."resourceType" = ${resourceType}`;
+  const [row] = await ctx.tx.$queryRaw<{ mark: string | null }[]>`SELECT ${capacityMarkSql(resourceType)} AS mark`;
   return row?.mark ?? null;
 }
 
