@@ -30,10 +30,10 @@ export async function waitAndRetry(
   // A patient wait that time alone will also end (`until`: an idle resource's reclaim grace runs
   // out) is looked at again then, since no change will ask for a pass at that moment.
   const until = options.patient && options.until ? options.until.getTime() : null;
-  const delay = options.patient
-    ? Math.min(ctx.deps.options.idleRetryMs, Math.max(0, (until ?? Infinity) - now))
-    : backoffDelayMs(attempts, ctx.deps.options);
-  schedulePass(ctx, lease.resourceType, new Date(now + delay), { capacity: false });
+  const runAt = options.patient
+    ? patientRetryAt(ctx, until)
+    : new Date(now + backoffDelayMs(attempts, ctx.deps.options));
+  schedulePass(ctx, lease.resourceType, runAt, { capacity: false });
   // A patient wait found by its type's pass records the pass's capacity epoch: passes of the same
   // epoch do not try it again (scheduler/capacity-epoch.ts), until its `until` has come.
   const epoch = options.patient ? epochFor(ctx, lease) : undefined;
@@ -57,6 +57,16 @@ export async function waitAndRetry(
     SELECT ${log === Prisma.empty ? Prisma.sql`NULL::bigint` : Prisma.sql`(SELECT id FROM g)`} AS log`;
   if (row?.log != null) publishLog(ctx.after, { leaseId: lease.id }, row.log, { lease: lease.status });
   return { ...lease, attempts, blocker: recorded as Prisma.JsonValue, updatedAt: ctx.now };
+}
+
+/**
+ * When a pass looks again at a patient wait: at the idle retry, or when time alone ends the wait
+ * (`until`, ms) if that comes first. A pass that passes such a wait over unchanged asks for the
+ * same time again: run as its type's job, it has taken the time the wait asked for.
+ */
+export function patientRetryAt(ctx: TxContext, until: number | null): Date {
+  const now = ctx.now.getTime();
+  return new Date(now + Math.min(ctx.deps.options.idleRetryMs, Math.max(0, (until ?? Infinity) - now)));
 }
 
 /**

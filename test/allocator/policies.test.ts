@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ensurePrincipal } from '../../src/services/index.js';
+import { ensurePrincipal, type WorkerHandle } from '../../src/services/index.js';
+import { waitFor } from '../support/wait.js';
 import { describeEachDatabase } from '../support/database.js';
 import {
   createHarness,
@@ -229,6 +230,51 @@ describeEachDatabase('the end of a reclaim grace period', (kind) => {
     expect(await logTypes(h, { leaseId: big.id })).toEqual(
       expect.arrayContaining(['waiting-for-resources', 'reclaim-requested']),
     );
+    expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: boxId } })).status).toBe('DESTROYED');
+    expect(granted.resourceId).not.toBe(boxId);
+  });
+});
+
+describeEachDatabase('the end of a reclaim grace period, with a pass of the type before it', (kind) => {
+  let h: Harness;
+  let worker: WorkerHandle;
+  beforeAll(async () => {
+    // The grace leaves the pass forced below the time to run before it ends, on a busy machine too.
+    h = await createHarness(kind, { allocator: { reclaimGraceMs: 5_000, idleRetryMs: 600_000 } });
+    worker = h.services.worker.start({ concurrency: 4 });
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await h.dispose();
+  });
+
+  const passJob = () => h.db.prisma.job.findFirst({ where: { kind: 'SCHEDULING_PASS' } });
+
+  // A pass of the type run as its job (a retry's backoff, a rerun) before the grace ends takes
+  // the job's time; passing over the waiting lease unchanged, it must ask again for the time the
+  // grace ends, not only for the idle retry.
+  it('reclaims the idle resource when its grace runs out, though a pass of its type ran as its job meanwhile', async () => {
+    const { boxId, big } = await boxUsedJustNow(h);
+    let until = 0;
+    await waitFor(async () => {
+      const lease = await h.db.prisma.lease.findUniqueOrThrow({ where: { id: big.id } });
+      until = (lease.blocker as { until?: number } | null)?.until ?? 0;
+      return lease.status === 'PENDING' && until > 0;
+    });
+    const forced = new Date();
+    expect(
+      (await h.db.prisma.job.updateMany({ where: { kind: 'SCHEDULING_PASS' }, data: { runAt: forced } })).count,
+    ).toBe(1);
+    worker.notify(forced);
+    await waitFor(async () => {
+      const job = await passJob();
+      return job === null || (job.lockedBy === null && job.runAt.getTime() !== forced.getTime());
+    });
+    // The forced pass ran before the grace ended: the lease was passed over, not reclaimed for.
+    expect(Date.now()).toBeLessThan(until);
+    expect((await h.db.prisma.lease.findUniqueOrThrow({ where: { id: big.id } })).status).toBe('PENDING');
+    const granted = await waitForLease(h, big.id, ['ACTIVE'], 30_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(until);
     expect((await h.db.prisma.resource.findUniqueOrThrow({ where: { id: boxId } })).status).toBe('DESTROYED');
     expect(granted.resourceId).not.toBe(boxId);
   });

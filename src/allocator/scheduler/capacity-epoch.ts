@@ -29,7 +29,14 @@ import type { Lease } from '../../generated/prisma/client.js';
  * time frees, no mark announces.
  */
 export function waitsUnchanged(lease: Lease, epoch: number, now: Date): boolean {
-  const blocker = lease.blocker as { epoch?: unknown; until?: unknown } | null;
+  const blocker = lease.blocker as { epoch?: unknown } | null;
   if (lease.gangId !== null || blocker === null || typeof blocker !== 'object' || blocker.epoch !== epoch) return false;
-  return typeof blocker.until !== 'number' || blocker.until > now.getTime();
+  const until = waitEndsAt(lease);
+  return until === null || until > now.getTime();
+}
+
+/** The time (ms) a patient wait of `lease` recorded as ending on its own, if any. */
+export function waitEndsAt(lease: Lease): number | null {
+  const until = (lease.blocker as { until?: unknown } | null)?.until;
+  return typeof until === 'number' ? until : null;
 }

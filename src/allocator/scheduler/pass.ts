@@ -5,14 +5,14 @@ import type { AllocatorDeps, TxContext } from '../context.js';
 import { inUpdateTransaction } from '../transaction.js';
 import { scheduleJob, schedulePass } from '../jobs.js';
 import { breakLease } from '../lease-end.js';
-import type { Blocker } from '../waiting.js';
+import { patientRetryAt, type Blocker } from '../waiting.js';
 import { demandKey, type Demand } from '../demand.js';
 import { demandView, type AllocationView } from '../allocation-view.js';
 import { keepTrial, serveGang, serveLease, trialOf } from './plan.js';
 import { couldUse, takenBy, type Taken } from './could-use.js';
 import { PoolViews } from './pool.js';
 import { aged, mayServe, PolicyQueue, stopBandAfterFailure, type PolicySettings } from './policy-order.js';
-import { waitsUnchanged } from './capacity-epoch.js';
+import { waitEndsAt, waitsUnchanged } from './capacity-epoch.js';
 import { nothingWaiting } from './idle-queues.js';
 import {
   capacityMark,
@@ -556,10 +556,8 @@ async function serve(
     if (skipping && waitsUnchanged(unit.lease, turn.epoch, ctx.now)) {
       // Refused in this epoch for want of capacity, none of which has freed since as far as the
       // pass has seen: refused again, as a try would be, without the try. Its wait's safety net
-      // stands.
-      schedulePass(ctx, resourceType, new Date(ctx.now.getTime() + ctx.deps.options.idleRetryMs), {
-        capacity: false,
-      });
+      // stands, and so does the time its wait ends on its own, if it has one.
+      schedulePass(ctx, resourceType, patientRetryAt(ctx, waitEndsAt(unit.lease)), { capacity: false });
       failedDemand.set(key, unit.id);
       // A patient wait is one for capacity (waiting.ts).
       const entry = {
