@@ -9,8 +9,8 @@
 #   scripts/model-check.sh ... -DNO_TURN     extra spin defines for every run (broken variants)
 #
 # Environment: MODEL_CHECK_MEMLIM (MiB for the state store, default 4096); MODEL_CHECK_OPT (gcc's
-# optimisation level for the verifier, default -O2: a search of a few thousand states is over long
-# before -O2's extra compile time pays back, so the broken variants' test asks for -O0 there);
+# optimisation level for the verifier, default -O2: a search that ends within a couple of million
+# states is over before -O2's extra compile time pays back, so the broken variants' test asks for -O0);
 # MODEL_CHECK_ORDER (default or reverse: the order the depth-first search tries the processes in;
 # a full search visits the same states either way, but a violation may lie far nearer one end).
 set -euo pipefail

@@ -239,7 +239,7 @@ describeEachDatabase('the end of a reclaim grace period, with a pass of the type
   let h: Harness;
   let worker: WorkerHandle;
   beforeAll(async () => {
-    // The grace leaves the pass forced below the time to run before it ends, on a busy machine too.
+    // A grace long enough that the pass the test forces runs before it ends, on a busy machine too.
     h = await createHarness(kind, { allocator: { reclaimGraceMs: 5_000, idleRetryMs: 600_000 } });
     worker = h.services.worker.start({ concurrency: 4 });
   });
