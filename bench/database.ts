@@ -5,6 +5,11 @@ const adminUrl = 'postgresql://postgres@127.0.0.1:5432/test';
 
 export interface BenchDatabase {
   url: string;
+  /**
+   * Another database of the same server (the one the bench's is created from), for readings that
+   * must not count as the bench database's work; the bench's own when BENCH_DATABASE_URL names it.
+   */
+  adminUrl: string;
   serverVersion: string;
   /** The server's `autovacuum` setting (on, off). */
   autovacuum: string;
@@ -20,7 +25,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   const autovacuum = (await admin.query<{ autovacuum: string }>('SHOW autovacuum')).rows[0]!.autovacuum;
   if (given) {
     await admin.end();
-    return { url: given, serverVersion, autovacuum, drop: async () => {} };
+    return { url: given, adminUrl: given, serverVersion, autovacuum, drop: async () => {} };
   }
   const name = `drydock_bench_${randomBytes(5).toString('hex')}`;
   await admin.query(`CREATE DATABASE "${name}"`);
@@ -29,6 +34,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
+    adminUrl,
     serverVersion,
     autovacuum,
     async drop() {

@@ -4,6 +4,7 @@ import type { FanoutResult } from './rows/fanout.js';
 import { WARM_SECONDS, type GrantResult } from './rows/grant-latency.js';
 import type { HandoffResult } from './rows/handoff.js';
 import type { OverloadResult } from './rows/overload.js';
+import type { WaitProfile } from './postgres-waits.js';
 import type { MixedOrderResult } from './rows/mixed-order.js';
 import type { PoolGrants, PoolScalingResult } from './rows/pool-scaling.js';
 import type { RawFloorResult } from './rows/raw-floor.js';
@@ -133,6 +134,27 @@ export function cycleRows(one: MeasuredCycles, two: MeasuredCycles | null, floor
       met: undefined,
     },
   ];
+}
+
+/** What the bench database's backends were doing during each cycle row (PostgreSQL only). */
+export function waitRows(rows: readonly (CycleResult & { waits: WaitProfile | null })[]): Row[] {
+  return rows.flatMap((c) =>
+    c.waits
+      ? [
+          {
+            row: `PostgreSQL backends during the ${c.servers}-process cycle row (average number in each state, read 10 ms apart)`,
+            result: `${
+              c.waits.states
+                .filter((s) => s.backends >= 0.005)
+                .map((s) => `${s.state} ${s.backends.toFixed(2)}`)
+                .join('; ') || 'none active'
+            } (${c.waits.samples} readings)`,
+            target: 'reference',
+            met: undefined,
+          },
+        ]
+      : [],
+  );
 }
 
 export function handoffRows(h: HandoffResult): Row[] {

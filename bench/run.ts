@@ -1,6 +1,7 @@
 import { cpus, loadavg } from 'node:os';
 import { createHostPool, passesBetween, passReading } from './client.js';
 import { createBenchDatabase, vacuumAnalyze } from './database.js';
+import { sampleWaits } from './postgres-waits.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import {
   overloadRows,
   poolRows,
   spreadRows,
+  waitRows,
   type RunCost,
 } from './report.js';
 import { backlogGrantLatency } from './rows/backlog.js';
@@ -73,6 +75,7 @@ const pgliteDir = settings.pglite ? mkdtempSync(join(tmpdir(), 'drydock-bench-')
 const db = pgliteDir
   ? {
       url: '',
+      adminUrl: '',
       serverVersion: 'PGlite (embedded)',
       autovacuum: 'n/a',
       drop: () => Promise.resolve(rmSync(pgliteDir, { recursive: true, force: true })),
@@ -166,10 +169,12 @@ try {
       maxCycles: settings.maxCycles,
     };
     // Whether the machine had CPU to spare: a second process can only add throughput if it had.
+    // And, on PostgreSQL, what its backends waited for meanwhile (bench/postgres-waits.ts).
     const measureCycles = async (urls: string[]) => {
+      const waits = pgliteDir ? null : await sampleWaits(db.adminUrl, new URL(db.url).pathname.slice(1));
       const before = runCostReading(servers);
-      const result = await leaseCycles(urls, 'cycle', cycleOptions);
-      return { ...result, ...before.per(result.cycles) };
+      const result = await leaseCycles(urls, 'cycle', cycleOptions).finally(() => waits?.stop());
+      return { ...result, ...before.per(result.cycles), waits: (await waits?.stop()) ?? null };
     };
     const one = await measureCycles([first.graphqlUrl]);
     if (!floor) {
@@ -186,7 +191,7 @@ try {
     );
     log('cycles, two servers');
     const two = await measureCycles(servers.map((s) => s.graphqlUrl));
-    push(...cycleRows(one, two, floor));
+    push(...cycleRows(one, two, floor), ...waitRows([one, two]));
     await servers.pop()!.stop();
     load.push(`after cycles ${loadavg()[0]!.toFixed(2)}`);
   }
