@@ -26,7 +26,7 @@ function stateOf(state: string, type: string | null, event: string | null): stri
 }
 
 /**
- * Samples every `intervalMs` from a connection of its own (to `url`'s database; its own backend
+ * Reads `intervalMs` after the last reading's answer, from a connection of its own (to `url`'s database; its own backend
  * is left out) until `stop`. Each reading is one short query: at the default interval a few
  * percent of one core, on the sampling connection, not on the bench database's backends.
  */
@@ -52,6 +52,9 @@ export async function sampleWaits(url: string, database: string, intervalMs = 10
       await sleep(intervalMs);
     }
   })();
+  // A reading that fails (the server restarting) ends the sampling; `stop` reports it, and until
+  // then it must not count as an unhandled rejection, which would end the bench at once.
+  loop.catch(() => {});
   const stopped = async (): Promise<WaitProfile> => {
     stopping = true;
     try {
