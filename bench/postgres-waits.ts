@@ -26,9 +26,10 @@ function stateOf(state: string, type: string | null, event: string | null): stri
 }
 
 /**
- * Reads `intervalMs` after the last reading's answer, from a connection of its own (to `url`'s database; its own backend
- * is left out) until `stop`. Each reading is one short query: at the default interval a few
- * percent of one core, on the sampling connection, not on the bench database's backends.
+ * Reads until `stop`, each reading `intervalMs` after the last one's answer, from a connection of
+ * its own (to `url`'s database; its own backend is left out). Each reading is one short query: at
+ * the default interval a few percent of one core, on the sampling connection, not on the bench
+ * database's backends.
  */
 export async function sampleWaits(url: string, database: string, intervalMs = 10) {
   const client = new pg.Client({ connectionString: url });
