@@ -81,6 +81,8 @@ const db = pgliteDir
       drop: () => Promise.resolve(rmSync(pgliteDir, { recursive: true, force: true })),
     }
   : await createBenchDatabase();
+/** The PostgreSQL database's name, whose backends the rows read (none on PGlite). */
+const databaseName = pgliteDir ? null : new URL(db.url).pathname.slice(1);
 const servers: BenchServer[] = [];
 const rows: Row[] = [];
 // Each row as soon as it is measured, so that an interrupted run still shows what it got.
@@ -120,13 +122,12 @@ try {
 
   /** From now until `per` is called: the servers' and PostgreSQL's CPU per unit of work, and how busy the machine was. */
   const runCostReading = (measured: readonly BenchServer[]) => {
-    const database = pgliteDir ? null : new URL(db.url).pathname.slice(1);
     const serversCpu = () => measured.reduce((sum, server) => sum + cpuMs(server.pid), 0);
-    const [cpu, postgres, ticks] = [serversCpu(), database ? postgresCpuMs(database) : 0, machineTicks()];
+    const [cpu, postgres, ticks] = [serversCpu(), databaseName ? postgresCpuMs(databaseName) : 0, machineTicks()];
     return {
       per: (units: number): RunCost => ({
         serverCpuMs: (serversCpu() - cpu) / Math.max(1, units),
-        ...(database ? { postgresCpuMs: (postgresCpuMs(database) - postgres) / Math.max(1, units) } : {}),
+        ...(databaseName ? { postgresCpuMs: (postgresCpuMs(databaseName) - postgres) / Math.max(1, units) } : {}),
         machineBusy: busyShare(ticks, machineTicks()),
       }),
     };
@@ -171,7 +172,7 @@ try {
     // Whether the machine had CPU to spare: a second process can only add throughput if it had.
     // And, on PostgreSQL, what its backends waited for meanwhile (bench/postgres-waits.ts).
     const measureCycles = async (urls: string[]) => {
-      const waits = pgliteDir ? null : await sampleWaits(db.adminUrl, new URL(db.url).pathname.slice(1));
+      const waits = databaseName === null ? null : await sampleWaits(db.adminUrl, databaseName);
       const before = runCostReading(servers);
       const result = await leaseCycles(urls, 'cycle', cycleOptions).finally(() => waits?.stop());
       return { ...result, ...before.per(result.cycles), waits: (await waits?.stop()) ?? null };
@@ -300,7 +301,7 @@ try {
         rate: settings.poolRate,
         seconds: settings.poolSeconds,
         fillTimeoutSeconds: settings.poolFillSeconds,
-        cpuMs: () => cpuMs(first.pid) + postgresCpuMs(new URL(db.url).pathname.slice(1)),
+        cpuMs: () => cpuMs(first.pid) + postgresCpuMs(databaseName ?? ''),
       }),
     );
   }
@@ -309,7 +310,7 @@ try {
     const maintained = await maintainedPools(first.graphqlUrl, pools, () => vacuumAnalyze(db.url), {
       rate: settings.poolRate,
       seconds: settings.poolSeconds,
-      cpuMs: () => cpuMs(first.pid) + postgresCpuMs(new URL(db.url).pathname.slice(1)),
+      cpuMs: () => cpuMs(first.pid) + postgresCpuMs(databaseName ?? ''),
     });
     pools.splice(0, pools.length, ...maintained);
   }
