@@ -65,4 +65,26 @@ describeEachDatabase("the heads' read of a long queue", (kind) => {
     expect(visited).toBeLessThan(4 * (shapes * 2 * HEADS_PER_DEMAND + OLDEST_PER_PASS));
     expect(visited).toBeLessThan(WAITING / 2);
   });
+
+  it("a backlog its passes refuse without a try: the shapes' heads, not the type's oldest again", async () => {
+    const read = () =>
+      db.prisma.$transaction((tx) => tx.$queryRaw<{ id: number | null }[]>(headsSql('host', Date.now(), 60_000)));
+    const ids = (rows: { id: number | null }[]) => rows.flatMap((r) => (r.id === null ? [] : [r.id]));
+    const everything = ids(await read());
+    // The oldest waiting lease's patient wait was recorded in the queue's current epoch.
+    await db.prisma.resourceTypeQueue.create({ data: { resourceType: 'host', capacityEpoch: 3 } });
+    const [oldest] = await db.prisma.$queryRaw<{ id: number }[]>`
+      SELECT id FROM "Lease" WHERE "resourceType" = 'host' AND status = 'PENDING' ORDER BY id LIMIT 1`;
+    const settle = (blocker: object) => db.prisma.lease.update({ where: { id: oldest!.id }, data: { blocker } });
+    await settle({ reason: 'no-capacity', epoch: 3 });
+    const settled = ids(await read());
+    // Every shape's heads are still read (the aged and the high-priority among them): only the
+    // oldest that are no shape's heads are left out.
+    expect(settled.length).toBeLessThan(OLDEST_PER_PASS);
+    expect(settled.every((id) => everything.includes(id))).toBe(true);
+    expect(new Set(settled).size).toBe(settled.length);
+    // In an epoch the wait was not recorded in, the oldest are read again.
+    await settle({ reason: 'no-capacity', epoch: 2 });
+    expect(ids(await read()).sort()).toEqual([...everything].sort());
+  });
 });

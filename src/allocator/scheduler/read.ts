@@ -52,6 +52,12 @@ export async function capacityMark(ctx: TxContext, resourceType: string): Promis
  * the oldest OLDEST_PER_PASS of the whole type. What a pass reads thus depends on how many shapes
  * and priorities wait, not how many leases.
  *
+ * The oldest are what reaches a shape past the SHAPES_PER_PASS first, and what lets one pass
+ * serve a burst of one shape more than HEADS_PER_DEMAND at a time. Neither is the case when the
+ * type's oldest lease waits patiently in the current capacity epoch and the shapes were read in
+ * full: the oldest are then a backlog this pass refuses without a try, and reading them (rows to
+ * lock, write and send on every pass) was most of what a long queue added to a pass's cost.
+ *
  * Band order is not an index order: an older lease of a lower priority may have aged past newer
  * ones of a higher. But within one priority the oldest has the highest band, so the shape's best
  * are among the first HEADS_PER_DEMAND of each priority it has (a second loose scan, over the
@@ -122,6 +128,8 @@ export function headsSql(resourceType: string, nowMs: number, agingMs: number): 
       WHERE rank <= ${HEADS_PER_DEMAND}::int
       UNION
       (SELECT id FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
+         AND (EXISTS (SELECT 1 FROM shapes WHERE n = ${SHAPES_PER_PASS}::int AND attributes IS NOT NULL)
+              OR NOT EXISTS (${settledOldestSql(resourceType)}))
        ORDER BY id LIMIT ${OLDEST_PER_PASS}::int)),
     -- By id, one head at a time (LIMIT keeps the lookup from being flattened into a join, which the
     -- planner may make a scan of every waiting lease).
@@ -134,6 +142,20 @@ export function headsSql(resourceType: string, nowMs: number, agingMs: number): 
     SELECT h.n AS __heads, (SELECT json_agg(o) FROM owners o) AS __owners, l.*
     FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
     ORDER BY l.id`;
+}
+
+/**
+ * A row when the type's oldest waiting lease waits patiently in the queue's current capacity epoch
+ * (capacity-epoch.ts, read after the pass's turn moved it): the queue is a backlog the passes of
+ * this epoch refuse without a try. Reading its oldest then adds nothing the shapes' heads do not
+ * hold, only rows to lock and send (see headsSql).
+ */
+function settledOldestSql(resourceType: string): Prisma.Sql {
+  return Prisma.sql`
+    SELECT 1 FROM (SELECT "gangId", blocker FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
+                   ORDER BY id LIMIT 1) o
+    WHERE o."gangId" IS NULL
+      AND o.blocker->>'epoch' = (SELECT "capacityEpoch"::text FROM "ResourceTypeQueue" WHERE "resourceType" = ${resourceType})`;
 }
 
 /** What the policies need of an owner of waiting leases, for this type. */
