@@ -38,7 +38,13 @@ describeEachDatabase('scheduling policies', (kind) => {
       .create(h.system, { name, implementation: 'test', config: { exclusive: true, maxResources, ...extra } })
       .then(unwrap);
   const request = (
-    fields: { priority?: number; attributes?: Record<string, unknown>; waitTimeoutSeconds?: number; until?: Date } = {},
+    fields: {
+      priority?: number;
+      attributes?: Record<string, unknown>;
+      waitTimeoutSeconds?: number;
+      until?: Date;
+      blueprintIds?: number[];
+    } = {},
     actor: Actor = h.system,
   ) => h.services.leases.request(actor, { resourceType: 'test-slot', ...fields }).then(unwrap);
   /** A user authorized on every blueprint there is. */
@@ -141,6 +147,28 @@ describeEachDatabase('scheduling policies', (kind) => {
     start();
     await waitForLease(h, aged.id, ['ACTIVE']);
     expect((await grantOrder()).slice(1, 2)).toEqual([aged.id]);
+  }, 60_000);
+
+  it("a lease behind a shape's heads that wait for other blueprints is read before a lower band takes what it could use", async () => {
+    const y = await slots(1, {}, 'y');
+    const x = await slots(1, { label: 'x' }, 'x');
+    const holder = await request({ blueprintIds: [y.id] });
+    start();
+    await waitForLease(h, holder.id, ['ACTIVE']);
+    // A backlog of the shape, for the held blueprint only and of a higher priority: its passes
+    // refuse it without a try from now on (the oldest waiting lease's wait is settled in the epoch).
+    const backlog: Lease[] = [];
+    for (let i = 0; i < HEADS_PER_DEMAND; i++) backlog.push(await request({ priority: 2, blueprintIds: [y.id] }));
+    await waiting(backlog);
+    await stopWorker?.();
+    stopWorker = null;
+    // Behind it in the shape's order, one that the free blueprint serves; then a lease of another
+    // shape and a lower band that the free blueprint serves too.
+    const behind = await request({ priority: 1, blueprintIds: [x.id] });
+    const lower = await request({ attributes: { label: 'x' } });
+    start();
+    await waitForLease(h, behind.id, ['ACTIVE']);
+    expect((await current(lower)).status).toBe('PENDING');
   }, 60_000);
 
   it('fair share: the owner with fewer live leases goes first; grants in the pass count', async () => {

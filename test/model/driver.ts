@@ -74,7 +74,14 @@ export async function drive(options: DriverOptions): Promise<DriverResult> {
     const kind = rng.weighted(kindWeights);
     const until = withUntil ? new Date(Date.now() + rng.int(20, 400)) : null;
     const [actor, level] = [someone(), priority()];
-    const result = await services.leases.request(actor, { ...leaseRequest(kind, until ?? undefined), priority: level });
+    // Some unlabelled slots are asked of one blueprint only: leases of one set of attributes then
+    // wait for different capacity, which the pass's read of its queue must tell apart.
+    const blueprintIds = kind === 'exclusive' && rng.chance(0.25) ? [rng.pick([fleet.ids.fast, fleet.ids.later])] : [];
+    const result = await services.leases.request(actor, {
+      ...leaseRequest(kind, until ?? undefined),
+      priority: level,
+      blueprintIds,
+    });
     if (!result.ok) {
       // On a busy machine the request can reach validation after its short `until` has passed:
       // the service is right to refuse it.
@@ -85,10 +92,10 @@ export async function drive(options: DriverOptions): Promise<DriverResult> {
       }
       throw new Error(`request ${kind} refused: ${result.error.message}`);
     }
-    model.set(result.value.id, { id: result.value.id, kind, until, releasedByUs: false, gang: null });
+    model.set(result.value.id, { id: result.value.id, kind, until, releasedByUs: false, gang: null, blueprintIds });
     live.push(result.value.id);
     note(
-      `request ${kind} by ${actor.name} at ${level}${until ? ` until+${until.getTime() - Date.now()}ms` : ''} → lease ${result.value.id}`,
+      `request ${kind}${blueprintIds.length ? ` of blueprint ${blueprintIds[0]}` : ''} by ${actor.name} at ${level}${until ? ` until+${until.getTime() - Date.now()}ms` : ''} → lease ${result.value.id}`,
     );
   };
 

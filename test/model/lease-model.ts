@@ -12,6 +12,8 @@ export interface ModelLease {
   releasedByUs: boolean;
   /** Every part of its gang (itself included); null for a single lease. */
   gang: number[] | null;
+  /** The blueprints it was asked of; empty: any its kind fits. */
+  blueprintIds?: readonly number[];
 }
 
 /** Clocks of one machine, but `now` is taken when a transaction starts: allow a little. */
@@ -42,6 +44,8 @@ export function checkLeases(model: ReadonlyMap<number, ModelLease>, checker: Log
       const blueprintId = checker.resources.get(resourceId)?.blueprintId;
       if (blueprintId === undefined || !fleet.allowed[wanted.kind].includes(blueprintId))
         add(`${name} sat on resource ${resourceId} of blueprint ${blueprintId}, which cannot serve it`);
+      else if (wanted.blueprintIds?.length && !wanted.blueprintIds.includes(blueprintId))
+        add(`${name} sat on resource ${resourceId} of blueprint ${blueprintId}, not one it was asked of`);
     }
     if (wanted.kind === 'never') {
       const refusedInTime = lease.path.includes('BROKEN') && lease.refused;

@@ -635,7 +635,8 @@ async function serve(
 function readsFurther(heads: readonly Lease[], left: ReadonlySet<number>): boolean {
   const perShape = new Map<string, { read: number; left: number }>();
   for (const lease of heads) {
-    const shape = JSON.stringify(lease.attributes ?? {});
+    // The shape as readHeads reads it: attributes and allowed blueprints.
+    const shape = JSON.stringify([lease.attributes ?? {}, lease.allowedBlueprintIds]);
     const count = perShape.get(shape) ?? { read: 0, left: 0 };
     count.read++;
     if (left.has(lease.id)) count.left++;

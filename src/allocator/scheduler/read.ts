@@ -46,9 +46,10 @@ export async function capacityMark(ctx: TxContext, resourceType: string): Promis
 }
 
 /**
- * The heads of the type's queue, row-locked: for each demand shape (distinct attributes, found by
- * a loose index scan, so that a thousand waiting leases of one shape cost one step, not a
- * thousand), its first HEADS_PER_DEMAND in band order (priority plus aging, then arrival); and
+ * The heads of the type's queue, row-locked: for each demand shape (distinct attributes and
+ * allowed blueprints, found by a loose index scan, so that a thousand waiting leases of one shape
+ * cost one step, not a thousand), its first HEADS_PER_DEMAND in band order (priority plus aging,
+ * then arrival); and
  * the oldest OLDEST_PER_PASS of the whole type. What a pass reads thus depends on how many shapes
  * and priorities wait, not how many leases.
  *
@@ -64,6 +65,11 @@ export async function capacityMark(ctx: TxContext, resourceType: string): Promis
  * bounded range of priorities); those are ranked by band and the best kept. Taking the first of
  * the shape by priority alone missed an aged lease behind a run of newer higher ones (found by
  * the model check: a later lease of its demand was granted what it could use).
+ *
+ * A shape is its allowed blueprints too: leases of one set of attributes but other blueprints
+ * do not wait for the same capacity, and a shape's first ones, waiting for a blueprint that is
+ * full, must not hide one behind them that another blueprint could serve (a lease of a lower band
+ * and of other attributes was granted what it could use).
  *
  * SKIP LOCKED: a lease whose own update holds it (a release, a wait timeout) is left to it, and
  * `skipped` says how many were. That update asks for another pass if the lease is still waiting,
@@ -93,42 +99,46 @@ export async function readHeads(
 export function headsSql(resourceType: string, nowMs: number, agingMs: number): Prisma.Sql {
   return Prisma.sql`
     WITH RECURSIVE shapes AS (
-      (SELECT attributes, 1 AS n FROM "Lease"
-       WHERE "resourceType" = ${resourceType} AND status = 'PENDING' ORDER BY attributes LIMIT 1)
+      (SELECT attributes, "allowedBlueprintIds" AS allowed, 1 AS n FROM "Lease"
+       WHERE "resourceType" = ${resourceType} AND status = 'PENDING' ORDER BY attributes, "allowedBlueprintIds" LIMIT 1)
       UNION ALL
-      SELECT (SELECT l.attributes FROM "Lease" l
-              WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes > s.attributes
-              ORDER BY l.attributes LIMIT 1), s.n + 1
-      FROM shapes s WHERE s.attributes IS NOT NULL AND s.n < ${SHAPES_PER_PASS}::int),
+      SELECT x.attributes, x.allowed, s.n + 1
+      FROM shapes s CROSS JOIN LATERAL (
+        SELECT l.attributes, l."allowedBlueprintIds" AS allowed FROM "Lease" l
+        WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING'
+          AND (l.attributes, l."allowedBlueprintIds") > (s.attributes, s.allowed)
+        ORDER BY l.attributes, l."allowedBlueprintIds" LIMIT 1) x
+      WHERE s.n < ${SHAPES_PER_PASS}::int),
     levels AS (
-      SELECT s.attributes,
+      SELECT s.attributes, s.allowed,
         (SELECT l.priority FROM "Lease" l
          WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = s.attributes
+           AND l."allowedBlueprintIds" = s.allowed
          ORDER BY l.priority DESC LIMIT 1) AS priority
-      FROM shapes s WHERE s.attributes IS NOT NULL
+      FROM shapes s
       UNION ALL
-      SELECT v.attributes,
+      SELECT v.attributes, v.allowed,
         (SELECT l.priority FROM "Lease" l
          WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = v.attributes
-           AND l.priority < v.priority
+           AND l."allowedBlueprintIds" = v.allowed AND l.priority < v.priority
          ORDER BY l.priority DESC LIMIT 1)
       FROM levels v WHERE v.priority IS NOT NULL),
     candidates AS (
-      SELECT c.id, c.attributes,
+      SELECT c.id, v.attributes, v.allowed,
         c.priority + floor(GREATEST(0, ${nowMs}::float8 - extract(epoch FROM c."createdAt") * 1000) / ${agingMs}::float8) AS band
       FROM levels v CROSS JOIN LATERAL (
-        SELECT l.id, l.attributes, l.priority, l."createdAt" FROM "Lease" l
+        SELECT l.id, l.priority, l."createdAt" FROM "Lease" l
         WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = v.attributes
-          AND l.priority = v.priority
+          AND l."allowedBlueprintIds" = v.allowed AND l.priority = v.priority
         ORDER BY l.id LIMIT ${HEADS_PER_DEMAND}::int) c
       WHERE v.priority IS NOT NULL),
     heads AS (
       SELECT id FROM (
-        SELECT id, row_number() OVER (PARTITION BY attributes ORDER BY band DESC, id) AS rank FROM candidates) ranked
+        SELECT id, row_number() OVER (PARTITION BY attributes, allowed ORDER BY band DESC, id) AS rank FROM candidates) ranked
       WHERE rank <= ${HEADS_PER_DEMAND}::int
       UNION
       (SELECT id FROM "Lease" WHERE "resourceType" = ${resourceType} AND status = 'PENDING'
-         AND (EXISTS (SELECT 1 FROM shapes WHERE n = ${SHAPES_PER_PASS}::int AND attributes IS NOT NULL)
+         AND (EXISTS (SELECT 1 FROM shapes WHERE n = ${SHAPES_PER_PASS}::int)
               OR NOT EXISTS (${settledOldestSql(resourceType)}))
        ORDER BY id LIMIT ${OLDEST_PER_PASS}::int)),
     -- By id, one head at a time (LIMIT keeps the lookup from being flattened into a join, which the
