@@ -49,9 +49,8 @@ export async function capacityMark(ctx: TxContext, resourceType: string): Promis
  * The heads of the type's queue, row-locked: for each demand shape (distinct attributes and
  * allowed blueprints, found by a loose index scan, so that a thousand waiting leases of one shape
  * cost one step, not a thousand), its first HEADS_PER_DEMAND in band order (priority plus aging,
- * then arrival); and
- * the oldest OLDEST_PER_PASS of the whole type. What a pass reads thus depends on how many shapes
- * and priorities wait, not how many leases.
+ * then arrival); and the oldest OLDEST_PER_PASS of the whole type. What a pass reads thus depends
+ * on how many shapes and priorities wait, not how many leases.
  *
  * The oldest are what reaches a shape past the SHAPES_PER_PASS first, and what lets one pass
  * serve a burst of one shape more than HEADS_PER_DEMAND at a time. Neither is the case when the
