@@ -53,13 +53,15 @@ function costText(cost: RunCost, unit: string): string {
   );
 }
 
-export function grantRows(g: GrantResult, cost: RunCost = {}, passes?: ReturnType<typeof passesBetween>): Row[] {
-  const cpu = costText(cost, 'grant');
-  // The server's own account of its scheduling passes over the row: where a grant's time goes.
-  const served = passes?.passes
+/** The server's own account of its scheduling passes over a grant row: where a grant's time goes. */
+function passesText(passes?: ReturnType<typeof passesBetween>): string {
+  return passes?.passes
     ? `; ${passes.passes} passes of ${passes.meanMs.toFixed(1)} ms on average (transaction start to commit), ${passes.grantsEach.toFixed(1)} grants each`
     : '';
-  const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${cpu}${served}`;
+}
+
+export function grantRows(g: GrantResult, cost: RunCost = {}, passes?: ReturnType<typeof passesBetween>): Row[] {
+  const counts = `${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${costText(cost, 'grant')}${passesText(passes)}`;
   return [
     {
       row: 'grant latency p50 (requestLease → ACTIVE on subscription, free pool)',
@@ -86,12 +88,17 @@ export function grantRows(g: GrantResult, cost: RunCost = {}, passes?: ReturnTyp
   ];
 }
 
-export function backlogRows(g: GrantResult & { waiting: number }, free: GrantResult): Row[] {
+export function backlogRows(
+  g: GrantResult & { waiting: number },
+  free: GrantResult,
+  cost: RunCost = {},
+  passes?: ReturnType<typeof passesBetween>,
+): Row[] {
   const ratio = g.p50 / Math.max(free.p50, 0.001);
   return [
     {
       row: `grant latency p50 with ${g.waiting} leases already waiting in the type's queue`,
-      result: `${fmtMs(g.p50)}, p99 ${fmtMs(g.p99)} (${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s; ${ratio.toFixed(2)}× the free pool's p50)`,
+      result: `${fmtMs(g.p50)}, p99 ${fmtMs(g.p99)} (${g.granted}/${g.sent} granted${g.failed ? `, ${g.failed} failed` : ''}, ${g.rate}/s${costText(cost, 'grant')}${passesText(passes)}; ${ratio.toFixed(2)}× the free pool's p50)`,
       target: `≤ ${targets.grantP50} ms`,
       met: g.failed === 0 && within(g.p50, targets.grantP50),
     },

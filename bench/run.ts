@@ -20,7 +20,7 @@ import {
   waitRows,
   type RunCost,
 } from './report.js';
-import { backlogGrantLatency } from './rows/backlog.js';
+import { BACKLOG_GRANTED, queueBacklog } from './rows/backlog.js';
 import { mixedOrder } from './rows/mixed-order.js';
 import { rawFloor } from './rows/raw-floor.js';
 import { cliHelpTimes, startUpRows } from './rows/start-up.js';
@@ -148,14 +148,22 @@ try {
 
     if (want('backlog')) {
       log(`grant latency with ${settings.backlog} leases waiting`);
+      await queueBacklog(first.graphqlUrl, 'backlog', settings.backlog);
+      // Read around the timed grants only, as for the free pool's row: not the backlog's queueing.
+      const backlogBefore = runCostReading([first]);
+      const backlogPassesBefore = await passReading(first.graphqlUrl, 'backlog');
+      const backlog = await grantLatency(first.graphqlUrl, 'backlog', {
+        rate: settings.grantRate,
+        seconds: settings.grantSeconds,
+        attributes: BACKLOG_GRANTED,
+      });
+      const backlogPasses = passesBetween(backlogPassesBefore, await passReading(first.graphqlUrl, 'backlog'));
       push(
         ...backlogRows(
-          await backlogGrantLatency(first.graphqlUrl, 'backlog', {
-            waiting: settings.backlog,
-            rate: settings.grantRate,
-            seconds: settings.grantSeconds,
-          }),
+          { ...backlog, waiting: settings.backlog },
           grants,
+          backlogBefore.per(backlog.granted),
+          backlogPasses,
         ),
       );
     }

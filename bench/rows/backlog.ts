@@ -1,29 +1,22 @@
 import { createHostPool, requestLeases, untilActive } from '../client.js';
-import { grantLatency, type GrantResult } from './grant-latency.js';
+
+/** What the backlog row's grants ask for: the binding its pool has built. */
+export const BACKLOG_GRANTED = { platform: 'now' };
 
 /**
- * Grant latency on a type whose queue already holds `waiting` leases that nothing can serve: the
+ * The backlog row's setup: a type whose queue holds `waiting` leases that nothing can serve. The
  * pool may build one resource only (resourceLimit 1), its first lease takes the "now" binding, and
- * the backlog asks for the other binding's platform. A pass's cost must not grow with them.
+ * the backlog asks for the other binding's platform. The row then times grants of "now" leases
+ * (grant-latency.ts, with BACKLOG_GRANTED): a pass's cost must not grow with the backlog.
  */
-export async function backlogGrantLatency(
-  graphqlUrl: string,
-  resourceType: string,
-  options: { waiting: number; rate: number; seconds: number },
-): Promise<GrantResult & { waiting: number }> {
+export async function queueBacklog(graphqlUrl: string, resourceType: string, waiting: number): Promise<void> {
   await createHostPool(graphqlUrl, resourceType, 2, 1, (i) => ({ platform: i === 0 ? 'now' : 'later' }));
-  const [first] = await requestLeases(graphqlUrl, { resourceType, attributes: { platform: 'now' } });
+  const [first] = await requestLeases(graphqlUrl, { resourceType, attributes: BACKLOG_GRANTED });
   await untilActive(graphqlUrl, first!);
-  for (let sent = 0; sent < options.waiting; sent += 100)
+  for (let sent = 0; sent < waiting; sent += 100)
     await requestLeases(graphqlUrl, {
       resourceType,
       attributes: { platform: 'later' },
-      count: Math.min(100, options.waiting - sent),
+      count: Math.min(100, waiting - sent),
     });
-  const result = await grantLatency(graphqlUrl, resourceType, {
-    rate: options.rate,
-    seconds: options.seconds,
-    attributes: { platform: 'now' },
-  });
-  return { ...result, waiting: options.waiting };
 }
