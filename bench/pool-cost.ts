@@ -22,6 +22,12 @@ const hosts = numberArg('hosts', 10_000);
 const grants = numberArg('grants', 200);
 const show = numberArg('show', 15);
 const waiting = numberArg('waiting', 0);
+// --burst=N: the grants are requested N at a time (one request of N leases), so that one pass
+// serves several, as passes do under load.
+const burst = numberArg('burst', 1);
+// --rate=N: the grants are requested N a second on schedule (as the bench's grant rows do),
+// without waiting for the ones before; 0 (the default): one burst after another.
+const rate = numberArg('rate', 0);
 // --keep: the database is left for EXPLAIN (its URL is printed).
 const keep = process.argv.includes('--keep');
 
@@ -100,16 +106,31 @@ try {
   }
   timed = true;
   const started = performance.now();
-  for (let i = 0; i < grants; i++) {
-    const [id] = (await requestLeases(url, { resourceType: 'pool', ...wanted })) as [string];
-    await watcher.when(id, 'ACTIVE', 30_000);
-  }
+  if (rate > 0) {
+    const requests: Promise<void>[] = [];
+    for (let i = 0; i < grants; i++) {
+      const due = started + (i * 1_000) / rate;
+      if (due > performance.now()) await sleep(due - performance.now());
+      requests.push(
+        requestLeases(url, { resourceType: 'pool', ...wanted }).then(async ([id]) => {
+          await watcher.when(id!, 'ACTIVE', 30_000);
+        }),
+      );
+    }
+    await Promise.all(requests);
+  } else
+    for (let i = 0; i < grants; i += burst) {
+      const ids = await requestLeases(url, { resourceType: 'pool', count: Math.min(burst, grants - i), ...wanted });
+      for (const id of ids) await watcher.when(id, 'ACTIVE', 30_000);
+    }
   const perGrant = (performance.now() - started) / grants;
   timed = false;
   watcher.close();
   await client.dispose();
   const rows = [...timing.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, show);
-  process.stdout.write(`${grants} grants one at a time, ${perGrant.toFixed(1)} ms wall each; per grant:\n`);
+  process.stdout.write(
+    `${grants} grants ${rate > 0 ? `at ${rate}/s` : `${burst} at a time`}, ${perGrant.toFixed(1)} ms wall each; per grant:\n`,
+  );
   for (const [text, { n, ms }] of rows)
     process.stdout.write(
       `  ${(ms / grants).toFixed(2).padStart(7)} ms ${(n / grants).toFixed(2).padStart(5)}×  ${text}\n`,

@@ -58,6 +58,8 @@ export class TestBlueprintControl {
   readonly blockIn = new Set<'allocateResource' | 'activateResource'>();
   /** Awaited by every allocate-resource call (a change another transaction commits meanwhile). */
   onAllocate: ((leaseId: number) => Promise<void>) | null = null;
+  /** Awaited by every can-acquire-lease-on call, with the lease's id (a change committed meanwhile). */
+  onAcquireCheck: ((leaseId: number) => Promise<void>) | null = null;
   /** Told when a hook blocks, so that a test knows when to kill. */
   onBlocked: (hook: string, detail: number) => void = () => {};
 
@@ -151,6 +153,7 @@ export function createTestBlueprint(
     },
 
     async canAcquireLeaseOn(blueprint, resource, lease, queries) {
+      await control.onAcquireCheck?.(lease.id);
       if (blueprint.config.mysteryBox && resource.status === 'PENDING') return false;
       if (blueprint.config.mysteryBox && sizeOf(resource) < minSize(lease)) return false;
       const cap = blueprint.config.leasesPerResource;

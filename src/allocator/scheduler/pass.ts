@@ -27,6 +27,7 @@ import { quotaBlocker } from './quota.js';
 import { gangQuotaBlocker } from './gang-quota.js';
 import type { Unit } from './types.js';
 import { PassGrants, writeBlockers, type Blocked } from './write.js';
+import { REFUSED, WatchedTx } from './watched-tx.js';
 
 /**
  * The scheduling pass of one resource type (drydock-spec.md, "Scheduling"): the writer of the
@@ -188,7 +189,8 @@ async function serve(
   ahead?: { demand: Demand; view: AllocationView },
 ): Promise<{ mayHaveMore: boolean; leftWaiting: boolean; granted: number; firstDemand: Demand | null }> {
   const batch = new PassGrants();
-  const ctx: TxContext = { ...txCtx, grants: batch };
+  const watched = new WatchedTx(txCtx.tx);
+  const ctx: TxContext = { ...txCtx, tx: watched, grants: batch };
   const settings: PolicySettings = { agingIntervalMs: ctx.deps.options.agingIntervalMs };
   // The units' owners are their heads' (a gang's unit is its head's): readHeads read them.
   const { units, gangs } = await unitsOf(ctx, resourceType, heads);
@@ -206,6 +208,12 @@ async function serve(
   let served = 0;
   const pool = new PoolViews();
   if (ahead) pool.seed(ahead.demand, ahead.view);
+  /**
+   * The pass's statement count when it last saw the type's capacity mark still the turn's, or
+   * null: nothing the pass had read by then shows capacity freed since the turn. The view read
+   * ahead was read after the turn, in the same round trip.
+   */
+  let markSeenAt: number | null = ahead !== undefined && ahead.view.capacityMark === turn.mark ? 0 : null;
   /** The demand of the pass's first grant to a lease that never waited (see expectDemand). */
   let firstDemand: Demand | null = null;
   /** Leases refused in this pass without a try (capacity-epoch.ts), in order. */
@@ -352,6 +360,30 @@ async function serve(
     const sameShape = refusedAhead(lease) ?? keptFor;
     const others = othersAhead(lease);
     if (sameShape === undefined && others.length === 0) return serveLease(ctx, lease, pool);
+    return probeInOrder(lease, keptFor, sameShape, others);
+  };
+  /**
+   * serveInOrder's try of a lease no lease ahead holds anything for, served from what the pass
+   * has read only (see markMoved): the lease as it is after, or REFUSED when it is not such a
+   * lease or its try needed the database, which then sent nothing.
+   */
+  const serveFromReads = async (lease: Lease): Promise<Lease | typeof REFUSED> => {
+    if (heldAhead(lease) !== undefined || refusedAhead(lease) !== undefined || othersAhead(lease).length > 0)
+      return REFUSED;
+    const planned = batch.size;
+    const after = await watched.withoutStatements(() => serveLease(ctx, lease, pool));
+    // Refused before its grant was planned, a try changed nothing the pass keeps; a grant planned
+    // after a refusal something caught would be planned twice by the try that follows.
+    if (after === REFUSED && batch.size !== planned)
+      throw new Error(`lease ${lease.id}: a grant was planned by a try whose statement was refused`);
+    return after;
+  };
+  const probeInOrder = async (
+    lease: Lease,
+    keptFor: number | undefined,
+    sameShape: number | undefined,
+    others: PassedOver[],
+  ): Promise<Lease | { keptFor: number } | 'again'> => {
     // The probe reads the pool from the database and writes its own grant inside the savepoint.
     await batch.flush(ctx);
     const trial = trialOf(ctx);
@@ -406,14 +438,28 @@ async function serve(
     return false;
   };
   /**
-   * The type's capacity mark as it is now, before `lease` is tried: its view's, when the view is
-   * read for it; otherwise read on its own. A view kept from earlier in the pass does not show
-   * capacity freed since, but a blueprint reads its room to build live: the lease could build with
-   * room a skipped lease waits for.
+   * Whether the type's capacity mark has moved from the turn's as far as `lease`'s try could see:
+   * its view's mark, when the view is read for it; otherwise the mark as it is now, read on its
+   * own. A view kept from earlier in the pass does not show capacity freed since, but a try may
+   * read more than its view (a blueprint reads its room to build, a slot lock is looked at): the
+   * lease could build with room a skipped lease waits for. Only when the pass has sent nothing
+   * since it last saw the turn's mark is the read put off ('unread'): a try that reads nothing
+   * more sees nothing newer (serveFromReads), and one that does is refused before its first
+   * statement and comes back here (markReadMoved).
    */
-  const markNow = async (lease: Lease) => {
+  const markMoved = async (lease: Lease): Promise<boolean | 'unread'> => {
     const view = await pool.peek(ctx, lease);
-    return pool.lastReadNow ? view.capacityMark : capacityMark(ctx, resourceType);
+    if (view.capacityMark !== turn.mark) return true;
+    if (pool.lastReadNow) {
+      markSeenAt = watched.statements;
+      return false;
+    }
+    return markSeenAt === watched.statements ? 'unread' : markReadMoved();
+  };
+  const markReadMoved = async () => {
+    if ((await capacityMark(ctx, resourceType)) !== turn.mark) return true;
+    markSeenAt = watched.statements;
+    return false;
   };
   /** Each demand's first lease still passed over, after some of them were served. */
   const firstFailures = () => {
@@ -574,13 +620,21 @@ async function serve(
       failed(unit, leaseBand);
       continue;
     }
-    if (skipped.length > 0 && (await markNow(unit.lease)) !== turn.mark) {
-      queue.putBack(unit);
-      retryPassedOver();
-      if (stopped) break;
-      continue;
+    let after: Lease | { keptFor: number } | 'again' | typeof REFUSED = REFUSED;
+    if (skipped.length > 0) {
+      let moved = await markMoved(unit.lease);
+      if (moved === 'unread') {
+        after = await serveFromReads(unit.lease);
+        moved = after === REFUSED ? await markReadMoved() : false;
+      }
+      if (moved) {
+        queue.putBack(unit);
+        retryPassedOver();
+        if (stopped) break;
+        continue;
+      }
     }
-    const after = await serveInOrder(unit.lease);
+    if (after === REFUSED) after = await serveInOrder(unit.lease);
     if (after === 'again') {
       queue.putBack(unit);
       retryPassedOver();

@@ -50,6 +50,11 @@ export async function writeBlockers(ctx: TxContext, blocked: readonly Blocked[])
 export class PassGrants implements GrantBatch {
   private planned: { lease: Lease; resourceId: number }[] = [];
 
+  /** Grants planned and not yet sent. */
+  get size(): number {
+    return this.planned.length;
+  }
+
   plan(ctx: TxContext, lease: Lease, resourceId: number): Lease {
     assertLeaseTransition(lease.id, lease.status, 'ACQUIRED');
     assertLeaseTransition(lease.id, 'ACQUIRED', 'ACTIVE');
@@ -69,8 +74,10 @@ export class PassGrants implements GrantBatch {
   async flush(ctx: TxContext): Promise<void> {
     const planned = this.planned;
     if (planned.length === 0) return;
+    // Sent before they are taken off: a statement refused (watched-tx.ts) leaves them planned.
+    const rows = this.write(ctx, planned);
     this.planned = [];
-    const written = this.recordWritten(ctx, planned, await this.write(ctx, planned));
+    const written = this.recordWritten(ctx, planned, await rows);
     // A resource that moved on meanwhile: its leases wait for the next pass.
     if (planned.some((p) => !written.has(p.lease.id)))
       schedulePass(ctx, planned[0]!.lease.resourceType, ctx.now, { capacity: false });

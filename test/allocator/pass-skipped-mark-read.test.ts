@@ -1,0 +1,121 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { updateLease } from '../../src/allocator/lease-update.js';
+import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
+import { describePostgres } from '../support/database.js';
+import { bareAllocatorDeps, createHarness, queueIdOf, unwrap, type Harness } from '../support/allocator-harness.js';
+
+// A pass that refused a lease without a try (its wait is patient and its capacity epoch is the
+// current one) must not give a lease behind it capacity freed since the turn. It learns of such
+// capacity from the type's capacity mark: a view read for a lease carries it; a lease served from
+// a view kept from earlier in the pass read it on its own before its try, a round trip for every
+// lease of a busy queue. Now the read is put off while the pass has sent nothing since it last saw
+// the mark: a try served from what was read needs none, and a try that would read the database is
+// stopped before its first statement and reads the mark first.
+
+/** Counts, on every pg client of this process, the statements that read the capacity mark alone. */
+function countMarkReads() {
+  let count = 0;
+  const real = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0] as string | { text?: string } | undefined;
+    const text = (typeof first === 'string' ? first : (first?.text ?? '')).replace(/\s+/g, ' ').trim();
+    if (/^SELECT \( SELECT j\."capacityMark"::text /.test(text)) count++;
+    return (real as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof real;
+  return {
+    get count() {
+      return count;
+    },
+    restore: () => {
+      pg.Client.prototype.query = real;
+    },
+  };
+}
+
+describePostgres('leases behind one refused without a try, served from a view kept in the pass', () => {
+  let h: Harness;
+  let counter: ReturnType<typeof countMarkReads> | null = null;
+  beforeAll(async () => {
+    h = await createHarness('postgresql');
+  });
+  afterAll(() => h.dispose());
+  beforeEach(() => h.reset());
+  afterEach(() => counter?.restore());
+
+  const blueprint = (name: string, config: Record<string, unknown>) =>
+    h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
+  const request = (attributes: Record<string, unknown>) =>
+    h.services.leases.request(h.system, { resourceType: 'test-slot', attributes }).then(unwrap);
+  const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
+  async function destroy(id: number) {
+    unwrap(await h.services.leases.release(h.system, id));
+    // The release is a command the lease's own update carries out, until it is DESTROYED.
+    for (let i = 0; i < 5 && (await lease(id)).status !== 'DESTROYED'; i++) await updateLease(bareAllocatorDeps(h), id);
+    expect((await lease(id)).status).toBe('DESTROYED');
+  }
+
+  /**
+   * `busy`: one exclusive resource, held; a lease for it waits, refused in the current epoch.
+   * `shared`: a resource nobody holds, which takes any number of leases and is the last its
+   * blueprint may build.
+   */
+  async function refusedInEpoch() {
+    unwrap(await blueprint('busy', { exclusive: true, maxResources: 1 }));
+    unwrap(await blueprint('shared', { maxResources: 1 }));
+    const holder = await request({ label: 'busy' }); // the type's first lease makes its queue
+    const pass = () => runSchedulingPass(bareAllocatorDeps(h), queueId);
+    const queueId = await queueIdOf(h, 'test-slot');
+    const opener = await request({ label: 'shared' });
+    await pass();
+    expect((await lease(holder.id)).status).toBe('ACTIVE');
+    await destroy(opener.id);
+    const waiting = await request({ label: 'busy' });
+    await pass();
+    expect((await lease(waiting.id)).blocker).toMatchObject({ reason: 'slot-lock-failure' });
+    return { holder, waiting, pass };
+  }
+
+  it('grants them without a read of the capacity mark each', async () => {
+    const { waiting, pass } = await refusedInEpoch();
+    const behind = [];
+    for (let i = 0; i < 4; i++) behind.push(await request({ label: 'shared' }));
+    counter = countMarkReads();
+    await pass();
+    const reads = counter.count;
+    counter.restore();
+    for (const { id } of behind) expect((await lease(id)).status).toBe('ACTIVE');
+    expect((await lease(waiting.id)).status).toBe('PENDING');
+    // The first of them reads its view, with the mark in it; the three after it are served from
+    // that view and send nothing, so nothing they use can have freed since the mark was seen.
+    expect(reads).toBe(0);
+  });
+
+  it('reads the mark before a try that would read the database: capacity freed before it goes first to the lease ahead', async () => {
+    const { holder, waiting, pass } = await refusedInEpoch();
+    // Two leases of one demand that both blueprints serve: the first takes the free resource from
+    // its view; the second, served from the same view, finds nothing free there and would look at
+    // the busy resource's slot lock, which the holder's release, committed just before, has freed.
+    const first = await request({});
+    const second = await request({});
+    let released = false;
+    h.control.onAcquireCheck = async (leaseId) => {
+      if (leaseId !== second.id || released) return;
+      released = true;
+      await destroy(holder.id);
+    };
+    await pass();
+    expect(released).toBe(true);
+    expect((await lease(first.id)).status).toBe('ACTIVE');
+    // The freed slot is what the lease ahead waits for: the pass stops before the second lease,
+    // and the next one serves the lease ahead first; the second shares the first one's resource.
+    expect((await lease(second.id)).status).toBe('PENDING');
+    h.control.onAcquireCheck = null;
+    await pass();
+    expect(await lease(waiting.id)).toMatchObject({
+      status: 'ACTIVE',
+      resourceId: (await lease(holder.id)).resourceId,
+    });
+    expect(await lease(second.id)).toMatchObject({ status: 'ACTIVE', resourceId: (await lease(first.id)).resourceId });
+  });
+});
