@@ -1,3 +1,5 @@
+import { Prisma } from '../generated/prisma/client.js';
+import { readOnly } from '../db/statements.js';
 import type { Tx } from './context.js';
 import type { SlotLockHolder } from './logs.js';
 
@@ -41,9 +43,11 @@ export async function slotLockHolders(tx: Tx, keys: readonly string[]): Promise<
 export async function heldSlotLocks(tx: Tx, keys: readonly string[]): Promise<Map<string, SlotLockHolder[]>> {
   const held = new Map<string, SlotLockHolder[]>();
   if (keys.length === 0) return held;
-  const rows = await tx.$queryRaw<{ key: string; leaseId: number | null; resourceId: number | null }[]>`
-    SELECT key, "ownerLeaseId" AS "leaseId", "ownerResourceId" AS "resourceId"
-    FROM "SlotLock" WHERE key = ANY(${[...new Set(keys)]}::text[])`;
+  const rows = await tx.$queryRaw<{ key: string; leaseId: number | null; resourceId: number | null }[]>(
+    readOnly(Prisma.sql`
+      SELECT key, "ownerLeaseId" AS "leaseId", "ownerResourceId" AS "resourceId"
+      FROM "SlotLock" WHERE key = ANY(${[...new Set(keys)]}::text[])`),
+  );
   for (const row of rows) held.set(row.key, [{ key: row.key, leaseId: row.leaseId, resourceId: row.resourceId }]);
   return held;
 }

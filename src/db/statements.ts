@@ -59,24 +59,38 @@ export function statement(query: TemplateStringsArray | Prisma.Sql, values: unkn
   return { name: nameOf(sql.text), text: sql.text, values: sql.values.map(argument), types };
 }
 
+/** Statements marked for a driver or a caller to treat apart: `mark` returns the statement it marks. */
+function statementMark() {
+  const marked = new WeakSet<Prisma.Sql>();
+  return {
+    mark(sql: Prisma.Sql): Prisma.Sql {
+      marked.add(sql);
+      return sql;
+    },
+    has: (query: TemplateStringsArray | Prisma.Sql): boolean => query instanceof Prisma.Sql && marked.has(query),
+  };
+}
+
 // PostgreSQL plans a prepared statement anew on every run while it estimates a plan made for the
 // values at hand cheaper than the generic one. For a statement whose shape changes with its values
 // (empty arrays, a NULL that switches a part off) that is every run, and planning a big one costs
 // more than running it. Such a statement is marked; it runs its generic plan, planned once per
 // connection (SET LOCAL plan_cache_mode before it: the rest of its transaction plans the same way).
-const generic = new WeakSet<Prisma.Sql>();
+const generic = statementMark();
 
 /** Marks `sql` to run its generic plan (see above); only inside a transaction. */
-export function planGenerically(sql: Prisma.Sql): Prisma.Sql {
-  generic.add(sql);
-  return sql;
-}
-
-export function wantsGenericPlan(query: TemplateStringsArray | Prisma.Sql): boolean {
-  return query instanceof Prisma.Sql && generic.has(query);
-}
+export const planGenerically = generic.mark;
+export const wantsGenericPlan = generic.has;
 
 export const GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
+
+// A statement that only reads: it takes no lock and writes nothing, so a scheduling pass may send
+// it where it sends no other, and drop its answer (allocator/scheduler/watched-tx.ts).
+const onlyReads = statementMark();
+
+/** Marks `sql` as one that only reads (see above). */
+export const readOnly = onlyReads.mark;
+export const isReadOnly = onlyReads.has;
 
 /**
  * What the allocator asks of a database: raw statements, as Prisma's tagged templates write them.

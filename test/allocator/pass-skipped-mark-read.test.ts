@@ -4,6 +4,8 @@ import { updateLease } from '../../src/allocator/lease-update.js';
 import { runSchedulingPass } from '../../src/allocator/scheduler/pass.js';
 import { describePostgres } from '../support/database.js';
 import { bareAllocatorDeps, createHarness, queueIdOf, unwrap, type Harness } from '../support/allocator-harness.js';
+import { createTestBlueprint, TestBlueprintControl } from '../support/test-blueprint.js';
+import type { BlueprintImplementation } from '../../src/blueprints/implementation.js';
 
 // A pass that refused a lease without a try (its wait is patient and its capacity epoch is the
 // current one) must not give a lease behind it capacity freed since the turn. It learns of such
@@ -33,18 +35,33 @@ function countMarkReads() {
   };
 }
 
+/**
+ * The test blueprint as `reading`, which asks the database (a read only) whether to take a lease
+ * on a resource, after `readingControl.onAcquireCheck`.
+ */
+const readingControl = new TestBlueprintControl();
+const testReading = createTestBlueprint(readingControl, 'reading');
+const reading: BlueprintImplementation = {
+  ...testReading,
+  async canAcquireLeaseOn(blueprint, resource, lease, queries) {
+    await readingControl.onAcquireCheck?.(lease.id);
+    await queries.resourceFrontier(blueprint.id);
+    return testReading.canAcquireLeaseOn(blueprint, resource, lease, queries);
+  },
+};
+
 describePostgres('leases behind one refused without a try, served from a view kept in the pass', () => {
   let h: Harness;
   let counter: ReturnType<typeof countMarkReads> | null = null;
   beforeAll(async () => {
-    h = await createHarness('postgresql');
+    h = await createHarness('postgresql', { implementations: [reading] });
   });
   afterAll(() => h.dispose());
   beforeEach(() => h.reset());
   afterEach(() => counter?.restore());
 
-  const blueprint = (name: string, config: Record<string, unknown>) =>
-    h.services.blueprints.create(h.system, { name, implementation: 'test', config: { label: name, ...config } });
+  const blueprint = (name: string, config: Record<string, unknown>, implementation = 'test') =>
+    h.services.blueprints.create(h.system, { name, implementation, config: { label: name, ...config } });
   const request = (attributes: Record<string, unknown>) =>
     h.services.leases.request(h.system, { resourceType: 'test-slot', attributes }).then(unwrap);
   const lease = (id: number) => h.db.prisma.lease.findUniqueOrThrow({ where: { id } });
@@ -60,9 +77,9 @@ describePostgres('leases behind one refused without a try, served from a view ke
    * `shared`: a resource nobody holds, which takes any number of leases and is the last its
    * blueprint may build.
    */
-  async function refusedInEpoch() {
+  async function refusedInEpoch(sharedBy = 'test') {
     unwrap(await blueprint('busy', { exclusive: true, maxResources: 1 }));
-    unwrap(await blueprint('shared', { maxResources: 1 }));
+    unwrap(await blueprint('shared', { maxResources: 1 }, sharedBy));
     const holder = await request({ label: 'busy' }); // the type's first lease makes its queue
     const pass = () => runSchedulingPass(bareAllocatorDeps(h), queueId);
     const queueId = await queueIdOf(h, 'test-slot');
@@ -117,5 +134,47 @@ describePostgres('leases behind one refused without a try, served from a view ke
       resourceId: (await lease(holder.id)).resourceId,
     });
     expect(await lease(second.id)).toMatchObject({ status: 'ACTIVE', resourceId: (await lease(first.id)).resourceId });
+  });
+
+  it('stops a try served from the kept view whose read finds the mark moved, and serves the lease ahead first', async () => {
+    const { holder, waiting } = await refusedInEpoch('reading');
+    // A pass that grants a lease which never waited reads that demand's view with its next turn:
+    // the next pass then starts having seen the mark, and the two leases of that demand behind the
+    // waiting one are both served from that view, each asking the database whether to take the lease.
+    const deps = bareAllocatorDeps(h, { passDemands: new Map(), queueTypes: new Map() });
+    const queueId = await queueIdOf(h, 'test-slot');
+    const pass = () => runSchedulingPass(deps, queueId);
+    const earlier = await request({});
+    await pass();
+    expect((await lease(earlier.id)).status).toBe('ACTIVE');
+    const first = await request({});
+    const second = await request({});
+    let released = false;
+    readingControl.onAcquireCheck = async (leaseId) => {
+      if (leaseId !== second.id || released) return;
+      released = true;
+      await destroy(holder.id);
+    };
+    try {
+      counter = countMarkReads();
+      await pass();
+      const reads = counter.count;
+      counter.restore();
+      expect(released).toBe(true);
+      expect((await lease(first.id)).status).toBe('ACTIVE');
+      // Every read of the two tries carried one of the mark (the first's look at the resource and
+      // at the busy resource's slot lock, the second's look), and none was sent on its own: the
+      // second's found it moved, and the pass stopped before that lease.
+      expect(reads).toBe(3);
+      expect((await lease(second.id)).status).toBe('PENDING');
+    } finally {
+      readingControl.onAcquireCheck = null;
+    }
+    await pass();
+    expect(await lease(waiting.id)).toMatchObject({
+      status: 'ACTIVE',
+      resourceId: (await lease(holder.id)).resourceId,
+    });
+    expect((await lease(second.id)).status).toBe('ACTIVE');
   });
 });

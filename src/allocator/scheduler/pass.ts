@@ -16,7 +16,9 @@ import { waitEndsAt, waitsUnchanged } from './capacity-epoch.js';
 import { nothingWaiting } from './idle-queues.js';
 import {
   capacityMark,
+  capacityMarkRead,
   HEADS_PER_DEMAND,
+  markOf,
   readGangs,
   readHeads,
   SHAPES_PER_PASS,
@@ -27,7 +29,7 @@ import { quotaBlocker } from './quota.js';
 import { gangQuotaBlocker } from './gang-quota.js';
 import type { Unit } from './types.js';
 import { PassGrants, writeBlockers, type Blocked } from './write.js';
-import { REFUSED, WatchedTx } from './watched-tx.js';
+import { MOVED, REFUSED, WatchedTx, type MarkCheck } from './watched-tx.js';
 
 /**
  * The scheduling pass of one resource type (drydock-spec.md, "Scheduling"): the writer of the
@@ -362,20 +364,25 @@ async function serve(
     if (sameShape === undefined && others.length === 0) return serveLease(ctx, lease, pool);
     return probeInOrder(lease, keptFor, sameShape, others);
   };
+  const markCheck: MarkCheck = {
+    read: capacityMarkRead(resourceType),
+    unchanged: (rows) => markOf(rows) === turn.mark,
+  };
   /**
-   * serveInOrder's try of a lease no lease ahead holds anything for, served from what the pass
-   * has read only (see markMoved): the lease as it is after, or REFUSED when it is not such a
-   * lease or its try needed the database, which then sent nothing.
+   * serveInOrder's try of a lease no lease ahead holds anything for, kept from the database but
+   * for reads that find the capacity mark unchanged (see markMoved, WatchedTx): the lease as it is
+   * after; MOVED when a read found the mark moved; REFUSED when it is not such a lease or its try
+   * would have sent more than reads, which then wrote nothing.
    */
-  const serveFromReads = async (lease: Lease): Promise<Lease | typeof REFUSED> => {
+  const serveFromReads = async (lease: Lease): Promise<Lease | typeof REFUSED | typeof MOVED> => {
     if (heldAhead(lease) !== undefined || refusedAhead(lease) !== undefined || othersAhead(lease).length > 0)
       return REFUSED;
     const planned = batch.size;
-    const after = await watched.withoutStatements(() => serveLease(ctx, lease, pool));
-    // Refused before its grant was planned, a try changed nothing the pass keeps; a grant planned
-    // after a refusal something caught would be planned twice by the try that follows.
-    if (after === REFUSED && batch.size !== planned)
-      throw new Error(`lease ${lease.id}: a grant was planned by a try whose statement was refused`);
+    const after = await watched.tryFromReads(markCheck, () => serveLease(ctx, lease, pool));
+    // Stopped before its grant was planned, a try changed nothing the pass keeps; a grant planned
+    // after an error something caught would be planned twice by the try that follows.
+    if ((after === REFUSED || after === MOVED) && batch.size !== planned)
+      throw new Error(`lease ${lease.id}: a grant was planned by a try that was stopped`);
     return after;
   };
   const probeInOrder = async (
@@ -444,8 +451,8 @@ async function serve(
    * read more than its view (a blueprint reads its room to build, a slot lock is looked at): the
    * lease could build with room a skipped lease waits for. Only when the pass has sent nothing
    * since it last saw the turn's mark is the read put off ('unread'): a try that reads nothing
-   * more sees nothing newer (serveFromReads), and one that does is refused before its first
-   * statement and comes back here (markReadMoved).
+   * more sees nothing newer, and a read it sends carries a read of the mark (serveFromReads); one
+   * that would write is stopped before it does, and reads the mark here first (markReadMoved).
    */
   const markMoved = async (lease: Lease): Promise<boolean | 'unread'> => {
     const view = await pool.peek(ctx, lease);
@@ -624,8 +631,14 @@ async function serve(
     if (skipped.length > 0) {
       let moved = await markMoved(unit.lease);
       if (moved === 'unread') {
-        after = await serveFromReads(unit.lease);
-        moved = after === REFUSED ? await markReadMoved() : false;
+        const tried = await serveFromReads(unit.lease);
+        if (tried === MOVED) moved = true;
+        else if (tried === REFUSED) moved = await markReadMoved();
+        else {
+          // Its reads, if any, each found the mark unchanged after them.
+          markSeenAt = watched.statements;
+          [after, moved] = [tried, false];
+        }
       }
       if (moved) {
         queue.putBack(unit);

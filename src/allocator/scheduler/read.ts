@@ -41,8 +41,16 @@ export async function takeTurn(
  * a pass compares with the mark a refusal saw, to learn whether capacity may have freed since.
  */
 export async function capacityMark(ctx: TxContext, resourceType: string): Promise<string | null> {
-  const [row] = await ctx.tx.$queryRaw<{ mark: string | null }[]>`SELECT ${capacityMarkSql(resourceType)} AS mark`;
-  return row?.mark ?? null;
+  return markOf(await ctx.tx.$queryRaw(capacityMarkRead(resourceType)));
+}
+
+/** capacityMark's statement, and its answer's mark (see markOf). */
+export function capacityMarkRead(resourceType: string): Prisma.Sql {
+  return Prisma.sql`SELECT ${capacityMarkSql(resourceType)} AS mark`;
+}
+
+export function markOf(rows: unknown): string | null {
+  return (rows as { mark: string | null }[])[0]?.mark ?? null;
 }
 
 /**

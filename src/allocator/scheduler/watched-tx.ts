@@ -1,33 +1,54 @@
 import type { Prisma } from '../../generated/prisma/client.js';
+import { isReadOnly } from '../../db/statements.js';
 import type { Tx } from '../context.js';
 
-/** A statement sent while the pass's transaction refuses them (see WatchedTx.withoutStatements). */
+/** A try that was to send no statement but reads sent one (see WatchedTx.tryFromReads). */
 export class StatementRefused extends Error {
   constructor() {
-    super('a try that was to read nothing from the database sent a statement');
+    super('a try kept from the database sent a statement that does not only read');
   }
 }
 
+/** A read a try sent found the type's capacity mark moved (see WatchedTx.tryFromReads). */
+export class MarkMoved extends Error {
+  constructor() {
+    super("the type's capacity mark moved while a try read the pool");
+  }
+}
+
+export const REFUSED: unique symbol = Symbol('refused');
+export const MOVED: unique symbol = Symbol('moved');
+
+/** The statement that reads the capacity mark, and whether its answer is the mark the pass expects. */
+export interface MarkCheck {
+  read: Prisma.Sql;
+  unchanged(rows: unknown): boolean;
+}
+
 /**
- * A pass's transaction as its tries use it: it counts their statements, so that the pass knows
- * whether it has read anything since it last saw its type's capacity mark (pass.ts, markMoved),
- * and it can run a try that must send none. A try served wholly from what the pass has already
- * read (the common grant: a lease on a resource of a view kept from earlier in the pass) sees
- * nothing newer than that, so it needs no read of the mark before it; one that turns out to need
- * the database is refused at its first statement, before that statement is sent, and tried again
- * after the read.
+ * A pass's transaction as its tries use it. It counts their statements, so that the pass knows
+ * whether it has read anything since it last saw its type's capacity mark (pass.ts, markMoved);
+ * and it runs a try kept from the database but for reads, each sent with a read of the mark behind
+ * it, in the same round trip (tryFromReads).
+ *
+ * Why that is enough: a try served from what the pass has already read (the common grant, a lease
+ * on a resource of a view kept from earlier in the pass) sees nothing newer than that. A read it
+ * sends may see capacity freed since; the mark read after it, unchanged, says none was. A statement
+ * that does more than read is refused before it is sent: the try changed nothing in the database,
+ * and the pass reads the mark before trying it again as usual.
  */
 export class WatchedTx implements Tx {
   private sent = 0;
-  private refusing = false;
-  private refused = false;
+  private check: MarkCheck | null = null;
+  private outcome: typeof REFUSED | typeof MOVED | null = null;
   readonly $queryRawAndCommit?: <T = unknown>(query: Prisma.Sql) => Promise<T>;
 
   constructor(private readonly inner: Tx) {
     const andCommit = inner.$queryRawAndCommit?.bind(inner);
     if (andCommit)
       this.$queryRawAndCommit = <T>(query: Prisma.Sql) => {
-        this.send();
+        this.refuseIfChecking();
+        this.sent += 1;
         return andCommit<T>(query);
       };
   }
@@ -38,41 +59,51 @@ export class WatchedTx implements Tx {
   }
 
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
-    this.send();
-    return this.inner.$queryRaw<T>(query, ...values);
+    const check = this.check;
+    if (check === null || this.outcome !== null || !isReadOnly(query)) {
+      this.refuseIfChecking();
+      this.sent += 1;
+      return this.inner.$queryRaw<T>(query, ...values);
+    }
+    // Sent in one write, answered in order: the mark is read after the statement ran.
+    const rows = this.inner.$queryRaw<T>(query, ...values);
+    const mark = this.inner.$queryRaw(check.read);
+    this.sent += 2;
+    return Promise.all([rows, mark]).then(([answer, marked]) => {
+      if (check.unchanged(marked)) return answer;
+      this.outcome ??= MOVED;
+      throw new MarkMoved();
+    });
   }
 
   $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
-    this.send();
+    this.refuseIfChecking();
+    this.sent += 1;
     return this.inner.$executeRaw(query, ...values);
   }
 
   /**
-   * Runs `fn` refusing every statement it sends: its result, or `refused` when it sent one (even
-   * if something in it caught the refusal and went on). The refusal is thrown where the statement
-   * would have been sent, so nothing it would have written reached the database.
+   * Runs `fn` sending only reads, each confirmed by `check` (see above): its result, once every
+   * read found the mark unchanged; MOVED when one found it moved; REFUSED when it would have sent
+   * anything else. Either stands even if something in `fn` caught the error and went on.
    */
-  async withoutStatements<T>(fn: () => Promise<T>): Promise<T | typeof REFUSED> {
-    this.refusing = true;
-    this.refused = false;
+  async tryFromReads<T>(check: MarkCheck, fn: () => Promise<T>): Promise<T | typeof REFUSED | typeof MOVED> {
+    this.check = check;
+    this.outcome = null;
     try {
       const value = await fn();
-      return this.refused ? REFUSED : value;
+      return this.outcome ?? value;
     } catch (error) {
-      if (this.refused) return REFUSED;
+      if (this.outcome !== null) return this.outcome;
       throw error;
     } finally {
-      this.refusing = false;
+      this.check = null;
     }
   }
 
-  private send(): void {
-    if (this.refusing) {
-      this.refused = true;
-      throw new StatementRefused();
-    }
-    this.sent += 1;
+  private refuseIfChecking(): void {
+    if (this.check === null) return;
+    this.outcome ??= REFUSED;
+    throw new StatementRefused();
   }
 }
-
-export const REFUSED: unique symbol = Symbol('refused');
