@@ -9,11 +9,12 @@ import { createBenchDatabase } from './database.js';
 import { sleep } from './stats.js';
 import { numberArg } from './args.js';
 
-// npx tsx bench/pool-cost.ts [--hosts=10000] [--grants=200] [--show=15] [--waiting=0]
+// npx tsx bench/pool-cost.ts [--hosts=10000] [--grants=200] [--show=15] [--waiting=0] [--burst=1 | --rate=N]
 //
 // Where a grant's time goes on a filled pool: a host pool of --hosts bindings is filled (one
-// lease per host), then --grants leases are granted one at a time, and every statement the
-// server sends meanwhile is timed at the pg driver (round trip included) and summed by text.
+// lease per host), then --grants leases are granted one at a time (or as --burst and --rate
+// below say), and every statement the server sends meanwhile is timed at the pg driver (round
+// trip included) and summed by text.
 // Run it at two sizes to see which statement grows with the pool. --waiting=N first queues N
 // leases nothing can serve, as the backlog row does (the pool has one more binding, of another
 // platform, than it may build), to see what they cost each pass.

@@ -12,10 +12,11 @@ import type { BlueprintImplementation } from '../../src/blueprints/implementatio
 // capacity from the type's capacity mark: a view read for a lease carries it; a lease served from
 // a view kept from earlier in the pass read it on its own before its try, a round trip for every
 // lease of a busy queue. Now the read is put off while the pass has sent nothing since it last saw
-// the mark: a try served from what was read needs none, and a try that would read the database is
-// stopped before its first statement and reads the mark first.
+// the mark: a try served from what was read needs none, a read the try sends carries a read of the
+// mark behind it, and a try that would write is stopped before its first statement and reads the
+// mark first.
 
-/** Counts, on every pg client of this process, the statements that read the capacity mark alone. */
+/** Counts, on every pg client of this process, the statements that read the capacity mark. */
 function countMarkReads() {
   let count = 0;
   const real = pg.Client.prototype.query;
