@@ -18,12 +18,17 @@ import type { BlueprintImplementation } from '../../src/blueprints/implementatio
 
 /** Counts, on every pg client of this process, the statements that read the capacity mark. */
 function countMarkReads() {
+  return countStatements(/^SELECT \( SELECT j\."capacityMark"::text /);
+}
+
+/** Counts, on every pg client of this process, the statements whose text matches `pattern`. */
+function countStatements(pattern: RegExp) {
   let count = 0;
   const real = pg.Client.prototype.query;
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     const first = args[0] as string | { text?: string } | undefined;
     const text = (typeof first === 'string' ? first : (first?.text ?? '')).replace(/\s+/g, ' ').trim();
-    if (/^SELECT \( SELECT j\."capacityMark"::text /.test(text)) count++;
+    if (pattern.test(text)) count++;
     return (real as (...a: unknown[]) => unknown).apply(this, args);
   } as typeof real;
   return {
@@ -91,7 +96,16 @@ describePostgres('leases behind one refused without a try, served from a view ke
     const waiting = await request({ label: 'busy' });
     await pass();
     expect((await lease(waiting.id)).blocker).toMatchObject({ reason: 'slot-lock-failure' });
-    return { holder, waiting, pass };
+    return { holder, waiting, pass, queueId };
+  }
+
+  /**
+   * The type's pass job as its run leaves it when it completes with nothing to run again: gone.
+   * The next request writes it again with no capacity mark, while the queue keeps the mark its
+   * epoch last moved on for.
+   */
+  async function passJobCompleted(queueId: number) {
+    await h.db.prisma.$executeRaw`DELETE FROM "Job" WHERE key = ${`pass:${queueId}`}`;
   }
 
   it('grants them without a read of the capacity mark each', async () => {
@@ -109,33 +123,63 @@ describePostgres('leases behind one refused without a try, served from a view ke
     expect(reads).toBe(0);
   });
 
-  it('reads the mark before a try that would read the database: capacity freed before it goes first to the lease ahead', async () => {
-    const { holder, waiting, pass } = await refusedInEpoch();
-    // Two leases of one demand that both blueprints serve: the first takes the free resource from
-    // its view; the second, served from the same view, finds nothing free there and would look at
-    // the busy resource's slot lock, which the holder's release, committed just before, has freed.
-    const first = await request({});
-    const second = await request({});
-    let released = false;
-    h.control.onAcquireCheck = async (leaseId) => {
-      if (leaseId !== second.id || released) return;
-      released = true;
-      await destroy(holder.id);
-    };
+  it('takes a pass job written again without a mark as no capacity freed: the lease refused in the epoch is not tried, none behind it probed', async () => {
+    const { waiting, pass, queueId } = await refusedInEpoch();
+    const epoch = (await lease(waiting.id)).blocker;
+    await passJobCompleted(queueId);
+    const behind = [];
+    for (let i = 0; i < 4; i++) behind.push(await request({ label: 'shared' }));
+    const [job] = await h.db.prisma.$queryRaw<{ mark: bigint | null }[]>`
+      SELECT "capacityMark" AS mark FROM "Job" WHERE key = ${`pass:${queueId}`}`;
+    expect(job).toEqual({ mark: null });
+    counter = countStatements(/^SAVEPOINT /);
     await pass();
-    expect(released).toBe(true);
-    expect((await lease(first.id)).status).toBe('ACTIVE');
-    // The freed slot is what the lease ahead waits for: the pass stops before the second lease,
-    // and the next one serves the lease ahead first; the second shares the first one's resource.
-    expect((await lease(second.id)).status).toBe('PENDING');
-    h.control.onAcquireCheck = null;
-    await pass();
-    expect(await lease(waiting.id)).toMatchObject({
-      status: 'ACTIVE',
-      resourceId: (await lease(holder.id)).resourceId,
-    });
-    expect(await lease(second.id)).toMatchObject({ status: 'ACTIVE', resourceId: (await lease(first.id)).resourceId });
+    const savepoints = counter.count;
+    counter.restore();
+    for (const { id } of behind) expect((await lease(id)).status).toBe('ACTIVE');
+    expect(await lease(waiting.id)).toMatchObject({ status: 'PENDING', blocker: epoch });
+    // Taken as moved, the mark sent the waiting lease back to be tried, and each lease behind it
+    // was then tried in a savepoint (a probe), in case the waiting one could use what it got.
+    expect(savepoints).toBe(0);
   });
+
+  it.each([
+    ['its job as the pass left it', false],
+    ['its job written again without a mark', true],
+  ])(
+    'reads the mark before a try that would read the database: capacity freed before it goes first to the lease ahead (%s)',
+    async (_, rewritten) => {
+      const { holder, waiting, pass, queueId } = await refusedInEpoch();
+      if (rewritten) await passJobCompleted(queueId);
+      // Two leases of one demand that both blueprints serve: the first takes the free resource from
+      // its view; the second, served from the same view, finds nothing free there and would look at
+      // the busy resource's slot lock, which the holder's release, committed just before, has freed.
+      const first = await request({});
+      const second = await request({});
+      let released = false;
+      h.control.onAcquireCheck = async (leaseId) => {
+        if (leaseId !== second.id || released) return;
+        released = true;
+        await destroy(holder.id);
+      };
+      await pass();
+      expect(released).toBe(true);
+      expect((await lease(first.id)).status).toBe('ACTIVE');
+      // The freed slot is what the lease ahead waits for: the pass stops before the second lease,
+      // and the next one serves the lease ahead first; the second shares the first one's resource.
+      expect((await lease(second.id)).status).toBe('PENDING');
+      h.control.onAcquireCheck = null;
+      await pass();
+      expect(await lease(waiting.id)).toMatchObject({
+        status: 'ACTIVE',
+        resourceId: (await lease(holder.id)).resourceId,
+      });
+      expect(await lease(second.id)).toMatchObject({
+        status: 'ACTIVE',
+        resourceId: (await lease(first.id)).resourceId,
+      });
+    },
+  );
 
   it('stops a try served from the kept view whose read finds the mark moved, and serves the lease ahead first', async () => {
     const { holder, waiting } = await refusedInEpoch('reading');

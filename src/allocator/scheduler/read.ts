@@ -15,7 +15,14 @@ export const OLDEST_PER_PASS = 64;
  * pass job carries a capacity mark the epoch has not moved on for, or when the epoch is older than
  * `staleBefore` (see capacity-epoch.ts). The job's mark is read in the statement's snapshot, taken
  * before the turn may have to wait: a mark written meanwhile is seen by the next pass, which the
- * writer asked for. `mark`: the one the epoch stands for now. Null: no such row.
+ * writer asked for. Null: no such row.
+ *
+ * `mark`: the job's mark as the statement read it, which the pass's later reads of the mark are
+ * compared with (a moved mark: capacity may have freed since the turn). Not the queue's: a job
+ * row written again by a request that frees nothing has no mark until a change that may free
+ * capacity writes its own, while the queue keeps the mark of a job row deleted since; compared
+ * with that, an unmoved mark would read as moved in every pass, and every pass would try the
+ * leases its epoch refuses without a try, and probe each lease behind them.
  */
 export async function takeTurn(
   ctx: TxContext,
@@ -32,7 +39,7 @@ export async function takeTurn(
       "capacityMark" = COALESCE(j.mark, q."capacityMark")
     FROM (SELECT (SELECT "capacityMark" FROM "Job" WHERE key = ${`pass:${queueId}`}) AS mark) j
     WHERE q.id = ${queueId}
-    RETURNING q."resourceType", q."capacityEpoch" AS epoch, q."capacityMark"::text AS mark`;
+    RETURNING q."resourceType", q."capacityEpoch" AS epoch, j.mark::text AS mark`;
   return row ?? null;
 }
 
