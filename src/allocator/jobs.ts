@@ -1,4 +1,5 @@
 import { Prisma, type JobKind } from '../generated/prisma/client.js';
+import { stillWaiting } from './lease-sql.js';
 import { continueRerunJobSql, deleteFinishedJobSql, jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
 import { planGenerically } from '../db/statements.js';
 import type { Reservation } from '../queue/port.js';
@@ -125,7 +126,7 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     // (its resource moved on): the pass runs again, as flush would have asked for.
     const ungranted = Prisma.sql`EXISTS (SELECT 1 FROM "Lease" WHERE id = ANY(${(ctx.unanswered ?? []).flatMap(
       (sent) => sent.leaseIds,
-    )}::int[]) AND status = 'PENDING')`;
+    )}::int[]) AND ${stillWaiting()})`;
     const sql = planGenerically(Prisma.sql`
       WITH done AS (${deleteFinishedJobSql(ending?.job ?? null, Prisma.sql`NOT ${ungranted}`)}),
       again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock(), ungranted)}),

@@ -23,3 +23,17 @@ export function leaseValues(
     authorizingPrincipalId: Prisma.sql`${lease.authorizingPrincipalId}::int`,
   };
 }
+
+/**
+ * "The lease `alias` is still waiting", for a statement that finds its leases by id. Compared as
+ * text so that the index of waiting leases alone (partial: status = 'PENDING', keyed by type and
+ * shape, with the id last) cannot serve the lookup: a plan made while that index was small (a
+ * generic plan, kept for the connection's life) looked each lease up there, scanning the entries
+ * of every lease waiting before the one it wanted, so that a pass's cost grew with its queue.
+ * The primary key is then the only index that can.
+ */
+export function stillWaiting(alias?: string): Prisma.Sql {
+  return alias
+    ? Prisma.sql`${Prisma.raw(`"${alias}"`)}.status::text = 'PENDING'`
+    : Prisma.sql`status::text = 'PENDING'`;
+}

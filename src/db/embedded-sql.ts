@@ -1,7 +1,17 @@
 import { protocol, type messages, type PGlite } from '@electric-sql/pglite';
 import { prepareValue } from 'pg/lib/utils.js';
 import type { Prisma } from '../generated/prisma/client.js';
-import { GENERIC_PLANS, nameOf, statement, types, wantsGenericPlan, type RawQueries } from './statements.js';
+import {
+  GENERIC_PLANS,
+  nameOf,
+  SORTS_BACK,
+  SORTS_OFF,
+  statement,
+  types,
+  wantsGenericPlan,
+  wantsIndexOrder,
+  type RawQueries,
+} from './statements.js';
 
 // The allocator's statements on PGlite, through its wire protocol with prepared statements.
 // PGlite's own query() parses, describes and plans every statement again, in five calls into the
@@ -144,7 +154,13 @@ export function embeddedTransaction<T>(db: PGlite, timeoutMs: number, fn: (tx: R
       if (closed) throw new Error('this transaction has ended');
       unexpired();
       if (wantsGenericPlan(query)) await simple(db, GENERIC_PLANS);
-      return run(db, query, values);
+      if (!wantsIndexOrder(query)) return run(db, query, values);
+      await simple(db, SORTS_OFF);
+      try {
+        return await run(db, query, values);
+      } finally {
+        await simple(db, SORTS_BACK);
+      }
     });
     try {
       const value = await fn(tx);

@@ -3,7 +3,15 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import type pg from 'pg';
 import type { Database } from './database.js';
 import { embeddedQueries, embeddedTransaction } from './embedded-sql.js';
-import { GENERIC_PLANS, statement, wantsGenericPlan, type RawQueries } from './statements.js';
+import {
+  GENERIC_PLANS,
+  SORTS_BACK,
+  SORTS_OFF,
+  statement,
+  wantsGenericPlan,
+  wantsIndexOrder,
+  type RawQueries,
+} from './statements.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
 class PgQueries implements RawQueries {
@@ -121,15 +129,15 @@ class PgTransaction implements RawQueries {
   }
 
   async $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
-    return (await this.send(statement(query, values), false, wantsGenericPlan(query))).rows as T;
+    return (await this.send(statement(query, values), false, planning(query))).rows as T;
   }
 
   async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
-    return (await this.send(statement(query, values), false, wantsGenericPlan(query))).rowCount ?? 0;
+    return (await this.send(statement(query, values), false, planning(query))).rowCount ?? 0;
   }
 
   async $queryRawAndCommit<T = unknown>(query: Prisma.Sql): Promise<T> {
-    return (await this.send(statement(query, []), true, wantsGenericPlan(query))).rows as T;
+    return (await this.send(statement(query, []), true, planning(query))).rows as T;
   }
 
   /** pg answers a pipeline's statements in the order they were sent, so the first to fail is recorded first. */
@@ -156,29 +164,37 @@ class PgTransaction implements RawQueries {
     setPipeline(this.client, false);
   }
 
-  private async send(config: pg.QueryConfig, commit: boolean, generic: boolean): Promise<pg.QueryResult> {
+  private async send(config: pg.QueryConfig, commit: boolean, plan: Planning): Promise<pg.QueryResult> {
     this.check();
     if (this.state === 'committed') throw new Error('this transaction has committed');
     const begin = this.state === 'new';
     this.state = commit ? 'committed' : 'open';
     this.corkUntilNextTick();
-    if (!begin && !commit && !generic) return this.query(config);
+    if (!begin && !commit && !plan.generic && !plan.indexOrder) return this.query(config);
     const sent = [
       begin ? this.query('BEGIN') : null,
-      generic ? this.query(GENERIC_PLANS) : null,
+      plan.generic ? this.query(GENERIC_PLANS) : null,
+      plan.indexOrder ? this.query(SORTS_OFF) : null,
       this.query(config),
+      plan.indexOrder ? this.query(SORTS_BACK) : null,
       commit ? this.query('COMMIT') : null,
     ] as const;
-    const [began, planned, result, committed] = await Promise.allSettled(sent);
+    const [began, planned, sortsOff, result, sortsBack, committed] = await Promise.allSettled(sent);
     // The statement's own failure says most; a failed BEGIN or COMMIT otherwise.
     if (result.status === 'rejected') throw result.reason;
-    if (began.status === 'rejected') throw began.reason;
-    if (planned.status === 'rejected') throw planned.reason;
-    if (committed.status === 'rejected') throw committed.reason;
-    if (commit && (committed.value as pg.QueryResult).command !== 'COMMIT')
+    for (const settled of [began, planned, sortsOff, sortsBack, committed])
+      if (settled.status === 'rejected') throw settled.reason;
+    if (commit && committed.status === 'fulfilled' && (committed.value as pg.QueryResult).command !== 'COMMIT')
       throw new Error('the transaction rolled back at commit');
     return result.value;
   }
+}
+
+/** How a statement asks to be planned (statements.ts): its generic plan, and its ranges in index order. */
+type Planning = { generic: boolean; indexOrder: boolean };
+
+function planning(query: TemplateStringsArray | Prisma.Sql): Planning {
+  return { generic: wantsGenericPlan(query), indexOrder: wantsIndexOrder(query) };
 }
 
 /** pg's pipeline mode is a client's setting; the pool's clients are made without it. */

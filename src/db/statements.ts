@@ -84,6 +84,22 @@ export const wantsGenericPlan = generic.has;
 
 export const GENERIC_PLANS = 'SET LOCAL plan_cache_mode = force_generic_plan';
 
+// A statement whose every ORDER BY ... LIMIT is meant to be read in the order of an index, so
+// that what it reads stays bounded however long the range is (a type's queue). The planner may
+// sort the range instead when its statistics say the range is short, or keep such a plan made
+// while it was (a generic plan lasts the connection's life): then every run reads all of it. Such
+// a statement is planned with sorts priced out (SORTS_OFF before it, SORTS_BACK after it, in the
+// same write), which leaves the index order the only way to read its ranges; a sort it cannot do
+// without (of the few rows those ranges gave) it still does.
+const indexOrdered = statementMark();
+
+/** Marks `sql` to be planned in index order (see above); only inside a transaction. */
+export const planInIndexOrder = indexOrdered.mark;
+export const wantsIndexOrder = indexOrdered.has;
+
+export const SORTS_OFF = 'SET LOCAL enable_sort = off';
+export const SORTS_BACK = 'SET LOCAL enable_sort TO DEFAULT';
+
 // A statement that only reads: it takes no lock and writes nothing, so a scheduling pass may send
 // it where it sends no other, and drop its answer (allocator/scheduler/watched-tx.ts).
 const onlyReads = statementMark();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawTransaction } from '../../src/db/raw-sql.js';
-import { planGenerically } from '../../src/db/statements.js';
+import { planGenerically, planInIndexOrder } from '../../src/db/statements.js';
 import { readSnapshot } from '../../src/schema/snapshots.js';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
@@ -53,6 +53,21 @@ describeEachDatabase('statements marked to run their generic plan', (kind) => {
     const [counted] = await plans('unmarked');
     expect(counted!.custom).toBeGreaterThanOrEqual(5);
     expect(counted!.generic + counted!.custom).toBe(runs);
+  });
+
+  it('plans a statement marked for index order with sorts priced out, and only that statement', async () => {
+    const setting = (marker: string) => Prisma.sql([`SELECT current_setting('enable_sort') AS sort /* ${marker} */`]);
+    for (let i = 0; i < 3; i++) {
+      const seen = await rawTransaction(db, 10_000, async (tx) => {
+        const before = await tx.$queryRaw<{ sort: string }[]>(setting('before'));
+        const marked = await tx.$queryRaw<{ sort: string }[]>(planInIndexOrder(setting('ordered')));
+        const after = await tx.$queryRaw<{ sort: string }[]>(setting('after'));
+        return [before, marked, after].map((rows) => rows[0]!.sort);
+      });
+      expect(seen).toEqual(['on', 'off', 'on']);
+    }
+    // The next transaction on the connection plans as before.
+    expect(await rawTransaction(db, 10_000, (tx) => tx.$queryRaw(setting('next')))).toEqual([{ sort: 'on' }]);
   });
 
   it("keeps the generic plan of a subscription's change snapshot, a statement of its own read on every event", async () => {

@@ -1,8 +1,9 @@
+import pg from 'pg';
 import { Prisma } from '../../src/generated/prisma/client.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { headsSql, HEADS_PER_DEMAND, OLDEST_PER_PASS } from '../../src/allocator/scheduler/read.js';
-import { GENERIC_PLANS } from '../../src/db/statements.js';
-import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/database.js';
+import { GENERIC_PLANS, SORTS_OFF, wantsIndexOrder } from '../../src/db/statements.js';
+import { createTestDatabase, describeEachDatabase, describePostgres, type TestDatabase } from '../support/database.js';
 
 // A pass's read of its queue's heads must not grow with the queue. What it reads is bounded by
 // the statement; how many rows the database steps over to find them is the plan's. The table is
@@ -13,6 +14,8 @@ import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../
 type PlanNode = {
   'Node Type': string;
   'Relation Name'?: string;
+  'Index Name'?: string;
+  'Index Cond'?: string;
   'Actual Rows': number;
   'Actual Loops': number;
   'Rows Removed by Filter'?: number;
@@ -53,6 +56,8 @@ describeEachDatabase("the heads' read of a long queue", (kind) => {
     const sql = headsSql('host', Date.now(), 60_000);
     const [explained] = await db.prisma.$transaction(async (tx) => {
       await tx.$executeRawUnsafe(GENERIC_PLANS);
+      // As the allocator's drivers send it (db/raw-sql.ts, db/embedded-sql.ts).
+      if (wantsIndexOrder(sql)) await tx.$executeRawUnsafe(SORTS_OFF);
       return tx.$queryRaw<{ 'QUERY PLAN': [{ Plan: PlanNode }] }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`);
     });
     return leaseRowsVisited(explained!['QUERY PLAN'][0].Plan);
@@ -91,5 +96,93 @@ describeEachDatabase("the heads' read of a long queue", (kind) => {
     // In an epoch the wait was not recorded in, the oldest are read again.
     await settle({ reason: 'no-capacity', epoch: 2 });
     expect(ids(await read()).sort()).toEqual([...everything].sort());
+  });
+});
+
+/** The indexes the plan looks "Lease" rows up in by id alone. */
+function indexesLookingUpLeasesById(node: PlanNode): string[] {
+  const own =
+    node['Relation Name'] === 'Lease' && /^\(id = [^)]*\)$/.test(node['Index Cond'] ?? '') ? [node['Index Name']!] : [];
+  return [...own, ...(node.Plans ?? []).flatMap(indexesLookingUpLeasesById)];
+}
+
+describePostgres("the heads' read planned while the queue was short", () => {
+  let db: TestDatabase;
+  let client: pg.Client;
+  beforeAll(async () => {
+    db = await createTestDatabase('postgresql');
+    client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client.end();
+    await db.dispose();
+  });
+
+  // A server's connection plans the read once, generically, early in its life (at its first pass,
+  // when few leases wait), and keeps that plan. The heads it then locks are looked up by id: in the
+  // index of waiting leases alone, keyed by type and shape with the id last, that lookup steps
+  // over the entries of every lease waiting before the one it wants, once per head and pass.
+  it('looks each head up by its primary key once the queue is long', async () => {
+    const owner = await db.prisma.principal.create({ data: { name: 'ci', kind: 'USER' } });
+    const waiting = (count: number) => db.prisma.$executeRaw`
+      INSERT INTO "Lease" ("resourceType", attributes, "allowedBlueprintIds", "ownerId", "createdAt", "updatedAt")
+      SELECT 'host', '{"platform":"later"}', '{}', ${owner.id}::int, now(), now() FROM generate_series(1, ${count}::int)`;
+    await waiting(2);
+    const sql = headsSql('host', Date.now(), 60_000);
+    // EXECUTE takes no bind parameters: the values go in as literals, typed by the statement.
+    const params = sql.values.map((value) => client.escapeLiteral(String(value))).join(', ');
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query(`PREPARE heads AS ${sql.text}`);
+    // Run once: the generic plan is made now, and kept.
+    await client.query(`EXECUTE heads(${params})`);
+    await waiting(1_000);
+    await client.query('BEGIN');
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE heads(${params})`,
+    );
+    await client.query('ROLLBACK');
+    const lookups = indexesLookingUpLeasesById(rows[0]!['QUERY PLAN'][0].Plan);
+    expect(lookups.length).toBeGreaterThan(0);
+    expect(new Set(lookups)).toEqual(new Set(['Lease_pkey']));
+  });
+
+  // Statistics say what the table held when they were taken: here, leases served and none
+  // waiting. A plan made from them takes a type's waiting leases for a handful, and reads each
+  // shape's first by sorting all of them; planned in index order (statements.ts,
+  // planInIndexOrder), as the drivers send the statement, it steps over a bounded number of rows
+  // however many wait since.
+  it('steps over a bounded number of lease rows when a thousand wait since the statistics were taken', async () => {
+    await client.query('DEALLOCATE ALL');
+    await client.query('DELETE FROM "Lease"');
+    const owner = await db.prisma.principal.create({ data: { name: 'fleet', kind: 'USER' } });
+    await db.prisma.$executeRaw`
+      INSERT INTO "Lease" ("resourceType", attributes, "allowedBlueprintIds", "ownerId", status, "createdAt", "updatedAt")
+      SELECT t, '{"platform":"now"}', '{}', ${owner.id}::int, 'ACTIVE', now(), now()
+      FROM generate_series(1, 3000), unnest(ARRAY['grant', 'other', 'host']) AS t`;
+    await client.query('ANALYZE "Lease"');
+    await db.prisma.$executeRaw`
+      INSERT INTO "Lease" ("resourceType", attributes, "allowedBlueprintIds", "ownerId", "createdAt", "updatedAt")
+      SELECT 'host', '{"platform":"later"}', '{}', ${owner.id}::int, now(), now() FROM generate_series(1, 1000)`;
+    const sql = headsSql('host', Date.now(), 60_000);
+    expect(wantsIndexOrder(sql)).toBe(true);
+    const params = sql.values.map((value) => client.escapeLiteral(String(value))).join(', ');
+    await client.query(`PREPARE stale AS ${sql.text}`);
+    // As a connection of the server runs it: JIT off (db/database.ts), sorts priced out by the
+    // driver around it, and the plan it makes first kept.
+    const run = async (explain: string) => {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL jit = off');
+      await client.query(SORTS_OFF);
+      const { rows } = await client.query(`${explain}EXECUTE stale(${params})`);
+      await client.query('ROLLBACK');
+      return rows as { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
+    };
+    await run('');
+    const [explained] = await run('EXPLAIN (ANALYZE, FORMAT JSON) ');
+    // One shape at one priority: its heads, the oldest, and their lookups by id.
+    expect(leaseRowsVisited(explained!['QUERY PLAN'][0].Plan)).toBeLessThan(
+      4 * (2 * HEADS_PER_DEMAND + OLDEST_PER_PASS),
+    );
   });
 });

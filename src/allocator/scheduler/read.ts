@@ -1,5 +1,7 @@
 import { Prisma, type Lease } from '../../generated/prisma/client.js';
 import { capacityMarkSql } from '../allocation-view.js';
+import { stillWaiting } from '../lease-sql.js';
+import { planInIndexOrder } from '../../db/statements.js';
 import type { Tx, TxContext } from '../context.js';
 
 /** Waiting leases read per demand shape (attributes) and per pass: see readHeads. */
@@ -108,10 +110,13 @@ export async function readHeads(
  * readHeads' statement. Every read of "Lease" in it is an index range of a bounded length or a
  * lookup by id: a plan that scans the type's waiting leases would make a pass's cost grow with its
  * queue. The waiting leases' own index (partial: PENDING only) is what keeps the planner on it
- * when the table's statistics were taken before a burst of requests.
+ * when the table's statistics were taken before a burst of requests; and it is planned in index
+ * order (planInIndexOrder): statistics taken while next to no lease waited, or a plan made then
+ * and kept for the connection's life, had it sort all of a type's waiting leases to find each
+ * shape's first, on every pass.
  */
 export function headsSql(resourceType: string, nowMs: number, agingMs: number): Prisma.Sql {
-  return Prisma.sql`
+  return planInIndexOrder(Prisma.sql`
     WITH RECURSIVE shapes AS (
       (SELECT attributes, "allowedBlueprintIds" AS allowed, 1 AS n FROM "Lease"
        WHERE "resourceType" = ${resourceType} AND status = 'PENDING' ORDER BY attributes, "allowedBlueprintIds" LIMIT 1)
@@ -156,16 +161,16 @@ export function headsSql(resourceType: string, nowMs: number, agingMs: number): 
               OR NOT EXISTS (${settledOldestSql(resourceType)}))
        ORDER BY id LIMIT ${OLDEST_PER_PASS}::int)),
     -- By id, one head at a time (LIMIT keeps the lookup from being flattened into a join, which the
-    -- planner may make a scan of every waiting lease).
+    -- planner may make a scan of every waiting lease), by its primary key (stillWaiting).
     locked AS (
       SELECT l.* FROM heads h CROSS JOIN LATERAL (
-        SELECT * FROM "Lease" l WHERE l.id = h.id AND l.status = 'PENDING' LIMIT 1) l
+        SELECT * FROM "Lease" l WHERE l.id = h.id AND ${stillWaiting('l')} LIMIT 1) l
       FOR NO KEY UPDATE OF l SKIP LOCKED),
     owners AS (${ownersSql(resourceType, Prisma.sql`SELECT "ownerId" FROM locked`)})
     -- One row even when every head was skipped, so that the count of heads always comes back.
     SELECT h.n AS __heads, (SELECT json_agg(o) FROM owners o) AS __owners, l.*
     FROM (SELECT count(*)::int AS n FROM heads) h LEFT JOIN locked l ON true
-    ORDER BY l.id`;
+    ORDER BY l.id`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Lease } from '../../generated/prisma/client.js';
 import type { GrantBatch, TxContext } from '../context.js';
 import { schedulePass, scheduleResourceUpdate } from '../jobs.js';
+import { stillWaiting } from '../lease-sql.js';
 import { publishLog } from '../logs.js';
 import { assertLeaseTransition } from '../state-machines.js';
 import { clearedWait, sameWait, type Blocker } from '../waiting.js';
@@ -134,7 +135,7 @@ export class PassGrants implements GrantBatch {
         UPDATE "Lease" l SET status = 'ACTIVE', "resourceId" = x.resource, fence = x.fence,
           "acquiredAt" = ${ctx.now}::timestamp, "activatedAt" = ${ctx.now}::timestamp,
           "updatedAt" = ${ctx.now}::timestamp, attempts = 0, blocker = NULL
-        FROM x WHERE l.id = x.lease AND l.status = 'PENDING'
+        FROM x WHERE l.id = x.lease AND ${stillWaiting('l')}
         RETURNING l.id, l."resourceId", l."ownerResourceId", x.n),
       g AS (
         INSERT INTO "Log" (type, data, "createdAt", "leaseId", "resourceId")
