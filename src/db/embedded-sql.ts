@@ -156,11 +156,10 @@ export function embeddedTransaction<T>(db: PGlite, timeoutMs: number, fn: (tx: R
       if (wantsGenericPlan(query)) await simple(db, GENERIC_PLANS);
       if (!wantsIndexOrder(query)) return run(db, query, values);
       await simple(db, SORTS_OFF);
-      try {
-        return await run(db, query, values);
-      } finally {
-        await simple(db, SORTS_BACK);
-      }
+      const rows = await run(db, query, values);
+      // Not after a failure: the transaction is aborted then, and rolling back undoes SORTS_OFF.
+      await simple(db, SORTS_BACK);
+      return rows;
     });
     try {
       const value = await fn(tx);

@@ -70,6 +70,11 @@ describeEachDatabase('statements marked to run their generic plan', (kind) => {
     expect(await rawTransaction(db, 10_000, (tx) => tx.$queryRaw(setting('next')))).toEqual([{ sort: 'on' }]);
   });
 
+  it('reports the error of a marked statement that fails, not of what is sent around it', async () => {
+    const failing = planInIndexOrder(Prisma.sql`SELECT 1 / (SELECT count(*)::int - count(*)::int FROM "Lease") AS x`);
+    await expect(rawTransaction(db, 10_000, (tx) => tx.$queryRaw(failing))).rejects.toThrow(/division by zero/);
+  });
+
   it("keeps the generic plan of a subscription's change snapshot, a statement of its own read on every event", async () => {
     const kinds = ['lease', 'resource'] as const;
     for (let i = 0; i < 20; i++) await readSnapshot(db, { kind: kinds[i % 2]!, id: i });
