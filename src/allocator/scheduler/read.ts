@@ -146,10 +146,14 @@ export function headsSql(resourceType: string, nowMs: number, agingMs: number): 
       SELECT c.id, v.attributes, v.allowed,
         c.priority + floor(GREATEST(0, ${nowMs}::float8 - extract(epoch FROM c."createdAt") * 1000) / ${agingMs}::float8) AS band
       FROM levels v CROSS JOIN LATERAL (
+        -- The priority as a range of one, and in the order: with an equality the order would be
+        -- the id's alone, which the index of every lease by status, type and id also gives, and a
+        -- plan from statistics that see few waiting would read the type's queue there, shape
+        -- after shape, for each shape's first few. Only the shape's own index gives this order.
         SELECT l.id, l.priority, l."createdAt" FROM "Lease" l
         WHERE l."resourceType" = ${resourceType} AND l.status = 'PENDING' AND l.attributes = v.attributes
-          AND l."allowedBlueprintIds" = v.allowed AND l.priority = v.priority
-        ORDER BY l.id LIMIT ${HEADS_PER_DEMAND}::int) c
+          AND l."allowedBlueprintIds" = v.allowed AND l.priority >= v.priority AND l.priority <= v.priority
+        ORDER BY l.priority DESC, l.id LIMIT ${HEADS_PER_DEMAND}::int) c
       WHERE v.priority IS NOT NULL),
     heads AS (
       SELECT id FROM (
