@@ -33,7 +33,5 @@ export function leaseValues(
  * The primary key is then the only index that can.
  */
 export function stillWaiting(alias?: string): Prisma.Sql {
-  return alias
-    ? Prisma.sql`${Prisma.raw(`"${alias}"`)}.status::text = 'PENDING'`
-    : Prisma.sql`status::text = 'PENDING'`;
+  return Prisma.raw(`${alias ? `"${alias}".` : ''}status::text = 'PENDING'`);
 }

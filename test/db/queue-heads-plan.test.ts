@@ -119,6 +119,18 @@ describePostgres("the heads' read planned while the queue was short", () => {
     await db.dispose();
   });
 
+  /**
+   * The heads' read prepared as `name` on this connection, its plan kept from its first run as a
+   * server's connection keeps it; the values to EXECUTE it with, as literals (EXECUTE takes no
+   * bind parameters), typed by the statement.
+   */
+  async function prepareHeads(name: string) {
+    const sql = headsSql('host', Date.now(), 60_000);
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query(`PREPARE ${name} AS ${sql.text}`);
+    return { sql, params: sql.values.map((value) => client.escapeLiteral(String(value))).join(', ') };
+  }
+
   // A server's connection plans the read once, generically, early in its life (at its first pass,
   // when few leases wait), and keeps that plan. The heads it then locks are looked up by id: in the
   // index of waiting leases alone, keyed by type and shape with the id last, that lookup steps
@@ -129,11 +141,7 @@ describePostgres("the heads' read planned while the queue was short", () => {
       INSERT INTO "Lease" ("resourceType", attributes, "allowedBlueprintIds", "ownerId", "createdAt", "updatedAt")
       SELECT 'host', '{"platform":"later"}', '{}', ${owner.id}::int, now(), now() FROM generate_series(1, ${count}::int)`;
     await waiting(2);
-    const sql = headsSql('host', Date.now(), 60_000);
-    // EXECUTE takes no bind parameters: the values go in as literals, typed by the statement.
-    const params = sql.values.map((value) => client.escapeLiteral(String(value))).join(', ');
-    await client.query('SET plan_cache_mode = force_generic_plan');
-    await client.query(`PREPARE heads AS ${sql.text}`);
+    const { params } = await prepareHeads('heads');
     // Run once: the generic plan is made now, and kept.
     await client.query(`EXECUTE heads(${params})`);
     await waiting(1_000);
@@ -167,10 +175,8 @@ describePostgres("the heads' read planned while the queue was short", () => {
       SELECT 'host', CASE WHEN i % 100 = 0 THEN jsonb_build_object('label', 'l' || (i % 700)) ELSE '{"label":"busy"}' END,
              '{}', ${owner.id}::int, CASE WHEN i % 3 = 0 THEN 1 ELSE 0 END, now(), now()
       FROM generate_series(1, 3000) AS i`;
-    const sql = headsSql('host', Date.now(), 60_000);
+    const { sql, params } = await prepareHeads('stale');
     expect(wantsIndexOrder(sql)).toBe(true);
-    const params = sql.values.map((value) => client.escapeLiteral(String(value))).join(', ');
-    await client.query(`PREPARE stale AS ${sql.text}`);
     // As a connection of the server runs it: JIT off (db/database.ts), sorts priced out by the
     // driver around it, and the plan it makes first kept.
     const run = async (explain: string) => {
