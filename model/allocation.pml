@@ -996,11 +996,14 @@ end_claim:
           fi;
           /*
            * completeJob: deleted, or kept when asked for again while it ran; then notify. A pass
-           * or a lease update with nothing left to run deletes its row in its own transaction's
-           * last statement (allocator/jobs.ts): this step taken at once after the commit, with
-           * nothing in between, which is one of the orders explored here. Asked for again, that
-           * statement may instead keep the job claimed (continueRerunJobSql): this server runs it
-           * again at once, no other server can claim it in between (the claim step above).
+           * or a lease update with nothing left to run completes its job in its own transaction's
+           * last statement instead (allocator/jobs.ts): this step taken at once after the commit,
+           * with nothing in between, which is one of the orders explored here. Its row is deleted,
+           * released for the later time asked for (releaseJobSql), or, asked for again now (by
+           * another transaction while it ran, or by its own: a pass asking for itself is modelled
+           * as schedule(JPASS), which marks the running job), kept claimed (continueRerunJobSql):
+           * this server runs it again at once, no other server can claim it in between (the claim
+           * step above).
            */
           atomic {
             if

@@ -1,6 +1,13 @@
 import { Prisma, type JobKind } from '../generated/prisma/client.js';
 import { stillWaiting } from './lease-sql.js';
-import { continueRerunJobSql, deleteFinishedJobSql, jobKey, startOrCancel, upsertConflictSql } from '../queue/jobs.js';
+import {
+  continueRerunJobSql,
+  deleteFinishedJobSql,
+  jobKey,
+  releaseJobSql,
+  startOrCancel,
+  upsertConflictSql,
+} from '../queue/jobs.js';
 import { planGenerically } from '../db/statements.js';
 import type { Reservation } from '../queue/port.js';
 import type { PassRequest, TxContext } from './context.js';
@@ -86,35 +93,40 @@ export function mergePass(passes: Map<string, PassRequest>, resourceType: string
  * When the transaction runs as a job (`ctx.claim`), a request for that same job is not written:
  * the row is this worker's until the handler returns, and its completion then keeps it with this
  * time instead of deleting it (one statement instead of an upsert that marks it to run again, a
- * failed delete and an update). That completion stays outside the transaction on purpose: a job
- * row released by the commit could be claimed by another process before this handler has
- * returned, and one object's update must never be seen running twice at once.
+ * failed delete and an update). That completion stays outside a transaction after which more of
+ * the job runs: a job row released by the commit could be claimed by another process before this
+ * handler has returned, and one object's update must never be seen running twice at once.
  *
- * A transaction that ends its job (`ctx.endsJob`: the handler does nothing after it) and asks
- * for no more of it deletes the job's row in this same statement instead, unless it was asked for
- * again while it ran (`rerun`): the worker's completion would only delete it a round trip later,
- * when nothing of the job's work is left to run either. A request committed after that delete
- * writes a new row, which waits for the row lock this transaction holds until it commits. If it
- * was asked for again (for now), the same statement keeps it claimed instead and the worker runs
- * it again at once (JobClaim.again): under load, nearly every pass is such a rerun, which
- * otherwise cost a failed delete, a reset and a claim, three round trips between two passes.
+ * A transaction that ends its job (`ctx.endsJob`: the handler does nothing after it) completes it
+ * in this same statement instead, as the worker's completion would a round trip later, when
+ * nothing of the job's work is left to run either: its row is deleted when nothing asked for it
+ * again; kept claimed when it is due again now (asked for while it ran, or by this transaction),
+ * and the worker runs it again at once (JobClaim.again); released for its time when it is wanted
+ * later. A request committed after a delete writes a new row, which waits for the row lock this
+ * transaction holds until it commits. Under load nearly every pass ends so with its job wanted
+ * again, which otherwise cost a completion and a claim, two transactions between two passes.
  */
 export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   const claim = ctx.claim;
   const own = claim ? ctx.jobs.get(claim.job.key) : undefined;
-  if (claim && own) {
-    ctx.jobs.delete(claim.job.key);
-    ctx.onCommit?.push(() => {
-      if (!claim.rescheduleAt || own.runAt < claim.rescheduleAt) claim.rescheduleAt = own.runAt;
-    });
-  }
-  const ending = claim && ctx.endsJob && !own && claim.rescheduleAt === null ? claim : null;
+  if (claim && own) ctx.jobs.delete(claim.job.key);
+  const ending = claim && ctx.endsJob ? claim : null;
+  // When the job is wanted again, as this transaction or an earlier one of its run asked.
+  const wantedAt = claim ? earliest(own?.runAt, claim.rescheduleAt) : null;
+  if (claim && own && !ending) ctx.onCommit?.push(() => (claim.rescheduleAt = earliest(own.runAt, claim.rescheduleAt)));
   if (ctx.jobs.size === 0 && ctx.passes.size === 0 && !ending) return;
   const entries = [...ctx.jobs.entries()];
   const passes = [...ctx.passes.entries()];
   const reservation = reservePass(ctx, passes);
   const token = reservation?.slot.token ?? null;
-  let rows: { key: string | null; id: bigint; targetId: number; runAt: Date; attempts: number; mine: boolean | null }[];
+  let rows: {
+    key: string | null;
+    id: bigint;
+    targetId: number;
+    runAt: Date | null;
+    attempts: number;
+    mine: boolean | null;
+  }[];
   let sentAt = 0;
   try {
     // Passes are asked for by type; their job is keyed by the type's queue row (pass:<id>). The
@@ -127,9 +139,12 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     const ungranted = Prisma.sql`EXISTS (SELECT 1 FROM "Lease" WHERE id = ANY(${(ctx.unanswered ?? []).flatMap(
       (sent) => sent.leaseIds,
     )}::int[]) AND ${stillWaiting()})`;
+    const now = ctx.deps.options.clock();
+    const dueNow = Prisma.sql`(${wantedAt !== null && wantedAt <= now}::boolean OR ${ungranted})`;
     const sql = planGenerically(Prisma.sql`
-      WITH done AS (${deleteFinishedJobSql(ending?.job ?? null, Prisma.sql`NOT ${ungranted}`)}),
-      again AS (${continueRerunJobSql(ending?.job ?? null, ctx.deps.options.clock(), ungranted)}),
+      WITH done AS (${deleteFinishedJobSql(ending?.job ?? null, Prisma.sql`NOT ${dueNow} AND ${wantedAt === null}::boolean`)}),
+      again AS (${continueRerunJobSql(ending?.job ?? null, now, dueNow)}),
+      released AS (${releaseJobSql(ending?.job ?? null, now, wantedAt, dueNow)}),
       written AS (
         INSERT INTO "Job" (key, kind, "targetId", "runAt", "lockedBy", "lockedUntil", attempts, "capacityMark")
         SELECT k, c::"JobKind", t, r::timestamp, o, u::timestamp, CASE WHEN o IS NULL THEN 0 ELSE 1 END,
@@ -150,9 +165,10 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
         ORDER BY k
         ${upsertConflictSql}
         RETURNING key, id, "targetId", "runAt", attempts, COALESCE("lockedBy" = ${token}::text, false) AS mine)
-      SELECT * FROM written
+      SELECT key, id, "targetId", "runAt" AT TIME ZONE 'UTC' AS "runAt", attempts, mine FROM written
       UNION ALL SELECT NULL, id, NULL, NULL, NULL, NULL FROM done
-      UNION ALL SELECT NULL, id, NULL, NULL, NULL, true FROM again`);
+      UNION ALL SELECT NULL, id, NULL, NULL, NULL, true FROM again
+      UNION ALL SELECT NULL, id, NULL, "runAt" AT TIME ZONE 'UTC', NULL, false FROM released`);
     // The transaction's last statement: its COMMIT goes with it where the database allows.
     sentAt = performance.now();
     rows = ctx.tx.$queryRawAndCommit ? await ctx.tx.$queryRawAndCommit(sql) : await ctx.tx.$queryRaw(sql);
@@ -160,11 +176,18 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     reservation?.slot.cancel();
     throw error;
   }
-  const written = rows.filter((row): row is (typeof rows)[number] & { key: string; mine: boolean } => row.key !== null);
-  // The ending job's row: deleted (completed), kept claimed to run again (mine), or neither.
+  const written = rows.filter(
+    (row): row is (typeof rows)[number] & { key: string; runAt: Date; mine: boolean } => row.key !== null,
+  );
+  // The ending job's row: deleted, kept claimed to run again (mine), released for its time (runAt),
+  // or none of them (asked for again as this ran): then the worker's completion sees to it.
   const finished = rows.find((row) => row.key === null);
-  if (ending && finished)
-    ctx.onCommit?.push(() => (finished.mine ? (ending.again = true) : (ending.completedAt = sentAt)));
+  if (ending)
+    ctx.onCommit?.push(() => {
+      if (finished?.mine) ending.again = true;
+      else if (finished) [ending.completedAt, ending.rescheduleAt] = [sentAt, finished.runAt];
+      else ending.rescheduleAt = wantedAt;
+    });
   const started = reservation ? written.find((row) => row.mine) : undefined;
   if (reservation) {
     if (started) {
@@ -178,6 +201,9 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
   ctx.jobs.clear();
   ctx.passes.clear();
 }
+
+const earliest = (...times: (Date | null | undefined)[]): Date | null =>
+  times.reduce<Date | null>((first, at) => (at && (!first || at < first) ? at : first), null);
 
 /**
  * A worker slot of this process for the first pass asked for now (a release's, most often): the

@@ -48,13 +48,20 @@ export function deleteFinishedJobSql(
 }
 
 /**
+ * Whether a job whose work is done is due again at once: asked for while it ran (`rerun`) for a
+ * time that has come, or `again`, a reason of the ending transaction's own (it asked for its own
+ * job now).
+ */
+const dueAgainSql = (now: Date, again: Prisma.Sql) =>
+  Prisma.sql`((rerun AND "runAt" <= ${now}::timestamp) OR ${again})`;
+
+/**
  * Keeps a job whose work is done claimed, as a statement for a WITH clause (RETURNING id), when it
- * was asked for again while it ran (`rerun`) for a time that has come: its worker runs it again at
- * once with the same claim (JobClaim.again). That is what the worker's completion and next claim
- * would do a few round trips later, with a window in which another process could claim it, which
- * is the only difference. Never matches the row deleteFinishedJobSql deletes (that one needs NOT
- * rerun, and `again` not to hold); a rerun asked for later than `now` is left to the completion,
- * which makes it due then. `again`: a reason of the transaction's own to run the job again.
+ * is due again at once (dueAgainSql): its worker runs it again with the same claim
+ * (JobClaim.again). That is what the worker's completion and next claim would do a few round
+ * trips later, with a window in which another process could claim it, which is the only
+ * difference. Never matches the row deleteFinishedJobSql or releaseJobSql changes (those need it
+ * not due again).
  */
 export function continueRerunJobSql(
   job: { id: bigint; token: string } | null,
@@ -64,8 +71,30 @@ export function continueRerunJobSql(
   return Prisma.sql`
     UPDATE "Job" SET rerun = false
     WHERE id = ${job?.id.toString() ?? null}::bigint AND "lockedBy" = ${job?.token ?? null}::text
-      AND (rerun OR ${again}) AND "runAt" <= ${now}::timestamp
+      AND ${dueAgainSql(now, again)}
     RETURNING id`;
+}
+
+/**
+ * Ends the claim of a job whose work is done but which is wanted again later, as a statement for
+ * a WITH clause (RETURNING id and the time it is due): asked for while it ran for a later time,
+ * or asked for by its own transaction at `at`; the earlier of the two wins. What the worker's
+ * completion (completeJob) does, in the ending transaction's own statement. Not when it is due
+ * again at once (continueRerunJobSql keeps it), nor when nothing wants it (deleteFinishedJobSql).
+ */
+export function releaseJobSql(
+  job: { id: bigint; token: string } | null,
+  now: Date,
+  at: Date | null,
+  again: Prisma.Sql = Prisma.sql`false`,
+): Prisma.Sql {
+  const wanted = at?.toISOString() ?? null;
+  return Prisma.sql`
+    UPDATE "Job" SET "lockedBy" = NULL, "lockedUntil" = NULL, attempts = 0, "lastError" = NULL,
+      "runAt" = LEAST(CASE WHEN rerun THEN "runAt" END, ${wanted}::timestamp), rerun = false
+    WHERE id = ${job?.id.toString() ?? null}::bigint AND "lockedBy" = ${job?.token ?? null}::text
+      AND (rerun OR ${wanted}::timestamp IS NOT NULL) AND NOT ${dueAgainSql(now, again)}
+    RETURNING id, "runAt"`;
 }
 
 /**

@@ -29,13 +29,14 @@ export interface JobClaim {
   carried: Carried | null;
   /**
    * A committed transaction of the handler asked for this job again at this time: the worker's
-   * completion keeps the row and sets it to this time (see ../queue/jobs.ts).
+   * completion keeps the row and sets it to this time (see ../queue/jobs.ts). Once the handler has
+   * completed the job itself (completedAt), the time it left the row due at, if it kept it.
    */
   rescheduleAt: Date | null;
   /**
-   * The handler removed the job's row itself, in a statement of its own work: no completion is
-   * due, and the claim ended there, though the handler may still be running what its commit set
-   * off. The time (performance.now()) is when that statement was sent: all of the run's work on
+   * The handler completed the job itself, in a statement of its own work (removed its row, or
+   * released it for a later time): no completion is due, and the claim ended there, though the
+   * handler may still be running what its commit set off. The time (performance.now()) is when that statement was sent: all of the run's work on
    * the job came before it, and another process can claim the job only once it has committed, so
    * it is the one instant both bounds hold from this process's clock (the commit's answer comes
    * back later, by however long this process waits for its turn on a busy machine).

@@ -300,10 +300,11 @@ export class QueueWorker {
           current = { job, rescheduleAt: null, carried: null, continues: true };
         }
         clearInterval(heartbeat);
-        // A job kept claimed to run again that is not run here now is due at once, for anyone.
+        // A job kept claimed to run again that is not run here now is due at once, for anyone. One
+        // its handler completed itself is due when that left it (rescheduleAt), if at all.
         const dueAgainAt =
           current.completedAt !== undefined
-            ? null
+            ? current.rescheduleAt
             : await completeJob(this.db, job, current.again ? new Date() : current.rescheduleAt);
         if (dueAgainAt) this.notify(dueAgainAt);
       } catch (error) {

@@ -7,9 +7,10 @@ import { describeEachDatabase } from '../support/database.js';
 import { bareAllocatorDeps, createHarness, type Harness } from '../support/allocator-harness.js';
 
 // A handler whose job ends with its transaction (a scheduling pass, a lease update with no setup
-// to follow) deletes the job's row in the transaction's last statement, instead of leaving it to
-// the worker's completion a round trip later. Only when nothing asked for the job again, and only
-// if the transaction commits.
+// to follow) completes the job in the transaction's last statement, instead of leaving it to the
+// worker's completion a round trip later: deletes its row when nothing asked for the job again,
+// keeps it claimed when it is due again now, releases it for its time when it is wanted later.
+// Only if the transaction commits.
 
 describeEachDatabase('a job that ends with its transaction', (kind) => {
   let h: Harness;
@@ -37,6 +38,8 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
       await h.db.prisma.$queryRaw<{ key: string; lockedBy: string | null; rerun: boolean }[]>`
         SELECT key, "lockedBy", rerun FROM "Job" ORDER BY key`
     ).map((row) => `${row.key}${row.lockedBy ? ' (held)' : ''}${row.rerun ? ' (rerun)' : ''}`);
+  const runAt = async () =>
+    (await h.db.prisma.$queryRaw<{ runAt: Date }[]>`SELECT "runAt" FROM "Job" WHERE key = 'lease:1'`)[0]?.runAt;
   const ending = (claim: JobClaim, body: (ctx: TxContext) => Promise<void> | void = () => {}) =>
     inUpdateTransaction(
       deps,
@@ -71,12 +74,15 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
     expect(await jobs()).toEqual(['lease:1 (held)']);
     await h.reset();
 
-    // Asked for at a later time: the worker's completion makes it due then.
-    const later = await claimed(true, new Date(Date.now() + 60_000));
+    // Asked for at a later time: released for that time in the same statement.
+    const at = new Date(Date.now() + 60_000);
+    const later = await claimed(true, at);
     await ending(later);
-    expect(later.completedAt).toBeUndefined();
+    expect(later.completedAt).toBeDefined();
     expect(later.again).toBeFalsy();
-    expect(await jobs()).toEqual(['lease:1 (held) (rerun)']);
+    expect(later.rescheduleAt).toEqual(at);
+    expect(await jobs()).toEqual(['lease:1']);
+    expect(await runAt()).toEqual(at);
     await h.reset();
 
     // Not if the transaction does not commit.
@@ -88,20 +94,50 @@ describeEachDatabase('a job that ends with its transaction', (kind) => {
     expect(await jobs()).toEqual(['lease:1 (held) (rerun)']);
   });
 
-  it('leaves the row to the worker when the job asks for itself, or does not end', async () => {
-    // Asked for again by its own transaction: the worker's completion sets the new time.
-    const again = await claimed();
+  it('completes the job for the time it asks for itself, the earliest of that and a request while it ran', async () => {
+    // Asked for later by its own transaction: released for that time, due then for anyone.
+    const own = await claimed();
     const later = new Date(Date.now() + 60_000);
-    await ending(again, (ctx) => scheduleJob(ctx, 'LEASE_UPDATE', 1, later));
-    expect(again.completedAt).toBeUndefined();
-    expect(again.rescheduleAt).toEqual(later);
-    expect(await jobs()).toEqual(['lease:1 (held)']);
+    await ending(own, (ctx) => scheduleJob(ctx, 'LEASE_UPDATE', 1, later));
+    expect(own.completedAt).toBeDefined();
+    expect(own.again).toBeFalsy();
+    expect(own.rescheduleAt).toEqual(later);
+    expect(await jobs()).toEqual(['lease:1']);
+    expect(await runAt()).toEqual(later);
     await h.reset();
 
-    // More of the job runs after this transaction.
+    // Asked for later while it ran and later still by itself, or the other way round: the earlier.
+    const sooner = new Date(Date.now() + 30_000);
+    for (const [whileRunning, itself] of [
+      [sooner, later],
+      [later, sooner],
+    ] as const) {
+      const both = await claimed(true, whileRunning);
+      await ending(both, (ctx) => scheduleJob(ctx, 'LEASE_UPDATE', 1, itself));
+      expect(both.rescheduleAt).toEqual(sooner);
+      expect(await jobs()).toEqual(['lease:1']);
+      expect(await runAt()).toEqual(sooner);
+      await h.reset();
+    }
+
+    // Asked for now by itself, or now while it ran with a later time of its own: kept claimed and
+    // run again at once, with no completion and no claim in between.
+    for (const rerun of [false, true]) {
+      const now = await claimed(rerun);
+      await ending(now, (ctx) => scheduleJob(ctx, 'LEASE_UPDATE', 1, rerun ? later : ctx.now));
+      expect(now.completedAt).toBeUndefined();
+      expect(now.again).toBe(true);
+      expect(await jobs()).toEqual(['lease:1 (held)']);
+      await h.reset();
+    }
+  });
+
+  it('leaves the row to the worker when more of the job runs after the transaction', async () => {
     const going = await claimed();
-    await inUpdateTransaction(deps, async () => {}, going);
+    const later = new Date(Date.now() + 60_000);
+    await inUpdateTransaction(deps, async (ctx) => scheduleJob(ctx, 'LEASE_UPDATE', 1, later), going);
     expect(going.completedAt).toBeUndefined();
+    expect(going.rescheduleAt).toEqual(later);
     expect(await jobs()).toEqual(['lease:1 (held)']);
   });
 

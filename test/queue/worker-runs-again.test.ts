@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { AllocatorDeps } from '../../src/allocator/context.js';
 import { inUpdateTransaction } from '../../src/allocator/transaction.js';
+import { scheduleJob } from '../../src/allocator/jobs.js';
 import type { JobClaim } from '../../src/queue/port.js';
 import { defaultWorkerOptions, QueueWorker } from '../../src/queue/worker.js';
 import { describeEachDatabase } from '../support/database.js';
@@ -99,6 +100,45 @@ describeEachDatabase('a job asked for again while it ran', (kind) => {
     expect(await job()).toEqual({ lockedBy: null, rerun: false });
     const [due] = await h.db.prisma.$queryRaw<{ due: boolean }[]>`SELECT "runAt" <= now() AS due FROM "Job"`;
     expect(due!.due).toBe(true);
+  });
+
+  it('a job that asks for itself later as its transaction ends it runs again then, woken by its own time', async () => {
+    const starts: number[] = [];
+    const later = 400;
+    worker = new QueueWorker(
+      h.db,
+      {
+        LEASE_UPDATE: async (_job, claim: JobClaim) => {
+          starts.push(Date.now());
+          await inUpdateTransaction(
+            deps,
+            async (ctx) => {
+              ctx.endsJob = true;
+              if (starts.length === 1) scheduleJob(ctx, 'LEASE_UPDATE', 1, new Date(ctx.now.getTime() + later));
+            },
+            claim,
+          );
+        },
+        RESOURCE_UPDATE: async () => {},
+        BLUEPRINT_MAINTENANCE: async () => {},
+        SCHEDULING_PASS: async () => {},
+        WARM_POOL: async () => {},
+      },
+      // No sweep or dead-claim look within the test: only the time the run left can wake the worker.
+      {
+        ...defaultWorkerOptions,
+        ...fastWorker,
+        sweepIntervalMs: 600_000,
+        deadClaimIntervalMs: 600_000,
+        workerId: `asks-later-${kind}`,
+        concurrency: 1,
+      },
+    );
+    await insertJob();
+    worker.start();
+    await waitFor(async () => (starts.length === 2 && (await job()) === undefined ? true : undefined));
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(later - 50);
+    await worker.stop();
   });
 
   it('a job claimed again while its last run finishes after its commit waits for that run', async () => {
