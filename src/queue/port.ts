@@ -36,10 +36,11 @@ export interface JobClaim {
   /**
    * The handler completed the job itself, in a statement of its own work (removed its row, or
    * released it for a later time): no completion is due, and the claim ended there, though the
-   * handler may still be running what its commit set off. The time (performance.now()) is when that statement was sent: all of the run's work on
-   * the job came before it, and another process can claim the job only once it has committed, so
-   * it is the one instant both bounds hold from this process's clock (the commit's answer comes
-   * back later, by however long this process waits for its turn on a busy machine).
+   * handler may still be running what its commit set off. The time (performance.now()) is when
+   * that statement was sent: all of the run's work on the job came before it, and another process
+   * can claim the job only once it has committed, so it is the one instant both bounds hold from
+   * this process's clock (the commit's answer comes back later, by however long this process waits
+   * for its turn on a busy machine).
    */
   completedAt?: number;
   /**
