@@ -17,7 +17,7 @@ const pgliteOps = Number(process.env['MODEL_PGLITE_OPS'] ?? 250);
 const budget = (ops: number) => 90_000 + ops * 100;
 
 function report(label: string, r: ModelReport): void {
-  const { problems, trace, ...numbers } = r;
+  const { problems, evidence: _evidence, trace, ...numbers } = r;
   console.log(`model [${label}] seed=${r.seed} (MODEL_SEED=${r.seed} replays it)\n${JSON.stringify(numbers, null, 1)}`);
   if (problems.length > 0)
     console.log(
@@ -41,7 +41,7 @@ describe('randomized model [pglite]', () => {
     async () => {
       const r = await runModel({ kind: 'pglite', ops: pgliteOps, seed, workers: 0, budgetMs: budget(pgliteOps) });
       report('pglite', r);
-      expect(r.problems).toEqual([]);
+      expect(r.problems, r.evidence).toEqual([]);
       expectExercised(r, false);
     },
     budget(pgliteOps) + 60_000,
@@ -54,7 +54,7 @@ describePostgres('randomized model with killed allocator processes', () => {
     async () => {
       const r = await runModel({ kind: 'postgresql', ops: pgOps, seed, workers: 3, budgetMs: budget(pgOps) });
       report('postgresql', r);
-      expect(r.problems).toEqual([]);
+      expect(r.problems, r.evidence).toEqual([]);
       expectExercised(r, pgOps >= 1_000);
       expect(r.kills, 'workers killed with SIGKILL').toBeGreaterThan(0);
     },

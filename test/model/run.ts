@@ -8,7 +8,7 @@ import { Prng } from '../support/prng.js';
 import { bindingsOf, finalStatuses, replayLogs } from './replay.js';
 import { settle } from './settle.js';
 import { schedulingViolations } from './scheduling-checker.js';
-import { printEvidence } from './evidence.js';
+import { readEvidence } from './evidence.js';
 import { settledViolations } from './snapshot.js';
 import { WorkerPool } from './workers.js';
 
@@ -43,6 +43,8 @@ export interface ModelReport {
   resourceReleases: Record<string, number>;
   peaks: Record<string, number>;
   problems: string[];
+  /** The rows and logs the problems name (evidence.ts); empty when there are none. */
+  evidence: string;
   trace: string[];
 }
 
@@ -111,7 +113,8 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
       })),
     );
     phase('checked');
-    if (problems.length > 0) await printEvidence(h.db, problems);
+    const evidence = problems.length > 0 ? await readEvidence(h.db, problems) : '';
+    if (evidence) console.log(evidence);
     if (problems.length > 0 && pool) problems.push(...pool.complaints());
 
     const tally = (values: Iterable<string | null>) => {
@@ -137,6 +140,7 @@ export async function runModel(options: ModelRunOptions): Promise<ModelReport> {
       resourceReleases: tally([...checker.resources.values()].map((r) => r.releaseReason)),
       peaks: Object.fromEntries([...checker.peak].map(([id, n]) => [names[id] ?? String(id), n])),
       problems,
+      evidence,
       trace: driven.trace,
     };
   } finally {
