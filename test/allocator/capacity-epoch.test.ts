@@ -196,19 +196,20 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     const { queueId, request, pass, lease, waiting, freeCapacity } = await oneWaiting(['free', 'other']);
     const status = async (id: number) => (await lease(id)).status;
 
-    // Behind the waiting lease: one whose build commits, on another connection, a change that
-    // frees capacity for it; then one of another shape, whose view shows the change's mark.
+    // Behind the waiting lease: one granted from what the pass read; then one of another shape,
+    // whose build commits, on another connection, a change that frees capacity for the waiting
+    // lease: the mark read after that try shows it, after a grant behind the waiting lease.
     const built = await request('free');
     const behind = await request('other');
     h.control.onAllocate = async (leaseId) => {
-      if (leaseId !== built.id) return;
+      if (leaseId !== behind.id) return;
       h.control.onAllocate = null;
       await freeCapacity();
     };
     await pass();
     expect(await status(built.id)).toBe('ACTIVE');
     // Served now, the waiting lease would come after a lease behind it: it waits for the next
-    // pass, which the stopped one asked for at once, and so does the lease after the stop.
+    // pass, which the stopped one asked for at once, and so does the lease whose try was undone.
     expect(await status(waiting.id)).toBe('PENDING');
     expect(await status(behind.id)).toBe('PENDING');
     const [job] = await h.db.prisma.$queryRaw<{ due: boolean }[]>`
@@ -217,6 +218,25 @@ describe('a skipped lease is tried first once a view shows that capacity may hav
     await pass();
     expect(await status(waiting.id)).toBe('ACTIVE');
     expect(await status(behind.id)).toBe('ACTIVE');
+  });
+
+  it('undoes a try during which the change commits, and serves the skipped lease first in the same pass', async () => {
+    const { request, pass, lease, waiting, freeCapacity } = await oneWaiting(['free', 'other']);
+    const status = async (id: number) => (await lease(id)).status;
+    // The first lease behind the waiting one builds, and its build commits the change: its try
+    // took something after the mark was read, and the mark read after it shows the change.
+    const built = await request('free');
+    const behind = await request('other');
+    h.control.onAllocate = async (leaseId) => {
+      if (leaseId !== built.id) return;
+      h.control.onAllocate = null;
+      await freeCapacity();
+    };
+    await pass();
+    // Nothing was granted before that try: the waiting lease goes first, then the two behind it.
+    for (const id of [waiting.id, built.id, behind.id]) expect(await status(id)).toBe('ACTIVE');
+    const acquired = await h.db.prisma.log.findMany({ where: { type: 'lease-acquired' }, orderBy: { id: 'asc' } });
+    expect(acquired.map((l) => l.leaseId).slice(-3)).toEqual([waiting.id, built.id, behind.id]);
   });
 
   it("re-checks the lease it had taken once the skipped ones were served: the owner's quota holds", async () => {

@@ -14,7 +14,8 @@ import type { BlueprintImplementation } from '../../src/blueprints/implementatio
 // lease of a busy queue. Now the read is put off while the pass has sent nothing since it last saw
 // the mark: a try served from what was read needs none, a read the try sends carries a read of the
 // mark behind it, and a try that would write is stopped before its first statement and reads the
-// mark first.
+// mark first. What that try then sends may see a release committed after that read: the mark is
+// read again after it, and the try undone if it took something and the mark moved.
 
 /** Counts, on every pg client of this process, the statements that read the capacity mark. */
 function countMarkReads() {
@@ -80,12 +81,12 @@ describePostgres('leases behind one refused without a try, served from a view ke
 
   /**
    * `busy`: one exclusive resource, held; a lease for it waits, refused in the current epoch.
-   * `shared`: a resource nobody holds, which takes any number of leases and is the last its
-   * blueprint may build.
+   * `shared`: a resource nobody holds, which takes any number of leases (unless `shared` makes it
+   * exclusive) and is the last its blueprint may build.
    */
-  async function refusedInEpoch(sharedBy = 'test') {
+  async function refusedInEpoch(sharedBy = 'test', shared: Record<string, unknown> = {}) {
     unwrap(await blueprint('busy', { exclusive: true, maxResources: 1 }));
-    unwrap(await blueprint('shared', { maxResources: 1 }, sharedBy));
+    unwrap(await blueprint('shared', { maxResources: 1, ...shared }, sharedBy));
     const holder = await request({ label: 'busy' }); // the type's first lease makes its queue
     const pass = () => runSchedulingPass(bareAllocatorDeps(h), queueId);
     const queueId = await queueIdOf(h, 'test-slot');
@@ -180,6 +181,47 @@ describePostgres('leases behind one refused without a try, served from a view ke
       });
     },
   );
+
+  it('reads the mark after a try that writes: capacity freed between its last read of the mark and its write goes first to the lease ahead', async () => {
+    // Two exclusive resources: `busy`, held, which a lease waits for, refused in the current
+    // epoch; and `shared`, here exclusive too, free. Two leases that either serves: the first
+    // takes the free one (a slot lock written); the second looks at both slot locks, and the
+    // holder's release commits just before it looks, after the pass last read the mark: it finds
+    // the busy one free and writes its slot lock. (Found by the model check with process kills: a
+    // lease of other attributes was given the exclusive resource a lease refused without a try
+    // waited for.)
+    const { holder, waiting, pass } = await refusedInEpoch('test', { exclusive: true });
+    const first = await request({});
+    const second = await request({});
+    let slotWritten = false;
+    let released = false;
+    const real = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const sql = args[0] as string | { text?: string } | undefined;
+      const text = typeof sql === 'string' ? sql : (sql?.text ?? '');
+      if (/INSERT INTO "SlotLock"/.test(text)) slotWritten = true;
+      if (released || !slotWritten || !/FROM "SlotLock" WHERE key = ANY/.test(text))
+        return (real as (...a: unknown[]) => unknown).apply(this, args);
+      released = true;
+      pg.Client.prototype.query = real;
+      return destroy(holder.id).then(() => (real as (...a: unknown[]) => unknown).apply(this, args));
+    } as typeof real;
+    try {
+      await pass();
+    } finally {
+      pg.Client.prototype.query = real;
+    }
+    expect(released).toBe(true);
+    expect((await lease(first.id)).status).toBe('ACTIVE');
+    // The second's try took the freed slot, and the mark read after it showed the release: the try
+    // was undone, and the pass stopped there (the first's grant came after the skipped lease).
+    expect((await lease(second.id)).status).toBe('PENDING');
+    await pass();
+    expect(await lease(waiting.id)).toMatchObject({
+      status: 'ACTIVE',
+      resourceId: (await lease(holder.id)).resourceId,
+    });
+  });
 
   it('stops a try served from the kept view whose read finds the mark moved, and serves the lease ahead first', async () => {
     const { holder, waiting } = await refusedInEpoch('reading');

@@ -356,13 +356,46 @@ async function serve(
    * gang's part given the resource a single lease ahead was refused a moment before. A release
    * landing between every round is not worth more rounds: then the lease waits for the next pass.
    */
-  const serveInOrder = async (lease: Lease): Promise<Lease | { keptFor: number } | 'again'> => {
+  const serveInOrder = async (lease: Lease): Promise<Lease | { keptFor: number } | 'again' | typeof MOVED> => {
     const keptFor = heldAhead(lease);
     if (keptFor !== undefined && heldShapes.has(shapeOf(lease))) return { keptFor };
     const sameShape = refusedAhead(lease) ?? keptFor;
     const others = othersAhead(lease);
-    if (sameShape === undefined && others.length === 0) return serveLease(ctx, lease, pool);
+    if (sameShape === undefined && others.length === 0)
+      return skipped.length > 0 ? tryWatchingMark(lease) : serveLease(ctx, lease, pool);
     return probeInOrder(lease, keptFor, sameShape, others);
+  };
+  /**
+   * Whether a try that took something (a grant, a build's room) may have taken capacity freed since
+   * the turn, which a lease refused without a try ahead of it could use: the type's capacity mark,
+   * read after the try's statements, has moved. The mark was last seen unchanged before the try,
+   * but what the try sent after (a slot lock looked at and taken, a resource's leases counted, a
+   * resource built) sees every commit before each statement, so a release committing in between
+   * would go to it. A mark read after those statements sees that release's mark (a release frees
+   * and marks in one transaction).
+   */
+  const tookFreed = async (after: Lease) =>
+    skipped.length > 0 && (isLive(after) || building(after)) && (await capacityMark(ctx, resourceType)) !== turn.mark;
+  /**
+   * serveInOrder's try of a lease none refused ahead of it after a try could use what it gets, while
+   * leases refused without one wait ahead (skipped). A try that sends nothing took what its view,
+   * read with the turn's mark, showed. One that sends statements is undone if it took what freed
+   * since the turn (tookFreed), and then MOVED: the skipped leases go first (retryPassedOver); its
+   * writes go after a savepoint for that, and a grant it planned for the pass's batch is dropped.
+   */
+  const tryWatchingMark = async (lease: Lease): Promise<Lease | typeof MOVED> => {
+    const trial: TxContext = { ...trialOf(ctx), grants: batch };
+    const [planned, sent] = [batch.size, watched.statements];
+    const { value: after, savepoint } = await watched.beforeWrites('watched', () => serveLease(trial, lease, pool));
+    if (watched.statements !== sent && (await tookFreed(after))) {
+      if (savepoint) await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT watched`;
+      batch.drop(planned);
+      pool.forget();
+      return MOVED;
+    }
+    if (savepoint) await ctx.tx.$executeRaw`RELEASE SAVEPOINT watched`;
+    keepTrial(ctx, trial);
+    return after;
   };
   const markCheck: MarkCheck = {
     read: capacityMarkRead(resourceType),
@@ -390,12 +423,17 @@ async function serve(
     keptFor: number | undefined,
     sameShape: number | undefined,
     others: PassedOver[],
-  ): Promise<Lease | { keptFor: number } | 'again'> => {
+  ): Promise<Lease | { keptFor: number } | 'again' | typeof MOVED> => {
     // The probe reads the pool from the database and writes its own grant inside the savepoint.
     await batch.flush(ctx);
     const trial = trialOf(ctx);
     await ctx.tx.$executeRaw`SAVEPOINT probe`;
     const probe = await serveLease(trial, lease, pool);
+    if (await tookFreed(probe)) {
+      await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT probe`;
+      pool.forget();
+      return MOVED;
+    }
     const taken = isLive(probe) ? await takenBy(ctx, probe) : null;
     const wanted = taken ? await wantedBy(others, [taken]) : {};
     const before = probed.get(lease.id);
@@ -453,6 +491,8 @@ async function serve(
    * since it last saw the turn's mark is the read put off ('unread'): a try that reads nothing
    * more sees nothing newer, and a read it sends carries a read of the mark (serveFromReads); one
    * that would write is stopped before it does, and reads the mark here first (markReadMoved).
+   * Whatever a try sends after that read may see capacity freed since: tryWatchingMark reads the
+   * mark again after it.
    */
   const markMoved = async (lease: Lease): Promise<boolean | 'unread'> => {
     const view = await pool.peek(ctx, lease);
@@ -627,7 +667,7 @@ async function serve(
       failed(unit, leaseBand);
       continue;
     }
-    let after: Lease | { keptFor: number } | 'again' | typeof REFUSED = REFUSED;
+    let after: Lease | { keptFor: number } | 'again' | typeof REFUSED | typeof MOVED = REFUSED;
     if (skipped.length > 0) {
       let moved = await markMoved(unit.lease);
       if (moved === 'unread') {
@@ -648,7 +688,7 @@ async function serve(
       }
     }
     if (after === REFUSED) after = await serveInOrder(unit.lease);
-    if (after === 'again') {
+    if (after === 'again' || after === MOVED) {
       queue.putBack(unit);
       retryPassedOver();
       if (stopped) break;

@@ -1,4 +1,4 @@
-import type { Prisma } from '../../generated/prisma/client.js';
+import { Prisma } from '../../generated/prisma/client.js';
 import { isReadOnly } from '../../db/statements.js';
 import type { Tx } from '../context.js';
 
@@ -40,6 +40,8 @@ export interface MarkCheck {
 export class WatchedTx implements Tx {
   private sent = 0;
   private check: MarkCheck | null = null;
+  /** The savepoint to take before the next statement that does more than read (see beforeWrites). */
+  private savepoint: string | null = null;
   private outcome: typeof REFUSED | typeof MOVED | null = null;
   readonly $queryRawAndCommit?: <T = unknown>(query: Prisma.Sql) => Promise<T>;
 
@@ -48,6 +50,7 @@ export class WatchedTx implements Tx {
     if (andCommit)
       this.$queryRawAndCommit = <T>(query: Prisma.Sql) => {
         this.refuseIfChecking();
+        this.takeSavepoint();
         this.sent += 1;
         return andCommit<T>(query);
       };
@@ -62,6 +65,7 @@ export class WatchedTx implements Tx {
     const check = this.check;
     if (check === null || this.outcome !== null || !isReadOnly(query)) {
       this.refuseIfChecking();
+      if (!isReadOnly(query)) this.takeSavepoint();
       this.sent += 1;
       return this.inner.$queryRaw<T>(query, ...values);
     }
@@ -78,6 +82,7 @@ export class WatchedTx implements Tx {
 
   $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
     this.refuseIfChecking();
+    this.takeSavepoint();
     this.sent += 1;
     return this.inner.$executeRaw(query, ...values);
   }
@@ -99,6 +104,31 @@ export class WatchedTx implements Tx {
     } finally {
       this.check = null;
     }
+  }
+
+  /**
+   * Runs `fn`, taking the savepoint `name` just before the first statement it sends that does more
+   * than read, in the same round trip: whether it took it (the caller then releases it or rolls
+   * back to it). A try that only reads, or plans what the pass writes later, costs nothing more.
+   */
+  async beforeWrites<T>(name: string, fn: () => Promise<T>): Promise<{ value: T; savepoint: boolean }> {
+    this.savepoint = name;
+    try {
+      const value = await fn();
+      return { value, savepoint: this.savepoint === null };
+    } finally {
+      this.savepoint = null;
+    }
+  }
+
+  private takeSavepoint(): void {
+    const name = this.savepoint;
+    if (name === null) return;
+    this.savepoint = null;
+    // Not awaited: it goes out ahead of the statement that follows and is answered first; an
+    // error of its own fails that statement's transaction too.
+    this.sent += 1;
+    void this.inner.$executeRaw(Prisma.raw(`SAVEPOINT ${name}`)).catch(() => undefined);
   }
 
   private refuseIfChecking(): void {

@@ -56,6 +56,11 @@ export class PassGrants implements GrantBatch {
     return this.planned.length;
   }
 
+  /** Drops the grants planned after the first `size` (a try undone: pass.ts tryWatchingMark). */
+  drop(size: number): void {
+    this.planned.splice(size);
+  }
+
   plan(ctx: TxContext, lease: Lease, resourceId: number): Lease {
     assertLeaseTransition(lease.id, lease.status, 'ACQUIRED');
     assertLeaseTransition(lease.id, 'ACQUIRED', 'ACTIVE');
