@@ -381,15 +381,16 @@ async function serve(
    * leases refused without one wait ahead (skipped). A try that sends nothing took what its view,
    * read with the turn's mark, showed. One that sends statements is undone if it took what freed
    * since the turn (tookFreed), and then MOVED: the skipped leases go first (retryPassedOver); its
-   * writes go after a savepoint for that, and a grant it planned for the pass's batch is dropped.
+   * writes go after a savepoint for that, and the pass's batch goes back to what it planned before
+   * (PassGrants.restore).
    */
   const tryWatchingMark = async (lease: Lease): Promise<Lease | typeof MOVED> => {
     const trial: TxContext = { ...trialOf(ctx), grants: batch };
-    const [planned, sent] = [batch.size, watched.statements];
+    const [planned, sent] = [batch.checkpoint(), watched.statements];
     const { value: after, savepoint } = await watched.beforeWrites('watched', () => serveLease(trial, lease, pool));
     if (watched.statements !== sent && (await tookFreed(after))) {
       if (savepoint) await ctx.tx.$executeRaw`ROLLBACK TO SAVEPOINT watched`;
-      batch.drop(planned);
+      batch.restore(planned);
       pool.forget();
       return MOVED;
     }

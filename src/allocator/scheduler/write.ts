@@ -48,17 +48,38 @@ export async function writeBlockers(ctx: TxContext, blocked: readonly Blocked[])
  * a read in between can only see a resource as less loaded than it is, never grant what a lock
  * would refuse; a gang, which reads the pool again, is served after a flush.
  */
+interface PlannedGrant {
+  lease: Lease;
+  resourceId: number;
+}
+
+export interface GrantCheckpoint {
+  readonly planned: readonly PlannedGrant[];
+  readonly size: number;
+}
+
 export class PassGrants implements GrantBatch {
-  private planned: { lease: Lease; resourceId: number }[] = [];
+  private planned: PlannedGrant[] = [];
 
   /** Grants planned and not yet sent. */
   get size(): number {
     return this.planned.length;
   }
 
-  /** Drops the grants planned after the first `size` (a try undone: pass.ts tryWatchingMark). */
-  drop(size: number): void {
-    this.planned.splice(size);
+  /** What is planned now, to go back to if a try is undone (restore). */
+  checkpoint(): GrantCheckpoint {
+    // flush replaces the array and plan only appends: the first `size` entries stay as they are.
+    return { planned: this.planned, size: this.planned.length };
+  }
+
+  /**
+   * Back to `checkpoint`: a try undone by rolling back to a savepoint it took before its first
+   * write (pass.ts tryWatchingMark). What it planned is dropped; what a flush during it wrote
+   * (a view read, a pool widened, both of which flush first) went with the savepoint, and is
+   * planned again.
+   */
+  restore(checkpoint: GrantCheckpoint): void {
+    this.planned = checkpoint.planned.slice(0, checkpoint.size);
   }
 
   plan(ctx: TxContext, lease: Lease, resourceId: number): Lease {
