@@ -63,9 +63,10 @@ export class WatchedTx implements Tx {
 
   $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
     const check = this.check;
-    if (check === null || this.outcome !== null || !isReadOnly(query)) {
+    const reads = isReadOnly(query);
+    if (check === null || this.outcome !== null || !reads) {
       this.refuseIfChecking();
-      if (!isReadOnly(query)) this.takeSavepoint();
+      if (!reads) this.takeSavepoint();
       this.sent += 1;
       return this.inner.$queryRaw<T>(query, ...values);
     }

@@ -38,16 +38,6 @@ export async function writeBlockers(ctx: TxContext, blocked: readonly Blocked[])
     publishLog(ctx.after, { leaseId: row.leaseId }, row.log, { lease: statusOf.get(row.leaseId) ?? 'PENDING' });
 }
 
-/**
- * The pass's plain grants (see GrantBatch), written by flush in one statement: each lease ACTIVE
- * on its resource with its fence and its two logs, acquired then activated, as a lease's own
- * acquisition writes them (acquire.ts), in the order the pass granted them. A grant whose resource is no longer ACTIVE under the share lock is not
- * written; its lease stays PENDING and the type's next pass serves it.
- *
- * Until flushed, the pool as the database shows it lacks these grants. They take no slot lock, so
- * a read in between can only see a resource as less loaded than it is, never grant what a lock
- * would refuse; a gang, which reads the pool again, is served after a flush.
- */
 interface PlannedGrant {
   lease: Lease;
   resourceId: number;
@@ -58,6 +48,16 @@ export interface GrantCheckpoint {
   readonly size: number;
 }
 
+/**
+ * The pass's plain grants (see GrantBatch), written by flush in one statement: each lease ACTIVE
+ * on its resource with its fence and its two logs, acquired then activated, as a lease's own
+ * acquisition writes them (acquire.ts), in the order the pass granted them. A grant whose resource is no longer ACTIVE under the share lock is not
+ * written; its lease stays PENDING and the type's next pass serves it.
+ *
+ * Until flushed, the pool as the database shows it lacks these grants. They take no slot lock, so
+ * a read in between can only see a resource as less loaded than it is, never grant what a lock
+ * would refuse; a gang, which reads the pool again, is served after a flush.
+ */
 export class PassGrants implements GrantBatch {
   private planned: PlannedGrant[] = [];
 
