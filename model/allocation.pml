@@ -30,6 +30,8 @@
  *                    refused a moment before could use keeps it: no probe, no re-offer
  *   NO_GANG_REOFFER  (with MIDPASS) a gang whose parts find capacity that a single lease refused
  *                    a moment before could use keeps it
+ *   MARK_BEFORE_TRY  (with EPOCH and MIDPASS) a try behind skipped leases is judged by the mark
+ *                    read before its statements only: a release landing during them goes to it
  *
  * -DEPOCH adds the capacity epoch (scheduler/capacity-epoch.ts): a pass plans a lease whose
  * patient wait was recorded in the current epoch as refused, without trying it. Without it, the
@@ -78,7 +80,10 @@
  * Leases of one resource type, all of owner 1 with a quota of QUOTA1 live leases:
  *   L0 wants any resource (-DL0_EXCLUSIVE: the exclusive one), holds it until its until passes;
  *   L1 + L2 are one gang (L1 any resource, L2 the exclusive one), released by their client.
- * -DBIG adds L3, of owner 2, wanting the exclusive resource, released by its client.
+ * -DBIG adds L3, of owner 2, wanting the exclusive resource, released by its client
+ * (-DL3_OTHER_SHAPE: asked for with other attributes than L0's, so that neither is of the other's
+ * shape for the probes of -DMIDPASS, as two requests that name different attributes the exclusive
+ * resource has are in the code).
  */
 #ifdef BIG
 #define NL 4
@@ -87,10 +92,16 @@
 #endif
 #define DEM_X 0 /* only the exclusive resource R0 (attributes only it has) */
 #define DEM_A 1 /* any resource of the type */
-#ifdef L0_EXCLUSIVE
-#define DEMAND(i) (((i) == 0 || (i) == 2 || (i) == 3) -> DEM_X : DEM_A)
+#define DEM_Y 2 /* only R0 as well, asked for with other attributes: another shape (-DL3_OTHER_SHAPE) */
+#ifdef L3_OTHER_SHAPE
+#define DEMAND3 DEM_Y
 #else
-#define DEMAND(i) (((i) == 2 || (i) == 3) -> DEM_X : DEM_A)
+#define DEMAND3 DEM_X
+#endif
+#ifdef L0_EXCLUSIVE
+#define DEMAND(i) (((i) == 3) -> DEMAND3 : (((i) == 0 || (i) == 2) -> DEM_X : DEM_A))
+#else
+#define DEMAND(i) (((i) == 3) -> DEMAND3 : (((i) == 2) -> DEM_X : DEM_A))
 #endif
 #define OWNER(i) (((i) == 3) -> 2 : 1)
 /* A lease of DEMAND(k) could use resource g (planLease's choices): R0, or any if it takes any. */
@@ -617,6 +628,57 @@ inline gangTry() {
   wantOld = 0; wantNew = 0
 }
 
+#ifdef EPOCH
+/*
+ * A try behind leases skipped in the epoch (pass.ts tryWatchingMark). The mark was compared before
+ * it, in the step that chose the lease; its statements (the pool read, the slot lock looked at and
+ * taken) come now, each seeing whatever committed before it, so a release may land between that
+ * comparison and them. What it got is judged by the mark read after it (watchedCheck).
+ */
+inline watchedTry() {
+  u = wtry - 1;
+  wtry = 0;
+  readPool();
+  wPassed = passed; wPassedOld = passedOld; wr0 = r0used; wNew = newRes;
+  tryLease(u);
+  if
+  :: pr[u] != NORES -> wchk = u + 1
+  :: else -> skip
+  fi;
+  printf("@@ p%d: tries lease %d behind skipped leases (R0 slot key held by lease+1: %d, live shared resource: R%d): got R%d\n",
+         me, u, key0snap, bsnap, pr[u]);
+  key0snap = 0; limitSnap = 0; slotSnap = 0; bsnap = 0; u = 0; ok = 0; sr0 = 0; sNew = 0; kept = 0; ahead = 0;
+  pv[me] = passed | passedOld
+}
+
+/*
+ * pass.ts tookFreed: the mark read after the try's statements. A mark since the pass's read means
+ * capacity may have freed while the try ran, and what the try took may be what a skipped lease
+ * waits for: the try is undone (ROLLBACK TO SAVEPOINT watched) and the skipped leases go back into
+ * the order first, or the pass stops (retryPassedOver). -DMARK_BEFORE_TRY keeps the try.
+ */
+inline watchedCheck() {
+  u = wchk - 1;
+  wchk = 0;
+  if
+#ifndef MARK_BEFORE_TRY
+  :: st[me] && pr[u] != NORES ->
+    printf("@@ p%d: a capacity mark came while lease %d was tried: its try (R%d) is undone\n", me, u, pr[u]);
+    pr[u] = NORES; r0used = wr0; newRes = wNew; served--;
+    if
+    :: OWNER(u) == 1 -> q--
+    :: else -> skip
+    fi;
+    passed = wPassed; passedOld = wPassedOld;
+    retryPassedOver(u)
+#endif
+  :: else -> skip
+  fi;
+  u = 0; wPassed = 0; wPassedOld = 0; wr0 = 0; wNew = 0;
+  pv[me] = passed | passedOld
+}
+#endif
+
 /*
  * The pass's order taken one unit at a time, each in a step of its own that reads the pool as it
  * is then: a release may commit between two of them. Otherwise plan()'s: greedy in policy order
@@ -634,7 +696,7 @@ inline planMid() {
   todo = heads;
   do
   :: atomic {
-       todo != 0 && !stopped ->
+       todo != 0 && !stopped && wtry == 0 && wchk == 0 ->
        u = NL;
        for (t : 0 .. NL - 1) {
          if
@@ -663,7 +725,11 @@ inline planMid() {
          /* its view shows a newer mark: the skipped leases go first */
          retryPassedOver(u)
        :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) && !(skipping && !bump && lcur[u]) &&
-          !(skipped != 0 && STALE_VIEW) -> tryLease(u)
+          !(skipped != 0 && STALE_VIEW) && skipped == 0 -> tryLease(u)
+       :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) && !(skipping && !bump && lcur[u]) &&
+          !(skipped != 0 && STALE_VIEW) && skipped != 0 ->
+         /* behind skipped leases: the try's statements come in a step of their own (watchedTry) */
+         wtry = u + 1
 #else
        :: !GANG(u) && !(OWNER(u) == 1 && q + 1 > QUOTA1) -> tryLease(u)
 #endif
@@ -675,6 +741,12 @@ inline planMid() {
          todo = todo & ~(1 << G2);
          planGang()
        fi;
+#ifdef EPOCH
+       if
+       :: wtry != 0 -> printf("@@ p%d: lease %d is next, behind skipped leases; no mark since the pass's\n", me, u)
+       :: wtry == 0 && (skipped & (1 << u)) -> skip /* narrated above */
+       :: else ->
+#endif
 #ifdef BIG
        printf("@@ p%d: tries lease %d against the pool as it is now (R0 slot key held by lease+1: %d, live shared resource: R%d); planned so far: L0->%d L1->%d L2->%d L3->%d\n",
               me, u, key0snap, bsnap, pr[0], pr[1], pr[2], pr[3]);
@@ -682,11 +754,18 @@ inline planMid() {
        printf("@@ p%d: tries lease %d against the pool as it is now (R0 slot key held by lease+1: %d, live shared resource: R%d); planned so far: L0->%d L1->%d L2->%d\n",
               me, u, key0snap, bsnap, pr[0], pr[1], pr[2]);
 #endif
+#ifdef EPOCH
+       fi;
+#endif
        key0snap = 0; limitSnap = 0; slotSnap = 0; bsnap = 0; u = 0; ok = 0; ok2 = 0; sr0 = 0; sNew = 0;
        kept = 0; ahead = 0;
        pv[me] = passed | passedOld
      }
-  :: atomic { (todo == 0 || stopped) -> break }
+#ifdef EPOCH
+  :: atomic { wtry != 0 -> watchedTry() }
+  :: atomic { wchk != 0 -> watchedCheck() }
+#endif
+  :: atomic { (todo == 0 || stopped) && wtry == 0 && wchk == 0 -> break }
   od;
   atomic {
     for (t : 0 .. NL - 1) { pgot[t] = 0; pserved[t] = 0; prounds[t] = 0 }
@@ -948,6 +1027,10 @@ proctype Server(byte me) {
   byte u, todo, passed, passedOld, held, heldShapes, served, skipped, tried;
   bit kept, ahead, skipping, stopped, wantOld, wantNew;
   byte pgot[NL], pserved[NL], prounds[NL];
+#ifdef EPOCH
+  byte wtry, wchk, wPassed, wPassedOld; /* watchedTry's lease (+1), its check's, and what to undo */
+  bit wr0, wNew;
+#endif
 #endif
 
 end_idle:

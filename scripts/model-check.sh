@@ -26,13 +26,14 @@ CONFIGS=(
   "epoch-big|-DEPOCH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|four leases, three of them for R0, with the capacity epoch"
   "midpass|-DMIDPASS -DNO_HEALTH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|the same leases, each try reading the pool afresh (a release may commit mid-pass); no health check"
   "epoch-midpass|-DEPOCH -DMIDPASS -DNO_HEALTH -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|midpass with the capacity epoch"
+  "epoch-midpass-shapes|-DEPOCH -DMIDPASS -DNO_HEALTH -DBIG -DL3_OTHER_SHAPE -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|epoch-midpass, L0 and L3 of different shapes (no probe between them)"
 )
 FULL_CONFIGS=(
   "crash-stall|-DMAXCRASH=1 -DMAXSTALL=1|a stall and a crash in one run"
   "big|-DBIG -DMAXCRASH=1 -DMAXSTALL=0|a fourth lease, of another owner"
   "fair-cycles|-DMAXCRASH=0 -DMAXSTALL=0|no livelock: no cycle of steps that every process keeps taking|cycles"
   "midpass-health|-DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|midpass with a failing health check"
-  "epoch-midpass-health|-DEPOCH -DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|epoch-midpass with a failing health check (about 5 GB of state store)"
+  "epoch-midpass-health|-DEPOCH -DMIDPASS -DBIG -DMAXCRASH=0 -DMAXSTALL=0 -DL0_EXCLUSIVE -DQUOTA1=3|epoch-midpass with a failing health check (about 7 GB of state store)"
 )
 
 selected=()

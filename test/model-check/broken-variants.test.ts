@@ -70,6 +70,10 @@ const variants: Variant[] = [
   // The same across shapes: a release commits after a single lease's try, and the gang tried
   // next keeps, for one of its parts, what that lease could use.
   { defines: ['NO_GANG_REOFFER'], config: 'midpass', violated: /greedy policy order/ },
+  // A try behind a lease skipped in the epoch, judged by the mark read before its statements only:
+  // a release committing between that read and the try's look at the slot lock goes to the try, of
+  // other attributes, while the skipped lease waited for exactly that resource.
+  { defines: ['MARK_BEFORE_TRY'], config: 'epoch-midpass-shapes', violated: /greedy policy order/ },
 ];
 
 // Every search here ends at a violation within about two million states: over long before -O2's
