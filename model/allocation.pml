@@ -1027,8 +1027,9 @@ proctype Server(byte me) {
   byte u, todo, passed, passedOld, held, heldShapes, served, skipped, tried;
   bit kept, ahead, skipping, stopped, wantOld, wantNew;
   byte pgot[NL], pserved[NL], prounds[NL];
+  byte wtry, wchk; /* watchedTry's lease (+1) and its check's (-DEPOCH; otherwise they stay 0) */
 #ifdef EPOCH
-  byte wtry, wchk, wPassed, wPassedOld; /* watchedTry's lease (+1), its check's, and what to undo */
+  byte wPassed, wPassedOld; /* what watchedCheck undoes */
   bit wr0, wNew;
 #endif
 #endif
