@@ -34,11 +34,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: more workers only make the database-bound tests contend.
     maxWorkers: 2,
-    // Each worker runs its files one after another in one process: the application's modules are
-    // imported once per worker instead of once per file (minutes of a CI run on two cores), and
-    // their code stays optimized from one file to the next. The price is that a file must put back
-    // whatever global it changes (environment, prototypes, timers); every file does, in its hooks.
-    isolate: false,
     sequence: { sequencer: LongFilesFirst },
   },
 });
