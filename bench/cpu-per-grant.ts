@@ -3,16 +3,18 @@
 // with an API token (what authenticating a request adds), one with one read, and per grant
 // (requestLease until ACTIVE on a leasesChanged subscription) on a filled 64-host pool; a build of
 // another commit can be measured the same way for a ratio on one machine at one time.
+// Grants are then measured at 1, 4 and 16 clients: the more clients, the more leases each
+// scheduling pass grants, and a least-squares fit over the three runs splits the server's CPU
+// into what each pass costs whatever it grants and what each grant adds (request, events, writes).
 // `npm run bench` builds dist/ first; this does not.
-import { createHostPool, gql, LeaseWatcher, requestLeases, wsClient } from './client.js';
+import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
 import { cpuMs, startBenchServer } from './servers.js';
 
 const n = Number(process.argv[2] ?? 600);
-const concurrency = 8;
 const db = await createBenchDatabase();
 const server = await startBenchServer({ databaseUrl: db.url, poolSize: 10, workerConcurrency: 4 });
-const inParallel = async (count: number, run: () => Promise<unknown>) => {
+const inParallel = async (count: number, run: () => Promise<unknown>, concurrency = 8) => {
   let started = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -20,14 +22,23 @@ const inParallel = async (count: number, run: () => Promise<unknown>) => {
     }),
   );
 };
-const measure = async (label: string, count: number, run: () => Promise<unknown>) => {
+const measure = async (label: string, count: number, run: () => Promise<unknown>, concurrency = 8) => {
   const before = cpuMs(server.pid);
   const at = performance.now();
-  await inParallel(count, run);
-  const cpu = (cpuMs(server.pid) - before) / count;
+  await inParallel(count, run, concurrency);
+  const cpu = cpuMs(server.pid) - before;
   console.log(
-    `${label.padEnd(44)} ${cpu.toFixed(2)} ms CPU/op  ${((performance.now() - at) / count).toFixed(2)} ms wall/op`,
+    `${label.padEnd(48)} ${(cpu / count).toFixed(2)} ms CPU/op  ${((performance.now() - at) / count).toFixed(2)} ms wall/op`,
   );
+  return cpu;
+};
+/** Least squares for cpu = perGrant × grants + perPass × passes (two unknowns, the normal equations). */
+const fit = (runs: { cpu: number; grants: number; passes: number }[]) => {
+  const sum = (f: (r: (typeof runs)[number]) => number) => runs.reduce((total, r) => total + f(r), 0);
+  const [gg, pp, gp] = [sum((r) => r.grants ** 2), sum((r) => r.passes ** 2), sum((r) => r.grants * r.passes)];
+  const [gc, pc] = [sum((r) => r.grants * r.cpu), sum((r) => r.passes * r.cpu)];
+  const det = gg * pp - gp * gp;
+  return { perGrant: (gc * pp - pc * gp) / det, perPass: (pc * gg - gc * gp) / det };
 };
 try {
   await createHostPool(server.graphqlUrl, 'grant', 64);
@@ -52,6 +63,18 @@ try {
   );
   await measure('query { viewer { id } }', n, () => gql(server.graphqlUrl, '{ viewer { id } }'));
   await measure('grant (requestLease → ACTIVE on subscription)', n, grant);
+  const runs = [];
+  for (const clients of [1, 4, 16]) {
+    const passesBefore = await passReading(server.graphqlUrl, 'grant');
+    const cpu = await measure(`grant, ${clients} client${clients > 1 ? 's' : ''}`, n, grant, clients);
+    const passes = passesBetween(passesBefore, await passReading(server.graphqlUrl, 'grant'));
+    console.log(`${''.padEnd(48)} ${passes.passes} passes, ${passes.grantsEach.toFixed(1)} grants each`);
+    runs.push({ cpu, grants: n, passes: passes.passes });
+  }
+  const { perGrant, perPass } = fit(runs);
+  console.log(
+    `fit over the three: each pass ${perPass.toFixed(2)} ms CPU whatever it grants, each grant ${perGrant.toFixed(2)} ms more`,
+  );
   watcher.close();
   await client.dispose();
 } finally {

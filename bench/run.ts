@@ -140,12 +140,15 @@ try {
     await createHostPool(first.graphqlUrl, 'grant', GRANT_POOL_HOSTS);
     const before = runCostReading([first]);
     const passesBefore = await passReading(first.graphqlUrl, 'grant');
+    let sinceWarm: ReturnType<typeof runCostReading> | undefined;
     const grants = await grantLatency(first.graphqlUrl, 'grant', {
       rate: settings.grantRate,
       seconds: settings.grantSeconds,
+      onWarm: () => (sinceWarm = runCostReading([first])),
     });
     const passes = passesBetween(passesBefore, await passReading(first.graphqlUrl, 'grant'));
-    if (want('grants')) push(...grantRows(grants, before.per(grants.granted), passes));
+    const warmCost = sinceWarm?.per(grants.seenSinceWarm);
+    if (want('grants')) push(...grantRows(grants, before.per(grants.granted), passes, warmCost));
     load.push(`after grants ${loadavg()[0]!.toFixed(2)}`);
 
     if (want('backlog')) {

@@ -15,6 +15,8 @@ export interface GrantResult {
    * opening) are a start-up cost, not what a running service gives; both are reported.
    */
   steady: { count: number; p50: number; p99: number } | null;
+  /** Grants seen ACTIVE from the moment the first warm request went out: what `onWarm`'s reading is divided by. */
+  seenSinceWarm: number;
 }
 
 export const WARM_SECONDS = 5;
@@ -51,6 +53,8 @@ export async function grantLatency(
     attributes?: Record<string, unknown>;
     /** Told of each grant: when it was sent, answered and seen ACTIVE (performance.now), and whether the server was warm. */
     onGrant?: (grant: GrantTimes) => void;
+    /** Called once, as the first request after the first WARM_SECONDS goes out (a cost reading starts there). */
+    onWarm?: () => void;
   },
 ): Promise<GrantResult> {
   const client = wsClient(graphqlUrl);
@@ -61,6 +65,8 @@ export async function grantLatency(
   const latencies: number[] = [];
   const steady: number[] = [];
   let failed = 0;
+  let warmFrom = Number.POSITIVE_INFINITY;
+  let seenSinceWarm = 0;
   const start = now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -68,6 +74,10 @@ export async function grantLatency(
     const wait = due - now();
     if (wait > 1) await sleep(wait);
     const sent = now();
+    if (warmFrom === Number.POSITIVE_INFINITY && sent - start >= WARM_SECONDS * 1_000) {
+      warmFrom = sent;
+      options.onWarm?.();
+    }
     inflight.push(
       requestLeases(graphqlUrl, { resourceType, ...(options.attributes ? { attributes: options.attributes } : {}) })
         .then(async ([id]) => {
@@ -76,6 +86,7 @@ export async function grantLatency(
           const warm = sent - start >= WARM_SECONDS * 1_000;
           latencies.push(at - sent);
           if (warm) steady.push(at - sent);
+          if (at >= warmFrom) seenSinceWarm++;
           options.onGrant?.({ id: id!, sent, answered, seen: at, warm });
         })
         .catch((error: unknown) => {
@@ -98,5 +109,6 @@ export async function grantLatency(
     p99: percentile(latencies, 99),
     steady:
       steady.length > 0 ? { count: steady.length, p50: percentile(steady, 50), p99: percentile(steady, 99) } : null,
+    seenSinceWarm,
   };
 }
