@@ -74,7 +74,8 @@ export async function grantLatency(
     const wait = due - now();
     if (wait > 1) await sleep(wait);
     const sent = now();
-    if (warmFrom === Number.POSITIVE_INFINITY && sent - start >= WARM_SECONDS * 1_000) {
+    const warm = sent - start >= WARM_SECONDS * 1_000;
+    if (warm && warmFrom === Number.POSITIVE_INFINITY) {
       warmFrom = sent;
       options.onWarm?.();
     }
@@ -83,7 +84,6 @@ export async function grantLatency(
         .then(async ([id]) => {
           const answered = now();
           const at = await watcher.when(id!, 'ACTIVE', options.timeoutMs ?? 30_000);
-          const warm = sent - start >= WARM_SECONDS * 1_000;
           latencies.push(at - sent);
           if (warm) steady.push(at - sent);
           if (at >= warmFrom) seenSinceWarm++;
