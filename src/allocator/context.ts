@@ -183,9 +183,7 @@ export interface TxContext<T extends Tx = Tx> {
   /**
    * Statements sent without waiting for their answers, so that they reach the database with the
    * transaction's last statement (a pass's last grant write, see PassGrants.finish); the
-   * transaction waits for each answer before it ends. `leaseIds`: leases the statement grants. One
-   * still PENDING when the last statement runs (its resource moved on meanwhile) makes the job
-   * this transaction runs as run again (see writeScheduledJobs).
+   * transaction waits for each answer before it ends.
    */
-  unanswered?: { answer: Promise<void>; leaseIds: number[] }[];
+  unanswered?: { answer: Promise<void> }[];
 }

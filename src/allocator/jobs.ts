@@ -1,5 +1,4 @@
 import { Prisma, type JobKind } from '../generated/prisma/client.js';
-import { stillWaiting } from './lease-sql.js';
 import {
   continueRerunJobSql,
   deleteFinishedJobSql,
@@ -134,13 +133,10 @@ export async function writeScheduledJobs(ctx: TxContext): Promise<void> {
     // nobody holds it. The ending job's row comes back with no key. Its shape changes with what
     // the transaction asks for (empty lists, no ending job), so PostgreSQL would plan it anew on
     // every run, which costs more than running it: it runs its generic plan.
-    // A pass's last grant write, sent without waiting (PassGrants.finish), that left a lease PENDING
-    // (its resource moved on): the pass runs again, as flush would have asked for.
-    const ungranted = Prisma.sql`EXISTS (SELECT 1 FROM "Lease" WHERE id = ANY(${(ctx.unanswered ?? []).flatMap(
-      (sent) => sent.leaseIds,
-    )}::int[]) AND ${stillWaiting()})`;
+    // A pass's last grant write, sent without waiting (PassGrants.finish), that left a lease
+    // PENDING marked the job to run again (rerun), which the conditions below read as any request's.
     const now = ctx.deps.options.clock();
-    const dueNow = Prisma.sql`(${wantedAt !== null && wantedAt <= now}::boolean OR ${ungranted})`;
+    const dueNow = Prisma.sql`${wantedAt !== null && wantedAt <= now}::boolean`;
     const sql = planGenerically(Prisma.sql`
       WITH done AS (${deleteFinishedJobSql(ending?.job ?? null, Prisma.sql`NOT ${dueNow} AND ${wantedAt === null}::boolean`)}),
       again AS (${continueRerunJobSql(ending?.job ?? null, now, dueNow)}),

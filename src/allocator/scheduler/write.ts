@@ -117,8 +117,10 @@ export class PassGrants implements GrantBatch {
    * of its own (a working copy's host lease), whose resource is told of the grant by a job; and a
    * grant not written because its resource moved on since the pass read it, which asks for the
    * pass again. With such a lease, outside a pass that runs as its own job, or on PGlite, it is
-   * flush. A lease left PENDING makes the pass's job run again in that last statement instead
-   * (TxContext.unanswered).
+   * flush. A lease it leaves PENDING marks the pass's job to run again (`rerun`, as a request
+   * made while the pass ran would), in the same statement: the last one finds the job asked for
+   * again, and keeps it claimed for the worker to run at once, or releases it for the later time a
+   * request made meanwhile asked for (a paced pass), as for any request (writeScheduledJobs).
    */
   async finish(ctx: TxContext): Promise<void> {
     const planned = this.planned;
@@ -134,13 +136,22 @@ export class PassGrants implements GrantBatch {
     )
       return this.flush(ctx);
     this.planned = [];
-    const answer = this.write(ctx, planned).then((rows) => void this.recordWritten(ctx, planned, rows));
+    const answer = this.write(ctx, planned, ctx.claim.job).then((rows) => void this.recordWritten(ctx, planned, rows));
     // Waited for by the transaction (transaction.ts), which reports its failure.
     answer.catch(() => {});
-    ctx.unanswered.push({ answer, leaseIds: planned.map((p) => p.lease.id) });
+    ctx.unanswered.push({ answer });
   }
 
-  private write(ctx: TxContext, planned: { lease: Lease; resourceId: number }[]) {
+  /**
+   * `rerunJob`: the job marked to run again if a planned grant is not written. Told in this
+   * statement, the pass's last one need not look the leases up again: a plan PostgreSQL keeps
+   * from the lease table's first minutes scans it, on every pass, however large it has grown.
+   */
+  private write(
+    ctx: TxContext,
+    planned: { lease: Lease; resourceId: number }[],
+    rerunJob: { id: bigint; token: string } | null = null,
+  ) {
     // Each grant takes its resource's next fence (as acquire.ts's grants do), numbered in grant
     // order; the resource's row update is also the guard: it waits for a release being committed
     // and then finds the resource no longer ACTIVE.
@@ -168,7 +179,11 @@ export class PassGrants implements GrantBatch {
         SELECT e.type, jsonb_build_object('resourceId', u."resourceId"), ${ctx.now}::timestamp, u.id, u."resourceId"
         FROM u CROSS JOIN (VALUES (1, 'lease-acquired'), (2, 'lease-activated')) AS e(n, type)
         ORDER BY u.n, e.n
-        RETURNING id, "leaseId")
+        RETURNING id, "leaseId"),
+      r AS (
+        UPDATE "Job" SET rerun = true
+        WHERE id = ${rerunJob?.id.toString() ?? null}::bigint AND "lockedBy" = ${rerunJob?.token ?? null}::text
+          AND EXISTS (SELECT 1 FROM q WHERE q.lease NOT IN (SELECT u.id FROM u)))
       SELECT u.id, u."ownerResourceId",
              ARRAY(SELECT g.id::text FROM g WHERE g."leaseId" = u.id ORDER BY g.id) AS logs
       FROM u ORDER BY u.n`;
