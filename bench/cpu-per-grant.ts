@@ -6,10 +6,11 @@
 // Grants are then measured at 1, 4 and 16 clients: the more clients, the more leases each
 // scheduling pass grants, and a least-squares fit over the three runs splits the server's CPU
 // into what each pass costs whatever it grants and what each grant adds (request, events, writes).
+// Each line also gives PostgreSQL's CPU per operation (its backends for the bench's database).
 // `npm run bench` builds dist/ first; this does not.
 import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
-import { cpuMs, startBenchServer } from './servers.js';
+import { cpuMs, postgresCpuMs, startBenchServer } from './servers.js';
 
 const n = Number(process.argv[2] ?? 600);
 const db = await createBenchDatabase();
@@ -22,13 +23,15 @@ const inParallel = async (count: number, run: () => Promise<unknown>, concurrenc
     }),
   );
 };
+const database = new URL(db.url).pathname.slice(1);
 const measure = async (label: string, count: number, run: () => Promise<unknown>, concurrency = 8) => {
-  const before = cpuMs(server.pid);
+  const before = { server: cpuMs(server.pid), postgres: postgresCpuMs(database) };
   const at = performance.now();
   await inParallel(count, run, concurrency);
-  const cpu = cpuMs(server.pid) - before;
+  const cpu = cpuMs(server.pid) - before.server;
+  const postgres = postgresCpuMs(database) - before.postgres;
   console.log(
-    `${label.padEnd(48)} ${(cpu / count).toFixed(2)} ms CPU/op  ${((performance.now() - at) / count).toFixed(2)} ms wall/op`,
+    `${label.padEnd(48)} ${(cpu / count).toFixed(2)} ms CPU/op  ${((performance.now() - at) / count).toFixed(2)} ms wall/op  PostgreSQL ${(postgres / count).toFixed(2)} ms CPU/op`,
   );
   return cpu;
 };
