@@ -56,6 +56,17 @@ const dueAgainSql = (now: Date, again: Prisma.Sql) =>
   Prisma.sql`((rerun AND "runAt" <= ${now}::timestamp) OR ${again})`;
 
 /**
+ * Marks a job its holder still runs to run again when `when` holds, as a statement for a WITH
+ * clause: the mark a request made meanwhile leaves (upsertConflictSql), which the job's completion
+ * reads as any other (continueRerunJobSql, releaseJobSql).
+ */
+export function askAgainJobSql(job: { id: bigint; token: string } | null, when: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    UPDATE "Job" SET rerun = true
+    WHERE id = ${job?.id.toString() ?? null}::bigint AND "lockedBy" = ${job?.token ?? null}::text AND ${when}`;
+}
+
+/**
  * Keeps a job whose work is done claimed, as a statement for a WITH clause (RETURNING id), when it
  * is due again at once (dueAgainSql): its worker runs it again with the same claim
  * (JobClaim.again). That is what the worker's completion and next claim would do a few round

@@ -1,4 +1,5 @@
-import type { Lease } from '../../generated/prisma/client.js';
+import { Prisma, type Lease } from '../../generated/prisma/client.js';
+import { askAgainJobSql } from '../../queue/jobs.js';
 import type { GrantBatch, TxContext } from '../context.js';
 import { schedulePass, scheduleResourceUpdate } from '../jobs.js';
 import { stillWaiting } from '../lease-sql.js';
@@ -180,10 +181,7 @@ export class PassGrants implements GrantBatch {
         FROM u CROSS JOIN (VALUES (1, 'lease-acquired'), (2, 'lease-activated')) AS e(n, type)
         ORDER BY u.n, e.n
         RETURNING id, "leaseId"),
-      r AS (
-        UPDATE "Job" SET rerun = true
-        WHERE id = ${rerunJob?.id.toString() ?? null}::bigint AND "lockedBy" = ${rerunJob?.token ?? null}::text
-          AND EXISTS (SELECT 1 FROM q WHERE q.lease NOT IN (SELECT u.id FROM u)))
+      r AS (${askAgainJobSql(rerunJob, Prisma.sql`EXISTS (SELECT 1 FROM q WHERE q.lease NOT IN (SELECT u.id FROM u))`)})
       SELECT u.id, u."ownerResourceId",
              ARRAY(SELECT g.id::text FROM g WHERE g."leaseId" = u.id ORDER BY g.id) AS logs
       FROM u ORDER BY u.n`;
