@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type pg from 'pg';
 import type { Database } from './database.js';
+import { runDecoded, type NamedStatement } from './decoded-query.js';
 import { embeddedQueries, embeddedTransaction } from './embedded-sql.js';
 import {
   GENERIC_PLANS,
@@ -18,11 +19,11 @@ class PgQueries implements RawQueries {
   constructor(private readonly client: pg.Pool | pg.PoolClient) {}
 
   async $queryRaw<T = unknown>(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<T> {
-    return (await this.client.query(statement(query, values))).rows as T;
+    return (await runDecoded(this.client, statement(query, values))).rows as T;
   }
 
   async $executeRaw(query: TemplateStringsArray | Prisma.Sql, ...values: unknown[]): Promise<number> {
-    return (await this.client.query(statement(query, values))).rowCount ?? 0;
+    return (await runDecoded(this.client, statement(query, values))).rowCount ?? 0;
   }
 }
 
@@ -141,8 +142,9 @@ class PgTransaction implements RawQueries {
   }
 
   /** pg answers a pipeline's statements in the order they were sent, so the first to fail is recorded first. */
-  private query(config: pg.QueryConfig | string): Promise<pg.QueryResult> {
-    return this.client.query(config).catch((error: Error) => {
+  private query(config: NamedStatement | string): Promise<pg.QueryResult> {
+    const answer = typeof config === 'string' ? this.client.query(config) : runDecoded(this.client, config);
+    return answer.catch((error: Error) => {
       this.failure ??= error;
       throw error;
     });
@@ -164,7 +166,7 @@ class PgTransaction implements RawQueries {
     setPipeline(this.client, false);
   }
 
-  private async send(config: pg.QueryConfig, commit: boolean, plan: Planning): Promise<pg.QueryResult> {
+  private async send(config: NamedStatement, commit: boolean, plan: Planning): Promise<pg.QueryResult> {
     this.check();
     if (this.state === 'committed') throw new Error('this transaction has committed');
     const begin = this.state === 'new';

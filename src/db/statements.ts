@@ -54,9 +54,14 @@ export function nameOf(text: string): string {
   return name;
 }
 
-export function statement(query: TemplateStringsArray | Prisma.Sql, values: unknown[]): pg.QueryConfig {
+export function statement(
+  query: TemplateStringsArray | Prisma.Sql,
+  values: unknown[],
+): pg.QueryConfig & { name: string; types: pg.CustomTypesConfig } {
   const sql = query instanceof Prisma.Sql ? query : Prisma.sql(query, ...(values as Prisma.Sql[]));
-  return { name: nameOf(sql.text), text: sql.text, values: sql.values.map(argument), types };
+  // Prisma.Sql joins its text anew on every read of it.
+  const text = sql.text;
+  return { name: nameOf(text), text, values: sql.values.map(argument), types };
 }
 
 /** Statements marked for a driver or a caller to treat apart: `mark` returns the statement it marks. */
