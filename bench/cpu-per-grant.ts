@@ -10,7 +10,7 @@
 // `npm run bench` builds dist/ first; this does not.
 import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
-import { cpuMs, postgresCpuMs, startBenchServer } from './servers.js';
+import { cpuMs, postgresCpuMs, startBenchServer, syscallReading } from './servers.js';
 
 const n = Number(process.argv[2] ?? 600);
 const db = await createBenchDatabase();
@@ -25,13 +25,18 @@ const inParallel = async (count: number, run: () => Promise<unknown>, concurrenc
 };
 const database = new URL(db.url).pathname.slice(1);
 const measure = async (label: string, count: number, run: () => Promise<unknown>, concurrency = 8) => {
-  const before = { server: cpuMs(server.pid), postgres: postgresCpuMs(database) };
+  const before = { server: cpuMs(server.pid), postgres: postgresCpuMs(database), calls: syscallReading(server.pid) };
   const at = performance.now();
   await inParallel(count, run, concurrency);
   const cpu = cpuMs(server.pid) - before.server;
   const postgres = postgresCpuMs(database) - before.postgres;
+  const calls = syscallReading(server.pid);
+  const per = (value: number) => (value / count).toFixed(2);
   console.log(
-    `${label.padEnd(48)} ${(cpu / count).toFixed(2)} ms CPU/op  ${((performance.now() - at) / count).toFixed(2)} ms wall/op  PostgreSQL ${(postgres / count).toFixed(2)} ms CPU/op`,
+    `${label.padEnd(48)} ${per(cpu)} ms CPU/op  ${per(performance.now() - at)} ms wall/op  PostgreSQL ${per(postgres)} ms CPU/op`,
+  );
+  console.log(
+    `${''.padEnd(48)} server: ${per(calls.userMs - before.calls.userMs)} user + ${per(calls.systemMs - before.calls.systemMs)} system ms/op; ${per(calls.writes - before.calls.writes)} writes, ${per(calls.reads - before.calls.reads)} reads/op (system calls)`,
   );
   return cpu;
 };

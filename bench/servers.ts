@@ -123,6 +123,25 @@ export function cpuMs(pid: number): number {
 }
 
 /**
+ * A process's read and write system calls so far (every socket read and write among them), and
+ * its CPU split into user and system time in ms, from /proc (Linux only). A message to
+ * PostgreSQL or a client is a write that wakes another process, a kernel cost that counting
+ * them shows where CPU alone does not.
+ */
+export function syscallReading(pid: number): { reads: number; writes: number; userMs: number; systemMs: number } {
+  const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const count = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(io)?.[1] ?? Number.NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    reads: count('syscr'),
+    writes: count('syscw'),
+    userMs: (Number(fields[11]) * 1_000) / 100,
+    systemMs: (Number(fields[12]) * 1_000) / 100,
+  };
+}
+
+/**
  * CPU of the PostgreSQL backends serving `database`, in ms: the live ones, and those that have
  * exited (a pool closing an idle connection), whose CPU the postmaster collects when it reaps
  * them. Other databases' live backends and the server's shared processes are left out; exited
