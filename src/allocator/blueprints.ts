@@ -3,6 +3,7 @@ import type { BlueprintImplementation, BlueprintOf } from '../blueprints/impleme
 import type { BlueprintRegistry } from '../blueprints/registry.js';
 import { principalVisibleWhere } from '../access/policy.js';
 import { whereSql } from '../access/where-sql.js';
+import { utcTimestamp } from '../db/timestamps.js';
 import type { Tx } from './context.js';
 import type { LeaseSql } from './lease-sql.js';
 
@@ -95,7 +96,7 @@ export async function loadBlueprint(tx: Tx, registry: BlueprintRegistry, id: num
 
 // Rows that come back inside JSON (to_jsonb) carry timestamps as text without a zone; the
 // columns are UTC, as Prisma writes and reads them.
-const utc = (value: unknown): Date | null => (typeof value === 'string' ? new Date(`${value}Z`) : null);
+const utc = (value: unknown): Date | null => (typeof value === 'string' ? utcTimestamp(value) : null);
 
 export function decodeBlueprint(row: Record<string, unknown>): Blueprint {
   return { ...row, createdAt: utc(row['createdAt'])!, updatedAt: utc(row['updatedAt'])! } as Blueprint;

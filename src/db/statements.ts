@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { Prisma } from '../generated/prisma/client.js';
+import { utcTimestamp } from './timestamps.js';
 
 // The allocator's statements as both databases' own drivers send them: plain pg on PostgreSQL
 // (raw-sql.ts), PGlite's wire protocol in process (embedded-sql.ts).
@@ -16,7 +17,7 @@ import { Prisma } from '../generated/prisma/client.js';
 const TIMESTAMP = 1114;
 const INT8 = 20;
 const parsers: Record<number, (value: string) => unknown> = {
-  [TIMESTAMP]: (value) => new Date(`${value.replace(' ', 'T')}Z`),
+  [TIMESTAMP]: utcTimestamp,
   [INT8]: (value) => BigInt(value),
 };
 export const types = {

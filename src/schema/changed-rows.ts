@@ -2,6 +2,7 @@ import { queryFromInfo } from '@pothos/plugin-prisma';
 import type { GraphQLResolveInfo } from 'graphql';
 import { rowMatches } from '../access/row-match.js';
 import { readThroughOutage } from '../db/connection-loss.js';
+import { utcTimestamp } from '../db/timestamps.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
 import type { GraphQLContext } from './context.js';
@@ -104,7 +105,7 @@ const DATE_COLUMNS = { lease: dateColumns('Lease'), resource: dateColumns('Resou
 
 /** A row as to_jsonb gives it, with the timestamps as the client reads them (Date; stored as UTC). */
 function decodeRow(kind: ChangedObject['kind'], row: Record<string, unknown>): Record<string, unknown> {
-  for (const key of DATE_COLUMNS[kind]) if (typeof row[key] === 'string') row[key] = new Date(`${row[key] as string}Z`);
+  for (const key of DATE_COLUMNS[kind]) if (typeof row[key] === 'string') row[key] = utcTimestamp(row[key] as string);
   return row;
 }
 
