@@ -1,6 +1,7 @@
 import { protocol, type messages, type PGlite } from '@electric-sql/pglite';
 import { prepareValue } from 'pg/lib/utils.js';
 import type { Prisma } from '../generated/prisma/client.js';
+import { decodeRow, rowShape, type RowShape } from './row-shapes.js';
 import {
   GENERIC_PLANS,
   nameOf,
@@ -68,26 +69,19 @@ async function runNamed(db: PGlite, name: string, text: string, values: unknown[
       concat([bind, serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
       { syncToFs: false },
     );
-    return result(answers);
+    return result(name, answers);
   });
 }
 
-function result(answers: Message[]): Result {
+function result(name: string, answers: Message[]): Result {
   const rows: Record<string, unknown>[] = [];
-  let fields: { name: string; parse: (text: string) => unknown }[] = [];
+  let shape: RowShape | undefined;
   let rowCount = 0;
   for (const message of answers) {
     if (message.name === 'rowDescription') {
-      fields = (message as messages.RowDescriptionMessage).fields.map((field) => ({
-        name: field.name,
-        parse: types.getTypeParser(field.dataTypeID, 'text') as (text: string) => unknown,
-      }));
+      shape = rowShape(name, (message as messages.RowDescriptionMessage).fields, types);
     } else if (message.name === 'dataRow') {
-      const row: Record<string, unknown> = {};
-      (message as messages.DataRowMessage).fields.forEach(
-        (value, i) => (row[fields[i]!.name] = value === null ? null : fields[i]!.parse(value)),
-      );
-      rows.push(row);
+      rows.push(decodeRow(shape!, (message as messages.DataRowMessage).fields));
     } else if (message.name === 'commandComplete') {
       // "UPDATE 3", "INSERT 0 1", "SELECT 5": the count is the last word.
       const { text } = message as messages.CommandCompleteMessage;

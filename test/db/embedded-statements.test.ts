@@ -52,6 +52,17 @@ describe('statements on the embedded database', () => {
     });
   });
 
+  it('gives each row its own object, with the columns as the statement names them', async () => {
+    const rows = await (
+      await rawQueries(db)
+    ).$queryRaw<Record<string, unknown>[]>(
+      Prisma.sql`SELECT g AS "__proto__", g * 2 AS "constructor" FROM generate_series(1, 2) g`,
+    );
+    expect(rows.map((row) => Object.getPrototypeOf(row))).toEqual([Object.prototype, Object.prototype]);
+    expect(rows.map((row) => Object.getOwnPropertyDescriptor(row, '__proto__')?.value)).toEqual([1, 2]);
+    expect(rows.map((row) => row['constructor'])).toEqual([2, 4]);
+  });
+
   it('counts the rows a statement changed', async () => {
     const queries = await rawQueries(db);
     await queries.$executeRaw`DELETE FROM embedded`;
