@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { decodeRow, rowShape, type FieldDescription, type RowShape } from './row-shapes.js';
+import type { NamedStatement } from './statements.js';
 
 // One of the allocator's prepared statements, sent on a pg client and decoded into rows here.
 //
@@ -18,7 +19,7 @@ interface QueryState {
 class DecodedQuery extends pg.Query {
   private shape: RowShape | undefined;
 
-  constructor(config: pg.QueryConfig & { name: string; types: pg.CustomTypesConfig }) {
+  constructor(config: NamedStatement) {
     // Given its text alone, pg copies no configuration object (it copies a given one, property by
     // property); the rest is set as pg's own constructor would set it.
     super(config.text);
@@ -53,9 +54,6 @@ class DecodedQuery extends pg.Query {
     state._result.rows.push(row);
   }
 }
-
-/** A statement as statements.ts makes it: named, with the allocator's type parsers. */
-export type NamedStatement = pg.QueryConfig & { name: string; types: pg.CustomTypesConfig };
 
 /**
  * Runs `statement` on `client` and decodes its rows as above. On a pool, it runs on one of the

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type pg from 'pg';
 import type { Database } from './database.js';
-import { runDecoded, type NamedStatement } from './decoded-query.js';
+import { runDecoded } from './decoded-query.js';
 import { embeddedQueries, embeddedTransaction } from './embedded-sql.js';
 import {
   GENERIC_PLANS,
@@ -11,6 +11,7 @@ import {
   statement,
   wantsGenericPlan,
   wantsIndexOrder,
+  type NamedStatement,
   type RawQueries,
 } from './statements.js';
 import type { Prisma } from '../generated/prisma/client.js';

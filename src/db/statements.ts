@@ -55,10 +55,10 @@ export function nameOf(text: string): string {
   return name;
 }
 
-export function statement(
-  query: TemplateStringsArray | Prisma.Sql,
-  values: unknown[],
-): pg.QueryConfig & { name: string; types: pg.CustomTypesConfig } {
+/** A statement as the drivers send it: named (prepared on each connection), with the parsers above. */
+export type NamedStatement = pg.QueryConfig & { name: string; types: pg.CustomTypesConfig };
+
+export function statement(query: TemplateStringsArray | Prisma.Sql, values: unknown[]): NamedStatement {
   const sql = query instanceof Prisma.Sql ? query : Prisma.sql(query, ...(values as Prisma.Sql[]));
   // Prisma.Sql joins its text anew on every read of it.
   const text = sql.text;
