@@ -1,7 +1,7 @@
 import { Prisma, type Lease } from '../../generated/prisma/client.js';
 import { capacityMarkSql } from '../allocation-view.js';
 import { stillWaiting } from '../lease-sql.js';
-import { planInIndexOrder } from '../../db/statements.js';
+import { planGenerically, planInIndexOrder } from '../../db/statements.js';
 import type { Tx, TxContext } from '../context.js';
 
 /** Waiting leases read per demand shape (attributes) and per pass: see readHeads. */
@@ -32,16 +32,20 @@ export async function takeTurn(
 ): Promise<{ resourceType: string; epoch: number; mark: string | null } | null> {
   const staleBefore = new Date(ctx.now.getTime() - ctx.deps.options.idleRetryMs);
   // q is the row as it is once the turn is had (a pass that held it may have moved the epoch on).
+  // Generic: the pass's first statement, so the whole pass runs generic plans (docs/design.md), which
+  // its statements were made for; PostgreSQL's own choice planned them again on many runs.
   const moves = Prisma.sql`((j.mark IS NOT NULL AND j.mark IS DISTINCT FROM q."capacityMark")
                             OR q."epochAt" <= ${staleBefore}::timestamp)`;
-  const [row] = await ctx.tx.$queryRaw<{ resourceType: string; epoch: number; mark: string | null }[]>`
+  const [row] = await ctx.tx.$queryRaw<{ resourceType: string; epoch: number; mark: string | null }[]>(
+    planGenerically(Prisma.sql`
     UPDATE "ResourceTypeQueue" q SET
       "capacityEpoch" = q."capacityEpoch" + CASE WHEN ${moves} THEN 1 ELSE 0 END,
       "epochAt" = CASE WHEN ${moves} THEN ${ctx.now}::timestamp ELSE q."epochAt" END,
       "capacityMark" = COALESCE(j.mark, q."capacityMark")
     FROM (SELECT (SELECT "capacityMark" FROM "Job" WHERE key = ${`pass:${queueId}`}) AS mark) j
     WHERE q.id = ${queueId}
-    RETURNING q."resourceType", q."capacityEpoch" AS epoch, j.mark::text AS mark`;
+    RETURNING q."resourceType", q."capacityEpoch" AS epoch, j.mark::text AS mark`),
+  );
   return row ?? null;
 }
 
