@@ -7,6 +7,7 @@ import { brokenBuildsColumns } from './lease-end.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { allocationQueries } from './queries.js';
 import type { Demand } from './demand.js';
+import type { ListedResource, ViewRow } from './known-resource-rows.js';
 
 // What allocation sees of a resource type's pool, read in one statement, and what a pass learns of
 // the pool while it plans, so that the leases of one demand do not each read it again.
@@ -100,12 +101,17 @@ export function capacityMarkSql(resourceType: string | Prisma.Sql): Prisma.Sql {
  * those of every enabled blueprint of the type; candidateResources (allocate.ts) leaves out the
  * ones this lease may not use. A pass reads it once per demand (scheduler/pool.ts).
  */
-function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql, withMark: boolean): Prisma.Sql {
+function allocationViewSql(
+  registry: BlueprintRegistry,
+  lease: LeaseSql,
+  withMark: boolean,
+  known: KnownOffer,
+): Prisma.Sql {
   // Only a pass compares marks: a lease updated on its own does not read the pass job.
   const capacityMark = withMark ? capacityMarkSql(lease.resourceType) : Prisma.sql`NULL::text`;
   return Prisma.sql`(
     SELECT json_build_object('blueprints', ${candidateBlueprintsSql(registry, lease)},
-      'resources', ${resourcesSql(lease, VIEW_RESOURCES)},
+      'resources', ${resourcesSql(lease, VIEW_RESOURCES, known)},
       'broken', (
         SELECT row_to_json(b) FROM (SELECT ${brokenBuildsColumns} FROM "Resource" r
         WHERE "allocatedForLeaseId" = ${lease.id} AND "statusReason" = 'resource-broken') b),
@@ -116,7 +122,7 @@ function allocationViewSql(registry: BlueprintRegistry, lease: LeaseSql, withMar
 
 export type ViewResources = {
   complete: boolean;
-  rows: { row: Record<string, unknown>; live: number }[] | null;
+  rows: ViewRow[] | null;
   /** Each blueprint's live resources as LiveResourceCount keeps them, by blueprint id. */
   liveCounts?: Record<string, number> | null;
 };
@@ -128,7 +134,7 @@ export type ViewResources = {
  * are an index range per blueprint and telling a large pool from a small one counts at most
  * `limit` + 1 rows: what a large pool's view costs does not grow with the pool.
  */
-function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
+function resourcesSql(lease: LeaseSql, limit: number | null, known: KnownOffer = NOTHING_KNOWN): Prisma.Sql {
   const live = Prisma.sql`r.status IN ('PENDING', 'ACTIVE', 'RELEASED', 'BROKEN')`;
   const complete =
     limit === null
@@ -141,17 +147,22 @@ function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
     n AS (${complete}),
     -- Each picked row carries its own columns: joining the picks back to "Resource" by id was
     -- planned as a hash join over the whole table (the planner cannot know the picks are few).
+    -- A row's version (see KnownResourceRows): the table's file, then xmin and ctid.
+    f AS (SELECT pg_relation_filenode('"Resource"')::text || ':' AS file),
     picked AS (
-      SELECT to_jsonb(r) AS row, r.id, r."leaseCount" AS live FROM "Resource" r, n
+      SELECT r AS rec, r.id, r."leaseCount" AS live, f.file || r.xmin::text || r.ctid::text AS version
+      FROM "Resource" r, n, f
       WHERE n.complete AND r."blueprintId" IN (SELECT id FROM b) AND r.type = ${lease.resourceType} AND ${live}
       UNION ALL
-      (SELECT p.row, p.id, p.live FROM n, b CROSS JOIN LATERAL (
-         SELECT to_jsonb(r) AS row, r.id, r."leaseCount" AS live FROM "Resource" r
+      (SELECT p.rec, p.id, p.live, f.file || p.xmin::text || p.ctid::text FROM n, f, b CROSS JOIN LATERAL (
+         SELECT r AS rec, r.id, r."leaseCount" AS live, r.xmin, r.ctid FROM "Resource" r
          WHERE r."blueprintId" = b.id AND r.status = 'ACTIVE' AND r.type = ${lease.resourceType}
          ORDER BY r."leaseCount", r.id LIMIT ${limit ?? 0}::int) p
        WHERE NOT n.complete ORDER BY p.live, p.id LIMIT ${limit ?? 0}::int))
     SELECT json_build_object('complete', n.complete, 'rows',
-      (SELECT json_agg(json_build_object('row', p.row, 'live', p.live) ORDER BY p.live, p.id) FROM picked p),
+      (SELECT json_agg(json_build_object('id', p.id, 'version', p.version,
+         'row', CASE WHEN k.v = p.version THEN NULL ELSE to_jsonb(p.rec) END, 'live', p.live) ORDER BY p.live, p.id)
+       FROM picked p LEFT JOIN unnest(${known.ids}::int[], ${known.versions}::text[]) AS k(i, v) ON k.i = p.id),
       'liveCounts', (SELECT json_object_agg(b.id, coalesce(c.count, 0))
         FROM b LEFT JOIN "LiveResourceCount" c ON c."blueprintId" = b.id))
     FROM n)`;
@@ -159,14 +170,16 @@ function resourcesSql(lease: LeaseSql, limit: number | null): Prisma.Sql {
 
 /** Every live resource of the lease's type, for when the view's least-loaded few would not do. */
 export async function allResources(ctx: TxContext, lease: Lease): Promise<ViewResources> {
-  const [row] = await ctx.tx.$queryRaw<{ resources: ViewResources }[]>`
+  const [row] = await ctx.tx.$queryRaw<{ resources: ListedResources }[]>`
     SELECT ${resourcesSql(leaseValues(lease), null)} AS resources`;
-  return row?.resources ?? { complete: true, rows: [] };
+  if (!row) return { complete: true, rows: [] };
+  const { rows, ...rest } = row.resources;
+  return { ...rest, rows: rows?.map(({ row, live }) => ({ row: row!, live })) ?? null };
 }
 
 /** `lease`'s view; `withMark`: with the type's pass job's capacity mark, for a pass (see AllocationView). */
 export function allocationView(ctx: TxContext, lease: Lease, withMark = false): Promise<AllocationView> {
-  return readView(ctx, leaseValues(lease), withMark);
+  return readView(ctx, lease.resourceType, leaseValues(lease), withMark);
 }
 
 /**
@@ -174,14 +187,41 @@ export function allocationView(ctx: TxContext, lease: Lease, withMark = false): 
  * build of its own): a pass that expects the demand reads it with its heads (scheduler/pass.ts).
  */
 export function demandView(ctx: TxContext, resourceType: string, demand: Demand): Promise<AllocationView> {
-  return readView(ctx, leaseValues({ ...demand, resourceType, id: null }), true);
+  return readView(ctx, resourceType, leaseValues({ ...demand, resourceType, id: null }), true);
 }
 
-async function readView(ctx: TxContext, lease: LeaseSql, withMark: boolean): Promise<AllocationView> {
-  const [row] = await ctx.tx.$queryRaw<{ view: AllocationView }[]>`
-    SELECT ${allocationViewSql(ctx.deps.registry, lease, withMark)} AS view`;
-  return row?.view ?? { blueprints: null, resources: null, broken: null, building: null };
+async function readView(
+  ctx: TxContext,
+  resourceType: string,
+  lease: LeaseSql,
+  withMark: boolean,
+): Promise<AllocationView> {
+  const known = ctx.deps.knownResourceRows;
+  for (let offer = true; ; offer = false) {
+    const sql = allocationViewSql(
+      ctx.deps.registry,
+      lease,
+      withMark,
+      offer && known ? known.offer(resourceType) : NOTHING_KNOWN,
+    );
+    const [row] = await ctx.tx.$queryRaw<{ view: AllocationView & { resources: ListedResources | null } }[]>`
+      SELECT ${sql} AS view`;
+    if (!row) return { blueprints: null, resources: null, broken: null, building: null };
+    const { resources, ...view } = row.view;
+    if (!resources?.rows) return { ...view, resources: resources as ViewResources | null };
+    const listed = resources.rows;
+    const rows = known
+      ? known.fill(resourceType, listed, 2 * VIEW_RESOURCES)
+      : listed.map(({ row, live }) => ({ row: row!, live }));
+    if (rows) return { ...view, resources: { ...resources, rows } };
+  }
 }
+
+type KnownOffer = { ids: number[]; versions: string[] };
+const NOTHING_KNOWN: KnownOffer = { ids: [], versions: [] };
+
+/** ViewResources as the statement gives them: each row with its version, and left out when known. */
+type ListedResources = Omit<ViewResources, 'rows'> & { rows: ListedResource[] | null };
 
 /**
  * The view's resources, decoded once, and the blueprints' questions answered from them: a

@@ -7,6 +7,7 @@ import type { AllocatorOptions } from './options.js';
 import type { RawQueries } from '../db/statements.js';
 import type { RuntimeTools } from './runtime-tools.js';
 import type { Demand } from './demand.js';
+import type { KnownResourceRows } from './known-resource-rows.js';
 
 /** What the allocator's statements run on: a transaction, raw statements only (see raw-sql.ts). */
 export type Tx = RawQueries;
@@ -98,6 +99,8 @@ export interface AllocatorDeps {
    * round trip (scheduler/pass.ts). None: every view is read when its lease is served.
    */
   passDemands?: Map<number, Demand>;
+  /** The resource rows this process's views of the pool read, by version; none: every view sends every row. */
+  knownResourceRows?: KnownResourceRows;
   /** Told of every scheduling pass that ran in this process (metrics); none: nobody listens. */
   passes?: PassObserver;
   /** Told of each caller's transaction run again after a deadlock (deadlocks.ts); none: nobody listens. */

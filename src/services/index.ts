@@ -3,6 +3,7 @@ import type { EventSink } from '../events/domain-events.js';
 import type { AllocatorDeps, DeadlockObserver, PassObserver } from '../allocator/context.js';
 import { updateLease } from '../allocator/lease-update.js';
 import { allocatorOptions, type AllocatorOptions } from '../allocator/options.js';
+import { KnownResourceRows } from '../allocator/known-resource-rows.js';
 import { updateResource } from '../allocator/resource-update.js';
 import { IdleQueues } from '../allocator/scheduler/idle-queues.js';
 import { PassPacing } from '../allocator/scheduler/pacing.js';
@@ -107,6 +108,7 @@ export function createServices(deps: ServicesDeps): Services {
     passPacing: new PassPacing(options.passGapMs),
     queueTypes: new Map(),
     passDemands: new Map(),
+    knownResourceRows: new KnownResourceRows(),
     ...(deps.passes ? { passes: deps.passes } : {}),
     ...(deps.deadlocks ? { deadlocks: deps.deadlocks } : {}),
     queue: {
