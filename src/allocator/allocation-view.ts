@@ -7,7 +7,7 @@ import { brokenBuildsColumns } from './lease-end.js';
 import { leaseValues, type LeaseSql } from './lease-sql.js';
 import { allocationQueries } from './queries.js';
 import type { Demand } from './demand.js';
-import type { ListedResource, ViewRow } from './known-resource-rows.js';
+import { NOTHING_KNOWN, type KnownOffer, type ListedResource, type ViewRow } from './known-resource-rows.js';
 
 // What allocation sees of a resource type's pool, read in one statement, and what a pass learns of
 // the pool while it plans, so that the leases of one demand do not each read it again.
@@ -216,9 +216,6 @@ async function readView(
     if (rows) return { ...view, resources: { ...resources, rows } };
   }
 }
-
-type KnownOffer = { ids: number[]; versions: string[] };
-const NOTHING_KNOWN: KnownOffer = { ids: [], versions: [] };
 
 /** ViewResources as the statement gives them: each row with its version, and left out when known. */
 type ListedResources = Omit<ViewResources, 'rows'> & { rows: ListedResource[] | null };

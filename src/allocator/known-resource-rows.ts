@@ -14,9 +14,9 @@ export class KnownResourceRows {
   private readonly byType = new Map<string, Map<number, KnownRow>>();
 
   /** What a view of `resourceType` tells PostgreSQL this process knows: ids and their versions. */
-  offer(resourceType: string): { ids: number[]; versions: string[] } {
+  offer(resourceType: string): KnownOffer {
     const rows = this.byType.get(resourceType);
-    if (!rows) return { ids: [], versions: [] };
+    if (!rows) return NOTHING_KNOWN;
     return { ids: [...rows.keys()], versions: [...rows.values()].map((r) => r.version) };
   }
 
@@ -49,6 +49,14 @@ export class KnownResourceRows {
     return filled;
   }
 }
+
+/** The ids and versions a view is told are known (see offer). */
+export interface KnownOffer {
+  ids: readonly number[];
+  versions: readonly string[];
+}
+
+export const NOTHING_KNOWN: KnownOffer = { ids: [], versions: [] };
 
 interface KnownRow {
   version: string;
