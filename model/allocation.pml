@@ -39,12 +39,12 @@
  *
  * -DMIDPASS: each try reads the pool afresh, as the code's does (READ COMMITTED), in a step of its
  * own, so a release may commit between two tries of one pass; and the pass probes and re-offers as
- * scheduler/pass.ts serveInOrder does (see planMid). Without it a pass reads the pool once. With
+ * scheduler/in-order.ts InOrderTries.serve does (see planMid). Without it a pass reads the pool once. With
  * -DEPOCH as well, each step reads the capacity mark too, and skipped leases go back into the
  * order once a view shows a newer one (retryPassedOver).
  */
 #ifndef PROBE_ROUNDS
-#define PROBE_ROUNDS 4 /* scheduler/pass.ts PROBE_ROUNDS */
+#define PROBE_ROUNDS 4 /* scheduler/in-order.ts PROBE_ROUNDS */
 #endif
 /* -DNO_HEALTH: no failing health check (a search a few times smaller; not a fault of the protocol). */
 /* A view read now shows a capacity mark other than the one the pass's turn read (-DEPOCH). */
@@ -178,7 +178,7 @@ bit lcur[NL];    /* a patient wait recorded in the current epoch: passes of this
 /*
  * The leases server p's pass has passed over (pv[p]: its passed | passedOld), and those of them
  * since whose refusal a capacity mark came (mk[p]): what a pass compares when it reads the mark
- * again (pass.ts wantedBy), kept here as the bits it needs.
+ * again (in-order.ts wantedBy), kept here as the bits it needs.
  */
 byte pv[NP + 1];
 byte mk[NP + 1];
@@ -512,7 +512,7 @@ inline holdTry(hU) {
 }
 
 /*
- * pass.ts retryPassedOver: what was passed over since the pass's last grant goes back into the
+ * serve.ts takeBack (PassedOverLeases.takeBack): what was passed over since the pass's last grant goes back into the
  * order, ahead of rU (put back), to be tried; nothing more is skipped in this pass. If a lease
  * skipped in the epoch was passed over before the last grant, serving it now would put the
  * pass's grants out of order: the pass stops, and the next, asked for at once, starts with it.
@@ -534,8 +534,8 @@ inline retryPassedOver(rU) {
 }
 
 /*
- * The singles passed over (mask m) that could use what lease or gang gU got, as pass.ts
- * othersAhead and wantedBy ask it: of another shape than a single gU (those of its shape are
+ * The singles passed over (mask m) that could use what lease or gang gU got, as passed-over.ts
+ * othersAhead and in-order.ts wantedBy ask it: of another shape than a single gU (those of its shape are
  * SHAPE_IN's and SHAPE_ANY's), any for a gang. Not those skipped in the epoch (the callers leave
  * them out): a newer mark sends them back first (retryPassedOver).
  */
@@ -546,7 +546,7 @@ inline retryPassedOver(rU) {
 #define GOT2 (pr[G1] * 8 + pr[G2] + 1)
 
 /*
- * One single lease tried (pass.ts serveInOrder). With leases of its shape and another demand
+ * One single lease tried (in-order.ts InOrderTries.serve). With leases of its shape and another demand
  * refused since the pass's last grant (refusedAhead), or of its shape refused before it
  * (heldAhead), or of another shape that could use what it gets (othersAhead), its try is a
  * probe: refused, that stands; served, it is undone if one of those could use what it got, and
@@ -595,7 +595,7 @@ inline tryLease(lU) {
 }
 
 /*
- * The gang's parts all planned (pass.ts gangInOrder): kept, or undone as a single lease's probe
+ * The gang's parts all planned (in-order.ts keepGang): kept, or undone as a single lease's probe
  * is, when a lease passed over could use what a part got.
  */
 inline gangTry() {
@@ -630,7 +630,7 @@ inline gangTry() {
 
 #ifdef EPOCH
 /*
- * A try behind leases skipped in the epoch (pass.ts tryWatchingMark). The mark was compared before
+ * A try behind leases skipped in the epoch (in-order.ts tryWatchingMark). The mark was compared before
  * it, in the step that chose the lease; its statements (the pool read, the slot lock looked at and
  * taken) come now, each seeing whatever committed before it, so a release may land between that
  * comparison and them. What it got is judged by the mark read after it (watchedCheck).
@@ -652,7 +652,7 @@ inline watchedTry() {
 }
 
 /*
- * pass.ts tookFreed: the mark read after the try's statements. A mark since the pass's read means
+ * in-order.ts tookFreed: the mark read after the try's statements. A mark since the pass's read means
  * capacity may have freed while the try ran, and what the try took may be what a skipped lease
  * waits for: the try is undone (ROLLBACK TO SAVEPOINT watched) and the skipped leases go back into
  * the order first, or the pass stops (retryPassedOver). -DMARK_BEFORE_TRY keeps the try.

@@ -21,7 +21,7 @@ export interface Taken {
   /** Null when this process cannot serve from it (see bindBlueprint): nobody could use it then. */
   loaded: LoadedBlueprint | null;
   built: boolean;
-  /** The same for two tries that took the same capacity (see serveInOrder's probes). */
+  /** The same for two tries that took the same capacity (see InOrderTries.serve's probes). */
   key: string;
 }
 

@@ -6,7 +6,8 @@ import type { PoolViews } from './pool.js';
 
 // Serving one unit of the pass's order: a lease, or a gang's parts all together.
 
-const live = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';
+/** Whether the lease holds a resource (granted). */
+export const live = (lease: Lease) => lease.status === 'ACQUIRED' || lease.status === 'ACTIVE';
 
 /** A lease that got a resource: its expiry is its own update's from here on. */
 function granted(ctx: TxContext, lease: Lease): void {

@@ -241,11 +241,14 @@ function ownersSql(resourceType: string, ownerIds: Prisma.Sql): Prisma.Sql {
  * ask for (taken without waiting: a pass of another type holding its turn would be waiting for
  * ours otherwise). A gang whose parts or turns could not all be had is not served in this pass.
  */
-export async function readGangs(
-  ctx: TxContext,
-  resourceType: string,
-  gangIds: readonly number[],
-): Promise<{ parts: Map<number, Lease[]>; sizes: Map<number, number>; turns: Set<string> }> {
+/** A pass's gangs: each one's parts it locked, each one's size, and the types whose turns it holds. */
+export interface Gangs {
+  parts: Map<number, Lease[]>;
+  sizes: Map<number, number>;
+  turns: Set<string>;
+}
+
+export async function readGangs(ctx: TxContext, resourceType: string, gangIds: readonly number[]): Promise<Gangs> {
   const parts = new Map<number, Lease[]>();
   const turns = new Set<string>([resourceType]);
   if (gangIds.length === 0) return { parts, sizes: new Map(), turns };
@@ -273,4 +276,25 @@ async function gangSizes(ctx: TxContext, gangIds: readonly number[]): Promise<Ma
     SELECT "gangId", count(*)::int AS n FROM "Lease" WHERE "gangId" = ANY(${[...new Set(gangIds)]}::int[])
     GROUP BY "gangId"`;
   return new Map(rows.map((r) => [r.gangId, r.n]));
+}
+
+/**
+ * Whether the next read of the queue may reach leases this pass's did not: a shape was read to
+ * its limit, or as many shapes as a pass reads, and some of what was read left the queue (granted
+ * or ended). Nothing having left, the next read would be this one, and served the same: a lease
+ * nothing can serve now, with more of its shape behind it, must not make every pass run twice.
+ */
+export function readsFurther(heads: readonly Lease[], left: ReadonlySet<number>): boolean {
+  const perShape = new Map<string, { read: number; left: number }>();
+  for (const lease of heads) {
+    // The shape as readHeads reads it: attributes and allowed blueprints.
+    const shape = JSON.stringify([lease.attributes ?? {}, lease.allowedBlueprintIds]);
+    const count = perShape.get(shape) ?? { read: 0, left: 0 };
+    count.read++;
+    if (left.has(lease.id)) count.left++;
+    perShape.set(shape, count);
+  }
+  const counts = [...perShape.values()];
+  if (perShape.size >= SHAPES_PER_PASS) return counts.some((c) => c.left > 0);
+  return counts.some((c) => c.read >= HEADS_PER_DEMAND && c.left > 0);
 }

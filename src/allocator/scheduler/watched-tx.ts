@@ -27,7 +27,7 @@ export interface MarkCheck {
 
 /**
  * A pass's transaction as its tries use it. It counts their statements, so that the pass knows
- * whether it has read anything since it last saw its type's capacity mark (pass.ts, markMoved);
+ * whether it has read anything since it last saw its type's capacity mark (in-order.ts, markMoved);
  * and it runs a try kept from the database but for reads, each sent with a read of the mark behind
  * it, in the same round trip (tryFromReads).
  *

@@ -75,7 +75,7 @@ export class PassGrants implements GrantBatch {
 
   /**
    * Back to `checkpoint`: a try undone by rolling back to a savepoint it took before its first
-   * write (pass.ts tryWatchingMark). What it planned is dropped; what a flush during it wrote
+   * write (in-order.ts tryWatchingMark). What it planned is dropped; what a flush during it wrote
    * (a view read, a pool widened, both of which flush first) went with the savepoint, and is
    * planned again.
    */
