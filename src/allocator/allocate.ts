@@ -73,8 +73,6 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
     return true;
   };
   const lockFailures: SlotLockHolder[] = [];
-  // A wait that no wake-up is certain to end: retried on the exponential backoff, not patiently.
-  let retrySoon = false;
   const tryAll = async (list: Candidate[]): Promise<Lease | null> => {
     // One look at every lock this lease would need on every candidate, instead of a failed insert
     // per busy resource: with exclusive resources nearly all of them are busy while leases queue.
@@ -112,74 +110,10 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
     return waitAndRetry(ctx, lease, { reason: 'waiting-for-resource-activation', resourceId: view.building });
 
   // 5. Allocate a new resource where a blueprint can allocate now.
-  for (const candidate of candidates) {
-    const { blueprint, implementation } = candidate;
-    // Another lease of this demand found no capacity on it in this pass: neither would this one.
-    if (memo?.noBuild.has(blueprint.id)) continue;
-    // A lost slot lock race is tried again at once, a few times: the insert that lost waited for
-    // the winner's commit, so the blueprint now sees what the winner took and picks something
-    // else (the next binding, the next limit unit) instead of the lease backing off for it.
-    // A pass keeps its turn on a blueprint until it commits: its later leases need not ask again.
-    let serialized = memo?.turns.has(blueprint.id) ?? false;
-    for (let attempt = 1; ; attempt++) {
-      let canNow: boolean;
-      try {
-        canNow = await implementation.canAllocateNow(blueprint, lease, queries);
-        if (canNow && !serialized) {
-          // Allocations on one blueprint take turns (until commit): leases allocating at the
-          // same moment would otherwise all pick the same binding or unit, all but one losing
-          // the slot lock race and backing off. After the wait, the blueprint looks again.
-          serialized = true;
-          await takeBuildTurn(ctx, blueprint.id);
-          // What the pass looked up before its turn may miss what a racer committed meanwhile.
-          memo?.forgetLookups();
-          memo?.turns.add(blueprint.id);
-          canNow = await implementation.canAllocateNow(blueprint, lease, queries);
-        }
-      } catch (error) {
-        const failed = await hookFailed(ctx, lease, blueprint.id, error);
-        if (failed) return failed;
-        retrySoon = true;
-        break;
-      }
-      if (!canNow) {
-        if (attempt === 1) memo?.noBuild.add(blueprint.id);
-        break;
-      }
-      const allocation = await allocateResource(ctx, lease, candidate, memo ? queries : allocationQueries(ctx.tx));
-      if (allocation.kind === 'failed') return allocation.lease;
-      if (allocation.kind === 'temporary-failure') {
-        retrySoon = true;
-        break;
-      }
-      if (allocation.kind === 'no-capacity') {
-        memo?.noBuild.add(blueprint.id);
-        break;
-      }
-      if (allocation.kind === 'blueprint-changed') {
-        // The config this pass read is gone; the change asked for a pass, which reads the new one.
-        memo?.noBuild.add(blueprint.id);
-        retrySoon = true;
-        break;
-      }
-      if (allocation.kind === 'conflict') {
-        memo?.forgetLookups();
-        lockFailures.push(...allocation.holders);
-        if (attempt < ALLOCATION_ATTEMPTS) continue;
-        retrySoon = true;
-        break;
-      }
-      memo?.add(allocation.resource);
-      const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
-      const outcome = acceptsNow ? await acquireOn(ctx, lease, allocation.resource, candidate) : null;
-      if (outcome?.ok) return outcome.lease;
-      // A blueprint may refuse leases on its PENDING resources (the mystery box): wait for it to open.
-      return waitAndRetry(ctx, lease, {
-        reason: 'waiting-for-resource-activation',
-        resourceId: allocation.resource.id,
-      });
-    }
-  }
+  const allocated = await allocateNew(ctx, lease, candidates, memo, queries, lockFailures);
+  if (allocated.lease) return allocated.lease;
+  // A wait that no wake-up is certain to end: retried on the exponential backoff, not patiently.
+  let retrySoon = allocated.retrySoon;
 
   // 6. Share a resource that is already in use.
   const onUsed = (await tryAll(used)) ?? ((await widen()) ? ((await tryAll(free)) ?? (await tryAll(used))) : null);
@@ -227,6 +161,95 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
   // An idle resource still in its reclaim grace frees capacity when the grace runs out.
   const until = retrySoon || reclaimable ? null : reclaimableAt;
   return waitAndRetry(ctx, lease, blocker ?? { reason: 'no-capacity' }, { patient: !retrySoon, until });
+}
+
+/**
+ * Step 5: a new resource on the first candidate blueprint that can build one now, and the lease
+ * acquired on it, or waiting for it to open (the lease as it is after). Without a lease:
+ * `retrySoon` when a blueprint was stopped by something no wake-up is certain to end (a hook that
+ * failed for now, a lost slot lock race tried too often, a config changed under the pass). The
+ * holders of slot locks a build lost to are added to `lockFailures`.
+ */
+async function allocateNew(
+  ctx: TxContext,
+  lease: Lease,
+  candidates: LoadedBlueprint[],
+  memo: PassMemo | undefined,
+  queries: AllocationQueries,
+  lockFailures: SlotLockHolder[],
+): Promise<{ lease: Lease; retrySoon?: undefined } | { lease?: undefined; retrySoon: boolean }> {
+  let retrySoon = false;
+  for (const candidate of candidates) {
+    const { blueprint, implementation } = candidate;
+    // Another lease of this demand found no capacity on it in this pass: neither would this one.
+    if (memo?.noBuild.has(blueprint.id)) continue;
+    // A lost slot lock race is tried again at once, a few times: the insert that lost waited for
+    // the winner's commit, so the blueprint now sees what the winner took and picks something
+    // else (the next binding, the next limit unit) instead of the lease backing off for it.
+    // A pass keeps its turn on a blueprint until it commits: its later leases need not ask again.
+    let serialized = memo?.turns.has(blueprint.id) ?? false;
+    for (let attempt = 1; ; attempt++) {
+      let canNow: boolean;
+      try {
+        canNow = await implementation.canAllocateNow(blueprint, lease, queries);
+        if (canNow && !serialized) {
+          // Allocations on one blueprint take turns (until commit): leases allocating at the
+          // same moment would otherwise all pick the same binding or unit, all but one losing
+          // the slot lock race and backing off. After the wait, the blueprint looks again.
+          serialized = true;
+          await takeBuildTurn(ctx, blueprint.id);
+          // What the pass looked up before its turn may miss what a racer committed meanwhile.
+          memo?.forgetLookups();
+          memo?.turns.add(blueprint.id);
+          canNow = await implementation.canAllocateNow(blueprint, lease, queries);
+        }
+      } catch (error) {
+        const failed = await hookFailed(ctx, lease, blueprint.id, error);
+        if (failed) return { lease: failed };
+        retrySoon = true;
+        break;
+      }
+      if (!canNow) {
+        if (attempt === 1) memo?.noBuild.add(blueprint.id);
+        break;
+      }
+      const allocation = await allocateResource(ctx, lease, candidate, memo ? queries : allocationQueries(ctx.tx));
+      if (allocation.kind === 'failed') return { lease: allocation.lease };
+      if (allocation.kind === 'temporary-failure') {
+        retrySoon = true;
+        break;
+      }
+      if (allocation.kind === 'no-capacity') {
+        memo?.noBuild.add(blueprint.id);
+        break;
+      }
+      if (allocation.kind === 'blueprint-changed') {
+        // The config this pass read is gone; the change asked for a pass, which reads the new one.
+        memo?.noBuild.add(blueprint.id);
+        retrySoon = true;
+        break;
+      }
+      if (allocation.kind === 'conflict') {
+        memo?.forgetLookups();
+        lockFailures.push(...allocation.holders);
+        if (attempt < ALLOCATION_ATTEMPTS) continue;
+        retrySoon = true;
+        break;
+      }
+      memo?.add(allocation.resource);
+      const acceptsNow = await implementation.canAcquireLeaseOn(blueprint, allocation.resource, lease, queries);
+      const outcome = acceptsNow ? await acquireOn(ctx, lease, allocation.resource, candidate) : null;
+      if (outcome?.ok) return { lease: outcome.lease };
+      // A blueprint may refuse leases on its PENDING resources (the mystery box): wait for it to open.
+      return {
+        lease: await waitAndRetry(ctx, lease, {
+          reason: 'waiting-for-resource-activation',
+          resourceId: allocation.resource.id,
+        }),
+      };
+    }
+  }
+  return { retrySoon };
 }
 
 /**

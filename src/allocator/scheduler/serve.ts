@@ -82,7 +82,7 @@ type Step = 'next' | 'stop';
 class Serving {
   private readonly queue: PolicyQueue<Unit>;
   private readonly stopBand: StopBand;
-  /** Leases granted in this pass per owner (-1: none). */
+  /** Leases granted in this pass per owner (-1: leases with no owner). */
   private readonly grants = new Map<number, number>();
   private readonly grantedIds = new Set<number>();
   /** Heads the pass ended without a grant (broken). */
