@@ -512,10 +512,11 @@ inline holdTry(hU) {
 }
 
 /*
- * serve.ts takeBack (PassedOverLeases.takeBack): what was passed over since the pass's last grant goes back into the
- * order, ahead of rU (put back), to be tried; nothing more is skipped in this pass. If a lease
- * skipped in the epoch was passed over before the last grant, serving it now would put the
- * pass's grants out of order: the pass stops, and the next, asked for at once, starts with it.
+ * serve.ts takeBack (PassedOverLeases.takeBack): what was passed over since the pass's last
+ * grant goes back into the order, ahead of rU (put back), to be tried; nothing more is skipped in
+ * this pass. If a lease skipped in the epoch was passed over before the last grant, serving it
+ * now would put the pass's grants out of order: the pass stops, and the next, asked for at once,
+ * starts with it.
  */
 inline retryPassedOver(rU) {
   skipping = 0;
