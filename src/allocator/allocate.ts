@@ -166,9 +166,9 @@ export async function allocateLease(ctx: TxContext, lease: Lease, prefetched?: A
 /**
  * Step 5: a new resource on the first candidate blueprint that can build one now, and the lease
  * acquired on it, or waiting for it to open (the lease as it is after). Without a lease:
- * `retrySoon` when a blueprint was stopped by something no wake-up is certain to end (a hook that
- * failed for now, a lost slot lock race tried too often, a config changed under the pass). The
- * holders of slot locks a build lost to are added to `lockFailures`.
+ * `retrySoon` when a blueprint was stopped by something no wake-up is certain to end (a hook or a
+ * build that failed for now, a lost slot lock race tried too often, a config changed under the
+ * pass). The holders of slot locks a build lost to are added to `lockFailures`.
  */
 async function allocateNew(
   ctx: TxContext,
