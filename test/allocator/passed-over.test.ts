@@ -90,7 +90,7 @@ describe('leases a pass passed over', () => {
     passed.refuse(linux, refusedAs(linux.lease, 'no-capacity'), view('m1'));
     passed.refuse(bsd, refusedAs(bsd.lease, 'slot-lock-failure'), view('m1'));
     passed.queueBehind(bsdBehind, 2);
-    passed.skip(skipped, 'm0');
+    passed.refuseUntried(skipped, 'm0');
     const ids = (lease: Lease | null) => passed.othersAhead(lease).map((p) => p.unit.id);
     // Not those of its own attributes and blueprints, nor one refused without a try (a mark sends it back).
     expect(ids(lease(9))).toEqual([2]);
@@ -124,7 +124,7 @@ describe('leases a pass passed over', () => {
     const passed = new PassedOverLeases();
     const skipped = unitOf(lease(1));
     const behind = unitOf(lease(2));
-    passed.skip(skipped, 'm0');
+    passed.refuseUntried(skipped, 'm0');
     passed.queueBehind(behind, 1);
     passed.served += 1;
     expect(passed.takeBack()).toBeNull();
@@ -135,7 +135,7 @@ describe('leases a pass passed over', () => {
   it('a skipped lease passed over since the last grant is taken back, and nothing is skipped after', () => {
     const passed = new PassedOverLeases();
     const skipped = unitOf(lease(1));
-    passed.skip(skipped, 'm0');
+    passed.refuseUntried(skipped, 'm0');
     expect(passed.takeBack()?.map((p) => p.unit.id)).toEqual([1]);
     expect(passed.skipped).toEqual([]);
     expect(passed.firstOfDemand(skipped.lease)).toBeUndefined();

@@ -69,7 +69,7 @@ export class PassedOverLeases {
   }
 
   /** Refused without a try, as the turn's capacity mark says (a patient wait is one for capacity). */
-  skip(unit: Unit, mark: string | null): void {
+  refuseUntried(unit: Unit, mark: string | null): void {
     this.failedDemand.set(demandKey(unit.lease), unit.id);
     const entry = {
       unit,

@@ -151,7 +151,7 @@ class Serving {
       // pass has seen: refused again, as a try would be, without the try. Its wait's safety net
       // stands, and so does the time its wait ends on its own, if it has one.
       schedulePass(ctx, resourceType, patientRetryAt(ctx, waitEndsAt(unit.lease)), { capacity: false });
-      passed.skip(unit, turn.mark);
+      passed.refuseUntried(unit, turn.mark);
       this.stopBand.refused(unit, unitBand);
       return 'next';
     }
