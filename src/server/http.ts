@@ -2,7 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { GraphQLSchema } from 'graphql';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Database } from '../db/database.js';
 import { projectRoot } from '../db/migrations-folder.js';
@@ -175,8 +174,11 @@ export async function startHttpServer(options: HttpServerOptions, port: number, 
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     graphiql: { title: 'Drydock', subscriptionsProtocol: 'WS', defaultQuery: GRAPHIQL_EXAMPLE },
-    // The bundled GraphiQL: the page works where no CDN can be reached.
-    renderGraphiQL,
+    // The bundled GraphiQL: the page works where no CDN can be reached. Its module carries the
+    // whole page, megabytes that V8 compiles on import, so it is loaded when the page is first
+    // asked for rather than by every process that starts.
+    renderGraphiQL: async (graphiqlOptions) =>
+      (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiqlOptions),
     logging: {
       debug: (...args) => logger.debug(...args),
       info: (...args) => logger.info(...args),
