@@ -7,12 +7,16 @@
 // scheduling pass grants, and a least-squares fit over the three runs splits the server's CPU
 // into what each pass costs whatever it grants and what each grant adds (request, events, writes).
 // Each line also gives PostgreSQL's CPU per operation (its backends for the bench's database).
+// --gaps measures instead one client's query and grant with a pause of 0, 5 and 20 ms after each
+// (twice, alternating): what a request costs when it arrives alone at an idle server, as the grant
+// row's requests at 200/s mostly do, against one that arrives while the server is busy.
 // `npm run bench` builds dist/ first; this does not.
 import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
 import { cpuMs, postgresCpuMs, startBenchServer, syscallReading } from './servers.js';
 
-const n = Number(process.argv[2] ?? 600);
+const n = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 600);
+const gaps = process.argv.includes('--gaps');
 const db = await createBenchDatabase();
 const server = await startBenchServer({ databaseUrl: db.url, poolSize: 10, workerConcurrency: 4 });
 const inParallel = async (count: number, run: () => Promise<unknown>, concurrency = 8) => {
@@ -65,24 +69,40 @@ try {
   // not), and a pool whose resources all exist.
   await inParallel(Math.max(1_000, n), () => gql(server.graphqlUrl, '{ viewer { id } }'));
   await inParallel(Math.max(200, n / 2), grant);
-  await measure('query { __typename }', n, () => gql(server.graphqlUrl, '{ __typename }'));
-  await measure('query { __typename } with an API token', n, () =>
-    gql(server.graphqlUrl, '{ __typename }', undefined, createApiToken.token),
-  );
-  await measure('query { viewer { id } }', n, () => gql(server.graphqlUrl, '{ viewer { id } }'));
-  await measure('grant (requestLease → ACTIVE on subscription)', n, grant);
-  const runs = [];
-  for (const clients of [1, 4, 16]) {
-    const passesBefore = await passReading(server.graphqlUrl, 'grant');
-    const cpu = await measure(`grant, ${clients} client${clients > 1 ? 's' : ''}`, n, grant, clients);
-    const passes = passesBetween(passesBefore, await passReading(server.graphqlUrl, 'grant'));
-    console.log(`${''.padEnd(48)} ${passes.passes} passes, ${passes.grantsEach.toFixed(1)} grants each`);
-    runs.push({ cpu, grants: n, passes: passes.passes });
+  if (gaps) {
+    for (const round of [1, 2]) {
+      for (const gapMs of [0, 5, 20]) {
+        const pause = () => new Promise((resolve) => setTimeout(resolve, gapMs));
+        const apart = `${gapMs} ms apart, round ${round}`;
+        await measure(
+          `{ viewer { id } }, ${apart}`,
+          n / 4,
+          () => gql(server.graphqlUrl, '{ viewer { id } }').then(pause),
+          1,
+        );
+        await measure(`grant, ${apart}`, n / 4, () => grant().then(pause), 1);
+      }
+    }
+  } else {
+    await measure('query { __typename }', n, () => gql(server.graphqlUrl, '{ __typename }'));
+    await measure('query { __typename } with an API token', n, () =>
+      gql(server.graphqlUrl, '{ __typename }', undefined, createApiToken.token),
+    );
+    await measure('query { viewer { id } }', n, () => gql(server.graphqlUrl, '{ viewer { id } }'));
+    await measure('grant (requestLease → ACTIVE on subscription)', n, grant);
+    const runs = [];
+    for (const clients of [1, 4, 16]) {
+      const passesBefore = await passReading(server.graphqlUrl, 'grant');
+      const cpu = await measure(`grant, ${clients} client${clients > 1 ? 's' : ''}`, n, grant, clients);
+      const passes = passesBetween(passesBefore, await passReading(server.graphqlUrl, 'grant'));
+      console.log(`${''.padEnd(48)} ${passes.passes} passes, ${passes.grantsEach.toFixed(1)} grants each`);
+      runs.push({ cpu, grants: n, passes: passes.passes });
+    }
+    const { perGrant, perPass } = fit(runs);
+    console.log(
+      `fit over the three: each pass ${perPass.toFixed(2)} ms CPU whatever it grants, each grant ${perGrant.toFixed(2)} ms more`,
+    );
   }
-  const { perGrant, perPass } = fit(runs);
-  console.log(
-    `fit over the three: each pass ${perPass.toFixed(2)} ms CPU whatever it grants, each grant ${perGrant.toFixed(2)} ms more`,
-  );
   watcher.close();
   await client.dispose();
 } finally {
