@@ -14,24 +14,17 @@
 import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
 import { cpuMs, postgresCpuMs, startBenchServer, syscallReading } from './servers.js';
+import { closedLoop } from './stats.js';
 
 const n = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 600);
 const gaps = process.argv.includes('--gaps');
 const db = await createBenchDatabase();
 const server = await startBenchServer({ databaseUrl: db.url, poolSize: 10, workerConcurrency: 4 });
-const inParallel = async (count: number, run: () => Promise<unknown>, concurrency = 8) => {
-  let started = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (started++ < count) await run();
-    }),
-  );
-};
 const database = new URL(db.url).pathname.slice(1);
 const measure = async (label: string, count: number, run: () => Promise<unknown>, concurrency = 8) => {
   const before = { server: cpuMs(server.pid), postgres: postgresCpuMs(database), calls: syscallReading(server.pid) };
   const at = performance.now();
-  await inParallel(count, run, concurrency);
+  await closedLoop(count, concurrency, run);
   const cpu = cpuMs(server.pid) - before.server;
   const postgres = postgresCpuMs(database) - before.postgres;
   const calls = syscallReading(server.pid);
@@ -67,8 +60,8 @@ try {
   };
   // Warm-up: enough requests for the JIT to have compiled the request path (a few hundred were
   // not), and a pool whose resources all exist.
-  await inParallel(Math.max(1_000, n), () => gql(server.graphqlUrl, '{ viewer { id } }'));
-  await inParallel(Math.max(200, n / 2), grant);
+  await closedLoop(Math.max(1_000, n), 8, () => gql(server.graphqlUrl, '{ viewer { id } }'));
+  await closedLoop(Math.max(200, n / 2), 8, grant);
   if (gaps) {
     for (const round of [1, 2]) {
       for (const gapMs of [0, 5, 20]) {

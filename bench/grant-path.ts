@@ -121,7 +121,10 @@ function printTimeline(all: Timed[], created: (t: Timed) => number, activated: (
   const halves = new Map<number, Timed[]>();
   for (const t of all) {
     const half = Math.floor((t.sent - first) / 500);
-    if (half < WARM_SECONDS * 2) halves.set(half, [...(halves.get(half) ?? []), t]);
+    if (half >= WARM_SECONDS * 2) continue;
+    const group = halves.get(half);
+    if (group) group.push(t);
+    else halves.set(half, [t]);
   }
   const median = (group: Timed[], f: (t: Timed) => number) => percentile(group.map(f), 50).toFixed(1).padStart(7);
   console.log('sent at   grants   reach  commit  to pass  pass → seen    total (medians, ms)');

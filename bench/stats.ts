@@ -14,3 +14,13 @@ export function fmtMs(ms: number): string {
   if (!Number.isFinite(ms)) return 'n/a';
   return ms < 10 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(1)} ms`;
 }
+
+/** `count` runs of `run` from `clients` closed-loop clients: each starts its next run when its last ends. */
+export async function closedLoop(count: number, clients: number, run: () => Promise<unknown>): Promise<void> {
+  let started = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (started++ < count) await run();
+    }),
+  );
+}

@@ -4,6 +4,7 @@
 //
 //   tsx bench/warm-up-process.ts GRAPHQL_URL RESOURCE_TYPE COUNT CLIENTS
 import { LeaseWatcher, requestLeases, wsClient } from './client.js';
+import { closedLoop } from './stats.js';
 
 const [graphqlUrl, resourceType, count, clients] = process.argv.slice(2);
 if (!graphqlUrl || !resourceType || !(Number(count) >= 0) || !(Number(clients) >= 1)) {
@@ -13,14 +14,9 @@ if (!graphqlUrl || !resourceType || !(Number(count) >= 0) || !(Number(clients) >
 const client = wsClient(graphqlUrl);
 const watcher = new LeaseWatcher(client);
 await watcher.start(graphqlUrl, resourceType);
-let started = 0;
-await Promise.all(
-  Array.from({ length: Number(clients) }, async () => {
-    while (started++ < Number(count)) {
-      const [id] = await requestLeases(graphqlUrl, { resourceType });
-      await watcher.when(id!, 'ACTIVE', 60_000);
-    }
-  }),
-);
+await closedLoop(Number(count), Number(clients), async () => {
+  const [id] = await requestLeases(graphqlUrl, { resourceType });
+  await watcher.when(id!, 'ACTIVE', 60_000);
+});
 watcher.close();
 await client.dispose();
