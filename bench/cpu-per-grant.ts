@@ -8,8 +8,8 @@
 // into what each pass costs whatever it grants and what each grant adds (request, events, writes).
 // Each line also gives PostgreSQL's CPU per operation (its backends for the bench's database).
 // --gaps measures instead one client's query and grant with a pause of 0, 5 and 20 ms after each
-// (twice, alternating): what a request costs when it arrives alone at an idle server, as the grant
-// row's requests at 200/s mostly do, against one that arrives while the server is busy.
+// (twice, alternating): what a request costs when it reaches a server that has been idle for a
+// while, as the grant row's requests, sent one at a time, often do, against one sent back to back.
 // `npm run bench` builds dist/ first; this does not.
 import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, requestLeases, wsClient } from './client.js';
 import { createBenchDatabase } from './database.js';
