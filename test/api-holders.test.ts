@@ -6,7 +6,7 @@ import { projectRoot } from '../src/db/migrations-folder.js';
 import { createLogger } from '../src/logger.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from './support/database.js';
 import { graphqlRequest } from './support/http.js';
-import { sourceEntry } from './support/source-entry.js';
+import { entryArgs } from './support/entry-args.js';
 import { principalWithToken } from './support/tokens.js';
 import { waitFor } from './support/wait.js';
 import { wsClient } from './support/ws.js';
@@ -115,7 +115,7 @@ describeEachDatabase('lease holders', (kind) => {
       const meanwhile = setInterval(() => void call('alice', beat, { id }).catch(() => {}), 200);
       const holder = spawn(
         process.execPath,
-        [...sourceEntry('test', 'support', 'holder-process.ts'), app.graphqlUrl, id, mode],
+        [...entryArgs('test', 'support', 'holder-process.ts'), app.graphqlUrl, id, mode],
         {
           cwd: projectRoot,
           env: { PATH: process.env['PATH'] ?? '', HOLDER_TOKEN: tokens.alice },

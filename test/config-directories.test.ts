@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { projectRoot } from '../src/db/migrations-folder.js';
 import { checkDirectories, startFailure, UnusableDirectoryError } from '../src/start-failure.js';
-import { sourceEntry } from './support/source-entry.js';
+import { entryArgs } from './support/entry-args.js';
 
 // A directory the server cannot use is refused at start, in one line naming its variable: not
 // found late, by a spinning mkdir, a stack, or the first ssh command.
@@ -85,7 +85,7 @@ describe('a server started with an unusable directory', () => {
   // The deadline is the check: before, a DATA_DIR under /proc kept the process busy forever.
   const start = (env: Record<string, string>) =>
     new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+      const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
         cwd: projectRoot,
         env: { PATH: process.env['PATH'] ?? '', PORT: '0', DATA_DIR: join(dir, 'process-data'), ...env },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../src/db/migrations-folder.js';
 import { describePostgres, testPostgresUrl } from './support/database.js';
-import { sourceEntry } from './support/source-entry.js';
+import { entryArgs } from './support/entry-args.js';
 
 const testRedisUrl = process.env['TEST_REDIS_URL'];
 
@@ -29,7 +29,7 @@ describe('a server that cannot start because of a setting', () => {
 
   /** The server started with `env`: its output so far, and its exit code once it has exited. */
   const launch = (env: Record<string, string>) => {
-    const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+    const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
       cwd: projectRoot,
       env: { PATH: process.env['PATH'] ?? '', DATA_DIR: join(dir, 'pglite'), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

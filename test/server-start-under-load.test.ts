@@ -62,7 +62,7 @@ describePostgres('starting a server process while others serve load', () => {
     const third = await startServerProcess(env, 60_000);
     servers.push(third);
     // Before the fix, Prisma's engine waited 10 s for a lock an earlier process never let go, and
-    // the process exited; timed from its first line, so tsx compiling on a busy machine is not counted.
+    // the process exited; timed from its first line, so loading its modules on a busy machine is not counted.
     expect(third.startUpMs).toBeLessThan(10_000);
     expect(third.output()).toContain('migrations: up to date');
     const { body } = await graphqlRequest(`${third.url}/graphql`, leasesQuery);

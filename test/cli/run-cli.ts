@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { projectRoot } from '../../src/db/migrations-folder.js';
 import { runToEnd } from '../support/process.js';
-import { sourceEntry } from '../support/source-entry.js';
+import { entryArgs } from '../support/entry-args.js';
 
 /** The package's `drydock` bin, from source (package.json's bin is its compiled form). */
-export const binArgs = sourceEntry('src', 'cli', 'bin.ts');
+export const binArgs = entryArgs('src', 'cli', 'bin.ts');
 
 export interface CliRun {
   child: ChildProcess;

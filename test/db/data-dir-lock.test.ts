@@ -9,7 +9,7 @@ import { DataDirInUseError, LOCK_FILE, lockDataDir } from '../../src/db/data-dir
 import { projectRoot } from '../../src/db/migrations-folder.js';
 import { graphqlRequest } from '../support/http.js';
 import { startServerProcess, type ServerProcess } from '../support/process.js';
-import { sourceEntry } from '../support/source-entry.js';
+import { entryArgs } from '../support/entry-args.js';
 
 const temporaryDirs: string[] = [];
 afterAll(() => Promise.all(temporaryDirs.map((dir) => rm(dir, { recursive: true, force: true }))));
@@ -34,7 +34,7 @@ const staleLock = (nonce: string, pid = deadPid()) =>
  * killed at once, so that a missing lock fails the test quickly and leaves nothing running.
  */
 function runToExit(entry: string[], env: Record<string, string>): Promise<{ code: number | string; output: string }> {
-  const child = spawn(process.execPath, sourceEntry(...entry), {
+  const child = spawn(process.execPath, entryArgs(...entry), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

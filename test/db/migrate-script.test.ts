@@ -1,8 +1,8 @@
 import { expect, it } from 'vitest';
 import { runToEnd } from '../support/process.js';
-import { sourceEntry } from '../support/source-entry.js';
+import { entryArgs } from '../support/entry-args.js';
 
-const migrate = (env: Record<string, string>) => runToEnd(process.execPath, sourceEntry('scripts', 'migrate.ts'), env);
+const migrate = (env: Record<string, string>) => runToEnd(process.execPath, entryArgs('scripts', 'migrate.ts'), env);
 
 it('npm run migrate against a database it cannot reach says so in one line, without the password', async () => {
   const result = await migrate({ DATABASE_URL: 'postgresql://deploy:hunter2-secret@127.0.0.1:1/drydock' });

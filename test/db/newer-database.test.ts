@@ -11,7 +11,7 @@ import { applyMigrations, appliedMigrations } from '../../src/db/migrate.js';
 import { migrationsDir, projectRoot } from '../../src/db/migrations-folder.js';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, describeEachDatabase, describePostgres, type TestDatabase } from '../support/database.js';
-import { sourceEntry } from '../support/source-entry.js';
+import { entryArgs } from '../support/entry-args.js';
 import { committedMigrations } from '../support/committed-migrations.js';
 
 // What a newer build leaves behind: a row in _prisma_migrations for a migration this build does
@@ -167,7 +167,7 @@ function startServer(
   env: Record<string, string>,
   whenListening: (child: ChildProcess) => void = (child) => child.kill('SIGKILL'),
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+  const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -222,7 +222,7 @@ describe('a server started on a database a newer build migrated [pglite]', () =>
   }, 60_000);
 
   it('npm run migrate refuses it the same way', async () => {
-    const child = spawn(process.execPath, sourceEntry('scripts', 'migrate.ts'), {
+    const child = spawn(process.execPath, entryArgs('scripts', 'migrate.ts'), {
       cwd: projectRoot,
       env: { PATH: process.env['PATH'] ?? '', DATA_DIR: join(dir, 'pglite') },
       stdio: ['ignore', 'ignore', 'pipe'],

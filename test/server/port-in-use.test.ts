@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/db/migrations-folder.js';
-import { sourceEntry } from '../support/source-entry.js';
+import { entryArgs } from '../support/entry-args.js';
 
 describe('starting on a port already in use', () => {
   let holder: Server;
@@ -23,7 +23,7 @@ describe('starting on a port already in use', () => {
   });
 
   it('exits with code 1 and writes only JSON lines on stderr (no plain-text dump from ws)', async () => {
-    const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+    const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
       cwd: projectRoot,
       env: {
         PATH: process.env['PATH'] ?? '',

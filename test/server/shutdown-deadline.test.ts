@@ -12,7 +12,7 @@ import { waitFor } from '../support/wait.js';
 const SHUTDOWN_TIMEOUT_MS = 1_000;
 /** main.ts's deadline: the timeout, and the grace it gives the queue and the database after it. */
 const DEADLINE_MS = SHUTDOWN_TIMEOUT_MS + 5_000;
-/** For a process started through tsx on a busy machine to get the signal, and to exit. */
+/** For a process on a busy machine to get the signal, and to exit. */
 const SLACK_MS = 4_000;
 
 describePostgres('SIGTERM with a request stuck on a row lock', () => {

@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { projectRoot } from '../../src/db/migrations-folder.js';
-import { sourceEntry } from './source-entry.js';
+import { entryArgs } from './entry-args.js';
 
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
   output: () => string;
   /**
-   * From the process's first line of output (its modules are loaded, tsx has compiled them) to
-   * its "listening" line: the start-up the server itself does, migrations included.
+   * From the process's first line of output (its modules are loaded) to its "listening" line: the
+   * start-up the server itself does, migrations included.
    */
   startUpMs: number;
   /** Sends the signal and resolves with the exit code. */
@@ -17,7 +17,7 @@ export interface ServerProcess {
 
 /** Runs the server the way `npm start` does, on a free port, and waits until it listens. */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+  const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -67,7 +67,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
 
 /** Runs the server with the given environment and waits for it to exit (for start-up failures). */
 export function runServerToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, sourceEntry('src', 'main.ts'), {
+  const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

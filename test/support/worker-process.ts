@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { projectRoot } from '../../src/db/migrations-folder.js';
-import { sourceEntry } from './source-entry.js';
+import { entryArgs } from './entry-args.js';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -17,7 +17,7 @@ export async function startWorkerProcess(
   workerId: string,
   env: Record<string, string> = {},
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, sourceEntry('test', 'support', 'allocator-worker.ts'), {
+  const child = spawn(process.execPath, entryArgs('test', 'support', 'allocator-worker.ts'), {
     cwd: projectRoot,
     env: {
       PATH: process.env['PATH'] ?? '',
