@@ -48,7 +48,7 @@ describe('the GraphiQL page', () => {
     });
     expect(await answered.json()).toEqual({ data: { __typename: 'Query' } });
     // The hook saw the server's own modules: it did record what the process loaded.
-    expect(await readFile(list, 'utf8')).toMatch(/src\/server\/http\.ts/);
+    expect(await readFile(list, 'utf8')).toMatch(/dist\/server\/http\.js/);
     expect(await graphiqlLoaded()).toBe(false);
 
     const page = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } });
