@@ -35,9 +35,9 @@ export default defineConfig({
     pool: 'forks',
     // Test files share a worker's modules. With a fresh process and module graph per file, much of
     // CI's test time went between files (starting a process, importing, building the schema again)
-    // rather than into them. Sharing is sound because src/ keeps no state in its
-    // modules (each server, allocator and database is an object a test creates and disposes) and
-    // the tests restore what they change in process.env and in timers.
+    // rather than into them. Sharing is sound because src/ keeps no state in its modules (each
+    // server, allocator and database is an object a test creates and disposes) and the tests
+    // restore what they change in process.env and in timers.
     isolate: false,
     // Two cores: more workers only make the database-bound tests contend.
     maxWorkers: 2,
