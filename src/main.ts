@@ -1,8 +1,17 @@
+import { setFlagsFromString } from 'node:v8';
 import { startApp, type App } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { logProcessOutput } from './process-output.js';
 import { checkDirectories, startFailure } from './start-failure.js';
+
+// Every function compiles to V8's baseline code on its first call rather than after many runs in
+// the interpreter. A process that has just started meets its load with code it has never run: the
+// first grants' request, scheduling pass and events ran interpreted and slowly enough that
+// requests queued behind them for the first second (docs/performance.md, "A new process's first
+// seconds"). Set here rather than on node's command line so that every way of starting the server
+// has it; functions already compiled by the imports above tier up as before.
+setFlagsFromString('--always-sparkplug');
 
 let config;
 try {
