@@ -15,8 +15,9 @@ import { createHostPool, gql, LeaseWatcher, passesBetween, passReading, requestL
 import { createBenchDatabase } from './database.js';
 import { cpuMs, postgresCpuMs, startBenchServer, syscallReading } from './servers.js';
 import { closedLoop } from './stats.js';
+import { countArg } from './args.js';
 
-const n = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 600);
+const n = countArg(600);
 const gaps = process.argv.includes('--gaps');
 const db = await createBenchDatabase();
 const server = await startBenchServer({ databaseUrl: db.url, poolSize: 10, workerConcurrency: 4 });
