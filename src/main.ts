@@ -4,14 +4,12 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { logProcessOutput } from './process-output.js';
 import { checkDirectories, startFailure } from './start-failure.js';
+import { serverV8Flag } from './v8-flags.js';
 
-// Every function compiles to V8's baseline code on its first call rather than after many runs in
-// the interpreter. A process that has just started meets its load with code it has never run: the
-// first grants' request, scheduling pass and events ran interpreted and slowly enough that
-// requests queued behind them for the first second (docs/performance.md, "A new process's first
-// seconds"). Set here rather than on node's command line so that every way of starting the server
-// has it; functions already compiled by the imports above tier up as before.
-setFlagsFromString('--always-sparkplug');
+// Set here rather than on node's command line so that every way of starting the server has it;
+// functions already compiled by the imports above tier up as before.
+const v8Flag = serverV8Flag(process.execArgv);
+if (v8Flag) setFlagsFromString(v8Flag);
 
 let config;
 try {
