@@ -8,10 +8,10 @@ function refuse(message: string): never {
 export function numberArg(name: string, fallback: number): number {
   const given = process.argv.find((a) => a.startsWith(`--${name}=`));
   if (!given) return fallback;
-  const value = Number(given.slice(name.length + 3));
-  if (given.length === name.length + 3 || !Number.isFinite(value) || value < 0) {
-    refuse(`--${name} wants a number of 0 or more, not "${given.slice(name.length + 3)}"`);
-  }
+  const text = given.slice(`--${name}=`.length);
+  const value = Number(text);
+  if (text === '' || !Number.isFinite(value) || value < 0)
+    refuse(`--${name} wants a number of 0 or more, not "${text}"`);
   return value;
 }
 

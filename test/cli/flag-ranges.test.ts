@@ -23,7 +23,7 @@ describe('drydock flag values out of range', () => {
 
   /** Runs each line; returns those that did not end as a usage error whose message matches. */
   async function misfits(cases: [string[], RegExp][]): Promise<string[]> {
-    // A few at a time: each is a Node process compiling the CLI from source.
+    // A few at a time: each is a Node process that loads the CLI.
     const results: CliResult[] = [];
     for (let i = 0; i < cases.length; i += 4)
       results.push(...(await Promise.all(cases.slice(i, i + 4).map(([args]) => runCli(args, { env, stdin: '{}' })))));

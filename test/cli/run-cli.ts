@@ -3,7 +3,7 @@ import { projectRoot } from '../../src/db/migrations-folder.js';
 import { runToEnd } from '../support/process.js';
 import { entryArgs } from '../support/entry-args.js';
 
-/** The package's `drydock` bin, from source (package.json's bin is its compiled form). */
+/** The package's `drydock` bin, as package.json names it: compiled, from dist/ (entry-args.ts). */
 export const binArgs = entryArgs('src', 'cli', 'bin.ts');
 
 export interface CliRun {
