@@ -62,6 +62,9 @@ export async function startBenchServer(settings: ServerSettings, timeoutMs = 180
       MAX_BODY_BYTES: String(16 * 2 ** 20),
       LOG_LEVEL: 'warn',
       SHUTDOWN_TIMEOUT_MS: '3000',
+      // The server's own default unless the bench's environment sets it: WARM_UP_LEASES=0 npm run
+      // bench measures servers that start cold.
+      ...(process.env['WARM_UP_LEASES'] ? { WARM_UP_LEASES: process.env['WARM_UP_LEASES'] } : {}),
       ...settings.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

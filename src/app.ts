@@ -12,6 +12,7 @@ import { createMetrics } from './server/metrics/index.js';
 import { startTracing } from './tracing.js';
 import { startHttpServer, GRAPHQL_PATH } from './server/http.js';
 import { NewerDatabaseWatch } from './server/newer-database.js';
+import { warmUp } from './warm-up/warm-up.js';
 
 export interface App {
   db: Database;
@@ -226,6 +227,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   try {
     const applied = await applyMigrations(db);
     logger.info(applied.length > 0 ? `migrations applied: ${applied.join(', ')}` : 'migrations: up to date');
+    await warmUp(db, config, logger, serve);
     const app = await serve(db, config, logger);
     return {
       ...app,

@@ -107,6 +107,9 @@ const schema = z.object({
   WS_MAX_BUFFERED_BYTES: positiveInt.default(4_194_304),
   JOB_CLAIM_TTL_MS: timerMs.default(60_000),
   DATABASE_UPKEEP: boolean.default(true),
+  WARM_UP_LEASES: numberVariable((number) =>
+    number.min(0, 'must be 0 (no warm-up) or more').max(1_000, 'must be at most 1000'),
+  ).default(200),
   LOG_LEVEL: z
     .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of debug, info, warn, error' })
     .default('info'),
@@ -155,6 +158,11 @@ export type Config = {
   jobClaimTtlMs: number;
   /** On a PostgreSQL without autovacuum, vacuum and analyze this service's tables as autovacuum would. */
   databaseUpkeep: boolean;
+  /**
+   * PostgreSQL: lease cycles a new process runs through its own API, on tables of its own, before
+   * it listens (warm-up/warm-up.ts); 0 skips them.
+   */
+  warmUpLeases: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** JSON lines by default; pretty when stderr is a terminal (or LOG_FORMAT=pretty). */
   logFormat: LogFormat;
@@ -236,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stderr: { isTTY
     workerConcurrency: v.WORKER_CONCURRENCY,
     jobClaimTtlMs: v.JOB_CLAIM_TTL_MS,
     databaseUpkeep: v.DATABASE_UPKEEP,
+    warmUpLeases: v.WARM_UP_LEASES,
     logLevel: v.LOG_LEVEL,
     logFormat: v.LOG_FORMAT ?? defaultLogFormat(stderr),
     metrics: v.METRICS,

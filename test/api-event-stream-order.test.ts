@@ -5,7 +5,7 @@ import { writeLog, type LogEntry } from '../src/allocator/logs.js';
 import { allocatorOptions } from '../src/allocator/options.js';
 import { inTransaction } from '../src/allocator/transaction.js';
 import { loadConfig } from '../src/config.js';
-import { PostgresEventTarget } from '../src/events/postgres-event-target.js';
+import { eventsChannel, PostgresEventTarget } from '../src/events/postgres-event-target.js';
 import { createDrydockPubSub, pubSubSink } from '../src/events/pubsub.js';
 import type { Lease } from '../src/generated/prisma/client.js';
 import { createLogger } from '../src/logger.js';
@@ -38,7 +38,7 @@ describePostgres('event streams with transactions committing out of id order', (
   beforeAll(async () => {
     db = await createTestDatabase('postgresql');
     app = await serve(db, { ...loadConfig({}), port: 0, shutdownTimeoutMs: 2_000, allowLocalAnonymous: false }, quiet);
-    events = new PostgresEventTarget(db.url!, quiet);
+    events = new PostgresEventTarget(db.url!, quiet, eventsChannel(db.schema));
     await events.start();
     deps = {
       db,

@@ -36,6 +36,7 @@ const wholeNumbers = [
   'EVENT_LOOP_LAG_LIMIT_MS',
   'WS_MAX_BUFFERED_BYTES',
   'JOB_CLAIM_TTL_MS',
+  'WARM_UP_LEASES',
 ];
 
 describe('numbers in the environment', () => {
@@ -80,6 +81,10 @@ describe('numbers in the environment', () => {
       'WORKER_CONCURRENCY must be 0 (no worker) or more (got "-1")',
     ]);
     expect(problems({ DATABASE_POOL_SIZE: '0' })).toEqual(['DATABASE_POOL_SIZE must be at least 1 (got "0")']);
+    expect(loadConfig({}).warmUpLeases).toBe(200);
+    expect(loadConfig({ WARM_UP_LEASES: '0' }).warmUpLeases).toBe(0);
+    expect(problems({ WARM_UP_LEASES: '-1' })).toEqual(['WARM_UP_LEASES must be 0 (no warm-up) or more (got "-1")']);
+    expect(problems({ WARM_UP_LEASES: '1001' })).toEqual(['WARM_UP_LEASES must be at most 1000 (got "1001")']);
   });
 
   it('refuses a duration longer than a timer can wait, which Node would turn into 1 ms', () => {

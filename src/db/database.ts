@@ -35,6 +35,8 @@ export interface Database {
   url: string | undefined;
   /** Where the data lives, without credentials: for the start-up banner and /readyz. */
   location: string;
+  /** The PostgreSQL schema the tables are in, when one was chosen (`?schema=` or the option); else undefined. */
+  schema: string | undefined;
   prisma: PrismaClient;
   /** The embedded database itself (PGlite only): the allocator's statements go to it directly. */
   embedded?: PGlite;
@@ -149,6 +151,7 @@ function openPostgres(options: DatabaseOptions & { url: string }): Database {
     kind: 'postgresql',
     url: options.url,
     location: redactUrl(options.url) + (schema ? ` (schema ${schema})` : ''),
+    schema,
     prisma,
     exclusive: undefined,
     adapterFactory,
@@ -195,6 +198,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
     kind: 'pglite',
     url: undefined,
     location: options.dataDir,
+    schema: undefined,
     prisma,
     embedded: client,
     exclusive: { holder: randomBytes(6).toString('hex') },

@@ -2,7 +2,7 @@ import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
 import { redactUrl, type Database } from '../db/database.js';
 import type { Logger } from '../logger.js';
-import { PostgresEventTarget } from './postgres-event-target.js';
+import { eventsChannel, PostgresEventTarget } from './postgres-event-target.js';
 
 export interface EventFanout {
   /** How events reach the other processes of the service. */
@@ -48,7 +48,7 @@ export async function createEventFanout(options: {
     };
   }
   if (options.db.url) {
-    const target = new PostgresEventTarget(options.db.url, options.logger);
+    const target = new PostgresEventTarget(options.db.url, options.logger, eventsChannel(options.db.schema));
     await target.start();
     return { kind: 'postgresql', target, close: () => target.close() };
   }

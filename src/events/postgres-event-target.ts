@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { KEPT_OPEN } from '../db/database.js';
 import type { Logger } from '../logger.js';
@@ -11,6 +12,17 @@ import type { Logger } from '../logger.js';
 // alternative when REDIS_URL is set.
 
 export const EVENTS_CHANNEL = 'drydock_events';
+
+/**
+ * The channel of the service whose tables are in `schema`. Services in different schemas of one
+ * database share its notifications: on one channel each would take the other's lease ids for its
+ * own. A hash keeps the name a plain identifier within PostgreSQL's 63 bytes, whatever the schema
+ * is called.
+ */
+export function eventsChannel(schema: string | undefined): string {
+  if (schema === undefined) return EVENTS_CHANNEL;
+  return `${EVENTS_CHANNEL}_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
+}
 // NOTIFY payloads are limited to 8000 bytes; events are ids and statuses, far below that.
 const MAX_PAYLOAD = 7_900;
 // What a notification adds around its events: the brackets of the array.
@@ -38,6 +50,8 @@ export class PostgresEventTarget extends EventTarget {
   constructor(
     private readonly url: string,
     private readonly logger: Logger,
+    /** eventsChannel of the service's schema. */
+    private readonly channel: string,
   ) {
     super();
     // A notification is a hint (subscribers read the rows, and resume by cursor after a crash):
@@ -57,7 +71,7 @@ export class PostgresEventTarget extends EventTarget {
       void this.reconnect(client);
     });
     await client.connect();
-    await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+    await client.query(`LISTEN ${this.channel}`);
     this.listener = client;
     this.reconnectDelayMs = 100;
   }
@@ -140,7 +154,7 @@ export class PostgresEventTarget extends EventTarget {
     if (payload === undefined) return;
     this.sending = true;
     this.publisher
-      .query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload])
+      .query('SELECT pg_notify($1, $2)', [this.channel, payload])
       .catch((error: Error) => this.logger.warn(`could not publish events: ${error.message}`))
       .finally(() => {
         this.sending = false;

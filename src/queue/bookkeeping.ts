@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { KEPT_OPEN, schemaFromUrl, type Database } from '../db/database.js';
+import { KEPT_OPEN, type Database } from '../db/database.js';
 import { embeddedStatement } from '../db/embedded-sql.js';
 import { nameOf } from '../db/statements.js';
 
@@ -32,7 +32,7 @@ export function openBookkeeping(db: Database, onError: (error: Error) => void): 
     return;
   }
   if (!db.url) return;
-  const schema = schemaFromUrl(db.url);
+  const schema = db.schema;
   const pool = new pg.Pool({
     connectionString: db.url,
     max: 2,

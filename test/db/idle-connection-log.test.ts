@@ -79,6 +79,7 @@ describePostgres('an idle database connection the server drops', () => {
           port: 0,
           workerConcurrency: 0,
           databaseUpkeep: false,
+          warmUpLeases: 0,
           shutdownTimeoutMs: 2_000,
         },
         logger,

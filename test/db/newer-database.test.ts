@@ -169,7 +169,14 @@ function startServer(
 ): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
     cwd: projectRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', LOG_FORMAT: 'json', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_FORMAT: 'json',
+      WARM_UP_LEASES: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

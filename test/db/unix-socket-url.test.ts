@@ -38,6 +38,7 @@ describePostgres('DATABASE_URL in libpq’s Unix-socket form', () => {
         port: 0,
         workerConcurrency: 1,
         databaseUpkeep: false,
+        warmUpLeases: 0,
         shutdownTimeoutMs: 2_000,
       },
       createLogger('info', (line) => lines.push(line)),

@@ -19,7 +19,8 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
     cwd: projectRoot,
-    env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env },
+    // No warm-up unless a test asks for one: it would add seconds to every start of the suite.
+    env: { PATH: process.env['PATH'] ?? '', PORT: '0', WARM_UP_LEASES: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -69,7 +70,7 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
 export function runServerToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, entryArgs('src', 'main.ts'), {
     cwd: projectRoot,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
+    env: { PATH: process.env['PATH'] ?? '', WARM_UP_LEASES: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
