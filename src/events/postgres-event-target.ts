@@ -23,6 +23,7 @@ export function eventsChannel(schema: string | undefined): string {
   if (schema === undefined) return EVENTS_CHANNEL;
   return `${EVENTS_CHANNEL}_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
 }
+
 // NOTIFY payloads are limited to 8000 bytes; events are ids and statuses, far below that.
 const MAX_PAYLOAD = 7_900;
 // What a notification adds around its events: the brackets of the array.

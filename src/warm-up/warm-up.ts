@@ -87,7 +87,7 @@ function failure(error: unknown): string {
 /**
  * The instance's settings: the operator's, but listening only on loopback on a port of its own,
  * with a token for every request (its port is open to this machine while it runs), its events
- * kept to its own schema's channel, and nothing sent outside the process.
+ * kept to its own schema's channel, nothing sent outside the process, and no request refused.
  */
 function scratchConfig(config: Config): Config {
   return {
@@ -97,10 +97,16 @@ function scratchConfig(config: Config): Config {
     allowLocalAnonymous: false,
     redisUrl: undefined,
     otlpEndpoint: undefined,
+    // prom-client's default collectors (event loop delay, GC) would go on running for the process.
+    metrics: false,
     databaseUpkeep: false,
     // Its leases are granted by its own worker, even in a process that runs none for its users.
     workerConcurrency: Math.max(1, config.workerConcurrency),
+    // Its clients must not be refused: the operator's limits are for the service's load.
     rateLimitPerMinute: Math.max(config.rateLimitPerMinute, 10 * config.warmUpLeases),
+    adaptiveInFlight: false,
+    maxInFlight: Math.max(config.maxInFlight, 2 * CLIENTS),
+    maxInFlightPerPrincipal: Math.max(config.maxInFlightPerPrincipal, 2 * CLIENTS),
     warmUpLeases: 0,
   };
 }
