@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { startApp, type App } from '../src/app.js';
+import { serve, startApp, type App } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { EVENTS_CHANNEL } from '../src/events/postgres-event-target.js';
 import { createLogger } from '../src/logger.js';
 import { SCRATCH_SCHEMA_PREFIX } from '../src/warm-up/scratch-schema.js';
+import { warmUp } from '../src/warm-up/warm-up.js';
 import { createTestDatabase, describePostgres, type TestDatabase } from './support/database.js';
 
 // A process on PostgreSQL serves lease cycles to itself before it listens, on tables of a scratch
@@ -139,6 +140,19 @@ describePostgres('the warm-up before a process listens', () => {
       await admin.query(`DROP OWNED BY ${role}`);
       await admin.query(`DROP ROLE ${role}`);
     }
+  });
+
+  it('starts no cycle once its time is up, and says how many it ran: a loaded machine does fewer', async () => {
+    const logger = createLogger('info', (line) => lines.push(JSON.parse(line) as { level: string; msg: string }));
+    // The budget ends before the first cycle could start after the probe: none runs.
+    await warmUp(testDb, config({ warmUpLeases: 1000 }), logger, serve, 0);
+    expect(warmUpLines()).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        msg: expect.stringMatching(/^warm-up: 0 lease cycles \(of 1000: its 0 ms were up\) through the API in \d+ ms/),
+      }),
+    ]);
+    expect(await scratchSchemas()).toEqual([]);
   });
 
   it('is not run with WARM_UP_LEASES=0', async () => {

@@ -33,8 +33,16 @@ export async function graphql<T>(target: CycleTarget, query: string, variables: 
   return body.data;
 }
 
-/** `leases` cycles from `clients` clients at once, each starting its next when its last is done. */
-export async function runLeaseCycles(target: CycleTarget, leases: number, clients: number): Promise<void> {
+/**
+ * Up to `leases` cycles from `clients` clients at once, each starting its next when its last is
+ * done and none starting one after `stopAt` (Date.now()); how many were done.
+ */
+export async function runLeaseCycles(
+  target: CycleTarget,
+  leases: number,
+  clients: number,
+  stopAt: number,
+): Promise<number> {
   const ws = createClient({
     url: target.graphqlUrl.replace(/^http/, 'ws'),
     webSocketImpl: WebSocket,
@@ -44,15 +52,16 @@ export async function runLeaseCycles(target: CycleTarget, leases: number, client
   const watcher = new StatusWatcher(ws, target);
   try {
     await watcher.start();
-    let left = leases;
+    let started = 0;
     await Promise.all(
       Array.from({ length: Math.min(clients, leases) }, async () => {
-        while (left > 0) {
-          left--;
+        while (started < leases && Date.now() < stopAt) {
+          started++;
           await cycle(target, watcher);
         }
       }),
     );
+    return started;
   } finally {
     watcher.stop();
     await ws.dispose();
