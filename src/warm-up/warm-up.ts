@@ -7,8 +7,8 @@ import { graphql, runLeaseCycles, type CycleTarget } from './lease-cycles.js';
 import { withScratchSchema } from './scratch-schema.js';
 
 // A process that has just started runs its first requests through code the JIT has not compiled
-// yet: at a steady 200 requests a second, the grants of its first second took several times as
-// long as later ones. So before it listens, a process on PostgreSQL serves lease cycles to itself:
+// yet: under a steady load, the grants of its first second take several times as long as later
+// ones. So before it listens, a process on PostgreSQL serves lease cycles to itself:
 // the same API, allocator and event path its users get, in a second instance of the service on
 // tables of its own (a scratch schema, dropped afterwards). The compiled code is shared by every
 // instance in the process, so the service that then listens starts warm. A warm-up that fails is
@@ -34,7 +34,7 @@ const POOL_SIZE = 4;
  * No cycle starts after this: on a loaded machine the warm-up does fewer rather than hold the
  * start up for longer.
  */
-export const CYCLES_BUDGET_MS = 5_000;
+const CYCLES_BUDGET_MS = 5_000;
 /** Past this the warm-up gives up: a start must not hang on it. */
 const DEADLINE_MS = 60_000;
 
@@ -74,7 +74,7 @@ async function warmScratch(
     await applyMigrations(scratch);
     const token = await adminToken(scratch);
     // Its own lines would read as the service's (its listening address, its settings): only its
-    // errors are worth showing, and the warning above says what failed.
+    // errors are worth showing, and warmUp's warning says what failed.
     const app = await serve(scratch, scratchConfig(config), createLogger('error', { format: config.logFormat }));
     try {
       const target = {
